@@ -1,0 +1,10 @@
+import type { Command } from 'commander';
+import { ConndxError } from '../../errors.js';
+import type { CliContext } from '../context.js';
+
+// Placeholder until this command lands; it fails loudly instead of pretending.
+export function registerDiagnose(program: Command, _ctx: CliContext): Command {
+  return program.command('diagnose').description('(not built yet)').allowUnknownOption().action(() => {
+    throw new ConndxError('CONNDX_BAD_ARGUMENT', '"diagnose" is not built yet in this version of conndx');
+  });
+}

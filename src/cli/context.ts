@@ -1,0 +1,27 @@
+import type { ChalkInstance } from 'chalk';
+import type { Writable } from 'node:stream';
+
+/** What a command may touch: its streams, env and a stop signal. Only main.ts builds one. */
+export interface CliContext {
+  argv: readonly string[];
+  stdout: Writable & { isTTY?: boolean };
+  stderr: Writable & { isTTY?: boolean };
+  env: Record<string, string | undefined>;
+  /** Colour for stdout. */
+  c: ChalkInstance;
+  /** Colour for stderr. */
+  ce: ChalkInstance;
+  /** Aborted by the first Ctrl-C: stop starting work, print what there is. */
+  stop: AbortSignal;
+  /** Set by the command's action: 0..3. */
+  exitCode: number;
+}
+
+/** Write and wait for 'drain' when the stream asks for it. */
+export function write(stream: Writable, text: string): Promise<void> | void {
+  if (!stream.write(text)) return new Promise((resolve) => stream.once('drain', () => resolve()));
+}
+
+export function warn(ctx: CliContext, message: string): void {
+  ctx.stderr.write(`${ctx.ce.yellow('warning:')} ${message}\n`);
+}

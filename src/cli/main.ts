@@ -1,0 +1,103 @@
+import { Command, CommanderError } from 'commander';
+import type { Writable } from 'node:stream';
+import { isConndxError, isUserError } from '../errors.js';
+import { makeChalk } from '../report/format.js';
+import { conndxVersion } from '../report/meta.js';
+import { COMMANDS } from './commands/index.js';
+import type { CliContext } from './context.js';
+
+export interface MainArgs {
+  argv: readonly string[];
+  stdout: Writable & { isTTY?: boolean };
+  stderr: Writable & { isTTY?: boolean };
+  env: Record<string, string | undefined>;
+  /** Abort to stop the run as the first Ctrl-C does (tests); the bin wires SIGINT to it. */
+  signal?: AbortSignal;
+  /** Install SIGINT/SIGTERM handlers (only the real process). */
+  handleSignals?: boolean;
+}
+
+export function buildProgram(ctx: CliContext): Command {
+  const program = new Command('conndx')
+    .description('Connection diagnostics: which phase fails (DNS, TCP, TLS or the application), and how')
+    .version(conndxVersion(), '-V, --version')
+    .exitOverride()
+    .showSuggestionAfterError(true)
+    .configureOutput({
+      writeOut: (s) => ctx.stdout.write(s),
+      writeErr: (s) => ctx.stderr.write(s),
+      outputError: () => { /* main() prints the one line */ },
+    })
+    .addHelpText('after', `
+Exit codes: 0 all attempts succeeded, 1 some failed, 2 all failed, 3 bad input.
+Start with:  conndx demo        (misbehaving endpoints on loopback, and what each looks like)`);
+  for (const register of COMMANDS) {
+    const cmd = register(program, ctx);
+    cmd.exitOverride().configureOutput({
+      writeOut: (s) => ctx.stdout.write(s),
+      writeErr: (s) => ctx.stderr.write(s),
+      outputError: () => {},
+    });
+  }
+  return program;
+}
+
+/** The CLI: argv in, exit code out. Nothing below this touches argv, env, signals or exit. */
+export async function main(args: MainArgs): Promise<number> {
+  const stopper = new AbortController();
+  if (args.signal) args.signal.addEventListener('abort', () => stopper.abort(), { once: true });
+  const ctx: CliContext = {
+    argv: args.argv,
+    stdout: args.stdout,
+    stderr: args.stderr,
+    env: args.env,
+    c: makeChalk(Boolean(args.stdout.isTTY), args.env),
+    ce: makeChalk(Boolean(args.stderr.isTTY), args.env),
+    stop: stopper.signal,
+    exitCode: 0,
+  };
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      args.stderr.write('\n(interrupted: finishing attempts in flight; Ctrl-C again to quit now)\n');
+      stopper.abort();
+    } else {
+      process.exit(130);
+    }
+  };
+  const onSigterm = () => stopper.abort();
+  if (args.handleSignals) {
+    process.on('SIGINT', onSigint);
+    process.on('SIGTERM', onSigterm);
+  }
+  try {
+    const program = buildProgram(ctx);
+    if (args.argv.length === 0) {
+      program.outputHelp();
+      return 0;
+    }
+    await program.parseAsync([...args.argv], { from: 'user' });
+    return ctx.exitCode;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      const msg = e.message.replace(/^error: /, '').split('\n')[0];
+      args.stderr.write(`conndx: ${msg}\n`);
+      return 3;
+    }
+    if (isUserError(e) && isConndxError(e)) {
+      args.stderr.write(`conndx: ${e.message}${e.hint ? ` (${e.hint})` : ''}\n`);
+      return 3;
+    }
+    const err = e instanceof Error ? e : new Error(String(e));
+    args.stderr.write(`conndx: internal error: ${err.message}\n`);
+    if (args.env.CONNDX_DEBUG) args.stderr.write(`${err.stack}\n`);
+    return 3;
+  } finally {
+    if (args.handleSignals) {
+      process.off('SIGINT', onSigint);
+      process.off('SIGTERM', onSigterm);
+    }
+  }
+}

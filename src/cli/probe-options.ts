@@ -1,0 +1,58 @@
+import { Option, type Command } from 'commander';
+import { ConndxError } from '../errors.js';
+import { parseDuration, parsePositiveInt, parsePositiveNumber } from './parse.js';
+
+/** The options every active probe shares (contract: "Options shared by the active probes"). */
+export interface ProbeRunOptions {
+  count?: number;
+  concurrency: number;
+  rate?: number;
+  durationMs?: number;
+  timeoutMs: number;
+  family: 0 | 4 | 6;
+  json: boolean;
+  ndjson: boolean;
+  quiet: boolean;
+  verbose: boolean;
+  retries: number;
+  breaker?: number;
+}
+
+export function addProbeOptions(cmd: Command, defaults: { count?: number } = {}): Command {
+  return cmd
+    .option('-c, --count <n>', `attempts per target (default ${defaults.count ?? 10}; with --duration, unlimited)`)
+    .option('--concurrency <n>', 'attempts in flight at once (default 1; with --rate, 1000)')
+    .option('--rate <n>', 'open loop: attempts started per second; latency counts from each scheduled start')
+    .option('--duration <d>', 'run for a time (e.g. 30s, 2m) instead of a count')
+    .option('--timeout <d>', 'per attempt (default 3s)')
+    .option('--retries <n>', 'retry a failed attempt up to n times, exponential backoff with jitter (default 0)')
+    .option('--breaker <n>', 'circuit breaker: after n consecutive failures skip the target for 10s')
+    .addOption(new Option('-4', 'IPv4 only').conflicts('6'))
+    .addOption(new Option('-6', 'IPv6 only'))
+    .option('--json', 'one JSON object on stdout at the end')
+    .option('--ndjson', 'one JSON line per attempt as it finishes')
+    .option('-q, --quiet', 'no per-attempt lines, only the summary')
+    .option('-v, --verbose', 'per-attempt lines even for long runs');
+}
+
+export function parseProbeOptions(o: Record<string, unknown>, defaults: { count?: number } = {}): ProbeRunOptions {
+  const str = (k: string) => (o[k] === undefined ? undefined : String(o[k]));
+  const durationMs = str('duration') !== undefined ? parseDuration(str('duration')!, '--duration') : undefined;
+  const rate = str('rate') !== undefined ? parsePositiveNumber(str('rate')!, '--rate') : undefined;
+  const count = str('count') !== undefined
+    ? parsePositiveInt(str('count')!, '--count')
+    : durationMs !== undefined ? undefined : (defaults.count ?? 10);
+  const concurrency = str('concurrency') !== undefined
+    ? parsePositiveInt(str('concurrency')!, '--concurrency', { max: 1_000_000 })
+    : rate !== undefined ? 1000 : 1;
+  const timeoutMs = str('timeout') !== undefined ? parseDuration(str('timeout')!, '--timeout') : 3000;
+  if (timeoutMs <= 0) throw new ConndxError('CONNDX_BAD_DURATION', 'bad --timeout: must be more than 0');
+  if (o.json && o.ndjson) throw new ConndxError('CONNDX_BAD_ARGUMENT', '--json and --ndjson cannot be used together');
+  return {
+    count, concurrency, rate, durationMs, timeoutMs,
+    family: o['4'] ? 4 : o['6'] ? 6 : 0,
+    json: Boolean(o.json), ndjson: Boolean(o.ndjson), quiet: Boolean(o.quiet), verbose: Boolean(o.verbose),
+    retries: str('retries') !== undefined ? parsePositiveInt(str('retries')!, '--retries', { min: 0, max: 100 }) : 0,
+    breaker: str('breaker') !== undefined ? parsePositiveInt(str('breaker')!, '--breaker') : undefined,
+  };
+}

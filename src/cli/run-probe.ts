@@ -1,0 +1,113 @@
+import { runAttempts, type RunStats } from '../engine/run.js';
+import { createAggregate, type ProbeResult } from '../engine/summary.js';
+import { fmtMs } from '../report/format.js';
+import { makeMeta } from '../report/meta.js';
+import { renderAttemptLine, renderProbeSummary, type SummaryParts } from '../report/probe-terminal.js';
+import type { AttemptRecord, Probe, TargetRef } from '../probes/types.js';
+import { warn, write, type CliContext } from './context.js';
+import type { ProbeRunOptions } from './probe-options.js';
+
+export interface ProbeCommand<T> {
+  probe: string;
+  targets: TargetRef<T>[];
+  fn: Probe<T>;
+  opts: ProbeRunOptions;
+  /** First line of the human output. */
+  header: string;
+  /** The probe's own detail on a per-attempt line. */
+  attemptDetail?: (r: AttemptRecord) => string;
+  summary: SummaryParts;
+  breakdown?: 'byTarget' | 'byServer';
+  zeroCounters?: string[];
+  /** Fields added to the result before output (e.g. lookupMs of name resolution, query facts). */
+  decorate?: (res: ProbeResult) => void;
+  /** Warnings printed after the run (stderr), from the final result. */
+  warnings?: (res: ProbeResult) => string[];
+}
+
+/** Attempts past which per-attempt lines are off unless -v. */
+const LINES_UNTIL = 100;
+
+/** The exit code of a probe run (contract): 0 all ok, 1 some failed, 2 all failed. */
+export function probeExitCode(res: Pick<ProbeResult, 'attempts' | 'succeeded'>): number {
+  if (res.attempts > 0 && res.succeeded === res.attempts) return 0;
+  if (res.succeeded === 0) return 2;
+  return 1;
+}
+
+/** Runs a probe through the engine and renders it: shared by dns, tcp and tls. */
+export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): Promise<{ result: ProbeResult; stats: RunStats }> {
+  const o = p.opts;
+  const human = !o.json && !o.ndjson;
+  const expected = o.count !== undefined ? o.count * p.targets.length : Infinity;
+  const lines = human && !o.quiet && (o.verbose || expected <= LINES_UNTIL);
+  const agg = createAggregate({
+    probe: p.probe,
+    target: p.targets.map((t) => t.key).join(' '),
+    keys: p.targets.map((t) => t.key),
+    breakdown: p.breakdown,
+    openLoop: o.rate !== undefined,
+    zeroCounters: p.zeroCounters,
+  });
+  if (human) await write(ctx.stdout, ctx.c.bold(p.header) + '\n');
+
+  // A live line on stderr for long runs on a terminal.
+  let progress: NodeJS.Timeout | undefined;
+  const live = ctx.stderr.isTTY && !lines && (expected > LINES_UNTIL);
+  if (live) {
+    const t0 = Date.now();
+    let last = 0;
+    progress = setInterval(() => {
+      const s = agg.snapshot();
+      const secs = (Date.now() - t0) / 1000;
+      const rate = (s.attempts - last);
+      last = s.attempts;
+      ctx.stderr.write(`\r\x1b[K${s.attempts} attempts, ${rate}/s, ok ${s.attempts ? ((100 * s.succeeded) / s.attempts).toFixed(1) : '-'}%, p50 ${fmtMs(s.p50)} ms, p99 ${fmtMs(s.p99)} ms, ${secs.toFixed(0)}s`);
+    }, 1000);
+  }
+
+  const stats = await runAttempts({
+    targets: p.targets,
+    probe: p.fn,
+    count: o.count,
+    durationMs: o.durationMs,
+    concurrency: o.concurrency,
+    rate: o.rate,
+    timeoutMs: o.timeoutMs,
+    retries: o.retries,
+    breaker: o.breaker,
+    signal: ctx.stop,
+    onAttempt: (r) => {
+      agg.add(r);
+      if (o.ndjson) {
+        const { intendedAt: _i, actualAt: _a, facts: _f, counters: _c, tallies: _t, ...line } = r;
+        return write(ctx.stdout, JSON.stringify(line) + '\n');
+      }
+      if (lines) return write(ctx.stdout, renderAttemptLine(ctx.c, r, p.attemptDetail?.(r)) + '\n');
+    },
+  });
+  if (progress) { clearInterval(progress); ctx.stderr.write('\r\x1b[K'); }
+
+  const result = agg.result();
+  result.elapsedMs = Math.round(stats.elapsedMs * 1000) / 1000;
+  p.decorate?.(result);
+  result.timing = {
+    loopLagMs: stats.loopLagMs ? { p50: round(stats.loopLagMs.p50), p99: round(stats.loopLagMs.p99), max: round(stats.loopLagMs.max) } : null,
+    ...(stats.interrupted ? { interrupted: true } : {}),
+  };
+  result.meta = makeMeta(ctx.argv, stats.startedAt);
+
+  if (stats.interrupted) warn(ctx, 'interrupted: the result covers the attempts made before Ctrl-C');
+  const lagP99 = stats.loopLagMs?.p99 ?? 0;
+  if (lagP99 > 5) {
+    warn(ctx, `this process was busy: timers ran up to ${fmtMs(lagP99)} ms late (p99), so latencies may be inflated by about that much`);
+  }
+  for (const w of p.warnings?.(result) ?? []) warn(ctx, w);
+
+  if (o.json) await write(ctx.stdout, JSON.stringify(result, null, 2) + '\n');
+  else if (human) await write(ctx.stdout, (lines ? '\n' : '') + renderProbeSummary(ctx.c, result, p.summary));
+  ctx.exitCode = probeExitCode(result);
+  return { result, stats };
+}
+
+const round = (x: number) => Math.round(x * 1000) / 1000;

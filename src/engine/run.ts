@@ -1,0 +1,252 @@
+import type { Attempt, AttemptRecord, Probe, TargetRef } from '../probes/types.js';
+import { now, sleep, wallClock } from './clock.js';
+import { createHistogram, type LatencyStats } from './histogram.js';
+
+export interface RunOptions<T> {
+  targets: TargetRef<T>[];
+  probe: Probe<T>;
+  /** Attempts per target. Ignored when durationMs is set and count is not. */
+  count?: number;
+  /** Keep starting attempts for this long. */
+  durationMs?: number;
+  /** Attempts in flight at once. */
+  concurrency: number;
+  /** Open loop: attempts started per second over all targets. */
+  rate?: number;
+  /** Per attempt; the probe enforces it, the engine adds a hard backstop. */
+  timeoutMs: number;
+  /** Extra tries after a failed one, with exponential backoff and full jitter. */
+  retries?: number;
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** Circuit breaker: after this many consecutive failures of a target, skip it for breakerCooldownMs. */
+  breaker?: number;
+  breakerCooldownMs?: number;
+  /** Stops the run from starting new attempts (first Ctrl-C); attempts in flight finish. */
+  signal?: AbortSignal;
+  /** Called once per finished attempt, in completion order. May apply backpressure. */
+  onAttempt?: (rec: AttemptRecord) => void | Promise<void>;
+  /** Most attempts started in one event-loop turn, so a burst does not delay its own timers. */
+  startsPerTurn?: number;
+  /** Adjusts concurrency while running (adaptive mode); called once per finished attempt. */
+  controller?: ConcurrencyController;
+}
+
+export interface ConcurrencyController {
+  /** Current limit. */
+  limit(): number;
+  onAttempt(rec: AttemptRecord, inFlight: number): void;
+}
+
+export interface RunStats {
+  /** Monotonic ms of the run's start (engine clock). */
+  startMono: number;
+  startedAt: string;
+  /** From the first attempt's start to the last attempt's end. */
+  elapsedMs: number;
+  attempts: number;
+  dropped: number;
+  skipped: number;
+  interrupted: boolean;
+  /** How late the event loop ran its timers during the run: a floor on timing error. */
+  loopLagMs: LatencyStats | null;
+}
+
+const DEFAULT_STARTS_PER_TURN = 32;
+
+function isFailure(outcome: string): boolean {
+  return outcome !== 'ok';
+}
+
+/**
+ * Runs attempts of one probe against targets: closed loop (a concurrency cap)
+ * or open loop (a fixed start rate, latency counted from each attempt's
+ * intended start so a stalled run shows its own queueing). Every attempt is
+ * recorded exactly once with its final outcome.
+ */
+export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
+  const nTargets = o.targets.length;
+  const perTarget = o.count ?? (o.durationMs !== undefined ? Infinity : 10);
+  const total = perTarget * nTargets;
+  const startsPerTurn = o.startsPerTurn ?? DEFAULT_STARTS_PER_TURN;
+  const startMono = now();
+  const startedAt = wallClock(startMono);
+  const deadline = o.durationMs !== undefined ? startMono + o.durationMs : Infinity;
+
+  let seq = 0;
+  let inFlight = 0;
+  let done = 0;
+  let dropped = 0;
+  let skipped = 0;
+  let firstStart = Infinity;
+  let lastEnd = -Infinity;
+  const breakers = o.targets.map(() => ({ consecutive: 0, openUntil: 0, halfOpen: false }));
+  const pending = new Set<Promise<void>>();
+
+  // Event-loop lag: a 10 ms timer that measures how late it fires.
+  const lag = createHistogram();
+  let lagExpected = now() + 10;
+  const lagTimer = setInterval(() => {
+    const t = now();
+    lag.record(Math.max(0, t - lagExpected));
+    lagExpected = t + 10;
+  }, 10);
+  lagTimer.unref();
+
+  const stopped = () => o.signal?.aborted === true;
+  const limit = () => (o.controller ? o.controller.limit() : o.concurrency);
+
+  let wake: (() => void) | null = null;
+  const notify = () => { const w = wake; wake = null; w?.(); };
+  const waitForSlot = () => new Promise<void>((r) => { wake = r; });
+  o.signal?.addEventListener('abort', notify, { once: true });
+
+  const emit = async (rec: AttemptRecord) => {
+    if (rec.actualAt < firstStart) firstStart = rec.actualAt;
+    const end = rec.actualAt + rec.durationMs;
+    if (end > lastEnd) lastEnd = end;
+    o.controller?.onAttempt(rec, inFlight);
+    await o.onAttempt?.(rec);
+  };
+
+  const base = (ti: number, intendedAt: number, actualAt: number): Pick<AttemptRecord, 'seq' | 'target' | 'startedAt' | 'intendedAt' | 'actualAt'> => ({
+    seq: seq++, target: o.targets[ti]!.key, startedAt: wallClock(startMono + actualAt), intendedAt, actualAt,
+  });
+
+  const noNetwork = (ti: number, intendedAt: number, outcome: 'dropped' | 'skipped', cause: string): AttemptRecord => {
+    const t = now() - startMono;
+    return {
+      ...base(ti, intendedAt, t), outcome, phase: 'tcp', ms: null, latencyMs: null, tries: 0, firstOutcome: outcome, cause,
+      durationMs: 0,
+    };
+  };
+
+  const tryOnce = async (ti: number): Promise<Attempt> => {
+    const ac = new AbortController();
+    const hardMs = o.timeoutMs + 2000;
+    let backstop: NodeJS.Timeout | undefined;
+    const guard = new Promise<Attempt>((resolve) => {
+      backstop = setTimeout(() => {
+        ac.abort();
+        resolve({ outcome: 'timeout', phase: 'tcp', ms: null, cause: `no result within ${hardMs} ms (engine backstop)` });
+      }, hardMs);
+    });
+    try {
+      return await Promise.race([
+        o.probe(o.targets[ti]!.target, ac.signal).catch((e: unknown): Attempt => ({
+          outcome: 'error', phase: 'tcp', ms: null, cause: `internal: ${e instanceof Error ? e.message : String(e)}`,
+        })),
+        guard,
+      ]);
+    } finally {
+      clearTimeout(backstop);
+    }
+  };
+
+  const runOne = async (ti: number, intendedAt: number) => {
+    const actualAt = now() - startMono;
+    const rec0 = base(ti, intendedAt, actualAt);
+    let a = await tryOnce(ti);
+    const firstOutcome = a.outcome;
+    let tries = 1;
+    const retries = o.retries ?? 0;
+    while (isFailure(a.outcome) && tries <= retries && !stopped()) {
+      const cap = Math.min(o.retryMaxMs ?? 5000, (o.retryBaseMs ?? 100) * 2 ** (tries - 1));
+      await sleep(Math.random() * cap, o.signal); // full jitter (AWS architecture blog, "Exponential Backoff And Jitter")
+      a = await tryOnce(ti);
+      tries++;
+    }
+    const end = now() - startMono;
+    const br = breakers[ti]!;
+    if (isFailure(a.outcome) && !a.local) {
+      br.consecutive++;
+      if (o.breaker && (br.consecutive >= o.breaker || br.halfOpen)) {
+        br.openUntil = now() + (o.breakerCooldownMs ?? 10_000);
+        br.halfOpen = false;
+      }
+    } else if (!isFailure(a.outcome)) {
+      br.consecutive = 0;
+      br.halfOpen = false;
+    }
+    const queueMs = actualAt - intendedAt;
+    const rec: AttemptRecord = {
+      ...rec0, ...a,
+      latencyMs: a.ms === null ? null : a.ms + queueMs,
+      tries, firstOutcome, durationMs: end - actualAt,
+    };
+    await emit(rec);
+  };
+
+  const breakerSkips = (ti: number): boolean => {
+    if (!o.breaker) return false;
+    const br = breakers[ti]!;
+    if (br.openUntil === 0) return false;
+    if (now() < br.openUntil) return true;
+    if (br.halfOpen) return true; // one probe is already testing the target
+    br.halfOpen = true; // cool-down over: let one attempt through
+    br.openUntil = 0;
+    return false;
+  };
+
+  const launch = (ti: number, intendedAt: number) => {
+    inFlight++;
+    const p = runOne(ti, intendedAt).finally(() => {
+      inFlight--;
+      done++;
+      pending.delete(p);
+      notify();
+    });
+    pending.add(p);
+  };
+
+  const yieldTurn = () => new Promise<void>((r) => setImmediate(r));
+
+  try {
+    if (o.rate && o.rate > 0) {
+      const interval = 1000 / o.rate;
+      for (let i = 0; i < total; i++) {
+        const intendedAt = i * interval;
+        if (startMono + intendedAt >= deadline || stopped()) break;
+        const wait = startMono + intendedAt - now();
+        if (wait > 1) await sleep(wait, o.signal);
+        else if (i % startsPerTurn === 0) await yieldTurn();
+        if (stopped()) break;
+        const ti = i % nTargets;
+        if (breakerSkips(ti)) { skipped++; await emit(noNetwork(ti, intendedAt, 'skipped', 'circuit breaker open')); continue; }
+        if (inFlight >= limit()) {
+          dropped++;
+          await emit(noNetwork(ti, intendedAt, 'dropped', `concurrency limit ${limit()} full at the scheduled start`));
+          continue;
+        }
+        launch(ti, intendedAt);
+      }
+    } else {
+      let startedThisTurn = 0;
+      for (let i = 0; i < total; i++) {
+        while (inFlight >= limit() && !stopped()) await waitForSlot();
+        if (stopped() || now() >= deadline) break;
+        const ti = i % nTargets;
+        if (breakerSkips(ti)) {
+          skipped++;
+          await emit(noNetwork(ti, now() - startMono, 'skipped', 'circuit breaker open'));
+          if (++startedThisTurn >= startsPerTurn) { startedThisTurn = 0; await yieldTurn(); }
+          continue;
+        }
+        launch(ti, now() - startMono);
+        if (++startedThisTurn >= startsPerTurn) { startedThisTurn = 0; await yieldTurn(); }
+      }
+    }
+    while (pending.size > 0) await Promise.race(pending);
+  } finally {
+    clearInterval(lagTimer);
+    o.signal?.removeEventListener('abort', notify);
+  }
+
+  return {
+    startMono, startedAt,
+    elapsedMs: done + dropped + skipped === 0 || firstStart === Infinity ? 0 : lastEnd - firstStart,
+    attempts: seq, dropped, skipped,
+    interrupted: stopped(),
+    loopLagMs: lag.stats(),
+  };
+}

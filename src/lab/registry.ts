@@ -1,0 +1,10 @@
+import type { LabFactory } from './types.js';
+import { DNS_LAB } from './dns.js';
+
+/**
+ * Every lab endpoint by name, in the order `conndx lab` lists them.
+ * Each probe's lab module exports its own map; add it here.
+ */
+export const LAB: Record<string, LabFactory> = {
+  ...DNS_LAB,
+};

@@ -1,0 +1,78 @@
+/** The phases a connection goes through, in order. */
+export const PHASES = ['dns', 'tcp', 'tls', 'app'] as const;
+export type Phase = (typeof PHASES)[number];
+
+export const DNS_OUTCOMES = [
+  'ok', 'nxdomain', 'servfail', 'refused', 'formerr', 'notimp', 'rcode-other',
+  'timeout', 'truncated', 'malformed', 'network-error', 'error',
+] as const;
+export const TCP_OUTCOMES = ['ok', 'refused', 'timeout', 'unreachable', 'reset', 'closed', 'error'] as const;
+export const TLS_OUTCOMES = [
+  'ok', 'reset', 'closed', 'timeout', 'cert-expired', 'cert-not-yet-valid', 'cert-hostname-mismatch',
+  'cert-untrusted', 'cert-chain-incomplete', 'error',
+] as const;
+/** Outcomes the engine itself gives, for any probe. */
+export const ENGINE_OUTCOMES = ['dropped', 'skipped'] as const;
+
+export type DnsOutcome = (typeof DNS_OUTCOMES)[number];
+export type TcpOutcome = (typeof TCP_OUTCOMES)[number];
+/** `alert:<name>` and `tcp:<outcome>` are open-ended by design. */
+export type TlsOutcome = (typeof TLS_OUTCOMES)[number] | `alert:${string}` | `tcp:${TcpOutcome}`;
+export type EngineOutcome = (typeof ENGINE_OUTCOMES)[number];
+
+/**
+ * What one probe attempt returns. Success and failure have the same shape:
+ * the outcome, the phase the attempt ended in, and one timing per phase that
+ * ran. Refused, reset and timeout are outcomes, never exceptions.
+ */
+export interface Attempt {
+  outcome: string;
+  /** The phase the attempt ended in: the probe's own phase when ok. */
+  phase: Phase;
+  /** Duration of the probe's own phase (ms) when it completed, else null. */
+  ms: number | null;
+  /** Other phase timings in ms, e.g. { lookupMs, tcpConnectMs }. Each gets its own summary. */
+  timings?: Record<string, number>;
+  /** For `error` and failures that have one: what happened, in words (errno, message). */
+  cause?: string;
+  /** True when the failure is this machine's (fd or port exhaustion, no route configured). */
+  local?: boolean;
+  /** Counters summed over attempts into the result, e.g. { synRetransmitSuspected: 1 }. */
+  counters?: Record<string, number>;
+  /** Categorical facts counted per value, e.g. { rcodes: 'NOERROR' } → result.rcodes.NOERROR++. */
+  tallies?: Record<string, string>;
+  /** Facts copied to the result from the last attempt that carries them (e.g. negotiated, certificate). */
+  facts?: Record<string, unknown>;
+  /** Probe-specific per-attempt fields for --ndjson and per-attempt lines. */
+  detail?: Record<string, unknown>;
+}
+
+/** A target as the user wrote it, plus whatever the probe resolved it to. */
+export interface TargetRef<T = unknown> {
+  /** Key in `byTarget`: exactly as the user wrote it. */
+  key: string;
+  target: T;
+}
+
+/** One probe makes one attempt against one target and never throws for a network outcome. */
+export type Probe<T> = (target: T, signal: AbortSignal) => Promise<Attempt>;
+
+/** An attempt as the engine records it (what --ndjson prints). */
+export interface AttemptRecord extends Attempt {
+  seq: number;
+  target: string;
+  /** Wall-clock start, UTC ISO 8601. */
+  startedAt: string;
+  /** Monotonic ms since the run's start at which the attempt was meant to start (open loop) or started. */
+  intendedAt: number;
+  /** Monotonic ms since the run's start at which it actually started. */
+  actualAt: number;
+  /** Latency of the probe's own phase counted from the intended start (open loop); equals ms otherwise. */
+  latencyMs: number | null;
+  /** Whole attempt, start to end, retries included (ms). */
+  durationMs: number;
+  /** Tries made (1 without --retries). */
+  tries: number;
+  /** Outcome of the first try, when retries happened. */
+  firstOutcome: string;
+}

@@ -1,0 +1,46 @@
+import { Chalk, type ChalkInstance } from 'chalk';
+
+/** Colour only on a TTY and never with NO_COLOR set (https://no-color.org). */
+export function makeChalk(isTTY: boolean, env: Record<string, string | undefined>): ChalkInstance {
+  const off = !isTTY || (env.NO_COLOR !== undefined && env.NO_COLOR !== '') || env.TERM === 'dumb';
+  return new Chalk({ level: off ? 0 : 1 });
+}
+
+export function fmtMs(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '-';
+  if (ms >= 10_000) return `${(ms / 1000).toFixed(1)}s`;
+  if (ms >= 100) return ms.toFixed(0);
+  if (ms >= 10) return ms.toFixed(1);
+  if (ms >= 1) return ms.toFixed(2);
+  return ms.toFixed(3);
+}
+
+export function fmtPct(part: number, whole: number): string {
+  if (whole === 0) return '-';
+  const p = (100 * part) / whole;
+  return p === 100 || p === 0 ? `${p.toFixed(0)}%` : `${p.toFixed(1)}%`;
+}
+
+/** A plain text table: columns padded, numbers right-aligned. */
+export function table(rows: (string | number)[][], opts: { header?: boolean; indent?: string } = {}): string {
+  if (rows.length === 0) return '';
+  // eslint-disable-next-line no-control-regex
+  const visible = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '').length;
+  const cells = rows.map((r) => r.map((c) => String(c)));
+  const widths: number[] = [];
+  for (const r of cells) r.forEach((c, i) => { widths[i] = Math.max(widths[i] ?? 0, visible(c)); });
+  const numeric = widths.map((_, i) => cells.slice(opts.header ? 1 : 0).every((r) => r[i] === undefined || /^[-\d.,%<>~ ]+(ms|s)?$/.test(r[i]!)));
+  const lines = cells.map((r) =>
+    (opts.indent ?? '') + r.map((c, i) => {
+      const pad = ' '.repeat(widths[i]! - visible(c));
+      return numeric[i] ? pad + c : c + (i === r.length - 1 ? '' : pad);
+    }).join('  ').trimEnd(),
+  );
+  return lines.join('\n');
+}
+
+export function bar(count: number, max: number, width = 30): string {
+  if (max <= 0) return '';
+  const n = Math.round((count / max) * width);
+  return '#'.repeat(count > 0 ? Math.max(1, n) : 0);
+}
