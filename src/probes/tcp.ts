@@ -1,0 +1,231 @@
+import { readFileSync } from 'node:fs';
+import * as net from 'node:net';
+import { now } from '../engine/clock.js';
+import { classifyTcpError, type TcpErrorStage } from './classify.js';
+import type { TcpOutcome } from './types.js';
+
+export interface TcpConnectResult {
+  /** 'ok' | 'refused' | 'timeout' | 'unreachable' | 'error' (reset/closed come later, after connect). */
+  outcome: TcpOutcome;
+  /** When ok: the connected socket, handed over to the caller (who owns and closes it). */
+  socket?: net.Socket;
+  /** SYN sent → established, performance.now() based. */
+  connectMs: number | null;
+  /** e.g. 'ECONNREFUSED', 'EMFILE: too many open files in this process (ulimit -n 1024)'. */
+  cause?: string;
+  /** True when the failure is this machine's (EMFILE, ENFILE, EADDRNOTAVAIL, ENOBUFS, no route configured…). */
+  local?: boolean;
+  /** The connect completed, or timed out, just past a step of the kernel's SYN retransmission schedule. */
+  synRetransmitSuspected?: boolean;
+  /** How many SYN retransmissions the elapsed time implies (steps of the schedule passed). */
+  synRetransmits?: number;
+  /** From the call to the end of the connect phase, whatever the outcome (ms). */
+  elapsedMs: number;
+}
+
+export interface ConnectOptions {
+  /** An IP literal: names are resolved once per target before the run (see resolve.ts). */
+  host: string;
+  port: number;
+  timeoutMs: number;
+  signal: AbortSignal;
+  family?: 4 | 6;
+  /** SYN retransmission schedule to judge connect times against; defaults to this machine's. */
+  synSchedule?: SynSchedule;
+}
+
+// ---------------------------------------------------------------------------
+// SYN retransmission schedule
+
+/** When the kernel resends an unanswered SYN, in ms after the first one. */
+export interface SynSchedule {
+  /** Cumulative send times of each retransmission, e.g. [1000, 2000, 3000, 4000, 5000, 7000]. */
+  stepsMs: number[];
+  /** When connect() gives up with ETIMEDOUT. */
+  giveUpMs: number;
+  /** Where the numbers came from, for --help and reports. */
+  source: string;
+}
+
+/** TCP_TIMEOUT_INIT in include/net/tcp.h (RFC 6298 section 2.1 initial RTO of 1 s). */
+export const SYN_INITIAL_RTO_MS = 1000;
+
+/**
+ * The SYN retransmission schedule for given kernel settings. The first
+ * `linearTimeouts` retransmissions (net.ipv4.tcp_syn_linear_timeouts, Linux
+ * 6.5 and later) keep the initial RTO; after that each RTO doubles. Kernels
+ * without that setting double from the start: 1, 3, 7, 15, 31, 63 s.
+ */
+export function computeSynSchedule(synRetries: number, linearTimeouts: number, initialRtoMs = SYN_INITIAL_RTO_MS): number[] {
+  const steps: number[] = [];
+  let t = 0;
+  let rto = initialRtoMs;
+  let exp = 0;
+  // steps[i] is when retransmission i+1 leaves; one more RTO after the last is the give-up time.
+  for (let i = 0; i <= synRetries; i++) {
+    t += rto;
+    steps.push(t);
+    if (i + 1 > linearTimeouts) rto = initialRtoMs * 2 ** ++exp;
+  }
+  return steps;
+}
+
+function readSysctl(path: string): number | undefined {
+  try {
+    const n = Number(readFileSync(path, 'utf8').trim());
+    return Number.isFinite(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+let cachedSchedule: SynSchedule | undefined;
+
+/** This machine's schedule, read once from /proc/sys/net/ipv4 (Linux). */
+export function machineSynSchedule(): SynSchedule {
+  if (cachedSchedule) return cachedSchedule;
+  const retries = readSysctl('/proc/sys/net/ipv4/tcp_syn_retries');
+  const linear = readSysctl('/proc/sys/net/ipv4/tcp_syn_linear_timeouts');
+  const r = retries ?? 6;
+  const l = linear ?? 0;
+  const all = computeSynSchedule(r, l);
+  cachedSchedule = {
+    stepsMs: all.slice(0, r),
+    giveUpMs: all[r]!,
+    source: retries === undefined
+      ? 'assumed Linux defaults (tcp_syn_retries 6, exponential backoff): /proc/sys/net/ipv4 not readable'
+      : `tcp_syn_retries ${r}, tcp_syn_linear_timeouts ${linear === undefined ? 'absent (older kernel: exponential)' : l}, initial RTO 1s`,
+  };
+  return cachedSchedule;
+}
+
+/**
+ * The rule for "SYN retransmission suspected", in one place:
+ * - a connect that completed within [step − 25 ms, step + 500 ms] of a step
+ *   of the schedule: the answer came to a resent SYN (25 ms of slack below
+ *   for timer and event-loop jitter, up to half the initial RTO above it for
+ *   the round trip of the resent SYN);
+ * - a timeout (ours or the kernel's) after more than the first step: at least
+ *   one SYN was resent, however the attempt ended.
+ * Returns the number of retransmissions implied (0 when none is suspected).
+ */
+export const SYN_SLACK_BEFORE_MS = 25;
+export const SYN_WINDOW_AFTER_MS = SYN_INITIAL_RTO_MS / 2;
+
+export function synRetransmitsImplied(ms: number, completed: boolean, schedule: SynSchedule): number {
+  const steps = schedule.stepsMs;
+  const passed = steps.filter((s) => ms >= s - SYN_SLACK_BEFORE_MS).length;
+  if (passed === 0) return 0;
+  if (!completed) return passed;
+  const last = steps[passed - 1]!;
+  return ms <= last + SYN_WINDOW_AFTER_MS ? passed : 0;
+}
+
+// ---------------------------------------------------------------------------
+// Local limits named in causes
+
+let cachedNofile: string | null | undefined;
+
+/** The soft open-files limit of this process, for naming EMFILE ('ulimit -n 1024'). */
+function openFilesLimit(): string | null {
+  if (cachedNofile !== undefined) return cachedNofile;
+  try {
+    const m = /^Max open files\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    cachedNofile = m ? m[1]! : null;
+  } catch {
+    cachedNofile = null;
+  }
+  return cachedNofile;
+}
+
+function nameLocalLimit(cause: string): string {
+  if (cause.startsWith('EMFILE')) {
+    const n = openFilesLimit();
+    return n ? `${cause} (ulimit -n ${n})` : cause;
+  }
+  return cause;
+}
+
+// ---------------------------------------------------------------------------
+// The connect phase
+
+/**
+ * One TCP connect to an IP literal, timed from the moment the SYN left to the
+ * moment the connection was established. Never throws for a network outcome.
+ *
+ * Timing: `net.connect` to an IP literal issues connect() on a later tick
+ * (lib/net.js lookupAndConnect → process.nextTick(internalConnect)); a
+ * nextTick queued right after `net.connect` runs right after that, so the
+ * start is read there, after the SYN left. If the socket is already
+ * destroyed by then, connect() itself failed and no SYN left at all.
+ */
+export function connectTcp(o: ConnectOptions): Promise<TcpConnectResult> {
+  const schedule = o.synSchedule ?? machineSynSchedule();
+  const tCall = now();
+  return new Promise<TcpConnectResult>((resolve) => {
+    let tSyn: number | null = null;
+    let stage: TcpErrorStage = 'syscall';
+    let settled = false;
+    let socket: net.Socket;
+    let timer: NodeJS.Timeout | undefined;
+
+    const since = () => now() - (tSyn ?? tCall);
+    const finish = (r: Omit<TcpConnectResult, 'elapsedMs'>) => {
+      if (settled) return;
+      settled = true;
+      if (timer) clearTimeout(timer);
+      o.signal.removeEventListener('abort', onAbort);
+      socket?.removeListener('error', onError);
+      // Keep an error listener: an unhandled socket error must never crash a run; the caller adds its own.
+      if (r.outcome === 'ok') socket.on('error', ignore);
+      socket?.removeListener('connect', onConnect);
+      if (r.outcome !== 'ok') socket?.destroy();
+      resolve({ ...r, elapsedMs: now() - tCall });
+    };
+    const failed = (outcome: TcpOutcome, cause: string, local: boolean, waited: number | null) => {
+      const n = waited !== null && !local ? synRetransmitsImplied(waited, false, schedule) : 0;
+      finish({
+        outcome, connectMs: null, cause: local ? nameLocalLimit(cause) : cause, local: local || undefined,
+        ...(n > 0 ? { synRetransmitSuspected: true, synRetransmits: n } : {}),
+      });
+    };
+    const onError = (e: Error) => {
+      const c = classifyTcpError(e, stage);
+      failed(c.outcome, c.cause, c.local, tSyn === null ? null : since());
+    };
+    const onConnect = () => {
+      const ms = since();
+      const n = synRetransmitsImplied(ms, true, schedule);
+      finish({ outcome: 'ok', socket, connectMs: ms, ...(n > 0 ? { synRetransmitSuspected: true, synRetransmits: n } : {}) });
+    };
+    const onAbort = () => failed('timeout', 'aborted before the connection was established', false, tSyn === null ? null : since());
+
+    if (o.signal.aborted) {
+      resolve({ outcome: 'timeout', connectMs: null, cause: 'aborted before the connect started', elapsedMs: 0 });
+      return;
+    }
+    try {
+      socket = net.connect({ host: o.host, port: o.port, ...(o.family ? { family: o.family } : {}) });
+    } catch (e) {
+      const c = classifyTcpError(e, 'syscall');
+      resolve({ outcome: c.outcome, connectMs: null, cause: c.local ? nameLocalLimit(c.cause) : c.cause, local: c.local || undefined, elapsedMs: now() - tCall });
+      return;
+    }
+    process.nextTick(() => {
+      // internalConnect has run: either connect() returned EINPROGRESS (the SYN is out) or it failed here.
+      if (!socket.destroyed) {
+        tSyn = now();
+        stage = 'handshake';
+      }
+    });
+    socket.once('error', onError);
+    socket.once('connect', onConnect);
+    o.signal.addEventListener('abort', onAbort, { once: true });
+    timer = setTimeout(() => {
+      const waited = since();
+      failed('timeout', `no answer to the SYN within ${Math.round(o.timeoutMs)} ms`, false, waited);
+    }, o.timeoutMs);
+  });
+}
+
+const ignore = (): void => {};
