@@ -9,6 +9,8 @@ import type { ProbeRunOptions } from './probe-options.js';
 
 export interface ProbeCommand<T> {
   probe: string;
+  /** The result's `target`: what the user asked about (default: the targets joined). */
+  label?: string;
   targets: TargetRef<T>[];
   fn: Probe<T>;
   opts: ProbeRunOptions;
@@ -43,7 +45,7 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
   const lines = human && !o.quiet && (o.verbose || expected <= LINES_UNTIL);
   const agg = createAggregate({
     probe: p.probe,
-    target: p.targets.map((t) => t.key).join(' '),
+    target: p.label ?? p.targets.map((t) => t.key).join(' '),
     keys: p.targets.map((t) => t.key),
     breakdown: p.breakdown,
     openLoop: o.rate !== undefined,
@@ -98,9 +100,13 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
   result.meta = makeMeta(ctx.argv, stats.startedAt);
 
   if (stats.interrupted) warn(ctx, 'interrupted: the result covers the attempts made before Ctrl-C');
-  const lagP99 = stats.loopLagMs?.p99 ?? 0;
+  // Judge the event loop only over runs long enough to have a fair sample of 10 ms ticks.
+  const lagP99 = stats.elapsedMs >= 500 ? stats.loopLagMs?.p99 ?? 0 : 0;
   if (lagP99 > 5) {
     warn(ctx, `this process was busy: timers ran up to ${fmtMs(lagP99)} ms late (p99), so latencies may be inflated by about that much`);
+  }
+  if (result.localErrors) {
+    warn(ctx, `${result.localErrors as number} attempt(s) failed for a reason on this machine (${Object.keys(result.errors ?? {}).join('; ')}); they say nothing about the target`);
   }
   for (const w of p.warnings?.(result) ?? []) warn(ctx, w);
 

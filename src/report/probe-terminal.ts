@@ -69,9 +69,6 @@ export function renderProbeSummary(c: ChalkInstance, res: ProbeResult, parts: Su
     if (r.errors) {
       for (const [cause, n] of Object.entries(r.errors)) out.push(c.yellow(`error: ${cause} (${n})`));
     }
-    if (r.localErrors) {
-      out.push(c.yellow(`warning: ${r.localErrors} attempt(s) failed for a reason on this machine; they say nothing about the target`));
-    }
   };
   if (groups && Object.keys(groups).length > 1) {
     out.push(c.bold('--- per target ---'));

@@ -1,6 +1,150 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { ConndxError } from '../../errors.js';
+import { fmtMs } from '../../report/format.js';
+import { QTYPES } from '../../probes/dns-wire.js';
+import { makeDnsProbe, openUdpChannel, type DnsProbeTarget, type DnsServer, type DnsUdpChannel } from '../../probes/dns.js';
 import type { CliContext } from '../context.js';
+import { parseHostPort, isValidHostName } from '../parse.js';
+import { addProbeOptions, parseProbeOptions } from '../probe-options.js';
+import { runProbeCommand } from '../run-probe.js';
 
-export function registerDns(program: Command, _ctx: CliContext): Command {
-  return program.command('dns');
+/** Name servers of /etc/resolv.conf (resolv.conf(5): up to three `nameserver` lines). */
+export function resolvConfServers(text: string): string[] {
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s*nameserver\s+(\S+)/.exec(line);
+    if (m) out.push(m[1]!.replace(/%.*$/, ''));
+  }
+  return out;
+}
+
+export function parseQtype(text: string): number {
+  const t = String(text).toUpperCase();
+  if (QTYPES[t] !== undefined) return QTYPES[t]!;
+  const m = /^TYPE(\d{1,5})$/.exec(t);
+  if (m && Number(m[1]) < 65536) return Number(m[1]);
+  throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --type "${text}": use ${Object.keys(QTYPES).join(', ')} or TYPEnnn`);
+}
+
+async function toServer(raw: string): Promise<DnsServer> {
+  const hp = parseHostPort(raw, 53);
+  if (hp.family !== 0) return { key: raw, address: hp.host, port: hp.port };
+  try {
+    const r = await lookup(hp.host);
+    return { key: raw, address: r.address, port: hp.port };
+  } catch {
+    throw new ConndxError('CONNDX_BAD_TARGET', `bad --server "${raw}": the name does not resolve; give the resolver's address`);
+  }
+}
+
+export function registerDns(program: Command, ctx: CliContext): Command {
+  const cmd = program
+    .command('dns')
+    .description('query DNS servers: latency percentiles per resolver, rcodes, timeouts, truncation')
+    .argument('<name>', 'the name to look up')
+    .option('-s, --server <host[:port]>', 'resolver to ask (repeatable; default: the nameservers of /etc/resolv.conf)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('-t, --type <type>', 'record type: A AAAA CNAME MX TXT NS SOA SRV PTR CAA HTTPS … (default A)', 'A')
+    .option('--tcp', 'query over TCP instead of UDP')
+    .option('--no-fallback', 'report a truncated UDP reply as `truncated` instead of retrying over TCP')
+    .addOption(new Option('--resolv-conf <file>', 'where to find the default resolvers').default('/etc/resolv.conf').hideHelp());
+  addProbeOptions(cmd);
+  cmd.addHelpText('after', `
+Examples:
+  conndx dns api.example.com --server 10.0.0.2 --server 10.0.0.3 --count 500 --concurrency 50
+  conndx dns example.com --type AAAA --server [2001:db8::53]:53 --json
+  conndx dns big.example.com --type TXT --no-fallback     # see truncation instead of the TCP retry
+  conndx dns example.com --rate 1000 --duration 10s -q     # open loop: latency includes queueing
+
+Latency is query sent to response (a TCP retry after a truncated reply included).
+Outcomes: ok nxdomain servfail refused formerr notimp rcode-other timeout truncated malformed network-error error.`);
+  cmd.action(async (name: string, o: Record<string, unknown>) => {
+    const opts = parseProbeOptions(o);
+    if (!isValidHostName(name) && name !== '.') {
+      throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad name "${name}": not a valid DNS name`);
+    }
+    const type = parseQtype(String(o.type));
+    let rawServers = (o.server as string[] | undefined) ?? [];
+    if (rawServers.length === 0) {
+      let text = '';
+      try { text = readFileSync(String(o.resolvConf), 'utf8'); } catch { /* below */ }
+      rawServers = resolvConfServers(text);
+      if (rawServers.length === 0) {
+        throw new ConndxError('CONNDX_BAD_ARGUMENT', `no --server given and ${String(o.resolvConf)} lists no nameserver`);
+      }
+    }
+    const servers = await Promise.all(rawServers.map(toServer));
+    for (const s of servers) {
+      const fam = isIP(s.address);
+      if (opts.family && fam !== opts.family) {
+        throw new ConndxError('CONNDX_BAD_TARGET', `--server ${s.key} is IPv${fam} but -${opts.family} was given`);
+      }
+    }
+    const useTcp = Boolean(o.tcp);
+    const channels: DnsUdpChannel[] = [];
+    try {
+      const targets = [];
+      for (const server of servers) {
+        const t: DnsProbeTarget = { server };
+        if (!useTcp) {
+          t.udp = await openUdpChannel(server);
+          channels.push(t.udp);
+        }
+        targets.push({ key: server.key, target: t });
+      }
+      const expected = (opts.count ?? Infinity) * servers.length;
+      const lines = !opts.json && !opts.ndjson && !opts.quiet && (opts.verbose || expected <= 100);
+      const typeName = String(o.type).toUpperCase();
+      await runProbeCommand(ctx, {
+        probe: 'dns',
+        label: name,
+        targets,
+        fn: makeDnsProbe({ name, type, tcp: useTcp, noFallback: o.fallback === false, timeoutMs: opts.timeoutMs, decodeAnswers: lines || opts.ndjson }),
+        opts,
+        breakdown: 'byServer',
+        zeroCounters: ['tcpFallback'],
+        header: `CONNDX DNS ${name} ${typeName} via ${servers.map((s) => s.key).join(', ')} (${useTcp ? 'tcp' : 'udp'}, ${describeRun(opts)})`,
+        attemptDetail: (r) => {
+          const d = r.detail ?? {};
+          const parts = [d.rcode && r.outcome === 'ok' ? String(d.rcode) : '', d.transport === 'tcp' && !useTcp ? 'via tcp (truncated over udp)' : ''];
+          if (Array.isArray(d.records) && d.records.length) parts.push(d.records.slice(0, 3).map((x) => String(x).split(' ').slice(3).join(' ')).join(', ') + (d.records.length > 3 ? ', …' : ''));
+          return parts.filter(Boolean).join(' ');
+        },
+        summary: {
+          phaseLabel: 'dns query',
+          extra: (r) => {
+            const lines: string[] = [];
+            if (r.rcodes) lines.push(`rcodes: ${Object.entries(r.rcodes as Record<string, number>).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+            if (r.tcpFallback) lines.push(`truncated over UDP and retried over TCP: ${r.tcpFallback as number}`);
+            if (Array.isArray(r.answers) && r.answers.length) lines.push(`answer: ${(r.answers as string[]).join('; ')}`);
+            return lines;
+          },
+        },
+        decorate: (res) => {
+          res.query = { name, type: typeName, transport: useTcp ? 'tcp' : 'udp', fallback: o.fallback !== false };
+          const mismatched = channels.reduce((n, c) => n + c.mismatched(), 0);
+          if (mismatched) res.mismatchedReplies = mismatched;
+        },
+        warnings: (res) => {
+          const w: string[] = [];
+          if (res.mismatchedReplies) w.push(`${res.mismatchedReplies as number} replies did not match an outstanding query (wrong id or question, or late) and were ignored`);
+          return w;
+        },
+      });
+    } finally {
+      for (const c of channels) c.close();
+    }
+  });
+  return cmd;
+}
+
+export function describeRun(o: { count?: number; concurrency: number; rate?: number; durationMs?: number; timeoutMs: number }): string {
+  const parts: string[] = [];
+  if (o.durationMs !== undefined) parts.push(`for ${fmtMs(o.durationMs / 1000)}s`);
+  if (o.count !== undefined) parts.push(`count ${o.count}`);
+  if (o.rate !== undefined) parts.push(`rate ${o.rate}/s`);
+  parts.push(`concurrency ${o.concurrency}`, `timeout ${fmtMs(o.timeoutMs)} ms`);
+  return parts.join(', ');
 }

@@ -1,0 +1,132 @@
+/**
+ * The few DNS wire-format facts the probe checks itself (RFC 1035 §4.1):
+ * header fields, the question, and a bounds-checked walk over every
+ * resource record so a reply that cannot be read is `malformed` rather than
+ * a crash or a wrong answer. dns2 stays the codec for building queries and
+ * decoding answers for display.
+ */
+
+export const RCODE_NAMES: Record<number, string> = {
+  0: 'NOERROR', 1: 'FORMERR', 2: 'SERVFAIL', 3: 'NXDOMAIN', 4: 'NOTIMP', 5: 'REFUSED',
+  6: 'YXDOMAIN', 7: 'YXRRSET', 8: 'NXRRSET', 9: 'NOTAUTH', 10: 'NOTZONE',
+};
+
+export const QTYPES: Record<string, number> = {
+  A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, HINFO: 13, MX: 15, TXT: 16, AAAA: 28, SRV: 33, NAPTR: 35,
+  DS: 43, RRSIG: 46, NSEC: 47, DNSKEY: 48, NSEC3: 50, HTTPS: 65, SVCB: 64, CAA: 257, ANY: 255,
+};
+
+export const QTYPE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(QTYPES).map(([k, v]) => [v, k]));
+
+export function rcodeName(rcode: number): string {
+  return RCODE_NAMES[rcode] ?? `RCODE${rcode}`;
+}
+
+export interface DnsHeader {
+  id: number;
+  qr: boolean;
+  opcode: number;
+  aa: boolean;
+  tc: boolean;
+  rd: boolean;
+  ra: boolean;
+  rcode: number;
+  qdcount: number;
+  ancount: number;
+  nscount: number;
+  arcount: number;
+}
+
+export function readHeader(b: Uint8Array): DnsHeader | null {
+  if (b.length < 12) return null;
+  const f = (b[2]! << 8) | b[3]!;
+  return {
+    id: (b[0]! << 8) | b[1]!,
+    qr: (f & 0x8000) !== 0,
+    opcode: (f >> 11) & 0xf,
+    aa: (f & 0x0400) !== 0,
+    tc: (f & 0x0200) !== 0,
+    rd: (f & 0x0100) !== 0,
+    ra: (f & 0x0080) !== 0,
+    rcode: f & 0xf,
+    qdcount: (b[4]! << 8) | b[5]!,
+    ancount: (b[6]! << 8) | b[7]!,
+    nscount: (b[8]! << 8) | b[9]!,
+    arcount: (b[10]! << 8) | b[11]!,
+  };
+}
+
+const MAX_POINTER_HOPS = 32;
+
+/**
+ * Reads a possibly compressed name at `off`. Returns the name (lower case,
+ * no trailing dot) and the offset after it, or null when it runs past the
+ * message, loops, or points forward (RFC 1035 §4.1.4: pointers refer to a
+ * prior occurrence).
+ */
+export function readName(b: Uint8Array, off: number): { name: string; next: number } | null {
+  const labels: string[] = [];
+  let next = -1;
+  let pos = off;
+  let hops = 0;
+  let total = 0;
+  for (;;) {
+    if (pos >= b.length) return null;
+    const len = b[pos]!;
+    if (len === 0) { pos += 1; break; }
+    const kind = len & 0xc0;
+    if (kind === 0xc0) {
+      if (pos + 1 >= b.length) return null;
+      const target = ((len & 0x3f) << 8) | b[pos + 1]!;
+      if (next < 0) next = pos + 2;
+      if (target >= pos || ++hops > MAX_POINTER_HOPS) return null;
+      pos = target;
+      continue;
+    }
+    if (kind !== 0) return null; // 0x40/0x80 label types are obsolete or unassigned
+    if (pos + 1 + len > b.length) return null;
+    total += len + 1;
+    if (total > 255) return null;
+    let s = '';
+    for (let i = pos + 1; i <= pos + len; i++) s += String.fromCharCode(b[i]!);
+    labels.push(s.toLowerCase());
+    pos += 1 + len;
+  }
+  return { name: labels.join('.'), next: next < 0 ? pos : next };
+}
+
+export interface Question { name: string; type: number; cls: number }
+
+export interface WalkedMessage {
+  header: DnsHeader;
+  questions: Question[];
+  /** Answer-section records, type and rdata offsets only. */
+  answers: { type: number; rdOff: number; rdLen: number }[];
+}
+
+/** Walks the whole message; null when any part of it cannot be read. */
+export function walkMessage(b: Uint8Array): WalkedMessage | null {
+  const header = readHeader(b);
+  if (!header) return null;
+  let off = 12;
+  const questions: Question[] = [];
+  for (let i = 0; i < header.qdcount; i++) {
+    const n = readName(b, off);
+    if (!n || n.next + 4 > b.length) return null;
+    questions.push({ name: n.name, type: (b[n.next]! << 8) | b[n.next + 1]!, cls: (b[n.next + 2]! << 8) | b[n.next + 3]! });
+    off = n.next + 4;
+  }
+  const answers: WalkedMessage['answers'] = [];
+  const rrs = header.ancount + header.nscount + header.arcount;
+  for (let i = 0; i < rrs; i++) {
+    const n = readName(b, off);
+    if (!n || n.next + 10 > b.length) return null;
+    const type = (b[n.next]! << 8) | b[n.next + 1]!;
+    const rdLen = (b[n.next + 8]! << 8) | b[n.next + 9]!;
+    const rdOff = n.next + 10;
+    if (rdOff + rdLen > b.length) return null;
+    if (i < header.ancount) answers.push({ type, rdOff, rdLen });
+    off = rdOff + rdLen;
+  }
+  return { header, questions, answers };
+}

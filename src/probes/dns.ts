@@ -1,0 +1,299 @@
+import dgram from 'node:dgram';
+import net from 'node:net';
+import dns2 from 'dns2';
+import { now } from '../engine/clock.js';
+import { localErrorCause } from './local-errors.js';
+import { rcodeName, walkMessage, type Question } from './dns-wire.js';
+import type { Attempt, DnsOutcome, Probe } from './types.js';
+
+const { Packet } = dns2;
+
+export interface DnsServer {
+  /** As the user wrote it (the key in byServer). */
+  key: string;
+  address: string;
+  port: number;
+}
+
+export interface DnsQuery {
+  name: string;
+  type: number;
+  /** Force TCP for every query. */
+  tcp: boolean;
+  /** Report `truncated` instead of retrying over TCP. */
+  noFallback: boolean;
+  timeoutMs: number;
+  /** Decode answers into facts (costs a parse per reply). */
+  decodeAnswers: boolean;
+}
+
+/** Outcome of a reply's RCODE (RFC 1035 §4.1.1, RFC 6895). */
+export function outcomeOfRcode(rcode: number): DnsOutcome {
+  switch (rcode) {
+    case 0: return 'ok';
+    case 1: return 'formerr';
+    case 2: return 'servfail';
+    case 3: return 'nxdomain';
+    case 4: return 'notimp';
+    case 5: return 'refused';
+    default: return 'rcode-other';
+  }
+}
+
+interface Pending {
+  id: number;
+  sentAt: number;
+  resolve: (r: Reply) => void;
+}
+
+type Reply =
+  | { kind: 'message'; buf: Buffer; at: number }
+  | { kind: 'error'; outcome: DnsOutcome; cause: string; local?: boolean; at: number };
+
+/**
+ * One UDP socket per server, shared by every query of the run: replies are
+ * matched by id and question, so thousands can be outstanding at once.
+ * (A socket per query, as dns2's own client does, is about 25x slower.)
+ */
+export interface DnsUdpChannel {
+  query(q: Buffer, id: number, question: Question, timeoutMs: number, signal: AbortSignal): Promise<Reply>;
+  /** Replies that matched nothing outstanding (late, or id/question mismatch). */
+  mismatched(): number;
+  close(): void;
+}
+
+function sameQuestion(reply: Question[], asked: Question, rcode: number): boolean {
+  // FORMERR/NOTIMP replies may legitimately carry no question section.
+  if (reply.length === 0) return rcode !== 0;
+  const q = reply[0]!;
+  return q.type === asked.type && q.cls === asked.cls && q.name === asked.name;
+}
+
+export function openUdpChannel(server: DnsServer): Promise<DnsUdpChannel> {
+  const sock = dgram.createSocket({ type: net.isIP(server.address) === 6 ? 'udp6' : 'udp4', recvBufferSize: 8 << 20, sendBufferSize: 8 << 20 });
+  const pending = new Map<number, Pending & { question: Question; timer: NodeJS.Timeout }>();
+  let mismatched = 0;
+  let closed = false;
+
+  sock.on('message', (buf) => {
+    const at = now();
+    if (buf.length < 2) { mismatched++; return; }
+    const id = buf.readUInt16BE(0);
+    const p = pending.get(id);
+    if (!p) { mismatched++; return; }
+    const m = walkMessage(buf);
+    if (m && (!m.header.qr || !sameQuestion(m.questions, p.question, m.header.rcode))) {
+      // RFC 5452 §9.1: a reply must match id and question; anything else may be spoofed or stale.
+      mismatched++;
+      return;
+    }
+    pending.delete(id);
+    clearTimeout(p.timer);
+    p.resolve({ kind: 'message', buf, at });
+  });
+  // A connected UDP socket receives ICMP port/host unreachable as an error on
+  // the socket; it cannot say which query it answered, so it fails the oldest.
+  sock.on('error', (err: NodeJS.ErrnoException) => {
+    const at = now();
+    const local = localErrorCause(err);
+    let oldest: (Pending & { timer: NodeJS.Timeout }) | undefined;
+    for (const p of pending.values()) if (!oldest || p.sentAt < oldest.sentAt) oldest = p;
+    if (!oldest) return;
+    pending.delete(oldest.id);
+    clearTimeout(oldest.timer);
+    oldest.resolve(local
+      ? { kind: 'error', outcome: 'error', cause: local, local: true, at }
+      : { kind: 'error', outcome: 'network-error', cause: err.code ?? err.message, at });
+  });
+
+  return new Promise((resolve, reject) => {
+    sock.once('error', reject);
+    sock.connect(server.port, server.address, () => {
+      sock.off('error', reject);
+      resolve({
+        query(q, id, question, timeoutMs, signal) {
+          return new Promise<Reply>((done) => {
+            if (closed) return done({ kind: 'error', outcome: 'error', cause: 'channel closed', at: now() });
+            const entry = {
+              id, question, sentAt: 0, resolve: done,
+              timer: setTimeout(() => {
+                pending.delete(id);
+                done({ kind: 'error', outcome: 'timeout', cause: `no reply within ${timeoutMs} ms`, at: now() });
+              }, timeoutMs),
+            };
+            signal.addEventListener('abort', () => {
+              if (pending.get(id) === entry) { pending.delete(id); clearTimeout(entry.timer); done({ kind: 'error', outcome: 'timeout', cause: 'aborted', at: now() }); }
+            }, { once: true });
+            pending.set(id, entry);
+            entry.sentAt = now();
+            sock.send(q, (err) => {
+              if (!err) return;
+              if (pending.get(id) !== entry) return;
+              pending.delete(id);
+              clearTimeout(entry.timer);
+              const local = localErrorCause(err);
+              done(local
+                ? { kind: 'error', outcome: 'error', cause: local, local: true, at: now() }
+                : { kind: 'error', outcome: 'network-error', cause: (err as NodeJS.ErrnoException).code ?? err.message, at: now() });
+            });
+          });
+        },
+        mismatched: () => mismatched,
+        close() {
+          closed = true;
+          for (const p of pending.values()) { clearTimeout(p.timer); p.resolve({ kind: 'error', outcome: 'timeout', cause: 'run ended', at: now() }); }
+          pending.clear();
+          try { sock.close(); } catch { /* already closed */ }
+        },
+      });
+    });
+  });
+}
+
+/** One query over TCP (RFC 1035 §4.2.2: two-byte length prefix). */
+export function queryTcp(server: DnsServer, q: Buffer, timeoutMs: number, signal: AbortSignal): Promise<Reply> {
+  return new Promise((done) => {
+    let settled = false;
+    const chunks: Buffer[] = [];
+    let have = 0;
+    const sock = net.connect({ host: server.address, port: server.port });
+    const finish = (r: Reply) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      sock.destroy();
+      done(r);
+    };
+    const timer = setTimeout(() => finish({ kind: 'error', outcome: 'timeout', cause: `no reply over TCP within ${timeoutMs} ms`, at: now() }), timeoutMs);
+    const onAbort = () => finish({ kind: 'error', outcome: 'timeout', cause: 'aborted', at: now() });
+    signal.addEventListener('abort', onAbort, { once: true });
+    sock.setNoDelay(true);
+    sock.on('connect', () => {
+      const len = Buffer.alloc(2);
+      len.writeUInt16BE(q.length);
+      sock.write(Buffer.concat([len, q]));
+    });
+    sock.on('data', (d: Buffer) => {
+      chunks.push(d);
+      have += d.length;
+      if (have < 2) return;
+      const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      chunks.length = 0;
+      chunks.push(all);
+      const need = all.readUInt16BE(0);
+      if (have >= 2 + need) finish({ kind: 'message', buf: all.subarray(2, 2 + need), at: now() });
+    });
+    sock.on('end', () => finish({ kind: 'error', outcome: have > 0 ? 'malformed' : 'network-error', cause: have > 0 ? 'TCP reply cut short' : 'server closed the TCP connection without replying', at: now() }));
+    sock.on('error', (err: NodeJS.ErrnoException) => {
+      const local = localErrorCause(err);
+      finish(local
+        ? { kind: 'error', outcome: 'error', cause: local, local: true, at: now() }
+        : { kind: 'error', outcome: 'network-error', cause: err.code ?? err.message, at: now() });
+    });
+  });
+}
+
+/** 16-bit ids not in use; random so an off-path spoofer cannot guess them (RFC 5452 §4.3). */
+function makeIdSource(): () => number {
+  return () => (Math.random() * 0x10000) | 0;
+}
+
+export interface DnsProbeTarget {
+  server: DnsServer;
+  udp?: DnsUdpChannel;
+}
+
+/**
+ * The DNS probe: one query to one server. Latency is query sent to the
+ * final response, a TCP retry after a truncated UDP reply included.
+ */
+export function makeDnsProbe(q: DnsQuery): Probe<DnsProbeTarget> {
+  const template = (() => {
+    const p = new Packet();
+    p.header.id = 0;
+    p.header.rd = 1;
+    p.questions.push({ name: q.name, type: q.type, class: Packet.CLASS.IN } as unknown as InstanceType<typeof Packet.Question>);
+    return p.toBuffer();
+  })();
+  const asked: Question = { name: q.name.toLowerCase().replace(/\.$/, ''), type: q.type, cls: 1 };
+  const nextId = makeIdSource();
+  const decodedFor = new Set<string>();
+
+  return async (t, signal) => {
+    const buf = Buffer.from(template);
+    const id = nextId();
+    buf.writeUInt16BE(id, 0);
+    const start = now();
+    let transport: 'udp' | 'tcp' = q.tcp || !t.udp ? 'tcp' : 'udp';
+    let reply = transport === 'udp'
+      ? await t.udp!.query(buf, id, asked, q.timeoutMs, signal)
+      : await queryTcp(t.server, buf, q.timeoutMs, signal);
+    let fellBack = false;
+    if (reply.kind === 'message' && transport === 'udp') {
+      const h = walkMessage(reply.buf)?.header;
+      if (h?.tc) {
+        if (q.noFallback) {
+          return { outcome: 'truncated', phase: 'dns', ms: null, cause: 'TC bit set (--no-fallback)', tallies: { rcodes: rcodeName(h.rcode) }, detail: { transport, tc: true } };
+        }
+        // RFC 7766 §5: a truncated UDP reply is retried over TCP, within the same deadline.
+        fellBack = true;
+        transport = 'tcp';
+        const left = Math.max(1, q.timeoutMs - (now() - start));
+        reply = await queryTcp(t.server, buf, left, signal);
+        if (reply.kind === 'error') {
+          return {
+            outcome: reply.outcome === 'timeout' || reply.outcome === 'network-error' ? 'truncated' : reply.outcome,
+            phase: 'dns', ms: null, cause: `truncated over UDP; TCP retry: ${reply.cause}`, local: reply.local,
+            counters: { tcpFallback: 1 }, detail: { transport, tc: true },
+          };
+        }
+      }
+    }
+    const counters = fellBack ? { tcpFallback: 1 } : undefined;
+    if (reply.kind === 'error') {
+      return { outcome: reply.outcome, phase: 'dns', ms: null, cause: reply.cause, local: reply.local, counters, detail: { transport } };
+    }
+    const ms = reply.at - start;
+    const m = walkMessage(reply.buf);
+    if (!m) {
+      return { outcome: 'malformed', phase: 'dns', ms: null, cause: 'reply cannot be parsed', counters, detail: { transport, bytes: reply.buf.length } };
+    }
+    if (m.header.id !== id || !sameQuestion(m.questions, asked, m.header.rcode)) {
+      // Only reachable over TCP: a reply on our own connection that answers another question.
+      return { outcome: 'malformed', phase: 'dns', ms: null, cause: 'reply id or question does not match the query', counters, detail: { transport } };
+    }
+    if (m.header.tc && transport === 'tcp') {
+      return { outcome: 'truncated', phase: 'dns', ms: null, cause: 'TC bit set on a TCP reply', counters, detail: { transport } };
+    }
+    const outcome = outcomeOfRcode(m.header.rcode);
+    const rcode = rcodeName(m.header.rcode);
+    const a: Attempt = {
+      outcome, phase: 'dns', ms: outcome === 'ok' ? ms : null,
+      tallies: { rcodes: rcode }, counters,
+      detail: { transport, rcode, answers: m.header.ancount, ...(outcome === 'ok' ? {} : { replyMs: round(ms) }) },
+    };
+    if (outcome !== 'ok') a.cause = rcode;
+    if (q.decodeAnswers || !decodedFor.has(t.server.key)) {
+      decodedFor.add(t.server.key);
+      try {
+        const parsed = Packet.parse(reply.buf);
+        a.facts = { answers: parsed.answers.map((r) => formatAnswer(r as unknown as Record<string, unknown>)) };
+        a.detail!.records = a.facts.answers;
+      } catch {
+        // the walk above found it well-formed; dns2 not decoding a type is no failure
+      }
+    }
+    return a;
+  };
+}
+
+const round = (x: number) => Math.round(x * 1000) / 1000;
+
+function formatAnswer(r: Record<string, unknown>): string {
+  const type = Number(r.type);
+  const typeName = Object.entries(Packet.TYPE).find(([, v]) => v === type)?.[0] ?? `TYPE${type}`;
+  const value = r.address ?? r.domain ?? r.ns ?? r.exchange ?? r.target ?? (Array.isArray(r.data) ? (r.data as string[]).join('') : r.data) ?? r.primary ?? '';
+  const extra = r.priority !== undefined ? `${r.priority} ` : '';
+  return `${r.name} ${r.ttl} ${typeName} ${extra}${String(value)}`.trim();
+}
