@@ -1,5 +1,6 @@
 import type { LabFactory } from './types.js';
 import { DNS_LAB } from './dns.js';
+import { TCP_LAB } from './tcp.js';
 
 /**
  * Every lab endpoint by name, in the order `conndx lab` lists them.
@@ -7,4 +8,5 @@ import { DNS_LAB } from './dns.js';
  */
 export const LAB: Record<string, LabFactory> = {
   ...DNS_LAB,
+  ...TCP_LAB,
 };

@@ -40,9 +40,10 @@ const TCP_ROWS: Row[] = [
   { test: is('ETIMEDOUT'), outcome: 'timeout', local: false, says: 'the kernel gave up retransmitting the SYN' },
   { test: is('EHOSTUNREACH', 'EHOSTDOWN'), outcome: 'unreachable', local: false, says: 'host unreachable' },
   { test: is('ENETUNREACH', 'ENETDOWN'), outcome: 'unreachable', local: false, says: 'network unreachable' },
-  { test: (c, s) => (c === 'ECONNRESET' || c === 'EPIPE') && s === 'established', outcome: 'reset', local: false },
-  // A reset while still connecting is the answer to our SYN.
-  { test: (c) => c === 'ECONNRESET', outcome: 'refused', local: false, says: 'reset during the handshake' },
+  // Linux answers a RST to our SYN with ECONNREFUSED; ECONNRESET while connect() is still pending
+  // means the handshake completed and the peer reset right after (it accepted, then reset).
+  { test: (c, s) => c === 'ECONNRESET' && s !== 'established', outcome: 'reset', local: false, says: 'reset by the peer right after the handshake' },
+  { test: is('ECONNRESET', 'EPIPE'), outcome: 'reset', local: false },
   { test: is('EPROTO', 'ECONNABORTED'), outcome: 'error', local: false },
   { test: is('EINVAL', 'EAFNOSUPPORT'), outcome: 'error', local: true, says: 'address not usable on this machine (family not supported?)' },
 ];

@@ -5,7 +5,10 @@ import { classifyTcpError, type TcpErrorStage } from './classify.js';
 import type { TcpOutcome } from './types.js';
 
 export interface TcpConnectResult {
-  /** 'ok' | 'refused' | 'timeout' | 'unreachable' | 'error' (reset/closed come later, after connect). */
+  /**
+   * 'ok' | 'refused' | 'timeout' | 'unreachable' | 'error'; also 'reset' when the peer accepted and reset
+   * so fast that the connect itself reported ECONNRESET (the handshake did complete: phase 'app').
+   */
   outcome: TcpOutcome;
   /** When ok: the connected socket, handed over to the caller (who owns and closes it). */
   socket?: net.Socket;
@@ -229,3 +232,163 @@ export function connectTcp(o: ConnectOptions): Promise<TcpConnectResult> {
 }
 
 const ignore = (): void => {};
+
+// ---------------------------------------------------------------------------
+// The probe: connect, then optionally send and watch what the peer does
+
+/** What the peer did after the handshake, within --hold or while waiting for a reply to --send. */
+export type PeerAction = 'quiet' | 'data' | 'fin' | 'rst';
+
+export interface TcpTarget {
+  /** IP literal (resolved once per target before the run). */
+  address: string;
+  port: number;
+  family?: 4 | 6;
+}
+
+export interface TcpProbeOptions {
+  timeoutMs: number;
+  /** Bytes to write once connected. */
+  send?: Buffer;
+  /** How long to watch the connection after the handshake (0: not at all, unless --send waits for a reply). */
+  holdMs: number;
+  /** How conndx ends its own connections: FIN (polite) or RST (no TIME_WAIT left behind). */
+  close: 'fin' | 'rst';
+  synSchedule?: SynSchedule;
+}
+
+/** After our FIN, how long the peer gets to send its own before the socket is destroyed. */
+export const FIN_GRACE_MS = 1000;
+
+interface PeerWatch {
+  peer: PeerAction;
+  /** ms after the handshake of the peer's last action (first byte for 'data'). */
+  peerAfterMs: number | null;
+  firstByteMs: number | null;
+  bytesReceived: number;
+  cause?: string;
+}
+
+/**
+ * Watches an established connection: writes `send`, then waits `holdMs` (or,
+ * with `send` and no hold, until the first byte, bounded by `timeoutMs`). The
+ * watch ends early when the peer closes (FIN) or resets (RST).
+ */
+function watchPeer(socket: import('node:net').Socket, o: TcpProbeOptions, signal: AbortSignal): Promise<PeerWatch> {
+  const t0 = now();
+  const untilFirstByte = o.holdMs <= 0;
+  const windowMs = untilFirstByte ? o.timeoutMs : o.holdMs;
+  return new Promise<PeerWatch>((resolve) => {
+    const w: PeerWatch = { peer: 'quiet', peerAfterMs: null, firstByteMs: null, bytesReceived: 0 };
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      signal.removeEventListener('abort', finish);
+      socket.removeListener('data', onData);
+      socket.removeListener('end', onEnd);
+      socket.removeListener('error', onError);
+      resolve(w);
+    };
+    const onData = (b: Buffer) => {
+      if (w.firstByteMs === null) {
+        w.firstByteMs = now() - t0;
+        w.peer = 'data';
+        w.peerAfterMs = w.firstByteMs;
+      }
+      w.bytesReceived += b.length;
+      if (untilFirstByte) finish();
+    };
+    const onEnd = () => {
+      w.peer = 'fin';
+      w.peerAfterMs = now() - t0;
+      finish();
+    };
+    const onError = (e: Error) => {
+      const c = classifyTcpError(e, 'established');
+      if (c.outcome === 'reset') {
+        w.peer = 'rst';
+        w.peerAfterMs = now() - t0;
+      }
+      w.cause = c.cause;
+      finish();
+    };
+    const timer = setTimeout(finish, windowMs);
+    socket.on('data', onData);
+    socket.once('end', onEnd);
+    socket.on('error', onError);
+    signal.addEventListener('abort', finish, { once: true });
+    if (o.send && o.send.length > 0) socket.write(o.send);
+  });
+}
+
+function closeOwn(socket: import('node:net').Socket, how: 'fin' | 'rst'): void {
+  if (socket.destroyed) return;
+  if (how === 'rst') {
+    socket.resetAndDestroy();
+    return;
+  }
+  // Keep reading until the peer's FIN: closing with unread data would send a RST instead.
+  socket.resume();
+  socket.end();
+  const t = setTimeout(() => socket.destroy(), FIN_GRACE_MS);
+  t.unref();
+  socket.once('close', () => clearTimeout(t));
+}
+
+/**
+ * The `tcp` probe: one connect per attempt, then what the peer does within
+ * --hold. Connect failures end in phase 'tcp'; a reset or close after the
+ * handshake in phase 'app', as `pcap` names them for the same packets.
+ */
+export function makeTcpProbe(o: TcpProbeOptions): (t: TcpTarget, signal: AbortSignal) => Promise<import('./types.js').Attempt> {
+  return async (t, signal) => {
+    const c = await connectTcp({ host: t.address, port: t.port, family: t.family, timeoutMs: o.timeoutMs, signal, synSchedule: o.synSchedule });
+    const counters = { synRetransmitSuspected: c.synRetransmitSuspected ? 1 : 0 };
+    const syn = c.synRetransmits ? { synRetransmits: c.synRetransmits } : {};
+    if (c.outcome === 'reset') {
+      // Established, then reset before the connect was even reported: the peer accepted and reset at once.
+      return {
+        outcome: 'reset', phase: 'app', ms: null, cause: c.cause, counters, tallies: { peerAfterConnect: 'rst' },
+        detail: { address: t.address, ...syn, peer: 'rst', peerAfterMs: 0, bytesReceived: 0 },
+      };
+    }
+    if (c.outcome !== 'ok' || !c.socket) {
+      return {
+        outcome: c.outcome, phase: 'tcp', ms: null, cause: c.cause, ...(c.local ? { local: true } : {}),
+        counters, detail: { address: t.address, ...syn },
+      };
+    }
+    const socket = c.socket;
+    const connectMs = c.connectMs!;
+    const local = { localPort: socket.localPort };
+    if (!o.send && o.holdMs <= 0) {
+      closeOwn(socket, o.close);
+      return { outcome: 'ok', phase: 'tcp', ms: connectMs, counters, detail: { address: t.address, ...local, ...syn } };
+    }
+    const w = await watchPeer(socket, o, signal);
+    closeOwn(socket, o.close);
+    const outcome = w.peer === 'rst' ? 'reset' : w.peer === 'fin' && w.bytesReceived === 0 ? 'closed' : 'ok';
+    const timings: Record<string, number> = {};
+    if (w.firstByteMs !== null) timings.firstByteMs = w.firstByteMs;
+    if ((w.peer === 'fin' || w.peer === 'rst') && w.peerAfterMs !== null) timings.peerCloseMs = w.peerAfterMs;
+    return {
+      outcome,
+      phase: outcome === 'ok' ? 'tcp' : 'app',
+      ms: connectMs,
+      timings,
+      counters,
+      tallies: { peerAfterConnect: w.peer },
+      ...(outcome === 'reset' ? { cause: w.cause ?? 'ECONNRESET' } : outcome === 'closed' ? { cause: 'FIN from the peer before any data' } : {}),
+      ...(w.cause && outcome === 'ok' ? { cause: w.cause } : {}),
+      detail: {
+        address: t.address, ...local, ...syn,
+        peer: w.peer, peerAfterMs: w.peerAfterMs === null ? null : round3(w.peerAfterMs),
+        bytesReceived: w.bytesReceived, ...(w.firstByteMs !== null ? { firstByteMs: round3(w.firstByteMs) } : {}),
+      },
+    };
+  };
+}
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
