@@ -1,6 +1,7 @@
 import type { LabFactory } from './types.js';
 import { DNS_LAB } from './dns.js';
 import { TCP_LAB } from './tcp.js';
+import { TLS_LAB } from './tls.js';
 
 /**
  * Every lab endpoint by name, in the order `conndx lab` lists them.
@@ -9,4 +10,5 @@ import { TCP_LAB } from './tcp.js';
 export const LAB: Record<string, LabFactory> = {
   ...DNS_LAB,
   ...TCP_LAB,
+  ...TLS_LAB,
 };

@@ -1,0 +1,125 @@
+import { X509Certificate } from 'node:crypto';
+import type { DetailedPeerCertificate, PeerCertificate } from 'node:tls';
+import type { ChainShape } from './classify-tls.js';
+
+/** The contract's `certificate` object: the leaf as the client saw it, and the chain's shape. */
+export interface CertificateFacts {
+  subject: string;
+  issuer: string;
+  /** UTC ISO 8601. */
+  notBefore: string;
+  notAfter: string;
+  /** Whole days until notAfter (negative once expired). */
+  daysLeft: number;
+  /** Subject alternative names as OpenSSL prints them: "DNS:example.com", "IP:10.0.0.1". */
+  sans: string[];
+  selfSigned: boolean;
+  /** Certificates linked from the leaf up: those the server sent plus a trusted root found locally. */
+  chainLength: number;
+  ocspStapled: boolean;
+}
+
+/** Days under which a certificate's expiry is worth a warning. */
+export const CERT_WARN_DAYS = 14;
+const DAY_MS = 86_400_000;
+
+type Dn = PeerCertificate['subject'];
+
+/** "CN=api.example.com, O=Example" from Node's subject object (multi-valued attributes kept). */
+export function formatDn(dn: Dn | undefined): string {
+  if (!dn) return '';
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(dn as unknown as Record<string, string | string[]>)) {
+    for (const x of Array.isArray(v) ? v : [v]) parts.push(`${k}=${x}`);
+  }
+  return parts.join(', ');
+}
+
+/** Node's "DNS:a, IP Address:1.2.3.4" → ["DNS:a", "IP:1.2.3.4"]. */
+export function parseSans(text: string | undefined): string[] {
+  if (!text) return [];
+  const out: string[] = [];
+  // Values may be quoted JSON strings when they contain separators (Node 17+).
+  const re = /([A-Za-z ]+):("(?:[^"\\]|\\.)*"|[^,]*)(?:,\s*|$)/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text)) !== null && m[0] !== '') {
+    const kind = m[1]!.trim() === 'IP Address' ? 'IP' : m[1]!.trim();
+    const raw = m[2]!.startsWith('"') ? (JSON.parse(m[2]!) as string) : m[2]!;
+    out.push(`${kind}:${raw.trim()}`);
+  }
+  return out;
+}
+
+function isoDate(text: string): string {
+  const d = new Date(text);
+  return Number.isNaN(d.getTime()) ? text : d.toISOString();
+}
+
+export function daysLeft(notAfterIso: string, nowMs: number = Date.now()): number {
+  const t = new Date(notAfterIso).getTime();
+  return Number.isNaN(t) ? NaN : Math.floor((t - nowMs) / DAY_MS);
+}
+
+interface Static {
+  facts: Omit<CertificateFacts, 'daysLeft' | 'ocspStapled'>;
+  shape: ChainShape;
+}
+
+// Handshakes against one server see one chain: parse it once, not per attempt.
+const cache = new Map<string, Static>();
+const CACHE_MAX = 256;
+
+/** Walks getPeerCertificate(true) from the leaf up, each certificate once. */
+export function walkChain(leaf: DetailedPeerCertificate): DetailedPeerCertificate[] {
+  const chain: DetailedPeerCertificate[] = [];
+  const seen = new Set<string>();
+  let c: DetailedPeerCertificate | undefined = leaf;
+  while (c && c.raw && !seen.has(c.fingerprint256)) {
+    seen.add(c.fingerprint256);
+    chain.push(c);
+    c = c.issuerCertificate;
+  }
+  return chain;
+}
+
+function selfSigned(raw: Buffer): boolean {
+  try {
+    const x = new X509Certificate(raw);
+    return x.checkIssued(x) && x.verify(x.publicKey);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Certificate facts from the peer chain, available whether or not the chain
+ * verified. Returns null when the server sent no certificate.
+ */
+export function certificateFacts(leaf: DetailedPeerCertificate | undefined, o: { ocspStapled: boolean; nowMs?: number }): { facts: CertificateFacts; shape: ChainShape } | null {
+  if (!leaf || !leaf.raw || Object.keys(leaf).length === 0) return null;
+  const chain = walkChain(leaf);
+  const key = chain.map((c) => c.fingerprint256).join('/');
+  let s = cache.get(key);
+  if (!s) {
+    const subject = formatDn(leaf.subject);
+    const issuer = formatDn(leaf.issuer);
+    const notAfter = isoDate(leaf.valid_to);
+    s = {
+      facts: {
+        subject, issuer, notBefore: isoDate(leaf.valid_from), notAfter,
+        sans: parseSans(leaf.subjectaltname), selfSigned: selfSigned(leaf.raw), chainLength: chain.length,
+      },
+      shape: { leafSelfIssued: subject === issuer, chainLength: chain.length },
+    };
+    if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
+    cache.set(key, s);
+  }
+  return {
+    facts: {
+      subject: s.facts.subject, issuer: s.facts.issuer, notBefore: s.facts.notBefore, notAfter: s.facts.notAfter,
+      daysLeft: daysLeft(s.facts.notAfter, o.nowMs), sans: s.facts.sans, selfSigned: s.facts.selfSigned,
+      chainLength: s.facts.chainLength, ocspStapled: o.ocspStapled,
+    },
+    shape: s.shape,
+  };
+}

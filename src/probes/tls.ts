@@ -1,0 +1,303 @@
+import { isIP } from 'node:net';
+import * as tls from 'node:tls';
+import { now } from '../engine/clock.js';
+import { certificateFacts, type CertificateFacts } from './cert.js';
+import { classifyCertError, classifyTlsError } from './classify-tls.js';
+import { connectTcp } from './tcp.js';
+import type { Attempt, Probe, TlsOutcome } from './types.js';
+
+export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
+export type TlsVersion = (typeof TLS_VERSIONS)[number];
+
+export interface TlsTarget {
+  /** As the user wrote it. */
+  key: string;
+  /** IP literal to connect to. */
+  host: string;
+  port: number;
+  /** Name sent as SNI and checked against the certificate; without it no SNI is sent and the address is checked. */
+  serverName?: string;
+}
+
+export interface TlsProbeOptions {
+  timeoutMs: number;
+  family?: 4 | 6;
+  /** ALPN protocols to offer, in order. */
+  alpn?: string[];
+  /** PEM CA certificates to trust instead of the default roots. */
+  ca?: string | string[];
+  /** PEM client certificate (with its chain) and key, for servers that ask for one. */
+  cert?: string;
+  key?: string;
+  /** Report certificate problems without failing on them. */
+  insecure?: boolean;
+  minVersion?: TlsVersion;
+  maxVersion?: TlsVersion;
+  /** A second handshake per attempt, resuming the first one's session. */
+  resume?: boolean;
+}
+
+/** The contract's `negotiated` object. */
+export interface Negotiated {
+  version: string | null;
+  cipher: string | null;
+  /** Key-exchange group, e.g. X25519, P-256 (null when the exchange used none). */
+  group: string | null;
+  alpn: string | null;
+  resumed: boolean;
+}
+
+export interface CertProblem {
+  outcome: TlsOutcome;
+  cause: string;
+}
+
+/** One TCP connect plus one TLS handshake. */
+export interface HandshakeResult {
+  outcome: TlsOutcome;
+  phase: 'tcp' | 'tls';
+  /** SYN → established. */
+  tcpConnectMs: number | null;
+  /** ClientHello written → handshake complete (set when the handshake completed, even if the certificate then failed). */
+  ms: number | null;
+  cause?: string;
+  local?: boolean;
+  negotiated?: Negotiated;
+  certificate?: CertificateFacts;
+  certProblem?: CertProblem;
+  /** Session to resume (TLS 1.3: the first ticket; TLS 1.2: the session). */
+  session?: Buffer;
+}
+
+interface HandshakeSetup {
+  context: tls.SecureContext;
+  alpn?: string[];
+  insecure: boolean;
+  family?: 4 | 6;
+}
+
+/** No identity check inside Node: the probe judges the chain itself so certificate facts are always there. */
+const skipIdentity = (): undefined => undefined;
+
+function codeOfAuthError(e: unknown): string | null {
+  if (!e) return null;
+  if (typeof e === 'string') return e;
+  return (e as { code?: string }).code ?? (e as Error).message ?? String(e);
+}
+
+/**
+ * Connects over TCP, then runs one TLS handshake on that socket. The
+ * handshake is timed from tls.connect on the connected socket (the
+ * ClientHello is written in that call) to 'secureConnect'. Never throws for
+ * a network outcome.
+ */
+export async function handshakeOnce(
+  t: TlsTarget, setup: HandshakeSetup, signal: AbortSignal, deadline: number, session?: Buffer,
+): Promise<HandshakeResult> {
+  const tcp = await connectTcp({ host: t.host, port: t.port, timeoutMs: Math.max(1, deadline - now()), signal, family: setup.family });
+  if (tcp.outcome !== 'ok' || !tcp.socket) {
+    return { outcome: `tcp:${tcp.outcome}`, phase: 'tcp', tcpConnectMs: null, ms: null, cause: tcp.cause, local: tcp.local };
+  }
+  const socket = tcp.socket;
+  const tcpConnectMs = tcp.connectMs;
+  const remaining = deadline - now();
+  if (remaining <= 0 || signal.aborted) {
+    socket.destroy();
+    return { outcome: 'timeout', phase: 'tls', tcpConnectMs, ms: null, cause: 'no time left for the handshake after the TCP connect' };
+  }
+
+  return new Promise<HandshakeResult>((resolve) => {
+    let endFirst = false;
+    let ocsp = false;
+    let ticket: Buffer | undefined;
+    let done = false;
+    let ms: number | null = null;
+    let ok: HandshakeResult | undefined;
+    let settle: NodeJS.Timeout | undefined;
+    let s: tls.TLSSocket;
+
+    const finish = (r: HandshakeResult) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (settle) clearTimeout(settle);
+      signal.removeEventListener('abort', onAbort);
+      s?.destroy();
+      socket.destroy();
+      resolve(r);
+    };
+    const timer = setTimeout(() => {
+      if (ok) return finish(ok);
+      finish({
+        outcome: 'timeout', phase: 'tls', tcpConnectMs, ms: null, certificate: undefined,
+        cause: `no complete handshake within ${Math.round(remaining)} ms (the server did not answer the ClientHello or stalled)`,
+      });
+    }, remaining);
+    const onAbort = () => finish(ok ?? { outcome: 'timeout', phase: 'tls', tcpConnectMs, ms: null, cause: 'aborted during the handshake' });
+    signal.addEventListener('abort', onAbort, { once: true });
+
+    const t0 = now();
+    try {
+      // requestOCSP is a TLSSocket option that tls.connect passes on (missing from @types/node's ConnectionOptions).
+      const opts: tls.ConnectionOptions & { requestOCSP: boolean } = {
+        socket,
+        secureContext: setup.context,
+        ...(t.serverName && isIP(t.serverName) === 0 ? { servername: t.serverName } : {}),
+        ...(setup.alpn?.length ? { ALPNProtocols: setup.alpn } : {}),
+        ...(session ? { session } : {}),
+        rejectUnauthorized: false,
+        checkServerIdentity: skipIdentity,
+        requestOCSP: true,
+      };
+      s = tls.connect(opts);
+    } catch (e) {
+      const c = classifyTlsError(e);
+      finish({ outcome: c.outcome, phase: 'tls', tcpConnectMs, ms: null, cause: c.cause, local: c.local || undefined });
+      return;
+    }
+    s.on('end', () => {
+      endFirst = true;
+      // A FIN after a completed handshake is the server's business, not a failed handshake.
+      if (ok) finish(ok);
+    });
+    s.on('OCSPResponse', (resp: Buffer | null) => { ocsp = Boolean(resp && resp.length > 0); });
+    s.on('session', (buf: Buffer) => {
+      ticket ??= buf;
+      if (ok) finish({ ...ok, session: ticket });
+    });
+    s.on('error', (e: Error) => {
+      const c = classifyTlsError(e, { endFirst });
+      // An alert after 'secureConnect' (TLS 1.3: the server judges the client's certificate after its own Finished) fails the handshake.
+      finish({
+        outcome: c.outcome, phase: 'tls', tcpConnectMs, ms: null, cause: c.cause, local: c.local || undefined,
+        certificate: ok?.certificate,
+      });
+    });
+    s.on('close', () => finish(ok ?? {
+      outcome: endFirst ? 'closed' : 'reset', phase: 'tls', tcpConnectMs, ms: null,
+      cause: 'the connection closed before the handshake completed',
+    }));
+    s.once('secureConnect', () => {
+      ms = now() - t0;
+      const version = s.getProtocol();
+      const cipher = s.getCipher();
+      const eph = s.getEphemeralKeyInfo() as { name?: string; type?: string } | null;
+      const negotiated: Negotiated = {
+        version, cipher: cipher?.standardName ?? cipher?.name ?? null,
+        group: eph && 'name' in eph && eph.name ? eph.name : eph?.type ?? null,
+        alpn: s.alpnProtocol || null, resumed: s.isSessionReused(),
+      };
+      const peer = s.getPeerCertificate(true);
+      const cf = certificateFacts(peer, { ocspStapled: ocsp });
+      let problem: CertProblem | undefined;
+      const authCode = codeOfAuthError(s.authorizationError);
+      if (!cf) {
+        problem = { outcome: 'cert-untrusted', cause: 'the server sent no certificate' };
+      } else if (authCode && authCode !== 'ERR_TLS_CERT_ALTNAME_INVALID') {
+        problem = classifyCertError(authCode, cf.shape);
+      } else {
+        const name = t.serverName ?? t.host;
+        const err = tls.checkServerIdentity(name, peer);
+        if (err) problem = { outcome: 'cert-hostname-mismatch', cause: `ERR_TLS_CERT_ALTNAME_INVALID: ${(err as Error & { reason?: string }).reason ?? err.message}` };
+      }
+      const failed = problem && !setup.insecure;
+      ok = {
+        outcome: failed ? problem!.outcome : 'ok', phase: 'tls', tcpConnectMs, ms,
+        cause: failed ? problem!.cause : undefined,
+        negotiated, certificate: cf?.facts, certProblem: problem,
+      };
+      if (failed) return finish(ok);
+      // TLS 1.3: the server may still refuse us after its Finished (a client
+      // certificate it does not accept: alert certificate_required), and its
+      // session tickets arrive now. Wait for the first ticket, an alert or a
+      // close, for about one more round trip.
+      if (version === 'TLSv1.3' && !ticket) {
+        const wait = Math.min(deadline - now(), Math.max(20, 2 * ms));
+        if (wait > 0) {
+          settle = setTimeout(() => finish(ok!), wait);
+          return;
+        }
+      }
+      finish({ ...ok, session: ticket ?? s.getSession() });
+    });
+  });
+}
+
+/** What an attempt records from one handshake. */
+function toAttempt(h: HandshakeResult, extra: { resumed?: HandshakeResult; resumeWanted: boolean }): Attempt {
+  const r = extra.resumed;
+  const failedSecond = r && r.outcome !== 'ok';
+  const outcome = failedSecond ? r.outcome : h.outcome;
+  const a: Attempt = {
+    outcome,
+    phase: failedSecond ? r.phase : h.phase,
+    ms: h.ms,
+  };
+  const cause = failedSecond ? `resumed handshake: ${r.cause ?? r.outcome}` : h.cause;
+  if (cause && outcome !== 'ok') a.cause = cause;
+  if (h.local || r?.local) a.local = true;
+  const timings: Record<string, number> = {};
+  if (h.tcpConnectMs !== null) timings.tcpConnectMs = h.tcpConnectMs;
+  if (r?.ms !== null && r?.ms !== undefined && r.outcome === 'ok') timings.resumeHandshakeMs = r.ms;
+  if (Object.keys(timings).length) a.timings = timings;
+  const facts: Record<string, unknown> = {};
+  if (h.negotiated) {
+    facts.negotiated = { ...h.negotiated, resumed: r?.negotiated?.resumed ?? h.negotiated.resumed };
+  }
+  if (h.certificate) facts.certificate = h.certificate;
+  if (h.certProblem) facts.certProblem = h.certProblem;
+  if (Object.keys(facts).length) a.facts = facts;
+  if (extra.resumeWanted && h.outcome === 'ok') {
+    a.tallies = { resumption: r ? (r.negotiated?.resumed ? 'resumed' : r.outcome === 'ok' ? 'full' : 'failed') : 'no-session' };
+  }
+  if (h.negotiated) {
+    a.detail = {
+      version: h.negotiated.version, cipher: h.negotiated.cipher, group: h.negotiated.group, alpn: h.negotiated.alpn,
+      ...(r?.negotiated ? { resumed: r.negotiated.resumed } : {}),
+      ...(h.certProblem ? { certProblem: h.certProblem.outcome } : {}),
+    };
+  }
+  return a;
+}
+
+function contextFor(o: TlsProbeOptions, pin?: TlsVersion): tls.SecureContext {
+  return tls.createSecureContext({
+    ...(o.ca !== undefined ? { ca: o.ca } : {}),
+    ...(o.cert !== undefined ? { cert: o.cert, key: o.key } : {}),
+    minVersion: pin ?? o.minVersion ?? 'TLSv1.2',
+    maxVersion: pin ?? o.maxVersion ?? 'TLSv1.3',
+  });
+}
+
+/**
+ * The TLS probe: one attempt is a TCP connect and a handshake (two with
+ * `resume`). Contexts are built once, not per attempt: parsing the CA
+ * bundle per handshake would cost more CPU than the handshake.
+ */
+export function createTlsProbe(o: TlsProbeOptions): Probe<TlsTarget> {
+  const setup: HandshakeSetup = { context: contextFor(o), alpn: o.alpn, insecure: Boolean(o.insecure), family: o.family };
+  return async (t, signal) => {
+    const deadline = now() + o.timeoutMs;
+    const first = await handshakeOnce(t, setup, signal, deadline);
+    if (!o.resume || first.outcome !== 'ok') return toAttempt(first, { resumeWanted: Boolean(o.resume) });
+    if (!first.session) return toAttempt(first, { resumeWanted: true });
+    // The second handshake gets a full timeout of its own: it is a second connection.
+    const second = await handshakeOnce(t, setup, signal, now() + o.timeoutMs, first.session);
+    return toAttempt(first, { resumed: second, resumeWanted: true });
+  };
+}
+
+/**
+ * Which versions the server accepts: one handshake per version, pinned with
+ * min = max. Certificate problems do not count here (the question is the
+ * protocol), so a server with an expired certificate still shows `ok`.
+ */
+export async function probeTlsVersions(t: TlsTarget, o: TlsProbeOptions, signal: AbortSignal): Promise<Record<TlsVersion, string>> {
+  const out = {} as Record<TlsVersion, string>;
+  for (const v of TLS_VERSIONS) {
+    const setup: HandshakeSetup = { context: contextFor(o, v), alpn: o.alpn, insecure: true, family: o.family };
+    const h = await handshakeOnce(t, setup, signal, now() + o.timeoutMs);
+    out[v] = h.outcome === 'ok' && h.negotiated?.version !== v ? `error` : h.outcome;
+  }
+  return out;
+}
