@@ -44,10 +44,19 @@ export function parseSans(text: string | undefined): string[] {
   let m: RegExpExecArray | null;
   while ((m = re.exec(text)) !== null && m[0] !== '') {
     const kind = m[1]!.trim() === 'IP Address' ? 'IP' : m[1]!.trim();
-    const raw = m[2]!.startsWith('"') ? (JSON.parse(m[2]!) as string) : m[2]!;
-    out.push(`${kind}:${raw.trim()}`);
+    const raw = (m[2]!.startsWith('"') ? (JSON.parse(m[2]!) as string) : m[2]!).trim();
+    out.push(`${kind}:${kind === 'IP' && raw.includes(':') ? compressIpv6(raw) : raw}`);
   }
   return out;
+}
+
+/** OpenSSL prints IPv6 SANs uncompressed (0:0:0:0:0:0:0:1): write them as people do (::1). */
+function compressIpv6(text: string): string {
+  try {
+    return new URL(`http://[${text}]/`).hostname.slice(1, -1);
+  } catch {
+    return text;
+  }
 }
 
 function isoDate(text: string): string {
@@ -57,7 +66,10 @@ function isoDate(text: string): string {
 
 export function daysLeft(notAfterIso: string, nowMs: number = Date.now()): number {
   const t = new Date(notAfterIso).getTime();
-  return Number.isNaN(t) ? NaN : Math.floor((t - nowMs) / DAY_MS);
+  if (Number.isNaN(t)) return NaN;
+  const days = (t - nowMs) / DAY_MS;
+  // Whole days left; once expired, whole days since (at least 1), so "expired 30 days ago" reads as written.
+  return days >= 0 ? Math.floor(days) : Math.min(-1, Math.trunc(days));
 }
 
 interface Static {

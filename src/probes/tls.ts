@@ -191,7 +191,9 @@ export async function handshakeOnce(
       const cf = certificateFacts(peer, { ocspStapled: ocsp });
       let problem: CertProblem | undefined;
       const authCode = codeOfAuthError(s.authorizationError);
-      if (!cf) {
+      if (!cf && negotiated.resumed) {
+        // A resumed session carries no certificate: it was judged in the handshake that made the session.
+      } else if (!cf) {
         problem = { outcome: 'cert-untrusted', cause: 'the server sent no certificate' };
       } else if (authCode && authCode !== 'ERR_TLS_CERT_ALTNAME_INVALID') {
         problem = classifyCertError(authCode, cf.shape);
