@@ -1,10 +1,84 @@
 import type { Command } from 'commander';
+import { stat } from 'node:fs/promises';
+import { analyzeCapture, parseFilter, type PacketFilter } from '../../capture/index.js';
 import { ConndxError } from '../../errors.js';
-import type { CliContext } from '../context.js';
+import { makeMeta } from '../../report/meta.js';
+import { renderPcapFlows, renderPcapSummary } from '../../report/pcap.js';
+import { warn, write, type CliContext } from '../context.js';
 
-// Placeholder until this command lands; it fails loudly instead of pretending.
-export function registerPcap(program: Command, _ctx: CliContext): Command {
-  return program.command('pcap').description('(not built yet)').allowUnknownOption().action(() => {
-    throw new ConndxError('CONNDX_BAD_ARGUMENT', '"pcap" is not built yet in this version of conndx');
-  });
+interface PcapOpts { flows?: boolean; filter?: string; dnsPort?: string[]; json?: boolean }
+
+function parsePorts(list: string[] | undefined): number[] {
+  const out: number[] = [];
+  for (const item of list ?? []) {
+    for (const p of item.split(',')) {
+      if (!/^\d+$/.test(p) || Number(p) < 1 || Number(p) > 65535) throw new ConndxError('CONNDX_BAD_ARGUMENT', `--dns-port needs a port number 1-65535, got "${p}"`);
+      out.push(Number(p));
+    }
+  }
+  return out;
+}
+
+export function registerPcap(program: Command, ctx: CliContext): Command {
+  return program
+    .command('pcap')
+    .description('read a capture (pcap or pcapng) and say in which phase connections failed: DNS, TCP, TLS or the application')
+    .argument('<file>', 'a pcap or pcapng file (tcpdump -w, Wireshark, dumpcap)')
+    .option('--json', 'one JSON object on stdout')
+    .option('--flows', 'one record per TCP connection (with --json: a "connections" array)')
+    .option('--filter <expr>', 'only packets matching: host A, port N, src/dst host|port, tcp, udp, after T, before T; and/or/not')
+    .option('--dns-port <n...>', 'also read this UDP/TCP port as DNS (53, 5353 and 5355 always are)')
+    .addHelpText('after', `
+Examples:
+  conndx pcap outage.pcapng
+  conndx pcap x.pcap --json > facts.json
+  conndx pcap x.pcap --flows --filter 'port 443'
+  conndx pcap x.pcap --filter 'host 10.0.0.2 and after 2024-05-01T10:00:00Z and before 2024-05-01T10:05:00Z'
+  conndx pcap x.pcap --dns-port 8053
+
+Exit codes: 0 the capture was analysed (also when cut short: a warning says so),
+            3 not a capture (no valid pcap/pcapng header), or bad options.`)
+    .action(async (file: string, o: PcapOpts) => {
+      const startedAt = new Date().toISOString();
+      let filter: PacketFilter | undefined;
+      if (o.filter !== undefined) {
+        const f = parseFilter(o.filter);
+        if (!f.ok) throw new ConndxError('CONNDX_BAD_ARGUMENT', `--filter: ${f.error}`);
+        filter = f.filter;
+      }
+      const dnsPorts = parsePorts(o.dnsPort);
+      try {
+        const s = await stat(file);
+        if (!s.isFile()) throw new ConndxError('CONNDX_IO', `cannot read "${file}": not a regular file`);
+      } catch (e) {
+        if (e instanceof ConndxError) throw e;
+        throw new ConndxError('CONNDX_IO', `cannot read "${file}": ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+      }
+      const tty = Boolean(ctx.stderr.isTTY);
+      let shown = false;
+      const onProgress = tty
+        ? (done: number, total: number) => {
+          if (total < 64 * 1024 * 1024) return;
+          shown = true;
+          ctx.stderr.write(`\rreading ${file}: ${(done / 1e6).toFixed(0)} of ${(total / 1e6).toFixed(0)} MB (${Math.round((100 * done) / total)}%)`);
+        }
+        : undefined;
+      let res;
+      try {
+        res = await analyzeCapture(file, { flows: o.flows, filter, dnsPorts, onProgress, signal: ctx.stop });
+      } catch (e) {
+        throw new ConndxError('CONNDX_IO', `cannot read "${file}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+      if (shown) ctx.stderr.write('\n');
+      if (!res.ok) throw new ConndxError('CONNDX_NOT_A_CAPTURE', `"${file}" is not a capture conndx can read: ${res.reason}`);
+      const result = res.result;
+      for (const w of result.warnings) warn(ctx, w);
+      if (o.json) {
+        await write(ctx.stdout, JSON.stringify({ ...result, meta: makeMeta(ctx.argv, startedAt) }, null, 2) + '\n');
+      } else {
+        if (o.flows) await write(ctx.stdout, renderPcapFlows(ctx.c, result) + '\n');
+        await write(ctx.stdout, renderPcapSummary(ctx.c, result));
+      }
+      ctx.exitCode = 0;
+    });
 }

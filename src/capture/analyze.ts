@@ -1,0 +1,487 @@
+/**
+ * The analysis: reader → link → ip → tcp/udp → flows, TLS and DNS → one
+ * result object (the contract's "capture analysis"). Memory is bounded by
+ * the live connections and pending DNS queries; the per-connection list is
+ * kept only when `flows` is asked for.
+ */
+import { createHistogram, type Histogram } from '../engine/histogram.js';
+import { classifyConnection, type Phase, type ZeekState } from './classify.js';
+import { decodeDns, looksLikeDns, rcodeName, type DnsMessage } from './dns.js';
+import type { PacketFilter, PacketView } from './filter.js';
+import { createFlowTable, type Conn, type FinishedConn } from './flows.js';
+import { decodeIpv4, decodeIpv6, formatIpv4, formatIpv6, type IpPacket } from './ip.js';
+import { decodeLink, isSupportedLinkType, LINK_NAMES } from './link.js';
+import { readCaptureFile, type CaptureFormat, type ReaderStats } from './reader.js';
+import { decodeTcp } from './tcp.js';
+import { alertName, tlsVersionName } from './tls.js';
+import { decodeUdp } from './udp.js';
+
+export interface Pcts { p50: number; p90: number; p99: number; max: number }
+
+export interface ConnectionRecord {
+  client: string;
+  server: string;
+  start: number;
+  zeekState: ZeekState;
+  history: string;
+  phase: Phase;
+  outcome: string;
+  synRetransmits: number;
+  rttMs: number | null;
+  sni: string | null;
+  tlsVersion: string | null;
+  alert: string | null;
+  resetBy: 'client' | 'server' | null;
+}
+
+export interface PcapResult {
+  file: string;
+  format: CaptureFormat;
+  packets: number;
+  durationS: number;
+  firstPacketAt: number | null;
+  skipped: { records: number; bytes: number; reasons: Record<string, number> };
+  linkTypes: string[];
+  ip: { ipv4: number; ipv6: number; fragments: number; nonIp: number; filteredOut: number };
+  tcp: {
+    connections: number; established: number; handshakeSuccessRate: number | null;
+    synRetransmitted: number; refused: number; unanswered: number; resets: number;
+    resetsBy: { client: number; server: number };
+    resetsInPhase: { tcp: number; tls: number; app: number };
+    closedBeforeData: number;
+    midstream: number;
+    records: number;
+    states: Record<string, number>;
+    handshakeRttMs: Pcts | null;
+    connectMs: Pcts | null;
+  };
+  tls: {
+    handshakes: number; completed: number; failed: number; failureRate: number | null;
+    stalled: number; reset: number; closed: number; timeout: number;
+    versions: Record<string, number>; offeredVersions: Record<string, number>;
+    alerts: Record<string, number>; helloRetryRequests: number;
+    outcomes: Record<string, number>;
+  };
+  dns: {
+    queries: number; answered: number; unanswered: number; retransmitted: number; unmatchedResponses: number;
+    truncated: number; tcp: number; malformed: number;
+    rcodes: Record<string, number>; latencyMs: Pcts | null;
+  };
+  failures: { dns: number; tcp: number; tls: number; app: number };
+  verdict: { phase: Phase | 'dns'; summary: string };
+  warnings: string[];
+  connections?: ConnectionRecord[];
+}
+
+export interface AnalyzeOptions {
+  flows?: boolean;
+  filter?: PacketFilter;
+  /** Extra ports whose UDP/TCP payload is read as DNS (53, 5353 and 5355 always are). */
+  dnsPorts?: number[];
+  onProgress?: (bytesRead: number, totalBytes: number) => void;
+  signal?: AbortSignal;
+  chunkSize?: number;
+}
+
+export type AnalyzeOutcome = { ok: true; result: PcapResult } | { ok: false; reason: string };
+
+const DEFAULT_DNS_PORTS = [53, 5353, 5355];
+/** A query with no answer this long after it is unanswered (and forgotten, to bound memory). */
+const DNS_ANSWER_WINDOW_S = 30;
+/** Sweep timers every this many seconds of capture time. */
+const SWEEP_EVERY_S = 1;
+/** An unanswered attempt's later records are joined to it for this long (same ISN). */
+const ATTEMPT_HOLD_S = 120;
+
+function pcts(h: Histogram): Pcts | null {
+  if (h.count() === 0) return null;
+  const r = (x: number) => Math.round(x * 1000) / 1000;
+  const s = h.stats()!;
+  return { p50: r(s.p50), p90: r(s.p90), p99: r(s.p99), max: r(s.max) };
+}
+
+function inc(m: Record<string, number>, k: string, by = 1): void {
+  m[k] = (m[k] ?? 0) + by;
+}
+
+function half(buf: Buffer, off: number, v6: boolean, port: number): string {
+  if (!v6) return String.fromCharCode(buf.readUInt16BE(off), buf.readUInt16BE(off + 2), port);
+  return String.fromCharCode(
+    buf.readUInt16BE(off), buf.readUInt16BE(off + 2), buf.readUInt16BE(off + 4), buf.readUInt16BE(off + 6),
+    buf.readUInt16BE(off + 8), buf.readUInt16BE(off + 10), buf.readUInt16BE(off + 12), buf.readUInt16BE(off + 14), port,
+  );
+}
+
+function endpointText(addr: string, port: number, v6: boolean): string {
+  return v6 ? `[${addr}]:${port}` : `${addr}:${port}`;
+}
+
+interface Attempt {
+  first: Conn;
+  syns: number;
+  last: FinishedConn;
+  heldAt: number;
+}
+
+export interface Analyzer {
+  packet(linkType: number, ts: number, data: Buffer, origLen: number): void;
+  finish(file: string, reader: ReaderStats): PcapResult;
+}
+
+/** The analysis as a packet sink, usable with any reader (tests feed it chunk by chunk). */
+export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
+  const dnsPorts = new Set([...DEFAULT_DNS_PORTS, ...(opts.dnsPorts ?? [])]);
+  const filter = opts.filter;
+  let packets = 0;
+  let firstTs = Infinity;
+  let lastTs = -Infinity;
+  let nextSweep = -Infinity;
+  const skippedReasons: Record<string, number> = {};
+  let skippedRecords = 0;
+  let skippedBytes = 0;
+  const ipStats = { ipv4: 0, ipv6: 0, fragments: 0, nonIp: 0, filteredOut: 0 };
+  const unsupportedLinks = new Set<number>();
+  const warnings: string[] = [];
+
+  const tcp: PcapResult['tcp'] = {
+    connections: 0, established: 0, handshakeSuccessRate: null, synRetransmitted: 0, refused: 0, unanswered: 0,
+    resets: 0, resetsBy: { client: 0, server: 0 }, resetsInPhase: { tcp: 0, tls: 0, app: 0 }, closedBeforeData: 0,
+    midstream: 0, records: 0, states: {}, handshakeRttMs: null, connectMs: null,
+  };
+  const tls: PcapResult['tls'] = {
+    handshakes: 0, completed: 0, failed: 0, failureRate: null, stalled: 0, reset: 0, closed: 0, timeout: 0,
+    versions: {}, offeredVersions: {}, alerts: {}, helloRetryRequests: 0, outcomes: {},
+  };
+  const dns: PcapResult['dns'] = {
+    queries: 0, answered: 0, unanswered: 0, retransmitted: 0, unmatchedResponses: 0, truncated: 0, tcp: 0, malformed: 0, rcodes: {}, latencyMs: null,
+  };
+  const failures = { dns: 0, tcp: 0, tls: 0, app: 0 };
+  const rttHist = createHistogram();
+  const connectHist = createHistogram();
+  const dnsHist = createHistogram();
+  const connections: ConnectionRecord[] | undefined = opts.flows ? [] : undefined;
+  const held = new Map<string, Attempt>();
+  const dnsPending = new Map<string, number>();
+
+  function skip(reason: string, bytes: number): void {
+    skippedRecords++;
+    skippedBytes += bytes;
+    inc(skippedReasons, reason);
+  }
+
+  function record(f: FinishedConn): void {
+    const c = f.conn;
+    const facts = classify(f);
+    tcp.records++;
+    inc(tcp.states, f.zeekState);
+    if (connections) {
+      const t = c.tls;
+      connections.push({
+        client: endpointText(c.origAddr, c.origPort, c.v6),
+        server: endpointText(c.respAddr, c.respPort, c.v6),
+        start: c.start,
+        zeekState: f.zeekState,
+        history: c.history,
+        phase: facts.phase,
+        outcome: facts.outcome,
+        synRetransmits: Math.max(0, c.origSyns - 1),
+        rttMs: c.synAckTs >= 0 && c.lastSynTs >= 0 ? round3((c.synAckTs - c.lastSynTs) * 1000) : null,
+        sni: t?.clientHello?.sni ?? null,
+        tlsVersion: t?.serverHello ? tlsVersionName(t.serverHello.selected) : null,
+        alert: t?.alert ? alertName(t.alert.desc) : null,
+        resetBy: c.rstBy === 'orig' ? 'client' : c.rstBy === 'resp' ? 'server' : null,
+      });
+    }
+    // Zeek splits a SYN unanswered for 5 s into records; the client's retries with the same
+    // initial sequence number are still one attempt.
+    const prev = held.get(c.key);
+    let attempt: Attempt = { first: c, syns: c.origSyns, last: f, heldAt: c.lastTime };
+    if (prev) {
+      held.delete(c.key);
+      if (c.firstSynSeq >= 0 && c.firstSynSeq === prev.first.firstSynSeq && c.origPort === prev.first.origPort) {
+        attempt = { first: prev.first, syns: prev.syns + c.origSyns, last: f, heldAt: c.lastTime };
+      } else {
+        countAttempt(prev);
+      }
+    }
+    if (f.endedBy === 'timer' && f.zeekState === 'S0' && c.origSyns > 0) held.set(c.key, attempt);
+    else countAttempt(attempt);
+  }
+
+  function classify(f: FinishedConn) {
+    const c = f.conn;
+    const t = c.tls;
+    return classifyConnection({
+      zeekState: f.zeekState,
+      attempt: c.origSyns > 0,
+      synAcked: c.synAckTs >= 0,
+      rstBy: c.rstBy === 'orig' ? 'client' : c.rstBy === 'resp' ? 'server' : null,
+      finBy: c.finBy === 'orig' ? 'client' : c.finBy === 'resp' ? 'server' : null,
+      clientBytes: c.orig.payload,
+      serverBytes: c.resp.payload,
+      tls: t ? { complete: t.complete, alert: t.alert ? alertName(t.alert.desc) : null, encryptedAlert: t.encryptedAlert, serverBytes: t.server.bytes } : null,
+      openAtEnd: f.endedBy === 'capture-end' && !c.orig.didClose && !c.resp.didClose,
+    });
+  }
+
+  function countAttempt(a: Attempt): void {
+    const c = a.last.conn;
+    const first = a.first;
+    const { phase, outcome } = classify(a.last);
+    if (first.origSyns > 0) {
+      tcp.connections++;
+      if (c.synAckTs >= 0) {
+        tcp.established++;
+        if (c.lastSynTs >= 0) rttHist.record((c.synAckTs - c.lastSynTs) * 1000);
+        connectHist.record((c.synAckTs - first.firstSynTs) * 1000);
+      }
+      if (a.syns > 1) tcp.synRetransmitted++;
+      if (phase === 'tcp' && outcome === 'refused') tcp.refused++;
+      if (phase === 'tcp' && outcome === 'timeout') tcp.unanswered++;
+      if (phase === 'tcp' && outcome === 'closed') tcp.closedBeforeData++;
+    } else {
+      tcp.midstream++;
+    }
+    if (c.rstBy && !(phase === 'tcp' && outcome === 'refused')) {
+      tcp.resets++;
+      if (c.rstBy === 'orig') tcp.resetsBy.client++; else tcp.resetsBy.server++;
+      const p = phase === 'ok' ? 'app' : phase;
+      tcp.resetsInPhase[p]++;
+    }
+    const t = c.tls;
+    if (t) {
+      tls.handshakes++;
+      if (t.complete) tls.completed++;
+      if (phase === 'tls') {
+        tls.failed++;
+        inc(tls.outcomes, outcome);
+        if (outcome === 'stalled') tls.stalled++;
+        else if (outcome === 'reset') tls.reset++;
+        else if (outcome === 'closed') tls.closed++;
+        else if (outcome === 'timeout') tls.timeout++;
+      }
+      if (t.serverHello) inc(tls.versions, tlsVersionName(t.serverHello.selected));
+      for (const v of t.clientHello?.offeredVersions ?? []) inc(tls.offeredVersions, tlsVersionName(v));
+      if (t.alert) inc(tls.alerts, alertName(t.alert.desc));
+      if (t.hrr) tls.helloRetryRequests++;
+    }
+    if (phase !== 'ok') failures[phase]++;
+  }
+
+  const table = createFlowTable({ onFinish: record });
+
+  function dnsMessage(m: DnsMessage, ts: number, srcHalf: string, dstHalf: string, overTcp: boolean): void {
+    if (!m.qr) {
+      const key = `${srcHalf}|${dstHalf}|${m.id}|${m.qname}|${m.qtype}`;
+      if (dnsPending.has(key)) { dns.retransmitted++; return; }
+      dns.queries++;
+      if (overTcp) dns.tcp++;
+      dnsPending.set(key, ts);
+    } else {
+      const key = `${dstHalf}|${srcHalf}|${m.id}|${m.qname}|${m.qtype}`;
+      const qts = dnsPending.get(key);
+      if (qts === undefined) { dns.unmatchedResponses++; return; }
+      dnsPending.delete(key);
+      dns.answered++;
+      if (m.tc) dns.truncated++;
+      const name = rcodeName(m.rcode);
+      inc(dns.rcodes, name);
+      if (name !== 'NOERROR' && name !== 'NXDOMAIN') failures.dns++;
+      dnsHist.record(Math.max(0, ts - qts) * 1000);
+    }
+  }
+
+  function sweep(now: number): void {
+    table.sweep(now);
+    for (const [k, a] of held) if (now - a.heldAt > ATTEMPT_HOLD_S) { held.delete(k); countAttempt(a); }
+    for (const [k, qts] of dnsPending) {
+      if (now - qts > DNS_ANSWER_WINDOW_S) { dnsPending.delete(k); dns.unanswered++; failures.dns++; }
+    }
+  }
+
+  const view: PacketView = { buf: Buffer.alloc(0), v6: false, srcOff: 0, dstOff: 0, proto: 0, srcPort: 0, dstPort: 0, ts: 0 };
+
+  function packet(linkType: number, ts: number, data: Buffer, origLen: number): void {
+    packets++;
+    if (ts < firstTs) firstTs = ts;
+    if (ts > lastTs) lastTs = ts;
+    if (ts >= nextSweep) { if (nextSweep !== -Infinity) sweep(ts); nextSweep = ts + SWEEP_EVERY_S; }
+    void origLen;
+    const link = decodeLink(linkType, data);
+    if ('anomaly' in link) {
+      if (link.anomaly === 'unsupported_link_type') {
+        if (!unsupportedLinks.has(linkType)) unsupportedLinks.add(linkType);
+        skip('unsupported_link_type', data.length);
+      } else if (link.anomaly === 'not_ip' || link.anomaly === 'not_ip_llc') ipStats.nonIp++;
+      else skip(link.anomaly, data.length);
+      return;
+    }
+    const ipr: IpPacket | { anomaly: string } = link.net === 'ipv4' ? decodeIpv4(data, link.off) : decodeIpv6(data, link.off);
+    if ('anomaly' in ipr) { skip(ipr.anomaly, data.length); return; }
+    const ip = ipr;
+    if (ip.version === 4) ipStats.ipv4++; else ipStats.ipv6++;
+    if (ip.fragment) { ipStats.fragments++; return; }
+    const v6 = ip.version === 6;
+    if (ip.proto === 6) {
+      const seg = decodeTcp(data, ip.off, ip.end, ip.wireLen);
+      if ('anomaly' in seg) { skip(seg.anomaly, data.length); return; }
+      if (filter && !passes(data, ip, seg.srcPort, seg.dstPort, ts)) { ipStats.filteredOut++; return; }
+      const a = half(data, ip.srcOff, v6, seg.srcPort);
+      const b = half(data, ip.dstOff, v6, seg.dstPort);
+      const srcFirst = a < b;
+      const key = srcFirst ? a + b : b + a;
+      const payload = data.subarray(seg.off, seg.end);
+      table.packet(key, srcFirst, ts, seg, payload, () => ({
+        srcAddr: v6 ? formatIpv6(data, ip.srcOff) : formatIpv4(data, ip.srcOff),
+        dstAddr: v6 ? formatIpv6(data, ip.dstOff) : formatIpv4(data, ip.dstOff),
+        v6,
+      }));
+      if ((dnsPorts.has(seg.srcPort) || dnsPorts.has(seg.dstPort)) && payload.length >= 14 && !(seg.flags & 0x04)) {
+        // DNS over TCP (RFC 1035 §4.2.2): a 2-byte length, then the message. Messages that
+        // start a segment are read; one split across segments is not.
+        const mlen = payload.readUInt16BE(0);
+        if (mlen >= 12 && mlen + 2 <= payload.length) {
+          const m = decodeDns(payload, 2, 2 + mlen);
+          if (!('anomaly' in m)) dnsMessage(m, ts, a, b, true);
+        }
+      }
+      return;
+    }
+    if (ip.proto === 17) {
+      const u = decodeUdp(data, ip.off, ip.end);
+      if ('anomaly' in u) { skip(u.anomaly, data.length); return; }
+      if (filter && !passes(data, ip, u.srcPort, u.dstPort, ts)) { ipStats.filteredOut++; return; }
+      if (dnsPorts.has(u.srcPort) || dnsPorts.has(u.dstPort)) {
+        const m = decodeDns(data, u.off, u.end);
+        if ('anomaly' in m) { dns.malformed++; return; }
+        if (!looksLikeDns(m)) return;
+        dnsMessage(m, ts, half(data, ip.srcOff, v6, u.srcPort), half(data, ip.dstOff, v6, u.dstPort), false);
+      }
+      return;
+    }
+    if (filter && !passes(data, ip, 0, 0, ts)) ipStats.filteredOut++;
+  }
+
+  function passes(buf: Buffer, ip: IpPacket, sp: number, dp: number, ts: number): boolean {
+    view.buf = buf; view.v6 = ip.version === 6; view.srcOff = ip.srcOff; view.dstOff = ip.dstOff;
+    view.proto = ip.proto; view.srcPort = sp; view.dstPort = dp; view.ts = ts;
+    return filter!(view);
+  }
+
+  function finish(file: string, reader: ReaderStats): PcapResult {
+    table.flush();
+    for (const a of held.values()) countAttempt(a);
+    held.clear();
+    dns.unanswered += dnsPending.size;
+    failures.dns += dnsPending.size;
+    dnsPending.clear();
+    for (const [r, n] of Object.entries(reader.skipped)) { inc(skippedReasons, r, n); skippedRecords += n; }
+    skippedBytes += reader.skippedBytes;
+    warnings.push(...reader.warnings);
+    for (const lt of unsupportedLinks) {
+      warnings.push(`link type ${lt}${LINK_NAMES[lt] ? ` (${LINK_NAMES[lt]})` : ''} is not supported: its ${skippedReasons.unsupported_link_type ?? 0} packets were skipped`);
+    }
+    if (reader.linkTypes.length && reader.linkTypes.every((lt) => !isSupportedLinkType(lt)) && unsupportedLinks.size === 0) {
+      warnings.push(`link type ${reader.linkTypes.join(', ')} is not supported`);
+    }
+    tcp.handshakeSuccessRate = tcp.connections ? round4(tcp.established / tcp.connections) : null;
+    tcp.handshakeRttMs = pcts(rttHist);
+    tcp.connectMs = pcts(connectHist);
+    tls.failureRate = tls.handshakes ? round4(tls.failed / tls.handshakes) : null;
+    dns.latencyMs = pcts(dnsHist);
+    if (connections) connections.sort((x, y) => x.start - y.start);
+    const result: PcapResult = {
+      file,
+      format: reader.format,
+      packets,
+      durationS: packets ? round6(lastTs - firstTs) : 0,
+      firstPacketAt: packets ? firstTs : null,
+      skipped: { records: skippedRecords, bytes: skippedBytes, reasons: skippedReasons },
+      linkTypes: [...new Set(reader.linkTypes)].map((lt) => LINK_NAMES[lt] ?? String(lt)),
+      ip: ipStats,
+      tcp,
+      tls,
+      dns,
+      failures,
+      verdict: { phase: 'ok', summary: '' },
+      warnings,
+    };
+    result.verdict = verdictOf(result);
+    if (connections) result.connections = connections;
+    return result;
+  }
+
+  return { packet, finish };
+}
+
+function round3(x: number): number { return Math.round(x * 1000) / 1000; }
+function round4(x: number): number { return Math.round(x * 10000) / 10000; }
+function round6(x: number): number { return Math.round(x * 1e6) / 1e6; }
+
+function pct(part: number, whole: number): string {
+  if (whole === 0) return '0%';
+  const p = (100 * part) / whole;
+  return p >= 10 || p === 0 ? `${Math.round(p)}%` : `${p.toFixed(1)}%`;
+}
+
+function top(m: Record<string, number>): [string, number] | null {
+  let best: [string, number] | null = null;
+  for (const [k, v] of Object.entries(m)) if (!best || v > best[1]) best = [k, v];
+  return best;
+}
+
+/** The phase where most failures happened, and one sentence in the words of an outage report. */
+export function verdictOf(r: Pick<PcapResult, 'tcp' | 'tls' | 'dns' | 'failures'>): PcapResult['verdict'] {
+  const { tcp, tls, dns, failures } = r;
+  const order = ['dns', 'tcp', 'tls', 'app'] as const;
+  let phase: Phase | 'dns' = 'ok';
+  let most = 0;
+  for (const p of order) if (failures[p] > most) { most = failures[p]; phase = p; }
+  const dnsPart = () => {
+    const bad = Object.entries(dns.rcodes).filter(([k]) => k !== 'NOERROR' && k !== 'NXDOMAIN').map(([k, v]) => `${v} ${k}`);
+    return `DNS: ${dns.unanswered} of ${dns.queries} queries unanswered (${pct(dns.unanswered, dns.queries)})${bad.length ? `, ${bad.join(', ')}` : ''}`;
+  };
+  const tcpPart = () => {
+    const bits = [`TCP handshake success ${pct(tcp.established, tcp.connections)} of ${tcp.connections} attempts`];
+    if (tcp.synRetransmitted) bits.push(`SYN retransmitted in ${pct(tcp.synRetransmitted, tcp.connections)} of attempts`);
+    if (tcp.refused) bits.push(`${pct(tcp.refused, tcp.connections)} refused (RST)`);
+    if (tcp.unanswered) bits.push(`${pct(tcp.unanswered, tcp.connections)} never answered`);
+    return bits.join(', ');
+  };
+  const tlsPart = () => {
+    const bits = [`TLS handshake failure ${pct(tls.failed, tls.handshakes)} of ${tls.handshakes}`];
+    if (tls.failed) {
+      if (tls.reset) bits.push(`${pct(tls.reset, tls.failed)} RST`);
+      const alert = top(Object.fromEntries(Object.entries(tls.outcomes).filter(([k]) => k.startsWith('alert:'))));
+      if (alert) bits.push(`${pct(alert[1], tls.failed)} ${alert[0].replace(':', ' ')}`);
+      if (tls.stalled) bits.push(`${pct(tls.stalled, tls.failed)} stalled`);
+      if (tls.timeout) bits.push(`${pct(tls.timeout, tls.failed)} abandoned by the client`);
+      if (tls.closed) bits.push(`${pct(tls.closed, tls.failed)} closed`);
+    }
+    return bits.join(', ');
+  };
+  const appPart = () => `${failures.app} connection${failures.app === 1 ? '' : 's'} reset after the handshake (${tcp.resetsBy.server} resets by the server, ${tcp.resetsBy.client} by the client in all)`;
+  if (phase === 'ok') {
+    const bits: string[] = [];
+    if (tcp.connections) bits.push(`${tcp.connections} TCP connection attempt${tcp.connections === 1 ? '' : 's'}, all established`);
+    if (tls.handshakes) bits.push(`${tls.completed} of ${tls.handshakes} TLS handshakes completed`);
+    if (dns.queries) bits.push(`${dns.answered} of ${dns.queries} DNS queries answered`);
+    return { phase, summary: bits.length ? `No failures found: ${bits.join('; ')}.` : 'No TCP, TLS or DNS traffic found.' };
+  }
+  const parts: string[] = [];
+  const lead = { dns: dnsPart, tcp: tcpPart, tls: tlsPart, app: appPart }[phase];
+  parts.push(lead());
+  for (const p of order) {
+    if (p === phase || failures[p] === 0) continue;
+    parts.push({ dns: dnsPart, tcp: tcpPart, tls: tlsPart, app: appPart }[p]());
+  }
+  return { phase, summary: `${parts.join('; ')}.` };
+}
+
+/** Analyse a capture file. `{ ok: false }` only when the file has no valid capture header. */
+export async function analyzeCapture(path: string, opts: AnalyzeOptions = {}): Promise<AnalyzeOutcome> {
+  const an = createAnalyzer(opts);
+  const r = await readCaptureFile(path, an.packet, { onProgress: opts.onProgress, signal: opts.signal, chunkSize: opts.chunkSize });
+  if (!r.ok) return r;
+  return { ok: true, result: an.finish(path, r.stats) };
+}

@@ -1,0 +1,94 @@
+/**
+ * Verdicts from final state, computed once. `zeekConnState` is Zeek's
+ * `conn_state` (base/protocols/conn/main.zeek): a pure function of the two
+ * endpoints' final TCP states, their sizes and the history string.
+ */
+
+/** TCP endpoint states, as Zeek names them (TCP_ENDPOINT_*). */
+export const EP = {
+  INACTIVE: 0, SYN_SENT: 1, SYN_ACK_SENT: 2, PARTIAL: 3, ESTABLISHED: 4, CLOSED: 5, RESET: 6,
+} as const;
+export type EndpointState = (typeof EP)[keyof typeof EP];
+
+export const ZEEK_STATES = ['S0', 'S1', 'SF', 'REJ', 'S2', 'S3', 'RSTO', 'RSTR', 'RSTOS0', 'RSTRH', 'SH', 'SHR', 'OTH'] as const;
+export type ZeekState = (typeof ZEEK_STATES)[number];
+
+const RSTOS0_HISTORY = /^\^?S[^HAFGIQ]*R.*$/;
+
+export function zeekConnState(os: EndpointState, rs: EndpointState, origSize: number, respSize: number, history: string): ZeekState {
+  const oInactive = os === EP.INACTIVE || os === EP.PARTIAL;
+  const rInactive = rs === EP.INACTIVE || rs === EP.PARTIAL;
+  if (rs === EP.RESET) {
+    if (os === EP.SYN_SENT || os === EP.SYN_ACK_SENT || (os === EP.RESET && origSize === 0 && respSize === 0)) return 'REJ';
+    return oInactive ? 'RSTRH' : 'RSTR';
+  }
+  if (os === EP.RESET) {
+    if (rInactive) return RSTOS0_HISTORY.test(history) ? 'RSTOS0' : 'OTH';
+    return 'RSTO';
+  }
+  if (rs === EP.CLOSED && os === EP.CLOSED) return 'SF';
+  if (os === EP.CLOSED) return rInactive ? 'SH' : 'S2';
+  if (rs === EP.CLOSED) return oInactive ? 'SHR' : 'S3';
+  if (os === EP.SYN_SENT && rs === EP.INACTIVE) return 'S0';
+  if (os === EP.ESTABLISHED && rs === EP.ESTABLISHED) return 'S1';
+  return 'OTH';
+}
+
+export type Phase = 'ok' | 'tcp' | 'tls' | 'app';
+
+/** What the classifier needs to know about one connection record. */
+export interface ConnFacts {
+  zeekState: ZeekState;
+  /** The originator sent a SYN in this record. */
+  attempt: boolean;
+  /** The responder answered with SYN-ACK. */
+  synAcked: boolean;
+  rstBy: 'client' | 'server' | null;
+  finBy: 'client' | 'server' | null;
+  clientBytes: number;
+  serverBytes: number;
+  tls: null | {
+    complete: boolean;
+    alert: string | null;
+    encryptedAlert: boolean;
+    serverBytes: number;
+    /** RST/FIN that ended the handshake came after the ClientHello. */
+  };
+  /** The connection was still open when the capture ended. */
+  openAtEnd: boolean;
+}
+
+export interface Classified { phase: Phase; outcome: string }
+
+/**
+ * Phase and outcome of one connection, with the probe outcome names:
+ * TCP phase: refused (REJ), timeout (SYN never answered), reset, closed;
+ * TLS phase: alert:<name>, reset, closed, stalled, timeout; app: reset.
+ */
+export function classifyConnection(f: ConnFacts): Classified {
+  if (f.attempt && !f.synAcked) {
+    if (f.zeekState === 'REJ' || f.rstBy === 'server') return { phase: 'tcp', outcome: 'refused' };
+    return { phase: 'tcp', outcome: 'timeout' };
+  }
+  if (f.tls) {
+    const t = f.tls;
+    if (!t.complete) {
+      if (t.alert && t.alert !== 'close_notify') return { phase: 'tls', outcome: `alert:${t.alert}` };
+      if (t.encryptedAlert && !f.openAtEnd) return { phase: 'tls', outcome: 'alert:encrypted' };
+      if (f.rstBy === 'client' && t.serverBytes === 0) return { phase: 'tls', outcome: 'timeout' };
+      if (f.rstBy) return { phase: 'tls', outcome: 'reset' };
+      if (f.finBy === 'client' && t.serverBytes === 0) return { phase: 'tls', outcome: 'timeout' };
+      if (f.finBy || t.alert === 'close_notify') return { phase: 'tls', outcome: 'closed' };
+      return { phase: 'tls', outcome: 'stalled' };
+    }
+    if (f.rstBy) return { phase: 'app', outcome: 'reset' };
+    return { phase: 'ok', outcome: 'ok' };
+  }
+  if (f.rstBy) {
+    // Reset before any payload is a TCP-phase failure, as the tcp probe reports it.
+    if (f.attempt && f.clientBytes === 0 && f.serverBytes === 0) return { phase: 'tcp', outcome: 'reset' };
+    return { phase: 'app', outcome: 'reset' };
+  }
+  if (f.attempt && f.finBy === 'server' && f.serverBytes === 0 && f.clientBytes === 0) return { phase: 'tcp', outcome: 'closed' };
+  return { phase: 'ok', outcome: 'ok' };
+}

@@ -1,0 +1,452 @@
+/**
+ * The TCP flow table: one entry per live 4-tuple, each holding the current
+ * connection record with Zeek's per-endpoint state machine
+ * (TCPSessionAdapter: UpdateInactiveState, UpdateSYN_SentState, …) and
+ * Zeek's record boundaries: a SYN that reuses a closed 4-tuple, a SYN with a
+ * new initial sequence number, an attempt unanswered 5 s after its first SYN,
+ * a packet more than 5 s after the close completed or a RST, and 5 min of
+ * inactivity all end the record. Memory is bounded by live connections.
+ */
+import { EP, type EndpointState, zeekConnState, type ZeekState } from './classify.js';
+import { seqDelta, createByteStream, feedStream, type ByteStream } from './stream.js';
+import { ACK, FIN, RST, SYN, type TcpSegment } from './tcp.js';
+import { createTlsState, feedTls, startsWithClientHello, type TlsState } from './tls.js';
+
+/** Zeek's defaults: tcp_attempt_delay, tcp_close_delay, tcp_reset_delay, tcp_inactivity_timeout. */
+export const ATTEMPT_DELAY_S = 5;
+export const CLOSE_DELAY_S = 5;
+export const RESET_DELAY_S = 5;
+export const INACTIVITY_TIMEOUT_S = 300;
+const TOO_LARGE_SEQ_DELTA = 1048576;
+/** Client data segments inspected for a ClientHello (STARTTLS sends it mid-stream). */
+const TLS_PROBE_SEGMENTS = 16;
+
+/**
+ * Ports Zeek treats as likely servers (likely_server_ports, filled by the
+ * analyzers that register well-known ports) when a connection starts without
+ * a SYN: the endpoint on such a port becomes the responder.
+ */
+export const LIKELY_SERVER_PORTS = new Set<number>([
+  21, 22, 23, 25, 53, 69, 80, 81, 88, 110, 111, 123, 135, 137, 139, 143, 161, 162, 179, 389, 443, 445, 465, 502,
+  514, 563, 585, 587, 614, 631, 636, 750, 853, 989, 990, 992, 993, 995, 1080, 1433, 1434, 1812, 1813, 2049, 2811,
+  3128, 3268, 3306, 3389, 5060, 5061, 5222, 5223, 5353, 5355, 5432, 5672, 6379, 6666, 6667, 6668, 6669, 8000,
+  8080, 8443, 8888, 9092, 11211, 20000, 27017,
+]);
+
+export interface Endpoint {
+  state: EndpointState;
+  prevState: EndpointState;
+  seqInit: boolean;
+  startSeq: number;
+  lastSeq: number;
+  ackSeq: number;
+  didClose: boolean;
+  synSeen: boolean;
+  finSeen: boolean;
+  histLastSyn: number;
+  histLastFin: number;
+  histLastRst: number;
+  pkts: number;
+  payload: number;
+}
+
+export interface Conn {
+  key: string;
+  /** Whether the originator is the key's first half. */
+  origFirst: boolean;
+  orig: Endpoint;
+  resp: Endpoint;
+  origAddr: string;
+  origPort: number;
+  respAddr: string;
+  respPort: number;
+  v6: boolean;
+  start: number;
+  lastTime: number;
+  history: string;
+  histSeen: number;
+  removeAt: number;
+  attemptAt: number;
+  // Facts for the failure diagnosis.
+  origSyns: number;
+  firstSynTs: number;
+  lastSynTs: number;
+  synAckTs: number;
+  firstSynSeq: number;
+  rstBy: 'orig' | 'resp' | null;
+  rstTs: number;
+  finBy: 'orig' | 'resp' | null;
+  tls: TlsState | null;
+  tlsProbe: number;
+  tlsStreams: [ByteStream, ByteStream] | null;
+  tlsDone: boolean;
+  flipped: boolean;
+}
+
+export interface FinishedConn {
+  conn: Conn;
+  zeekState: ZeekState;
+  /** Why the record ended: a timer/reuse inside the capture, or the end of the capture. */
+  endedBy: 'timer' | 'reuse' | 'capture-end';
+}
+
+function newEndpoint(): Endpoint {
+  return {
+    state: EP.INACTIVE, prevState: EP.INACTIVE, seqInit: false, startSeq: 0, lastSeq: 0, ackSeq: 0, didClose: false,
+    synSeen: false, finSeen: false, histLastSyn: -1, histLastFin: -1, histLastRst: -1, pkts: 0, payload: 0,
+  };
+}
+
+function setState(e: Endpoint, s: EndpointState): void {
+  e.prevState = e.state;
+  e.state = s;
+}
+
+/** Zeek's TCP_Endpoint::Size(), from sequence numbers: bytes sent, SYN and FIN not counted. */
+export function endpointSize(e: Endpoint, peer: Endpoint): number {
+  if (!e.seqInit) return 0;
+  if (e.prevState === EP.SYN_SENT && e.state === EP.RESET && peer.state === EP.INACTIVE) return 0;
+  const last = seqDelta(e.lastSeq, e.startSeq);
+  const ack = seqDelta(e.ackSeq, e.startSeq);
+  let size = Math.max(last, ack, 0);
+  if (e.synSeen && size > 0) size--;
+  if (e.finSeen && size > 0) size--;
+  return size;
+}
+
+export function connState(c: Conn): ZeekState {
+  return zeekConnState(c.orig.state, c.resp.state, endpointSize(c.orig, c.resp), endpointSize(c.resp, c.orig), c.history);
+}
+
+const H_SYN = 1, H_FIN = 2, H_RST = 4, H_FINRST = 8, H_MULTI = 16, H_DATA = 32, H_ACK = 64;
+
+function checkHistory(c: Conn, isOrig: boolean, mask: number, code: string): boolean {
+  const m = isOrig ? mask : mask << 16;
+  if ((c.histSeen & m) === 0) {
+    c.histSeen |= m;
+    c.history += isOrig ? code : code.toLowerCase();
+    return false;
+  }
+  return true;
+}
+
+function addHistory(c: Conn, isOrig: boolean, code: string): void {
+  c.history += isOrig ? code : code.toLowerCase();
+}
+
+function updateHistory(c: Conn, isOrig: boolean, flags: number, relSeq: number, len: number, ep: Endpoint): void {
+  const bits = (flags & SYN ? 1 : 0) + (flags & FIN ? 1 : 0) + (flags & RST ? 1 : 0);
+  if (bits > 1) {
+    if (flags & FIN && flags & RST) checkHistory(c, isOrig, H_FINRST, 'I');
+    else checkHistory(c, isOrig, H_MULTI, 'Q');
+  } else if (bits === 1) {
+    if (flags & SYN) {
+      const code = flags & ACK ? 'H' : 'S';
+      if (checkHistory(c, isOrig, H_SYN, code) && relSeq !== ep.histLastSyn) addHistory(c, isOrig, code);
+      ep.histLastSyn = relSeq;
+    }
+    if (flags & FIN) {
+      if (checkHistory(c, isOrig, H_FIN, 'F') && relSeq + len !== ep.histLastFin) addHistory(c, isOrig, 'F');
+      ep.histLastFin = relSeq + len;
+    }
+    if (flags & RST) {
+      if (checkHistory(c, isOrig, H_RST, 'R') && relSeq !== ep.histLastRst) addHistory(c, isOrig, 'R');
+      ep.histLastRst = relSeq;
+    }
+  } else if (len) checkHistory(c, isOrig, H_DATA, 'D');
+  else if (flags & ACK) checkHistory(c, isOrig, H_ACK, 'A');
+}
+
+function initEndpoint(e: Endpoint, flags: number, seq: number, lastSeq: number): void {
+  switch (e.state) {
+    case EP.INACTIVE:
+      if (flags & SYN) { e.startSeq = seq; e.ackSeq = seq; e.lastSeq = lastSeq; }
+      else { e.startSeq = (seq - 1) >>> 0; e.ackSeq = e.startSeq; e.lastSeq = seq; }
+      e.seqInit = true;
+      break;
+    case EP.SYN_SENT:
+    case EP.SYN_ACK_SENT:
+    case EP.ESTABLISHED:
+    case EP.PARTIAL:
+      if (flags & SYN && (seq !== e.startSeq || e.state === EP.ESTABLISHED || e.state === EP.PARTIAL)) {
+        e.startSeq = seq; e.ackSeq = seq; e.lastSeq = lastSeq;
+      }
+      break;
+    case EP.RESET:
+      if (flags & SYN && e.prevState === EP.INACTIVE) { e.startSeq = seq; e.ackSeq = seq; e.lastSeq = lastSeq; }
+      break;
+    default:
+      break;
+  }
+}
+
+export interface FlowTableOptions {
+  onFinish: (f: FinishedConn) => void;
+}
+
+export interface FlowTable {
+  conns: Map<string, Conn>;
+  /** One TCP segment. `srcFirst`: the source is the key's first half. */
+  packet(key: string, srcFirst: boolean, ts: number, seg: TcpSegment, payload: Buffer, makeConn: () => { srcAddr: string; dstAddr: string; v6: boolean }): Conn;
+  /** End records whose timers have fired by `now` (network time). */
+  sweep(now: number): void;
+  /** End of capture: every record still open is logged. */
+  flush(): void;
+}
+
+export function createFlowTable(opts: FlowTableOptions): FlowTable {
+  const conns = new Map<string, Conn>();
+
+  function finish(c: Conn, endedBy: FinishedConn['endedBy']): void {
+    conns.delete(c.key);
+    opts.onFinish({ conn: c, zeekState: connState(c), endedBy });
+  }
+
+  function expired(c: Conn, ts: number): boolean {
+    if (ts >= c.removeAt) return true;
+    if (ts >= c.attemptAt) {
+      c.attemptAt = Infinity;
+      // Zeek's AttemptTimer: still only a SYN with no answer.
+      if ((c.orig.state === EP.SYN_SENT || c.orig.state === EP.SYN_ACK_SENT) && c.resp.state === EP.INACTIVE) return true;
+    }
+    return ts - c.lastTime > INACTIVITY_TIMEOUT_S;
+  }
+
+  function isClosed(c: Conn): boolean {
+    return c.orig.didClose || c.resp.didClose;
+  }
+
+  /** Zeek's TCPSessionAdapter::IsReuse: does this SYN start a new connection on the 4-tuple? */
+  function isReuse(c: Conn, isOrigDir: boolean, seg: TcpSegment): boolean {
+    if (!(seg.flags & SYN)) return false;
+    let connOrig = c.orig;
+    if (seg.flags & ACK) {
+      if (c.orig.state !== EP.INACTIVE) return false;
+      connOrig = c.resp;
+    }
+    if (!isClosed(c)) {
+      if (seg.seq === connOrig.startSeq) return false;
+      if (!(seg.flags & ACK) && connOrig.state === EP.SYN_ACK_SENT && c.resp.state === EP.INACTIVE && seg.seq === c.resp.startSeq) return false;
+    }
+    void isOrigDir;
+    return true;
+  }
+
+  function create(key: string, srcFirst: boolean, ts: number, seg: TcpSegment, addrs: { srcAddr: string; dstAddr: string; v6: boolean }): Conn {
+    // Zeek's TCPAnalyzer::WantConnection: without a clean SYN, guess the responder by port.
+    let flip = false;
+    if (!(seg.flags & SYN) || seg.flags & ACK) {
+      if (LIKELY_SERVER_PORTS.has(seg.srcPort)) {
+        flip = LIKELY_SERVER_PORTS.has(seg.dstPort) ? !(seg.flags & SYN) && seg.srcPort < seg.dstPort : true;
+      }
+    }
+    const c: Conn = {
+      key,
+      origFirst: flip ? !srcFirst : srcFirst,
+      orig: newEndpoint(),
+      resp: newEndpoint(),
+      origAddr: flip ? addrs.dstAddr : addrs.srcAddr,
+      origPort: flip ? seg.dstPort : seg.srcPort,
+      respAddr: flip ? addrs.srcAddr : addrs.dstAddr,
+      respPort: flip ? seg.srcPort : seg.dstPort,
+      v6: addrs.v6,
+      start: ts,
+      lastTime: ts,
+      history: flip ? '^' : '',
+      histSeen: 0,
+      removeAt: Infinity,
+      attemptAt: Infinity,
+      origSyns: 0,
+      firstSynTs: -1,
+      lastSynTs: -1,
+      synAckTs: -1,
+      firstSynSeq: -1,
+      rstBy: null,
+      rstTs: -1,
+      finBy: null,
+      tls: null,
+      tlsProbe: 0,
+      tlsStreams: null,
+      tlsDone: false,
+      flipped: flip,
+    };
+    conns.set(key, c);
+    return c;
+  }
+
+  /** Zeek's Connection::FlipRoles, for a SYN/SYN-ACK seen in reverse order. */
+  function flipRoles(c: Conn): void {
+    const e = c.orig; c.orig = c.resp; c.resp = e;
+    c.origFirst = !c.origFirst;
+    const a = c.origAddr; c.origAddr = c.respAddr; c.respAddr = a;
+    const p = c.origPort; c.origPort = c.respPort; c.respPort = p;
+    c.histSeen = ((c.histSeen & 0xffff) << 16) | (c.histSeen >>> 16);
+    c.history += '^';
+    c.flipped = !c.flipped;
+  }
+
+  function connectionClosed(c: Conn, ep: Endpoint, peer: Endpoint): void {
+    if (ep.didClose) return;
+    ep.didClose = true;
+    const complete = ep.state === EP.RESET || peer.didClose || peer.state === EP.INACTIVE;
+    if (complete) {
+      // CancelTimers() drops the attempt timer; the record is removed tcp_close_delay later.
+      c.attemptAt = Infinity;
+      c.removeAt = Math.min(c.removeAt, c.lastTime + CLOSE_DELAY_S);
+    }
+  }
+
+  function stateMachine(c: Conn, ts: number, isOrig: boolean, ep: Endpoint, peer: Endpoint, seg: TcpSegment, len: number): void {
+    const f = seg.flags;
+    let doClose = false;
+    switch (ep.state) {
+      case EP.INACTIVE: {
+        if (f & SYN) {
+          if (isOrig) {
+            setState(ep, f & ACK ? EP.SYN_ACK_SENT : EP.SYN_SENT);
+            c.attemptAt = Math.min(c.attemptAt, ts + ATTEMPT_DELAY_S);
+          } else {
+            if (!(f & ACK) && peer.state === EP.SYN_ACK_SENT && seg.seq === ep.startSeq) {
+              // SYN and SYN-ACK seen in reverse order: flip, and establish.
+              flipRoles(c);
+              // After the flip, `ep` is the originator and `peer` the responder.
+              setState(peer, EP.ESTABLISHED);
+            }
+            if (peer.state === EP.SYN_SENT) setState(peer, EP.ESTABLISHED);
+            setState(ep, EP.ESTABLISHED);
+          }
+        }
+        if (f & FIN) { setState(ep, EP.CLOSED); doClose = true; }
+        if (f & RST) { setState(ep, EP.RESET); doClose = true; }
+        if (ep.state === EP.INACTIVE) {
+          const o = c.orig;
+          if (!isOrig && len === 0 && o.state === EP.SYN_SENT) {
+            // An ACK of the SYN before the SYN-ACK: not a partial connection.
+          } else if (f & ACK && peer.state === EP.ESTABLISHED) {
+            setState(ep, EP.ESTABLISHED);
+          } else {
+            setState(ep, EP.PARTIAL);
+          }
+        }
+        break;
+      }
+      case EP.SYN_SENT:
+      case EP.SYN_ACK_SENT:
+        if (f & FIN) { setState(ep, EP.CLOSED); doClose = true; }
+        if (f & RST) { setState(ep, EP.RESET); doClose = true; }
+        break;
+      case EP.ESTABLISHED:
+      case EP.PARTIAL:
+        if (f & SYN && ep.state === EP.PARTIAL && peer.state === EP.INACTIVE && !(f & ACK)) setState(ep, EP.SYN_SENT);
+        if (f & FIN && !(f & RST)) {
+          setState(ep, EP.CLOSED);
+          // A FIN after the peer's FIN-then-RST: that was a normal close.
+          if (peer.state === EP.RESET && peer.prevState === EP.CLOSED) setState(peer, EP.CLOSED);
+          doClose = true;
+        }
+        if (f & RST) { setState(ep, EP.RESET); doClose = true; }
+        break;
+      case EP.CLOSED:
+        if (f & RST && peer.state !== EP.CLOSED) {
+          setState(ep, EP.RESET);
+          if (!ep.didClose) doClose = true;
+          c.removeAt = Math.min(c.removeAt, ts + RESET_DELAY_S);
+        }
+        break;
+      default:
+        break;
+    }
+    if (doClose) {
+      // The state machine may have flipped roles: use the endpoint objects it acted on.
+      connectionClosed(c, ep, peer);
+    }
+  }
+
+  function process(c: Conn, isOrig: boolean, ts: number, seg: TcpSegment, payload: Buffer): void {
+    const f = seg.flags;
+    const ep = isOrig ? c.orig : c.resp;
+    const peer = isOrig ? c.resp : c.orig;
+    const len = seg.len;
+    const segLen = (f & RST ? 0 : len) + (f & SYN ? 1 : 0) + (f & FIN ? 1 : 0);
+    const seqEnd = (seg.seq + segLen) >>> 0;
+    ep.pkts++;
+    initEndpoint(ep, f, seg.seq, seqEnd);
+    const relSeq = seqDelta(seg.seq, ep.startSeq);
+    updateHistory(c, isOrig, f, relSeq, len, ep);
+    if (!c.orig.didClose || !c.resp.didClose) c.lastTime = ts;
+    if (f & SYN) ep.synSeen = true;
+    if (f & FIN) ep.finSeen = true;
+    if (f & ACK) {
+      if (peer.state === EP.INACTIVE) {
+        peer.startSeq = (seg.ack - 1) >>> 0; peer.ackSeq = peer.startSeq; peer.lastSeq = peer.startSeq; peer.seqInit = true;
+      } else if (!(f & RST)) {
+        const d = seqDelta(seg.ack, peer.ackSeq);
+        if (!(seg.ack === 0 && d > TOO_LARGE_SEQ_DELTA) && d > 0) peer.ackSeq = seg.ack;
+      }
+    }
+    const deltaLast = seqDelta(seqEnd, ep.lastSeq);
+    if ((f & (SYN | RST)) && (deltaLast > TOO_LARGE_SEQ_DELTA || deltaLast < -TOO_LARGE_SEQ_DELTA)) {
+      // don't trust it
+    } else if (f & FIN && ep.lastSeq === ((ep.startSeq + 1) >>> 0)) ep.lastSeq = seqEnd;
+    else if (ep.state === EP.RESET) {
+      // don't trust sequence numbers after a RST
+    } else if (deltaLast > 0) ep.lastSeq = seqEnd;
+
+    // Diagnosis facts (roles as they stand before any flip below).
+    const origSide = isOrig;
+    if (f & SYN && !(f & ACK) && isOrig) {
+      c.origSyns++;
+      if (c.firstSynTs < 0) { c.firstSynTs = ts; c.firstSynSeq = seg.seq; }
+      if (c.synAckTs < 0) c.lastSynTs = ts;
+    }
+    if (f & SYN && f & ACK && !isOrig && c.synAckTs < 0) c.synAckTs = ts;
+    if (f & RST && !c.rstBy) { c.rstBy = origSide ? 'orig' : 'resp'; c.rstTs = ts; }
+    if (f & FIN && !c.finBy) c.finBy = origSide ? 'orig' : 'resp';
+    if (len > 0 && !(f & RST)) ep.payload += len;
+
+    const wasFlipped = c.flipped;
+    stateMachine(c, ts, isOrig, ep, peer, seg, len);
+    if (c.flipped !== wasFlipped) {
+      // The reverse-order SYN makes this packet the originator's.
+      isOrig = !isOrig;
+      if (c.rstBy) c.rstBy = c.rstBy === 'orig' ? 'resp' : 'orig';
+      if (c.finBy) c.finBy = c.finBy === 'orig' ? 'resp' : 'orig';
+    }
+    if (len > 0 && !(f & RST) && !c.tlsDone && payload.length > 0) tlsData(c, isOrig, ts, seg, payload);
+  }
+
+  function tlsData(c: Conn, isOrig: boolean, ts: number, seg: TcpSegment, payload: Buffer): void {
+    if (!c.tls) {
+      if (!isOrig) return;
+      if (c.tlsProbe++ >= TLS_PROBE_SEGMENTS) { c.tlsDone = true; return; }
+      if (!startsWithClientHello(payload)) return;
+      c.tls = createTlsState();
+      c.tlsStreams = [createByteStream(seg.seq), createByteStream(null)];
+    }
+    const t = c.tls;
+    const stream = c.tlsStreams![isOrig ? 0 : 1];
+    feedStream(stream, seg.seq, payload, seg.len, (b) => feedTls(t, isOrig, b, ts));
+    if (t.complete || (c.tlsStreams![0].broken && c.tlsStreams![1].broken)) c.tlsDone = true;
+  }
+
+  return {
+    conns,
+    packet(key, srcFirst, ts, seg, payload, makeConn) {
+      let c = conns.get(key);
+      if (c) {
+        const isOrig = srcFirst === c.origFirst;
+        if (expired(c, ts)) { finish(c, 'timer'); c = undefined; }
+        else if (seg.flags & SYN && isReuse(c, isOrig, seg)) { finish(c, 'reuse'); c = undefined; }
+      }
+      if (!c) c = create(key, srcFirst, ts, seg, makeConn());
+      process(c, srcFirst === c.origFirst, ts, seg, payload);
+      return c;
+    },
+    sweep(now) {
+      for (const c of conns.values()) if (expired(c, now)) finish(c, 'timer');
+    },
+    flush() {
+      for (const c of [...conns.values()]) finish(c, 'capture-end');
+    },
+  };
+}

@@ -1,0 +1,106 @@
+/**
+ * Link layer: from a link type and a frame to the network-layer protocol and
+ * where it starts. Dispatch tables are data (one Map per layer), as in
+ * Zeek's packet-protocols/*\/main.zeek.
+ */
+
+export type NetProto = 'ipv4' | 'ipv6';
+
+export type LinkResult =
+  | { net: NetProto; off: number }
+  | { anomaly: string };
+
+/** EtherType → next layer. 802.1Q, 802.1ad and the old QinQ tag all carry a VLAN header. */
+export const ETHERTYPES = new Map<number, NetProto | 'vlan'>([
+  [0x0800, 'ipv4'],
+  [0x86dd, 'ipv6'],
+  [0x8100, 'vlan'],
+  [0x88a8, 'vlan'],
+  [0x9100, 'vlan'],
+  [0x9200, 'vlan'],
+]);
+
+/** BSD loopback address families (AF_INET everywhere; AF_INET6 is 24, 28 or 30 by OS). */
+export const NULL_FAMILIES = new Map<number, NetProto>([
+  [2, 'ipv4'], [24, 'ipv6'], [28, 'ipv6'], [30, 'ipv6'],
+]);
+
+const MAX_VLAN_TAGS = 8;
+
+/** Follow an EtherType (and any VLAN tags) starting with the type field at `typeOff`. */
+export function decodeEtherType(buf: Buffer, typeOff: number): LinkResult {
+  let o = typeOff;
+  for (let tags = 0; tags <= MAX_VLAN_TAGS; tags++) {
+    if (o + 2 > buf.length) return { anomaly: tags ? 'truncated_vlan_header' : 'truncated_link_header' };
+    const type = buf.readUInt16BE(o);
+    const next = ETHERTYPES.get(type);
+    if (next === undefined) return { anomaly: type < 0x0600 ? 'not_ip_llc' : 'not_ip' };
+    if (next !== 'vlan') return { net: next, off: o + 2 };
+    // VLAN tag: TCI (2 bytes), then the inner EtherType.
+    o += 4;
+  }
+  return { anomaly: 'too_many_vlan_tags' };
+}
+
+export function decodeEthernet(buf: Buffer): LinkResult {
+  if (buf.length < 14) return { anomaly: 'truncated_link_header' };
+  return decodeEtherType(buf, 12);
+}
+
+export function decodeNull(buf: Buffer, networkOrder: boolean): LinkResult {
+  if (buf.length < 4) return { anomaly: 'truncated_link_header' };
+  // DLT_NULL stores the family in the writer's byte order: accept either.
+  let af = networkOrder ? buf.readUInt32BE(0) : buf.readUInt32LE(0);
+  if (!networkOrder && af > 0xffff) af = buf.readUInt32BE(0);
+  const net = NULL_FAMILIES.get(af);
+  return net ? { net, off: 4 } : { anomaly: 'not_ip' };
+}
+
+export function decodeRaw(buf: Buffer): LinkResult {
+  if (buf.length < 1) return { anomaly: 'truncated_ip_header' };
+  const v = buf[0]! >> 4;
+  if (v === 4) return { net: 'ipv4', off: 0 };
+  if (v === 6) return { net: 'ipv6', off: 0 };
+  return { anomaly: 'bad_ip_version' };
+}
+
+/** Linux cooked v1: 16-byte header, protocol at offset 14 (pcap-linktype LINKTYPE_LINUX_SLL). */
+export function decodeSll(buf: Buffer): LinkResult {
+  if (buf.length < 16) return { anomaly: 'truncated_link_header' };
+  return decodeEtherType(buf, 14);
+}
+
+/** Linux cooked v2: 20-byte header, protocol at offset 0 (LINKTYPE_LINUX_SLL2). */
+export function decodeSll2(buf: Buffer): LinkResult {
+  if (buf.length < 20) return { anomaly: 'truncated_link_header' };
+  const r = decodeEtherType(buf, 0);
+  if ('anomaly' in r) return r;
+  // The protocol field sits before the rest of the header; the payload starts after all 20 bytes.
+  return r.off === 2 ? { net: r.net, off: 20 } : { net: r.net, off: r.off + 18 };
+}
+
+export const LINK_DECODERS = new Map<number, (buf: Buffer) => LinkResult>([
+  [0, (b) => decodeNull(b, false)], // NULL (BSD loopback)
+  [108, (b) => decodeNull(b, true)], // LOOP (OpenBSD loopback)
+  [1, decodeEthernet],
+  [101, decodeRaw], // RAW
+  [12, decodeRaw], // DLT_RAW on some BSDs
+  [14, decodeRaw], // DLT_RAW on OpenBSD
+  [228, decodeRaw], // IPV4
+  [229, decodeRaw], // IPV6
+  [113, decodeSll],
+  [276, decodeSll2],
+]);
+
+export const LINK_NAMES: Record<number, string> = {
+  0: 'NULL', 1: 'EN10MB', 12: 'RAW', 14: 'RAW', 101: 'RAW', 108: 'LOOP', 113: 'LINUX_SLL', 228: 'IPV4', 229: 'IPV6', 276: 'LINUX_SLL2',
+};
+
+export function isSupportedLinkType(lt: number): boolean {
+  return LINK_DECODERS.has(lt);
+}
+
+export function decodeLink(linkType: number, buf: Buffer): LinkResult {
+  const d = LINK_DECODERS.get(linkType);
+  return d ? d(buf) : { anomaly: 'unsupported_link_type' };
+}

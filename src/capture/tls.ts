@@ -1,0 +1,241 @@
+/**
+ * TLS handshake dissection over a reassembled byte stream (RFC 8446 §5, §4).
+ * Only what a failure diagnosis needs: ClientHello (SNI, offered versions),
+ * ServerHello (selected version, so TLS 1.3 is seen), HelloRetryRequest,
+ * plaintext alerts, ChangeCipherSpec and the first encrypted records, from
+ * which completion is inferred when the rest of the handshake is encrypted.
+ */
+
+export const TLS_VERSION_NAMES: Record<number, string> = {
+  0x0300: 'SSLv3', 0x0301: 'TLSv1.0', 0x0302: 'TLSv1.1', 0x0303: 'TLSv1.2', 0x0304: 'TLSv1.3',
+};
+
+export function tlsVersionName(v: number): string {
+  const known = TLS_VERSION_NAMES[v];
+  if (known) return known;
+  if (v >> 8 === 0x7f) return `TLSv1.3-draft${v & 0xff}`;
+  if (v === 0xfb1a) return 'TLSv1.3-fb';
+  return `0x${v.toString(16).padStart(4, '0')}`;
+}
+
+/** RFC 8446 §6 and the IANA TLS Alert registry, snake_case. */
+export const ALERT_NAMES: Record<number, string> = {
+  0: 'close_notify', 10: 'unexpected_message', 20: 'bad_record_mac', 21: 'decryption_failed',
+  22: 'record_overflow', 30: 'decompression_failure', 40: 'handshake_failure', 41: 'no_certificate',
+  42: 'bad_certificate', 43: 'unsupported_certificate', 44: 'certificate_revoked', 45: 'certificate_expired',
+  46: 'certificate_unknown', 47: 'illegal_parameter', 48: 'unknown_ca', 49: 'access_denied',
+  50: 'decode_error', 51: 'decrypt_error', 60: 'export_restriction', 70: 'protocol_version',
+  71: 'insufficient_security', 80: 'internal_error', 86: 'inappropriate_fallback', 90: 'user_canceled',
+  100: 'no_renegotiation', 109: 'missing_extension', 110: 'unsupported_extension',
+  111: 'certificate_unobtainable', 112: 'unrecognized_name', 113: 'bad_certificate_status_response',
+  114: 'bad_certificate_hash_value', 115: 'unknown_psk_identity', 116: 'certificate_required',
+  120: 'no_application_protocol', 121: 'ech_required',
+};
+
+export function alertName(desc: number): string {
+  return ALERT_NAMES[desc] ?? `alert_${desc}`;
+}
+
+/** ServerHello.random of a HelloRetryRequest (RFC 8446 §4.1.3). */
+const HRR_RANDOM = Buffer.from('cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c', 'hex');
+
+export interface ClientHello { version: number; sni: string | null; offeredVersions: number[] }
+export interface ServerHello { version: number; selected: number; hrr: boolean }
+
+/** A ClientHello message body (after the 4-byte handshake header). */
+export function decodeClientHello(b: Buffer): ClientHello | { anomaly: string } {
+  if (b.length < 38) return { anomaly: 'truncated_client_hello' };
+  const version = b.readUInt16BE(0);
+  let o = 34;
+  const sid = b[o]!; o += 1 + sid;
+  if (o + 2 > b.length) return { anomaly: 'truncated_client_hello' };
+  o += 2 + b.readUInt16BE(o);
+  if (o + 1 > b.length) return { anomaly: 'truncated_client_hello' };
+  o += 1 + b[o]!;
+  const out: ClientHello = { version, sni: null, offeredVersions: [] };
+  if (o + 2 > b.length) return out; // no extensions (SSLv3-style hello)
+  const extEnd = Math.min(b.length, o + 2 + b.readUInt16BE(o));
+  o += 2;
+  while (o + 4 <= extEnd) {
+    const type = b.readUInt16BE(o);
+    const len = b.readUInt16BE(o + 2);
+    const d = o + 4;
+    if (d + len > extEnd) break;
+    if (type === 0 && len >= 5) { // server_name (RFC 6066 §3)
+      const nameType = b[d + 2]!;
+      const nlen = b.readUInt16BE(d + 3);
+      if (nameType === 0 && d + 5 + nlen <= d + len) out.sni = b.toString('latin1', d + 5, d + 5 + nlen);
+    } else if (type === 43 && len >= 1) { // supported_versions (RFC 8446 §4.2.1)
+      const l = Math.min(b[d]!, len - 1);
+      for (let i = 0; i + 1 < l; i += 2) {
+        const v = b.readUInt16BE(d + 1 + i);
+        if ((v & 0x0f0f) !== 0x0a0a) out.offeredVersions.push(v); // skip GREASE
+      }
+    }
+    o = d + len;
+  }
+  return out;
+}
+
+export function decodeServerHello(b: Buffer): ServerHello | { anomaly: string } {
+  if (b.length < 38) return { anomaly: 'truncated_server_hello' };
+  const version = b.readUInt16BE(0);
+  const hrr = b.subarray(2, 34).equals(HRR_RANDOM);
+  let o = 34;
+  o += 1 + b[o]!;
+  o += 3; // cipher suite, compression method
+  const out: ServerHello = { version, selected: version, hrr };
+  if (o + 2 > b.length) return out;
+  const extEnd = Math.min(b.length, o + 2 + b.readUInt16BE(o));
+  o += 2;
+  while (o + 4 <= extEnd) {
+    const type = b.readUInt16BE(o);
+    const len = b.readUInt16BE(o + 2);
+    if (o + 4 + len > extEnd) break;
+    if (type === 43 && len === 2) out.selected = b.readUInt16BE(o + 4);
+    o += 4 + len;
+  }
+  return out;
+}
+
+/** Does this payload start with a TLS record carrying a ClientHello? */
+export function startsWithClientHello(b: Buffer): boolean {
+  return b.length >= 6 && b[0] === 22 && b[1] === 3 && b[2]! <= 4 && b[5] === 1;
+}
+
+export interface TlsSide {
+  /** Record header bytes collected so far (0..5). */
+  hdr: Buffer;
+  hdrLen: number;
+  /** Body of the current record: remaining length, and bytes kept when the content matters. */
+  bodyLeft: number;
+  type: number;
+  keep: Buffer | null;
+  keepLen: number;
+  records: number;
+  ccs: boolean;
+  /** Records after this side's ChangeCipherSpec (TLS ≤ 1.2) or encrypted records (TLS 1.3). */
+  afterCcs: number;
+  appRecords: number;
+  bytes: number;
+  garbage: boolean;
+}
+
+export interface TlsState {
+  clientHello: ClientHello | null;
+  serverHello: ServerHello | null;
+  hrr: boolean;
+  alert: { from: 'client' | 'server'; level: number; desc: number } | null;
+  client: TlsSide;
+  server: TlsSide;
+  complete: boolean;
+  completeTs: number | null;
+  /** Set when an alert was seen inside encrypted records (a TLS ≤ 1.2 alert after ChangeCipherSpec). */
+  encryptedAlert: boolean;
+}
+
+function newSide(): TlsSide {
+  return { hdr: Buffer.alloc(5), hdrLen: 0, bodyLeft: 0, type: 0, keep: null, keepLen: 0, records: 0, ccs: false, afterCcs: 0, appRecords: 0, bytes: 0, garbage: false };
+}
+
+export function createTlsState(): TlsState {
+  return { clientHello: null, serverHello: null, hrr: false, alert: null, client: newSide(), server: newSide(), complete: false, completeTs: null, encryptedAlert: false };
+}
+
+const MAX_KEEP = 64 * 1024;
+
+export function isTls13(t: TlsState): boolean {
+  const v = t.serverHello?.selected ?? 0;
+  return v === 0x0304 || v >> 8 === 0x7f || v === 0xfb1a;
+}
+
+function onRecord(t: TlsState, fromClient: boolean, type: number, body: Buffer | null, len: number, ts: number): void {
+  const side = fromClient ? t.client : t.server;
+  side.records++;
+  if (side.ccs && type !== 20) side.afterCcs++;
+  if (type === 20) side.ccs = true;
+  else if (type === 21) {
+    // A plaintext alert is exactly two bytes; a longer one is encrypted.
+    if (len === 2 && body && body.length >= 2) {
+      if (!t.alert || (t.alert.desc === 0 && body[1] !== 0)) t.alert = { from: fromClient ? 'client' : 'server', level: body[0]!, desc: body[1]! };
+    } else if (!t.complete) t.encryptedAlert = true;
+  } else if (type === 22 && body) {
+    // Walk the handshake messages in this record (a record may hold several).
+    let o = 0;
+    while (o + 4 <= body.length) {
+      const ht = body[o]!;
+      const hl = body.readUIntBE(o + 1, 3);
+      const msg = body.subarray(o + 4, Math.min(body.length, o + 4 + hl));
+      if (fromClient && ht === 1 && !t.clientHello) {
+        const ch = decodeClientHello(msg);
+        if (!('anomaly' in ch)) t.clientHello = ch;
+      } else if (!fromClient && ht === 2) {
+        const sh = decodeServerHello(msg);
+        if (!('anomaly' in sh)) {
+          if (sh.hrr) t.hrr = true;
+          else t.serverHello = sh;
+        }
+      }
+      if (side.ccs) break; // encrypted from here
+      o += 4 + hl;
+    }
+  } else if (type === 23 && t.serverHello) {
+    // In TLS 1.3 an alert travels encrypted: 2 bytes + content type + a 16-byte AEAD tag
+    // (RFC 8446 §5.2). Nothing shorter than 25 bytes can be a Finished message.
+    if (isTls13(t) && len <= 24 && !t.complete) t.encryptedAlert = true;
+    else side.appRecords++;
+  }
+  if (!t.complete && t.serverHello) {
+    if (isTls13(t)) {
+      // TLS 1.3: the server's flight after ServerHello and the client's Finished are encrypted
+      // records (type 23); both having sent one means the handshake finished.
+      if (t.server.appRecords > 0 && t.client.appRecords > 0) { t.complete = true; t.completeTs = ts; }
+    } else if (t.client.ccs && t.server.ccs && t.client.afterCcs > 0 && t.server.afterCcs > 0) {
+      t.complete = true;
+      t.completeTs = ts;
+    }
+  }
+}
+
+/** Feed in-order stream bytes from one side. Returns false when there is nothing more to learn. */
+export function feedTls(t: TlsState, fromClient: boolean, data: Buffer, ts: number): boolean {
+  const s = fromClient ? t.client : t.server;
+  if (s.garbage) return false;
+  let o = 0;
+  s.bytes += data.length;
+  while (o < data.length) {
+    if (s.bodyLeft === 0 && s.hdrLen < 5) {
+      const n = Math.min(5 - s.hdrLen, data.length - o);
+      data.copy(s.hdr, s.hdrLen, o, o + n);
+      s.hdrLen += n;
+      o += n;
+      if (s.hdrLen < 5) break;
+      const type = s.hdr[0]!;
+      const major = s.hdr[1]!;
+      const len = s.hdr.readUInt16BE(3);
+      if (type < 20 || type > 24 || major !== 3 || len > 18432) { s.garbage = true; return false; }
+      s.type = type;
+      s.bodyLeft = len;
+      const wanted = type === 21 || (type === 22 && !s.ccs);
+      s.keep = wanted ? Buffer.alloc(Math.min(len, MAX_KEEP)) : null;
+      s.keepLen = 0;
+      if (len === 0) { s.hdrLen = 0; onRecord(t, fromClient, type, s.keep, 0, ts); }
+      continue;
+    }
+    const n = Math.min(s.bodyLeft, data.length - o);
+    if (s.keep && s.keepLen < s.keep.length) {
+      const k = Math.min(n, s.keep.length - s.keepLen);
+      data.copy(s.keep, s.keepLen, o, o + k);
+      s.keepLen += k;
+    }
+    o += n;
+    s.bodyLeft -= n;
+    if (s.bodyLeft === 0) {
+      s.hdrLen = 0;
+      const len = s.hdr.readUInt16BE(3);
+      onRecord(t, fromClient, s.type, s.keep ? s.keep.subarray(0, s.keepLen) : null, len, ts);
+      s.keep = null;
+    }
+  }
+  return !t.complete;
+}
