@@ -93,8 +93,8 @@ export function createPcapParser(head: Buffer, sink: PacketSink): CaptureParser 
   const nano = magicLE === PCAP_MAGIC_NS || head.readUInt32BE(0) === PCAP_MAGIC_NS;
   const u32 = le ? (b: Buffer, o: number) => b.readUInt32LE(o) : (b: Buffer, o: number) => b.readUInt32BE(o);
   const snaplen = u32(head, 16);
-  // The top bits carry FCS information (pcap-linktype(7)); the link type is the low 26 bits.
-  const linkType = u32(head, 20) & 0x03ffffff;
+  // The upper 16 bits carry FCS information (pcap-linktype(7)); the link type is the low 16 bits.
+  const linkType = u32(head, 20) & 0xffff;
   stats.linkTypes.push(linkType);
   const fracDiv = nano ? 1e9 : 1e6;
   const maxCap = Math.min(MAX_RECORD, Math.max(snaplen, 262144));

@@ -1,0 +1,54 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { analyzeCapture, type ConnectionRecord } from '../../src/capture/index.js';
+import { sharedCorpus } from '../helpers/capture-env.js';
+
+const root = sharedCorpus('zeek');
+
+interface Row { orig_h: string; orig_p: number; resp_h: string; resp_p: number; conn_state: string | null; history: string | null }
+
+function endpoint(h: string, p: number): string {
+  return h.includes(':') ? `[${h}]:${p}` : `${h}:${p}`;
+}
+
+/** Compare every expected row with conndx's records of the same unordered endpoint pair, in order. */
+export async function compareTrace(dir: string): Promise<{ rows: number; agree: number; diffs: string[] }> {
+  const exp = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as { file: { name: string }; tcp?: Row[]; zeekRun?: { checksumSensitive?: boolean } };
+  const rows = (exp.tcp ?? []).filter((r) => r.conn_state);
+  const res = await analyzeCapture(join(dir, exp.file.name), { flows: true });
+  if (!res.ok) throw new Error(res.reason);
+  const byPair = new Map<string, ConnectionRecord[]>();
+  for (const c of res.result.connections!) {
+    const k = [c.client, c.server].sort().join(' ');
+    byPair.set(k, [...(byPair.get(k) ?? []), c]);
+  }
+  let agree = 0;
+  const diffs: string[] = [];
+  const used = new Map<string, number>();
+  for (const r of rows) {
+    const k = [endpoint(r.orig_h, r.orig_p), endpoint(r.resp_h, r.resp_p)].sort().join(' ');
+    const i = used.get(k) ?? 0;
+    used.set(k, i + 1);
+    const got = byPair.get(k)?.[i];
+    if (got && got.zeekState === r.conn_state) agree++;
+    else diffs.push(`${dir.split('/').pop()} ${k} #${i}: zeek ${r.conn_state} ${r.history}, conndx ${got ? `${got.zeekState} ${got.history}` : 'no record'}${exp.zeekRun?.checksumSensitive ? ' (zeek validated checksums)' : ''}`);
+  }
+  return { rows: rows.length, agree, diffs };
+}
+
+describe.skipIf(!root)('Zeek conn_state corpus (../shared/corpus/zeek)', () => {
+  test('zeekState agrees with conn_state for at least 98% of connections', async () => {
+    let rows = 0, agree = 0;
+    const diffs: string[] = [];
+    for (const d of readdirSync(root!, { withFileTypes: true })) {
+      if (!d.isDirectory()) continue;
+      const r = await compareTrace(join(root!, d.name));
+      rows += r.rows; agree += r.agree; diffs.push(...r.diffs);
+    }
+    if (diffs.length) console.log(`zeek corpus: ${agree}/${rows} agree\n${diffs.join('\n')}`);
+    expect(rows).toBeGreaterThan(50);
+    expect(agree / rows).toBeGreaterThanOrEqual(0.98);
+  });
+});
+if (!root) test.skip('Zeek corpus absent: ../shared/corpus/zeek not found beside the repo', () => {});
