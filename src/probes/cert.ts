@@ -97,7 +97,8 @@ export function walkChain(leaf: DetailedPeerCertificate): DetailedPeerCertificat
 function selfSigned(raw: Buffer): boolean {
   try {
     const x = new X509Certificate(raw);
-    return x.checkIssued(x) && x.verify(x.publicKey);
+    // Not checkIssued(): OpenSSL's X509_check_issued also wants keyCertSign, which a self-signed leaf lacks.
+    return x.subject === x.issuer && x.verify(x.publicKey);
   } catch {
     return false;
   }

@@ -10,8 +10,8 @@ import {
   createTlsProbe, probeTlsVersions, TLS_VERSIONS, type CertProblem, type Negotiated, type TlsProbeOptions, type TlsTarget, type TlsVersion,
 } from '../../probes/tls.js';
 import type { TargetRef } from '../../probes/types.js';
-import { warn, type CliContext } from '../context.js';
-import { formatHostPort, isValidHostName, parseHostPort } from '../parse.js';
+import { write, type CliContext } from '../context.js';
+import { isValidHostName, parseHostPort } from '../parse.js';
 import { addProbeOptions, parseProbeOptions, type ProbeRunOptions } from '../probe-options.js';
 import { runProbeCommand } from '../run-probe.js';
 
@@ -164,22 +164,41 @@ Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid c
     }
     const parsed = rawTargets.map((t) => parseHostPort(t, 443));
 
-    const targets: TargetRef<TlsTarget>[] = [];
-    const lookupMs = new Map<string, number>();
+    const keys = new Set<string>();
     for (const hp of parsed) {
-      const r = await resolveHost(hp.host, run.family);
-      if (!r.ok) {
-        warn(ctx, `${hp.raw}: the name does not resolve (dns ${r.outcome}: ${r.cause}); not probed`);
-        continue;
-      }
-      if (r.lookupMs !== null) lookupMs.set(hp.raw, r.lookupMs);
-      const serverName = o.sni !== undefined ? String(o.sni) : hp.family === 0 ? hp.host : undefined;
-      targets.push({ key: hp.raw, target: { key: hp.raw, host: r.address, port: hp.port, serverName } });
+      if (keys.has(hp.raw)) throw new ConndxError('CONNDX_BAD_TARGET', `target "${hp.raw}" is given twice`);
+      keys.add(hp.raw);
     }
-    if (targets.length === 0) {
+
+    // Resolve each name once, before the run (as `conndx tcp` does); the lookup time is reported apart.
+    const resolved = await Promise.all(parsed.map((hp) => resolveHost(hp.host, run.family)));
+    const unresolved = resolved.flatMap((r, i) => (r.ok ? [] : [{ hp: parsed[i]!, r }]));
+    if (unresolved.length > 0) {
+      for (const { hp, r } of unresolved) {
+        if (!r.ok) ctx.stderr.write(`conndx: ${hp.raw}: the name does not resolve: DNS ${r.outcome} (${r.cause}) after ${fmtMs(r.lookupMs)} ms\n`);
+      }
+      if (run.json) {
+        await write(ctx.stdout, JSON.stringify({
+          probe: 'tls', target: rawTargets.join(' '), attempts: 0, succeeded: 0, failed: 0, elapsedMs: 0, latencyMs: null, outcomes: {},
+          dns: Object.fromEntries(unresolved.map(({ hp, r }) => [hp.raw, r.ok ? null : { outcome: r.outcome, cause: r.cause, lookupMs: Math.round(r.lookupMs * 1000) / 1000 }])),
+        }, null, 2) + '\n');
+      }
       ctx.exitCode = 2;
       return;
     }
+    const targets: TargetRef<TlsTarget>[] = [];
+    const lookupMs = new Map<string, number>();
+    const headerLines: string[] = [];
+    parsed.forEach((hp, i) => {
+      const r = resolved[i]!;
+      if (!r.ok) return;
+      if (r.lookupMs !== null) {
+        lookupMs.set(hp.raw, r.lookupMs);
+        headerLines.push(`  ${hp.raw}: resolved to ${r.address} in ${fmtMs(r.lookupMs)} ms (not counted in the connect time)`);
+      }
+      const serverName = o.sni !== undefined ? String(o.sni) : hp.family === 0 ? hp.host : undefined;
+      targets.push({ key: hp.raw, target: { key: hp.raw, host: r.address, port: hp.port, serverName } });
+    });
 
     const versions = new Map<string, Record<TlsVersion, string>>();
     if (o.versions) {
@@ -187,13 +206,15 @@ Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid c
     }
 
     const sni = targets[0]!.target.serverName;
-    const shown = targets.map((t) => (t.target.host === parseHostPort(t.key, 443).host ? t.key : `${t.key} (${formatHostPort(t.target.host, t.target.port)})`));
     await runProbeCommand(ctx, {
       probe: 'tls',
       targets,
       fn: createTlsProbe(popts),
       opts: run,
-      header: `CONNDX TLS ${shown.join(' ')}${sni ? ` sni=${sni}` : ''}${popts.alpn ? ` alpn=${popts.alpn.join(',')}` : ''} (${describe(run)})`,
+      header: [
+        `CONNDX TLS ${rawTargets.join(' ')}${sni ? ` sni=${sni}` : ''}${popts.alpn ? ` alpn=${popts.alpn.join(',')}` : ''} (${describe(run)})`,
+        ...headerLines,
+      ].join('\n'),
       attemptDetail: (r) => {
         const d = r.detail ?? {};
         const parts: string[] = [];
@@ -223,7 +244,6 @@ Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid c
       },
       warnings: tlsWarnings,
     });
-    if (targets.length < parsed.length && ctx.exitCode === 0) ctx.exitCode = 1;
   });
   return cmd;
 }
