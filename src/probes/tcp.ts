@@ -164,6 +164,7 @@ function nameLocalLimit(cause: string): string {
  */
 export function connectTcp(o: ConnectOptions): Promise<TcpConnectResult> {
   const schedule = o.synSchedule ?? machineSynSchedule();
+  openFilesLimit(); // read now, while a file can still be opened: EMFILE is named with it later
   const tCall = now();
   return new Promise<TcpConnectResult>((resolve) => {
     let tSyn: number | null = null;

@@ -182,14 +182,6 @@ steps, or a timeout longer than the first step, counts in synRetransmitSuspected
         for (const [k, x] of Object.entries((res.byTarget ?? {}) as Record<string, ProbeResult>)) add(x, k);
         res.synSchedule = { stepsMs: schedule.stepsMs, giveUpMs: schedule.giveUpMs, source: schedule.source };
       },
-      warnings: (res) => {
-        const w: string[] = [];
-        if (res.localErrors) {
-          const causes = Object.keys(res.errors ?? {}).slice(0, 3).join('; ');
-          w.push(`${res.localErrors} of ${res.attempts} attempts failed for a reason on this machine (${causes}): they say nothing about the target; lower --concurrency or raise the limit`);
-        }
-        return w;
-      },
     });
   });
   return cmd;
