@@ -54,23 +54,27 @@ export interface SynSchedule {
 export const SYN_INITIAL_RTO_MS = 1000;
 
 /**
- * The SYN retransmission schedule for given kernel settings. The first
- * `linearTimeouts` retransmissions (net.ipv4.tcp_syn_linear_timeouts, Linux
- * 6.5 and later) keep the initial RTO; after that each RTO doubles. Kernels
- * without that setting double from the start: 1, 3, 7, 15, 31, 63 s.
+ * Cumulative send times of the SYN retransmissions, plus one more entry: the
+ * give-up time. On kernels with net.ipv4.tcp_syn_linear_timeouts (6.5 and
+ * later) the RTO stays at its initial value while the count of RTOs so far is
+ * not above that setting, then doubles (net/ipv4/tcp_timer.c,
+ * tcp_retransmit_timer: `tp->total_rto > sysctl_tcp_syn_linear_timeouts`), and
+ * a SYN is resent tcp_syn_retries + tcp_syn_linear_timeouts times
+ * (tcp_write_timeout). With the defaults 6 and 4: RTOs 1,1,1,1,1,2,4,8,16,32 s,
+ * resent at 1,2,3,4,5,7,11,19,35,67 s, given up at 131 s. Older kernels double
+ * from the start: resent at 1,3,7,15,31,63 s, given up at 127 s.
  */
 export function computeSynSchedule(synRetries: number, linearTimeouts: number, initialRtoMs = SYN_INITIAL_RTO_MS): number[] {
-  const steps: number[] = [];
+  const resends = synRetries + linearTimeouts;
+  const times: number[] = [];
   let t = 0;
   let rto = initialRtoMs;
-  let exp = 0;
-  // steps[i] is when retransmission i+1 leaves; one more RTO after the last is the give-up time.
-  for (let i = 0; i <= synRetries; i++) {
+  for (let i = 1; i <= resends + 1; i++) {
     t += rto;
-    steps.push(t);
-    if (i + 1 > linearTimeouts) rto = initialRtoMs * 2 ** ++exp;
+    times.push(t);
+    if (i > linearTimeouts) rto *= 2;
   }
-  return steps;
+  return times;
 }
 
 function readSysctl(path: string): number | undefined {
@@ -82,6 +86,12 @@ function readSysctl(path: string): number | undefined {
   }
 }
 
+/** The schedule for given settings: steps (resend times) and the give-up time. */
+export function synScheduleOf(synRetries: number, linearTimeouts: number, source: string): SynSchedule {
+  const all = computeSynSchedule(synRetries, linearTimeouts);
+  return { stepsMs: all.slice(0, -1), giveUpMs: all[all.length - 1]!, source };
+}
+
 let cachedSchedule: SynSchedule | undefined;
 
 /** This machine's schedule, read once from /proc/sys/net/ipv4 (Linux). */
@@ -89,31 +99,27 @@ export function machineSynSchedule(): SynSchedule {
   if (cachedSchedule) return cachedSchedule;
   const retries = readSysctl('/proc/sys/net/ipv4/tcp_syn_retries');
   const linear = readSysctl('/proc/sys/net/ipv4/tcp_syn_linear_timeouts');
-  const r = retries ?? 6;
-  const l = linear ?? 0;
-  const all = computeSynSchedule(r, l);
-  cachedSchedule = {
-    stepsMs: all.slice(0, r),
-    giveUpMs: all[r]!,
-    source: retries === undefined
-      ? 'assumed Linux defaults (tcp_syn_retries 6, exponential backoff): /proc/sys/net/ipv4 not readable'
-      : `tcp_syn_retries ${r}, tcp_syn_linear_timeouts ${linear === undefined ? 'absent (older kernel: exponential)' : l}, initial RTO 1s`,
-  };
+  cachedSchedule = synScheduleOf(retries ?? 6, linear ?? 0, retries === undefined
+    ? 'assumed: tcp_syn_retries 6, exponential backoff (/proc/sys/net/ipv4 not readable)'
+    : `tcp_syn_retries ${retries}, tcp_syn_linear_timeouts ${linear ?? 'absent (exponential from the start)'}, initial RTO 1s`);
   return cachedSchedule;
 }
 
 /**
  * The rule for "SYN retransmission suspected", in one place:
- * - a connect that completed within [step − 25 ms, step + 500 ms] of a step
- *   of the schedule: the answer came to a resent SYN (25 ms of slack below
- *   for timer and event-loop jitter, up to half the initial RTO above it for
- *   the round trip of the resent SYN);
+ * - a connect that completed within [step − 25 ms, step + max(500 ms, step/10)]
+ *   of a step of the schedule: the answer came to a resent SYN. 25 ms of slack
+ *   below for timer and event-loop jitter; above, half the initial RTO for the
+ *   round trip of the resent SYN, widened for late steps because the kernel's
+ *   retransmission timer runs a little late each time (about 20 ms per RTO,
+ *   measured: resends at 1.02, 2.04, 3.07 … s);
  * - a timeout (ours or the kernel's) after more than the first step: at least
  *   one SYN was resent, however the attempt ended.
  * Returns the number of retransmissions implied (0 when none is suspected).
  */
 export const SYN_SLACK_BEFORE_MS = 25;
 export const SYN_WINDOW_AFTER_MS = SYN_INITIAL_RTO_MS / 2;
+const windowAfter = (step: number) => Math.max(SYN_WINDOW_AFTER_MS, step / 10);
 
 export function synRetransmitsImplied(ms: number, completed: boolean, schedule: SynSchedule): number {
   const steps = schedule.stepsMs;
@@ -121,7 +127,7 @@ export function synRetransmitsImplied(ms: number, completed: boolean, schedule: 
   if (passed === 0) return 0;
   if (!completed) return passed;
   const last = steps[passed - 1]!;
-  return ms <= last + SYN_WINDOW_AFTER_MS ? passed : 0;
+  return ms <= last + windowAfter(last) ? passed : 0;
 }
 
 // ---------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 import * as net from 'node:net';
 import { afterEach, describe, expect, test } from 'vitest';
-import { computeSynSchedule, connectTcp, synRetransmitsImplied, type SynSchedule } from '../../src/probes/tcp.js';
+import { computeSynSchedule, connectTcp, synRetransmitsImplied, synScheduleOf, type SynSchedule } from '../../src/probes/tcp.js';
 
 const servers: net.Server[] = [];
 afterEach(async () => {
@@ -62,12 +62,21 @@ describe('connectTcp', () => {
 });
 
 describe('SYN retransmission schedule', () => {
-  test('linear timeouts first, then doubling (tcp_syn_linear_timeouts 4)', () => {
-    // RTOs 1,1,1,1,1,2,4 s: retransmissions at 1..5 s and 7 s, give-up at 11 s.
-    expect(computeSynSchedule(6, 4)).toEqual([1000, 2000, 3000, 4000, 5000, 7000, 11000]);
+  test('linear timeouts first, then doubling (tcp_syn_retries 6, tcp_syn_linear_timeouts 4)', () => {
+    // Measured on Linux 6.x: resends at 1,2,3,4,5,7,11,19,35,67 s (10 = 6 + 4), given up at about 131 s.
+    const s = synScheduleOf(6, 4, 'test');
+    expect(s.stepsMs).toEqual([1000, 2000, 3000, 4000, 5000, 7000, 11000, 19000, 35000, 67000]);
+    expect(s.giveUpMs).toBe(131000);
   });
-  test('older kernels double from the start', () => {
+  test('older kernels double from the start (127 s in all)', () => {
     expect(computeSynSchedule(6, 0)).toEqual([1000, 3000, 7000, 15000, 31000, 63000, 127000]);
+    expect(synScheduleOf(6, 0, 'test').giveUpMs).toBe(127000);
+  });
+  test('late steps get a wider window: the kernel timer drifts', () => {
+    const s = synScheduleOf(6, 4, 'test');
+    expect(synRetransmitsImplied(67_900, true, s)).toBe(10);
+    expect(synRetransmitsImplied(11_600, true, s)).toBe(7);
+    expect(synRetransmitsImplied(12_200, true, s)).toBe(0);
   });
   const sched: SynSchedule = { stepsMs: [1000, 3000, 7000], giveUpMs: 15000, source: 'test' };
   test.each([
