@@ -98,8 +98,9 @@ export function parseHostPort(raw: string, defaultPort?: number): HostPort {
     port = parsePort(portText, raw);
   }
   const family = isIP(host) as 0 | 4 | 6;
+  // All-numeric dotted names would pass as host names; they are meant as IPv4 (RFC 1123 §2.1).
+  if (family === 0 && /^[\d.]+$/.test(host)) throw new ConndxError('CONNDX_BAD_TARGET', `bad address "${raw}": "${host}" is not an IPv4 address`);
   if (family === 0 && !isValidHostName(host)) {
-    if (/^[\d.]+$/.test(host)) throw new ConndxError('CONNDX_BAD_TARGET', `bad address "${raw}": "${host}" is not an IPv4 address`);
     throw new ConndxError('CONNDX_BAD_TARGET', `bad address "${raw}": "${host}" is not a host name or address`);
   }
   return { raw, host, port, family };

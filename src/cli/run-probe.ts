@@ -1,28 +1,19 @@
-import { runAttempts, type RunStats } from '../engine/run.js';
-import { createAggregate, type ProbeResult } from '../engine/summary.js';
+import { executeProbe, type ProbePlan } from '../engine/execute.js';
+import type { RunStats } from '../engine/run.js';
+import type { Aggregate, ProbeResult } from '../engine/summary.js';
 import { fmtMs } from '../report/format.js';
-import { makeMeta } from '../report/meta.js';
 import { renderAttemptLine, renderProbeSummary, type SummaryParts } from '../report/probe-terminal.js';
-import type { AttemptRecord, Probe, TargetRef } from '../probes/types.js';
+import type { AttemptRecord } from '../probes/types.js';
 import { warn, write, type CliContext } from './context.js';
 import type { ProbeRunOptions } from './probe-options.js';
 
-export interface ProbeCommand<T> {
-  probe: string;
-  /** The result's `target`: what the user asked about (default: the targets joined). */
-  label?: string;
-  targets: TargetRef<T>[];
-  fn: Probe<T>;
+export interface ProbeCommand<T> extends ProbePlan<T> {
   opts: ProbeRunOptions;
   /** First line of the human output. */
   header: string;
   /** The probe's own detail on a per-attempt line. */
   attemptDetail?: (r: AttemptRecord) => string;
   summary: SummaryParts;
-  breakdown?: 'byTarget' | 'byServer';
-  zeroCounters?: string[];
-  /** Fields added to the result before output (e.g. lookupMs of name resolution, query facts). */
-  decorate?: (res: ProbeResult) => void;
   /** Warnings printed after the run (stderr), from the final result. */
   warnings?: (res: ProbeResult) => string[];
 }
@@ -43,14 +34,7 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
   const human = !o.json && !o.ndjson;
   const expected = o.count !== undefined ? o.count * p.targets.length : Infinity;
   const lines = human && !o.quiet && (o.verbose || expected <= LINES_UNTIL);
-  const agg = createAggregate({
-    probe: p.probe,
-    target: p.label ?? p.targets.map((t) => t.key).join(' '),
-    keys: p.targets.map((t) => t.key),
-    breakdown: p.breakdown,
-    openLoop: o.rate !== undefined,
-    zeroCounters: p.zeroCounters,
-  });
+  let agg: Aggregate | undefined;
   if (human) await write(ctx.stdout, ctx.c.bold(p.header) + '\n');
 
   // A live line on stderr for long runs on a terminal.
@@ -60,6 +44,7 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
     const t0 = Date.now();
     let last = 0;
     progress = setInterval(() => {
+      if (!agg) return;
       const s = agg.snapshot();
       const secs = (Date.now() - t0) / 1000;
       const rate = (s.attempts - last);
@@ -68,9 +53,7 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
     }, 1000);
   }
 
-  const stats = await runAttempts({
-    targets: p.targets,
-    probe: p.fn,
+  const { result, stats } = await executeProbe(p, {
     count: o.count,
     durationMs: o.durationMs,
     concurrency: o.concurrency,
@@ -79,8 +62,9 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
     retries: o.retries,
     breaker: o.breaker,
     signal: ctx.stop,
+    argv: ctx.argv,
+    onAggregate: (a) => { agg = a; },
     onAttempt: (r) => {
-      agg.add(r);
       if (o.ndjson) {
         const { intendedAt: _i, actualAt: _a, facts: _f, counters: _c, tallies: _t, ...line } = r;
         return write(ctx.stdout, JSON.stringify(line) + '\n');
@@ -89,15 +73,6 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
     },
   });
   if (progress) { clearInterval(progress); ctx.stderr.write('\r\x1b[K'); }
-
-  const result = agg.result();
-  result.elapsedMs = Math.round(stats.elapsedMs * 1000) / 1000;
-  p.decorate?.(result);
-  result.timing = {
-    loopLagMs: stats.loopLagMs ? { p50: round(stats.loopLagMs.p50), p99: round(stats.loopLagMs.p99), max: round(stats.loopLagMs.max) } : null,
-    ...(stats.interrupted ? { interrupted: true } : {}),
-  };
-  result.meta = makeMeta(ctx.argv, stats.startedAt);
 
   if (stats.interrupted) warn(ctx, 'interrupted: the result covers the attempts made before Ctrl-C');
   // Judge the event loop only over runs long enough to have a fair sample of 10 ms ticks.
@@ -115,5 +90,3 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
   ctx.exitCode = probeExitCode(result);
   return { result, stats };
 }
-
-const round = (x: number) => Math.round(x * 1000) / 1000;

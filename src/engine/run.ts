@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Attempt, AttemptRecord, Probe, TargetRef } from '../probes/types.js';
 import { now, sleep, wallClock } from './clock.js';
 import { createHistogram, type LatencyStats } from './histogram.js';
@@ -109,43 +110,38 @@ export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
     await o.onAttempt?.(rec);
   };
 
-  const base = (ti: number, intendedAt: number, actualAt: number): Pick<AttemptRecord, 'seq' | 'target' | 'startedAt' | 'intendedAt' | 'actualAt'> => ({
-    seq: seq++, target: o.targets[ti]!.key, startedAt: wallClock(startMono + actualAt), intendedAt, actualAt,
-  });
-
   const noNetwork = (ti: number, intendedAt: number, outcome: 'dropped' | 'skipped', cause: string): AttemptRecord => {
     const t = now() - startMono;
     return {
-      ...base(ti, intendedAt, t), outcome, phase: 'tcp', ms: null, latencyMs: null, tries: 0, firstOutcome: outcome, cause,
+      seq: seq++, target: o.targets[ti]!.key, startedAt: wallClock(startMono + t), intendedAt, actualAt: t, outcome, phase: 'tcp', ms: null, latencyMs: null, tries: 0, firstOutcome: outcome, cause,
       durationMs: 0,
     };
   };
 
-  const tryOnce = async (ti: number): Promise<Attempt> => {
-    const ac = new AbortController();
-    const hardMs = o.timeoutMs + 2000;
-    let backstop: NodeJS.Timeout | undefined;
-    const guard = new Promise<Attempt>((resolve) => {
-      backstop = setTimeout(() => {
-        ac.abort();
+  // One signal for the whole run, aborted when the run ends: probes enforce
+  // their own --timeout; this lets a straggler release its socket.
+  const runEnd = new AbortController();
+  setMaxListeners(0, runEnd.signal); // every attempt in flight may listen
+  const hardMs = o.timeoutMs + 2000;
+
+  const tryOnce = (ti: number): Promise<Attempt> =>
+    new Promise<Attempt>((resolve) => {
+      // Backstop: a probe that overruns its own deadline still yields exactly one outcome.
+      const backstop = setTimeout(() => {
         resolve({ outcome: 'timeout', phase: 'tcp', ms: null, cause: `no result within ${hardMs} ms (engine backstop)` });
       }, hardMs);
+      o.probe(o.targets[ti]!.target, runEnd.signal).then(
+        (a) => { clearTimeout(backstop); resolve(a); },
+        (e: unknown) => {
+          clearTimeout(backstop);
+          resolve({ outcome: 'error', phase: 'tcp', ms: null, cause: `internal: ${e instanceof Error ? e.message : String(e)}` });
+        },
+      );
     });
-    try {
-      return await Promise.race([
-        o.probe(o.targets[ti]!.target, ac.signal).catch((e: unknown): Attempt => ({
-          outcome: 'error', phase: 'tcp', ms: null, cause: `internal: ${e instanceof Error ? e.message : String(e)}`,
-        })),
-        guard,
-      ]);
-    } finally {
-      clearTimeout(backstop);
-    }
-  };
 
   const runOne = async (ti: number, intendedAt: number) => {
     const actualAt = now() - startMono;
-    const rec0 = base(ti, intendedAt, actualAt);
+    const seqNo = seq++;
     let a = await tryOnce(ti);
     const firstOutcome = a.outcome;
     let tries = 1;
@@ -168,12 +164,17 @@ export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
       br.consecutive = 0;
       br.halfOpen = false;
     }
-    const queueMs = actualAt - intendedAt;
-    const rec: AttemptRecord = {
-      ...rec0, ...a,
-      latencyMs: a.ms === null ? null : a.ms + queueMs,
-      tries, firstOutcome, durationMs: end - actualAt,
-    };
+    // The attempt object is ours now: extend it in place rather than copy it (hot path).
+    const rec = a as AttemptRecord;
+    rec.seq = seqNo;
+    rec.target = o.targets[ti]!.key;
+    rec.startedAt = wallClock(startMono + actualAt);
+    rec.intendedAt = intendedAt;
+    rec.actualAt = actualAt;
+    rec.latencyMs = a.ms === null ? null : a.ms + (actualAt - intendedAt);
+    rec.tries = tries;
+    rec.firstOutcome = firstOutcome;
+    rec.durationMs = end - actualAt;
     await emit(rec);
   };
 
@@ -238,6 +239,7 @@ export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
     }
     while (pending.size > 0) await Promise.race(pending);
   } finally {
+    runEnd.abort();
     clearInterval(lagTimer);
     o.signal?.removeEventListener('abort', notify);
   }

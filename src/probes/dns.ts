@@ -3,8 +3,9 @@ import net from 'node:net';
 import dns2 from 'dns2';
 import { now } from '../engine/clock.js';
 import { localErrorCause } from './local-errors.js';
-import { rcodeName, walkMessage, type Question } from './dns-wire.js';
-import type { Attempt, DnsOutcome, Probe } from './types.js';
+import type { ProbePlan } from '../engine/execute.js';
+import { QTYPE_NAMES, rcodeName, walkMessage, type Question } from './dns-wire.js';
+import type { Attempt, DnsOutcome, Probe, TargetRef } from './types.js';
 
 const { Packet } = dns2;
 
@@ -56,7 +57,8 @@ type Reply =
  * (A socket per query, as dns2's own client does, is about 25x slower.)
  */
 export interface DnsUdpChannel {
-  query(q: Buffer, id: number, question: Question, timeoutMs: number, signal: AbortSignal): Promise<Reply>;
+  /** Sends `q` under an id not outstanding on this socket (written into bytes 0-1). */
+  query(q: Buffer, question: Question, timeoutMs: number): Promise<Reply>;
   /** Replies that matched nothing outstanding (late, or id/question mismatch). */
   mismatched(): number;
   close(): void;
@@ -111,9 +113,14 @@ export function openUdpChannel(server: DnsServer): Promise<DnsUdpChannel> {
     sock.connect(server.port, server.address, () => {
       sock.off('error', reject);
       resolve({
-        query(q, id, question, timeoutMs, signal) {
+        query(q, question, timeoutMs) {
           return new Promise<Reply>((done) => {
             if (closed) return done({ kind: 'error', outcome: 'error', cause: 'channel closed', at: now() });
+            if (pending.size >= 0xffff) return done({ kind: 'error', outcome: 'error', cause: 'more than 65535 queries outstanding on one socket', local: true, at: now() });
+            // Random ids (RFC 5452 §4.3), never one still outstanding: a reused id would steal another query's reply.
+            let id: number;
+            do id = (Math.random() * 0x10000) | 0; while (pending.has(id));
+            q.writeUInt16BE(id, 0);
             const entry = {
               id, question, sentAt: 0, resolve: done,
               timer: setTimeout(() => {
@@ -121,9 +128,7 @@ export function openUdpChannel(server: DnsServer): Promise<DnsUdpChannel> {
                 done({ kind: 'error', outcome: 'timeout', cause: `no reply within ${timeoutMs} ms`, at: now() });
               }, timeoutMs),
             };
-            signal.addEventListener('abort', () => {
-              if (pending.get(id) === entry) { pending.delete(id); clearTimeout(entry.timer); done({ kind: 'error', outcome: 'timeout', cause: 'aborted', at: now() }); }
-            }, { once: true });
+            // No per-query abort listener: close() settles whatever is outstanding when the run ends.
             pending.set(id, entry);
             entry.sentAt = now();
             sock.send(q, (err) => {
@@ -194,11 +199,6 @@ export function queryTcp(server: DnsServer, q: Buffer, timeoutMs: number, signal
   });
 }
 
-/** 16-bit ids not in use; random so an off-path spoofer cannot guess them (RFC 5452 §4.3). */
-function makeIdSource(): () => number {
-  return () => (Math.random() * 0x10000) | 0;
-}
-
 export interface DnsProbeTarget {
   server: DnsServer;
   udp?: DnsUdpChannel;
@@ -217,18 +217,17 @@ export function makeDnsProbe(q: DnsQuery): Probe<DnsProbeTarget> {
     return p.toBuffer();
   })();
   const asked: Question = { name: q.name.toLowerCase().replace(/\.$/, ''), type: q.type, cls: 1 };
-  const nextId = makeIdSource();
   const decodedFor = new Set<string>();
 
   return async (t, signal) => {
     const buf = Buffer.from(template);
-    const id = nextId();
-    buf.writeUInt16BE(id, 0);
+    buf.writeUInt16BE((Math.random() * 0x10000) | 0, 0);
     const start = now();
     let transport: 'udp' | 'tcp' = q.tcp || !t.udp ? 'tcp' : 'udp';
     let reply = transport === 'udp'
-      ? await t.udp!.query(buf, id, asked, q.timeoutMs, signal)
+      ? await t.udp!.query(buf, asked, q.timeoutMs)
       : await queryTcp(t.server, buf, q.timeoutMs, signal);
+    const id = buf.readUInt16BE(0);
     let fellBack = false;
     if (reply.kind === 'message' && transport === 'udp') {
       const h = walkMessage(reply.buf)?.header;
@@ -296,4 +295,50 @@ function formatAnswer(r: Record<string, unknown>): string {
   const value = r.address ?? r.domain ?? r.ns ?? r.exchange ?? r.target ?? (Array.isArray(r.data) ? (r.data as string[]).join('') : r.data) ?? r.primary ?? '';
   const extra = r.priority !== undefined ? `${r.priority} ` : '';
   return `${r.name} ${r.ttl} ${typeName} ${extra}${String(value)}`.trim();
+}
+
+export interface DnsPlanOptions extends DnsQuery {
+  servers: DnsServer[];
+}
+
+/**
+ * The DNS probe against each server, with the shared UDP sockets opened:
+ * what `conndx dns`, checks and diagnose run. Call `close()` when done.
+ */
+export async function planDns(o: DnsPlanOptions): Promise<{
+  plan: ProbePlan<DnsProbeTarget>;
+  close(): void;
+}> {
+  const channels: DnsUdpChannel[] = [];
+  const targets: TargetRef<DnsProbeTarget>[] = [];
+  try {
+    for (const server of o.servers) {
+      const t: DnsProbeTarget = { server };
+      if (!o.tcp) {
+        t.udp = await openUdpChannel(server);
+        channels.push(t.udp);
+      }
+      targets.push({ key: server.key, target: t });
+    }
+  } catch (e) {
+    for (const c of channels) c.close();
+    throw e;
+  }
+  const typeName = QTYPE_NAMES[o.type] ?? `TYPE${o.type}`;
+  return {
+    plan: {
+      probe: 'dns',
+      label: o.name,
+      targets,
+      fn: makeDnsProbe(o),
+      breakdown: 'byServer',
+      zeroCounters: ['tcpFallback'],
+      decorate: (res) => {
+        res.query = { name: o.name, type: typeName, transport: o.tcp ? 'tcp' : 'udp', fallback: !o.noFallback };
+        const mismatched = channels.reduce((n, c) => n + c.mismatched(), 0);
+        if (mismatched) res.mismatchedReplies = mismatched;
+      },
+    },
+    close() { for (const c of channels) c.close(); },
+  };
 }

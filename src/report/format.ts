@@ -6,13 +6,22 @@ export function makeChalk(isTTY: boolean, env: Record<string, string | undefined
   return new Chalk({ level: off ? 0 : 1 });
 }
 
+/** A latency figure in ms, 3 significant digits (no unit: columns say "ms"). */
 export function fmtMs(ms: number | null | undefined): string {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return '-';
-  if (ms >= 10_000) return `${(ms / 1000).toFixed(1)}s`;
   if (ms >= 100) return ms.toFixed(0);
   if (ms >= 10) return ms.toFixed(1);
   if (ms >= 1) return ms.toFixed(2);
   return ms.toFixed(3);
+}
+
+/** A duration with its unit: "412 ms", "3.20 s", "2m05s". */
+export function fmtElapsed(ms: number): string {
+  if (!Number.isFinite(ms)) return '-';
+  if (ms < 1000) return `${fmtMs(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(2)} s`;
+  const m = Math.floor(ms / 60_000);
+  return `${m}m${String(Math.round((ms - m * 60_000) / 1000)).padStart(2, '0')}s`;
 }
 
 export function fmtPct(part: number, whole: number): string {

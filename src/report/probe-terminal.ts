@@ -2,7 +2,7 @@ import type { ChalkInstance } from 'chalk';
 import { decodeHistogram } from '../engine/histogram.js';
 import type { ProbeResult } from '../engine/summary.js';
 import type { AttemptRecord } from '../probes/types.js';
-import { bar, fmtMs, fmtPct, table } from './format.js';
+import { bar, fmtElapsed, fmtMs, fmtPct, table } from './format.js';
 
 /** Outcome colour: green ok, yellow for engine/local outcomes, red for target failures. */
 export function paintOutcome(c: ChalkInstance, outcome: string): string {
@@ -13,7 +13,7 @@ export function paintOutcome(c: ChalkInstance, outcome: string): string {
 
 /** One line per attempt, like ping. `extra` is the probe's own detail (rcode, version, …). */
 export function renderAttemptLine(c: ChalkInstance, r: AttemptRecord, extra = ''): string {
-  const time = r.ms !== null ? `${fmtMs(r.ms)} ms` : r.durationMs ? `after ${fmtMs(r.durationMs)} ms` : '';
+  const time = r.ms !== null ? `${fmtMs(r.ms)} ms` : r.durationMs ? `after ${fmtElapsed(r.durationMs)}` : '';
   const phase = r.outcome === 'ok' ? '' : c.dim(` [${r.phase}]`);
   const cause = r.outcome !== 'ok' && r.cause ? c.dim(` (${r.cause})`) : '';
   const tries = r.tries > 1 ? c.dim(` tries=${r.tries}`) : '';
@@ -55,7 +55,7 @@ export function renderProbeSummary(c: ChalkInstance, res: ProbeResult, parts: Su
     out.push(c.bold(`--- ${title} ---`));
     const ok = r.succeeded === r.attempts;
     const rate = `${r.succeeded}/${r.attempts} ok (${fmtPct(r.succeeded, r.attempts)})`;
-    out.push(`${ok ? c.green(rate) : r.succeeded === 0 ? c.red(rate) : c.yellow(rate)}, elapsed ${fmtMs(r.elapsedMs)} ms`);
+    out.push(`${ok ? c.green(rate) : r.succeeded === 0 ? c.red(rate) : c.yellow(rate)}, elapsed ${fmtElapsed(r.elapsedMs)}`);
     out.push(`outcomes: ${renderOutcomes(c, r.outcomes, r.attempts)}`);
     if (r.firstTryOutcomes) out.push(`first try: ${renderOutcomes(c, r.firstTryOutcomes, r.attempts)}`);
     const rows: (string | number)[][] = [['ms', 'min', 'p50', 'p90', 'p99', 'p99.9', 'max', 'mean']];

@@ -3,9 +3,9 @@ import { readFileSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { ConndxError } from '../../errors.js';
-import { fmtMs } from '../../report/format.js';
+import { fmtElapsed } from '../../report/format.js';
 import { QTYPES } from '../../probes/dns-wire.js';
-import { makeDnsProbe, openUdpChannel, type DnsProbeTarget, type DnsServer, type DnsUdpChannel } from '../../probes/dns.js';
+import { planDns, type DnsServer } from '../../probes/dns.js';
 import type { CliContext } from '../context.js';
 import { parseHostPort, isValidHostName } from '../parse.js';
 import { addProbeOptions, parseProbeOptions } from '../probe-options.js';
@@ -83,28 +83,16 @@ Outcomes: ok nxdomain servfail refused formerr notimp rcode-other timeout trunca
       }
     }
     const useTcp = Boolean(o.tcp);
-    const channels: DnsUdpChannel[] = [];
+    const expected = (opts.count ?? Infinity) * servers.length;
+    const lines = !opts.json && !opts.ndjson && !opts.quiet && (opts.verbose || expected <= 100);
+    const typeName = String(o.type).toUpperCase();
+    const { plan, close } = await planDns({
+      name, type, servers, tcp: useTcp, noFallback: o.fallback === false, timeoutMs: opts.timeoutMs, decodeAnswers: lines || opts.ndjson,
+    });
     try {
-      const targets = [];
-      for (const server of servers) {
-        const t: DnsProbeTarget = { server };
-        if (!useTcp) {
-          t.udp = await openUdpChannel(server);
-          channels.push(t.udp);
-        }
-        targets.push({ key: server.key, target: t });
-      }
-      const expected = (opts.count ?? Infinity) * servers.length;
-      const lines = !opts.json && !opts.ndjson && !opts.quiet && (opts.verbose || expected <= 100);
-      const typeName = String(o.type).toUpperCase();
       await runProbeCommand(ctx, {
-        probe: 'dns',
-        label: name,
-        targets,
-        fn: makeDnsProbe({ name, type, tcp: useTcp, noFallback: o.fallback === false, timeoutMs: opts.timeoutMs, decodeAnswers: lines || opts.ndjson }),
+        ...plan,
         opts,
-        breakdown: 'byServer',
-        zeroCounters: ['tcpFallback'],
         header: `CONNDX DNS ${name} ${typeName} via ${servers.map((s) => s.key).join(', ')} (${useTcp ? 'tcp' : 'udp'}, ${describeRun(opts)})`,
         attemptDetail: (r) => {
           const d = r.detail ?? {};
@@ -115,26 +103,19 @@ Outcomes: ok nxdomain servfail refused formerr notimp rcode-other timeout trunca
         summary: {
           phaseLabel: 'dns query',
           extra: (r) => {
-            const lines: string[] = [];
-            if (r.rcodes) lines.push(`rcodes: ${Object.entries(r.rcodes as Record<string, number>).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-            if (r.tcpFallback) lines.push(`truncated over UDP and retried over TCP: ${r.tcpFallback as number}`);
-            if (Array.isArray(r.answers) && r.answers.length) lines.push(`answer: ${(r.answers as string[]).join('; ')}`);
-            return lines;
+            const out: string[] = [];
+            if (r.rcodes) out.push(`rcodes: ${Object.entries(r.rcodes as Record<string, number>).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+            if (r.tcpFallback) out.push(`truncated over UDP and retried over TCP: ${r.tcpFallback as number}`);
+            if (Array.isArray(r.answers) && r.answers.length) out.push(`answer: ${(r.answers as string[]).join('; ')}`);
+            return out;
           },
         },
-        decorate: (res) => {
-          res.query = { name, type: typeName, transport: useTcp ? 'tcp' : 'udp', fallback: o.fallback !== false };
-          const mismatched = channels.reduce((n, c) => n + c.mismatched(), 0);
-          if (mismatched) res.mismatchedReplies = mismatched;
-        },
-        warnings: (res) => {
-          const w: string[] = [];
-          if (res.mismatchedReplies) w.push(`${res.mismatchedReplies as number} replies did not match an outstanding query (wrong id or question, or late) and were ignored`);
-          return w;
-        },
+        warnings: (res) => res.mismatchedReplies
+          ? [`${res.mismatchedReplies as number} replies did not match an outstanding query (wrong id or question, or late) and were ignored`]
+          : [],
       });
     } finally {
-      for (const c of channels) c.close();
+      close();
     }
   });
   return cmd;
@@ -142,9 +123,9 @@ Outcomes: ok nxdomain servfail refused formerr notimp rcode-other timeout trunca
 
 export function describeRun(o: { count?: number; concurrency: number; rate?: number; durationMs?: number; timeoutMs: number }): string {
   const parts: string[] = [];
-  if (o.durationMs !== undefined) parts.push(`for ${fmtMs(o.durationMs / 1000)}s`);
+  if (o.durationMs !== undefined) parts.push(`for ${fmtElapsed(o.durationMs)}`);
   if (o.count !== undefined) parts.push(`count ${o.count}`);
   if (o.rate !== undefined) parts.push(`rate ${o.rate}/s`);
-  parts.push(`concurrency ${o.concurrency}`, `timeout ${fmtMs(o.timeoutMs)} ms`);
+  parts.push(`concurrency ${o.concurrency}`, `timeout ${fmtElapsed(o.timeoutMs)}`);
   return parts.join(', ');
 }

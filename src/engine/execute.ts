@@ -1,0 +1,76 @@
+import type { Probe, TargetRef, AttemptRecord } from '../probes/types.js';
+import { makeMeta } from '../report/meta.js';
+import { runAttempts, type RunStats } from './run.js';
+import { createAggregate, type Aggregate, type ProbeResult } from './summary.js';
+
+/** What to probe: everything a probe kind contributes, independent of how it is shown. */
+export interface ProbePlan<T> {
+  probe: string;
+  /** The result's `target`: what the user asked about (default: the targets joined). */
+  label?: string;
+  targets: TargetRef<T>[];
+  fn: Probe<T>;
+  breakdown?: 'byTarget' | 'byServer';
+  /** Counter fields every result carries even when zero, e.g. synRetransmitSuspected. */
+  zeroCounters?: string[];
+  /** Fields added to the result before output (e.g. lookupMs of name resolution, query facts). */
+  decorate?: (res: ProbeResult) => void | Promise<void>;
+}
+
+/** How many and how fast: the shared probe options, as numbers. */
+export interface ExecOptions {
+  count?: number;
+  durationMs?: number;
+  concurrency: number;
+  rate?: number;
+  timeoutMs: number;
+  retries?: number;
+  breaker?: number;
+  /** Stop starting attempts (Ctrl-C, SIGTERM). */
+  signal?: AbortSignal;
+  onAttempt?: (r: AttemptRecord) => void | Promise<void>;
+  /** Called once with the live aggregate, for progress lines. */
+  onAggregate?: (agg: Aggregate) => void;
+  /** argv for `meta.command`. */
+  argv?: readonly string[];
+}
+
+/** Runs a plan through the engine and returns the contract's result object, meta included. */
+export async function executeProbe<T>(plan: ProbePlan<T>, o: ExecOptions): Promise<{ result: ProbeResult; stats: RunStats }> {
+  const agg = createAggregate({
+    probe: plan.probe,
+    target: plan.label ?? plan.targets.map((t) => t.key).join(' '),
+    keys: plan.targets.map((t) => t.key),
+    breakdown: plan.breakdown,
+    openLoop: o.rate !== undefined,
+    zeroCounters: plan.zeroCounters,
+  });
+  o.onAggregate?.(agg);
+  const stats = await runAttempts({
+    targets: plan.targets,
+    probe: plan.fn,
+    count: o.count,
+    durationMs: o.durationMs,
+    concurrency: o.concurrency,
+    rate: o.rate,
+    timeoutMs: o.timeoutMs,
+    retries: o.retries,
+    breaker: o.breaker,
+    signal: o.signal,
+    onAttempt: (r) => {
+      agg.add(r);
+      return o.onAttempt?.(r);
+    },
+  });
+  const result = agg.result();
+  result.elapsedMs = round(stats.elapsedMs);
+  await plan.decorate?.(result);
+  result.timing = {
+    loopLagMs: stats.loopLagMs ? { p50: round(stats.loopLagMs.p50), p99: round(stats.loopLagMs.p99), max: round(stats.loopLagMs.max) } : null,
+    ...(stats.interrupted ? { interrupted: true } : {}),
+  };
+  result.meta = makeMeta(o.argv ?? [], stats.startedAt);
+  return { result, stats };
+}
+
+const round = (x: number) => Math.round(x * 1000) / 1000;
