@@ -51,6 +51,13 @@ export async function resolveHost(host: string, family: 0 | 4 | 6, lookup: Looku
     if (!first) return { ok: false, outcome: 'nxdomain', cause: 'no address returned', lookupMs };
     return { ok: true, address: first.address, family: first.family === 6 ? 6 : 4, lookupMs, addresses: all.map((a) => a.address) };
   } catch (e) {
-    return { ok: false, ...classifyLookupError(e), lookupMs: now() - t0 };
+    const lookupMs = now() - t0;
+    const c = classifyLookupError(e);
+    // getaddrinfo says EAI_AGAIN both when the resolver timed out and when it could not be
+    // reached at all (ICMP port unreachable): faster than resolv.conf's smallest timeout (1 s) is the latter.
+    if (c.outcome === 'timeout' && lookupMs < 1000) {
+      return { ok: false, outcome: 'network-error', cause: `${c.cause.split(':')[0]}: no answer from the resolver (unreachable or refused)`, lookupMs };
+    }
+    return { ok: false, ...c, lookupMs };
   }
 }

@@ -77,11 +77,16 @@ describe('resolveHost', () => {
     expect(await resolveHost('::1', 4)).toMatchObject({ ok: false, outcome: 'error' });
   });
   test.each([
-    ['ENOTFOUND', 'nxdomain'], ['ENODATA', 'nxdomain'], ['EAI_AGAIN', 'timeout'], ['ESERVFAIL', 'servfail'],
+    ['ENOTFOUND', 'nxdomain'], ['ENODATA', 'nxdomain'], ['ESERVFAIL', 'servfail'],
     ['EREFUSED', 'refused'], ['ECONNREFUSED', 'network-error'], ['EBADNAME', 'error'],
   ])('lookup error %s → DNS outcome %s', async (code, outcome) => {
     const r = await resolveHost('db.internal', 0, failing(code));
     expect(r).toMatchObject({ ok: false, outcome });
     expect(classifyLookupError({ code }).outcome).toBe(outcome);
+  });
+  test('EAI_AGAIN: a timeout when it took the resolver timeout, unreachable when it came back at once', async () => {
+    const slow: LookupFn = () => new Promise((_r, reject) => setTimeout(() => reject(Object.assign(new Error('x'), { code: 'EAI_AGAIN' })), 1050));
+    expect(await resolveHost('db.internal', 0, slow)).toMatchObject({ ok: false, outcome: 'timeout' });
+    expect(await resolveHost('db.internal', 0, failing('EAI_AGAIN'))).toMatchObject({ ok: false, outcome: 'network-error' });
   });
 });
