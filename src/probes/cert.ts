@@ -104,16 +104,30 @@ function selfSigned(raw: Buffer): boolean {
   }
 }
 
+/** Where the facts come from: the leaf (cheap, every handshake) and the chain (dear, only when not seen before). */
+export interface PeerSource {
+  /** getPeerCertificate(false): the leaf alone, about 50 µs. */
+  leaf(): PeerCertificate | undefined;
+  /** getPeerCertificate(true): the whole chain, linked through the trust store, ten times dearer. */
+  chain(): DetailedPeerCertificate | undefined;
+  /** The verification result; part of the cache key, since the same leaf may come with another chain. */
+  authCode: string | null;
+}
+
 /**
  * Certificate facts from the peer chain, available whether or not the chain
- * verified. Returns null when the server sent no certificate.
+ * verified. Returns null when the server sent no certificate. A chain is
+ * walked once per (leaf, verification result) and then served from a cache:
+ * at hundreds of handshakes per second the walk would cost more than the
+ * handshake itself.
  */
-export function certificateFacts(leaf: DetailedPeerCertificate | undefined, o: { ocspStapled: boolean; nowMs?: number }): { facts: CertificateFacts; shape: ChainShape } | null {
+export function certificateFacts(src: PeerSource, o: { ocspStapled: boolean; nowMs?: number }): { facts: CertificateFacts; shape: ChainShape; leaf: PeerCertificate } | null {
+  const leaf = src.leaf();
   if (!leaf || !leaf.raw || Object.keys(leaf).length === 0) return null;
-  const chain = walkChain(leaf);
-  const key = chain.map((c) => c.fingerprint256).join('/');
+  const key = `${leaf.fingerprint256}/${src.authCode ?? ''}`;
   let s = cache.get(key);
   if (!s) {
+    const chain = walkChain(src.chain() ?? (leaf as DetailedPeerCertificate));
     const subject = formatDn(leaf.subject);
     const issuer = formatDn(leaf.issuer);
     const notAfter = isoDate(leaf.valid_to);
@@ -134,5 +148,6 @@ export function certificateFacts(leaf: DetailedPeerCertificate | undefined, o: {
       chainLength: s.facts.chainLength, ocspStapled: o.ocspStapled,
     },
     shape: s.shape,
+    leaf,
   };
 }

@@ -148,6 +148,7 @@ describe('certificate helpers', () => {
     expect(daysLeft('2025-12-11T00:00:00Z', now)).toBe(-30);
   });
   test('certificateFacts is null when the server sent no certificate', () => {
-    expect(certificateFacts({} as never, { ocspStapled: false })).toBeNull();
+    expect(certificateFacts({ leaf: () => ({}) as never, chain: () => undefined, authCode: null }, { ocspStapled: false })).toBeNull();
+    expect(certificateFacts({ leaf: () => undefined, chain: () => undefined, authCode: null }, { ocspStapled: false })).toBeNull();
   });
 });
