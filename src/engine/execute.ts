@@ -69,6 +69,7 @@ export async function executeProbe<T>(plan: ProbePlan<T>, o: ExecOptions): Promi
     loopLagMs: stats.loopLagMs ? { p50: round(stats.loopLagMs.p50), p99: round(stats.loopLagMs.p99), max: round(stats.loopLagMs.max) } : null,
     ...(stats.interrupted ? { interrupted: true } : {}),
   };
+  if (stats.series.length > 1) result.series = stats.series;
   result.meta = makeMeta(o.argv ?? [], stats.startedAt);
   return { result, stats };
 }

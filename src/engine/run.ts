@@ -51,6 +51,23 @@ export interface RunStats {
   interrupted: boolean;
   /** How late the event loop ran its timers during the run: a floor on timing error. */
   loopLagMs: LatencyStats | null;
+  /** One row per second of the run (by completion time). */
+  series: SeriesPoint[];
+}
+
+/** One second of a run: throughput, concurrency and latency at one-second resolution. */
+export interface SeriesPoint {
+  /** Seconds since the run's start. */
+  t: number;
+  /** Attempts finished in this second, and how many of them were ok. */
+  completed: number;
+  ok: number;
+  /** Most attempts in flight at once during the second. */
+  inFlightMax: number;
+  /** The concurrency limit at the end of the second (changes under --adaptive). */
+  limit: number;
+  p50: number | null;
+  p99: number | null;
 }
 
 const DEFAULT_STARTS_PER_TURN = 32;
@@ -94,6 +111,14 @@ export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
   }, 10);
   lagTimer.unref();
 
+  // Per-second series: finished attempts by the second they finished in.
+  const seconds: { completed: number; ok: number; inFlightMax: number; limit: number; lat: ReturnType<typeof createHistogram> }[] = [];
+  const bucket = (tMs: number) => {
+    const i = Math.max(0, Math.floor(tMs / 1000));
+    while (seconds.length <= i) seconds.push({ completed: 0, ok: 0, inFlightMax: 0, limit: limit(), lat: createHistogram() });
+    return seconds[i]!;
+  };
+
   const stopped = () => o.signal?.aborted === true;
   const limit = () => (o.controller ? o.controller.limit() : o.concurrency);
 
@@ -106,6 +131,13 @@ export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
     if (rec.actualAt < firstStart) firstStart = rec.actualAt;
     const end = rec.actualAt + rec.durationMs;
     if (end > lastEnd) lastEnd = end;
+    const b = bucket(end);
+    b.completed++;
+    b.limit = limit();
+    if (rec.outcome === 'ok') {
+      b.ok++;
+      if (rec.latencyMs !== null) b.lat.record(rec.latencyMs);
+    }
     o.controller?.onAttempt(rec, inFlight);
     await o.onAttempt?.(rec);
   };
@@ -191,6 +223,8 @@ export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
 
   const launch = (ti: number, intendedAt: number) => {
     inFlight++;
+    const b = bucket(now() - startMono);
+    if (inFlight > b.inFlightMax) b.inFlightMax = inFlight;
     const p = runOne(ti, intendedAt).finally(() => {
       inFlight--;
       done++;
@@ -250,5 +284,9 @@ export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
     attempts: seq, dropped, skipped,
     interrupted: stopped(),
     loopLagMs: lag.stats(),
+    series: seconds.map((b, t) => {
+      const r = (x: number | null) => (x === null ? null : Math.round(x * 1000) / 1000);
+      return { t, completed: b.completed, ok: b.ok, inFlightMax: b.inFlightMax, limit: b.limit, p50: r(b.lat.percentile(50)), p99: r(b.lat.percentile(99)) };
+    }),
   };
 }

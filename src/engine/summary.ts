@@ -117,6 +117,7 @@ function toResult(acc: Acc, probe: string, target: string, openLoop: boolean): P
   if (facts) for (const [k, v] of Object.entries(facts)) if (!(k in res)) res[k] = v;
   res.histograms = { latency: acc.latency.encode() };
   if (openLoop) res.histograms.service = acc.service.encode();
+  for (const [k, h] of acc.timings) res.histograms[k] = h.encode();
   return res;
 }
 
