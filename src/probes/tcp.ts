@@ -358,7 +358,7 @@ export function makeTcpProbe(o: TcpProbeOptions): (t: TcpTarget, signal: AbortSi
       // Established, then reset before the connect was even reported: the peer accepted and reset at once.
       return {
         outcome: 'reset', phase: 'app', ms: null, cause: c.cause, counters, tallies: { peerAfterConnect: 'rst' },
-        detail: { address: t.address, ...syn, peer: 'rst', peerAfterMs: 0, bytesReceived: 0 },
+        detail: { address: t.address, ...syn, peer: 'rst', peerAfterMs: null, bytesReceived: 0 },
       };
     }
     if (c.outcome !== 'ok' || !c.socket) {

@@ -54,6 +54,7 @@ describe('conndx tcp', () => {
     expect(json.byTarget[ok].outcomes).toEqual({ ok: 2 });
     expect(json.byTarget[refused].outcomes).toEqual({ refused: 2 });
     expect(json.byTarget[ok].synRetransmitSuspected).toBe(0);
+    expect(json.failures).toEqual({ tcp: 2, app: 0 });
   });
 
   test('drop: timeouts past the first SYN retransmission step are counted as synRetransmitSuspected', async () => {
@@ -82,6 +83,9 @@ describe('conndx tcp', () => {
     expect(json.byTarget[fin].outcomes).toEqual({ closed: 2 });
     expect(json.byTarget[quiet].outcomes).toEqual({ ok: 2 });
     expect(json.peerAfterConnect).toEqual({ rst: 2, fin: 2, quiet: 2 });
+    // The same phase vocabulary as `pcap`: failures after the handshake are phase app.
+    expect(json.failures).toEqual({ tcp: 0, app: 4 });
+    expect(json.byTarget[rst].failures).toEqual({ tcp: 0, app: 2 });
   });
 
   test('--send with escapes: first byte, bytes received; RST after data is reset', async () => {
@@ -124,6 +128,7 @@ describe('conndx tcp', () => {
     expect(r.stdout.split('\n')[0]).toBe(`CONNDX TCP ${addr} (count 2, concurrency 1, timeout 3s, hold 200 ms)`);
     expect(r.stdout).toMatch(/seq=0 .* closed \[app\] .*peer fin after/);
     expect(r.stdout).toContain('after connect the peer: closed (FIN) 2');
+    expect(r.stdout).toContain('failures by phase: tcp 0, app 2 (closed 2)');
   });
 
   test('a host name is resolved once and its lookup time reported apart (localhost, from the hosts file)', async () => {

@@ -48,7 +48,7 @@ export function registerTcp(program: Command, ctx: CliContext): Command {
     .argument('<host:port...>', 'targets, e.g. db.internal:5432 10.1.2.3:443 [::1]:8080')
     .option('--send <data>', 'send this once connected: text with escapes (\\r \\n \\t \\0 \\\\ \\xHH), or @file for a file\'s bytes')
     .option('--hold <d>', 'watch the connection this long after the handshake: quiet, data, FIN (closed) or RST (reset) (default 0)')
-    .addOption(new Option('--close <how>', 'how conndx ends its own connections: fin (default) or rst').choices(['fin', 'rst']).default('fin'));
+    .addOption(new Option('--close <how>', 'how conndx ends its own connections: fin or rst (see below)').choices(['fin', 'rst']).default('fin'));
   addProbeOptions(cmd);
   const schedule = machineSynSchedule();
   cmd.addHelpText('after', `
@@ -79,10 +79,11 @@ of TIME_WAIT sockets holding local ports. --close rst ends each connection
 with a RST instead: no TIME_WAIT, the local port is free again at once, at the
 cost of a "connection reset" on the server side.
 
-SYN retransmission: Linux resends an unanswered SYN after 1s, then on this
-machine at ${schedule.stepsMs.map((s) => secs(s)).join(', ')} (${schedule.source}).
-A connect that completes from ${SYN_SLACK_BEFORE_MS} ms before to ${SYN_WINDOW_AFTER_MS} ms after one of those
-steps, or a timeout longer than the first step, counts in synRetransmitSuspected.`);
+SYN retransmission: Linux resends an unanswered SYN; on this machine at
+${schedule.stepsMs.map((x) => secs(x)).join(', ')} after the first
+(${schedule.source}).
+A connect that completes from ${SYN_SLACK_BEFORE_MS} ms before to ${SYN_WINDOW_AFTER_MS} ms (a tenth of the step for late
+steps) after one of those steps, or a timeout longer than the first step, counts in synRetransmitSuspected.`);
 
   cmd.action(async (raw: string[], o: Record<string, unknown>) => {
     const opts = parseProbeOptions(o);
@@ -150,7 +151,7 @@ steps, or a timeout longer than the first step, counts in synRetransmitSuspected
           parts.push(`peer ${String(d.peer)}${d.peer === 'quiet' ? '' : after}`);
           if (typeof d.bytesReceived === 'number' && d.bytesReceived > 0) parts.push(`${d.bytesReceived} bytes`);
         }
-        if (d.synRetransmits) parts.push(`SYN retransmitted? (${String(d.synRetransmits)} step${d.synRetransmits === 1 ? '' : 's'} of the schedule)`);
+        if (d.synRetransmits) parts.push(`SYN resent ${String(d.synRetransmits)}x (suspected)`);
         return parts.join(', ');
       },
       summary: {
@@ -161,6 +162,11 @@ steps, or a timeout longer than the first step, counts in synRetransmitSuspected
           const n = (r.synRetransmitSuspected as number | undefined) ?? 0;
           if (n > 0 || (r.outcomes.timeout ?? 0) > 0) {
             lines.push(`SYN retransmits suspected: ${n} of ${r.attempts} attempts (Linux resends an unanswered SYN after 1s)`);
+          }
+          const f = r.failures as Record<string, number> | undefined;
+          if (f && (f.tcp || f.app)) {
+            const of = (names: string[]) => names.filter((k) => r.outcomes[k]).map((k) => `${k} ${r.outcomes[k]}`).join(', ');
+            lines.push(`failures by phase: tcp ${f.tcp}${f.tcp ? ` (${of(['refused', 'timeout', 'unreachable', 'error'])})` : ''}, app ${f.app}${f.app ? ` (${of(['reset', 'closed'])})` : ''}`);
           }
           const peers = r.peerAfterConnect as Record<string, number> | undefined;
           if (peers) {
@@ -179,12 +185,27 @@ steps, or a timeout longer than the first step, counts in synRetransmitSuspected
           // Several names: each target carries its own; the top level carries the slowest.
           res.lookupMs = round(Math.max(...[...lookups.values()].map((l) => l.ms)));
         }
-        for (const [k, x] of Object.entries((res.byTarget ?? {}) as Record<string, ProbeResult>)) add(x, k);
+        for (const [k, x] of Object.entries((res.byTarget ?? {}) as Record<string, ProbeResult>)) { add(x, k); x.failures = failuresByPhase(x); }
+        res.failures = failuresByPhase(res);
         res.synSchedule = { stepsMs: schedule.stepsMs, giveUpMs: schedule.giveUpMs, source: schedule.source };
       },
     });
   });
   return cmd;
+}
+
+/**
+ * Failures by the phase they happened in, as `pcap` counts them: connect
+ * failures in tcp, a reset or close after the handshake in app. Errors of
+ * this machine are left out (they are in localErrors): no packet shows them.
+ */
+export function failuresByPhase(r: ProbeResult): { tcp: number; app: number } {
+  const o = r.outcomes;
+  const n = (k: string) => o[k] ?? 0;
+  return {
+    tcp: n('refused') + n('timeout') + n('unreachable') + Math.max(0, n('error') - (r.localErrors ?? 0)),
+    app: n('reset') + n('closed'),
+  };
 }
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
