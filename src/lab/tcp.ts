@@ -97,7 +97,7 @@ const tcpDrop: LabFactory = async (opts) => {
   };
   // Fill the queue: connect until a connect no longer completes (its SYN was dropped).
   for (let i = 0; i < 64; i++) {
-    const s = await connectsWithin(host, port, 250);
+    const s = await connectsWithin(host, port, 500);
     if (!s) break;
     s.on('error', () => {});
     fillers.push(s);
