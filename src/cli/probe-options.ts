@@ -16,6 +16,10 @@ export interface ProbeRunOptions {
   verbose: boolean;
   retries: number;
   breaker?: number;
+  /** Adaptive concurrency between these bounds (--adaptive). */
+  adaptive?: { min: number; max: number };
+  /** This host's share of the work: K of N (1-based). */
+  shard?: { k: number; n: number };
 }
 
 export function addProbeOptions(cmd: Command, defaults: { count?: number } = {}): Command {
@@ -27,6 +31,10 @@ export function addProbeOptions(cmd: Command, defaults: { count?: number } = {})
     .option('--timeout <d>', 'per attempt (default 3s)')
     .option('--retries <n>', 'retry a failed attempt up to n times, exponential backoff with jitter (default 0)')
     .option('--breaker <n>', 'circuit breaker: after n consecutive failures skip the target for 10s')
+    .option('--adaptive', 'find the concurrency the target sustains: AIMD on latency and errors, between --min/--max-concurrency')
+    .option('--min-concurrency <n>', 'lower bound for --adaptive (default 1)')
+    .option('--max-concurrency <n>', 'upper bound for --adaptive (default 1000)')
+    .option('--shard <k/n>', 'run this host\'s share K of N: every Nth target, or 1/N of --count and --rate for one target')
     .addOption(new Option('-4', 'IPv4 only').conflicts('6'))
     .addOption(new Option('-6', 'IPv6 only'))
     .option('--json', 'one JSON object on stdout at the end')
@@ -48,8 +56,26 @@ export function parseProbeOptions(o: Record<string, unknown>, defaults: { count?
   const timeoutMs = str('timeout') !== undefined ? parseDuration(str('timeout')!, '--timeout') : 3000;
   if (timeoutMs <= 0) throw new ConndxError('CONNDX_BAD_DURATION', 'bad --timeout: must be more than 0');
   if (o.json && o.ndjson) throw new ConndxError('CONNDX_BAD_ARGUMENT', '--json and --ndjson cannot be used together');
+  let adaptive: ProbeRunOptions['adaptive'];
+  if (o.adaptive) {
+    const min = str('minConcurrency') !== undefined ? parsePositiveInt(str('minConcurrency')!, '--min-concurrency') : 1;
+    const max = str('maxConcurrency') !== undefined ? parsePositiveInt(str('maxConcurrency')!, '--max-concurrency') : 1000;
+    if (min > max) throw new ConndxError('CONNDX_BAD_ARGUMENT', `--min-concurrency ${min} is above --max-concurrency ${max}`);
+    adaptive = { min, max };
+  } else if (str('minConcurrency') !== undefined || str('maxConcurrency') !== undefined) {
+    throw new ConndxError('CONNDX_BAD_ARGUMENT', '--min-concurrency and --max-concurrency go with --adaptive');
+  }
+  let shard: ProbeRunOptions['shard'];
+  if (str('shard') !== undefined) {
+    const m = /^(\d+)\/(\d+)$/.exec(str('shard')!);
+    if (!m || Number(m[1]) < 1 || Number(m[1]) > Number(m[2])) {
+      throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --shard "${str('shard')}": use K/N with 1 <= K <= N, e.g. 2/4`);
+    }
+    shard = { k: Number(m[1]), n: Number(m[2]) };
+  }
   return {
-    count, concurrency, rate, durationMs, timeoutMs,
+    adaptive, shard,
+    count, concurrency: adaptive ? Math.max(adaptive.max, concurrency) : concurrency, rate, durationMs, timeoutMs,
     family: o['4'] ? 4 : o['6'] ? 6 : 0,
     json: Boolean(o.json), ndjson: Boolean(o.ndjson), quiet: Boolean(o.quiet), verbose: Boolean(o.verbose),
     retries: str('retries') !== undefined ? parsePositiveInt(str('retries')!, '--retries', { min: 0, max: 100 }) : 0,

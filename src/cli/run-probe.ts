@@ -53,11 +53,25 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
     }, 1000);
   }
 
-  const { result, stats } = await executeProbe(p, {
-    count: o.count,
+  // --shard K/N: every Nth target, or with fewer targets than shards, 1/N of the count and rate.
+  let plan: ProbePlan<T> = p;
+  let count = o.count;
+  let rate = o.rate;
+  if (o.shard) {
+    const { k, n } = o.shard;
+    if (p.targets.length >= n) {
+      plan = { ...p, targets: p.targets.filter((_, i) => i % n === k - 1) };
+    } else {
+      if (count !== undefined) count = Math.floor(count / n) + (k <= count % n ? 1 : 0);
+      if (rate !== undefined) rate = rate / n;
+    }
+  }
+  const { result, stats } = await executeProbe(plan, {
+    count,
     durationMs: o.durationMs,
     concurrency: o.concurrency,
-    rate: o.rate,
+    rate,
+    adaptive: o.adaptive,
     timeoutMs: o.timeoutMs,
     retries: o.retries,
     breaker: o.breaker,
@@ -84,9 +98,14 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
     warn(ctx, `${result.localErrors as number} attempt(s) failed for a reason on this machine (${Object.keys(result.errors ?? {}).join('; ')}); they say nothing about the target`);
   }
   for (const w of p.warnings?.(result) ?? []) warn(ctx, w);
+  if (o.shard) result.shard = `${o.shard.k}/${o.shard.n}`;
 
   if (o.json) await write(ctx.stdout, JSON.stringify(result, null, 2) + '\n');
-  else if (human) await write(ctx.stdout, (lines ? '\n' : '') + renderProbeSummary(ctx.c, result, p.summary));
+  else if (human) {
+    await write(ctx.stdout, (lines ? '\n' : '') + renderProbeSummary(ctx.c, result, p.summary));
+    const ad = result.adaptive as { steadyConcurrency: number; path: { limit: number }[] } | undefined;
+    if (ad) await write(ctx.stdout, `adaptive concurrency: settled at ${ad.steadyConcurrency} (path: ${ad.path.map((s) => s.limit).filter((v, i, a) => i === 0 || v !== a[i - 1]).slice(-20).join(' → ')})\n`);
+  }
   ctx.exitCode = probeExitCode(result);
   return { result, stats };
 }

@@ -1,5 +1,6 @@
 import type { Probe, TargetRef, AttemptRecord } from '../probes/types.js';
 import { makeMeta } from '../report/meta.js';
+import { createAdaptiveController } from './adaptive.js';
 import { runAttempts, type RunStats } from './run.js';
 import { createAggregate, type Aggregate, type ProbeResult } from './summary.js';
 
@@ -31,6 +32,8 @@ export interface ExecOptions {
   onAttempt?: (r: AttemptRecord) => void | Promise<void>;
   /** Called once with the live aggregate, for progress lines. */
   onAggregate?: (agg: Aggregate) => void;
+  /** Adaptive concurrency (--adaptive) between these bounds. */
+  adaptive?: { min: number; max: number };
   /** argv for `meta.command`. */
   argv?: readonly string[];
 }
@@ -46,7 +49,9 @@ export async function executeProbe<T>(plan: ProbePlan<T>, o: ExecOptions): Promi
     zeroCounters: plan.zeroCounters,
   });
   o.onAggregate?.(agg);
+  const controller = o.adaptive ? createAdaptiveController(o.adaptive) : undefined;
   const stats = await runAttempts({
+    controller,
     targets: plan.targets,
     probe: plan.fn,
     count: o.count,
@@ -70,6 +75,9 @@ export async function executeProbe<T>(plan: ProbePlan<T>, o: ExecOptions): Promi
     ...(stats.interrupted ? { interrupted: true } : {}),
   };
   if (stats.series.length > 1) result.series = stats.series;
+  if (controller) {
+    result.adaptive = { steadyConcurrency: controller.steady(), min: o.adaptive!.min, max: o.adaptive!.max, path: controller.path() };
+  }
   result.meta = makeMeta(o.argv ?? [], stats.startedAt);
   return { result, stats };
 }

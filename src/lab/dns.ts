@@ -177,6 +177,32 @@ export function slowTailDns(opts: { fastMs?: number; slowMs?: number; every?: nu
   };
 }
 
+/**
+ * A resolver with a known capacity: while at most `capacity` queries are
+ * outstanding it answers after `fastMs`; past that, every query waits
+ * `slowMs`, as an overloaded server does. `--adaptive` should settle near
+ * `capacity`.
+ */
+export function degradingDns(opts: { capacity?: number; fastMs?: number; slowMs?: number } = {}): LabFactory {
+  const capacity = opts.capacity ?? 40;
+  const fastMs = opts.fastMs ?? 20;
+  const slowMs = opts.slowMs ?? 200;
+  return async (o) => {
+    let outstanding = 0;
+    const host = o?.host ?? LAB_HOST;
+    const b = await serve(answerFor, host, {
+      cacheable: true,
+      delayMs: () => (++outstanding > capacity ? slowMs : fastMs),
+      onHeld: () => { outstanding--; },
+    });
+    return {
+      name: 'dns-degrade', kind: 'dns', host, port: b.port,
+      description: `answers after ${fastMs} ms up to ${capacity} queries outstanding, after ${slowMs} ms beyond`,
+      expect: 'ok', info: { name: 'lab.test', capacity }, close: b.close,
+    };
+  };
+}
+
 /** Never answers, over UDP or TCP. */
 const dropDns: LabFactory = endpoint('dns-drop', 'reads every query and never answers (UDP and TCP)', 'timeout', () => null);
 
@@ -235,6 +261,7 @@ const spoofDns: LabFactory = async (opts) => {
 export const DNS_LAB: Record<string, LabFactory> = {
   'dns-ok': endpoint('dns-ok', `answers at once (A ${LAB_ANSWER_V4}, AAAA ${LAB_ANSWER_V6}, and every common type)`, 'ok', (req) => answerFor(req)),
   'dns-slow-tail': slowTailDns(),
+  'dns-degrade': degradingDns(),
   'dns-drop': dropDns,
   'dns-nxdomain': endpoint('dns-nxdomain', 'answers NXDOMAIN', 'nxdomain', (req) => withRcode(req, 3)),
   'dns-servfail': endpoint('dns-servfail', 'answers SERVFAIL', 'servfail', (req) => withRcode(req, 2)),
