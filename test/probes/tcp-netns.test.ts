@@ -100,6 +100,19 @@ describe.skipIf(!env.ok)(`tcp in a network namespace${env.ok ? '' : ` (skipped: 
     expect(json.latencyMs.max).toBeLessThan(1500);
   });
 
+  test('ICMP host unreachable in answer to the SYN: unreachable, blamed on the path, not on this machine', async () => {
+    const ns = netns();
+    ns.run(['nft', '-f', '-'], `table inet conndx {
+      chain in { type filter hook input priority 0; tcp dport 7004 ${SYN_ONLY} reject with icmpx type host-unreachable
+      }
+    }`);
+    const r = await conndxIn(ns, ['tcp', '127.0.0.1:7004', '--count', '2', '--json']);
+    expect(r.code).toBe(2);
+    const json = JSON.parse(r.stdout);
+    expect(json.outcomes).toEqual({ unreachable: 2 });
+    expect(json.localErrors).toBeUndefined();
+  });
+
   test('no route configured on this machine (loopback down): local error, never blamed on the target', async () => {
     const ns = netns({ loUp: false });
     const r = await conndxIn(ns, ['tcp', '127.0.0.1:7003', '--count', '2', '--json']);
