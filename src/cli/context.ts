@@ -1,5 +1,5 @@
 import type { ChalkInstance } from 'chalk';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 /** What a command may touch: its streams, env and a stop signal. Only main.ts builds one. */
 export interface CliContext {
@@ -7,6 +7,8 @@ export interface CliContext {
   stdout: Writable & { isTTY?: boolean };
   stderr: Writable & { isTTY?: boolean };
   env: Record<string, string | undefined>;
+  /** Standard input, for `@-` target lists. */
+  stdin?: Readable;
   /** Colour for stdout. */
   c: ChalkInstance;
   /** Colour for stderr. */

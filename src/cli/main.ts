@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { isConndxError, isUserError } from '../errors.js';
 import { makeChalk } from '../report/format.js';
 import { conndxVersion } from '../report/meta.js';
@@ -11,6 +11,7 @@ export interface MainArgs {
   stdout: Writable & { isTTY?: boolean };
   stderr: Writable & { isTTY?: boolean };
   env: Record<string, string | undefined>;
+  stdin?: Readable;
   /** Abort to stop the run as the first Ctrl-C does (tests); the bin wires SIGINT to it. */
   signal?: AbortSignal;
   /** Install SIGINT/SIGTERM handlers (only the real process). */
@@ -51,6 +52,7 @@ export async function main(args: MainArgs): Promise<number> {
     stdout: args.stdout,
     stderr: args.stderr,
     env: args.env,
+    stdin: args.stdin,
     c: makeChalk(Boolean(args.stdout.isTTY), args.env),
     ce: makeChalk(Boolean(args.stderr.isTTY), args.env),
     stop: stopper.signal,

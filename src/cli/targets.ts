@@ -1,0 +1,31 @@
+import { readFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { ConndxError } from '../errors.js';
+
+/**
+ * Positional targets with `@file` (one target per line; blank lines and
+ * `#` comments skipped) and `@-` (the same from standard input) expanded in
+ * place, in order.
+ */
+export async function expandTargets(args: string[], stdin?: Readable): Promise<string[]> {
+  const out: string[] = [];
+  for (const a of args) {
+    if (!a.startsWith('@')) { out.push(a); continue; }
+    const src = a.slice(1);
+    let text: string;
+    if (src === '-') {
+      if (!stdin) throw new ConndxError('CONNDX_BAD_ARGUMENT', '@- reads targets from standard input, which is not available here');
+      const chunks: Buffer[] = [];
+      for await (const c of stdin) chunks.push(Buffer.from(c as Buffer));
+      text = Buffer.concat(chunks).toString('utf8');
+    } else {
+      try { text = await readFile(src, 'utf8'); } catch (e) {
+        throw new ConndxError('CONNDX_IO', `cannot read targets from ${src}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+      }
+    }
+    const lines = text.split(/\r?\n/).map((l) => l.replace(/#.*$/, '').trim()).filter(Boolean);
+    if (lines.length === 0) throw new ConndxError('CONNDX_BAD_ARGUMENT', `no targets in ${src === '-' ? 'standard input' : src}`);
+    out.push(...lines);
+  }
+  return out;
+}
