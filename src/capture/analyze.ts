@@ -8,7 +8,7 @@ import { createHistogram, type Histogram } from '../engine/histogram.js';
 import { classifyConnection, type Phase, type ZeekState } from './classify.js';
 import { decodeDns, looksLikeDns, rcodeName, type DnsMessage } from './dns.js';
 import type { PacketFilter, PacketView } from './filter.js';
-import { createFlowTable, type Conn, type FinishedConn } from './flows.js';
+import { createFlowTable, type Conn, type FinishedConn, type FlowId } from './flows.js';
 import { decodeIpv4, decodeIpv6, formatIpv4, formatIpv6, type IpPacket } from './ip.js';
 import { decodeLink, isSupportedLinkType, LINK_NAMES } from './link.js';
 import { readCaptureFile, type CaptureFormat, type ReaderStats } from './reader.js';
@@ -124,7 +124,7 @@ interface Attempt {
 }
 
 export interface Analyzer {
-  packet(linkType: number, ts: number, data: Buffer, origLen: number): void;
+  packet(linkType: number, ts: number, buf: Buffer, off: number, end: number, origLen: number): void;
   finish(file: string, reader: ReaderStats): PcapResult;
 }
 
@@ -194,17 +194,18 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     }
     // Zeek splits a SYN unanswered for 5 s into records; the client's retries with the same
     // initial sequence number are still one attempt.
-    const prev = held.get(c.key);
+    const hk = typeof c.key === 'string' ? c.key : `${c.idX}:${c.idY}:${c.idPorts}`;
+    const prev = held.get(hk);
     let attempt: Attempt = { first: c, syns: c.origSyns, last: f, heldAt: c.lastTime };
     if (prev) {
-      held.delete(c.key);
+      held.delete(hk);
       if (c.firstSynSeq >= 0 && c.firstSynSeq === prev.first.firstSynSeq && c.origPort === prev.first.origPort) {
         attempt = { first: prev.first, syns: prev.syns + c.origSyns, last: f, heldAt: c.lastTime };
       } else {
         countAttempt(prev);
       }
     }
-    if (f.endedBy === 'timer' && f.zeekState === 'S0' && c.origSyns > 0) held.set(c.key, attempt);
+    if (f.endedBy === 'timer' && f.zeekState === 'S0' && c.origSyns > 0) held.set(hk, attempt);
     else countAttempt(attempt);
   }
 
@@ -301,55 +302,90 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
 
   const view: PacketView = { buf: Buffer.alloc(0), v6: false, srcOff: 0, dstOff: 0, proto: 0, srcPort: 0, dstPort: 0, ts: 0 };
 
-  function packet(linkType: number, ts: number, data: Buffer, origLen: number): void {
+  // The packet being handled, for the one closure that names a new record's endpoints.
+  let curBuf: Buffer = Buffer.alloc(0);
+  let curIp: IpPacket | null = null;
+  const newConnAddrs = () => {
+    const ip = curIp!;
+    const v6 = ip.version === 6;
+    return {
+      srcAddr: v6 ? formatIpv6(curBuf, ip.srcOff) : formatIpv4(curBuf, ip.srcOff),
+      dstAddr: v6 ? formatIpv6(curBuf, ip.dstOff) : formatIpv4(curBuf, ip.dstOff),
+      v6,
+    };
+  };
+  const codes: number[] = new Array(18).fill(0);
+  let keySrcFirst = false;
+
+  const fid: FlowId = { key: 0, x: 0, y: 0, ports: 0 };
+  /**
+   * The flow's identity, endpoints in a fixed order. IPv4: a 30-bit hash (a small integer,
+   * the cheapest Map key) plus the exact tuple compared on lookup; IPv6: one flat string.
+   */
+  function flowKey(buf: Buffer, ip: IpPacket, sp: number, dp: number): FlowId {
+    if (ip.version === 4) {
+      const a = buf.readUInt32BE(ip.srcOff), b = buf.readUInt32BE(ip.dstOff);
+      keySrcFirst = a < b || (a === b && sp <= dp);
+      const x = keySrcFirst ? a : b, y = keySrcFirst ? b : a;
+      const ports = keySrcFirst ? sp * 65536 + dp : dp * 65536 + sp;
+      let h = Math.imul(x ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(y + 0x7f4a7c15, 0xc2b2ae35) ^ Math.imul(ports | 0, 0x27d4eb2f);
+      h = (h ^ (h >>> 15)) & 0x3fffffff;
+      fid.key = h; fid.x = x; fid.y = y; fid.ports = ports;
+      return fid;
+    }
+    const cmp = buf.compare(buf, ip.dstOff, ip.dstOff + 16, ip.srcOff, ip.srcOff + 16);
+    keySrcFirst = cmp < 0 || (cmp === 0 && sp <= dp);
+    const [o1, p1, o2, p2] = keySrcFirst ? [ip.srcOff, sp, ip.dstOff, dp] : [ip.dstOff, dp, ip.srcOff, sp];
+    for (let i = 0; i < 8; i++) { codes[i] = buf.readUInt16BE(o1 + 2 * i); codes[9 + i] = buf.readUInt16BE(o2 + 2 * i); }
+    codes[8] = p1; codes[17] = p2;
+    fid.key = String.fromCharCode.apply(null, codes); fid.x = 0; fid.y = 0; fid.ports = 0;
+    return fid;
+  }
+
+  function packet(linkType: number, ts: number, data: Buffer, start: number, capEnd: number, origLen: number): void {
     packets++;
     if (ts < firstTs) firstTs = ts;
     if (ts > lastTs) lastTs = ts;
     if (ts >= nextSweep) { if (nextSweep !== -Infinity) sweep(ts); nextSweep = ts + SWEEP_EVERY_S; }
     void origLen;
-    const link = decodeLink(linkType, data);
+    const caplen = capEnd - start;
+    const link = decodeLink(linkType, data, start, capEnd);
     if ('anomaly' in link) {
       if (link.anomaly === 'unsupported_link_type') {
         if (!unsupportedLinks.has(linkType)) unsupportedLinks.add(linkType);
-        skip('unsupported_link_type', data.length);
+        skip('unsupported_link_type', caplen);
       } else if (link.anomaly === 'not_ip' || link.anomaly === 'not_ip_llc') ipStats.nonIp++;
-      else skip(link.anomaly, data.length);
+      else skip(link.anomaly, caplen);
       return;
     }
-    const ipr: IpPacket | { anomaly: string } = link.net === 'ipv4' ? decodeIpv4(data, link.off) : decodeIpv6(data, link.off);
-    if ('anomaly' in ipr) { skip(ipr.anomaly, data.length); return; }
+    const ipr: IpPacket | { anomaly: string } = link.net === 'ipv4' ? decodeIpv4(data, link.off, capEnd) : decodeIpv6(data, link.off, capEnd);
+    if ('anomaly' in ipr) { skip(ipr.anomaly, caplen); return; }
     const ip = ipr;
     if (ip.version === 4) ipStats.ipv4++; else ipStats.ipv6++;
     if (ip.fragment) { ipStats.fragments++; return; }
     const v6 = ip.version === 6;
     if (ip.proto === 6) {
       const seg = decodeTcp(data, ip.off, ip.end, ip.wireLen);
-      if ('anomaly' in seg) { skip(seg.anomaly, data.length); return; }
+      if ('anomaly' in seg) { skip(seg.anomaly, caplen); return; }
       if (filter && !passes(data, ip, seg.srcPort, seg.dstPort, ts)) { ipStats.filteredOut++; return; }
-      const a = half(data, ip.srcOff, v6, seg.srcPort);
-      const b = half(data, ip.dstOff, v6, seg.dstPort);
-      const srcFirst = a < b;
-      const key = srcFirst ? a + b : b + a;
-      const payload = data.subarray(seg.off, seg.end);
-      table.packet(key, srcFirst, ts, seg, payload, () => ({
-        srcAddr: v6 ? formatIpv6(data, ip.srcOff) : formatIpv4(data, ip.srcOff),
-        dstAddr: v6 ? formatIpv6(data, ip.dstOff) : formatIpv4(data, ip.dstOff),
-        v6,
-      }));
-      if ((dnsPorts.has(seg.srcPort) || dnsPorts.has(seg.dstPort)) && payload.length >= 14 && !(seg.flags & 0x04)) {
+      const id = flowKey(data, ip, seg.srcPort, seg.dstPort);
+      curBuf = data; curIp = ip;
+      table.packet(id, keySrcFirst, ts, seg, data, newConnAddrs);
+      const plen = seg.end - seg.off;
+      if ((dnsPorts.has(seg.srcPort) || dnsPorts.has(seg.dstPort)) && plen >= 14 && !(seg.flags & 0x04)) {
         // DNS over TCP (RFC 1035 §4.2.2): a 2-byte length, then the message. Messages that
         // start a segment are read; one split across segments is not.
-        const mlen = payload.readUInt16BE(0);
-        if (mlen >= 12 && mlen + 2 <= payload.length) {
-          const m = decodeDns(payload, 2, 2 + mlen);
-          if (!('anomaly' in m)) dnsMessage(m, ts, a, b, true);
+        const mlen = data.readUInt16BE(seg.off);
+        if (mlen >= 12 && mlen + 2 <= plen) {
+          const m = decodeDns(data, seg.off + 2, seg.off + 2 + mlen);
+          if (!('anomaly' in m)) dnsMessage(m, ts, half(data, ip.srcOff, v6, seg.srcPort), half(data, ip.dstOff, v6, seg.dstPort), true);
         }
       }
       return;
     }
     if (ip.proto === 17) {
       const u = decodeUdp(data, ip.off, ip.end);
-      if ('anomaly' in u) { skip(u.anomaly, data.length); return; }
+      if ('anomaly' in u) { skip(u.anomaly, caplen); return; }
       if (filter && !passes(data, ip, u.srcPort, u.dstPort, ts)) { ipStats.filteredOut++; return; }
       if (dnsPorts.has(u.srcPort) || dnsPorts.has(u.dstPort)) {
         const m = decodeDns(data, u.off, u.end);

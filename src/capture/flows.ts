@@ -50,8 +50,16 @@ export interface Endpoint {
   payload: number;
 }
 
+/** A flow's identity: the hash key plus, for IPv4, the exact tuple compared on lookup. */
+export interface FlowId { key: number | string; x: number; y: number; ports: number }
+
 export interface Conn {
-  key: string;
+  key: number | string;
+  idX: number;
+  idY: number;
+  idPorts: number;
+  /** The next record in the same hash bucket (IPv4 keys are 30-bit hashes). */
+  nextInBucket: Conn | null;
   /** Whether the originator is the key's first half. */
   origFirst: boolean;
   orig: Endpoint;
@@ -185,9 +193,12 @@ export interface FlowTableOptions {
 }
 
 export interface FlowTable {
-  conns: Map<string, Conn>;
+  conns: Map<number | string, Conn>;
+  /** Live records. */
+  size(): number;
   /** One TCP segment. `srcFirst`: the source is the key's first half. */
-  packet(key: string, srcFirst: boolean, ts: number, seg: TcpSegment, payload: Buffer, makeConn: () => { srcAddr: string; dstAddr: string; v6: boolean }): Conn;
+  /** `seg.off`..`seg.end` is the payload inside `buf`; `makeConn` names the endpoints of a new record. */
+  packet(id: FlowId, srcFirst: boolean, ts: number, seg: TcpSegment, buf: Buffer, makeConn: () => { srcAddr: string; dstAddr: string; v6: boolean }): Conn;
   /** End records whose timers have fired by `now` (network time). */
   sweep(now: number): void;
   /** End of capture: every record still open is logged. */
@@ -195,10 +206,30 @@ export interface FlowTable {
 }
 
 export function createFlowTable(opts: FlowTableOptions): FlowTable {
-  const conns = new Map<string, Conn>();
+  const conns = new Map<number | string, Conn>();
+  let live = 0;
+
+  function lookup(id: FlowId): Conn | undefined {
+    let c = conns.get(id.key);
+    while (c && !(c.idX === id.x && c.idY === id.y && c.idPorts === id.ports)) c = c.nextInBucket ?? undefined;
+    return c;
+  }
+
+  function unlink(c: Conn): void {
+    const head = conns.get(c.key);
+    if (head === c) {
+      if (c.nextInBucket) conns.set(c.key, c.nextInBucket); else conns.delete(c.key);
+    } else {
+      let p = head;
+      while (p && p.nextInBucket !== c) p = p.nextInBucket ?? undefined;
+      if (p) p.nextInBucket = c.nextInBucket;
+    }
+    c.nextInBucket = null;
+    live--;
+  }
 
   function finish(c: Conn, endedBy: FinishedConn['endedBy']): void {
-    conns.delete(c.key);
+    unlink(c);
     opts.onFinish({ conn: c, zeekState: connState(c), endedBy });
   }
 
@@ -232,7 +263,7 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
     return true;
   }
 
-  function create(key: string, srcFirst: boolean, ts: number, seg: TcpSegment, addrs: { srcAddr: string; dstAddr: string; v6: boolean }): Conn {
+  function create(id: FlowId, srcFirst: boolean, ts: number, seg: TcpSegment, addrs: { srcAddr: string; dstAddr: string; v6: boolean }): Conn {
     // Zeek's TCPAnalyzer::WantConnection: without a clean SYN, guess the responder by port.
     let flip = false;
     if (!(seg.flags & SYN) || seg.flags & ACK) {
@@ -241,7 +272,11 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
       }
     }
     const c: Conn = {
-      key,
+      key: id.key,
+      idX: id.x,
+      idY: id.y,
+      idPorts: id.ports,
+      nextInBucket: conns.get(id.key) ?? null,
       origFirst: flip ? !srcFirst : srcFirst,
       orig: newEndpoint(),
       resp: newEndpoint(),
@@ -270,7 +305,8 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
       tlsDone: false,
       flipped: flip,
     };
-    conns.set(key, c);
+    conns.set(id.key, c);
+    live++;
     return c;
   }
 
@@ -362,7 +398,7 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
     }
   }
 
-  function process(c: Conn, isOrig: boolean, ts: number, seg: TcpSegment, payload: Buffer): void {
+  function process(c: Conn, isOrig: boolean, ts: number, seg: TcpSegment, buf: Buffer): void {
     const f = seg.flags;
     const ep = isOrig ? c.orig : c.resp;
     const peer = isOrig ? c.resp : c.orig;
@@ -412,7 +448,9 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
       if (c.rstBy) c.rstBy = c.rstBy === 'orig' ? 'resp' : 'orig';
       if (c.finBy) c.finBy = c.finBy === 'orig' ? 'resp' : 'orig';
     }
-    if (len > 0 && !(f & RST) && !c.tlsDone && payload.length > 0) tlsData(c, isOrig, ts, seg, payload);
+    if (len > 0 && !(f & RST) && !c.tlsDone && seg.end > seg.off && !(c.tlsStreams && c.tlsStreams[isOrig ? 0 : 1].broken)) {
+      tlsData(c, isOrig, ts, seg, buf.subarray(seg.off, seg.end));
+    }
   }
 
   function tlsData(c: Conn, isOrig: boolean, ts: number, seg: TcpSegment, payload: Buffer): void {
@@ -431,22 +469,32 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
 
   return {
     conns,
-    packet(key, srcFirst, ts, seg, payload, makeConn) {
-      let c = conns.get(key);
+    size: () => live,
+    packet(id, srcFirst, ts, seg, buf, makeConn) {
+      let c = lookup(id);
       if (c) {
         const isOrig = srcFirst === c.origFirst;
         if (expired(c, ts)) { finish(c, 'timer'); c = undefined; }
         else if (seg.flags & SYN && isReuse(c, isOrig, seg)) { finish(c, 'reuse'); c = undefined; }
       }
-      if (!c) c = create(key, srcFirst, ts, seg, makeConn());
-      process(c, srcFirst === c.origFirst, ts, seg, payload);
+      if (!c) c = create(id, srcFirst, ts, seg, makeConn());
+      process(c, srcFirst === c.origFirst, ts, seg, buf);
       return c;
     },
     sweep(now) {
-      for (const c of conns.values()) if (expired(c, now)) finish(c, 'timer');
+      for (const head of [...conns.values()]) {
+        for (let c: Conn | null = head; c;) {
+          const next: Conn | null = c.nextInBucket;
+          if (expired(c, now)) finish(c, 'timer');
+          c = next;
+        }
+      }
     },
     flush() {
-      for (const c of [...conns.values()]) finish(c, 'capture-end');
+      const all: Conn[] = [];
+      for (const head of conns.values()) for (let c: Conn | null = head; c; c = c.nextInBucket) all.push(c);
+      all.sort((a, b) => a.start - b.start);
+      for (const c of all) finish(c, 'capture-end');
     },
   };
 }

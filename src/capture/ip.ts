@@ -22,16 +22,16 @@ export interface IpPacket {
 
 export type IpResult = IpPacket | { anomaly: string };
 
-export function decodeIpv4(buf: Buffer, off: number): IpResult {
-  if (off + 20 > buf.length) return { anomaly: 'truncated_ip_header' };
+export function decodeIpv4(buf: Buffer, off: number, cap = buf.length): IpResult {
+  if (off + 20 > cap) return { anomaly: 'truncated_ip_header' };
   const vihl = buf[off]!;
   if (vihl >> 4 !== 4) return { anomaly: 'bad_ip_version' };
   const hl = (vihl & 0x0f) * 4;
   if (hl < 20) return { anomaly: 'bad_ip_header_length' };
-  if (off + hl > buf.length) return { anomaly: 'truncated_ip_header' };
+  if (off + hl > cap) return { anomaly: 'truncated_ip_header' };
   let total = buf.readUInt16BE(off + 2);
   // A zero total length comes from TSO on the capturing host: use what was captured.
-  if (total === 0) total = buf.length - off;
+  if (total === 0) total = cap - off;
   if (total < hl) return { anomaly: 'bad_ip_total_length' };
   const frag = buf.readUInt16BE(off + 6);
   const fragment = (frag & 0x2000) !== 0 || (frag & 0x1fff) !== 0;
@@ -41,7 +41,7 @@ export function decodeIpv4(buf: Buffer, off: number): IpResult {
     srcOff: off + 12,
     dstOff: off + 16,
     off: off + hl,
-    end: Math.min(buf.length, off + total),
+    end: Math.min(cap, off + total),
     wireLen: total - hl,
     fragment,
   };
@@ -51,14 +51,14 @@ export function decodeIpv4(buf: Buffer, off: number): IpResult {
 const IPV6_EXT = new Set([0, 43, 60, 135, 139, 140]);
 const MAX_EXT_HEADERS = 16;
 
-export function decodeIpv6(buf: Buffer, off: number): IpResult {
-  if (off + 40 > buf.length) return { anomaly: 'truncated_ip_header' };
+export function decodeIpv6(buf: Buffer, off: number, cap = buf.length): IpResult {
+  if (off + 40 > cap) return { anomaly: 'truncated_ip_header' };
   if (buf[off]! >> 4 !== 6) return { anomaly: 'bad_ip_version' };
   const plen = buf.readUInt16BE(off + 4);
   let next = buf[off + 6]!;
   // Payload length 0 is a jumbogram or TSO: use what was captured.
-  const end = plen === 0 ? buf.length : Math.min(buf.length, off + 40 + plen);
-  const wireEnd = plen === 0 ? buf.length : off + 40 + plen;
+  const end = plen === 0 ? cap : Math.min(cap, off + 40 + plen);
+  const wireEnd = plen === 0 ? cap : off + 40 + plen;
   let o = off + 40;
   let fragment = false;
   for (let i = 0; i < MAX_EXT_HEADERS; i++) {

@@ -28,10 +28,10 @@ export const NULL_FAMILIES = new Map<number, NetProto>([
 const MAX_VLAN_TAGS = 8;
 
 /** Follow an EtherType (and any VLAN tags) starting with the type field at `typeOff`. */
-export function decodeEtherType(buf: Buffer, typeOff: number): LinkResult {
+export function decodeEtherType(buf: Buffer, typeOff: number, end = buf.length): LinkResult {
   let o = typeOff;
   for (let tags = 0; tags <= MAX_VLAN_TAGS; tags++) {
-    if (o + 2 > buf.length) return { anomaly: tags ? 'truncated_vlan_header' : 'truncated_link_header' };
+    if (o + 2 > end) return { anomaly: tags ? 'truncated_vlan_header' : 'truncated_link_header' };
     const type = buf.readUInt16BE(o);
     const next = ETHERTYPES.get(type);
     if (next === undefined) return { anomaly: type < 0x0600 ? 'not_ip_llc' : 'not_ip' };
@@ -42,46 +42,48 @@ export function decodeEtherType(buf: Buffer, typeOff: number): LinkResult {
   return { anomaly: 'too_many_vlan_tags' };
 }
 
-export function decodeEthernet(buf: Buffer): LinkResult {
-  if (buf.length < 14) return { anomaly: 'truncated_link_header' };
-  return decodeEtherType(buf, 12);
+export function decodeEthernet(buf: Buffer, off = 0, end = buf.length): LinkResult {
+  if (end - off < 14) return { anomaly: 'truncated_link_header' };
+  return decodeEtherType(buf, off + 12, end);
 }
 
-export function decodeNull(buf: Buffer, networkOrder: boolean): LinkResult {
-  if (buf.length < 4) return { anomaly: 'truncated_link_header' };
+export function decodeNull(buf: Buffer, networkOrder: boolean, off = 0, end = buf.length): LinkResult {
+  if (end - off < 4) return { anomaly: 'truncated_link_header' };
   // DLT_NULL stores the family in the writer's byte order: accept either.
-  let af = networkOrder ? buf.readUInt32BE(0) : buf.readUInt32LE(0);
-  if (!networkOrder && af > 0xffff) af = buf.readUInt32BE(0);
+  let af = networkOrder ? buf.readUInt32BE(off) : buf.readUInt32LE(off);
+  if (!networkOrder && af > 0xffff) af = buf.readUInt32BE(off);
   const net = NULL_FAMILIES.get(af);
-  return net ? { net, off: 4 } : { anomaly: 'not_ip' };
+  return net ? { net, off: off + 4 } : { anomaly: 'not_ip' };
 }
 
-export function decodeRaw(buf: Buffer): LinkResult {
-  if (buf.length < 1) return { anomaly: 'truncated_ip_header' };
-  const v = buf[0]! >> 4;
-  if (v === 4) return { net: 'ipv4', off: 0 };
-  if (v === 6) return { net: 'ipv6', off: 0 };
+export function decodeRaw(buf: Buffer, off = 0, end = buf.length): LinkResult {
+  if (end - off < 1) return { anomaly: 'truncated_ip_header' };
+  const v = buf[off]! >> 4;
+  if (v === 4) return { net: 'ipv4', off };
+  if (v === 6) return { net: 'ipv6', off };
   return { anomaly: 'bad_ip_version' };
 }
 
 /** Linux cooked v1: 16-byte header, protocol at offset 14 (pcap-linktype LINKTYPE_LINUX_SLL). */
-export function decodeSll(buf: Buffer): LinkResult {
-  if (buf.length < 16) return { anomaly: 'truncated_link_header' };
-  return decodeEtherType(buf, 14);
+export function decodeSll(buf: Buffer, off = 0, end = buf.length): LinkResult {
+  if (end - off < 16) return { anomaly: 'truncated_link_header' };
+  return decodeEtherType(buf, off + 14, end);
 }
 
 /** Linux cooked v2: 20-byte header, protocol at offset 0 (LINKTYPE_LINUX_SLL2). */
-export function decodeSll2(buf: Buffer): LinkResult {
-  if (buf.length < 20) return { anomaly: 'truncated_link_header' };
-  const r = decodeEtherType(buf, 0);
+export function decodeSll2(buf: Buffer, off = 0, end = buf.length): LinkResult {
+  if (end - off < 20) return { anomaly: 'truncated_link_header' };
+  const r = decodeEtherType(buf, off, end);
   if ('anomaly' in r) return r;
   // The protocol field sits before the rest of the header; the payload starts after all 20 bytes.
-  return r.off === 2 ? { net: r.net, off: 20 } : { net: r.net, off: r.off + 18 };
+  return r.off === off + 2 ? { net: r.net, off: off + 20 } : { net: r.net, off: r.off + 18 };
 }
 
-export const LINK_DECODERS = new Map<number, (buf: Buffer) => LinkResult>([
-  [0, (b) => decodeNull(b, false)], // NULL (BSD loopback)
-  [108, (b) => decodeNull(b, true)], // LOOP (OpenBSD loopback)
+export type LinkDecoder = (buf: Buffer, off: number, end: number) => LinkResult;
+
+export const LINK_DECODERS = new Map<number, LinkDecoder>([
+  [0, (b, o, e) => decodeNull(b, false, o, e)], // NULL (BSD loopback)
+  [108, (b, o, e) => decodeNull(b, true, o, e)], // LOOP (OpenBSD loopback)
   [1, decodeEthernet],
   [101, decodeRaw], // RAW
   [12, decodeRaw], // DLT_RAW on some BSDs
@@ -100,7 +102,7 @@ export function isSupportedLinkType(lt: number): boolean {
   return LINK_DECODERS.has(lt);
 }
 
-export function decodeLink(linkType: number, buf: Buffer): LinkResult {
+export function decodeLink(linkType: number, buf: Buffer, off = 0, end = buf.length): LinkResult {
   const d = LINK_DECODERS.get(linkType);
-  return d ? d(buf) : { anomaly: 'unsupported_link_type' };
+  return d ? d(buf, off, end) : { anomaly: 'unsupported_link_type' };
 }

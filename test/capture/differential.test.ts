@@ -25,9 +25,9 @@ function reference(path: string): Promise<Rec[]> {
 
 async function ours(path: string): Promise<Rec[]> {
   const out: Rec[] = [];
-  await readCaptureFile(path, (_lt, ts, data, origLen) => {
+  await readCaptureFile(path, (_lt, ts, buf, off, end, origLen) => {
     const sec = Math.floor(ts);
-    out.push({ sec, frac: Math.round((ts - sec) * 1e6), caplen: data.length, len: origLen, hex: data.toString('hex') });
+    out.push({ sec, frac: Math.round((ts - sec) * 1e6), caplen: end - off, len: origLen, hex: buf.toString('hex', off, end) });
   }, { chunkSize: 4096 });
   return out;
 }
