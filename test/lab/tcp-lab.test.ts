@@ -62,10 +62,14 @@ describe('tcp lab endpoints', () => {
     expect(r.synRetransmits).toBe(1);
   });
 
+  // Regression: a reset right after accept can beat the 'connect' report, so connect() itself
+  // says ECONNRESET; that was once read as `refused`, though the handshake had completed.
   test('tcp-rst-accept: reset in phase app within --hold', async () => {
     const ep = await start('tcp-rst-accept');
     const a = await probe({ holdMs: 500 })({ address: ep.host, port: ep.port }, signal);
     expect(a).toMatchObject({ outcome: 'reset', phase: 'app', detail: { peer: 'rst', bytesReceived: 0 } });
+    const many = await Promise.all(Array.from({ length: 20 }, () => probe({ holdMs: 300 })({ address: ep.host, port: ep.port }, signal)));
+    expect(many.map((x) => `${x.outcome}/${x.phase}`)).toEqual(Array(20).fill('reset/app'));
     // The reset may beat the connect report (then the connect itself says ECONNRESET and ms is unknown).
     if (a.timings?.peerCloseMs !== undefined) expect(a.timings.peerCloseMs).toBeLessThan(400);
     expect(ep.expect).toBe('reset');
