@@ -2,6 +2,7 @@ import type { LabFactory } from './types.js';
 import { DNS_LAB } from './dns.js';
 import { TCP_LAB } from './tcp.js';
 import { TLS_LAB } from './tls.js';
+import { NAMES_LAB } from './names.js';
 
 /**
  * Every lab endpoint by name, in the order `conndx lab` lists them.
@@ -11,4 +12,5 @@ export const LAB: Record<string, LabFactory> = {
   ...DNS_LAB,
   ...TCP_LAB,
   ...TLS_LAB,
+  ...NAMES_LAB,
 };

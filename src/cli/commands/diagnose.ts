@@ -1,10 +1,141 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { extname } from 'node:path';
 import { ConndxError } from '../../errors.js';
-import type { CliContext } from '../context.js';
+import { runDiagnosis, type CaptureHooks, type DiagnoseResult } from '../../diagnose/chain.js';
+import { tcpdumpCapture } from '../../diagnose/capture.js';
+import { parseHosts, parseResolvConf } from '../../diagnose/resolv.js';
+import { parseDiagnoseTarget } from '../../diagnose/target.js';
+import type { DnsServer } from '../../probes/dns.js';
+import { renderDiagnose } from '../../report/diagnose-terminal.js';
+import { renderDiagnoseHtml } from '../../report/html.js';
+import { renderDiagnoseMarkdown } from '../../report/markdown.js';
+import { write, warn, type CliContext } from '../context.js';
+import { isValidHostName, parseDuration, parseHostPort } from '../parse.js';
+import { addProbeOptions, parseProbeOptions } from '../probe-options.js';
+import { tlsOptionsFrom } from './tls.js';
 
-// Placeholder until this command lands; it fails loudly instead of pretending.
-export function registerDiagnose(program: Command, _ctx: CliContext): Command {
-  return program.command('diagnose').description('(not built yet)').allowUnknownOption().action(() => {
-    throw new ConndxError('CONNDX_BAD_ARGUMENT', '"diagnose" is not built yet in this version of conndx');
+function readText(file: string, flag: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConndxError('CONNDX_IO', `cannot read ${flag} "${file}": ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
+
+function toServer(raw: string): DnsServer {
+  const hp = parseHostPort(raw, 53);
+  if (hp.family === 0) throw new ConndxError('CONNDX_BAD_TARGET', `bad --server "${raw}": give the resolver's address (a name would need a resolver to find it)`);
+  return { key: raw, address: hp.host, port: hp.port };
+}
+
+/** The report format from the file name: .md / .markdown or .html / .htm. */
+export function reportKind(file: string): 'md' | 'html' {
+  const ext = extname(file).toLowerCase();
+  if (ext === '.md' || ext === '.markdown') return 'md';
+  if (ext === '.html' || ext === '.htm') return 'html';
+  throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --report "${file}": the name must end in .md or .html`);
+}
+
+export function registerDiagnose(program: Command, ctx: CliContext): Command {
+  const cmd = program
+    .command('diagnose')
+    .description('one command for a connection problem: DNS, TCP, TLS and HTTP for every address, a phase waterfall and a verdict')
+    .argument('<target>', 'a URL (https://host/path, http://…) or host[:port] (port 443 when left out)')
+    .option('-s, --server <host[:port]>', 'resolver to ask directly (repeatable; default: the nameservers of resolv.conf)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--resolv-conf <file>', 'read nameservers, search and ndots from this file, and resolve as the stub resolver would instead of calling getaddrinfo')
+    .option('--hosts <file>', 'a hosts(5) file to consult first (implies the emulated stub resolver)')
+    .option('--tls', 'negotiate TLS whatever the port (default: https:// or a TLS port such as 443)')
+    .option('--no-tls', 'never negotiate TLS')
+    .option('--http [path]', 'send one HTTP GET (default for http:// and https:// URLs; path default /)')
+    .option('--report <file>', 'also write a report: FILE.md (Markdown for a ticket) or FILE.html (one self-contained page)')
+    .option('--capture', 'capture the diagnosis\'s own packets with tcpdump (needs root) and add the packet-level evidence')
+    .option('--sni <name>', 'server name to send and check the certificate against (default: the target name)')
+    .option('--alpn <list>', 'ALPN protocols to offer in the TLS phase, e.g. h2,http/1.1')
+    .option('--ca <file>', 'trust exactly the CA certificates in this PEM file')
+    .option('--cert <file>', 'client certificate (PEM)')
+    .option('--key <file>', 'private key of --cert (PEM)')
+    .option('--insecure', 'report certificate problems but do not fail on them')
+    .option('--min-version <v>', 'lowest TLS version to offer (TLSv1.2 or TLSv1.3)')
+    .option('--max-version <v>', 'highest TLS version to offer')
+    .addOption(new Option('--slow-dns <d>', 'p99 above which DNS counts as slow').default('200ms').hideHelp())
+    .addOption(new Option('--slow-connect <d>', 'p99 above which the TCP connect counts as slow').default('200ms').hideHelp())
+    .addOption(new Option('--slow-tls <d>', 'p99 above which the TLS handshake counts as slow').default('500ms').hideHelp())
+    .addOption(new Option('--slow-first-byte <d>', 'p99 above which the first byte counts as slow').default('1s').hideHelp());
+  addProbeOptions(cmd);
+  cmd.addHelpText('after', `
+Examples:
+  conndx diagnose https://api.example.com/healthz
+  conndx diagnose db.internal:5432 --count 10 --report incident-4711.md
+  sudo conndx diagnose api.example.com:443 --capture --report out.html
+  conndx diagnose api.example.com:443 --server 10.0.0.2 --server 10.0.0.3 --sni api.example.com
+
+The name is resolved the way applications do (getaddrinfo: /etc/hosts, nsswitch, search
+domains) and by asking each resolver directly; every address it gets (IPv4 and IPv6) is
+tried. The verdict names the first phase that fails (else the first that is slow), the
+outcome, the evidence and the next checks. Exit codes: 0 every phase healthy, 1 something
+degraded or failing (a name that does not resolve included), 3 unusable input.`);
+  cmd.action(async (raw: string, o: Record<string, unknown>) => {
+    const run = parseProbeOptions(o);
+    if (run.ndjson) throw new ConndxError('CONNDX_BAD_ARGUMENT', '--ndjson is not available for diagnose: use --json');
+    if (run.rate !== undefined || run.durationMs !== undefined) throw new ConndxError('CONNDX_BAD_ARGUMENT', '--rate and --duration are not available for diagnose: use --count');
+    const target = parseDiagnoseTarget(raw);
+    if (target.family && run.family && target.family !== run.family) {
+      throw new ConndxError('CONNDX_BAD_TARGET', `${target.host} is an IPv${target.family} address but -${run.family} was given`);
+    }
+    const tlsOpts = tlsOptionsFrom(o, run);
+    if (o.sni !== undefined && !isValidHostName(String(o.sni))) throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --sni "${String(o.sni)}": not a host name`);
+    const reportFile = o.report === undefined ? undefined : String(o.report);
+    const kind = reportFile ? reportKind(reportFile) : undefined;
+    const servers = ((o.server as string[] | undefined) ?? []).map(toServer);
+    for (const s of servers) {
+      const fam = s.address.includes(':') ? 6 : 4;
+      if (run.family && fam !== run.family) throw new ConndxError('CONNDX_BAD_TARGET', `--server ${s.key} is IPv${fam} but -${run.family} was given`);
+    }
+    const emulate = o.resolvConf !== undefined || o.hosts !== undefined;
+    const confText = o.resolvConf !== undefined ? readText(String(o.resolvConf), '--resolv-conf') : (() => { try { return readFileSync('/etc/resolv.conf', 'utf8'); } catch { return ''; } })();
+    const hostsText = o.hosts !== undefined ? readText(String(o.hosts), '--hosts') : emulate ? (() => { try { return readFileSync('/etc/hosts', 'utf8'); } catch { return ''; } })() : '';
+    const resolvConf = parseResolvConf(confText);
+    const thresholds = {
+      dnsMs: parseDuration(String(o.slowDns), '--slow-dns'),
+      connectMs: parseDuration(String(o.slowConnect), '--slow-connect'),
+      tlsMs: parseDuration(String(o.slowTls), '--slow-tls'),
+      firstByteMs: parseDuration(String(o.slowFirstByte), '--slow-first-byte'),
+    };
+    const httpPath = o.http === undefined ? undefined : o.http === true ? '/' : String(o.http);
+    if (httpPath !== undefined && !httpPath.startsWith('/')) throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --http "${httpPath}": a path starts with /`);
+
+    const progress = ctx.stderr.isTTY && !run.json ? (line: string) => ctx.stderr.write(ctx.ce.dim(`… ${line}\n`)) : undefined;
+    const diagnose = (capture?: CaptureHooks) => runDiagnosis({
+      target, count: run.count ?? 10, timeoutMs: run.timeoutMs, concurrency: o.concurrency === undefined ? undefined : run.concurrency,
+      family: run.family, servers: servers.length ? servers : undefined, resolvConf,
+      emulate: emulate ? { hosts: parseHosts(hostsText) } : undefined,
+      tls: o.tls === undefined ? undefined : Boolean(o.tls),
+      tlsOptions: { ca: tlsOpts.ca, cert: tlsOpts.cert, key: tlsOpts.key, insecure: tlsOpts.insecure, alpn: tlsOpts.alpn, minVersion: tlsOpts.minVersion, maxVersion: tlsOpts.maxVersion },
+      sni: o.sni === undefined ? undefined : String(o.sni),
+      httpPath, thresholds, signal: ctx.stop, argv: ctx.argv, onProgress: progress, capture,
+    });
+
+    const capture = o.capture ? tcpdumpCapture({ onWarning: (w) => warn(ctx, w) }) : undefined;
+    const result: DiagnoseResult = await diagnose(capture);
+    if (o.capture && !result.capture) result.capture = { ok: false, reason: 'nothing was captured: no address to connect to', lines: [] };
+    if (result.capture && !result.capture.ok) warn(ctx, `--capture: ${result.capture.reason}; the diagnosis went on without packets`);
+
+    if (reportFile) {
+      const text = kind === 'md' ? renderDiagnoseMarkdown(result) : renderDiagnoseHtml(result);
+      try {
+        writeFileSync(reportFile, text);
+      } catch (e) {
+        throw new ConndxError('CONNDX_IO', `cannot write --report "${reportFile}": ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+      }
+    }
+    if (run.json) {
+      await write(ctx.stdout, JSON.stringify(result, null, 2) + '\n');
+    } else {
+      await write(ctx.stdout, renderDiagnose(ctx.c, result));
+      if (reportFile) await write(ctx.stdout, ctx.c.dim(`report written to ${reportFile}\n`));
+    }
+    ctx.exitCode = result.verdict.status === 'ok' ? 0 : 1;
   });
+  return cmd;
 }

@@ -1,0 +1,300 @@
+import { isIP } from 'node:net';
+import { now } from '../engine/clock.js';
+import { executeProbe, type ExecOptions } from '../engine/execute.js';
+import { createHistogram, decodeHistogram, roundStats } from '../engine/histogram.js';
+import type { ProbeResult } from '../engine/summary.js';
+import { planDns, type DnsServer } from '../probes/dns.js';
+import { createTlsProbe, type TlsProbeOptions, type TlsTarget } from '../probes/tls.js';
+import { makeTcpProbe, type TcpTarget } from '../probes/tcp.js';
+import type { LookupFn } from '../probes/resolve.js';
+import type { TargetRef } from '../probes/types.js';
+import { makeMeta, conndxVersion, type Meta } from '../report/meta.js';
+import { createHttpProbe, type HttpTarget } from './http.js';
+import { addressesOf, emulateStub, systemLookup, type SystemLookup } from './lookup.js';
+import { searchCandidates, type ResolvConf } from './resolv.js';
+import { TLS_PORTS, type DiagnoseTarget } from './target.js';
+import { judge, type Thresholds, type Verdict } from './verdict.js';
+
+/** One resolved address and who gave it. */
+export interface AddressInfo {
+  address: string;
+  family: 4 | 6;
+  /** The key of this address in the phases' byTarget: address:port. */
+  key: string;
+  /** "system" (what applications get) and/or the servers that answered it. */
+  from: string[];
+}
+
+/** The DNS phase: the dns probe's result (A and AAAA over every server), plus how applications resolve the name. */
+export interface DnsPhase extends ProbeResult {
+  /** The name the direct queries asked (the search list applied, as the system resolver does). */
+  queried: string;
+  byType: Record<string, ProbeResult>;
+  system: SystemLookup;
+  search: { search: string[]; ndots: number; candidates: string[] };
+}
+
+export interface DiagnosePlan {
+  host: string;
+  port: number;
+  tls: boolean;
+  http: boolean;
+  path: string | null;
+  sni: string | null;
+  count: number;
+  timeoutMs: number;
+  family: 0 | 4 | 6;
+  servers: string[];
+}
+
+export interface DiagnoseResult {
+  target: string;
+  verdict: Verdict;
+  dns: DnsPhase | null;
+  tcp: ProbeResult | null;
+  tls: ProbeResult | null;
+  http: ProbeResult | null;
+  addresses: AddressInfo[];
+  plan: DiagnosePlan;
+  capture?: CaptureReport;
+  elapsedMs: number;
+  meta: Meta;
+}
+
+export interface DiagnoseOptions {
+  target: DiagnoseTarget;
+  count: number;
+  timeoutMs: number;
+  /** Attempts in flight (default: one per address, so addresses are probed side by side). */
+  concurrency?: number;
+  family: 0 | 4 | 6;
+  /** Resolvers to ask directly (default: the nameservers of `resolvConf`). */
+  servers?: DnsServer[];
+  resolvConf: ResolvConf;
+  /** Emulate the stub resolver from these files instead of calling getaddrinfo. */
+  emulate?: { hosts: Map<string, string[]> };
+  /** Force TLS on or off (default: by scheme or port). */
+  tls?: boolean;
+  tlsOptions?: Omit<TlsProbeOptions, 'timeoutMs' | 'family'>;
+  sni?: string;
+  /** Send one HTTP GET (default: for http:// and https:// targets). */
+  httpPath?: string | null;
+  thresholds?: Partial<Thresholds>;
+  signal?: AbortSignal;
+  argv?: readonly string[];
+  /** Progress, one line per phase (stderr in the CLI). */
+  onProgress?: (line: string) => void;
+  lookup?: LookupFn;
+  /** Packet capture around the connection phases (`--capture`). */
+  capture?: CaptureHooks;
+}
+
+/** Started once the addresses are known, stopped after the last phase; its evidence joins the verdict. */
+export interface CaptureHooks {
+  start(addresses: AddressInfo[], port: number): Promise<void>;
+  stop(addresses: AddressInfo[]): Promise<CaptureReport>;
+}
+
+export interface CaptureReport {
+  ok: boolean;
+  /** Why there is no capture, in one line. */
+  reason?: string;
+  /** Packet-level evidence, one sentence each. */
+  lines: string[];
+  /** Per address key: what the packets say. */
+  byAddress?: Record<string, unknown>;
+  /** The capture analysis' own summary figures. */
+  summary?: unknown;
+  file?: string;
+}
+
+/** What the chain will do for a target, decided up front. */
+export function planOf(o: DiagnoseOptions): DiagnosePlan {
+  const t = o.target;
+  const tls = o.tls ?? (t.scheme ? t.scheme === 'https' : TLS_PORTS.has(t.port));
+  const path = o.httpPath !== undefined ? o.httpPath : t.path;
+  const sni = o.sni ?? (t.family === 0 ? t.host : null);
+  const servers = (o.servers ?? o.resolvConf.nameservers).map((s) => s.key);
+  return { host: t.host, port: t.port, tls, http: path !== null, path, sni, count: o.count, timeoutMs: o.timeoutMs, family: o.family, servers };
+}
+
+const round = (x: number) => Math.round(x * 1000) / 1000;
+const hostPort = (a: string, port: number) => (isIP(a) === 6 ? `[${a}]:${port}` : `${a}:${port}`);
+
+/** Every phase result carries byTarget keyed by address:port, even for one address, so scripts read one shape. */
+function keyed(res: ProbeResult, keys: string[]): ProbeResult {
+  delete res.meta;
+  if (!res.byTarget && keys.length === 1) {
+    const { histograms: _h, ...one } = res;
+    res.byTarget = { [keys[0]!]: { ...one, target: keys[0]! } };
+  }
+  return res;
+}
+
+/** The per-address results of a phase (its byTarget, or itself when there was one address). */
+export function perAddress(res: ProbeResult | null): Record<string, ProbeResult> {
+  if (!res) return {};
+  const by = res.byTarget as Record<string, ProbeResult> | undefined;
+  if (by) return by;
+  return { [res.target]: res };
+}
+
+/** Combines the A and AAAA runs into one result: counts summed, histograms merged, per server. */
+function combineDns(name: string, runs: ProbeResult[], servers: string[]): ProbeResult {
+  const merge = (parts: ProbeResult[], target: string): ProbeResult => {
+    const h = createHistogram();
+    const outcomes: Record<string, number> = {};
+    const rcodes: Record<string, number> = {};
+    let attempts = 0, succeeded = 0, elapsed = 0;
+    const answers: string[] = [];
+    const errors: Record<string, number> = {};
+    for (const p of parts) {
+      attempts += p.attempts;
+      succeeded += p.succeeded;
+      elapsed = Math.max(elapsed, p.elapsedMs);
+      for (const [k, v] of Object.entries(p.outcomes)) outcomes[k] = (outcomes[k] ?? 0) + v;
+      for (const [k, v] of Object.entries((p.rcodes ?? {}) as Record<string, number>)) rcodes[k] = (rcodes[k] ?? 0) + v;
+      for (const [k, v] of Object.entries(p.errors ?? {})) errors[k] = (errors[k] ?? 0) + v;
+      if (p.histograms?.latency) h.merge(decodeHistogram(p.histograms.latency));
+      if (Array.isArray(p.answers)) answers.push(...(p.answers as string[]));
+    }
+    const r: ProbeResult = {
+      probe: 'dns', target, attempts, succeeded, failed: attempts - succeeded, elapsedMs: elapsed,
+      latencyMs: roundStats(h.stats()), outcomes, rcodes, answers, histograms: { latency: h.encode() },
+    };
+    if (Object.keys(errors).length) r.errors = errors;
+    return r;
+  };
+  const total = merge(runs, name);
+  const byServer: Record<string, ProbeResult> = {};
+  for (const s of servers) {
+    const parts = runs.map((r) => (r.byServer ? (r.byServer as Record<string, ProbeResult>)[s] : r)).filter((x): x is ProbeResult => Boolean(x));
+    byServer[s] = merge(parts, s);
+  }
+  // byServer even for one resolver: scripts and the verdict read one shape.
+  total.byServer = byServer;
+  return total;
+}
+
+/**
+ * The chain: resolve the name both ways, then TCP to every address, TLS
+ * where the scheme or port calls for it, one HTTP request where asked,
+ * `count` attempts per phase and address; then the verdict. A phase runs
+ * only for the addresses where the phase before it succeeded at least once.
+ */
+export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> {
+  const startedAt = new Date().toISOString();
+  const t0 = now();
+  const plan = planOf(o);
+  const signal = o.signal ?? new AbortController().signal;
+  const say = o.onProgress ?? (() => {});
+  const exec = (targets: number): ExecOptions => ({
+    count: o.count, concurrency: o.concurrency ?? Math.max(1, targets), timeoutMs: o.timeoutMs, signal, argv: o.argv,
+  });
+
+  const t = o.target;
+  let dns: DnsPhase | null = null;
+  const addresses: AddressInfo[] = [];
+  const add = (a: string, from: string) => {
+    const fam = isIP(a) as 4 | 6;
+    if (!fam || (o.family && fam !== o.family)) return;
+    const have = addresses.find((x) => x.address === a);
+    if (have) { if (!have.from.includes(from)) have.from.push(from); return; }
+    addresses.push({ address: a, family: fam, key: hostPort(a, t.port), from: [from] });
+  };
+
+  if (t.family !== 0) {
+    add(t.host, 'literal');
+  } else {
+    const servers: DnsServer[] = o.servers ?? o.resolvConf.nameservers.map((n) => ({ key: n.key, address: n.address, port: n.port }));
+    say(`resolving ${t.host} (${o.emulate ? 'stub resolver emulated' : 'getaddrinfo'}, and ${servers.length} resolver${servers.length === 1 ? '' : 's'} directly)`);
+    const emulated = await emulateStub(t.host, o.resolvConf, o.emulate?.hosts ?? new Map(), o.family, o.timeoutMs, signal);
+    const system = o.emulate ? emulated : { ...(await systemLookup(t.host, o.family, o.lookup)), answeredAs: emulated.answeredAs ?? null };
+    const candidates = searchCandidates(t.host, o.resolvConf);
+    const queried = (emulated.via === 'dns' && emulated.answeredAs) || t.host.replace(/\.$/, '');
+    const types = o.family === 4 ? [1] : o.family === 6 ? [28] : [1, 28];
+    const byType: Record<string, ProbeResult> = {};
+    const runs: ProbeResult[] = [];
+    if (servers.length > 0) {
+      for (const type of types) {
+        const { plan: p, close } = await planDns({ name: queried, type, servers, tcp: false, noFallback: false, timeoutMs: o.timeoutMs, decodeAnswers: true });
+        try {
+          const { result } = await executeProbe(p, exec(servers.length));
+          delete result.meta;
+          byType[type === 1 ? 'A' : 'AAAA'] = result;
+          runs.push(result);
+        } finally {
+          close();
+        }
+      }
+    }
+    const combined = runs.length ? combineDns(queried, runs, servers.map((s) => s.key)) : {
+      probe: 'dns', target: queried, attempts: 0, succeeded: 0, failed: 0, elapsedMs: 0, latencyMs: null, outcomes: {},
+    } as ProbeResult;
+    dns = { ...combined, queried, byType, system, search: { search: o.resolvConf.search, ndots: o.resolvConf.ndots, candidates } };
+    for (const a of system.addresses) add(a, 'system');
+    const perServer = (combined.byServer as Record<string, ProbeResult> | undefined) ?? (servers[0] ? { [servers[0].key]: combined } : {});
+    for (const [k, r] of Object.entries(perServer)) for (const a of addressesOf(r.answers)) add(a, k);
+  }
+
+  let tcp: ProbeResult | null = null;
+  let tlsRes: ProbeResult | null = null;
+  let http: ProbeResult | null = null;
+  const label = hostPort(t.host, t.port);
+  let capturing = false;
+  if (o.capture && addresses.length) {
+    await o.capture.start(addresses, t.port);
+    capturing = true;
+  }
+  if (addresses.length && !signal.aborted) {
+    say(`tcp to ${addresses.map((a) => a.key).join(', ')}`);
+    const targets: TargetRef<TcpTarget>[] = addresses.map((a) => ({ key: a.key, target: { address: a.address, port: t.port, family: a.family } }));
+    ({ result: tcp } = await executeProbe({
+      probe: 'tcp', label, targets, fn: makeTcpProbe({ timeoutMs: o.timeoutMs, holdMs: 0, close: 'fin' }), zeroCounters: ['synRetransmitSuspected'],
+    }, exec(targets.length)));
+    keyed(tcp, targets.map((x) => x.key));
+  }
+  const okAt = (res: ProbeResult | null) => addresses.filter((a) => (perAddress(res)[a.key]?.succeeded ?? 0) > 0);
+  if (plan.tls && tcp && !signal.aborted) {
+    const up = okAt(tcp);
+    if (up.length) {
+      say(`tls to ${up.map((a) => a.key).join(', ')}${plan.sni ? ` (sni ${plan.sni})` : ''}`);
+      const targets: TargetRef<TlsTarget>[] = up.map((a) => ({ key: a.key, target: { key: a.key, host: a.address, port: t.port, serverName: plan.sni ?? undefined } }));
+      ({ result: tlsRes } = await executeProbe({
+        probe: 'tls', label, targets, fn: createTlsProbe({ ...o.tlsOptions, timeoutMs: o.timeoutMs }),
+      }, exec(targets.length)));
+      keyed(tlsRes, targets.map((x) => x.key));
+    }
+  }
+  if (plan.http && !signal.aborted) {
+    const up = okAt(plan.tls ? tlsRes : tcp);
+    if (up.length) {
+      say(`http GET ${plan.path} on ${up.map((a) => a.key).join(', ')}`);
+      const defaultPort = plan.tls ? 443 : 80;
+      const hostHeader = (t.family === 6 ? `[${t.host}]` : t.host) + (t.port === defaultPort ? '' : `:${t.port}`);
+      const targets: TargetRef<HttpTarget>[] = up.map((a) => ({
+        key: a.key, target: { address: a.address, port: t.port, tls: plan.tls, serverName: plan.sni ?? undefined, hostHeader, path: plan.path ?? '/' },
+      }));
+      ({ result: http } = await executeProbe({
+        probe: 'http', label: t.raw, targets,
+        fn: createHttpProbe({ timeoutMs: o.timeoutMs, ca: o.tlsOptions?.ca, cert: o.tlsOptions?.cert, key: o.tlsOptions?.key, userAgent: `conndx/${conndxVersion()}` }),
+      }, exec(targets.length)));
+      keyed(http, targets.map((x) => x.key));
+    }
+  }
+
+  const capture = capturing ? await o.capture!.stop(addresses) : undefined;
+  const partial = { target: t.raw, dns, tcp, tls: tlsRes, http, addresses, plan };
+  const verdict = judge(partial, o.thresholds);
+  if (capture?.lines.length) verdict.evidence.splice(verdict.findings.length && verdict.status !== 'ok' ? firstEvidenceCount(verdict) : verdict.evidence.length, 0, ...capture.lines.map((l) => `capture: ${l}`));
+  return {
+    target: t.raw, verdict, dns, tcp, tls: tlsRes, http, addresses, plan, ...(capture ? { capture } : {}),
+    elapsedMs: round(now() - t0), meta: makeMeta(o.argv ?? [], startedAt),
+  };
+}
+
+/** Where the top finding's own evidence ends (packet evidence goes right after it). */
+function firstEvidenceCount(v: Verdict): number {
+  const top = v.findings.find((f) => f.phase === v.phase && f.outcome === v.outcome && f.summary === v.summary);
+  return top ? top.evidence.length : v.evidence.length;
+}

@@ -1,0 +1,135 @@
+import type * as net from 'node:net';
+import * as tls from 'node:tls';
+import { isIP } from 'node:net';
+import { now } from '../engine/clock.js';
+import { classifyTlsError } from '../probes/classify-tls.js';
+import { connectTcp } from '../probes/tcp.js';
+import type { Attempt, Probe } from '../probes/types.js';
+
+/** One HTTP request over its own connection: status line and time to first byte. */
+export interface HttpTarget {
+  /** IP literal. */
+  address: string;
+  port: number;
+  tls: boolean;
+  /** SNI (names only). */
+  serverName?: string;
+  /** Host header value. */
+  hostHeader: string;
+  path: string;
+}
+
+export interface HttpProbeOptions {
+  timeoutMs: number;
+  ca?: string | string[];
+  cert?: string;
+  key?: string;
+  userAgent: string;
+}
+
+/** Statuses at or above this count as the application failing (5xx: the server's own error). */
+export const HTTP_FAIL_STATUS = 500;
+
+/**
+ * Outcomes: `ok` (a status line below 500 arrived), `http-<status>` for 5xx,
+ * `timeout` (no first byte within the timeout), `reset`, `closed` (FIN
+ * before a response), `malformed` (bytes that are not an HTTP response), and
+ * `tcp:<outcome>` / `tls:<outcome>` when the connection itself failed. Phase
+ * `app` once the connection is up. The certificate is not judged here: the
+ * TLS phase does that.
+ */
+export function createHttpProbe(o: HttpProbeOptions): Probe<HttpTarget> {
+  const context = tls.createSecureContext({
+    ...(o.ca !== undefined ? { ca: o.ca } : {}),
+    ...(o.cert !== undefined ? { cert: o.cert, key: o.key } : {}),
+  });
+  return async (t, signal) => {
+    const deadline = now() + o.timeoutMs;
+    const c = await connectTcp({ host: t.address, port: t.port, timeoutMs: o.timeoutMs, signal });
+    if (c.outcome !== 'ok' || !c.socket) {
+      return { outcome: `tcp:${c.outcome}`, phase: 'tcp', ms: null, cause: c.cause, ...(c.local ? { local: true } : {}) };
+    }
+    const timings: Record<string, number> = { tcpConnectMs: c.connectMs! };
+    let sock: net.Socket = c.socket;
+    if (t.tls) {
+      const tStart = now();
+      const r = await new Promise<{ ok: true; s: tls.TLSSocket } | { ok: false; outcome: string; cause: string }>((resolve) => {
+        const s = tls.connect({
+          socket: c.socket!, secureContext: context, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'],
+          ...(t.serverName && isIP(t.serverName) === 0 ? { servername: t.serverName } : {}),
+        });
+        const timer = setTimeout(() => done({ ok: false, outcome: 'tls:timeout', cause: 'no complete TLS handshake in time' }), Math.max(1, deadline - now()));
+        const onAbort = () => done({ ok: false, outcome: 'tls:timeout', cause: 'aborted during the TLS handshake' });
+        signal.addEventListener('abort', onAbort, { once: true });
+        let settled = false;
+        function done(x: { ok: true; s: tls.TLSSocket } | { ok: false; outcome: string; cause: string }) {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          signal.removeEventListener('abort', onAbort);
+          if (!x.ok) s.destroy();
+          resolve(x);
+        }
+        s.once('secureConnect', () => done({ ok: true, s }));
+        s.on('error', (e) => {
+          const k = classifyTlsError(e);
+          done({ ok: false, outcome: `tls:${k.outcome}`, cause: k.cause });
+        });
+        s.once('close', () => done({ ok: false, outcome: 'tls:reset', cause: 'the connection closed during the TLS handshake' }));
+      });
+      if (!r.ok) {
+        c.socket.destroy();
+        return { outcome: r.outcome, phase: 'tls', ms: null, cause: r.cause, timings };
+      }
+      timings.tlsHandshakeMs = now() - tStart;
+      sock = r.s;
+    }
+    return exchange(sock, t, o, signal, deadline, timings);
+  };
+}
+
+function exchange(sock: net.Socket, t: HttpTarget, o: HttpProbeOptions, signal: AbortSignal, deadline: number, timings: Record<string, number>): Promise<Attempt> {
+  return new Promise<Attempt>((resolve) => {
+    let settled = false;
+    let buf = Buffer.alloc(0);
+    let firstByteMs: number | null = null;
+    const finish = (a: Attempt) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      sock.removeAllListeners('data');
+      sock.on('error', () => {});
+      sock.destroy();
+      resolve({ ...a, timings: { ...timings, ...a.timings } });
+    };
+    const timer = setTimeout(() => finish(firstByteMs === null
+      ? { outcome: 'timeout', phase: 'app', ms: null, cause: `no response within ${Math.round(o.timeoutMs)} ms of the request` }
+      : { outcome: 'malformed', phase: 'app', ms: null, cause: 'no complete status line in time' }), Math.max(1, deadline - now()));
+    const onAbort = () => finish({ outcome: 'timeout', phase: 'app', ms: null, cause: 'aborted while waiting for the response' });
+    signal.addEventListener('abort', onAbort, { once: true });
+    const t0 = now();
+    sock.on('data', (d: Buffer) => {
+      if (firstByteMs === null) firstByteMs = now() - t0;
+      buf = Buffer.concat([buf, d]);
+      const eol = buf.indexOf('\r\n');
+      if (eol < 0 && buf.length < 256) return;
+      const line = buf.subarray(0, eol < 0 ? 256 : eol).toString('latin1');
+      const m = /^HTTP\/(\d\.\d|\d) (\d{3})(?: |$)/.exec(line);
+      if (!m) return finish({ outcome: 'malformed', phase: 'app', ms: null, cause: `not an HTTP response: ${JSON.stringify(line.slice(0, 40))}` });
+      const status = Number(m[2]);
+      finish({
+        outcome: status >= HTTP_FAIL_STATUS ? `http-${status}` : 'ok', phase: 'app', ms: firstByteMs,
+        tallies: { statuses: String(status) }, facts: { statusLine: line.slice(0, 120) },
+        ...(status >= HTTP_FAIL_STATUS ? { cause: line.slice(0, 120) } : {}),
+        detail: { status },
+      });
+    });
+    sock.once('end', () => finish({ outcome: 'closed', phase: 'app', ms: null, cause: 'the server closed the connection (FIN) before a response' }));
+    sock.on('error', (e: NodeJS.ErrnoException) => finish({
+      outcome: e.code === 'ECONNRESET' ? 'reset' : 'error', phase: 'app', ms: null, cause: e.code ?? e.message,
+    }));
+    const host = t.hostHeader;
+    sock.write(`GET ${t.path} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: ${o.userAgent}\r\nAccept: */*\r\nConnection: close\r\n\r\n`);
+  });
+}

@@ -1,0 +1,288 @@
+import type { ProbeResult } from '../engine/summary.js';
+import type { Phase } from '../probes/types.js';
+import type { AddressInfo, DiagnosePlan, DnsPhase } from './chain.js';
+
+/** p99 above which a phase counts as slow (ms). */
+export interface Thresholds {
+  dnsMs: number;
+  connectMs: number;
+  tlsMs: number;
+  firstByteMs: number;
+}
+
+export const DEFAULT_THRESHOLDS: Thresholds = { dnsMs: 200, connectMs: 200, tlsMs: 500, firstByteMs: 1000 };
+
+export type Status = 'ok' | 'degraded' | 'failing';
+
+/** One thing found in one phase. `kind` orders findings: failures before slowness, notes last. */
+export interface Finding {
+  phase: Phase;
+  kind: 'fails' | 'slow' | 'note';
+  status: Status;
+  outcome: string;
+  summary: string;
+  evidence: string[];
+  next: string[];
+}
+
+export interface Verdict {
+  status: Status;
+  phase: Phase | 'ok';
+  outcome: string;
+  summary: string;
+  evidence: string[];
+  next: string[];
+  findings: Finding[];
+}
+
+export interface Judged {
+  target: string;
+  dns: DnsPhase | null;
+  tcp: ProbeResult | null;
+  tls: ProbeResult | null;
+  http: ProbeResult | null;
+  addresses: AddressInfo[];
+  plan: DiagnosePlan;
+}
+
+const PHASE_ORDER: Phase[] = ['dns', 'tcp', 'tls', 'app'];
+const KIND_ORDER = { fails: 0, slow: 1, note: 2 } as const;
+
+const f1 = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+const ms = (x: number | null | undefined) => (x === null || x === undefined ? '-' : `${f1(x)} ms`);
+const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
+
+/** The most frequent non-ok outcome of a result. */
+function worstOutcome(outcomes: Record<string, number>): string | null {
+  const bad = Object.entries(outcomes).filter(([k]) => k !== 'ok').sort((a, b) => b[1] - a[1]);
+  return bad[0]?.[0] ?? null;
+}
+
+function by(res: ProbeResult | null): Record<string, ProbeResult> {
+  if (!res) return {};
+  return (res.byTarget as Record<string, ProbeResult> | undefined) ?? (res.byServer as Record<string, ProbeResult> | undefined) ?? { [res.target]: res };
+}
+
+function outcomeList(r: ProbeResult): string {
+  return Object.entries(r.outcomes).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}/${r.attempts}`).join(', ');
+}
+
+/** `tcp:refused` in a TLS or HTTP result reads as phase tcp, outcome refused. */
+function stripPrefix(outcome: string): string {
+  return outcome.replace(/^(tcp|tls):/, '');
+}
+
+function judgeDns(j: Judged, th: Thresholds): Finding[] {
+  const d = j.dns;
+  if (!d) return [];
+  const out: Finding[] = [];
+  const name = j.plan.host;
+  const sys = d.system;
+  const servers = by(d);
+  const direct = Object.entries(servers);
+  const cmdServers = direct.map(([k]) => `--server ${k}`).join(' ');
+  if (j.addresses.length === 0) {
+    const outcome = sys.outcome !== 'ok' ? sys.outcome : worstOutcome(d.outcomes) ?? 'nxdomain';
+    const ev = [`system resolver (${sys.source}): ${sys.outcome}${sys.cause ? ` (${sys.cause})` : ''} after ${ms(sys.lookupMs)}`];
+    if (sys.tried?.length) ev.push(`names tried, in order: ${sys.tried.map((t) => `${t.name} → ${t.outcome}`).join(', ')}`);
+    for (const [k, r] of direct) ev.push(`${k}: ${outcomeList(r)}`);
+    out.push({
+      phase: 'dns', kind: 'fails', status: 'failing', outcome,
+      summary: `${name} does not resolve: ${outcome}${direct.length ? ` from ${direct.length === 1 ? direct[0]![0] : `${direct.length} resolvers`}` : ''}, so nothing was connected to.`,
+      evidence: ev,
+      next: [`conndx dns ${d.queried} ${cmdServers} --type A`.trim(), 'check the name for typos and the search domains in /etc/resolv.conf'],
+    });
+    return out;
+  }
+  if (sys.outcome !== 'ok') {
+    out.push({
+      phase: 'dns', kind: 'fails', status: 'failing', outcome: sys.outcome,
+      summary: `applications cannot resolve ${name} (${sys.source}: ${sys.outcome}), though the resolvers asked directly answer ${d.queried}.`,
+      evidence: [
+        `system resolver (${sys.source}): ${sys.outcome}${sys.cause ? ` (${sys.cause})` : ''}`,
+        ...direct.map(([k, r]) => `${k}: ${outcomeList(r)}`),
+      ],
+      next: ['compare /etc/nsswitch.conf, /etc/hosts and the search domains with what the resolvers hold', `getent ahosts ${name}`],
+    });
+  }
+  // Resolvers that fail some or all queries.
+  const failing = direct.filter(([, r]) => r.failed > 0);
+  if (failing.length && d.attempts > 0) {
+    const outcome = worstOutcome(d.outcomes) ?? 'error';
+    const all = failing.length === direct.length && failing.every(([, r]) => r.succeeded === 0);
+    out.push({
+      phase: 'dns', kind: 'fails', status: all && sys.outcome !== 'ok' ? 'failing' : 'degraded', outcome,
+      summary: `${failing.length === 1 ? `resolver ${failing[0]![0]}` : `${failing.length} of ${direct.length} resolvers`} failed ${failing.reduce((n, [, r]) => n + r.failed, 0)} of ${failing.reduce((n, [, r]) => n + r.attempts, 0)} queries for ${d.queried} (${outcome}).`,
+      evidence: failing.map(([k, r]) => `${k}: ${outcomeList(r)}`),
+      next: failing.map(([k]) => `conndx dns ${d.queried} --server ${k} --count 100`),
+    });
+  }
+  // Slow: the direct queries' p99, or the system lookup itself.
+  const slowest = direct.filter(([, r]) => r.latencyMs).sort((a, b) => b[1].latencyMs!.p99 - a[1].latencyMs!.p99)[0];
+  const p99 = slowest?.[1].latencyMs?.p99 ?? 0;
+  if (p99 > th.dnsMs || sys.lookupMs > th.dnsMs) {
+    const ev = direct.filter(([, r]) => r.latencyMs).map(([k, r]) => `${k}: p50 ${ms(r.latencyMs!.p50)}, p99 ${ms(r.latencyMs!.p99)}, max ${ms(r.latencyMs!.max)} over ${r.succeeded} answers`);
+    ev.push(`system lookup took ${ms(sys.lookupMs)}`);
+    out.push({
+      phase: 'dns', kind: 'slow', status: 'degraded', outcome: 'slow',
+      summary: p99 > th.dnsMs
+        ? `DNS has a slow tail: the slowest resolver, ${slowest![0]}, answers in p50 ${ms(slowest![1].latencyMs!.p50)} but p99 ${ms(p99)} (over ${th.dnsMs} ms).`
+        : `the system lookup of ${name} took ${ms(sys.lookupMs)} (over ${th.dnsMs} ms).`,
+      evidence: ev,
+      next: [`conndx dns ${d.queried} ${slowest ? `--server ${slowest[0]}` : ''} --count 500 --concurrency 20`.replace(/ +/g, ' ')],
+    });
+  }
+  // Disagreement between what applications get and what DNS says.
+  const dnsAddrs = new Set(j.addresses.filter((a) => a.from.some((f) => f !== 'system')).map((a) => a.address));
+  const sysOnly = sys.addresses.filter((a) => !dnsAddrs.has(a));
+  const dnsOnly = [...dnsAddrs].filter((a) => !sys.addresses.includes(a));
+  if (sys.outcome === 'ok' && direct.length && (sysOnly.length || dnsOnly.length)) {
+    out.push({
+      phase: 'dns', kind: 'note', status: 'ok', outcome: 'ok',
+      summary: `the system resolver and DNS disagree about ${name}${sys.via === 'hosts' ? ' (the hosts file answers it)' : ''}.`,
+      evidence: [
+        `system (${sys.via ?? sys.source}): ${sys.addresses.join(', ') || '-'}`,
+        `DNS (${direct.map(([k]) => k).join(', ')}): ${[...dnsAddrs].join(', ') || '-'}`,
+      ],
+      next: [`getent ahosts ${name}`, 'grep the name in /etc/hosts'],
+    });
+  }
+  if (d.queried !== name.replace(/\.$/, '')) {
+    out.push({
+      phase: 'dns', kind: 'note', status: 'ok', outcome: 'ok',
+      summary: `the name ${name} became ${d.queried} through the search list (ndots ${d.search.ndots}); write ${d.queried}. (with the dot) to skip the search.`,
+      evidence: [`search ${d.search.search.join(' ') || '-'}, ndots ${d.search.ndots}; names tried: ${(sys.tried ?? []).map((t) => `${t.name} → ${t.outcome}`).join(', ') || d.search.candidates.join(', ')}`],
+      next: [],
+    });
+  }
+  return out;
+}
+
+/** TCP, TLS and HTTP read alike: who fails, how, and whether the ones that work are slow. */
+function judgeConn(
+  phase: Phase, label: string, res: ProbeResult | null, j: Judged, th: number,
+  next: (addr: string) => string[], detail: (addr: string, r: ProbeResult) => string[],
+): Finding[] {
+  if (!res) return [];
+  const out: Finding[] = [];
+  const per = by(res);
+  const entries = Object.entries(per);
+  const failing = entries.filter(([, r]) => r.failed > 0);
+  if (failing.length) {
+    const outcome = stripPrefix(worstOutcome(res.outcomes) ?? 'error');
+    const none = res.succeeded === 0;
+    const dead = failing.filter(([, r]) => r.succeeded === 0);
+    let summary: string;
+    if (none) {
+      summary = entries.length === 1
+        ? `${label} to ${entries[0]![0]} fails: ${describeOutcome(phase, outcome)} in ${res.failed} of ${res.attempts} attempts.`
+        : `${label} fails on every address (${entries.length}): ${describeOutcome(phase, outcome)}.`;
+    } else if (dead.length) {
+      summary = `${label} fails on ${dead.map(([k]) => k).join(', ')} (${describeOutcome(phase, stripPrefix(worstOutcome(dead[0]![1].outcomes) ?? outcome))}) while ${entries.length - dead.length} other address${entries.length - dead.length === 1 ? '' : 'es'} work${entries.length - dead.length === 1 ? 's' : ''}; clients that pick the failing one fail.`;
+    } else {
+      summary = `${label} fails intermittently: ${res.failed} of ${res.attempts} attempts (${describeOutcome(phase, outcome)}).`;
+    }
+    const evidence: string[] = [];
+    for (const [k, r] of entries) {
+      evidence.push(`${k}: ${outcomeList(r)}${r.errors ? `; ${Object.keys(r.errors).join('; ')}` : ''}`);
+      evidence.push(...detail(k, r));
+    }
+    out.push({
+      phase, kind: 'fails', status: none ? 'failing' : 'degraded', outcome, summary, evidence,
+      next: [...new Set((dead.length ? dead : failing).flatMap(([k]) => next(k)))],
+    });
+  }
+  const slow = entries.filter(([, r]) => r.latencyMs && r.latencyMs.p99 > th).sort((a, b) => b[1].latencyMs!.p99 - a[1].latencyMs!.p99);
+  if (slow.length) {
+    const [k, r] = slow[0]!;
+    out.push({
+      phase, kind: 'slow', status: 'degraded', outcome: 'slow',
+      summary: `${label} is slow on ${k}: p50 ${ms(r.latencyMs!.p50)}, p99 ${ms(r.latencyMs!.p99)} (over ${th} ms).`,
+      evidence: slow.map(([a, x]) => `${a}: p50 ${ms(x.latencyMs!.p50)}, p99 ${ms(x.latencyMs!.p99)}, max ${ms(x.latencyMs!.max)}`).concat(slow.flatMap(([a, x]) => detail(a, x))),
+      next: next(k),
+    });
+  }
+  return out;
+}
+
+const OUTCOME_WORDS: Record<string, string> = {
+  refused: 'refused (RST in reply to the SYN: nothing listens, or a firewall rejects)',
+  timeout: 'timeout',
+  unreachable: 'unreachable (ICMP host/net unreachable)',
+  reset: 'reset (RST)',
+  closed: 'closed (FIN)',
+};
+
+function describeOutcome(phase: Phase, outcome: string): string {
+  if (phase === 'tcp' && outcome === 'timeout') return 'timeout (the SYN was never answered: dropped by a firewall, a full accept queue, or a dead host)';
+  if (phase === 'tls' && outcome === 'reset') return 'reset (RST right after the ClientHello, as an SNI filter or a non-TLS service does)';
+  if (phase === 'tls' && outcome === 'timeout') return 'timeout (no complete handshake: the server stalled after the ClientHello)';
+  return OUTCOME_WORDS[outcome] ?? outcome;
+}
+
+function tcpDetail(_k: string, r: ProbeResult): string[] {
+  const n = (r.synRetransmitSuspected as number | undefined) ?? 0;
+  return n > 0 ? [`  SYN retransmission suspected in ${n} of ${r.attempts} attempts (Linux resends an unanswered SYN after 1 s)`] : [];
+}
+
+function tlsDetail(_k: string, r: ProbeResult): string[] {
+  const out: string[] = [];
+  const cert = r.certificate as { subject: string; notAfter: string; notBefore: string; daysLeft: number; issuer: string; selfSigned: boolean } | undefined;
+  const problem = r.certProblem as { outcome: string; cause: string } | undefined;
+  if (cert && (problem || r.failed > 0)) {
+    out.push(`  certificate ${cert.subject}, issuer ${cert.issuer}, valid ${cert.notBefore} to ${cert.notAfter}${cert.daysLeft < 0 ? ` (expired ${-cert.daysLeft} days ago)` : ` (${cert.daysLeft} days left)`}`);
+  }
+  if (problem) out.push(`  ${problem.outcome}: ${problem.cause}`);
+  return out;
+}
+
+function httpDetail(_k: string, r: ProbeResult): string[] {
+  const st = r.statuses as Record<string, number> | undefined;
+  return st ? [`  HTTP status: ${Object.entries(st).map(([s, n]) => `${s} ×${n}`).join(', ')}`] : [];
+}
+
+/** The first phase that fails, else the first that is slow; the status is that finding's. */
+export function judge(j: Judged, thresholds: Partial<Thresholds> = {}): Verdict {
+  const th = { ...DEFAULT_THRESHOLDS, ...thresholds };
+  const port = j.plan.port;
+  const sni = j.plan.sni ? ` --sni ${j.plan.sni}` : '';
+  const findings: Finding[] = [
+    ...judgeDns(j, th),
+    ...judgeConn('tcp', 'TCP connect', j.tcp, j, th.connectMs,
+      (k) => [`conndx tcp ${k} --count 20 --timeout 5s`, `sudo conndx diagnose ${k} --capture`], tcpDetail),
+    ...judgeConn('tls', 'TLS handshake', j.tls, j, th.tlsMs,
+      (k) => [`conndx tls ${k}${sni} --versions`, `openssl s_client -connect ${k}${j.plan.sni ? ` -servername ${j.plan.sni}` : ''} </dev/null`], tlsDetail),
+    ...judgeConn('app', 'HTTP', j.http, j, th.firstByteMs,
+      (k) => [`curl -sv ${j.plan.tls ? 'https' : 'http'}://${j.plan.host.includes(':') ? `[${j.plan.host}]` : j.plan.host}:${port}${j.plan.path ?? '/'} --connect-to ::${k}`], httpDetail),
+  ];
+  // Connection outcomes that belong to an earlier phase (tcp:refused seen by the TLS probe) are judged by that phase.
+  findings.sort((a, b) => KIND_ORDER[a.kind] - KIND_ORDER[b.kind] || PHASE_ORDER.indexOf(a.phase) - PHASE_ORDER.indexOf(b.phase));
+  const top = findings.find((f) => f.kind !== 'note');
+  const notes = findings.filter((f) => f.kind === 'note');
+  if (!top) {
+    return {
+      status: 'ok', phase: 'ok', outcome: 'ok', summary: healthySummary(j),
+      evidence: notes.flatMap((n) => [n.summary, ...n.evidence]), next: notes.flatMap((n) => n.next), findings,
+    };
+  }
+  const others = findings.filter((f) => f !== top && f.kind !== 'note');
+  const status: Status = findings.some((f) => f.status === 'failing') ? 'failing' : 'degraded';
+  return {
+    status, phase: top.phase, outcome: top.outcome, summary: top.summary,
+    evidence: [...top.evidence, ...others.map((f) => `also (${f.phase}): ${f.summary}`), ...notes.map((n) => `note (${n.phase}): ${n.summary}`)],
+    next: [...new Set([...top.next, ...others.flatMap((f) => f.next).slice(0, 2)])],
+    findings,
+  };
+}
+
+function healthySummary(j: Judged): string {
+  const parts: string[] = [];
+  if (j.dns) parts.push(`${j.plan.host} → ${plural(j.addresses.length, 'address')} (lookup ${ms(j.dns.system.lookupMs)})`);
+  else parts.push(plural(j.addresses.length, 'address'));
+  if (j.tcp?.latencyMs) parts.push(`connect p50 ${ms(j.tcp.latencyMs.p50)}`);
+  const neg = j.tls?.negotiated as { version?: string } | undefined;
+  if (j.tls?.latencyMs) parts.push(`${neg?.version ?? 'TLS'} p50 ${ms(j.tls.latencyMs.p50)}`);
+  const st = j.http?.statuses as Record<string, number> | undefined;
+  if (j.http?.latencyMs) parts.push(`HTTP ${Object.keys(st ?? {}).join('/')} first byte p50 ${ms(j.http.latencyMs.p50)}`);
+  return `healthy: ${parts.join(', ')}; every attempt of every phase succeeded.`;
+}

@@ -1,0 +1,159 @@
+import type { ChalkInstance } from 'chalk';
+import type { DiagnoseResult } from '../diagnose/chain.js';
+import type { ProbeResult } from '../engine/summary.js';
+import { fmtElapsed, fmtMs, table } from './format.js';
+
+/** Terminal width the output is laid out for. */
+export const WIDTH = 80;
+
+/** Word-wraps `text` to `width` columns, every line after the first indented by `indent`. */
+export function wrap(text: string, width = WIDTH, first = '', indent = first.replace(/./g, ' ')): string {
+  const words = text.split(/[ \t\n]+/).filter(Boolean);
+  const lines: string[] = [];
+  let line = first;
+  let empty = true;
+  for (const w of words) {
+    if (!empty && line.length + 1 + w.length > width) {
+      lines.push(line);
+      line = indent + w;
+    } else {
+      line += (empty ? '' : ' ') + w;
+    }
+    empty = false;
+  }
+  lines.push(line);
+  return lines.join('\n');
+}
+
+export interface WaterfallRow {
+  phase: string;
+  p50: number | null;
+  p99: number | null;
+  /** Attempts behind the figures. */
+  n: number;
+}
+
+/** Lookup, connect, TLS and first byte, from the phase results (p50 and p99 of the successful attempts). */
+export function waterfallRows(r: Pick<DiagnoseResult, 'dns' | 'tcp' | 'tls' | 'http'>): WaterfallRow[] {
+  const rows: WaterfallRow[] = [];
+  const row = (phase: string, res: ProbeResult | null) => {
+    if (!res) return;
+    rows.push({ phase, p50: res.latencyMs?.p50 ?? null, p99: res.latencyMs?.p99 ?? null, n: res.succeeded });
+  };
+  if (r.dns) {
+    if (r.dns.attempts > 0) row('lookup', r.dns);
+    else rows.push({ phase: 'lookup', p50: r.dns.system.lookupMs, p99: r.dns.system.lookupMs, n: 1 });
+  }
+  row('connect', r.tcp);
+  row('tls', r.tls);
+  row('first byte', r.http);
+  return rows;
+}
+
+const STATUS_WORD = { ok: 'OK', degraded: 'DEGRADED', failing: 'FAILING' } as const;
+
+function paintStatus(c: ChalkInstance, status: keyof typeof STATUS_WORD, text: string): string {
+  return status === 'ok' ? c.green(text) : status === 'degraded' ? c.yellow(text) : c.red(text);
+}
+
+function phaseCell(res: ProbeResult | null | undefined, c: ChalkInstance): string {
+  if (!res) return c.dim('-');
+  if (res.succeeded === res.attempts) return c.green(`ok ${res.succeeded}/${res.attempts}`);
+  const bad = Object.entries(res.outcomes).filter(([k]) => k !== 'ok').sort((a, b) => b[1] - a[1])[0];
+  const text = `${bad?.[0] ?? 'failed'} ${bad?.[1] ?? res.failed}/${res.attempts}`;
+  return res.succeeded === 0 ? c.red(text) : c.yellow(text);
+}
+
+function by(res: ProbeResult | null): Record<string, ProbeResult> {
+  if (!res) return {};
+  return (res.byTarget as Record<string, ProbeResult> | undefined) ?? { [res.target]: res };
+}
+
+/** The verdict block: status, phase and outcome, the one-sentence summary, evidence and next checks. */
+export function renderVerdict(c: ChalkInstance, r: DiagnoseResult, o: { maxEvidence?: number } = {}): string {
+  const v = r.verdict;
+  const out: string[] = [];
+  const head = v.status === 'ok' ? 'OK' : `${STATUS_WORD[v.status]} · ${v.phase} · ${v.outcome}`;
+  out.push(c.bold(paintStatus(c, v.status, `VERDICT ${head}`)));
+  out.push(wrap(v.summary, WIDTH, '  '));
+  const ev = o.maxEvidence !== undefined ? v.evidence.slice(0, o.maxEvidence) : v.evidence;
+  if (ev.length) {
+    out.push('evidence:');
+    for (const e of ev) out.push(wrap(e.trim(), WIDTH, e.startsWith('  ') ? '      ' : '  - ', '      '));
+    if (ev.length < v.evidence.length) out.push(c.dim(`  … ${v.evidence.length - ev.length} more`));
+  }
+  if (v.next.length && o.maxEvidence === undefined) {
+    out.push('next checks:');
+    for (const n of v.next) out.push(wrap(n, WIDTH, '  $ ', '      '));
+  }
+  return out.join('\n');
+}
+
+/** The whole human report of `conndx diagnose`, readable at 80 columns. */
+export function renderDiagnose(c: ChalkInstance, r: DiagnoseResult): string {
+  const out: string[] = [];
+  const p = r.plan;
+  const chain = ['dns' as const, 'tcp', ...(p.tls ? ['tls'] : []), ...(p.http ? ['http'] : [])].filter((x) => x !== 'dns' || r.dns);
+  out.push(c.bold(wrap(`conndx diagnose ${r.target}`, WIDTH)));
+  out.push(c.dim(wrap(`${chain.join(' → ')}, count ${p.count}, timeout ${fmtElapsed(p.timeoutMs)}${p.sni ? `, sni ${p.sni}` : ''}, took ${fmtElapsed(r.elapsedMs).replace(' ', '\u00a0')}`, WIDTH)));
+  out.push('');
+  out.push(renderVerdict(c, r));
+  out.push('');
+
+  // Waterfall: each phase's p50 bar, placed after the phases before it; p99 in the figures.
+  const rows = waterfallRows(r);
+  if (rows.length) {
+    const total = rows.reduce((s, x) => s + (x.p50 ?? 0), 0) || 1;
+    const barWidth = 36;
+    let at = 0;
+    const trows: string[][] = [['phase', 'p50 ms', 'p99 ms', '']];
+    for (const x of rows) {
+      const start = Math.round((at / total) * barWidth);
+      const len = x.p50 === null ? 0 : Math.max(1, Math.round((x.p50 / total) * barWidth));
+      trows.push([x.phase, fmtMs(x.p50), fmtMs(x.p99), x.p50 === null ? c.red('failed') : ' '.repeat(start) + '█'.repeat(len)]);
+      at += x.p50 ?? 0;
+    }
+    out.push(c.bold('waterfall') + c.dim(` (p50 bars, ${fmtMs(total)} ms in all)`));
+    out.push(table(trows, { header: true, indent: '  ' }));
+    out.push('');
+  }
+
+  if (r.dns) {
+    const d = r.dns;
+    const s = d.system;
+    out.push(c.bold('dns') + ` ${d.queried}`);
+    out.push(wrap(`system (${s.source}${s.via ? `, ${s.via}` : ''}): ${s.outcome === 'ok' ? s.addresses.join(' ') : c.red(s.outcome)} in ${fmtMs(s.lookupMs)} ms`, WIDTH, '  '));
+    const servers = (d.byServer as Record<string, ProbeResult> | undefined) ?? (d.attempts ? { [(p.servers[0] ?? d.target)]: d } : {});
+    const trows: string[][] = [['resolver', 'A', 'AAAA', 'p50', 'p99', 'max']];
+    for (const [k, res] of Object.entries(servers)) {
+      const typeCell = (t: string) => {
+        const tr = d.byType[t];
+        if (!tr) return '-';
+        const x = (tr.byServer as Record<string, ProbeResult> | undefined)?.[k] ?? tr;
+        return phaseCell(x, c);
+      };
+      trows.push([k, typeCell('A'), typeCell('AAAA'), fmtMs(res.latencyMs?.p50), fmtMs(res.latencyMs?.p99), fmtMs(res.latencyMs?.max)]);
+    }
+    if (trows.length > 1) out.push(table(trows, { header: true, indent: '  ' }));
+    out.push('');
+  }
+
+  if (r.addresses.length) {
+    out.push(c.bold('per address'));
+    const trows: string[][] = [['address', 'tcp', ...(p.tls ? ['tls'] : []), ...(p.http ? ['http'] : [])]];
+    for (const a of r.addresses) {
+      trows.push([a.key, phaseCell(by(r.tcp)[a.key], c), ...(p.tls ? [phaseCell(by(r.tls)[a.key], c)] : []), ...(p.http ? [phaseCell(by(r.http)[a.key], c)] : [])]);
+    }
+    out.push(table(trows, { header: true, indent: '  ' }));
+    out.push(c.dim(wrap(`from: ${r.addresses.map((a) => `${a.address} ← ${a.from.join(', ')}`).join('; ')}`, WIDTH, '  ')));
+  }
+  const neg = r.tls?.negotiated as { version?: string; cipher?: string; alpn?: string } | undefined;
+  if (neg) out.push(wrap(`tls: ${neg.version ?? '-'} ${neg.cipher ?? ''}${neg.alpn ? ` alpn ${neg.alpn}` : ''}`, WIDTH, '  '));
+  const cap = r.capture as { ok: boolean; reason?: string; lines?: string[] } | undefined;
+  if (cap) {
+    out.push('');
+    out.push(c.bold('capture') + (cap.ok ? '' : c.yellow(` not taken: ${cap.reason}`)));
+    for (const l of cap.lines ?? []) out.push(wrap(l, WIDTH, '  '));
+  }
+  return out.join('\n') + '\n';
+}
