@@ -12,7 +12,7 @@ import { createFlowTable, type Conn, type FinishedConn, type FlowId } from './fl
 import { decodeIpv4, decodeIpv6, formatIpv4, formatIpv6, type IpPacket } from './ip.js';
 import { decodeLink, isSupportedLinkType, LINK_NAMES } from './link.js';
 import { readCaptureFile, type CaptureFormat, type ReaderStats } from './reader.js';
-import { decodeTcp } from './tcp.js';
+import { decodeTcp, type TcpSegment } from './tcp.js';
 import { alertName, tlsVersionName } from './tls.js';
 import { decodeUdp } from './udp.js';
 
@@ -88,8 +88,11 @@ export type AnalyzeOutcome = { ok: true; result: PcapResult } | { ok: false; rea
 const DEFAULT_DNS_PORTS = [53, 5353, 5355];
 /** A query with no answer this long after it is unanswered (and forgotten, to bound memory). */
 const DNS_ANSWER_WINDOW_S = 30;
-/** Sweep timers every this many seconds of capture time. */
-const SWEEP_EVERY_S = 1;
+/**
+ * Sweep timers every this many seconds of capture time. Expiry is also checked whenever a
+ * record sees a packet, so this only bounds memory; it changes no record.
+ */
+const SWEEP_EVERY_S = 10;
 /** An unanswered attempt's later records are joined to it for this long (same ISN). */
 const ATTEMPT_HOLD_S = 120;
 
@@ -315,6 +318,9 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     };
   };
   const codes: number[] = new Array(18).fill(0);
+  // Reused per packet: nothing keeps a reference past the packet (records copy what they need).
+  const ipScratch: IpPacket = { version: 4, proto: 0, srcOff: 0, dstOff: 0, off: 0, end: 0, wireLen: 0, fragment: false };
+  const tcpScratch: TcpSegment = { srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0, off: 0, end: 0, len: 0 };
   let keySrcFirst = false;
 
   const fid: FlowId = { key: 0, x: 0, y: 0, ports: 0 };
@@ -358,14 +364,14 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       else skip(link.anomaly, caplen);
       return;
     }
-    const ipr: IpPacket | { anomaly: string } = link.net === 'ipv4' ? decodeIpv4(data, link.off, capEnd) : decodeIpv6(data, link.off, capEnd);
+    const ipr: IpPacket | { anomaly: string } = link.net === 'ipv4' ? decodeIpv4(data, link.off, capEnd, ipScratch) : decodeIpv6(data, link.off, capEnd, ipScratch);
     if ('anomaly' in ipr) { skip(ipr.anomaly, caplen); return; }
     const ip = ipr;
     if (ip.version === 4) ipStats.ipv4++; else ipStats.ipv6++;
     if (ip.fragment) { ipStats.fragments++; return; }
     const v6 = ip.version === 6;
     if (ip.proto === 6) {
-      const seg = decodeTcp(data, ip.off, ip.end, ip.wireLen);
+      const seg = decodeTcp(data, ip.off, ip.end, ip.wireLen, tcpScratch);
       if ('anomaly' in seg) { skip(seg.anomaly, caplen); return; }
       if (filter && !passes(data, ip, seg.srcPort, seg.dstPort, ts)) { ipStats.filteredOut++; return; }
       const id = flowKey(data, ip, seg.srcPort, seg.dstPort);

@@ -22,7 +22,8 @@ export interface IpPacket {
 
 export type IpResult = IpPacket | { anomaly: string };
 
-export function decodeIpv4(buf: Buffer, off: number, cap = buf.length): IpResult {
+/** `out`, when given, is filled and returned instead of a new object (the hot path reuses one). */
+export function decodeIpv4(buf: Buffer, off: number, cap = buf.length, out?: IpPacket): IpResult {
   if (off + 20 > cap) return { anomaly: 'truncated_ip_header' };
   const vihl = buf[off]!;
   if (vihl >> 4 !== 4) return { anomaly: 'bad_ip_version' };
@@ -35,23 +36,23 @@ export function decodeIpv4(buf: Buffer, off: number, cap = buf.length): IpResult
   if (total < hl) return { anomaly: 'bad_ip_total_length' };
   const frag = buf.readUInt16BE(off + 6);
   const fragment = (frag & 0x2000) !== 0 || (frag & 0x1fff) !== 0;
-  return {
-    version: 4,
-    proto: buf[off + 9]!,
-    srcOff: off + 12,
-    dstOff: off + 16,
-    off: off + hl,
-    end: Math.min(cap, off + total),
-    wireLen: total - hl,
-    fragment,
-  };
+  const r = out ?? ({} as IpPacket);
+  r.version = 4;
+  r.proto = buf[off + 9]!;
+  r.srcOff = off + 12;
+  r.dstOff = off + 16;
+  r.off = off + hl;
+  r.end = Math.min(cap, off + total);
+  r.wireLen = total - hl;
+  r.fragment = fragment;
+  return r;
 }
 
 /** Extension headers with the generic (len + 1) * 8 layout (RFC 8200 §4). */
 const IPV6_EXT = new Set([0, 43, 60, 135, 139, 140]);
 const MAX_EXT_HEADERS = 16;
 
-export function decodeIpv6(buf: Buffer, off: number, cap = buf.length): IpResult {
+export function decodeIpv6(buf: Buffer, off: number, cap = buf.length, out?: IpPacket): IpResult {
   if (off + 40 > cap) return { anomaly: 'truncated_ip_header' };
   if (buf[off]! >> 4 !== 6) return { anomaly: 'bad_ip_version' };
   const plen = buf.readUInt16BE(off + 4);
@@ -83,7 +84,10 @@ export function decodeIpv6(buf: Buffer, off: number, cap = buf.length): IpResult
     }
     if (o > end) return { anomaly: 'truncated_ipv6_extension' };
   }
-  return { version: 6, proto: next, srcOff: off + 8, dstOff: off + 24, off: o, end, wireLen: Math.max(0, wireEnd - o), fragment };
+  const r = out ?? ({} as IpPacket);
+  r.version = 6; r.proto = next; r.srcOff = off + 8; r.dstOff = off + 24; r.off = o; r.end = end;
+  r.wireLen = Math.max(0, wireEnd - o); r.fragment = fragment;
+  return r;
 }
 
 export function formatIpv4(buf: Buffer, o: number): string {

@@ -18,22 +18,23 @@ export interface TcpSegment {
 
 export type TcpResult = TcpSegment | { anomaly: string };
 
-export function decodeTcp(buf: Buffer, off: number, end: number, wireLen: number): TcpResult {
+/** `out`, when given, is filled and returned instead of a new object (the hot path reuses one). */
+export function decodeTcp(buf: Buffer, off: number, end: number, wireLen: number, out?: TcpSegment): TcpResult {
   if (off + 20 > end) return { anomaly: 'truncated_tcp_header' };
   const hl = (buf[off + 12]! >> 4) * 4;
   if (hl < 20) return { anomaly: 'bad_tcp_header_length' };
   if (off + hl > end) return { anomaly: 'truncated_tcp_header' };
-  return {
-    srcPort: buf.readUInt16BE(off),
-    dstPort: buf.readUInt16BE(off + 2),
-    seq: buf.readUInt32BE(off + 4),
-    ack: buf.readUInt32BE(off + 8),
-    flags: buf[off + 13]!,
-    window: buf.readUInt16BE(off + 14),
-    off: off + hl,
-    end,
-    len: Math.max(wireLen - hl, end - off - hl),
-  };
+  const r = out ?? ({} as TcpSegment);
+  r.srcPort = (buf[off]! << 8) | buf[off + 1]!;
+  r.dstPort = (buf[off + 2]! << 8) | buf[off + 3]!;
+  r.seq = buf.readUInt32BE(off + 4);
+  r.ack = buf.readUInt32BE(off + 8);
+  r.flags = buf[off + 13]!;
+  r.window = (buf[off + 14]! << 8) | buf[off + 15]!;
+  r.off = off + hl;
+  r.end = end;
+  r.len = Math.max(wireLen - hl, end - off - hl);
+  return r;
 }
 
 export function flagString(flags: number): string {

@@ -104,12 +104,13 @@ export function startsWithClientHello(b: Buffer): boolean {
 }
 
 export interface TlsSide {
-  /** Record header bytes collected so far (0..5). */
-  hdr: Buffer;
+  /** Record header collected so far: its 5 bytes packed in a number (no Buffer per side). */
+  hdr: number;
   hdrLen: number;
   /** Body of the current record: remaining length, and bytes kept when the content matters. */
   bodyLeft: number;
   type: number;
+  recLen: number;
   keep: Buffer | null;
   keepLen: number;
   records: number;
@@ -135,7 +136,7 @@ export interface TlsState {
 }
 
 function newSide(): TlsSide {
-  return { hdr: Buffer.alloc(5), hdrLen: 0, bodyLeft: 0, type: 0, keep: null, keepLen: 0, records: 0, ccs: false, afterCcs: 0, appRecords: 0, bytes: 0, garbage: false };
+  return { hdr: 0, hdrLen: 0, bodyLeft: 0, type: 0, recLen: 0, keep: null, keepLen: 0, records: 0, ccs: false, afterCcs: 0, appRecords: 0, bytes: 0, garbage: false };
 }
 
 export function createTlsState(): TlsState {
@@ -205,19 +206,19 @@ export function feedTls(t: TlsState, fromClient: boolean, data: Buffer, ts: numb
   s.bytes += data.length;
   while (o < data.length) {
     if (s.bodyLeft === 0 && s.hdrLen < 5) {
-      const n = Math.min(5 - s.hdrLen, data.length - o);
-      data.copy(s.hdr, s.hdrLen, o, o + n);
-      s.hdrLen += n;
-      o += n;
+      while (s.hdrLen < 5 && o < data.length) { s.hdr = s.hdr * 256 + data[o++]!; s.hdrLen++; }
       if (s.hdrLen < 5) break;
-      const type = s.hdr[0]!;
-      const major = s.hdr[1]!;
-      const len = s.hdr.readUInt16BE(3);
+      // type(1) version(2) length(2), big-endian (RFC 8446 §5.1)
+      const type = Math.floor(s.hdr / 2 ** 32);
+      const major = Math.floor(s.hdr / 2 ** 24) % 256;
+      const len = s.hdr % 65536;
+      s.hdr = 0;
+      s.recLen = len;
       if (type < 20 || type > 24 || major !== 3 || len > 18432) { s.garbage = true; return false; }
       s.type = type;
       s.bodyLeft = len;
       const wanted = type === 21 || (type === 22 && !s.ccs);
-      s.keep = wanted ? Buffer.alloc(Math.min(len, MAX_KEEP)) : null;
+      s.keep = wanted ? Buffer.allocUnsafe(Math.min(len, MAX_KEEP)) : null;
       s.keepLen = 0;
       if (len === 0) { s.hdrLen = 0; onRecord(t, fromClient, type, s.keep, 0, ts); }
       continue;
@@ -232,8 +233,7 @@ export function feedTls(t: TlsState, fromClient: boolean, data: Buffer, ts: numb
     s.bodyLeft -= n;
     if (s.bodyLeft === 0) {
       s.hdrLen = 0;
-      const len = s.hdr.readUInt16BE(3);
-      onRecord(t, fromClient, s.type, s.keep ? s.keep.subarray(0, s.keepLen) : null, len, ts);
+      onRecord(t, fromClient, s.type, s.keep ? s.keep.subarray(0, s.keepLen) : null, s.recLen, ts);
       s.keep = null;
     }
   }
