@@ -10,6 +10,7 @@ import { write, type CliContext } from '../context.js';
 import { parseDuration, parseHostPort, unescapeText } from '../parse.js';
 import { addProbeOptions, parseProbeOptions, type ProbeRunOptions } from '../probe-options.js';
 import { runProbeCommand } from '../run-probe.js';
+import { expandTargets } from '../targets.js';
 
 /** --send: text with backslash escapes, or @file for the file's bytes. */
 export function parseSend(text: string | undefined): Buffer | undefined {
@@ -45,7 +46,7 @@ export function registerTcp(program: Command, ctx: CliContext): Command {
   const cmd = program
     .command('tcp')
     .description('TCP connects: handshake time percentiles, refused vs. silently dropped, and what the peer does after the handshake')
-    .argument('<host:port...>', 'targets, e.g. db.internal:5432 10.1.2.3:443 [::1]:8080')
+    .argument('<host:port...>', 'targets, e.g. db.internal:5432 10.1.2.3:443 [::1]:8080; @FILE reads one per line, @- from stdin')
     .option('--send <data>', 'send this once connected: text with escapes (\\r \\n \\t \\0 \\\\ \\xHH), or @file for a file\'s bytes')
     .option('--hold <d>', 'watch the connection this long after the handshake: quiet, data, FIN (closed) or RST (reset) (default 0)')
     .addOption(new Option('--close <how>', 'how conndx ends its own connections: fin or rst (see below)').choices(['fin', 'rst']).default('fin'));
@@ -85,8 +86,9 @@ ${schedule.stepsMs.map((x) => secs(x)).join(', ')} after the first
 A connect that completes from ${SYN_SLACK_BEFORE_MS} ms before to ${SYN_WINDOW_AFTER_MS} ms (a tenth of the step for late
 steps) after one of those steps, or a timeout longer than the first step, counts in synRetransmitSuspected.`);
 
-  cmd.action(async (raw: string[], o: Record<string, unknown>) => {
+  cmd.action(async (args: string[], o: Record<string, unknown>) => {
     const opts = parseProbeOptions(o);
+    const raw = await expandTargets(args, ctx.stdin);
     const send = parseSend(o.send === undefined ? undefined : String(o.send));
     const holdMs = o.hold === undefined ? 0 : parseDuration(String(o.hold), '--hold');
     const close = String(o.close) as 'fin' | 'rst';
