@@ -15,6 +15,8 @@ export interface CliContext {
   ce: ChalkInstance;
   /** Aborted by the first Ctrl-C: stop starting work, print what there is. */
   stop: AbortSignal;
+  /** Dispatches a 'reload' event on SIGHUP (`conndx serve` reloads its config). */
+  reload: EventTarget;
   /** Set by the command's action: 0..3. */
   exitCode: number;
 }

@@ -14,8 +14,10 @@ export interface MainArgs {
   stdin?: Readable;
   /** Abort to stop the run as the first Ctrl-C does (tests); the bin wires SIGINT to it. */
   signal?: AbortSignal;
-  /** Install SIGINT/SIGTERM handlers (only the real process). */
+  /** Install SIGINT/SIGTERM/SIGHUP handlers (only the real process). */
   handleSignals?: boolean;
+  /** Dispatch 'reload' here as SIGHUP does (tests); the bin wires SIGHUP to it. */
+  reload?: EventTarget;
 }
 
 export function buildProgram(ctx: CliContext): Command {
@@ -56,6 +58,7 @@ export async function main(args: MainArgs): Promise<number> {
     c: makeChalk(Boolean(args.stdout.isTTY), args.env),
     ce: makeChalk(Boolean(args.stderr.isTTY), args.env),
     stop: stopper.signal,
+    reload: args.reload ?? new EventTarget(),
     exitCode: 0,
   };
   let interrupts = 0;
@@ -69,9 +72,11 @@ export async function main(args: MainArgs): Promise<number> {
     }
   };
   const onSigterm = () => stopper.abort();
+  const onSighup = () => ctx.reload.dispatchEvent(new Event('reload'));
   if (args.handleSignals) {
     process.on('SIGINT', onSigint);
     process.on('SIGTERM', onSigterm);
+    process.on('SIGHUP', onSighup);
   }
   try {
     const program = buildProgram(ctx);
@@ -100,6 +105,7 @@ export async function main(args: MainArgs): Promise<number> {
     if (args.handleSignals) {
       process.off('SIGINT', onSigint);
       process.off('SIGTERM', onSigterm);
+      process.off('SIGHUP', onSighup);
     }
   }
 }

@@ -1,0 +1,493 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve as resolvePath } from 'node:path';
+import { createSecureContext } from 'node:tls';
+import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import { z } from 'zod';
+import { ConndxError } from '../errors.js';
+import { isValidHostName, parseDuration, parseHostPort } from '../cli/parse.js';
+import { QTYPES } from '../probes/dns-wire.js';
+
+export const PROBE_KINDS = ['dns', 'tcp', 'tls'] as const;
+export type ProbeKind = (typeof PROBE_KINDS)[number];
+export const TLS_VERSION_NAMES = ['TLSv1.2', 'TLSv1.3'] as const;
+export type TlsVersionName = (typeof TLS_VERSION_NAMES)[number];
+/** RCODE names a `rcode` threshold may list (RFC 1035 §4.1.1, RFC 6895 §2.3). */
+export const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'YXDOMAIN', 'YXRRSET', 'NXRRSET', 'NOTAUTH', 'NOTZONE'] as const;
+
+/** Defaults that keep one check run short: a few attempts, all in flight at once. */
+export const CHECK_DEFAULTS = { count: 3, timeoutMs: 3000, intervalMs: 60_000, maxCount: 1000, maxTimeoutMs: 60_000, minIntervalMs: 1000 } as const;
+
+export interface Thresholds {
+  /** Fraction 0..1 of attempts that must succeed. */
+  successRate?: number;
+  /** Latency of the probe's own phase, ms. */
+  p50?: number;
+  p90?: number;
+  p99?: number;
+  minTlsVersion?: TlsVersionName;
+  certDaysLeft?: number;
+  /** Accepted RCODE names. */
+  rcode?: string[];
+}
+
+export interface DnsSettings { servers: string[]; type: string; qtype: number; tcp: boolean; noFallback: boolean }
+export interface TcpSettings { send?: string; holdMs: number; close: 'fin' | 'rst' }
+export interface TlsSettings {
+  sni?: string;
+  alpn?: string[];
+  /** PEM contents, read when the config is loaded (paths are relative to the config file). */
+  ca?: string;
+  cert?: string;
+  key?: string;
+  insecure: boolean;
+  minVersion?: TlsVersionName;
+  maxVersion?: TlsVersionName;
+  versions: boolean;
+  resume: boolean;
+}
+
+export interface CheckSpec {
+  name: string;
+  probe: ProbeKind;
+  /** As written in the config. */
+  target: string;
+  count: number;
+  concurrency: number;
+  timeoutMs: number;
+  retries: number;
+  breaker?: number;
+  family: 0 | 4 | 6;
+  intervalMs: number;
+  dns?: DnsSettings;
+  tcp?: TcpSettings;
+  tls?: TlsSettings;
+  expect: Thresholds;
+  warn: Thresholds;
+  /** 1-based line of the check in the file. */
+  line: number;
+}
+
+export interface ChecksConfig {
+  file: string;
+  checks: CheckSpec[];
+}
+
+/** One problem in a config file, located. */
+export interface ConfigIssue {
+  file: string;
+  line: number;
+  column: number;
+  /** Path of the field, e.g. checks[1].expect.p99. */
+  field: string;
+  message: string;
+}
+
+export function formatIssue(i: ConfigIssue): string {
+  return `${i.file}:${i.line}:${i.column}: ${i.field ? `${i.field}: ` : ''}${i.message}`;
+}
+
+/** A config that cannot be used: every problem found, each naming file:line:field. */
+export class ConfigError extends ConndxError {
+  readonly issues: ConfigIssue[];
+  constructor(issues: ConfigIssue[]) {
+    const first = issues[0] ? formatIssue(issues[0]) : 'bad config';
+    super('CONNDX_BAD_CONFIG', issues.length > 1 ? `${first} (and ${issues.length - 1} more problem${issues.length > 2 ? 's' : ''})` : first);
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Shape (zod): types and which keys exist. Values are checked after, with the same locations.
+
+const num = z.number({ error: (i) => (i.input === undefined ? 'required' : `expected a number, got ${describe(i.input)}`) });
+const str = z.string({ error: (i) => (i.input === undefined ? 'required' : `expected a string, got ${describe(i.input)}`) });
+const bool = z.boolean({ error: (i) => `expected true or false, got ${describe(i.input)}` });
+const strOrList = z.union([str, z.array(str)], { error: (i) => `expected a string or a list of strings, got ${describe(i.input)}` });
+const durationLike = z.union([str, num], { error: (i) => `expected a duration such as 250ms, 2s, 1m, got ${describe(i.input)}` });
+
+const thresholdsShape = z.object({
+  successRate: num.optional(),
+  p50: durationLike.optional(),
+  p90: durationLike.optional(),
+  p99: durationLike.optional(),
+  minTlsVersion: str.optional(),
+  certDaysLeft: num.optional(),
+  rcode: strOrList.optional(),
+}, { error: (i) => (i.code === 'invalid_type' ? `expected a mapping of thresholds, got ${describe(i.input)}` : undefined) });
+
+const OPTION_KINDS: Record<string, ProbeKind | 'any'> = {
+  count: 'any', concurrency: 'any', timeout: 'any', retries: 'any', breaker: 'any', family: 'any', interval: 'any',
+  server: 'dns', type: 'dns', tcp: 'dns', noFallback: 'dns',
+  send: 'tcp', hold: 'tcp', close: 'tcp',
+  sni: 'tls', alpn: 'tls', ca: 'tls', cert: 'tls', key: 'tls', insecure: 'tls', minVersion: 'tls', maxVersion: 'tls', versions: 'tls', resume: 'tls',
+};
+
+const checkShape = z.object({
+  name: str,
+  dns: str.optional(),
+  // `tcp: true` is the dns option (query over TCP); a string is the tcp probe's target.
+  tcp: z.union([str, bool], { error: (i) => `expected host:port (a tcp check) or true/false (dns over TCP), got ${describe(i.input)}` }).optional(),
+  tls: str.optional(),
+  count: num.optional(),
+  concurrency: num.optional(),
+  timeout: durationLike.optional(),
+  retries: num.optional(),
+  breaker: num.optional(),
+  family: num.optional(),
+  interval: durationLike.optional(),
+  server: strOrList.optional(),
+  type: str.optional(),
+  noFallback: bool.optional(),
+  send: str.optional(),
+  hold: durationLike.optional(),
+  close: str.optional(),
+  sni: str.optional(),
+  alpn: strOrList.optional(),
+  ca: str.optional(),
+  cert: str.optional(),
+  key: str.optional(),
+  insecure: bool.optional(),
+  minVersion: str.optional(),
+  maxVersion: str.optional(),
+  versions: bool.optional(),
+  resume: bool.optional(),
+  expect: thresholdsShape.optional(),
+  warn: thresholdsShape.optional(),
+}, { error: (i) => (i.code === 'invalid_type' ? `expected a mapping (a check), got ${describe(i.input)}` : undefined) });
+
+const fileShape = z.strictObject({
+  checks: z.array(z.unknown(), { error: (i) => (i.input === undefined ? 'required: a list of checks' : `expected a list of checks, got ${describe(i.input)}`) })
+    .min(1, { error: 'the list is empty: give at least one check' }),
+}, { error: (i) => (i.code === 'invalid_type' ? `expected a mapping with a "checks" list, got ${describe(i.input)}` : undefined) });
+
+const CHECK_KEYS = new Set(Object.keys(checkShape.shape));
+const THRESHOLD_KEYS = new Set(Object.keys(thresholdsShape.shape));
+
+/** Keys the schema does not know, so that a typo is reported with the other problems, not instead of them. */
+function unknownKeys(raw: unknown): PathKey[][] {
+  const out: PathKey[][] = [];
+  const isObj = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+  if (!isObj(raw)) return out;
+  for (const k of Object.keys(raw)) if (!CHECK_KEYS.has(k)) out.push([k]);
+  for (const t of ['expect', 'warn']) {
+    const v = raw[t];
+    if (isObj(v)) for (const k of Object.keys(v)) if (!THRESHOLD_KEYS.has(k)) out.push([t, k]);
+  }
+  return out;
+}
+
+type RawCheck = z.infer<typeof checkShape>;
+type RawThresholds = z.infer<typeof thresholdsShape>;
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'string') return `"${v.length > 40 ? `${v.slice(0, 40)}…` : v}"`;
+  return String(v);
+}
+
+// ---------------------------------------------------------------------------
+// Locations
+
+type PathKey = string | number;
+
+function fieldName(path: readonly PathKey[]): string {
+  let out = '';
+  for (const k of path) out += typeof k === 'number' ? `[${k}]` : out ? `.${k}` : k;
+  return out;
+}
+
+function locator(file: string, doc: Document, lc: LineCounter) {
+  const at = (offset: number) => { const p = lc.linePos(offset); return { line: p.line, column: p.col }; };
+  /** The node at `path`, or the closest ancestor that exists; `key` points at a mapping key instead of its value. */
+  return (path: readonly PathKey[], opts: { key?: boolean } = {}): { line: number; column: number } => {
+    let node: unknown = doc.contents;
+    let best = { line: 1, column: 1 };
+    if (node && typeof node === 'object' && 'range' in node && Array.isArray((node as { range?: number[] }).range)) best = at((node as { range: number[] }).range[0]!);
+    for (let i = 0; i < path.length; i++) {
+      const k = path[i]!;
+      let next: unknown;
+      let keyNode: unknown;
+      if (isMap(node)) {
+        const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(k));
+        if (pair) { next = pair.value; keyNode = pair.key; }
+      } else if (node && typeof node === 'object' && 'items' in node && Array.isArray((node as { items: unknown[] }).items) && typeof k === 'number') {
+        next = (node as { items: unknown[] }).items[k];
+      }
+      const last = i === path.length - 1;
+      const pick = last && opts.key && keyNode ? keyNode : next ?? keyNode;
+      const range = pick && typeof pick === 'object' && 'range' in pick ? (pick as { range?: number[] }).range : undefined;
+      if (!range) break;
+      best = at(range[0]!);
+      node = next;
+      if (!next) break;
+    }
+    return best;
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Loading
+
+/** Reads and validates a checks file; throws ConfigError naming every problem, or ConndxError for an unreadable file. */
+export function loadChecksFile(file: string): ChecksConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+    throw new ConfigError([{ file, line: 0, column: 0, field: '', message: `cannot read the config file: ${code}` }]);
+  }
+  return parseChecks(text, file);
+}
+
+/** Parses and validates checks YAML. `file` names the source in messages and anchors relative paths (ca, cert, key). */
+export function parseChecks(text: string, file: string): ChecksConfig {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const issues: ConfigIssue[] = [];
+  for (const e of doc.errors) {
+    const pos = e.linePos?.[0] ?? (e.pos ? lc.linePos(e.pos[0]) : { line: 1, col: 1 });
+    issues.push({ file, line: pos.line, column: 'col' in pos ? pos.col : 1, field: '', message: `YAML: ${e.message.split('\n')[0]}` });
+  }
+  if (issues.length) throw new ConfigError(issues);
+  const locate = locator(file, doc, lc);
+  const add = (path: readonly PathKey[], message: string, key = false) => {
+    const { line, column } = locate(path, { key });
+    issues.push({ file, line, column, field: fieldName(path), message });
+  };
+
+  const data: unknown = doc.toJS();
+  const parsed = fileShape.safeParse(data ?? undefined);
+  if (!parsed.success) {
+    for (const i of parsed.error.issues) {
+      if (i.code === 'unrecognized_keys') {
+        for (const k of i.keys) add([...(i.path as PathKey[]), k], unknownKeyMessage(i.path as PathKey[], k), true);
+      } else {
+        add(i.path as PathKey[], i.message);
+      }
+    }
+    throw new ConfigError(sortIssues(issues));
+  }
+
+  const baseDir = dirname(resolvePath(file));
+  const names = new Map<string, number>();
+  const checks: CheckSpec[] = [];
+  parsed.data.checks.forEach((item, idx) => {
+    const at = (p: readonly PathKey[]): PathKey[] => ['checks', idx, ...p];
+    const extra = unknownKeys(item);
+    for (const p of extra) add(at(p), unknownKeyMessage(at(p.slice(0, -1)), String(p[p.length - 1])), true);
+    const shaped = checkShape.safeParse(item);
+    if (!shaped.success) {
+      for (const i of shaped.error.issues) add(at(i.path as PathKey[]), i.message);
+      return;
+    }
+    const raw = shaped.data;
+    const spec = validateCheck(raw, idx, (p, m, key) => add(at(p), m, key), baseDir);
+    const prev = names.get(raw.name);
+    if (prev !== undefined) add(at(['name']), `"${raw.name}" is already the name of checks[${prev}]: names must be unique`);
+    else names.set(raw.name, idx);
+    if (spec && extra.length === 0) checks.push({ ...spec, line: locate(at([])).line });
+  });
+  if (issues.length) throw new ConfigError(sortIssues(issues));
+  return { file, checks };
+}
+
+function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
+  return [...issues].sort((a, b) => a.line - b.line || a.column - b.column);
+}
+
+function unknownKeyMessage(path: readonly PathKey[], key: string): string {
+  const where = path[path.length - 1];
+  if (where === 'expect' || where === 'warn') {
+    return `unknown threshold "${key}": use successRate, p50, p90, p99, minTlsVersion, certDaysLeft or rcode`;
+  }
+  if (path.length === 0) return `unknown key "${key}": the file holds one key, "checks"`;
+  const camel = key.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+  if (camel !== key && (camel in OPTION_KINDS || ['expect', 'warn', 'name'].includes(camel))) return `unknown key "${key}": write options in camelCase ("${camel}")`;
+  return `unknown key "${key}": a check has name, one of dns/tcp/tls, that probe's options, interval, expect and warn`;
+}
+
+type Add = (path: PathKey[], message: string, key?: boolean) => void;
+
+function validateCheck(raw: RawCheck, idx: number, add: Add, baseDir: string): Omit<CheckSpec, 'line'> | null {
+  const before = { n: 0 };
+  const err: Add = (p, m, k) => { before.n++; add(p, m, k); };
+  if (!/^[A-Za-z0-9_.:-]{1,100}$/.test(raw.name)) {
+    err(['name'], `bad name "${raw.name}": use letters, digits and . _ - : (it becomes a label and a perfdata name)`);
+  }
+
+  // Which probe: `tcp: true/false` is the dns option, not a tcp check.
+  const kinds = PROBE_KINDS.filter((k) => typeof raw[k] === 'string');
+  if (kinds.length === 0) {
+    err([], `checks[${idx}] names no probe: give one of dns: NAME, tcp: HOST:PORT or tls: HOST:PORT`);
+    return null;
+  }
+  if (kinds.length > 1) {
+    err([kinds[1]!], `a check runs one probe: it has ${kinds.join(' and ')}; split it into ${kinds.length} checks`, true);
+    return null;
+  }
+  const probe = kinds[0]!;
+  const target = raw[probe] as string;
+  for (const [opt, kind] of Object.entries(OPTION_KINDS)) {
+    if (kind === 'any' || kind === probe || (raw as Record<string, unknown>)[opt] === undefined) continue;
+    if (opt === 'tcp' && probe === 'tcp') continue;
+    err([opt], `"${opt}" is an option of ${kind} checks, not of ${probe} checks`, true);
+  }
+
+  // Target
+  if (probe === 'dns') {
+    if (!(isValidHostName(target) || target === '.')) err([probe], `bad name "${target}": not a valid DNS name`);
+  } else {
+    try {
+      parseHostPort(target, probe === 'tls' ? 443 : undefined);
+    } catch (e) {
+      err([probe], (e as Error).message);
+    }
+  }
+
+  const int = (key: keyof RawCheck, v: number | undefined, min: number, max: number): number | undefined => {
+    if (v === undefined) return undefined;
+    if (!Number.isInteger(v) || v < min || v > max) { err([key], `expected a whole number from ${min} to ${max}, got ${v}`); return undefined; }
+    return v;
+  };
+  const dur = (path: PathKey[], v: string | number | undefined, opts: { min?: number; max?: number } = {}): number | undefined => {
+    if (v === undefined) return undefined;
+    if (typeof v === 'number') { err(path, `write a unit: "${v}ms" or "${v}s"`); return undefined; }
+    let ms: number;
+    try { ms = parseDuration(v, String(path[path.length - 1])); } catch (e) { err(path, (e as Error).message); return undefined; }
+    if (opts.min !== undefined && ms < opts.min) { err(path, `${v} is too short: at least ${opts.min} ms`); return undefined; }
+    if (opts.max !== undefined && ms > opts.max) { err(path, `${v} is too long: at most ${opts.max / 1000}s`); return undefined; }
+    return ms;
+  };
+
+  const count = int('count', raw.count, 1, CHECK_DEFAULTS.maxCount) ?? CHECK_DEFAULTS.count;
+  const concurrency = int('concurrency', raw.concurrency, 1, 1000) ?? count;
+  const retries = int('retries', raw.retries, 0, 10) ?? 0;
+  const breaker = int('breaker', raw.breaker, 1, 1_000_000);
+  let family: 0 | 4 | 6 = 0;
+  if (raw.family !== undefined) {
+    if (raw.family === 4 || raw.family === 6) family = raw.family;
+    else err(['family'], `expected 4 or 6, got ${raw.family}`);
+  }
+  const timeoutMs = dur(['timeout'], raw.timeout, { min: 1, max: CHECK_DEFAULTS.maxTimeoutMs }) ?? CHECK_DEFAULTS.timeoutMs;
+  const intervalMs = dur(['interval'], raw.interval, { min: CHECK_DEFAULTS.minIntervalMs, max: 24 * 3_600_000 }) ?? CHECK_DEFAULTS.intervalMs;
+
+  const spec: Omit<CheckSpec, 'line'> = {
+    name: raw.name, probe, target, count, concurrency, timeoutMs, retries, breaker, family, intervalMs,
+    expect: {}, warn: {},
+  };
+
+  if (probe === 'dns') {
+    const servers = raw.server === undefined ? [] : Array.isArray(raw.server) ? raw.server : [raw.server];
+    servers.forEach((s, i) => {
+      const path: PathKey[] = Array.isArray(raw.server) ? ['server', i] : ['server'];
+      try { parseHostPort(s, 53); } catch (e) { err(path, (e as Error).message); }
+    });
+    if (new Set(servers).size !== servers.length) err(['server'], 'a server is listed twice');
+    const type = (raw.type ?? 'A').toUpperCase();
+    let qtype = QTYPES[type];
+    if (qtype === undefined) {
+      const m = /^TYPE(\d{1,5})$/.exec(type);
+      if (m && Number(m[1]) < 65536) qtype = Number(m[1]);
+      else err(['type'], `unknown record type "${raw.type}": use ${Object.keys(QTYPES).join(', ')} or TYPEnnn`);
+    }
+    spec.dns = { servers, type, qtype: qtype ?? 1, tcp: raw.tcp === true, noFallback: raw.noFallback === true };
+  } else if (probe === 'tcp') {
+    const close = raw.close ?? 'fin';
+    if (close !== 'fin' && close !== 'rst') err(['close'], `expected fin or rst, got "${close}"`);
+    spec.tcp = { send: raw.send, holdMs: dur(['hold'], raw.hold, { max: CHECK_DEFAULTS.maxTimeoutMs }) ?? 0, close: close === 'rst' ? 'rst' : 'fin' };
+  } else {
+    const t: TlsSettings = { insecure: raw.insecure === true, versions: raw.versions === true, resume: raw.resume === true };
+    if (raw.sni !== undefined) {
+      if (isValidHostName(raw.sni)) t.sni = raw.sni;
+      else err(['sni'], `bad sni "${raw.sni}": not a host name`);
+    }
+    if (raw.alpn !== undefined) {
+      const list = (Array.isArray(raw.alpn) ? raw.alpn : raw.alpn.split(',')).map((s) => s.trim()).filter(Boolean);
+      if (list.length === 0 || list.some((p) => Buffer.byteLength(p) > 255)) err(['alpn'], 'give 1 to 255-byte protocol names, e.g. [h2, http/1.1]');
+      else t.alpn = list;
+    }
+    const ver = (key: 'minVersion' | 'maxVersion'): TlsVersionName | undefined => {
+      const v = raw[key];
+      if (v === undefined) return undefined;
+      const p = parseTlsVersionName(v);
+      if (!p) err([key], `bad ${key} "${v}": use TLSv1.2 or TLSv1.3`);
+      return p;
+    };
+    t.minVersion = ver('minVersion');
+    t.maxVersion = ver('maxVersion');
+    if (t.minVersion && t.maxVersion && t.minVersion > t.maxVersion) err(['minVersion'], `${t.minVersion} is above maxVersion ${t.maxVersion}`);
+    const pem = (key: 'ca' | 'cert' | 'key', kind: RegExp, what: string): string | undefined => {
+      const p = raw[key];
+      if (p === undefined) return undefined;
+      const path = resolvePath(baseDir, p);
+      let text: string;
+      try { text = readFileSync(path, 'utf8'); } catch (e) {
+        err([key], `cannot read "${p}" (${path}): ${(e as NodeJS.ErrnoException).code ?? 'EIO'}`);
+        return undefined;
+      }
+      if (!kind.test(text)) { err([key], `"${p}" holds no PEM ${what}`); return undefined; }
+      return text;
+    };
+    t.ca = pem('ca', /-----BEGIN CERTIFICATE-----/, 'certificate');
+    t.cert = pem('cert', /-----BEGIN CERTIFICATE-----/, 'certificate');
+    t.key = pem('key', /-----BEGIN [A-Z ]*PRIVATE KEY-----/, 'private key');
+    if ((raw.cert === undefined) !== (raw.key === undefined)) err([raw.cert === undefined ? 'key' : 'cert'], 'cert and key go together: give both for a client certificate', true);
+    else if (t.ca || t.cert) {
+      try { createSecureContext({ ca: t.ca, cert: t.cert, key: t.key }); } catch (e) {
+        err([t.cert ? 'cert' : 'ca'], `unusable ca/cert/key: ${(e as { reason?: string }).reason ?? (e as Error).message.split('\n')[0]}`);
+      }
+    }
+    spec.tls = t;
+  }
+
+  spec.expect = validateThresholds(raw.expect, ['expect'], probe, err);
+  spec.warn = validateThresholds(raw.warn, ['warn'], probe, err);
+  return before.n ? null : spec;
+}
+
+export function parseTlsVersionName(text: string): TlsVersionName | undefined {
+  const m = /^(?:tls\s*v?)?(1\.[23])$/i.exec(String(text).trim());
+  return m ? (`TLSv${m[1]}` as TlsVersionName) : undefined;
+}
+
+function validateThresholds(raw: RawThresholds | undefined, base: PathKey[], probe: ProbeKind, err: Add): Thresholds {
+  const t: Thresholds = {};
+  if (!raw) return t;
+  if (raw.successRate !== undefined) {
+    if (raw.successRate < 0 || raw.successRate > 1) err([...base, 'successRate'], `expected a fraction from 0 to 1 (0.99 for 99%), got ${raw.successRate}`);
+    else t.successRate = raw.successRate;
+  }
+  for (const p of ['p50', 'p90', 'p99'] as const) {
+    const v = raw[p];
+    if (v === undefined) continue;
+    if (typeof v === 'number') { err([...base, p], `write a unit: "${v}ms"`); continue; }
+    try { t[p] = parseDuration(v, p); } catch (e) { err([...base, p], (e as Error).message); }
+  }
+  if (raw.minTlsVersion !== undefined) {
+    if (probe !== 'tls') err([...base, 'minTlsVersion'], 'minTlsVersion applies to tls checks only', true);
+    else {
+      const v = parseTlsVersionName(raw.minTlsVersion);
+      if (!v) err([...base, 'minTlsVersion'], `bad minTlsVersion "${raw.minTlsVersion}": use TLSv1.2 or TLSv1.3`);
+      else t.minTlsVersion = v;
+    }
+  }
+  if (raw.certDaysLeft !== undefined) {
+    if (probe !== 'tls') err([...base, 'certDaysLeft'], 'certDaysLeft applies to tls checks only', true);
+    else if (!Number.isInteger(raw.certDaysLeft) || raw.certDaysLeft < 0) err([...base, 'certDaysLeft'], `expected a whole number of days, got ${raw.certDaysLeft}`);
+    else t.certDaysLeft = raw.certDaysLeft;
+  }
+  if (raw.rcode !== undefined) {
+    if (probe !== 'dns') err([...base, 'rcode'], 'rcode applies to dns checks only', true);
+    else {
+      const list = (Array.isArray(raw.rcode) ? raw.rcode : [raw.rcode]).map((r) => r.toUpperCase());
+      const bad = list.filter((r) => !(RCODE_NAMES as readonly string[]).includes(r));
+      if (bad.length || list.length === 0) err([...base, 'rcode'], `unknown rcode ${bad.map((b) => `"${b}"`).join(', ') || '(empty)'}: use ${RCODE_NAMES.join(', ')}`);
+      else t.rcode = list;
+    }
+  }
+  return t;
+}

@@ -1,0 +1,223 @@
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { ProbeResult } from '../engine/summary.js';
+import { DNS_OUTCOMES, ENGINE_OUTCOMES, TCP_OUTCOMES, TLS_OUTCOMES } from '../probes/types.js';
+import type { CheckSpec, ProbeKind } from './config.js';
+import type { CheckRun } from './run.js';
+import { STATE_CODE } from './verdict.js';
+
+/**
+ * Prometheus series of checks. Names follow blackbox_exporter where it has
+ * the same idea (probe_success, probe_duration_seconds,
+ * probe_dns_lookup_time_seconds, probe_tls_version_info,
+ * probe_ssl_earliest_cert_expiry); the rest are conndx_*, in base units.
+ * Values come from plain state at scrape time (prom-client `collect`), so a
+ * reload that drops a check drops its series too.
+ */
+
+export const PHASE_LABELS = ['dns', 'tcp', 'tls', 'app'] as const;
+const QUANTILES = [['0.5', 'p50'], ['0.9', 'p90'], ['0.99', 'p99']] as const;
+
+/** What the exporter keeps per check between scrapes. */
+export interface CheckState {
+  spec: CheckSpec;
+  last?: CheckRun;
+  runs: number;
+  /** Runs not started because the previous one was still going. */
+  skipped: number;
+  /** Cumulative attempts by target, phase and outcome: JSON label key → count. */
+  attempts: Map<string, number>;
+}
+
+export function newCheckState(spec: CheckSpec): CheckState {
+  const s: CheckState = { spec, runs: 0, skipped: 0, attempts: new Map() };
+  // Every outcome of the probe exists from the start, at 0 (as blackbox_exporter creates its label values up front).
+  for (const target of targetsOf(spec)) {
+    for (const outcome of outcomesOf(spec.probe)) s.attempts.set(attemptKey(target, outcomePhase(spec.probe, outcome), outcome), 0);
+  }
+  return s;
+}
+
+function targetsOf(spec: CheckSpec): string[] {
+  return spec.probe === 'dns' ? spec.dns!.servers : [spec.target];
+}
+
+function outcomesOf(kind: ProbeKind): string[] {
+  const own = kind === 'dns' ? DNS_OUTCOMES : kind === 'tcp' ? TCP_OUTCOMES : TLS_OUTCOMES;
+  return [...own, ...ENGINE_OUTCOMES];
+}
+
+/** The phase an outcome belongs to (the contract's phases): where the attempt failed, or the probe's own phase when ok. */
+export function outcomePhase(kind: ProbeKind, outcome: string): (typeof PHASE_LABELS)[number] {
+  if (kind === 'dns') return 'dns';
+  if (kind === 'tcp') return outcome === 'reset' || outcome === 'closed' ? 'app' : 'tcp';
+  return outcome.startsWith('tcp:') ? 'tcp' : 'tls';
+}
+
+const attemptKey = (target: string, phase: string, outcome: string) => JSON.stringify([target, phase, outcome]);
+
+/** Folds a finished run into the state: the latest run, and the cumulative counters. */
+export function recordRun(state: CheckState, run: CheckRun): void {
+  state.last = run;
+  state.runs++;
+  for (const [target, res] of perTarget(run, state.spec)) {
+    for (const [outcome, n] of Object.entries(res.outcomes)) {
+      const k = attemptKey(target, outcomePhase(state.spec.probe, outcome), outcome);
+      state.attempts.set(k, (state.attempts.get(k) ?? 0) + n);
+    }
+  }
+  // A name that does not resolve is one failed lookup, in phase dns, under the DNS outcome.
+  for (const u of run.unresolved ?? []) {
+    const k = attemptKey(u.key, 'dns', u.outcome);
+    state.attempts.set(k, (state.attempts.get(k) ?? 0) + 1);
+  }
+}
+
+function perTarget(run: CheckRun, spec: CheckSpec): [string, ProbeResult][] {
+  const r = run.result;
+  if (!r) return [];
+  const by = (r.byServer ?? r.byTarget) as Record<string, ProbeResult> | undefined;
+  if (by && Object.keys(by).length > 1) return Object.entries(by);
+  return [[spec.probe === 'dns' ? spec.dns!.servers[0] ?? run.target : run.target, r]];
+}
+
+/** The phase where the latest run failed most (null when nothing failed). */
+export function failurePhase(run: CheckRun): string | null {
+  if (run.unresolved?.length) return 'dns';
+  const r = run.result;
+  if (!r || r.failed === 0) return null;
+  const byPhase = new Map<string, number>();
+  for (const [outcome, n] of Object.entries(r.outcomes)) {
+    if (outcome === 'ok') continue;
+    const p = outcomePhase(run.probe, outcome);
+    byPhase.set(p, (byPhase.get(p) ?? 0) + n);
+  }
+  let best: string | null = null;
+  let most = 0;
+  for (const [p, n] of byPhase) if (n > most) { best = p; most = n; }
+  return best;
+}
+
+const sec = (msv: number) => msv / 1000;
+
+/**
+ * Registers the check series on `registry`, read from `states()` at each
+ * scrape. With `checkLabel` false (a /probe answer) the series carry no
+ * `check` label: the scraper knows what it asked for.
+ */
+export function registerCheckMetrics(registry: Registry, states: () => Iterable<CheckState>, opts: { checkLabel: boolean }): void {
+  const base = opts.checkLabel ? ['check'] : [];
+  const lb = (s: CheckState, extra: Record<string, string> = {}) => (opts.checkLabel ? { check: s.spec.name, ...extra } : extra);
+  const withLast = function* () { for (const s of states()) if (s.last) yield s as CheckState & { last: CheckRun }; };
+  const gauge = (name: string, help: string, labels: string[], fill: (g: Gauge<string>) => void) =>
+    new Gauge({ name, help, labelNames: [...base, ...labels], registers: [registry], collect() { this.reset(); fill(this); } });
+
+  gauge('probe_success', 'Whether the check passed its CRITICAL thresholds in its latest run (1) or not (0)', [], (g) => {
+    for (const s of withLast()) g.set(lb(s), s.last.verdict.state === 'OK' || s.last.verdict.state === 'WARNING' ? 1 : 0);
+  });
+  gauge('probe_duration_seconds', 'How long the latest run of the check took, name resolution included', [], (g) => {
+    for (const s of withLast()) g.set(lb(s), sec(s.last.durationMs));
+  });
+  gauge('conndx_check_state', 'Nagios state of the latest run: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN', [], (g) => {
+    for (const s of withLast()) g.set(lb(s), STATE_CODE[s.last.verdict.state]);
+  });
+  gauge('conndx_check_failure_phase', 'The phase where most attempts of the latest run failed (1), per phase; all 0 when none failed', ['phase'], (g) => {
+    for (const s of withLast()) {
+      const p = failurePhase(s.last);
+      for (const ph of PHASE_LABELS) g.set(lb(s, { phase: ph }), ph === p ? 1 : 0);
+    }
+  });
+  gauge('conndx_check_last_run_timestamp_seconds', 'When the latest run of the check started (Unix time)', [], (g) => {
+    for (const s of withLast()) g.set(lb(s), Date.parse(s.last.startedAt) / 1000);
+  });
+  gauge('probe_dns_lookup_time_seconds', 'Time to resolve the target name before connecting (0 for an address)', [], (g) => {
+    for (const s of withLast()) {
+      if (s.spec.probe === 'dns') continue;
+      const u = s.last.unresolved?.[0];
+      if (u) { g.set(lb(s), sec(u.lookupMs)); continue; }
+      if (!s.last.result) continue;
+      g.set(lb(s), sec(typeof s.last.result.lookupMs === 'number' ? s.last.result.lookupMs : 0));
+    }
+  });
+  gauge('conndx_probe_success_ratio', 'Share of the latest run\'s attempts that succeeded, per target (per server for dns)', ['target'], (g) => {
+    for (const s of withLast()) {
+      for (const [t, r] of perTarget(s.last, s.spec)) if (r.attempts) g.set(lb(s, { target: t }), r.succeeded / r.attempts);
+    }
+  });
+  gauge('conndx_probe_attempts', 'Attempts made by the latest run, per target', ['target'], (g) => {
+    for (const s of withLast()) for (const [t, r] of perTarget(s.last, s.spec)) g.set(lb(s, { target: t }), r.attempts);
+  });
+  gauge(
+    'conndx_probe_phase_duration_seconds',
+    'Latency quantiles of the latest run per phase, over its successful attempts: dns query, tcp connect (SYN to established), tls handshake (ClientHello to done)',
+    ['target', 'phase', 'quantile'],
+    (g) => {
+      for (const s of withLast()) {
+        for (const [t, r] of perTarget(s.last, s.spec)) {
+          const own = s.spec.probe;
+          const stats: [string, ProbeResult['latencyMs']][] = [[own, r.latencyMs]];
+          if (own === 'tls') stats.push(['tcp', (r.tcpConnectMs ?? null) as ProbeResult['latencyMs']]);
+          for (const [phase, st] of stats) {
+            if (!st) continue;
+            for (const [q, k] of QUANTILES) g.set(lb(s, { target: t, phase, quantile: q }), sec(st[k]));
+          }
+        }
+      }
+    },
+  );
+  gauge('probe_tls_version_info', 'The TLS version the latest handshake negotiated', ['version'], (g) => {
+    for (const s of withLast()) {
+      const v = (s.last.result?.negotiated as { version?: string | null } | undefined)?.version;
+      if (v) g.set(lb(s, { version: v }), 1);
+    }
+  });
+  gauge('probe_ssl_earliest_cert_expiry', 'When the server\'s leaf certificate expires (Unix time)', [], (g) => {
+    for (const s of withLast()) {
+      const na = (s.last.result?.certificate as { notAfter?: string } | undefined)?.notAfter;
+      if (na) g.set(lb(s), Date.parse(na) / 1000);
+    }
+  });
+  gauge('conndx_tls_cert_days_left', 'Whole days until the leaf certificate expires (negative once expired)', [], (g) => {
+    for (const s of withLast()) {
+      const d = (s.last.result?.certificate as { daysLeft?: number } | undefined)?.daysLeft;
+      if (typeof d === 'number') g.set(lb(s), d);
+    }
+  });
+
+  new Counter({
+    name: 'conndx_probe_attempts_total',
+    help: 'Attempts by target, phase and outcome (contract outcome names; ok in the probe\'s own phase)',
+    labelNames: [...base, 'target', 'phase', 'outcome'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of states()) {
+        for (const [k, n] of s.attempts) {
+          const [target, phase, outcome] = JSON.parse(k) as [string, string, string];
+          this.inc(lb(s, { target, phase, outcome }), n);
+        }
+      }
+    },
+  });
+  if (opts.checkLabel) {
+    new Counter({
+      name: 'conndx_check_runs_total', help: 'Runs of the check', labelNames: ['check'], registers: [registry],
+      collect() { this.reset(); for (const s of states()) this.inc({ check: s.spec.name }, s.runs); },
+    });
+    new Counter({
+      name: 'conndx_check_skipped_total', help: 'Runs not started because the previous run of the check was still going', labelNames: ['check'], registers: [registry],
+      collect() { this.reset(); for (const s of states()) this.inc({ check: s.spec.name }, s.skipped); },
+    });
+  }
+}
+
+/** The exposition text of one set of runs (a /probe answer, or a textfile for node_exporter). */
+export async function exposition(runs: { spec: CheckSpec; run: CheckRun }[], opts: { checkLabel: boolean }): Promise<{ text: string; contentType: string }> {
+  const registry = new Registry();
+  const states = runs.map(({ spec, run }) => {
+    const s = newCheckState(spec);
+    recordRun(s, run);
+    return s;
+  });
+  registerCheckMetrics(registry, () => states, opts);
+  return { text: await registry.metrics(), contentType: registry.contentType };
+}
