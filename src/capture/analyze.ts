@@ -10,7 +10,7 @@ import { decodeDns, looksLikeDns, rcodeName, type DnsMessage } from './dns.js';
 import type { PacketFilter, PacketView } from './filter.js';
 import { createFlowTable, type Conn, type FinishedConn, type FlowId } from './flows.js';
 import { decodeIpv4, decodeIpv6, formatIpv4, formatIpv6, type IpPacket } from './ip.js';
-import { decodeLink, isSupportedLinkType, LINK_NAMES } from './link.js';
+import { decodeLink, isSupportedLinkType, LINK_NAMES, type LinkLayer } from './link.js';
 import { readCaptureFile, type CaptureFormat, type ReaderStats } from './reader.js';
 import { decodeTcp, type TcpSegment } from './tcp.js';
 import { alertName, tlsVersionName } from './tls.js';
@@ -319,6 +319,7 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
   };
   const codes: number[] = new Array(18).fill(0);
   // Reused per packet: nothing keeps a reference past the packet (records copy what they need).
+  const linkScratch: LinkLayer = { net: 'ipv4', off: 0 };
   const ipScratch: IpPacket = { version: 4, proto: 0, srcOff: 0, dstOff: 0, off: 0, end: 0, wireLen: 0, fragment: false };
   const tcpScratch: TcpSegment = { srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0, off: 0, end: 0, len: 0 };
   let keySrcFirst = false;
@@ -355,7 +356,7 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     if (ts >= nextSweep) { if (nextSweep !== -Infinity) sweep(ts); nextSweep = ts + SWEEP_EVERY_S; }
     void origLen;
     const caplen = capEnd - start;
-    const link = decodeLink(linkType, data, start, capEnd);
+    const link = decodeLink(linkType, data, start, capEnd, linkScratch);
     if ('anomaly' in link) {
       if (link.anomaly === 'unsupported_link_type') {
         if (!unsupportedLinks.has(linkType)) unsupportedLinks.add(linkType);

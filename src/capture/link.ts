@@ -6,9 +6,16 @@
 
 export type NetProto = 'ipv4' | 'ipv6';
 
-export type LinkResult =
-  | { net: NetProto; off: number }
-  | { anomaly: string };
+export interface LinkLayer { net: NetProto; off: number }
+
+export type LinkResult = LinkLayer | { anomaly: string };
+
+function hit(net: NetProto, off: number, out?: LinkLayer): LinkLayer {
+  if (!out) return { net, off };
+  out.net = net;
+  out.off = off;
+  return out;
+}
 
 /** EtherType → next layer. 802.1Q, 802.1ad and the old QinQ tag all carry a VLAN header. */
 export const ETHERTYPES = new Map<number, NetProto | 'vlan'>([
@@ -28,62 +35,62 @@ export const NULL_FAMILIES = new Map<number, NetProto>([
 const MAX_VLAN_TAGS = 8;
 
 /** Follow an EtherType (and any VLAN tags) starting with the type field at `typeOff`. */
-export function decodeEtherType(buf: Buffer, typeOff: number, end = buf.length): LinkResult {
+export function decodeEtherType(buf: Buffer, typeOff: number, end = buf.length, out?: LinkLayer): LinkResult {
   let o = typeOff;
   for (let tags = 0; tags <= MAX_VLAN_TAGS; tags++) {
     if (o + 2 > end) return { anomaly: tags ? 'truncated_vlan_header' : 'truncated_link_header' };
     const type = buf.readUInt16BE(o);
     const next = ETHERTYPES.get(type);
     if (next === undefined) return { anomaly: type < 0x0600 ? 'not_ip_llc' : 'not_ip' };
-    if (next !== 'vlan') return { net: next, off: o + 2 };
+    if (next !== 'vlan') return hit(next, o + 2, out);
     // VLAN tag: TCI (2 bytes), then the inner EtherType.
     o += 4;
   }
   return { anomaly: 'too_many_vlan_tags' };
 }
 
-export function decodeEthernet(buf: Buffer, off = 0, end = buf.length): LinkResult {
+export function decodeEthernet(buf: Buffer, off = 0, end = buf.length, out?: LinkLayer): LinkResult {
   if (end - off < 14) return { anomaly: 'truncated_link_header' };
-  return decodeEtherType(buf, off + 12, end);
+  return decodeEtherType(buf, off + 12, end, out);
 }
 
-export function decodeNull(buf: Buffer, networkOrder: boolean, off = 0, end = buf.length): LinkResult {
+export function decodeNull(buf: Buffer, networkOrder: boolean, off = 0, end = buf.length, out?: LinkLayer): LinkResult {
   if (end - off < 4) return { anomaly: 'truncated_link_header' };
   // DLT_NULL stores the family in the writer's byte order: accept either.
   let af = networkOrder ? buf.readUInt32BE(off) : buf.readUInt32LE(off);
   if (!networkOrder && af > 0xffff) af = buf.readUInt32BE(off);
   const net = NULL_FAMILIES.get(af);
-  return net ? { net, off: off + 4 } : { anomaly: 'not_ip' };
+  return net ? hit(net, off + 4, out) : { anomaly: 'not_ip' };
 }
 
-export function decodeRaw(buf: Buffer, off = 0, end = buf.length): LinkResult {
+export function decodeRaw(buf: Buffer, off = 0, end = buf.length, out?: LinkLayer): LinkResult {
   if (end - off < 1) return { anomaly: 'truncated_ip_header' };
   const v = buf[off]! >> 4;
-  if (v === 4) return { net: 'ipv4', off };
-  if (v === 6) return { net: 'ipv6', off };
+  if (v === 4) return hit('ipv4', off, out);
+  if (v === 6) return hit('ipv6', off, out);
   return { anomaly: 'bad_ip_version' };
 }
 
 /** Linux cooked v1: 16-byte header, protocol at offset 14 (pcap-linktype LINKTYPE_LINUX_SLL). */
-export function decodeSll(buf: Buffer, off = 0, end = buf.length): LinkResult {
+export function decodeSll(buf: Buffer, off = 0, end = buf.length, out?: LinkLayer): LinkResult {
   if (end - off < 16) return { anomaly: 'truncated_link_header' };
-  return decodeEtherType(buf, off + 14, end);
+  return decodeEtherType(buf, off + 14, end, out);
 }
 
 /** Linux cooked v2: 20-byte header, protocol at offset 0 (LINKTYPE_LINUX_SLL2). */
-export function decodeSll2(buf: Buffer, off = 0, end = buf.length): LinkResult {
+export function decodeSll2(buf: Buffer, off = 0, end = buf.length, out?: LinkLayer): LinkResult {
   if (end - off < 20) return { anomaly: 'truncated_link_header' };
-  const r = decodeEtherType(buf, off, end);
+  const r = decodeEtherType(buf, off, end, out);
   if ('anomaly' in r) return r;
   // The protocol field sits before the rest of the header; the payload starts after all 20 bytes.
-  return r.off === off + 2 ? { net: r.net, off: off + 20 } : { net: r.net, off: r.off + 18 };
+  return hit(r.net, r.off === off + 2 ? off + 20 : r.off + 18, out);
 }
 
-export type LinkDecoder = (buf: Buffer, off: number, end: number) => LinkResult;
+export type LinkDecoder = (buf: Buffer, off: number, end: number, out?: LinkLayer) => LinkResult;
 
 export const LINK_DECODERS = new Map<number, LinkDecoder>([
-  [0, (b, o, e) => decodeNull(b, false, o, e)], // NULL (BSD loopback)
-  [108, (b, o, e) => decodeNull(b, true, o, e)], // LOOP (OpenBSD loopback)
+  [0, (b, o, e, out) => decodeNull(b, false, o, e, out)], // NULL (BSD loopback)
+  [108, (b, o, e, out) => decodeNull(b, true, o, e, out)], // LOOP (OpenBSD loopback)
   [1, decodeEthernet],
   [101, decodeRaw], // RAW
   [12, decodeRaw], // DLT_RAW on some BSDs
@@ -102,7 +109,8 @@ export function isSupportedLinkType(lt: number): boolean {
   return LINK_DECODERS.has(lt);
 }
 
-export function decodeLink(linkType: number, buf: Buffer, off = 0, end = buf.length): LinkResult {
+/** `out`, when given, is filled and returned on success (the hot path reuses one). */
+export function decodeLink(linkType: number, buf: Buffer, off = 0, end = buf.length, out?: LinkLayer): LinkResult {
   const d = LINK_DECODERS.get(linkType);
-  return d ? d(buf, off, end) : { anomaly: 'unsupported_link_type' };
+  return d ? d(buf, off, end, out) : { anomaly: 'unsupported_link_type' };
 }
