@@ -100,7 +100,13 @@ export function decodeServerHello(b: Buffer): ServerHello | { anomaly: string } 
 
 /** Does this payload start with a TLS record carrying a ClientHello? */
 export function startsWithClientHello(b: Buffer): boolean {
-  return b.length >= 6 && b[0] === 22 && b[1] === 3 && b[2]! <= 4 && b[5] === 1;
+  if (b.length >= 6 && b[0] === 22 && b[1] === 3 && b[2]! <= 4 && b[5] === 1) return true;
+  return isSslv2Hello(b, 0);
+}
+
+/** An SSLv2-format ClientHello, which SSLv3/TLS 1.0 clients may send first (RFC 5246 §E.2). */
+function isSslv2Hello(b: Buffer, o: number): boolean {
+  return b.length - o >= 5 && (b[o]! & 0x80) !== 0 && b[o + 2] === 1 && b[o + 3] === 3 && b[o + 4]! <= 3;
 }
 
 export interface TlsSide {
@@ -152,6 +158,7 @@ export function isTls13(t: TlsState): boolean {
 
 function onRecord(t: TlsState, fromClient: boolean, type: number, body: Buffer | null, len: number, ts: number): void {
   const side = fromClient ? t.client : t.server;
+  if (type === 128) return; // the SSLv2 hello, already read
   side.records++;
   if (side.ccs && type !== 20) side.afterCcs++;
   if (type === 20) side.ccs = true;
@@ -177,7 +184,7 @@ function onRecord(t: TlsState, fromClient: boolean, type: number, body: Buffer |
           else t.serverHello = sh;
         }
       }
-      if (side.ccs) break; // encrypted from here
+      if (side.ccs && t.serverHello) break; // encrypted from here
       o += 4 + hl;
     }
   } else if (type === 23 && t.serverHello) {
@@ -205,6 +212,17 @@ export function feedTls(t: TlsState, fromClient: boolean, data: Buffer, ts: numb
   let o = 0;
   s.bytes += data.length;
   while (o < data.length) {
+    if (fromClient && s.records === 0 && s.hdrLen === 0 && s.bodyLeft === 0 && isSslv2Hello(data, o)) {
+      const len = ((data[o]! & 0x7f) << 8) | data[o + 1]!;
+      if (!t.clientHello) t.clientHello = { version: data.readUInt16BE(o + 3), sni: null, offeredVersions: [] };
+      s.records++;
+      s.type = 128;
+      s.keep = null;
+      s.recLen = len;
+      s.bodyLeft = Math.max(0, len - 3);
+      o += 5;
+      if (s.bodyLeft === 0) continue;
+    }
     if (s.bodyLeft === 0 && s.hdrLen < 5) {
       while (s.hdrLen < 5 && o < data.length) { s.hdr = s.hdr * 256 + data[o++]!; s.hdrLen++; }
       if (s.hdrLen < 5) break;
@@ -217,7 +235,9 @@ export function feedTls(t: TlsState, fromClient: boolean, data: Buffer, ts: numb
       if (type < 20 || type > 24 || major !== 3 || len > 18432) { s.garbage = true; return false; }
       s.type = type;
       s.bodyLeft = len;
-      const wanted = type === 21 || (type === 22 && !s.ccs);
+      // After a HelloRetryRequest both sides may send a (middlebox) ChangeCipherSpec before the
+      // second hello pair (RFC 8446 §D.4): handshake records stay readable until the ServerHello.
+      const wanted = type === 21 || (type === 22 && (!s.ccs || !t.serverHello));
       s.keep = wanted ? Buffer.allocUnsafe(Math.min(len, MAX_KEEP)) : null;
       s.keepLen = 0;
       if (len === 0) { s.hdrLen = 0; onRecord(t, fromClient, type, s.keep, 0, ts); }

@@ -52,3 +52,49 @@ describe.skipIf(!root)('Zeek conn_state corpus (../shared/corpus/zeek)', () => {
   });
 });
 if (!root) test.skip('Zeek corpus absent: ../shared/corpus/zeek not found beside the repo', () => {});
+
+interface SslRow { orig_h: string; orig_p: number; resp_h: string; resp_p: number; version: string | null; server_name: string | null; established: boolean; last_alert: string | null }
+
+/** Zeek spells TLSv13, TLSv13-draft16; the contract TLSv1.3, TLSv1.3-draft16. */
+function zeekVersion(v: string): string {
+  return v.replace(/^TLSv1(\d)/, 'TLSv1.$1');
+}
+
+describe.skipIf(!root)('TLS facts agree with Zeek ssl.log', () => {
+  test('version, SNI, completion and alert per TLS connection', async () => {
+    const diffs: string[] = [];
+    let rows = 0;
+    for (const d of readdirSync(root!, { withFileTypes: true })) {
+      if (!d.isDirectory()) continue;
+      const exp = JSON.parse(readFileSync(join(root!, d.name, 'expected.json'), 'utf8')) as { file: { name: string }; ssl?: SslRow[]; hints?: string[] };
+      if (!exp.ssl?.length) continue;
+      const res = await analyzeCapture(join(root!, d.name, exp.file.name), { flows: true });
+      if (!res.ok) throw new Error(res.reason);
+      const used = new Map<string, number>();
+      for (const s of exp.ssl) {
+        const k = [endpoint(s.orig_h, s.orig_p), endpoint(s.resp_h, s.resp_p)].sort().join(' ');
+        const i = used.get(k) ?? 0;
+        used.set(k, i + 1);
+        const got = res.result.connections!.filter((c) => [c.client, c.server].sort().join(' ') === k)[i];
+        rows++;
+        const want = {
+          version: s.version ? zeekVersion(s.version) : null,
+          sni: s.server_name,
+          // Zeek's `established`: the handshake finished (a later reset is the app phase, not TLS).
+          completed: s.established,
+          alert: s.last_alert,
+        };
+        const have = got && {
+          version: got.tlsVersion,
+          sni: got.sni,
+          completed: got.phase === 'ok' || got.phase === 'app',
+          alert: got.alert,
+        };
+        if (JSON.stringify(want) !== JSON.stringify(have)) diffs.push(`${d.name} ${k}: zeek ${JSON.stringify(want)}, conndx ${JSON.stringify(have)}`);
+      }
+    }
+    if (diffs.length) console.log(diffs.join('\n'));
+    expect(rows).toBeGreaterThan(15);
+    expect(diffs).toEqual([]);
+  });
+});
