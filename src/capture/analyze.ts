@@ -503,7 +503,7 @@ export function verdictOf(r: Pick<PcapResult, 'tcp' | 'tls' | 'dns' | 'failures'
     }
     return bits.join(', ');
   };
-  const appPart = () => `${failures.app} connection${failures.app === 1 ? '' : 's'} reset after the handshake (${tcp.resetsBy.server} resets by the server, ${tcp.resetsBy.client} by the client in all)`;
+  const appPart = () => `${failures.app} connection${failures.app === 1 ? '' : 's'} reset after the handshake (resets in all phases: ${tcp.resetsBy.server} by the server, ${tcp.resetsBy.client} by the client)`;
   if (phase === 'ok') {
     const bits: string[] = [];
     if (tcp.connections) bits.push(`${tcp.connections} TCP connection attempt${tcp.connections === 1 ? '' : 's'}, all established`);
