@@ -260,7 +260,10 @@ export function parseChecks(text: string, file: string): ChecksConfig {
   };
 
   const data: unknown = doc.toJS();
-  const parsed = fileShape.safeParse(data ?? undefined);
+  if (data === null || data === undefined) {
+    throw new ConfigError([{ file, line: 1, column: 1, field: '', message: 'the file is empty: it needs a "checks" list' }]);
+  }
+  const parsed = fileShape.safeParse(data);
   if (!parsed.success) {
     for (const i of parsed.error.issues) {
       if (i.code === 'unrecognized_keys') {
@@ -302,12 +305,26 @@ function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
 function unknownKeyMessage(path: readonly PathKey[], key: string): string {
   const where = path[path.length - 1];
   if (where === 'expect' || where === 'warn') {
-    return `unknown threshold "${key}": use successRate, p50, p90, p99, minTlsVersion, certDaysLeft or rcode`;
+    const near = [...THRESHOLD_KEYS].find((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
+    return `unknown threshold "${key}": ${near ? `did you mean "${near}"?` : 'use successRate, p50, p90, p99, minTlsVersion, certDaysLeft or rcode'}`;
   }
   if (path.length === 0) return `unknown key "${key}": the file holds one key, "checks"`;
   const camel = key.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
   if (camel !== key && (camel in OPTION_KINDS || ['expect', 'warn', 'name'].includes(camel))) return `unknown key "${key}": write options in camelCase ("${camel}")`;
+  const near = [...CHECK_KEYS].find((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
+  if (near) return `unknown key "${key}": did you mean "${near}"?`;
   return `unknown key "${key}": a check has name, one of dns/tcp/tls, that probe's options, interval, expect and warn`;
+}
+
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 3;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
 }
 
 type Add = (path: PathKey[], message: string, key?: boolean) => void;

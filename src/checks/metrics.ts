@@ -15,7 +15,8 @@ import { STATE_CODE } from './verdict.js';
  */
 
 export const PHASE_LABELS = ['dns', 'tcp', 'tls', 'app'] as const;
-const QUANTILES = [['0.5', 'p50'], ['0.9', 'p90'], ['0.99', 'p99']] as const;
+/** Percentiles of the contract's latency stats; not `quantile`, which Prometheus reserves for summaries. */
+const PERCENTILES = [['50', 'p50'], ['90', 'p90'], ['99', 'p99']] as const;
 
 /** What the exporter keeps per check between scrapes. */
 export interface CheckState {
@@ -42,8 +43,10 @@ function targetsOf(spec: CheckSpec): string[] {
 }
 
 function outcomesOf(kind: ProbeKind): string[] {
-  const own = kind === 'dns' ? DNS_OUTCOMES : kind === 'tcp' ? TCP_OUTCOMES : TLS_OUTCOMES;
-  return [...own, ...ENGINE_OUTCOMES];
+  if (kind === 'dns') return [...DNS_OUTCOMES, ...ENGINE_OUTCOMES];
+  if (kind === 'tcp') return [...TCP_OUTCOMES, ...ENGINE_OUTCOMES];
+  // TLS alerts (alert:<name>) are open-ended: they appear when first seen.
+  return [...TLS_OUTCOMES, ...TCP_OUTCOMES.filter((o) => o !== 'ok').map((o) => `tcp:${o}`), ...ENGINE_OUTCOMES];
 }
 
 /** The phase an outcome belongs to (the contract's phases): where the attempt failed, or the probe's own phase when ok. */
@@ -97,7 +100,8 @@ export function failurePhase(run: CheckRun): string | null {
   return best;
 }
 
-const sec = (msv: number) => msv / 1000;
+/** ms → seconds, to the microsecond (no float noise in the exposition). */
+const sec = (msv: number) => Math.round(msv * 1000) / 1_000_000;
 
 /**
  * Registers the check series on `registry`, read from `states()` at each
@@ -148,8 +152,8 @@ export function registerCheckMetrics(registry: Registry, states: () => Iterable<
   });
   gauge(
     'conndx_probe_phase_duration_seconds',
-    'Latency quantiles of the latest run per phase, over its successful attempts: dns query, tcp connect (SYN to established), tls handshake (ClientHello to done)',
-    ['target', 'phase', 'quantile'],
+    'Latency percentiles of the latest run per phase, over its successful attempts: dns query, tcp connect (SYN to established), tls handshake (ClientHello to done)',
+    ['target', 'phase', 'percentile'],
     (g) => {
       for (const s of withLast()) {
         for (const [t, r] of perTarget(s.last, s.spec)) {
@@ -158,7 +162,7 @@ export function registerCheckMetrics(registry: Registry, states: () => Iterable<
           if (own === 'tls') stats.push(['tcp', (r.tcpConnectMs ?? null) as ProbeResult['latencyMs']]);
           for (const [phase, st] of stats) {
             if (!st) continue;
-            for (const [q, k] of QUANTILES) g.set(lb(s, { target: t, phase, quantile: q }), sec(st[k]));
+            for (const [q, k] of PERCENTILES) g.set(lb(s, { target: t, phase, percentile: q }), sec(st[k]));
           }
         }
       }
@@ -176,13 +180,6 @@ export function registerCheckMetrics(registry: Registry, states: () => Iterable<
       if (na) g.set(lb(s), Date.parse(na) / 1000);
     }
   });
-  gauge('conndx_tls_cert_days_left', 'Whole days until the leaf certificate expires (negative once expired)', [], (g) => {
-    for (const s of withLast()) {
-      const d = (s.last.result?.certificate as { daysLeft?: number } | undefined)?.daysLeft;
-      if (typeof d === 'number') g.set(lb(s), d);
-    }
-  });
-
   new Counter({
     name: 'conndx_probe_attempts_total',
     help: 'Attempts by target, phase and outcome (contract outcome names; ok in the probe\'s own phase)',
