@@ -1,0 +1,68 @@
+// Real traffic on 127.0.0.1 captured by tcpdump (needs root and tcpdump), then read back:
+// the phases conndx names must be the ones the test caused.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection, createServer, type AddressInfo, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, test } from 'vitest';
+import { analyzeCapture } from '../../src/capture/index.js';
+import { requireTool } from '../helpers/capture-env.js';
+
+const need = requireTool('tcpdump', true);
+
+function listen(s: Server): Promise<number> {
+  return new Promise((resolve) => s.listen(0, '127.0.0.1', () => resolve((s.address() as AddressInfo).port)));
+}
+
+function connectOnce(port: number, send: string): Promise<string> {
+  return new Promise((resolve) => {
+    const c = createConnection({ host: '127.0.0.1', port });
+    c.on('connect', () => c.write(send));
+    c.on('data', () => {});
+    c.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+    c.on('end', () => { c.end(); });
+    c.on('close', () => resolve('closed'));
+    setTimeout(() => { c.destroy(); resolve('timeout'); }, 3000).unref();
+  });
+}
+
+test.skipIf(!need.ok)(`loopback traffic captured by tcpdump${need.ok ? '' : ` (skipped: ${need.reason})`}`, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'conndx-lo-'));
+  const okServer = createServer((s) => s.on('data', () => s.end('pong')));
+  const rstServer = createServer((s) => s.on('data', () => s.resetAndDestroy()));
+  const closed = createServer();
+  const [okPort, rstPort, closedPort] = [await listen(okServer), await listen(rstServer), await listen(closed)];
+  await new Promise<void>((r) => closed.close(() => r()));
+  const file = join(dir, 'lo.pcap');
+  const filter = `tcp and (port ${okPort} or port ${rstPort} or port ${closedPort})`;
+  const dump = spawn('tcpdump', ['-i', 'lo', '--immediate-mode', '-U', '-Z', 'root', '-w', file, filter], { stdio: ['ignore', 'ignore', 'pipe'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      dump.stderr!.on('data', (d: Buffer) => { if (String(d).includes('listening on')) resolve(); });
+      dump.on('exit', (code) => reject(new Error(`tcpdump exited with ${code}`)));
+      setTimeout(() => reject(new Error('tcpdump did not start')), 5000).unref();
+    });
+    // "listening on" comes a moment before the capture ring sees packets.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await connectOnce(okPort, 'ping')).toBe('closed');
+    expect(await connectOnce(rstPort, 'ping')).toBe('ECONNRESET');
+    expect(await connectOnce(closedPort, 'ping')).toBe('ECONNREFUSED');
+    await new Promise((r) => setTimeout(r, 500));
+  } finally {
+    const exited = new Promise((r) => dump.once('exit', r));
+    dump.kill('SIGINT');
+    await exited;
+    okServer.close();
+    rstServer.close();
+  }
+  const res = await analyzeCapture(file, { flows: true });
+  rmSync(dir, { recursive: true, force: true });
+  if (!res.ok) throw new Error(res.reason);
+  const byPort = (p: number) => res.result.connections!.filter((c) => c.server.endsWith(`:${p}`));
+  expect(byPort(okPort)).toMatchObject([{ zeekState: 'SF', phase: 'ok', outcome: 'ok' }]);
+  expect(byPort(rstPort)).toMatchObject([{ zeekState: 'RSTR', phase: 'app', outcome: 'reset', resetBy: 'server' }]);
+  expect(byPort(closedPort)).toMatchObject([{ zeekState: 'REJ', phase: 'tcp', outcome: 'refused' }]);
+  expect(res.result.tcp).toMatchObject({ connections: 3, established: 2, refused: 1, resets: 1 });
+  expect(res.result.tcp.handshakeRttMs!.p50).toBeGreaterThan(0);
+}, 20_000);
