@@ -45,6 +45,22 @@ describe.skipIf(!root)('robustness corpus (../shared/corpus/robustness)', () => 
     expect(index.files.length).toBeGreaterThan(400);
   }, 120_000);
 
+  test('the CLI ends every file in exit 0 or one error line with exit 3, never a stack trace', async () => {
+    const bad: string[] = [];
+    const files = [...index.files.map((e) => e.file), ...index.derivedFileTruncations.map((t) => t.file)];
+    for (const f of files) {
+      for (const argv of [['pcap', join(root!, f)], ['pcap', join(root!, f), '--json', '--flows']]) {
+        const out = sink(), err = sink();
+        const code = await main({ argv, stdout: out, stderr: err, env: {} });
+        if (code === 0 && argv.includes('--json')) JSON.parse(out.text);
+        const errLines = err.text.split('\n').filter((l) => l && !l.startsWith('warning:'));
+        if (code !== 0 && (code !== 3 || errLines.length !== 1)) bad.push(`${f}: exit ${code}: ${err.text}`);
+        if (/internal error|\n\s+at /.test(err.text)) bad.push(`${f}: ${err.text}`);
+      }
+    }
+    expect(bad).toEqual([]);
+  }, 120_000);
+
   test('cut-short files keep their complete records and say so; a cut header is exit 3', async () => {
     for (const t of index.derivedFileTruncations) {
       const res = await analyzeCapture(join(root!, t.file));
