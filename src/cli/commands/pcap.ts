@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import { stat } from 'node:fs/promises';
-import { analyzeCapture, parseFilter, type PacketFilter } from '../../capture/index.js';
+import type { PacketFilter } from '../../capture/index.js';
 import { ConndxError } from '../../errors.js';
 import { makeMeta } from '../../report/meta.js';
-import { renderPcapFlows, renderPcapSummary } from '../../report/pcap.js';
 import { warn, write, type CliContext } from '../context.js';
 
 interface PcapOpts { flows?: boolean; filter?: string; dnsPort?: string[]; json?: boolean }
@@ -40,6 +39,8 @@ Exit codes: 0 the capture was analysed (also when cut short: a warning says so),
             3 not a capture (no valid pcap/pcapng header), or bad options.`)
     .action(async (file: string, o: PcapOpts) => {
       const startedAt = new Date().toISOString();
+      // Loaded on use: other commands' start-up does not pay for the capture code.
+      const { analyzeCapture, parseFilter } = await import('../../capture/index.js');
       let filter: PacketFilter | undefined;
       if (o.filter !== undefined) {
         const f = parseFilter(o.filter);
@@ -72,6 +73,7 @@ Exit codes: 0 the capture was analysed (also when cut short: a warning says so),
       if (shown) ctx.stderr.write('\n');
       if (!res.ok) throw new ConndxError('CONNDX_NOT_A_CAPTURE', `"${file}" is not a capture conndx can read: ${res.reason}`);
       const result = res.result;
+      const { renderPcapFlows, renderPcapSummary } = await import('../../report/pcap.js');
       for (const w of result.warnings) warn(ctx, w);
       if (o.json) {
         await write(ctx.stdout, JSON.stringify({ ...result, meta: makeMeta(ctx.argv, startedAt) }, null, 2) + '\n');
