@@ -154,11 +154,12 @@ function judgeScope(spec: CheckSpec, r: ProbeResult, scope: string | undefined):
 export function judgeCheck(spec: CheckSpec, facts: RunFacts): Verdict {
   if (facts.error) return { state: 'UNKNOWN', reasons: [facts.error], measures: [] };
   if (facts.unresolved?.length) {
-    return {
-      state: 'CRITICAL',
-      reasons: facts.unresolved.map((u) => `${u.key} does not resolve: DNS ${u.outcome} (${u.cause})`),
-      measures: [],
-    };
+    // Nothing could be attempted: a success rate of 0, so graphs and alerts see the failure too.
+    const measures: Measure[] = facts.unresolved.map((u) => ({
+      key: 'successRate', scope: spec.probe === 'dns' ? u.key : undefined, value: 0, crit: spec.expect.successRate, direction: 'below',
+      state: 'CRITICAL', text: `${u.key} does not resolve: DNS ${u.outcome} (${u.cause})`,
+    }));
+    return { state: 'CRITICAL', reasons: measures.map((m) => m.text), measures };
   }
   const r = facts.result;
   if (!r) return { state: 'UNKNOWN', reasons: ['no result'], measures: [] };
