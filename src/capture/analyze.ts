@@ -514,7 +514,8 @@ export function verdictOf(r: Pick<PcapResult, 'tcp' | 'tls' | 'dns' | 'failures'
   const parts: string[] = [];
   const lead = { dns: dnsPart, tcp: tcpPart, tls: tlsPart, app: appPart }[phase];
   parts.push(lead());
-  for (const p of order) {
+  // Then the other failing phases, most failures first.
+  for (const p of [...order].sort((a, b) => failures[b] - failures[a])) {
     if (p === phase || failures[p] === 0) continue;
     parts.push({ dns: dnsPart, tcp: tcpPart, tls: tlsPart, app: appPart }[p]());
   }

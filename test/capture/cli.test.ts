@@ -36,23 +36,23 @@ describe('conndx pcap', () => {
     expect(j.format).toBe('pcap');
     expect(j.connections).toBeUndefined();
     expect(j.meta.command).toBe(`conndx pcap ${all} --json`);
-    expect(j.tcp).toMatchObject({ connections: 14, refused: 1, unanswered: 1 });
-    expect(j.verdict.phase).toBe('tls');
-    expect(j.failures).toEqual({ dns: 2, tcp: 3, tls: 5, app: 2 });
+    expect(j.tcp).toMatchObject({ connections: 16, refused: 1, unanswered: 2 });
+    expect(j.verdict.phase).toBe('tcp');
+    expect(j.failures).toEqual({ dns: 2, tcp: 5, tls: 5, app: 2 });
   });
 
   test('the human summary names the phase and the figures', async () => {
     const r = await run(['pcap', all]);
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/TCP\s+14 attempts, 12 established/);
-    expect(r.out).toMatch(/--- verdict ---\ntls: TLS handshake failure 83% of 6/);
+    expect(r.out).toMatch(/TCP\s+16 attempts, 13 established/);
+    expect(r.out).toMatch(/--- verdict ---\ntcp: TCP handshake success 81% of 16 attempts/);
     expect(r.out).not.toMatch(/\x1b\[/);
   });
 
   test('--flows --filter keeps one record per connection on the filtered port', async () => {
     const r = await run(['pcap', all, '--flows', '--json', '--filter', 'port 443']);
     const j = JSON.parse(r.out);
-    expect(j.connections.length).toBe(8); // 6 TLS connections + the unanswered attempt (2 records)
+    expect(j.connections.length).toBe(9); // 6 TLS connections, the unanswered attempt (2 records), the RSTOS0 one
     expect(j.connections.every((c: { server: string }) => c.server.endsWith(':443'))).toBe(true);
     expect(j.ip.filteredOut).toBeGreaterThan(0);
     const text = await run(['pcap', all, '--flows', '--filter', 'port 443 and not host 10.9.9.9']);
@@ -65,7 +65,7 @@ describe('conndx pcap', () => {
     expect(JSON.parse(r.out).tcp.connections).toBe(1);
     const iso = new Date(t * 1000).toISOString();
     const r2 = await run(['pcap', all, '--json', '--filter', `after ${iso}`]);
-    expect(JSON.parse(r2.out).tcp.connections).toBe(12);
+    expect(JSON.parse(r2.out).tcp.connections).toBe(14);
   });
 
   test('--dns-port reads another port as DNS', async () => {
