@@ -35,8 +35,9 @@ export function bpfFilter(addresses: AddressInfo[], port: number): string {
 /** Starts tcpdump and resolves once it says it is listening (or rejects with its own words). */
 function startTcpdump(bin: string, iface: string, file: string, filter: string): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    // -Z root: tcpdump otherwise drops to its own user, which cannot write into our private temp dir.
-    const child = spawn(bin, ['-i', iface, '-w', file, '-U', '-n', '-Z', 'root', filter], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // --immediate-mode: without it packets wait in the capture ring for a block timeout and a quick
+    // SIGINT loses them. -Z root: tcpdump otherwise drops to its own user, which cannot write into our private temp dir.
+    const child = spawn(bin, ['-i', iface, '--immediate-mode', '-w', file, '-U', '-n', '-Z', 'root', filter], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`tcpdump did not start listening within 5 s: ${err.trim().split('\n').pop() ?? ''}`)); }, 5000);
     child.stderr!.on('data', (d: Buffer) => {

@@ -50,7 +50,7 @@ const KIND_ORDER = { fails: 0, slow: 1, note: 2 } as const;
 
 const f1 = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 const ms = (x: number | null | undefined) => (x === null || x === undefined ? '-' : `${f1(x)} ms`);
-const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
+const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : w.endsWith('s') ? 'es' : 's'}`;
 
 /** The most frequent non-ok outcome of a result. */
 function worstOutcome(outcomes: Record<string, number>): string | null {
@@ -211,12 +211,18 @@ const OUTCOME_WORDS: Record<string, string> = {
   unreachable: 'unreachable (ICMP host/net unreachable)',
   reset: 'reset (RST)',
   closed: 'closed (FIN)',
+  'cert-expired': 'cert-expired (the server\'s certificate is past its notAfter date)',
+  'cert-not-yet-valid': 'cert-not-yet-valid (the certificate\'s notBefore is in the future: a clock or a premature rollout)',
+  'cert-hostname-mismatch': 'cert-hostname-mismatch (the certificate does not name the host asked for)',
+  'cert-untrusted': 'cert-untrusted (the chain does not lead to a trusted root)',
+  'cert-chain-incomplete': 'cert-chain-incomplete (the server does not send the intermediate certificate)',
 };
 
 function describeOutcome(phase: Phase, outcome: string): string {
   if (phase === 'tcp' && outcome === 'timeout') return 'timeout (the SYN was never answered: dropped by a firewall, a full accept queue, or a dead host)';
   if (phase === 'tls' && outcome === 'reset') return 'reset (RST right after the ClientHello, as an SNI filter or a non-TLS service does)';
   if (phase === 'tls' && outcome === 'timeout') return 'timeout (no complete handshake: the server stalled after the ClientHello)';
+  if (outcome.startsWith('alert:')) return `${outcome} (the server refused the handshake with this TLS alert)`;
   return OUTCOME_WORDS[outcome] ?? outcome;
 }
 

@@ -95,7 +95,7 @@ export function renderDiagnose(c: ChalkInstance, r: DiagnoseResult): string {
   const p = r.plan;
   const chain = ['dns' as const, 'tcp', ...(p.tls ? ['tls'] : []), ...(p.http ? ['http'] : [])].filter((x) => x !== 'dns' || r.dns);
   out.push(c.bold(wrap(`conndx diagnose ${r.target}`, WIDTH)));
-  out.push(c.dim(wrap(`${chain.join(' → ')}, count ${p.count}, timeout ${fmtElapsed(p.timeoutMs)}${p.sni ? `, sni ${p.sni}` : ''}, took ${fmtElapsed(r.elapsedMs).replace(' ', '\u00a0')}`, WIDTH)));
+  out.push(c.dim(wrap(`${chain.join(' → ')}, count ${p.count}, timeout ${fmtElapsed(p.timeoutMs)}${p.sni && p.tls ? `, sni ${p.sni}` : ''}, took ${fmtElapsed(r.elapsedMs).replace(' ', '\u00a0')}`, WIDTH)));
   out.push('');
   out.push(renderVerdict(c, r));
   out.push('');
