@@ -3,40 +3,104 @@
 #   bench/tls/bench.sh [N_CURL=200] [N_LOAD=5000] [CONCURRENCY=500]
 # Servers: the lab's tls-ok endpoint (Node https, in its own process) and
 # nginx (Debian package) with the same lab certificate.
+# Handshake time: conndx latencyMs (ClientHello written → handshake complete)
+# against curl's time_appconnect − time_connect, one warm curl process with
+# fresh connections (--no-sessionid, Connection: close), as conndx is warm.
+# curl creates its SSL_CTX and loads --cacert per connection inside that
+# window (conndx builds its context once per run), so curl is measured both
+# with --cacert and with -k. bench/tls/raw-node.mjs is the floor: bare
+# tls.connect handshakes with no conndx around them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N_CURL=${1:-200}
 N_LOAD=${2:-5000}
 C=${3:-500}
 DIR=$(mktemp -d /tmp/conndx-tls-bench.XXXXXX)
+PIDS=()
 cleanup() {
-  [ -n "${SERVE_PID:-}" ] && kill "$SERVE_PID" 2>/dev/null || true
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   [ -f "$DIR/nginx.pid" ] && kill "$(cat "$DIR/nginx.pid")" 2>/dev/null || true
   sleep 0.2; rm -rf "$DIR"
 }
 trap cleanup EXIT
 
-npm run -s build
-node bench/tls/serve.mjs "$DIR" tls-ok > "$DIR/ports" &
-SERVE_PID=$!
-for _ in $(seq 50); do [ -s "$DIR/ports" ] && break; sleep 0.1; done
-NODE_PORT=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"))["tls-ok"])' "$DIR/ports")
+npm run -s build >/dev/null || echo "(build reported type errors; running what it emitted)"
 
+# start_lab <dir>: the lab's tls-ok endpoint in its own process; sets LAB_PORT
+start_lab() {
+  local dir=$1
+  mkdir -p "$dir"
+  node bench/tls/serve.mjs "$dir" tls-ok > "$dir/ports" &
+  PIDS+=($!)
+  for _ in $(seq 100); do [ -s "$dir/ports" ] && break; sleep 0.1; done
+  LAB_PORT=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"))["tls-ok"])' "$dir/ports")
+}
+
+# curl_hs <port> <dir> <tls flags> [prefix...]: p50/mean of (appconnect − connect), ms
+curl_hs() {
+  local port=$1 dir=$2 flags=$3; shift 3
+  local urls=()
+  for _ in $(seq "$N_CURL"); do urls+=("https://lab.conndx.test:$port/"); done
+  # shellcheck disable=SC2086
+  "$@" curl -s --http1.1 --no-sessionid -H 'Connection: close' $flags --resolve "lab.conndx.test:$port:127.0.0.1" \
+      -w 'T %{time_connect} %{time_appconnect}\n' "${urls[@]}" \
+    | awk '/^T / { print ($3 - $2) * 1000 }' | sort -n \
+    | awk '{ a[NR] = $1; s += $1 } END { printf "p50 %.3f ms  mean %.3f ms  (n=%d)\n", a[int((NR + 1) / 2)], s / NR, NR }'
+}
+
+# conndx_hs <port> <dir> [prefix...]
+conndx_hs() {
+  local port=$1 dir=$2; shift 2
+  "$@" node bin/conndx tls "127.0.0.1:$port" --sni lab.conndx.test --ca "$dir/ca.pem" --count "$N_CURL" --json 2>/dev/null \
+    | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s);console.log(`p50 ${r.latencyMs.p50.toFixed(3)} ms  mean ${r.latencyMs.mean.toFixed(3)} ms  (ok ${r.succeeded}/${r.attempts}, ${r.negotiated.version}; tcp connect p50 ${r.tcpConnectMs.p50.toFixed(3)} ms)`)})'
+}
+
+compare() {
+  local port=$1 dir=$2; shift 2
+  echo "handshake at concurrency 1, $N_CURL each, alternating:"
+  for _ in 1 2; do
+    echo "  conndx           $(conndx_hs "$port" "$dir" "$@")"
+    echo "  curl --cacert    $(curl_hs "$port" "$dir" "--cacert $dir/ca.pem" "$@")"
+    echo "  curl -k          $(curl_hs "$port" "$dir" "-k" "$@")"
+  done
+}
+
+load() {
+  local port=$1 dir=$2
+  /usr/bin/time -f '%U %S' -o "$dir/cpu" node bin/conndx tls "127.0.0.1:$port" --sni lab.conndx.test --ca "$dir/ca.pem" --count "$N_LOAD" --concurrency "$C" --json 2>/dev/null > "$dir/load.json" || true
+  node -e '
+    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    const [u, s] = require("fs").readFileSync(process.argv[2], "utf8").trim().split(" ").map(Number);
+    const sum = Object.values(r.outcomes).reduce((a, b) => a + b, 0);
+    console.log(`conndx --count ${r.attempts} --concurrency '"$C"': outcomes ${JSON.stringify(r.outcomes)} (sum ${sum}), ${(r.attempts / r.elapsedMs * 1000).toFixed(0)} handshakes/s over ${(r.elapsedMs / 1000).toFixed(2)} s, cpu ${u}s user ${s}s sys (${((u + s) * 1000 / r.attempts).toFixed(2)} ms/handshake)`);
+  ' "$dir/load.json" "$dir/cpu"
+}
+
+h2() {
+  local port=$1 n=$2
+  h2load -c "$n" -n "$n" --connect-to="127.0.0.1:$port" "https://lab.conndx.test:$port/" 2>&1 \
+    | awk '/^finished in/ { print "h2load -c '"$n"' -n '"$n"': " $0 } /^requests:/ { print "  " $0 }'
+}
+
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+start_lab "$DIR/node"
+NODE_PORT=$LAB_PORT
 NGINX_PORT=$(( 20000 + RANDOM % 20000 ))
 if command -v nginx >/dev/null; then
   mkdir -p "$DIR/nginx"
+  cp "$DIR/node/ca.pem" "$DIR/node/server.pem" "$DIR/node/server.key" "$DIR/nginx/"
   cat > "$DIR/nginx.conf" <<CONF
 worker_processes 1;
 pid $DIR/nginx.pid;
 error_log $DIR/nginx/error.log;
-events { worker_connections 4096; }
+events { worker_connections 8192; }
 http {
   access_log off;
   client_body_temp_path $DIR/nginx; proxy_temp_path $DIR/nginx; fastcgi_temp_path $DIR/nginx;
   uwsgi_temp_path $DIR/nginx; scgi_temp_path $DIR/nginx;
   server {
-    listen 127.0.0.1:$NGINX_PORT ssl http2 backlog=4096;
-    ssl_certificate $DIR/server.pem; ssl_certificate_key $DIR/server.key;
+    listen 127.0.0.1:$NGINX_PORT ssl http2 backlog=8192;
+    ssl_certificate $DIR/nginx/server.pem; ssl_certificate_key $DIR/nginx/server.key;
     ssl_protocols TLSv1.2 TLSv1.3;
     location / { return 200 "conndx bench\n"; }
   }
@@ -46,45 +110,16 @@ CONF
   sleep 0.3
 fi
 
-# p50/mean of (appconnect - connect) over N curl runs, in ms
-curl_hs() {
-  local port=$1
-  for _ in $(seq "$N_CURL"); do
-    curl -s -o /dev/null --cacert "$DIR/ca.pem" --resolve "lab.conndx.test:$port:127.0.0.1" \
-      -w '%{time_connect} %{time_appconnect}\n' "https://lab.conndx.test:$port/"
-  done | awk '{ d = ($2 - $1) * 1000; print d }' | sort -n | awk '{ a[NR] = $1; s += $1 } END { printf "p50 %.3f ms  mean %.3f ms  (n=%d)\n", a[int((NR + 1) / 2)], s / NR, NR }'
-}
-
-conndx_hs() {
-  local port=$1
-  node bin/conndx tls "127.0.0.1:$port" --sni lab.conndx.test --ca "$DIR/ca.pem" --count "$N_CURL" --json \
-    | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s);console.log(`p50 ${r.latencyMs.p50} ms  mean ${r.latencyMs.mean} ms  (ok ${r.succeeded}/${r.attempts}; tcp connect p50 ${r.tcpConnectMs.p50} ms)`)})'
-}
-
-load() {
-  local port=$1
-  node bin/conndx tls "127.0.0.1:$port" --sni lab.conndx.test --ca "$DIR/ca.pem" --count "$N_LOAD" --concurrency "$C" --json \
-    | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s);const sum=Object.values(r.outcomes).reduce((a,b)=>a+b,0);console.log(`conndx: ${r.attempts} attempts, outcomes ${JSON.stringify(r.outcomes)} (sum ${sum}), ${(r.attempts/r.elapsedMs*1000).toFixed(0)} handshakes/s over ${(r.elapsedMs/1000).toFixed(2)} s, handshake p50 ${r.latencyMs?.p50} p99 ${r.latencyMs?.p99} ms`)})'
-}
-
-h2() {
-  local port=$1 n=$2
-  h2load -c "$n" -n "$n" --connect-to="127.0.0.1:$port" "https://lab.conndx.test:$port/" 2>&1 \
-    | awk '/^finished in/ { print "h2load -c '"$n"' -n '"$n"': " $0 } /^requests:/ { print "  " $0 } /^time for connect/ { print "  " $0 }'
-}
-
-for target in "node:$NODE_PORT" "nginx:$NGINX_PORT"; do
-  name=${target%%:*}; port=${target##*:}
+for target in "node:$NODE_PORT:$DIR/node" "nginx:$NGINX_PORT:$DIR/nginx"; do
+  IFS=: read -r name port dir <<< "$target"
   if [ "$name" = nginx ] && [ ! -f "$DIR/nginx.pid" ]; then echo "nginx: not started, skipped"; continue; fi
   echo "== $name server on 127.0.0.1:$port =="
-  echo "handshake at concurrency 1, $N_CURL each (alternating):"
-  echo "  conndx  $(conndx_hs "$port")"
-  echo "  curl    $(curl_hs "$port")"
-  echo "  conndx  $(conndx_hs "$port")"
-  echo "  curl    $(curl_hs "$port")"
+  compare "$port" "$dir"
   echo "load: $N_LOAD handshakes at concurrency $C"
-  load "$port"
+  load "$port" "$dir"
   h2 "$port" "$C"
   h2 "$port" "$N_LOAD"
-  load "$port"
+  load "$port" "$dir"
+  node bench/tls/raw-node.mjs "$port" "$dir/ca.pem" "$N_LOAD" "$C"
 done
+

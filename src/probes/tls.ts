@@ -292,8 +292,8 @@ export function createTlsProbe(o: TlsProbeOptions): Probe<TlsTarget> {
     const first = await handshakeOnce(t, setup, signal, deadline);
     if (!o.resume || first.outcome !== 'ok') return toAttempt(first, { resumeWanted: Boolean(o.resume) });
     if (!first.session) return toAttempt(first, { resumeWanted: true });
-    // The second handshake gets a full timeout of its own: it is a second connection.
-    const second = await handshakeOnce(t, setup, signal, now() + o.timeoutMs, first.session);
+    // --timeout is per attempt (contract): the resumed handshake gets what the first one left.
+    const second = await handshakeOnce(t, setup, signal, deadline, first.session);
     return toAttempt(first, { resumed: second, resumeWanted: true });
   };
 }
