@@ -68,7 +68,10 @@ Exit codes: 0 the capture was analysed (also when cut short: a warning says so),
       try {
         res = await analyzeCapture(file, { flows: o.flows, filter, dnsPorts, onProgress, signal: ctx.stop });
       } catch (e) {
-        throw new ConndxError('CONNDX_IO', `cannot read "${file}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        // A file system error is the user's to fix; anything else is ours and stays an internal error.
+        const code = (e as NodeJS.ErrnoException).code;
+        if (typeof code === 'string' && code.startsWith('E')) throw new ConndxError('CONNDX_IO', `cannot read "${file}": ${code}`, { cause: e });
+        throw e;
       }
       if (shown) ctx.stderr.write('\n');
       if (!res.ok) throw new ConndxError('CONNDX_NOT_A_CAPTURE', `"${file}" is not a capture conndx can read: ${res.reason}`);
