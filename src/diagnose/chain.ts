@@ -208,7 +208,9 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
   } else {
     const servers: DnsServer[] = o.servers ?? o.resolvConf.nameservers.map((n) => ({ key: n.key, address: n.address, port: n.port }));
     say(`resolving ${t.host} (${o.emulate ? 'stub resolver emulated' : 'getaddrinfo'}, and ${servers.length} resolver${servers.length === 1 ? '' : 's'} directly)`);
-    const emulated = await emulateStub(t.host, o.resolvConf, o.emulate?.hosts ?? new Map(), o.family, o.timeoutMs, signal);
+    // A resolv.conf without nameservers (e.g. --resolv-conf /dev/null) leaves the stub the --server list.
+    const stubConf = o.resolvConf.nameservers.length ? o.resolvConf : { ...o.resolvConf, nameservers: servers.map((s) => ({ key: s.key, address: s.address, port: s.port })) };
+    const emulated = await emulateStub(t.host, stubConf, o.emulate?.hosts ?? new Map(), o.family, o.timeoutMs, signal);
     const system = o.emulate ? emulated : { ...(await systemLookup(t.host, o.family, o.lookup)), answeredAs: emulated.answeredAs ?? null };
     const candidates = searchCandidates(t.host, o.resolvConf);
     const queried = (emulated.via === 'dns' && emulated.answeredAs) || t.host.replace(/\.$/, '');

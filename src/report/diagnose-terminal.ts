@@ -70,21 +70,22 @@ function by(res: ProbeResult | null): Record<string, ProbeResult> {
 }
 
 /** The verdict block: status, phase and outcome, the one-sentence summary, evidence and next checks. */
-export function renderVerdict(c: ChalkInstance, r: DiagnoseResult, o: { maxEvidence?: number } = {}): string {
+export function renderVerdict(c: ChalkInstance, r: DiagnoseResult, o: { maxEvidence?: number; width?: number } = {}): string {
+  const width = o.width ?? WIDTH;
   const v = r.verdict;
   const out: string[] = [];
   const head = v.status === 'ok' ? 'OK' : `${STATUS_WORD[v.status]} · ${v.phase} · ${v.outcome}`;
   out.push(c.bold(paintStatus(c, v.status, `VERDICT ${head}`)));
-  out.push(wrap(v.summary, WIDTH, '  '));
+  out.push(wrap(v.summary, width, '  '));
   const ev = o.maxEvidence !== undefined ? v.evidence.slice(0, o.maxEvidence) : v.evidence;
   if (ev.length) {
     out.push('evidence:');
-    for (const e of ev) out.push(wrap(e.trim(), WIDTH, e.startsWith('  ') ? '      ' : '  - ', '      '));
+    for (const e of ev) out.push(wrap(e.trim(), width, e.startsWith('  ') ? '      ' : '  - ', '      '));
     if (ev.length < v.evidence.length) out.push(c.dim(`  … ${v.evidence.length - ev.length} more`));
   }
   if (v.next.length && o.maxEvidence === undefined) {
     out.push('next checks:');
-    for (const n of v.next) out.push(wrap(n, WIDTH, '  $ ', '      '));
+    for (const n of v.next) out.push(wrap(n, width, '  $ ', '      '));
   }
   return out.join('\n');
 }

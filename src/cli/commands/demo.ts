@@ -30,7 +30,7 @@ Next: conndx lab (keep the endpoints running), then conndx diagnose <url> agains
           const mark = k.matches ? c.green('as expected') : c.red(`expected ${k.expect.status} ${k.expect.phase} ${k.expect.outcome}`);
           await write(ctx.stdout, c.bold(`[${i + 1}/${n}] ${k.title}`) + c.dim(` (${mark})`) + '\n' +
             c.dim(wrap(`$ conndx diagnose ${k.target}`, WIDTH, '  ', '      ')) + '\n' +
-            renderVerdict(c, k.result, { maxEvidence: 2 }).split('\n').map((l) => `  ${l}`).join('\n') + '\n\n');
+            renderVerdict(c, k.result, { maxEvidence: 2, width: WIDTH - 2 }).split('\n').map((l) => `  ${l}`).join('\n') + '\n\n');
         },
       });
       if (o.json) {
@@ -42,7 +42,7 @@ Next: conndx lab (keep the endpoints running), then conndx diagnose <url> agains
         const ok = cases.filter((k) => k.matches).length;
         await write(ctx.stdout, `${ok === cases.length ? c.green(`${ok} of ${cases.length} verdicts as expected`) : c.yellow(`${ok} of ${cases.length} verdicts as expected`)}, in ${fmtElapsed(elapsedMs)}.\n` +
           c.dim(wrap('(The demo resolves *.lab.test through the lab\'s own resolver and trusts the lab\'s CA. By hand: `conndx lab`, then `conndx diagnose URL --server <dns-loopback address> --resolv-conf /dev/null --sni lab.conndx.test --ca <lab CA>`.)', WIDTH)) + '\n' +
-          c.dim('Try it on your own service: conndx diagnose https://api.example.com/healthz --report ticket.md') + '\n');
+          c.dim('Your own service:') + '\n  conndx diagnose https://api.example.com/healthz --report ticket.md\n');
       }
       ctx.exitCode = 0;
     });

@@ -1,0 +1,36 @@
+import { describe, expect, test } from 'vitest';
+import { runCli } from './helpers/cli.js';
+
+describe('conndx demo', () => {
+  test('--json: a healthy endpoint and every fault, each verdict as expected, exit 0, well under 20 s', async () => {
+    const t0 = Date.now();
+    const r = await runCli(['demo', '--json']);
+    const took = Date.now() - t0;
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    const got = Object.fromEntries(j.cases.map((k: { name: string; verdict: { status: string; phase: string; outcome: string } }) => [k.name, `${k.verdict.status} ${k.verdict.phase} ${k.verdict.outcome}`]));
+    expect(got).toEqual({
+      healthy: 'ok ok ok',
+      'dns-slow-tail': 'degraded dns slow',
+      nxdomain: 'failing dns nxdomain',
+      refused: 'failing tcp refused',
+      'dropped-syn': 'failing tcp timeout',
+      'reset-after-hello': 'failing tls reset',
+      'expired-certificate': 'failing tls cert-expired',
+    });
+    expect(j.cases.every((k: { matches: boolean }) => k.matches)).toBe(true);
+    expect(took).toBeLessThan(20_000);
+    expect(j.meta.command).toBe('conndx demo --json');
+  });
+
+  test('human output: each verdict, and every line within 80 columns', async () => {
+    const r = await runCli(['demo']);
+    expect(r.code).toBe(0);
+    for (const v of ['VERDICT OK', 'VERDICT DEGRADED · dns · slow', 'VERDICT FAILING · tcp · refused', 'VERDICT FAILING · tcp · timeout',
+      'VERDICT FAILING · tls · reset', 'VERDICT FAILING · tls · cert-expired', 'VERDICT FAILING · dns · nxdomain']) {
+      expect(r.stdout).toContain(v);
+    }
+    expect(r.stdout).toMatch(/7 of 7 verdicts as expected/);
+    for (const l of r.stdout.split('\n')) expect([...l].length, l).toBeLessThanOrEqual(80);
+  });
+});
