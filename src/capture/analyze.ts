@@ -9,6 +9,7 @@ import { classifyConnection, type Phase, type ZeekState } from './classify.js';
 import { decodeDns, looksLikeDns, rcodeName, type DnsMessage } from './dns.js';
 import type { PacketFilter, PacketView } from './filter.js';
 import { createFlowTable, type Conn, type FinishedConn, type FlowId } from './flows.js';
+import { createByteStream, feedStream, type ByteStream } from './stream.js';
 import { decodeIpv4, decodeIpv6, formatIpv4, formatIpv6, type IpPacket } from './ip.js';
 import { decodeLink, isSupportedLinkType, LINK_NAMES, type LinkLayer } from './link.js';
 import { readCaptureFile, type CaptureFormat, type ReaderStats } from './reader.js';
@@ -295,6 +296,35 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     }
   }
 
+  /**
+   * DNS over TCP (RFC 1035 §4.2.2, RFC 7766): each message has a 2-byte length. The byte stream
+   * is reassembled per direction, so a message split over segments (or two in one) is read.
+   */
+  const dnsTcp = new WeakMap<Conn, { streams: [ByteStream, ByteStream]; acc: [Buffer[], Buffer[]]; len: [number, number] }>();
+  function dnsOverTcp(conn: Conn, isOrig: boolean, ts: number, seg: TcpSegment, data: Buffer, srcHalf: string, dstHalf: string): void {
+    let st = dnsTcp.get(conn);
+    if (!st) { st = { streams: [createByteStream(), createByteStream()], acc: [[], []], len: [0, 0] }; dnsTcp.set(conn, st); }
+    const d = isOrig ? 0 : 1;
+    const s = st;
+    feedStream(s.streams[d], seg.seq, data.subarray(seg.off, seg.end), seg.len, (bytes) => {
+      // The stream hands out views of the frame buffer, which is reused: keep copies.
+      s.acc[d].push(Buffer.from(bytes));
+      s.len[d] += bytes.length;
+      for (;;) {
+        if (s.len[d] < 2) return true;
+        let all = s.acc[d].length === 1 ? s.acc[d][0]! : Buffer.concat(s.acc[d], s.len[d]);
+        const need = 2 + all.readUInt16BE(0);
+        if (all.length < need) { s.acc[d] = [all]; return true; }
+        const m = decodeDns(all, 2, need);
+        if ('anomaly' in m) dns.malformed++;
+        else dnsMessage(m, ts, srcHalf, dstHalf, true);
+        all = all.subarray(need);
+        s.acc[d] = all.length ? [all] : [];
+        s.len[d] = all.length;
+      }
+    });
+  }
+
   function sweep(now: number): void {
     table.sweep(now);
     for (const [k, a] of held) if (now - a.heldAt > ATTEMPT_HOLD_S) { held.delete(k); countAttempt(a); }
@@ -377,16 +407,9 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       if (filter && !passes(data, ip, seg.srcPort, seg.dstPort, ts)) { ipStats.filteredOut++; return; }
       const id = flowKey(data, ip, seg.srcPort, seg.dstPort);
       curBuf = data; curIp = ip;
-      table.packet(id, keySrcFirst, ts, seg, data, newConnAddrs);
-      const plen = seg.end - seg.off;
-      if ((dnsPorts.has(seg.srcPort) || dnsPorts.has(seg.dstPort)) && plen >= 14 && !(seg.flags & 0x04)) {
-        // DNS over TCP (RFC 1035 §4.2.2): a 2-byte length, then the message. Messages that
-        // start a segment are read; one split across segments is not.
-        const mlen = data.readUInt16BE(seg.off);
-        if (mlen >= 12 && mlen + 2 <= plen) {
-          const m = decodeDns(data, seg.off + 2, seg.off + 2 + mlen);
-          if (!('anomaly' in m)) dnsMessage(m, ts, half(data, ip.srcOff, v6, seg.srcPort), half(data, ip.dstOff, v6, seg.dstPort), true);
-        }
+      const conn = table.packet(id, keySrcFirst, ts, seg, data, newConnAddrs);
+      if ((dnsPorts.has(seg.srcPort) || dnsPorts.has(seg.dstPort)) && seg.end > seg.off && !(seg.flags & 0x04)) {
+        dnsOverTcp(conn, keySrcFirst === conn.origFirst, ts, seg, data, half(data, ip.srcOff, v6, seg.srcPort), half(data, ip.dstOff, v6, seg.dstPort));
       }
       return;
     }

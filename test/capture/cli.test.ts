@@ -36,7 +36,8 @@ describe('conndx pcap', () => {
     expect(j.format).toBe('pcap');
     expect(j.connections).toBeUndefined();
     expect(j.meta.command).toBe(`conndx pcap ${all} --json`);
-    expect(j.tcp).toMatchObject({ connections: 16, refused: 1, unanswered: 2 });
+    expect(j.tcp).toMatchObject({ connections: 17, refused: 1, unanswered: 2 });
+    expect(j.dns).toMatchObject({ queries: 5, answered: 4, tcp: 1 });
     expect(j.verdict.phase).toBe('tcp');
     expect(j.failures).toEqual({ dns: 2, tcp: 5, tls: 5, app: 2 });
   });
@@ -44,8 +45,8 @@ describe('conndx pcap', () => {
   test('the human summary names the phase and the figures', async () => {
     const r = await run(['pcap', all]);
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/TCP\s+16 attempts, 13 established/);
-    expect(r.out).toMatch(/--- verdict ---\ntcp: TCP handshake success 81% of 16 attempts/);
+    expect(r.out).toMatch(/TCP\s+17 attempts, 14 established/);
+    expect(r.out).toMatch(/--- verdict ---\ntcp: TCP handshake success 82% of 17 attempts/);
     expect(r.out).not.toMatch(/\x1b\[/);
   });
 
@@ -65,7 +66,7 @@ describe('conndx pcap', () => {
     expect(JSON.parse(r.out).tcp.connections).toBe(1);
     const iso = new Date(t * 1000).toISOString();
     const r2 = await run(['pcap', all, '--json', '--filter', `after ${iso}`]);
-    expect(JSON.parse(r2.out).tcp.connections).toBe(14);
+    expect(JSON.parse(r2.out).tcp.connections).toBe(15);
   });
 
   test('--dns-port reads another port as DNS', async () => {
