@@ -512,6 +512,8 @@ export function verdictOf(r: Pick<PcapResult, 'tcp' | 'tls' | 'dns' | 'failures'
     if (tcp.synRetransmitted) bits.push(`SYN retransmitted in ${pct(tcp.synRetransmitted, tcp.connections)} of attempts`);
     if (tcp.refused) bits.push(`${pct(tcp.refused, tcp.connections)} refused (RST)`);
     if (tcp.unanswered) bits.push(`${pct(tcp.unanswered, tcp.connections)} never answered`);
+    if (tcp.resetsInPhase.tcp) bits.push(`${tcp.resetsInPhase.tcp} reset before any data`);
+    if (tcp.closedBeforeData) bits.push(`${tcp.closedBeforeData} closed by the server before any data`);
     return bits.join(', ');
   };
   const tlsPart = () => {

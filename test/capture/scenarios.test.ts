@@ -58,7 +58,7 @@ describe('formats and link types give the same analysis', () => {
     expect(base.tcp.connections).toBe(17);
     // TCP and TLS tie at 5 failures: the earlier phase is named (it hides the later ones).
     expect(base.verdict.phase).toBe('tcp');
-    expect(base.verdict.summary).toMatch(/^TCP handshake success 82% of 17 attempts, SYN retransmitted in 12% of attempts, 5.9% refused \(RST\), 12% never answered; TLS handshake failure 83% of 6/);
+    expect(base.verdict.summary).toMatch(/^TCP handshake success 82% of 17 attempts, SYN retransmitted in 12% of attempts, 5.9% refused \(RST\), 12% never answered, 1 reset before any data, 1 closed by the server before any data; TLS handshake failure 83% of 6/);
   });
   const variants: [string, () => Buffer][] = [
     ['pcap ns big-endian', () => writePcap(pkts, { nano: true, bigEndian: true })],
