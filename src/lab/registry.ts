@@ -3,6 +3,7 @@ import { DNS_LAB } from './dns.js';
 import { TCP_LAB } from './tcp.js';
 import { TLS_LAB } from './tls.js';
 import { NAMES_LAB } from './names.js';
+import { HTTP_LAB } from './http.js';
 
 /**
  * Every lab endpoint by name, in the order `conndx lab` lists them.
@@ -13,4 +14,5 @@ export const LAB: Record<string, LabFactory> = {
   ...TCP_LAB,
   ...TLS_LAB,
   ...NAMES_LAB,
+  ...HTTP_LAB,
 };

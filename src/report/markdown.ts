@@ -8,8 +8,12 @@ export function cell(text: unknown): string {
   return String(text ?? '').replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 }
 
+const NUMERIC = /^[-–\d.,/ ]+(ms|s)?$/;
+
+/** A GFM table; columns whose every cell is a figure are right-aligned. */
 export function mdTable(head: string[], rows: unknown[][]): string {
-  const out = [`| ${head.map(cell).join(' | ')} |`, `| ${head.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`];
+  const right = head.map((_, i) => i > 0 && rows.length > 0 && rows.every((r) => NUMERIC.test(String(r[i] ?? ''))));
+  const out = [`| ${head.map(cell).join(' | ')} |`, `| ${head.map((_, i) => (right[i] ? '---:' : '---')).join(' | ')} |`];
   for (const r of rows) out.push(`| ${r.map(cell).join(' | ')} |`);
   return out.join('\n');
 }
@@ -49,7 +53,7 @@ export function renderDiagnoseMarkdown(r: DiagnoseResult): string {
     ['conndx', m.conndxVersion],
     ['took', fmtElapsed(r.elapsedMs)],
     ['count / timeout', `${r.plan.count} / ${fmtElapsed(r.plan.timeoutMs)}`],
-  ]).replace('| --- | ---: |', '| --- | --- |'));
+  ]));
   out.push('');
   if (v.evidence.length) {
     out.push('## Evidence');
@@ -114,7 +118,7 @@ export function renderDiagnoseMarkdown(r: DiagnoseResult): string {
       rows.push(['subject', cert.subject], ['issuer', cert.issuer], ['valid', `${String(cert.notBefore)} to ${String(cert.notAfter)} (${String(cert.daysLeft)} days left)`]);
       rows.push(['names', ((cert.sans as string[] | undefined) ?? []).join(', ')], ['chain', `${String(cert.chainLength)} certificates, self-signed ${cert.selfSigned ? 'yes' : 'no'}`]);
     }
-    out.push(mdTable(['', ''], rows).replace('| --- | ---: |', '| --- | --- |'));
+    out.push(mdTable(['', ''], rows));
     out.push('');
   }
   if (r.capture) {

@@ -11,7 +11,7 @@ let ca: string;
 const eps: Record<string, { port: number }> = {};
 beforeAll(async () => {
   b = await bench();
-  for (const n of ['tls-ok', 'tcp-refuse', 'tcp-drop', 'tls-rst-after-hello', 'tls-expired', 'dns-loopback-slow-tail']) eps[n] = await b.start(n);
+  for (const n of ['tls-ok', 'tcp-refuse', 'tcp-drop', 'tls-rst-after-hello', 'tls-expired', 'dns-loopback-slow-tail', 'http-ok', 'http-503', 'http-slow']) eps[n] = await b.start(n);
   ca = await b.ca();
 });
 afterAll(() => b.close());
@@ -85,6 +85,27 @@ describe('diagnose names the phase and outcome of each lab fault', () => {
     const { json } = await diag(`https://api.v4.lab.test:${eps['tls-expired']!.port}/`, ['--count', '2', ...tlsArgs()]);
     expect(json.verdict).toMatchObject({ status: 'failing', phase: 'tls', outcome: 'cert-expired' });
     expect(json.verdict.evidence.join('\n')).toMatch(/expired 30 days ago/);
+  });
+
+  test('HTTP 503: phase app, outcome http-503, the status in the evidence', async () => {
+    const { code, json } = await diag(`http://api.v4.lab.test:${eps['http-503']!.port}/healthz`, ['--count', '2']);
+    expect(json.verdict).toMatchObject({ status: 'failing', phase: 'app', outcome: 'http-503' });
+    expect(json.http.statuses).toEqual({ 503: 2 });
+    expect(json.tls).toBeNull();
+    expect(code).toBe(1);
+  });
+
+  test('a slow first byte: degraded, phase app, outcome slow; plain http:// needs no TLS', async () => {
+    const { json } = await diag(`http://api.v4.lab.test:${eps['http-slow']!.port}/`, ['--count', '1']);
+    expect(json.verdict).toMatchObject({ status: 'degraded', phase: 'app', outcome: 'slow' });
+    expect(json.http.latencyMs.p50).toBeGreaterThanOrEqual(1100);
+  });
+
+  test('plain HTTP endpoint that works: exit 0, the Host header carries the port', async () => {
+    const { code, json } = await diag(`http://api.v4.lab.test:${eps['http-ok']!.port}/x?y=1`, ['--count', '2']);
+    expect(json.verdict.status).toBe('ok');
+    expect(json.plan).toMatchObject({ tls: false, http: true, path: '/x?y=1' });
+    expect(code).toBe(0);
   });
 
   test('--insecure lets the expired certificate through to HTTP, and the verdict is ok', async () => {
