@@ -247,7 +247,8 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     } else {
       tcp.midstream++;
     }
-    if (c.rstBy && !(phase === 'tcp' && outcome === 'refused')) {
+    // A RST to an unanswered SYN is a refusal (server) or the client giving up, not a reset.
+    if (c.rstBy && (c.synAckTs >= 0 || first.origSyns === 0)) {
       tcp.resets++;
       if (c.rstBy === 'orig') tcp.resetsBy.client++; else tcp.resetsBy.server++;
       const p = phase === 'ok' ? 'app' : phase;
