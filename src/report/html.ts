@@ -12,7 +12,7 @@ const STATUS_COLOR = { ok: '#1a7f37', degraded: '#9a6700', failing: '#cf222e' } 
 
 /** The waterfall as SVG: each phase's p50 bar starts where the one before ended; a whisker reaches its p99. */
 export function waterfallSvg(rows: WaterfallRow[]): string {
-  const W = 720, left = 110, right = 150, rowH = 28, top = 24;
+  const W = 760, left = 110, right = 210, rowH = 28, top = 24;
   const H = top + rows.length * rowH + 28;
   const total = rows.reduce((s, r) => s + (r.p50 ?? 0), 0);
   const span = Math.max(total, ...rows.map((r, i) => rows.slice(0, i).reduce((s, x) => s + (x.p50 ?? 0), 0) + (r.p99 ?? 0))) || 1;
@@ -26,7 +26,7 @@ export function waterfallSvg(rows: WaterfallRow[]): string {
     const color = COLORS[r.phase] ?? '#555';
     parts.push(`<text x="${left - 8}" y="${y + 17}" text-anchor="end" class="label">${esc(r.phase)}</text>`);
     if (r.p50 === null) {
-      parts.push(`<text x="${x(at) + 4}" y="${y + 17}" class="fail">failed: no successful attempt</text>`);
+      parts.push(`<text x="${W - right + 8}" y="${y + 17}" class="fail">failed: no successful attempt</text>`);
     } else {
       const w = Math.max(2, x(at + r.p50) - x(at));
       parts.push(`<rect class="bar" data-phase="${esc(r.phase)}" x="${x(at).toFixed(1)}" y="${y + 5}" width="${w.toFixed(1)}" height="16" fill="${color}"><title>${esc(r.phase)} p50 ${esc(fmtMs(r.p50))} ms, p99 ${esc(fmtMs(r.p99))} ms</title></rect>`);

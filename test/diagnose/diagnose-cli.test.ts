@@ -50,6 +50,27 @@ describe('diagnose names the phase and outcome of each lab fault', () => {
     expect(code).toBe(1);
   });
 
+  test('two resolvers, one with a slow tail: the verdict names the slow one, byServer holds both', async () => {
+    const slow = `127.0.0.1:${eps['dns-loopback-slow-tail']!.port}`;
+    const fast = `127.0.0.1:${b.dns.port}`;
+    const { json } = await diag(`https://api.v4.lab.test:${eps['tls-ok']!.port}/`, ['--count', '4', '--server', fast, '--server', slow, ...tlsArgs()]);
+    expect(json.verdict).toMatchObject({ status: 'degraded', phase: 'dns', outcome: 'slow' });
+    expect(json.verdict.summary).toContain(`slowest resolver, ${slow}`);
+    expect(Object.keys(json.dns.byServer).sort()).toEqual([fast, slow].sort());
+    expect(json.dns.byServer[fast].latencyMs.p99).toBeLessThan(json.dns.byServer[slow].latencyMs.p99);
+  });
+
+  test('a resolver that never answers, next to one that does: degraded, phase dns, outcome timeout, the dead one named', async () => {
+    const drop = await b.start('dns-drop');
+    const dead = `127.0.0.1:${drop.port}`;
+    const { code, json } = await diag(`https://api.v4.lab.test:${eps['tls-ok']!.port}/`, ['--count', '2', '--timeout', '400ms', '--server', `127.0.0.1:${b.dns.port}`, '--server', dead, ...tlsArgs()]);
+    expect(json.verdict).toMatchObject({ status: 'degraded', phase: 'dns', outcome: 'timeout' });
+    expect(json.verdict.summary).toContain(`resolver ${dead}`);
+    expect(json.dns.byServer[dead].outcomes).toEqual({ timeout: 4 });
+    expect(json.tls.outcomes).toEqual({ ok: 2 });
+    expect(code).toBe(1);
+  });
+
   test('a name that does not resolve is a finding: phase dns, outcome nxdomain, exit 1 (not 3)', async () => {
     const { code, json } = await diag('https://api.nx.lab.test/', ['--count', '2']);
     expect(json.verdict).toMatchObject({ status: 'failing', phase: 'dns', outcome: 'nxdomain' });
