@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # conndx tls against curl and h2load, same servers, same run. Loopback only.
-#   bench/tls/bench.sh [N_CURL=200] [N_LOAD=5000] [CONCURRENCY=500]
+#   bench/tls/bench.sh [N_CURL=200] [N_LOAD=5000] [CONCURRENCY=500] [all|compare|load]
 # Servers: the lab's tls-ok endpoint (Node https, in its own process) and
 # nginx (Debian package) with the same lab certificate.
 # Handshake time: conndx latencyMs (ClientHello written → handshake complete)
@@ -15,6 +15,7 @@ cd "$(dirname "$0")/../.."
 N_CURL=${1:-200}
 N_LOAD=${2:-5000}
 C=${3:-500}
+MODE=${4:-all}   # all | compare | load
 DIR=$(mktemp -d /tmp/conndx-tls-bench.XXXXXX)
 PIDS=()
 cleanup() {
@@ -36,33 +37,42 @@ start_lab() {
   LAB_PORT=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"))["tls-ok"])' "$dir/ports")
 }
 
-# curl_hs <port> <dir> <tls flags> [prefix...]: p50/mean of (appconnect − connect), ms
+# curl_hs <port> <dir> <tls flags> <n>: p50 of (appconnect − connect) over n fresh connections, ms
 curl_hs() {
-  local port=$1 dir=$2 flags=$3; shift 3
+  local port=$1 dir=$2 flags=$3 n=$4
   local urls=()
-  for _ in $(seq "$N_CURL"); do urls+=("https://lab.conndx.test:$port/"); done
+  for _ in $(seq "$n"); do urls+=("https://lab.conndx.test:$port/"); done
   # shellcheck disable=SC2086
-  "$@" curl -s --http1.1 --no-sessionid -H 'Connection: close' $flags --resolve "lab.conndx.test:$port:127.0.0.1" \
+  curl -s --http1.1 --no-sessionid -H 'Connection: close' $flags --resolve "lab.conndx.test:$port:127.0.0.1" \
       -w 'T %{time_connect} %{time_appconnect}\n' "${urls[@]}" \
-    | awk '/^T / { print ($3 - $2) * 1000 }' | sort -n \
-    | awk '{ a[NR] = $1; s += $1 } END { printf "p50 %.3f ms  mean %.3f ms  (n=%d)\n", a[int((NR + 1) / 2)], s / NR, NR }'
+    | awk '/^T / { print ($3 - $2) * 1000 }' | sort -n | awk '{ a[NR] = $1 } END { printf "%.3f\n", a[int((NR + 1) / 2)] }'
 }
 
-# conndx_hs <port> <dir> [prefix...]
+# conndx_hs <port> <dir> <n>: conndx's p50 handshake (latencyMs.p50) at concurrency 1, ms
 conndx_hs() {
-  local port=$1 dir=$2; shift 2
-  "$@" node bin/conndx tls "127.0.0.1:$port" --sni lab.conndx.test --ca "$dir/ca.pem" --count "$N_CURL" --json 2>/dev/null \
-    | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s);console.log(`p50 ${r.latencyMs.p50.toFixed(3)} ms  mean ${r.latencyMs.mean.toFixed(3)} ms  (ok ${r.succeeded}/${r.attempts}, ${r.negotiated.version}; tcp connect p50 ${r.tcpConnectMs.p50.toFixed(3)} ms)`)})'
+  local port=$1 dir=$2 n=$3
+  node bin/conndx tls "127.0.0.1:$port" --sni lab.conndx.test --ca "$dir/ca.pem" --count "$n" --json 2>/dev/null \
+    | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s);console.log(r.succeeded===r.attempts?r.latencyMs.p50.toFixed(3):"failed")})'
 }
 
+# ROUNDS short alternating blocks, so that the machine's other load falls on all three alike;
+# prints each round's p50s and the median over rounds.
 compare() {
-  local port=$1 dir=$2; shift 2
-  echo "handshake at concurrency 1, $N_CURL each, alternating:"
-  for _ in 1 2; do
-    echo "  conndx           $(conndx_hs "$port" "$dir" "$@")"
-    echo "  curl --cacert    $(curl_hs "$port" "$dir" "--cacert $dir/ca.pem" "$@")"
-    echo "  curl -k          $(curl_hs "$port" "$dir" "-k" "$@")"
+  local port=$1 dir=$2 rounds=10
+  local per=$(( (N_CURL + rounds - 1) / rounds ))
+  local a=() b=() k=()
+  echo "handshake p50 at concurrency 1: $rounds rounds of $per handshakes each, alternating (ms)"
+  echo "  round  conndx  curl--cacert  curl-k"
+  for r in $(seq "$rounds"); do
+    a+=("$(conndx_hs "$port" "$dir" "$per")")
+    b+=("$(curl_hs "$port" "$dir" "--cacert $dir/ca.pem" "$per")")
+    k+=("$(curl_hs "$port" "$dir" "-k" "$per")")
+    printf '  %5d  %6s  %12s  %6s\n' "$r" "${a[-1]}" "${b[-1]}" "${k[-1]}"
   done
+  median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+  local ma mb mk
+  ma=$(median "${a[@]}"); mb=$(median "${b[@]}"); mk=$(median "${k[@]}")
+  awk -v a="$ma" -v b="$mb" -v k="$mk" 'BEGIN { printf "  median conndx %.3f, curl --cacert %.3f (conndx %+.1f%%), curl -k %.3f (conndx %+.1f%%)\n", a, b, (a / b - 1) * 100, k, (a / k - 1) * 100 }'
 }
 
 load() {
@@ -114,7 +124,8 @@ for target in "node:$NODE_PORT:$DIR/node" "nginx:$NGINX_PORT:$DIR/nginx"; do
   IFS=: read -r name port dir <<< "$target"
   if [ "$name" = nginx ] && [ ! -f "$DIR/nginx.pid" ]; then echo "nginx: not started, skipped"; continue; fi
   echo "== $name server on 127.0.0.1:$port =="
-  compare "$port" "$dir"
+  [ "$MODE" != load ] && compare "$port" "$dir"
+  [ "$MODE" = compare ] && continue
   echo "load: $N_LOAD handshakes at concurrency $C"
   load "$port" "$dir"
   h2 "$port" "$C"

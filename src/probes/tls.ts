@@ -89,9 +89,9 @@ function codeOfAuthError(e: unknown): string | null {
 
 /**
  * Connects over TCP, then runs one TLS handshake on that socket. The
- * handshake is timed from tls.connect on the connected socket (the
- * ClientHello is written in that call) to 'secureConnect'. Never throws for
- * a network outcome.
+ * handshake is timed from the return of tls.connect on the connected socket
+ * (the ClientHello has been written by then) to 'secureConnect'. Never
+ * throws for a network outcome.
  */
 export async function handshakeOnce(
   t: TlsTarget, setup: HandshakeSetup, signal: AbortSignal, deadline: number, session?: Buffer,
@@ -138,7 +138,7 @@ export async function handshakeOnce(
     const onAbort = () => finish(ok ?? { outcome: 'timeout', phase: 'tls', tcpConnectMs, ms: null, cause: 'aborted during the handshake' });
     signal.addEventListener('abort', onAbort, { once: true });
 
-    const t0 = now();
+    let t0 = now();
     try {
       // requestOCSP is a TLSSocket option that tls.connect passes on (missing from @types/node's ConnectionOptions).
       const opts: tls.ConnectionOptions & { requestOCSP: boolean } = {
@@ -152,6 +152,11 @@ export async function handshakeOnce(
         requestOCSP: true,
       };
       s = tls.connect(opts);
+      // On a connected socket tls.connect writes the ClientHello before it
+      // returns (TLSSocket._start → SSL_do_handshake → the TCP handle's
+      // immediate write; bytesWritten is already the ClientHello's size):
+      // the handshake is timed from here, ClientHello sent.
+      t0 = now();
       // Node's own identity check (onConnectSecure in lib/_tls_wrap.js) builds
       // getPeerCertificate(true), the whole chain linked through the trust
       // store, on every verified handshake, only to pass it to
@@ -176,7 +181,10 @@ export async function handshakeOnce(
     });
     s.on('error', (e: Error) => {
       const c = classifyTlsError(e, { endFirst });
-      // An alert after 'secureConnect' (TLS 1.3: the server judges the client's certificate after its own Finished) fails the handshake.
+      // An alert after 'secureConnect' fails the handshake (TLS 1.3: the
+      // server judges the client's certificate after its own Finished); a
+      // reset or close after it does not: the handshake had completed.
+      if (ok && !c.outcome.startsWith('alert:')) return finish(ok);
       finish({
         outcome: c.outcome, phase: 'tls', tcpConnectMs, ms: null, cause: c.cause, local: c.local || undefined,
         certificate: ok?.certificate,

@@ -152,3 +152,41 @@ describe('certificate helpers', () => {
     expect(certificateFacts({ leaf: () => undefined, chain: () => undefined, authCode: null }, { ocspStapled: false })).toBeNull();
   });
 });
+
+describe('timing and post-handshake events', () => {
+  // The handshake is timed from the return of tls.connect on a connected
+  // socket; that is "ClientHello sent" only while Node writes it in that call.
+  test('tls.connect on a connected socket has written the ClientHello when it returns', async () => {
+    const srv = net.createServer((c) => { c.on('error', () => {}); c.once('data', () => c.destroy()); });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    closers.push(() => new Promise((r) => srv.close(() => r())));
+    const sock = net.connect((srv.address() as net.AddressInfo).port, '127.0.0.1');
+    await new Promise((r) => sock.once('connect', r));
+    const s = tls.connect({ socket: sock, servername: 'lab.conndx.test', rejectUnauthorized: false });
+    s.on('error', () => {});
+    const written = sock.bytesWritten;
+    const queued = Number((sock as unknown as { _handle: { writeQueueSize: number } })._handle.writeQueueSize);
+    s.destroy();
+    sock.destroy();
+    expect(written).toBeGreaterThan(100);
+    expect(queued).toBe(0);
+  });
+  test('a reset right after a completed TLS 1.3 handshake leaves the handshake ok', async () => {
+    const pki = await labPki();
+    const inner = tls.createServer({ cert: pki.valid.cert + pki.intermediate.cert, key: pki.valid.key }, (s) => s.on('error', () => {}));
+    inner.on('tlsClientError', () => {});
+    let resets = 0;
+    // The TCP socket under the TLS one: reset it as soon as the server side completes the handshake.
+    const srv = net.createServer((raw) => {
+      raw.on('error', () => {});
+      inner.once('secureConnection', () => { resets++; raw.resetAndDestroy(); });
+      inner.emit('connection', raw);
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    closers.push(() => new Promise((r) => srv.close(() => r())));
+    const port = (srv.address() as net.AddressInfo).port;
+    const a = await createTlsProbe({ timeoutMs: 2000, ca: pki.ca.cert })({ key: 'x', host: '127.0.0.1', port, serverName: 'lab.conndx.test' }, signal());
+    expect(resets).toBe(1);
+    expect(a.outcome, a.cause).toBe('ok');
+  });
+});
