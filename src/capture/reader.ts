@@ -312,7 +312,8 @@ export async function readCaptureFile(path: string, sink: PacketSink, opts: Read
     const chunk = opts.chunkSize ?? 1024 * 1024;
     // Two buffers: the next read runs while this one is parsed. Each keeps headroom in front,
     // where the previous buffer's partial record is copied, so records stay contiguous.
-    const headroom = Math.min(chunk, 256 * 1024);
+    // Room for the largest usual record (262144-byte snaplen plus its header) without the slow path.
+    const headroom = Math.min(chunk, 320 * 1024);
     const bufs = [Buffer.allocUnsafe(headroom + chunk), Buffer.allocUnsafe(headroom + chunk)];
     let cur = 0;
     let tail: Buffer = Buffer.alloc(0); // unparsed bytes (a view into the other buffer, or a copy)
@@ -332,8 +333,21 @@ export async function readCaptureFile(path: string, sink: PacketSink, opts: Read
         work = buf;
         start = headroom - tail.length;
       } else {
-        // A record larger than the headroom: join once (rare; bounded by MAX_RECORD).
-        work = Buffer.concat([tail, buf.subarray(headroom, headroom + bytesRead)]);
+        // A record larger than the headroom (rare; at most MAX_RECORD): one buffer of the size
+        // the record needs, filled by direct reads, so a big record costs one copy, not one per read.
+        const size = Math.max(parser.need, tail.length + bytesRead);
+        work = Buffer.allocUnsafe(size);
+        tail.copy(work, 0);
+        buf.copy(work, tail.length, headroom, headroom + bytesRead);
+        let filled = tail.length + bytesRead;
+        while (filled < parser.need) {
+          const r = await fh.read(work, filled, parser.need - filled, pos);
+          if (r.bytesRead === 0) break;
+          pos += r.bytesRead;
+          filled += r.bytesRead;
+        }
+        parser.stats.bytesRead = pos;
+        work = work.subarray(0, filled);
         start = 0;
       }
       const end = work === buf ? headroom + bytesRead : work.length;
