@@ -6,7 +6,7 @@ import { analyzeCapture, type ConnectionRecord, type PcapResult } from '../captu
 import type { AddressInfo, CaptureHooks, CaptureReport } from './chain.js';
 
 /** Where tcpdump is, or null. */
-export function findTcpdump(pathEnv = process.env.PATH ?? ''): string | null {
+export function findTcpdump(pathEnv: string): string | null {
   const dirs = [...pathEnv.split(delimiter).filter(Boolean), '/usr/sbin', '/usr/bin', '/sbin'];
   for (const d of dirs) {
     const p = join(d, 'tcpdump');
@@ -16,9 +16,9 @@ export function findTcpdump(pathEnv = process.env.PATH ?? ''): string | null {
 }
 
 /** Whether a capture can be taken here, and if not why, in one line. */
-export function captureSupport(): { ok: true; tcpdump: string } | { ok: false; reason: string } {
+export function captureSupport(pathEnv: string): { ok: true; tcpdump: string } | { ok: false; reason: string } {
   if (process.platform !== 'linux') return { ok: false, reason: 'captures are taken with tcpdump on Linux only' };
-  const tcpdump = findTcpdump();
+  const tcpdump = findTcpdump(pathEnv);
   if (!tcpdump) return { ok: false, reason: 'tcpdump is not installed (Debian: apt-get install tcpdump)' };
   if (process.getuid?.() !== 0) return { ok: false, reason: 'capturing packets needs root (run with sudo)' };
   return { ok: true, tcpdump };
@@ -114,8 +114,8 @@ function linesFor(key: string, mine: ConnectionRecord[], f: { states: Record<str
  * stopped with SIGINT after the last phase, then analysed with the `pcap`
  * analysis. Failures become a one-line reason, never an error.
  */
-export function tcpdumpCapture(o: { keep?: string; onWarning?: (w: string) => void } = {}): CaptureHooks {
-  const support = captureSupport();
+export function tcpdumpCapture(o: { pathEnv: string; keep?: string }): CaptureHooks {
+  const support = captureSupport(o.pathEnv);
   let child: ChildProcess | null = null;
   let reason: string | null = support.ok ? null : support.reason;
   const dir = mkdtempSync(join(tmpdir(), 'conndx-capture-'));

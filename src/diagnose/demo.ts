@@ -4,7 +4,7 @@ import { LAB } from '../lab/registry.js';
 import type { LabEndpoint } from '../lab/types.js';
 import { LAB_SERVER_NAME } from '../lab/certs.js';
 import { runDiagnosis, type DiagnoseResult } from './chain.js';
-import { parseDiagnoseTarget } from './target.js';
+import type { DiagnoseTarget } from './target.js';
 
 /** One demo case: a lab fault, the target that shows it, and the verdict it should get. */
 export interface DemoCase {
@@ -48,6 +48,17 @@ const SPECS: Spec[] = [
 ];
 
 export const DEMO_CASES = SPECS.map((s) => ({ name: s.name, title: s.title, expect: s.expect }));
+
+/** A demo target (a lab URL or name:port, well-formed by construction). */
+function labTarget(raw: string): DiagnoseTarget {
+  if (/^https?:\/\//.test(raw)) {
+    const u = new URL(raw);
+    const scheme = u.protocol === 'https:' ? 'https' : 'http';
+    return { raw, scheme, host: u.hostname, family: 0, port: u.port ? Number(u.port) : scheme === 'https' ? 443 : 80, path: `${u.pathname}${u.search}` };
+  }
+  const [host, port] = raw.split(':');
+  return { raw, scheme: null, host: host!, family: 0, port: Number(port), path: null };
+}
 
 /**
  * A TCP relay on [::1] at the same port as an endpoint on 127.0.0.1, so a
@@ -102,7 +113,7 @@ export async function runDemo(o: { signal?: AbortSignal; argv?: readonly string[
       const rawTarget = (s.name === 'healthy' && !mirror ? s.target.replace('ok.lab.test', 'ok.v4.lab.test') : s.target).replace('PORT', String(ep?.port ?? 443));
       const dns = started.get(s.resolver)!;
       const result = await runDiagnosis({
-        target: parseDiagnoseTarget(rawTarget), count: s.count, timeoutMs: s.timeoutMs, concurrency: s.concurrency, family: 0,
+        target: labTarget(rawTarget), count: s.count, timeoutMs: s.timeoutMs, concurrency: s.concurrency, family: 0,
         resolvConf: { nameservers: [{ key: `${dns.host}:${dns.port}`, address: dns.host, port: dns.port }], search: [], ndots: 1 },
         emulate: { hosts: new Map() },
         sni: LAB_SERVER_NAME, tlsOptions: { ca }, signal: o.signal, argv: o.argv,

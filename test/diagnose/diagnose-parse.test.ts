@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { parseHosts, parseResolvConf, searchCandidates } from '../../src/diagnose/resolv.js';
-import { parseDiagnoseTarget } from '../../src/diagnose/target.js';
+import { parseDiagnoseTarget } from '../../src/cli/commands/diagnose.js';
 import { loopbackAnswer } from '../../src/lab/names.js';
 import { wrap } from '../../src/report/diagnose-terminal.js';
 import { mdTable } from '../../src/report/markdown.js';

@@ -1,11 +1,12 @@
 import { Option, type Command } from 'commander';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { extname } from 'node:path';
 import { ConndxError } from '../../errors.js';
 import { runDiagnosis, type CaptureHooks, type DiagnoseResult } from '../../diagnose/chain.js';
 import { tcpdumpCapture } from '../../diagnose/capture.js';
 import { parseHosts, parseResolvConf } from '../../diagnose/resolv.js';
-import { parseDiagnoseTarget } from '../../diagnose/target.js';
+import type { DiagnoseTarget } from '../../diagnose/target.js';
 import type { DnsServer } from '../../probes/dns.js';
 import { renderDiagnose } from '../../report/diagnose-terminal.js';
 import { renderDiagnoseHtml } from '../../report/html.js';
@@ -14,6 +15,30 @@ import { write, warn, type CliContext } from '../context.js';
 import { isValidHostName, parseDuration, parseHostPort } from '../parse.js';
 import { addProbeOptions, parseProbeOptions } from '../probe-options.js';
 import { tlsOptionsFrom } from './tls.js';
+
+/** "https://api.example.com/healthz", "db.internal:5432", "[::1]:443", "api.example.com" (443). */
+export function parseDiagnoseTarget(raw: string): DiagnoseTarget {
+  const text = String(raw).trim();
+  const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(text);
+  if (m) {
+    const scheme = m[1]!.toLowerCase();
+    if (scheme !== 'http' && scheme !== 'https') {
+      throw new ConndxError('CONNDX_BAD_TARGET', `bad target "${raw}": only http:// and https:// URLs, or host:port`);
+    }
+    let u: URL;
+    try { u = new URL(text); } catch {
+      throw new ConndxError('CONNDX_BAD_TARGET', `bad target "${raw}": not a URL`);
+    }
+    if (u.username || u.password) throw new ConndxError('CONNDX_BAD_TARGET', `bad target "${raw}": credentials in the URL are not sent; leave them out`);
+    const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+    const family = isIP(host) as 0 | 4 | 6;
+    if (!family && !isValidHostName(host)) throw new ConndxError('CONNDX_BAD_TARGET', `bad target "${raw}": "${host}" is not a host name or address`);
+    const port = u.port ? Number(u.port) : scheme === 'https' ? 443 : 80;
+    return { raw: text, scheme, host, family, port, path: `${u.pathname || '/'}${u.search}` };
+  }
+  const hp = parseHostPort(text, 443);
+  return { raw: text, scheme: null, host: hp.host, family: hp.family, port: hp.port, path: null };
+}
 
 function readText(file: string, flag: string): string {
   try {
@@ -116,7 +141,7 @@ degraded or failing (a name that does not resolve included), 3 unusable input.`)
       httpPath, thresholds, signal: ctx.stop, argv: ctx.argv, onProgress: progress, capture,
     });
 
-    const capture = o.capture ? tcpdumpCapture({ onWarning: (w) => warn(ctx, w) }) : undefined;
+    const capture = o.capture ? tcpdumpCapture({ pathEnv: ctx.env.PATH ?? '' }) : undefined;
     const result: DiagnoseResult = await diagnose(capture);
     if (o.capture && !result.capture) result.capture = { ok: false, reason: 'nothing was captured: no address to connect to', lines: [] };
     if (result.capture && !result.capture.ok) warn(ctx, `--capture: ${result.capture.reason}; the diagnosis went on without packets`);
