@@ -120,8 +120,12 @@ Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad config, or a check that 
 /** "127.0.0.1:9115", "[::1]:9115", "0.0.0.0:9115"; port 0 picks a free port. */
 export function parseListen(text: string): { host: string; port: number } {
   const zero = /:0$/.test(text);
-  const hp = parseHostPort(zero ? text.replace(/:0$/, ':1') : text);
-  return { host: hp.host, port: zero ? 0 : hp.port };
+  try {
+    const hp = parseHostPort(zero ? text.replace(/:0$/, ':1') : text);
+    return { host: hp.host, port: zero ? 0 : hp.port };
+  } catch {
+    throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --listen "${text}": use host:port, e.g. 127.0.0.1:9115 or [::1]:9115`);
+  }
 }
 
 const isLoopback = (host: string) => host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
@@ -154,8 +158,9 @@ scheduling, lets the runs in flight finish and exits.`);
     try {
       cfg = loadChecksFile(file);
     } catch (e) {
-      if (e instanceof ConfigError) {
-        for (const i of e.issues.slice(1)) ctx.stderr.write(`conndx: ${formatIssue(i)}\n`);
+      if (e instanceof ConfigError && e.issues.length > 1) {
+        for (const i of e.issues) ctx.stderr.write(`conndx: ${formatIssue(i)}\n`);
+        throw new ConndxError('CONNDX_BAD_CONFIG', `${file}: ${e.issues.length} problems (above): nothing started`);
       }
       throw e;
     }
