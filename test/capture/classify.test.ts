@@ -1,0 +1,55 @@
+import { describe, expect, test } from 'vitest';
+import { classifyConnection, EP, zeekConnState, type ConnFacts } from '../../src/capture/classify.js';
+
+const { INACTIVE, SYN_SENT, SYN_ACK_SENT, PARTIAL, ESTABLISHED, CLOSED, RESET } = EP;
+
+// One row per branch of Zeek's conn_state (base/protocols/conn/main.zeek).
+describe('zeekConnState', () => {
+  test.each([
+    ['REJ', SYN_SENT, RESET, 0, 0, 'Sr'],
+    ['REJ', RESET, RESET, 0, 0, 'SrR'],
+    ['RSTRH', INACTIVE, RESET, 0, 0, 'hr'],
+    ['RSTRH', PARTIAL, RESET, 10, 0, 'Dr'],
+    ['RSTR', ESTABLISHED, RESET, 10, 5, 'ShADadr'],
+    ['RSTR', RESET, RESET, 10, 0, 'ShADRr'],
+    ['RSTOS0', RESET, INACTIVE, 0, 0, 'SR'],
+    ['RSTOS0', RESET, INACTIVE, 0, 0, '^SR'],
+    ['OTH', RESET, INACTIVE, 0, 0, 'R'],
+    ['OTH', RESET, PARTIAL, 0, 0, 'SAR'],
+    ['RSTO', RESET, ESTABLISHED, 5, 5, 'ShADadR'],
+    ['SF', CLOSED, CLOSED, 5, 5, 'ShADadFf'],
+    ['SH', CLOSED, INACTIVE, 0, 0, 'SF'],
+    ['S2', CLOSED, ESTABLISHED, 1, 0, 'ShADF'],
+    ['SHR', INACTIVE, CLOSED, 0, 0, 'hf'],
+    ['S3', ESTABLISHED, CLOSED, 1, 0, 'ShADf'],
+    ['S0', SYN_SENT, INACTIVE, 0, 0, 'S'],
+    ['S1', ESTABLISHED, ESTABLISHED, 0, 0, 'ShA'],
+    ['OTH', SYN_ACK_SENT, INACTIVE, 0, 0, 'H'],
+    ['OTH', PARTIAL, PARTIAL, 5, 5, 'Dd'],
+  ] as const)('%s from orig=%s resp=%s (%s/%s bytes, history %s)', (want, os, rs, osz, rsz, hist) => {
+    expect(zeekConnState(os, rs, osz, rsz, hist)).toBe(want);
+  });
+});
+
+const base: ConnFacts = { zeekState: 'SF', attempt: true, synAcked: true, rstBy: null, finBy: 'client', clientBytes: 10, serverBytes: 10, tls: null, openAtEnd: false };
+
+describe('classifyConnection', () => {
+  test.each<[string, Partial<ConnFacts>, string, string]>([
+    ['refused', { zeekState: 'REJ', synAcked: false, rstBy: 'server' }, 'tcp', 'refused'],
+    ['SYN never answered', { zeekState: 'S0', synAcked: false, finBy: null }, 'tcp', 'timeout'],
+    ['client gave up on its SYN', { zeekState: 'RSTOS0', synAcked: false, rstBy: 'client' }, 'tcp', 'timeout'],
+    ['reset before any data', { zeekState: 'RSTR', rstBy: 'server', clientBytes: 0, serverBytes: 0 }, 'tcp', 'reset'],
+    ['closed before any data', { finBy: 'server', clientBytes: 0, serverBytes: 0 }, 'tcp', 'closed'],
+    ['reset mid-stream', { zeekState: 'RSTR', rstBy: 'server' }, 'app', 'reset'],
+    ['clean', {}, 'ok', 'ok'],
+    ['TLS alert', { tls: { complete: false, alert: 'handshake_failure', encryptedAlert: false, serverBytes: 7 } }, 'tls', 'alert:handshake_failure'],
+    ['TLS reset', { rstBy: 'server', tls: { complete: false, alert: null, encryptedAlert: false, serverBytes: 0 } }, 'tls', 'reset'],
+    ['TLS abandoned by the client', { finBy: 'client', tls: { complete: false, alert: null, encryptedAlert: false, serverBytes: 0 } }, 'tls', 'timeout'],
+    ['TLS closed by the server', { finBy: 'server', tls: { complete: false, alert: null, encryptedAlert: false, serverBytes: 100 } }, 'tls', 'closed'],
+    ['TLS stalled', { finBy: null, openAtEnd: true, tls: { complete: false, alert: null, encryptedAlert: false, serverBytes: 0 } }, 'tls', 'stalled'],
+    ['TLS then reset', { rstBy: 'client', tls: { complete: true, alert: null, encryptedAlert: false, serverBytes: 900 } }, 'app', 'reset'],
+    ['TLS ok', { tls: { complete: true, alert: null, encryptedAlert: false, serverBytes: 900 } }, 'ok', 'ok'],
+  ])('%s', (_name, facts, phase, outcome) => {
+    expect(classifyConnection({ ...base, ...facts })).toEqual({ phase, outcome });
+  });
+});
