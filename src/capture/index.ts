@@ -1,3 +1,10 @@
+/**
+ * Capture analysis: which phase connections failed in, read from a pcap or
+ * pcapng file. `analyzeCapture(path, { flows, filter, dnsPorts, onProgress })`
+ * resolves to `{ ok: true, result }` (the contract's capture analysis) or
+ * `{ ok: false, reason }` when the file has no valid capture header. Nothing
+ * here prints, exits or reads the environment.
+ */
 export { analyzeCapture, createAnalyzer, verdictOf } from './analyze.js';
 export type { AnalyzeOptions, AnalyzeOutcome, Analyzer, ConnectionRecord, PcapResult, Pcts } from './analyze.js';
 export { parseFilter } from './filter.js';
