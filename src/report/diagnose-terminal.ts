@@ -50,6 +50,8 @@ export function waterfallRows(r: Pick<DiagnoseResult, 'dns' | 'tcp' | 'tls' | 'h
   return rows;
 }
 
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
 const STATUS_WORD = { ok: 'OK', degraded: 'DEGRADED', failing: 'FAILING' } as const;
 
 function paintStatus(c: ChalkInstance, status: keyof typeof STATUS_WORD, text: string): string {
@@ -90,8 +92,13 @@ export function renderVerdict(c: ChalkInstance, r: DiagnoseResult, o: { maxEvide
   return out.join('\n');
 }
 
-/** The whole human report of `conndx diagnose`, readable at 80 columns. */
-export function renderDiagnose(c: ChalkInstance, r: DiagnoseResult): string {
+/**
+ * The whole human report of `conndx diagnose`, readable at 80 columns. A
+ * healthy target gets the short answer (verdict and waterfall) unless
+ * `verbose`; anything else gets the DNS and per-address tables too.
+ */
+export function renderDiagnose(c: ChalkInstance, r: DiagnoseResult, o: { verbose?: boolean } = {}): string {
+  const full = o.verbose || r.verdict.status !== 'ok' || r.capture !== undefined;
   const out: string[] = [];
   const p = r.plan;
   const chain = ['dns' as const, 'tcp', ...(p.tls ? ['tls'] : []), ...(p.http ? ['http'] : [])].filter((x) => x !== 'dns' || r.dns);
@@ -116,7 +123,11 @@ export function renderDiagnose(c: ChalkInstance, r: DiagnoseResult): string {
     }
     out.push(c.bold('waterfall') + c.dim(` (p50 bars, ${fmtMs(total)} ms in all)`));
     out.push(table(trows, { header: true, indent: '  ' }));
-    out.push('');
+    if (full) out.push('');
+  }
+  if (!full) {
+    out.push(c.dim(`${plural(r.addresses.length, 'address', 'addresses')}: ${r.addresses.map((a) => a.key).join(', ')} (-v for the tables)`));
+    return out.join('\n') + '\n';
   }
 
   if (r.dns) {

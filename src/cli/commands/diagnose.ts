@@ -157,7 +157,7 @@ degraded or failing (a name that does not resolve included), 3 unusable input.`)
     if (run.json) {
       await write(ctx.stdout, JSON.stringify(result, null, 2) + '\n');
     } else {
-      await write(ctx.stdout, renderDiagnose(ctx.c, result));
+      await write(ctx.stdout, renderDiagnose(ctx.c, result, { verbose: run.verbose }));
       if (reportFile) await write(ctx.stdout, ctx.c.dim(`report written to ${reportFile}\n`));
     }
     ctx.exitCode = result.verdict.status === 'ok' ? 0 : 1;
