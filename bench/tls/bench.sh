@@ -48,11 +48,12 @@ curl_hs() {
     | awk '/^T / { print ($3 - $2) * 1000 }' | sort -n | awk '{ a[NR] = $1 } END { printf "%.3f\n", a[int((NR + 1) / 2)] }'
 }
 
-# conndx_hs <port> <dir> <n>: conndx's p50 handshake (latencyMs.p50) at concurrency 1, ms
+# conndx_hs <port> <dir> <n>: conndx's p50 handshake (latencyMs.p50, ClientHello sent → done) at
+# concurrency 1, and the p50 of clientHelloMs (the tls.connect call that builds and writes it), ms
 conndx_hs() {
   local port=$1 dir=$2 n=$3
   node bin/conndx tls "127.0.0.1:$port" --sni lab.conndx.test --ca "$dir/ca.pem" --count "$n" --json 2>/dev/null \
-    | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s);console.log(r.succeeded===r.attempts?r.latencyMs.p50.toFixed(3):"failed")})'
+    | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s);console.log(r.succeeded===r.attempts?`${r.latencyMs.p50.toFixed(3)} ${r.clientHelloMs.p50.toFixed(3)}`:"failed -")})'
 }
 
 # ROUNDS short alternating blocks, so that the machine's other load falls on all three alike;
@@ -60,19 +61,22 @@ conndx_hs() {
 compare() {
   local port=$1 dir=$2 rounds=10
   local per=$(( (N_CURL + rounds - 1) / rounds ))
-  local a=() b=() k=()
+  local a=() h=() b=() k=()
   echo "handshake p50 at concurrency 1: $rounds rounds of $per handshakes each, alternating (ms)"
-  echo "  round  conndx  curl--cacert  curl-k"
+  echo "  round  conndx  (+hello)  curl--cacert  curl-k"
   for r in $(seq "$rounds"); do
-    a+=("$(conndx_hs "$port" "$dir" "$per")")
+    read -r x y <<< "$(conndx_hs "$port" "$dir" "$per")"
+    a+=("$x"); h+=("$(awk -v x="$x" -v y="$y" 'BEGIN { printf "%.3f", x + y }')")
     b+=("$(curl_hs "$port" "$dir" "--cacert $dir/ca.pem" "$per")")
     k+=("$(curl_hs "$port" "$dir" "-k" "$per")")
-    printf '  %5d  %6s  %12s  %6s\n' "$r" "${a[-1]}" "${b[-1]}" "${k[-1]}"
+    printf '  %5d  %6s  %8s  %12s  %6s\n' "$r" "${a[-1]}" "${h[-1]}" "${b[-1]}" "${k[-1]}"
   done
   median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
-  local ma mb mk
-  ma=$(median "${a[@]}"); mb=$(median "${b[@]}"); mk=$(median "${k[@]}")
-  awk -v a="$ma" -v b="$mb" -v k="$mk" 'BEGIN { printf "  median conndx %.3f, curl --cacert %.3f (conndx %+.1f%%), curl -k %.3f (conndx %+.1f%%)\n", a, b, (a / b - 1) * 100, k, (a / k - 1) * 100 }'
+  local ma mh mb mk
+  ma=$(median "${a[@]}"); mh=$(median "${h[@]}"); mb=$(median "${b[@]}"); mk=$(median "${k[@]}")
+  awk -v a="$ma" -v h="$mh" -v b="$mb" -v k="$mk" 'BEGIN {
+    printf "  median conndx %.3f (with ClientHello building %.3f); curl --cacert %.3f: conndx %+.1f%% (%+.1f%%); curl -k %.3f: conndx %+.1f%% (%+.1f%%)\n",
+      a, h, b, (a / b - 1) * 100, (h / b - 1) * 100, k, (a / k - 1) * 100, (h / k - 1) * 100 }'
 }
 
 load() {

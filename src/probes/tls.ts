@@ -60,6 +60,8 @@ export interface HandshakeResult {
   tcpConnectMs: number | null;
   /** ClientHello written → handshake complete (set when the handshake completed, even if the certificate then failed). */
   ms: number | null;
+  /** The tls.connect call: building and writing the ClientHello (not in `ms`; curl's appconnect − connect includes it). */
+  clientHelloMs?: number;
   cause?: string;
   local?: boolean;
   negotiated?: Negotiated;
@@ -126,7 +128,7 @@ export async function handshakeOnce(
       signal.removeEventListener('abort', onAbort);
       s?.destroy();
       socket.destroy();
-      resolve(r);
+      resolve(helloMs === undefined ? r : { ...r, clientHelloMs: helloMs });
     };
     const timer = setTimeout(() => {
       if (ok) return finish(ok);
@@ -139,6 +141,7 @@ export async function handshakeOnce(
     signal.addEventListener('abort', onAbort, { once: true });
 
     let t0 = now();
+    let helloMs: number | undefined;
     try {
       // requestOCSP is a TLSSocket option that tls.connect passes on (missing from @types/node's ConnectionOptions).
       const opts: tls.ConnectionOptions & { requestOCSP: boolean } = {
@@ -156,7 +159,9 @@ export async function handshakeOnce(
       // returns (TLSSocket._start → SSL_do_handshake → the TCP handle's
       // immediate write; bytesWritten is already the ClientHello's size):
       // the handshake is timed from here, ClientHello sent.
-      t0 = now();
+      const sent = now();
+      helloMs = sent - t0;
+      t0 = sent;
       // Node's own identity check (onConnectSecure in lib/_tls_wrap.js) builds
       // getPeerCertificate(true), the whole chain linked through the trust
       // store, on every verified handshake, only to pass it to
@@ -257,6 +262,7 @@ function toAttempt(h: HandshakeResult, extra: { resumed?: HandshakeResult; resum
   if (h.local || r?.local) a.local = true;
   const timings: Record<string, number> = {};
   if (h.tcpConnectMs !== null) timings.tcpConnectMs = h.tcpConnectMs;
+  if (h.clientHelloMs !== undefined) timings.clientHelloMs = h.clientHelloMs;
   if (r?.ms !== null && r?.ms !== undefined && r.outcome === 'ok') timings.resumeHandshakeMs = r.ms;
   if (Object.keys(timings).length) a.timings = timings;
   const facts: Record<string, unknown> = {};

@@ -26,6 +26,8 @@ describe('negotiated facts', () => {
     });
     expect(a.ms!).toBeGreaterThan(0);
     expect(a.timings?.tcpConnectMs).toBeGreaterThan(0);
+    // Building and writing the ClientHello is timed apart, not inside the handshake time.
+    expect(a.timings?.clientHelloMs).toBeGreaterThan(0);
   });
   test('no ALPN offered: alpn null', async () => {
     const a = await probeOnce(await start('tls-ok'));
