@@ -448,7 +448,9 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
       if (c.rstBy) c.rstBy = c.rstBy === 'orig' ? 'resp' : 'orig';
       if (c.finBy) c.finBy = c.finBy === 'orig' ? 'resp' : 'orig';
     }
-    if (len > 0 && !(f & RST) && !c.tlsDone && seg.end > seg.off && !(c.tlsStreams && c.tlsStreams[isOrig ? 0 : 1].broken)) {
+    // Only the client's first segments are looked at until a ClientHello shows up; no view of
+    // the payload is made otherwise (most packets of a capture are bulk data).
+    if (len > 0 && !(f & RST) && !c.tlsDone && seg.end > seg.off && (c.tls ? !c.tlsStreams![isOrig ? 0 : 1].broken : isOrig)) {
       tlsData(c, isOrig, ts, seg, buf.subarray(seg.off, seg.end));
     }
   }
