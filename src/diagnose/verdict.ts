@@ -177,6 +177,9 @@ function judgeConn(
       summary = entries.length === 1
         ? `${label} to ${entries[0]![0]} fails: ${describeOutcome(phase, outcome)} in ${res.failed} of ${res.attempts} attempts.`
         : `${label} fails on every address (${entries.length}): ${describeOutcome(phase, outcome)}.`;
+    } else if (dead.length && familySplit(dead.map(([k]) => k), entries.map(([k]) => k))) {
+      const fam = familySplit(dead.map(([k]) => k), entries.map(([k]) => k))!;
+      summary = `${label} fails over IPv${fam.bad} (${dead.map(([k]) => k).join(', ')}: ${describeOutcome(phase, stripPrefix(worstOutcome(dead[0]![1].outcomes) ?? outcome))}) while IPv${fam.good} works; clients that try IPv${fam.bad} first fail or wait for the fallback.`;
     } else if (dead.length) {
       summary = `${label} fails on ${dead.map(([k]) => k).join(', ')} (${describeOutcome(phase, stripPrefix(worstOutcome(dead[0]![1].outcomes) ?? outcome))}) while ${entries.length - dead.length} other address${entries.length - dead.length === 1 ? '' : 'es'} work${entries.length - dead.length === 1 ? 's' : ''}; clients that pick the failing one fail.`;
     } else {
@@ -203,6 +206,19 @@ function judgeConn(
     });
   }
   return out;
+}
+
+const familyOf = (key: string) => (key.startsWith('[') ? 6 : 4);
+
+/** When every failing address is of one family and every working one of the other. */
+function familySplit(dead: string[], all: string[]): { bad: 4 | 6; good: 4 | 6 } | null {
+  const alive = all.filter((k) => !dead.includes(k));
+  const bad = new Set(dead.map(familyOf));
+  const good = new Set(alive.map(familyOf));
+  if (bad.size !== 1 || good.size !== 1) return null;
+  const [b] = bad as Set<4 | 6>;
+  const [g] = good as Set<4 | 6>;
+  return b === g ? null : { bad: b!, good: g! };
 }
 
 const OUTCOME_WORDS: Record<string, string> = {

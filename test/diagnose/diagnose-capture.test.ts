@@ -46,6 +46,19 @@ describe.skipIf(skip !== null)(`diagnose --capture${skip ? ` (skipped: ${skip})`
 });
 
 describe('diagnose --capture without the means to capture', () => {
+  test('nothing to capture (the name does not resolve): one line says why, and the diagnosis goes on', async () => {
+    const b = await bench();
+    try {
+      const r = await runCli(['diagnose', 'https://api.nx.lab.test/', ...b.args(['--count', '1', '--capture'])]);
+      expect(r.code).toBe(1);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/--capture: .*the diagnosis went on without packets/);
+      expect(r.stdout).toMatch(/VERDICT FAILING · dns · nxdomain/);
+    } finally {
+      await b.close();
+    }
+  });
   test.skipIf(process.getuid?.() === 0)('not root: one line says why, and the diagnosis goes on', async () => {
     const r = await runCli(['diagnose', '127.0.0.1:1', '--count', '1', '--capture']);
     expect(r.code).toBe(1);

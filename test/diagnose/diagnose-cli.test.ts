@@ -146,6 +146,7 @@ describe('every address, both families, and how the name was resolved', () => {
     expect(json.tcp.byTarget[`[::1]:${port}`].outcomes).toEqual({ refused: 2 });
     expect(json.verdict).toMatchObject({ status: 'degraded', phase: 'tcp', outcome: 'refused' });
     expect(json.verdict.summary).toContain(`[::1]:${port}`);
+    expect(json.verdict.summary).toMatch(/fails over IPv6 .* while IPv4 works/);
     expect(code).toBe(1);
   });
 
