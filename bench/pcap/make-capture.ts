@@ -1,10 +1,10 @@
 /**
  * Writes a large synthetic capture to bench/data/ (git-ignored): many TCP
- * connections (handshake, TLS hello, 1400-byte data segments, FIN), some
+ * connections (handshake, TLS 1.2 handshake, 1400-byte TLS records, FIN), some
  * refused and unanswered, and DNS queries, streamed to disk in 4 MB pieces.
  */
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
-import { alert, clientHello, conversation, dnsQuery, dnsResponse, serverHello, udpDatagram, writePcap } from '../../fixtures/pcap/build.js';
+import { alert, appData, ccs, clientHello, conversation, dnsQuery, dnsResponse, serverHello, udpDatagram, writePcap } from '../../fixtures/pcap/build.js';
 
 export function makeBenchCapture(path: string, targetBytes: number): { bytes: number; packets: number } {
   mkdirSync(new URL('../data/', import.meta.url), { recursive: true });
@@ -12,7 +12,8 @@ export function makeBenchCapture(path: string, targetBytes: number): { bytes: nu
   let bytes = 0, packets = 0, n = 0, ts = 1700000000;
   const header = writePcap([]);
   writeSync(fd, header); bytes += header.length;
-  const data = Buffer.alloc(1400, 0x61);
+  // Bulk data as TLS application records of 1400 bytes on the wire.
+  const data = appData(1395);
   while (bytes < targetBytes) {
     const batch: { ts: number; ip: Buffer }[] = [];
     for (let k = 0; k < 200; k++, n++) {
@@ -27,7 +28,8 @@ export function makeBenchCapture(path: string, targetBytes: number): { bytes: nu
         c.synAck(ts + 0.002).ack(ts + 0.003).clientData(ts + 0.004, clientHello('bench.example.com'));
         if (kind === 2) c.serverData(ts + 0.006, alert(40));
         else {
-          c.serverData(ts + 0.006, serverHello(0x0303));
+          c.serverData(ts + 0.006, Buffer.concat([serverHello(0x0303), ccs(), appData(40)]));
+          c.clientData(ts + 0.0065, Buffer.concat([ccs(), appData(40)]));
           for (let i = 0; i < 40; i++) c.serverData(ts + 0.007 + i * 0.0001, data);
         }
         c.clientFin(ts + 0.02).serverFin(ts + 0.021);
