@@ -140,8 +140,8 @@ export function createLimiter(n: number): Limiter {
 export async function runChecks(specs: CheckSpec[], o: RunOptions & { maxConcurrent: number }): Promise<CheckRun[]> {
   const limiter = createLimiter(o.maxConcurrent);
   // Everything is set up first; only then does any check start its clock.
-  const prepared: PreparedCheck[] = [];
-  for (const spec of specs) prepared.push(await prepareCheck(spec, o));
+  // Name lookups overlap; the CPU work of each build runs before any probe starts.
+  const prepared = await Promise.all(specs.map((spec) => prepareCheck(spec, o)));
   return Promise.all(prepared.map(async (p) => {
     const release = await limiter.acquire();
     try {

@@ -21,9 +21,9 @@ describe('the contract example', () => {
   test('loads with the documented defaults', () => {
     const cfg = loadChecksFile(join(FIX, 'example.yaml'));
     expect(cfg.checks.map((c) => [c.name, c.probe, c.target, c.line])).toEqual([
-      ['api-tls', 'tls', 'api.example.com:443', 3],
-      ['resolvers', 'dns', 'api.example.com', 8],
-      ['db', 'tcp', 'db.internal:5432', 12],
+      ['api-tls', 'tls', 'api.example.com:443', 4],
+      ['resolvers', 'dns', 'api.example.com', 9],
+      ['db', 'tcp', 'db.internal:5432', 13],
     ]);
     const [tls, dns, tcp] = cfg.checks;
     expect(tls!.expect).toEqual({ minTlsVersion: 'TLSv1.3', certDaysLeft: 21, p99: 300, successRate: 0.99 });

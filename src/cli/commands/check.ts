@@ -135,7 +135,7 @@ export function registerServe(program: Command, ctx: CliContext): Command {
     .command('serve')
     .description('run the checks on their intervals and serve Prometheus /metrics, /probe?module=&target= and /-/healthy')
     .requiredOption('--config <file>', 'YAML file of checks (SIGHUP reloads it)')
-    .option('--listen <host:port>', `address to listen on (default ${DEFAULT_LISTEN}; loopback unless told otherwise)`, DEFAULT_LISTEN)
+    .option('--listen <host:port>', 'address to listen on (loopback unless told otherwise)', DEFAULT_LISTEN)
     .option('--allow-any-target', '/probe may probe any target, not only those in the config')
     .option('--max-concurrent <n>', `check runs in flight at once, scheduled and /probe together (default ${DEFAULT_MAX_CONCURRENT})`)
     .addHelpText('after', `
