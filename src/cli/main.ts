@@ -20,7 +20,12 @@ export interface MainArgs {
   reload?: EventTarget;
 }
 
-export function buildProgram(ctx: CliContext): Command {
+/**
+ * The program with every subcommand listed; only the one named in argv is
+ * loaded and registered in full (its options, its help), so start-up does
+ * not pay for the modules of the others.
+ */
+export async function buildProgram(ctx: CliContext, argv: readonly string[]): Promise<Command> {
   const program = new Command('conndx')
     .description('Connection diagnostics: which phase fails (DNS, TCP, TLS or the application), and how')
     .version(conndxVersion(), '-V, --version')
@@ -34,8 +39,16 @@ export function buildProgram(ctx: CliContext): Command {
     .addHelpText('after', `
 Exit codes: 0 all attempts succeeded, 1 some failed, 2 all failed, 3 bad input.
 Start with:  conndx demo        (misbehaving endpoints on loopback, and what each looks like)`);
-  for (const register of COMMANDS) {
-    const cmd = register(program, ctx);
+  const wanted = argv[0] === 'help' ? argv[1] : argv[0];
+  for (const entry of COMMANDS) {
+    let cmd: Command;
+    if (entry.name === wanted) {
+      cmd = (await entry.load())(program, ctx);
+    } else {
+      // A listing for `conndx --help`; never run (the real one is loaded when named).
+      cmd = program.command(entry.name).description(entry.description).allowUnknownOption().allowExcessArguments();
+      if (entry.usage) cmd.usage(`[options] ${entry.usage}`);
+    }
     cmd.exitOverride().configureOutput({
       writeOut: (s) => ctx.stdout.write(s),
       writeErr: (s) => ctx.stderr.write(s),
@@ -73,13 +86,19 @@ export async function main(args: MainArgs): Promise<number> {
   };
   const onSigterm = () => stopper.abort();
   const onSighup = () => ctx.reload.dispatchEvent(new Event('reload'));
+  // `conndx … | head`: the reader left; stop quietly instead of dying on EPIPE.
+  const onPipeError = (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  };
   if (args.handleSignals) {
+    args.stdout.on('error', onPipeError);
     process.on('SIGINT', onSigint);
     process.on('SIGTERM', onSigterm);
     process.on('SIGHUP', onSighup);
   }
   try {
-    const program = buildProgram(ctx);
+    const program = await buildProgram(ctx, args.argv);
     if (args.argv.length === 0) {
       program.outputHelp();
       return 0;
