@@ -1,5 +1,8 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { describe, expect, test } from 'vitest';
 import { runCli } from './helpers/cli.js';
+import { BIN } from './helpers/lab.js';
 
 describe('conndx demo', () => {
   test('--json: a healthy endpoint and every fault, each verdict as expected, exit 0, well under 20 s', async () => {
@@ -33,4 +36,13 @@ describe('conndx demo', () => {
     expect(r.stdout).toMatch(/7 of 7 verdicts as expected/);
     for (const l of r.stdout.split('\n')) expect([...l].length, l).toBeLessThanOrEqual(80);
   });
+
+  test('the real process (the README\'s first command): exits 0 within 20 s, start-up included, and ends on its own (bin/conndx never calls process.exit, so every lab socket was closed)', async () => {
+    const t0 = Date.now();
+    // Needs `npm run build` first, as `npm test` does.
+    const r = await promisify(execFile)(process.execPath, [BIN, 'demo'], { timeout: 30_000, env: { PATH: process.env.PATH ?? '', NO_COLOR: '1' } });
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    expect(r.stdout).toMatch(/7 of 7 verdicts as expected/);
+    expect(r.stderr).toBe('');
+  }, 40_000);
 });

@@ -161,11 +161,13 @@ export function renderDiagnose(c: ChalkInstance, r: DiagnoseResult, o: { verbose
   }
   const neg = r.tls?.negotiated as { version?: string; cipher?: string; alpn?: string } | undefined;
   if (neg) out.push(wrap(`tls: ${neg.version ?? '-'} ${neg.cipher ?? ''}${neg.alpn ? ` alpn ${neg.alpn}` : ''}`, WIDTH, '  '));
-  const cap = r.capture as { ok: boolean; reason?: string; lines?: string[] } | undefined;
+  const cap = r.capture;
   if (cap) {
     out.push('');
-    out.push(c.bold('capture') + (cap.ok ? '' : c.yellow(` not taken: ${cap.reason}`)));
-    for (const l of cap.lines ?? []) out.push(wrap(l, WIDTH, '  '));
+    const sum = cap.summary as { packets?: number; tcp?: { records?: number } } | undefined;
+    out.push(wrap(cap.ok
+      ? `capture: ${sum?.packets ?? 0} packets, ${sum?.tcp?.records ?? 0} connection records; ${cap.lines.length ? 'their evidence is in the verdict above' : 'nothing the probes did not see'}`
+      : `capture: not taken: ${cap.reason}`, WIDTH));
   }
   return out.join('\n') + '\n';
 }
