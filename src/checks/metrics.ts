@@ -147,7 +147,7 @@ export function registerCheckMetrics(registry: Registry, states: () => Iterable<
       for (const [t, r] of perTarget(s.last, s.spec)) if (r.attempts) g.set(lb(s, { target: t }), r.succeeded / r.attempts);
     }
   });
-  gauge('conndx_probe_attempts', 'Attempts made by the latest run, per target', ['target'], (g) => {
+  gauge('conndx_probe_last_run_attempts', 'Attempts made by the latest run, per target', ['target'], (g) => {
     for (const s of withLast()) for (const [t, r] of perTarget(s.last, s.spec)) g.set(lb(s, { target: t }), r.attempts);
   });
   gauge(

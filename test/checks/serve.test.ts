@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { parseChecks } from '../../src/checks/config.js';
 import { createLimiter } from '../../src/checks/run.js';
+import { startCheckServer } from '../../src/checks/serve.js';
 import { main } from '../../src/cli/main.js';
 import { LAB_SERVER_NAME } from '../../src/lab/certs.js';
 import type { LabEndpoint } from '../../src/lab/types.js';
@@ -262,6 +264,32 @@ describe('conndx serve', () => {
     const code = await main({ argv: ['serve', '--config', file, '--listen', '127.0.0.1:0'], stdout: new Sink(), stderr, env: {} });
     expect(code).toBe(3);
     expect(stderr.text).toBe(`conndx: ${file}:4:20: checks[0].expect.p99: bad p99 "fast": use a number with a unit, e.g. 250ms, 2s, 1m\n`);
+  });
+});
+
+describe('bounded load', () => {
+  test('--max-concurrent bounds /probe too: a request that finds no free slot in time gets 503', async () => {
+    const cfg = parseChecks(`checks:\n  - name: silent\n    dns: lab.test\n    server: ${ep['dns-drop']!.addr}\n    timeout: 1s\n    count: 1\n    interval: 1h\n`, join(dir, 'busy.yaml'));
+    const logs: string[] = [];
+    const srv = await startCheckServer(cfg, {
+      host: '127.0.0.1', port: 0, load: () => cfg, allowAnyTarget: false, maxConcurrent: 1, log: (l) => logs.push(l),
+      firstRunSpreadMs: 0, probeWaitMs: 200,
+    });
+    try {
+      // The scheduled run holds the only slot for 1s (its query is never answered).
+      await new Promise((r) => setTimeout(r, 50));
+      const t0 = performance.now();
+      const busy = await get(`${srv.url}/probe?module=silent&target=${ep['dns-drop']!.addr}`);
+      const waited = performance.now() - t0;
+      expect(busy.status).toBe(503);
+      expect(busy.body).toBe('busy: 1 check runs in flight (--max-concurrent 1); no slot within 200 ms\n');
+      expect(waited).toBeGreaterThanOrEqual(190);
+      expect(waited).toBeLessThan(900);
+      expect(sampleValue(await scrape(srv.url), 'conndx_probe_requests_total', { result: 'busy' })).toBe(1);
+    } finally {
+      await srv.close();
+    }
+    expect(logs.join('\n')).toContain('check silent: start -> CRITICAL');
   });
 });
 
