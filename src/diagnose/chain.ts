@@ -67,6 +67,9 @@ export interface DiagnoseOptions {
   timeoutMs: number;
   /** Attempts in flight (default: one per address, so addresses are probed side by side). */
   concurrency?: number;
+  /** Retries per attempt and the circuit breaker, as for the probes. */
+  retries?: number;
+  breaker?: number;
   family: 0 | 4 | 6;
   /** Resolvers to ask directly (default: the nameservers of `resolvConf`). */
   servers?: DnsServer[];
@@ -189,7 +192,7 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
   const signal = o.signal ?? new AbortController().signal;
   const say = o.onProgress ?? (() => {});
   const exec = (targets: number): ExecOptions => ({
-    count: o.count, concurrency: o.concurrency ?? Math.max(1, targets), timeoutMs: o.timeoutMs, signal, argv: o.argv,
+    count: o.count, concurrency: o.concurrency ?? Math.max(1, targets), timeoutMs: o.timeoutMs, retries: o.retries, breaker: o.breaker, signal, argv: o.argv,
   });
 
   const t = o.target;

@@ -43,6 +43,14 @@ describe.skipIf(skip !== null)(`diagnose --capture${skip ? ` (skipped: ${skip})`
     expect(json.verdict.evidence.join('\n')).toMatch(new RegExp(`capture: ${key.replace(/\./g, '\\.')}: the server sent the RST during the TLS handshake, right after the ClientHello, in 2 of 4 connections \\(SNI ${LAB_SERVER_NAME.replace(/\./g, '\\.')}\\)`));
     expect(readFileSync(html, 'utf8')).toMatch(/<ul id="capture"><li>[^<]*the server sent the RST during the TLS handshake/);
   });
+
+  test('a TLS alert: the alert on the wire joins the evidence', async () => {
+    const alert = await b.start('tls-alert');
+    const { json } = await runCliJson(['diagnose', `https://api.v4.lab.test:${alert.port}/`, ...b.args(['--count', '2', '--capture'])]);
+    expect(json.verdict).toMatchObject({ phase: 'tls', outcome: 'alert:handshake_failure' });
+    expect(json.capture.byAddress[`127.0.0.1:${alert.port}`].alerts).toEqual({ handshake_failure: 2 });
+    expect(json.verdict.evidence.join('\n')).toMatch(/capture: .*TLS alert on the wire: handshake_failure \(2 connections\)/);
+  });
 });
 
 describe('diagnose --capture without the means to capture', () => {

@@ -132,7 +132,7 @@ degraded or failing (a name that does not resolve included), 3 unusable input.`)
 
     const progress = ctx.stderr.isTTY && !run.json ? (line: string) => ctx.stderr.write(ctx.ce.dim(`… ${line}\n`)) : undefined;
     const diagnose = (capture?: CaptureHooks) => runDiagnosis({
-      target, count: run.count ?? 10, timeoutMs: run.timeoutMs, concurrency: o.concurrency === undefined ? undefined : run.concurrency,
+      target, count: run.count ?? 10, timeoutMs: run.timeoutMs, concurrency: o.concurrency === undefined ? undefined : run.concurrency, retries: run.retries, breaker: run.breaker,
       family: run.family, servers: servers.length ? servers : undefined, resolvConf,
       emulate: emulate ? { hosts: parseHosts(hostsText) } : undefined,
       tls: o.tls === undefined ? undefined : Boolean(o.tls),
