@@ -168,6 +168,12 @@ export function registerCheckMetrics(registry: Registry, states: () => Iterable<
       }
     },
   );
+  gauge('conndx_check_loop_lag_seconds', 'How late timers ran in conndx during the latest run (max): latencies of that run may be inflated by about this much', [], (g) => {
+    for (const s of withLast()) {
+      const lag = (s.last.result?.timing as { loopLagMs?: { max: number } | null } | undefined)?.loopLagMs;
+      if (lag) g.set(lb(s), sec(lag.max));
+    }
+  });
   gauge('probe_tls_version_info', 'The TLS version the latest handshake negotiated', ['version'], (g) => {
     for (const s of withLast()) {
       const v = (s.last.result?.negotiated as { version?: string | null } | undefined)?.version;

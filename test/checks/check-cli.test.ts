@@ -46,7 +46,8 @@ describe('conndx check against lab endpoints', () => {
     expect(lines[1]).toMatch(/^api-tls OK: tls 127\.0\.0\.1:\d+: success 3\/3; p50 [\d.]+ms; p99 [\d.]+ms; TLSv1\.3; certificate \d+ days left$/);
     expect(lines[2]).toMatch(/^db OK: tcp 127\.0\.0\.1:\d+: success 3\/3; p50 /);
     expect(lines[3]).toMatch(/^resolver OK: dns lab\.test: success 3\/3; .*rcode NOERROR 3$/);
-    expect(r.stderr).toBe('');
+    // Only the busy-machine warning may appear (timers late on a loaded machine).
+    expect(r.stderr).toMatch(/^(warning: this process was busy: timers ran up to \d+ ms late \(p99\), so latencies may be inflated by about that much\n)?$/);
   });
 
   test('WARNING: exit 1 when only a warn threshold is crossed', async () => {

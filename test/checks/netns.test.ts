@@ -38,7 +38,8 @@ test.skipIf(!env.ok)(`a name that does not resolve: CRITICAL naming the DNS outc
     expect(lines[0]).toMatch(/^CONNDX CRITICAL - 2 critical, 0 warning, 0 unknown, 0 ok: db CRITICAL \(db\.conndx\.test:5432 does not resolve: DNS network-error \(EAI_AGAIN: no answer from the resolver \(unreachable or refused\)\)\), api CRITICAL \(api\.conndx\.test does not resolve: DNS network-error /);
     expect(lines[0]).toMatch(/ \| 'db_success'=0;;;0;1 'db_duration'=[\d.]+ms;;;0; 'api_success'=0;;;0;1 /);
     expect(lines[1]).toMatch(/^db CRITICAL: tcp db\.conndx\.test:5432: db\.conndx\.test:5432 does not resolve: DNS network-error/);
-    expect(r.stderr).toBe('');
+    // Only the busy-machine warning may appear (timers late on a loaded machine).
+    expect(r.stderr).toMatch(/^(warning: this process was busy: timers ran up to \d+ ms late \(p99\), so latencies may be inflated by about that much\n)?$/);
   } finally {
     ns.destroy();
   }

@@ -137,6 +137,7 @@ describe('conndx serve', () => {
       expect(sampleValue(m, 'conndx_probe_success_ratio', { check: 'resolvers', target: ep['dns-ok']!.addr })).toBe(1);
       expect(sampleValue(m, 'conndx_probe_success_ratio', { check: 'resolvers', target: ep['dns-nxdomain']!.addr })).toBe(0);
       expect(sampleValue(m, 'conndx_probe_attempts_total', { check: 'resolvers', target: ep['dns-nxdomain']!.addr, outcome: 'nxdomain' })).toBeGreaterThanOrEqual(3);
+      expect(sampleValue(m, 'conndx_check_loop_lag_seconds', { check: 'db' })).toBeGreaterThanOrEqual(0);
       expect(sampleValue(m, 'conndx_checks_configured')).toBe(4);
       expect(sampleValue(m, 'conndx_config_last_reload_successful')).toBe(1);
     } finally {

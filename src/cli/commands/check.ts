@@ -12,6 +12,8 @@ import { parseHostPort, parsePositiveInt } from '../parse.js';
 
 const DEFAULT_MAX_CONCURRENT = 16;
 const DEFAULT_LISTEN = '127.0.0.1:9115';
+/** Event-loop lag past which `check` warns that its latencies include waiting for this process. */
+const LOOP_LAG_WARN_MS = 20;
 
 /** A config that cannot be used: UNKNOWN on stdout (Nagios reads it), every problem on stderr. */
 async function reportBadConfig(ctx: CliContext, e: ConfigError, json: boolean): Promise<void> {
@@ -101,6 +103,11 @@ Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad config, or a check that 
       await write(ctx.stdout, text);
     }
     ctx.exitCode = STATE_CODE[status];
+    // Timers running late mean this machine was busy: the latencies measured meanwhile include that wait.
+    const lag = Math.max(0, ...runs.map((r) => (r.result?.timing as { loopLagMs?: { p99: number } | null } | undefined)?.loopLagMs?.p99 ?? 0));
+    if (lag > LOOP_LAG_WARN_MS) {
+      warn(ctx, `this process was busy: timers ran up to ${Math.round(lag)} ms late (p99), so latencies may be inflated by about that much`);
+    }
 
     if (o.textfile !== undefined) {
       const specs = new Map(cfg.checks.map((c) => [c.name, c]));
