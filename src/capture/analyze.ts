@@ -238,7 +238,7 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       if (c.synAckTs >= 0) {
         tcp.established++;
         if (c.lastSynTs >= 0) rttHist.record((c.synAckTs - c.lastSynTs) * 1000);
-        connectHist.record((c.synAckTs - first.firstSynTs) * 1000);
+        if (c.synAckTs >= first.firstSynTs) connectHist.record((c.synAckTs - first.firstSynTs) * 1000);
       }
       if (a.syns > 1) tcp.synRetransmitted++;
       if (phase === 'tcp' && outcome === 'refused') tcp.refused++;

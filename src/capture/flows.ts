@@ -80,6 +80,8 @@ export interface Conn {
   firstSynTs: number;
   lastSynTs: number;
   synAckTs: number;
+  /** A SYN-ACK from the originator's side: the SYN/SYN-ACK pair seen in reverse order. */
+  synAckFromOrigTs: number;
   firstSynSeq: number;
   rstBy: 'orig' | 'resp' | null;
   rstTs: number;
@@ -248,7 +250,7 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
   }
 
   /** Zeek's TCPSessionAdapter::IsReuse: does this SYN start a new connection on the 4-tuple? */
-  function isReuse(c: Conn, isOrigDir: boolean, seg: TcpSegment): boolean {
+  function isReuse(c: Conn, seg: TcpSegment): boolean {
     if (!(seg.flags & SYN)) return false;
     let connOrig = c.orig;
     if (seg.flags & ACK) {
@@ -259,7 +261,6 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
       if (seg.seq === connOrig.startSeq) return false;
       if (!(seg.flags & ACK) && connOrig.state === EP.SYN_ACK_SENT && c.resp.state === EP.INACTIVE && seg.seq === c.resp.startSeq) return false;
     }
-    void isOrigDir;
     return true;
   }
 
@@ -295,6 +296,7 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
       firstSynTs: -1,
       lastSynTs: -1,
       synAckTs: -1,
+      synAckFromOrigTs: -1,
       firstSynSeq: -1,
       rstBy: null,
       rstTs: -1,
@@ -429,22 +431,28 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
     } else if (deltaLast > 0) ep.lastSeq = seqEnd;
 
     // Diagnosis facts (roles as they stand before any flip below).
-    const origSide = isOrig;
     if (f & SYN && !(f & ACK) && isOrig) {
       c.origSyns++;
       if (c.firstSynTs < 0) { c.firstSynTs = ts; c.firstSynSeq = seg.seq; }
       if (c.synAckTs < 0) c.lastSynTs = ts;
     }
     if (f & SYN && f & ACK && !isOrig && c.synAckTs < 0) c.synAckTs = ts;
-    if (f & RST && !c.rstBy) { c.rstBy = origSide ? 'orig' : 'resp'; c.rstTs = ts; }
-    if (f & FIN && !c.finBy) c.finBy = origSide ? 'orig' : 'resp';
+    if (f & SYN && f & ACK && isOrig && c.synAckFromOrigTs < 0) c.synAckFromOrigTs = ts;
+    if (f & RST && !c.rstBy) { c.rstBy = isOrig ? 'orig' : 'resp'; c.rstTs = ts; }
+    if (f & FIN && !c.finBy) c.finBy = isOrig ? 'orig' : 'resp';
     if (len > 0 && !(f & RST)) ep.payload += len;
 
     const wasFlipped = c.flipped;
     stateMachine(c, ts, isOrig, ep, peer, seg, len);
     if (c.flipped !== wasFlipped) {
-      // The reverse-order SYN makes this packet the originator's.
+      // The reverse-order SYN makes this packet the originator's, and the SYN-ACK seen first the
+      // responder's answer (the capture saw them in the wrong order: no RTT can be told).
       isOrig = !isOrig;
+      c.origSyns = 1;
+      c.firstSynTs = ts;
+      c.firstSynSeq = seg.seq;
+      c.lastSynTs = -1;
+      c.synAckTs = c.synAckFromOrigTs;
       if (c.rstBy) c.rstBy = c.rstBy === 'orig' ? 'resp' : 'orig';
       if (c.finBy) c.finBy = c.finBy === 'orig' ? 'resp' : 'orig';
     }
@@ -475,9 +483,8 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
     packet(id, srcFirst, ts, seg, buf, makeConn) {
       let c = lookup(id);
       if (c) {
-        const isOrig = srcFirst === c.origFirst;
         if (expired(c, ts)) { finish(c, 'timer'); c = undefined; }
-        else if (seg.flags & SYN && isReuse(c, isOrig, seg)) { finish(c, 'reuse'); c = undefined; }
+        else if (seg.flags & SYN && isReuse(c, seg)) { finish(c, 'reuse'); c = undefined; }
       }
       if (!c) c = create(id, srcFirst, ts, seg, makeConn());
       process(c, srcFirst === c.origFirst, ts, seg, buf);

@@ -13,7 +13,7 @@ function endpoint(h: string, p: number): string {
 }
 
 /** Compare every expected row with conndx's records of the same unordered endpoint pair, in order. */
-export async function compareTrace(dir: string): Promise<{ rows: number; agree: number; diffs: string[] }> {
+export async function compareTrace(dir: string): Promise<{ rows: number; agree: number; diffs: string[]; histRows: number; histAgree: number }> {
   const exp = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as { file: { name: string }; tcp?: Row[]; zeekRun?: { checksumSensitive?: boolean } };
   const rows = (exp.tcp ?? []).filter((r) => r.conn_state);
   const res = await analyzeCapture(join(dir, exp.file.name), { flows: true });
@@ -23,7 +23,7 @@ export async function compareTrace(dir: string): Promise<{ rows: number; agree: 
     const k = [c.client, c.server].sort().join(' ');
     byPair.set(k, [...(byPair.get(k) ?? []), c]);
   }
-  let agree = 0;
+  let agree = 0, histRows = 0, histAgree = 0;
   const diffs: string[] = [];
   const used = new Map<string, number>();
   for (const r of rows) {
@@ -31,24 +31,27 @@ export async function compareTrace(dir: string): Promise<{ rows: number; agree: 
     const i = used.get(k) ?? 0;
     used.set(k, i + 1);
     const got = byPair.get(k)?.[i];
+    if (r.history) { histRows++; if (got?.history === r.history) histAgree++; }
     if (got && got.zeekState === r.conn_state) agree++;
     else diffs.push(`${dir.split('/').pop()} ${k} #${i}: zeek ${r.conn_state} ${r.history}, conndx ${got ? `${got.zeekState} ${got.history}` : 'no record'}${exp.zeekRun?.checksumSensitive ? ' (zeek validated checksums)' : ''}`);
   }
-  return { rows: rows.length, agree, diffs };
+  return { rows: rows.length, agree, diffs, histRows, histAgree };
 }
 
 describe.skipIf(!root)('Zeek conn_state corpus (../shared/corpus/zeek)', () => {
   test('zeekState agrees with conn_state for at least 98% of connections', async () => {
-    let rows = 0, agree = 0;
+    let rows = 0, agree = 0, histRows = 0, histAgree = 0;
     const diffs: string[] = [];
     for (const d of readdirSync(root!, { withFileTypes: true })) {
       if (!d.isDirectory()) continue;
       const r = await compareTrace(join(root!, d.name));
-      rows += r.rows; agree += r.agree; diffs.push(...r.diffs);
+      rows += r.rows; agree += r.agree; diffs.push(...r.diffs); histRows += r.histRows; histAgree += r.histAgree;
     }
     if (diffs.length) console.log(`zeek corpus: ${agree}/${rows} agree\n${diffs.join('\n')}`);
     expect(rows).toBeGreaterThan(50);
     expect(agree / rows).toBeGreaterThanOrEqual(0.98);
+    // The history string too (Zeek's own letters), where the baseline has one.
+    expect(histAgree / histRows).toBeGreaterThanOrEqual(0.95);
   });
 });
 if (!root) test.skip('Zeek corpus absent: ../shared/corpus/zeek not found beside the repo', () => {});
