@@ -151,8 +151,9 @@ export function renderPlan(file: string, specs: CheckSpec[]): string {
     lines.push(`${s.name} (line ${s.line}): ${s.probe} ${s.target}, ${opts.join(', ')}`);
     const crit = limitsText(s.expect);
     const warn = limitsText(s.warn);
+    // The defaults of the verdict: without expect.successRate, all failing is CRITICAL; without any, some failing is WARNING.
     const noRate = s.expect.successRate === undefined && s.warn.successRate === undefined;
-    lines.push(`  CRITICAL if ${[crit, noRate || s.expect.successRate === undefined ? 'every attempt fails' : ''].filter(Boolean).join(', ')}`);
+    lines.push(`  CRITICAL if ${[crit, s.expect.successRate === undefined ? 'every attempt fails' : ''].filter(Boolean).join(', ')}`);
     if (warn || noRate) lines.push(`  WARNING if ${[warn, noRate ? 'any attempt fails' : ''].filter(Boolean).join(', ')}`);
   }
   return lines.join('\n') + '\n';
