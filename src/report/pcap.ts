@@ -38,7 +38,7 @@ export function renderPcapSummary(c: ChalkInstance, r: PcapResult): string {
   out.push(`failures by phase: dns ${r.failures.dns}, tcp ${r.failures.tcp}, tls ${r.failures.tls}, app ${r.failures.app}`);
   const v = r.verdict;
   out.push('--- verdict ---');
-  out.push(v.phase === 'ok' ? c.green(`ok: ${v.summary}`) : c.red(`${v.phase}: `) + v.summary);
+  out.push(v.phase === 'ok' ? c.green(`[ok] ${v.summary}`) : `${c.red(`[${v.phase}]`)} ${v.summary}`);
   return out.join('\n') + '\n';
 }
 

@@ -46,7 +46,7 @@ describe('conndx pcap', () => {
     const r = await run(['pcap', all]);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/TCP\s+17 attempts, 14 established/);
-    expect(r.out).toMatch(/--- verdict ---\ntcp: TCP handshake success 82% of 17 attempts/);
+    expect(r.out).toMatch(/--- verdict ---\n\[tcp\] TCP handshake success 82% of 17 attempts/);
     expect(r.out).not.toMatch(/\x1b\[/);
   });
 
