@@ -170,8 +170,10 @@ export function registerCheckMetrics(registry: Registry, states: () => Iterable<
   );
   gauge('conndx_check_loop_lag_seconds', 'How late timers ran in conndx during the latest run (max): latencies of that run may be inflated by about this much', [], (g) => {
     for (const s of withLast()) {
-      const lag = (s.last.result?.timing as { loopLagMs?: { max: number } | null } | undefined)?.loopLagMs;
-      if (lag) g.set(lb(s), sec(lag.max));
+      if (!s.last.result) continue;
+      // No sample means the run was shorter than one tick of the lag monitor.
+      const lag = (s.last.result.timing as { loopLagMs?: { max: number } | null } | undefined)?.loopLagMs;
+      g.set(lb(s), lag ? sec(lag.max) : 0);
     }
   });
   gauge('probe_tls_version_info', 'The TLS version the latest handshake negotiated', ['version'], (g) => {
