@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 
 /**
  * Capture reader: classic pcap (both byte orders, µs and ns) and pcapng
@@ -281,7 +281,7 @@ export function createPcapngParser(sink: PacketSink): CaptureParser {
 }
 
 export interface ReadOptions {
-  /** Read size (default 1 MB); a record larger than the spare room is joined once. */
+  /** Read size (default 1 MB); the buffer grows once for a record larger than its spare room. */
   chunkSize?: number;
   onProgress?: (bytesRead: number, totalBytes: number) => void;
   signal?: AbortSignal;
@@ -292,83 +292,65 @@ export type OpenResult =
   | { ok: false; reason: string };
 
 /**
- * Read a capture file with large reads, carrying only the partial record
- * over to the next read. Returns `{ ok: false }` only when the file header
- * is unusable; everything after it is best effort.
+ * Read a capture file in 1 MB reads, carrying only the partial record over
+ * to the next read. Returns `{ ok: false }` only when the file header is
+ * unusable; everything after it is best effort.
+ *
+ * Reads are synchronous: a 1 MB read from the page cache is a memcpy, and
+ * measured here a synchronous loop walks records about twice as fast as
+ * overlapped async reads through the thread pool (whose completions queue
+ * behind everything else on a busy machine). The loop yields to the event
+ * loop every 32 MB so signals, progress and output keep flowing.
  */
 export async function readCaptureFile(path: string, sink: PacketSink, opts: ReadOptions = {}): Promise<OpenResult> {
-  const fh = await open(path, 'r');
+  const fd = openSync(path, 'r');
   try {
-    const total = (await fh.stat()).size;
+    const total = fstatSync(fd).size;
     const headBuf = Buffer.alloc(Math.min(64, Math.max(total, 1)));
-    const { bytesRead: headLen } = await fh.read(headBuf, 0, headBuf.length, 0);
+    const headLen = readSync(fd, headBuf, 0, headBuf.length, 0);
     const head = headBuf.subarray(0, headLen);
     const check = detectFormat(head);
     if (!check.ok) return check;
     const parser = check.format === 'pcap' ? createPcapParser(head, sink) : createPcapngParser(sink);
     let pos = check.format === 'pcap' ? 24 : 0;
-    // 1 MB reads: the records are still in the CPU cache when parsed (8 MB reads measured
-    // about 1.5x slower here), and two of them overlap the next read with this parse.
+    // 1 MB: the records are still in the CPU cache when parsed (8 MB reads measured slower).
     const chunk = opts.chunkSize ?? 1024 * 1024;
-    // Two buffers: the next read runs while this one is parsed. Each keeps headroom in front,
-    // where the previous buffer's partial record is copied, so records stay contiguous.
-    // Room for the largest usual record (262144-byte snaplen plus its header) without the slow path.
-    const headroom = Math.min(chunk, 320 * 1024);
-    const bufs = [Buffer.allocUnsafe(headroom + chunk), Buffer.allocUnsafe(headroom + chunk)];
-    let cur = 0;
-    let tail: Buffer = Buffer.alloc(0); // unparsed bytes (a view into the other buffer, or a copy)
-    let have = 0;
+    let buf = Buffer.allocUnsafe(chunk + 320 * 1024);
+    let have = 0; // bytes at buf[0, have) not yet parsed
+    let sinceYield = 0;
     let lastProgress = 0;
-    let pending = fh.read(bufs[0]!, headroom, chunk, pos);
     for (;;) {
-      const { bytesRead } = await pending;
-      if (bytesRead === 0 || opts.signal?.aborted) break;
-      const buf = bufs[cur]!;
+      if (opts.signal?.aborted) break;
+      if (parser.need > buf.length - chunk / 2) {
+        // A record larger than the spare room (rare; at most MAX_RECORD): grow once to its size.
+        const bigger = Buffer.allocUnsafe(parser.need + chunk);
+        buf.copy(bigger, 0, 0, have);
+        buf = bigger;
+      }
+      const bytesRead = readSync(fd, buf, have, buf.length - have, pos);
+      if (bytesRead === 0) break;
       pos += bytesRead;
       parser.stats.bytesRead = pos;
-      let work: Buffer;
-      let start: number;
-      if (tail.length <= headroom) {
-        tail.copy(buf, headroom - tail.length);
-        work = buf;
-        start = headroom - tail.length;
-      } else {
-        // A record larger than the headroom (rare; at most MAX_RECORD): one buffer of the size
-        // the record needs, filled by direct reads, so a big record costs one copy, not one per read.
-        const size = Math.max(parser.need, tail.length + bytesRead);
-        work = Buffer.allocUnsafe(size);
-        tail.copy(work, 0);
-        buf.copy(work, tail.length, headroom, headroom + bytesRead);
-        let filled = tail.length + bytesRead;
-        while (filled < parser.need) {
-          const r = await fh.read(work, filled, parser.need - filled, pos);
-          if (r.bytesRead === 0) break;
-          pos += r.bytesRead;
-          filled += r.bytesRead;
-        }
-        parser.stats.bytesRead = pos;
-        work = work.subarray(0, filled);
-        start = 0;
-      }
-      const end = work === buf ? headroom + bytesRead : work.length;
-      // Start the next read into the other buffer before parsing this one.
-      cur = 1 - cur;
-      pending = fh.read(bufs[cur]!, headroom, chunk, pos);
-      const used = parser.parse(work, start, end);
-      if (parser.stopped) { have = 0; await pending; break; }
+      const end = have + bytesRead;
+      const used = parser.parse(buf, 0, end);
+      if (parser.stopped) { have = 0; break; }
       have = end - used;
-      // The next read fills the other buffer; this one is only read again after the tail is copied.
-      tail = have > headroom ? Buffer.from(work.subarray(used, end)) : work.subarray(used, end);
-      if (opts.onProgress && pos - lastProgress >= 64 * 1024 * 1024) {
-        lastProgress = pos;
-        opts.onProgress(pos, total);
+      if (have > 0 && used > 0) buf.copyWithin(0, used, end);
+      sinceYield += bytesRead;
+      if (sinceYield >= 32 * 1024 * 1024) {
+        sinceYield = 0;
+        if (opts.onProgress && pos - lastProgress >= 64 * 1024 * 1024) {
+          lastProgress = pos;
+          opts.onProgress(pos, total);
+        }
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
     }
     parser.finish(have);
     if (opts.onProgress) opts.onProgress(pos, total);
     return { ok: true, stats: parser.stats, totalBytes: total };
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
