@@ -134,7 +134,9 @@ export interface Analyzer {
 
 /** The analysis as a packet sink, usable with any reader (tests feed it chunk by chunk). */
 export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
-  const dnsPorts = new Set([...DEFAULT_DNS_PORTS, ...(opts.dnsPorts ?? [])]);
+  // A byte per port: checked twice per packet, cheaper than a Set.
+  const dnsPort = new Uint8Array(65536);
+  for (const p of [...DEFAULT_DNS_PORTS, ...(opts.dnsPorts ?? [])]) if (p >= 0 && p < 65536) dnsPort[p] = 1;
   const filter = opts.filter;
   let packets = 0;
   let firstTs = Infinity;
@@ -409,7 +411,7 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       const id = flowKey(data, ip, seg.srcPort, seg.dstPort);
       curBuf = data; curIp = ip;
       const conn = table.packet(id, keySrcFirst, ts, seg, data, newConnAddrs);
-      if ((dnsPorts.has(seg.srcPort) || dnsPorts.has(seg.dstPort)) && seg.end > seg.off && !(seg.flags & 0x04)) {
+      if ((dnsPort[seg.srcPort] === 1 || dnsPort[seg.dstPort] === 1) && seg.end > seg.off && !(seg.flags & 0x04)) {
         dnsOverTcp(conn, keySrcFirst === conn.origFirst, ts, seg, data, half(data, ip.srcOff, v6, seg.srcPort), half(data, ip.dstOff, v6, seg.dstPort));
       }
       return;
@@ -418,7 +420,7 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       const u = decodeUdp(data, ip.off, ip.end);
       if ('anomaly' in u) { skip(u.anomaly, caplen); return; }
       if (filter && !passes(data, ip, u.srcPort, u.dstPort, ts)) { ipStats.filteredOut++; return; }
-      if (dnsPorts.has(u.srcPort) || dnsPorts.has(u.dstPort)) {
+      if (dnsPort[u.srcPort] === 1 || dnsPort[u.dstPort] === 1) {
         const m = decodeDns(data, u.off, u.end);
         if ('anomaly' in m) { dns.malformed++; return; }
         if (!looksLikeDns(m)) return;
