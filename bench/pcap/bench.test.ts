@@ -5,9 +5,10 @@
  * (needs `npm run build`; the capture is written once to bench/data/; CONNDX_BENCH_MB=2000 for a bigger one).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect, test } from 'vitest';
+import { writePcap } from '../../fixtures/pcap/build.js';
 import { makeBenchCapture } from './make-capture.js';
 
 const sizeMb = Number(process.env.CONNDX_BENCH_MB ?? 600);
@@ -26,13 +27,16 @@ test.skipIf(process.env.CONNDX_BENCH !== '1')('pcap throughput vs tshark and tcp
   const mb = statSync(file).size / 1e6;
   const ours = timed('node', [bin, 'pcap', file, '--json']);
   const packets = JSON.parse(ours.out).packets as number;
-  // Process start-up (loading every command's modules) is a fixed cost, apart from the reading.
-  const startup = timed('node', [bin, '--version']);
+  // Process start-up (node, the CLI, the command) is a fixed cost, apart from the reading:
+  // the same command on an empty capture.
+  const empty = fileURLToPath(new URL('../data/empty.pcap', import.meta.url));
+  writeFileSync(empty, writePcap([]));
+  const startup = timed('node', [bin, 'pcap', empty, '--json']);
   const api = timed('node', [fileURLToPath(new URL('./analyze-only.mjs', import.meta.url)), file]);
   const apiS = (JSON.parse(api.out) as { s: number }).s;
   const rows = [
     ['conndx pcap --json', ours],
-    ['conndx --version (start-up)', startup],
+    ['conndx pcap on an empty capture', startup],
     ['analyzeCapture() alone', { s: apiS, peakMb: api.peakMb, out: '' }],
   ] as [string, ReturnType<typeof timed>][];
   const has = (t: string) => { try { execFileSync('sh', ['-c', `command -v ${t}`]); return true; } catch { return false; } };
