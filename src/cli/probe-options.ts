@@ -18,6 +18,8 @@ export interface ProbeRunOptions {
   breaker?: number;
   /** Adaptive concurrency between these bounds (--adaptive). */
   adaptive?: { min: number; max: number };
+  /** Worker threads (--workers); undefined: the probe's default. */
+  workers?: number;
   /** This host's share of the work: K of N (1-based). */
   shard?: { k: number; n: number };
 }
@@ -34,6 +36,7 @@ export function addProbeOptions(cmd: Command, defaults: { count?: number } = {})
     .option('--adaptive', 'find the concurrency the target sustains: AIMD on latency and errors, between --min/--max-concurrency')
     .option('--min-concurrency <n>', 'lower bound for --adaptive (default 1)')
     .option('--max-concurrency <n>', 'upper bound for --adaptive (default 1000)')
+    .option('--workers <n>', 'threads running attempts (default: every core for TLS at --concurrency 64 or more, else 1)')
     .option('--shard <k/n>', 'run this host\'s share K of N: every Nth target, or 1/N of --count and --rate for one target')
     .addOption(new Option('-4', 'IPv4 only').conflicts('6'))
     .addOption(new Option('-6', 'IPv6 only'))
@@ -73,8 +76,12 @@ export function parseProbeOptions(o: Record<string, unknown>, defaults: { count?
     }
     shard = { k: Number(m[1]), n: Number(m[2]) };
   }
+  const workers = str('workers') !== undefined ? parsePositiveInt(str('workers')!, '--workers', { max: 64 }) : undefined;
+  if (workers !== undefined && workers > 1 && adaptive) {
+    throw new ConndxError('CONNDX_BAD_ARGUMENT', '--adaptive runs on one thread: drop --workers');
+  }
   return {
-    adaptive, shard,
+    adaptive, shard, workers,
     count, concurrency: adaptive ? Math.max(adaptive.max, concurrency) : concurrency, rate, durationMs, timeoutMs,
     family: o['4'] ? 4 : o['6'] ? 6 : 0,
     json: Boolean(o.json), ndjson: Boolean(o.ndjson), quiet: Boolean(o.quiet), verbose: Boolean(o.verbose),

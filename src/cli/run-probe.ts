@@ -1,4 +1,5 @@
-import { executeProbe, type ProbePlan } from '../engine/execute.js';
+import { executeProbe, type ExecOptions, type ProbePlan } from '../engine/execute.js';
+import { defaultWorkers, executeInWorkers } from '../engine/workers.js';
 import type { RunStats } from '../engine/run.js';
 import type { Aggregate, ProbeResult } from '../engine/summary.js';
 import { fmtMs } from '../report/format.js';
@@ -66,7 +67,10 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
       if (rate !== undefined) rate = rate / n;
     }
   }
-  const { result, stats } = await executeProbe(plan, {
+  const workers = o.adaptive ? 1 : (o.workers ?? (p.worker ? defaultWorkers(o.concurrency) : 1));
+  if (workers > 1 && !p.worker) warn(ctx, `--workers: the ${p.probe} probe runs on one thread`);
+  const exec = (x: ExecOptions) => (workers > 1 && p.worker ? executeInWorkers(plan, p.worker, x, workers) : executeProbe(plan, x));
+  const { result, stats } = await exec({
     count,
     durationMs: o.durationMs,
     concurrency: o.concurrency,

@@ -1,6 +1,7 @@
 import type { Probe, TargetRef, AttemptRecord } from '../probes/types.js';
 import { makeMeta } from '../report/meta.js';
 import { createAdaptiveController } from './adaptive.js';
+import type { WorkerProbeSpec } from './workers.js';
 import { runAttempts, type RunStats } from './run.js';
 import { createAggregate, type Aggregate, type ProbeResult } from './summary.js';
 
@@ -16,6 +17,8 @@ export interface ProbePlan<T> {
   zeroCounters?: string[];
   /** Fields added to the result before output (e.g. lookupMs of name resolution, query facts). */
   decorate?: (res: ProbeResult) => void | Promise<void>;
+  /** How a worker thread rebuilds `fn`: set for CPU-bound probes (TLS) that gain from every core. */
+  worker?: WorkerProbeSpec;
 }
 
 /** How many and how fast: the shared probe options, as numbers. */

@@ -29,6 +29,8 @@ export interface RunOptions<T> {
   onAttempt?: (rec: AttemptRecord) => void | Promise<void>;
   /** Most attempts started in one event-loop turn, so a burst does not delay its own timers. */
   startsPerTurn?: number;
+  /** Told the run's start on the engine clock, before the first attempt (worker threads map times with it). */
+  onStart?: (startMono: number) => void;
   /** Adjusts concurrency while running (adaptive mode); called once per finished attempt. */
   controller?: ConcurrencyController;
 }
@@ -89,6 +91,7 @@ export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
   const startsPerTurn = o.startsPerTurn ?? DEFAULT_STARTS_PER_TURN;
   const startMono = now();
   const startedAt = wallClock(startMono);
+  o.onStart?.(startMono);
   const deadline = o.durationMs !== undefined ? startMono + o.durationMs : Infinity;
 
   let seq = 0;

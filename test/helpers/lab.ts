@@ -20,7 +20,7 @@ export async function lab(name: string, opts?: { host?: string }): Promise<LabEn
  * timing tests do not share an event loop with the server they measure.
  * Needs `npm run build` first (the test command does it).
  */
-export async function labProcess(names: string[]): Promise<{ endpoints: Record<string, { host: string; port: number; addr: string }>; child: ChildProcess; stop(): Promise<void> }> {
+export async function labProcess(names: string[]): Promise<{ endpoints: Record<string, { host: string; port: number; addr: string }>; info: Record<string, Record<string, unknown>>; child: ChildProcess; stop(): Promise<void> }> {
   const child = spawn(process.execPath, [BIN, 'lab', ...names, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => { out += d; });
@@ -31,10 +31,11 @@ export async function labProcess(names: string[]): Promise<{ endpoints: Record<s
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`lab did not start: ${err}`);
     await new Promise((r) => setTimeout(r, 20));
   }
-  const list = JSON.parse(out) as { name: string; host: string; port: number }[];
+  const list = JSON.parse(out) as { name: string; host: string; port: number; info?: Record<string, unknown> }[];
   const endpoints = Object.fromEntries(list.map((e) => [e.name, { host: e.host, port: e.port, addr: formatHostPort(e.host, e.port) }]));
   return {
     endpoints, child,
+    info: Object.fromEntries(list.map((e) => [e.name, e.info ?? {}])),
     async stop() {
       if (child.exitCode !== null) return;
       child.kill('SIGINT');

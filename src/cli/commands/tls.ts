@@ -210,6 +210,8 @@ Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid c
       probe: 'tls',
       targets,
       fn: createTlsProbe(popts),
+      // Handshakes are CPU-bound: worker threads rebuild the same probe from these options.
+      worker: { module: 'probes/tls.js', factory: 'createTlsProbe', args: popts },
       opts: run,
       header: [
         `CONNDX TLS ${rawTargets.join(' ')}${sni ? ` sni=${sni}` : ''}${popts.alpn ? ` alpn=${popts.alpn.join(',')}` : ''} (${describe(run)})`,

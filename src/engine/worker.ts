@@ -1,0 +1,50 @@
+import { performance } from 'node:perf_hooks';
+import { parentPort, workerData } from 'node:worker_threads';
+import type { AttemptRecord, Probe } from '../probes/types.js';
+import { runAttempts } from './run.js';
+import type { WorkerJob, WorkerMessage } from './workers.js';
+
+// A worker thread of executeInWorkers: rebuilds the probe from its spec, runs
+// its share of the attempts and streams the records back in small batches.
+const job = workerData as WorkerJob;
+const port = parentPort!;
+const stop = new AbortController();
+port.on('message', (m) => { if (m === 'stop') stop.abort(); });
+const send = (m: WorkerMessage) => port.postMessage(m);
+
+let batch: AttemptRecord[] = [];
+let flushTimer: NodeJS.Timeout | undefined;
+const flush = () => {
+  if (flushTimer) { clearTimeout(flushTimer); flushTimer = undefined; }
+  if (batch.length) { send({ type: 'records', records: batch }); batch = []; }
+};
+
+try {
+  const mod = (await import(new URL(`../${job.spec.module}`, import.meta.url).href)) as Record<string, (a: unknown) => Probe<unknown>>;
+  const factory = mod[job.spec.factory];
+  if (typeof factory !== 'function') throw new Error(`${job.spec.module} has no ${job.spec.factory}`);
+  const probe = factory(job.spec.args);
+  const stats = await runAttempts({
+    targets: job.targets,
+    probe,
+    count: job.count,
+    durationMs: job.durationMs,
+    concurrency: job.concurrency,
+    rate: job.rate,
+    timeoutMs: job.timeoutMs,
+    retries: job.retries,
+    breaker: job.breaker,
+    signal: stop.signal,
+    onStart: (startMono) => send({ type: 'start', startAbs: performance.timeOrigin + startMono }),
+    onAttempt: (r) => {
+      batch.push(r);
+      if (batch.length >= 64) flush();
+      else flushTimer ??= setTimeout(flush, 20);
+    },
+  });
+  flush();
+  const { series: _s, ...rest } = stats;
+  send({ type: 'done', stats: rest });
+} catch (e) {
+  send({ type: 'error', message: e instanceof Error ? e.message : String(e) });
+}
