@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { parseResolvConf } from '../probes/resolv-conf.js';
 import type { ProbePlan } from '../engine/execute.js';
 import type { ProbeResult } from '../engine/summary.js';
 import { parseHostPort, unescapeText } from '../cli/parse.js';
@@ -30,14 +31,9 @@ export interface PlanOptions {
   signal?: AbortSignal;
 }
 
-/** Name servers of a resolv.conf text (resolv.conf(5): `nameserver` lines). */
+/** Name servers of a resolv.conf text, as a check's `server` would list them. */
 export function resolvConfServers(text: string): string[] {
-  const out: string[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^\s*nameserver\s+(\S+)/.exec(line);
-    if (m) out.push(m[1]!.replace(/%.*$/, ''));
-  }
-  return out;
+  return parseResolvConf(text).nameservers.map((n) => n.key);
 }
 
 /** The same check against another target (`/probe?target=`): for dns the target is the server to ask. */

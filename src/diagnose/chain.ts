@@ -11,7 +11,7 @@ import type { TargetRef } from '../probes/types.js';
 import { makeMeta, conndxVersion, type Meta } from '../report/meta.js';
 import { createHttpProbe, type HttpTarget } from './http.js';
 import { addressesOf, emulateStub, systemLookup, type SystemLookup } from './lookup.js';
-import { searchCandidates, type ResolvConf } from './resolv.js';
+import { searchCandidates, type ResolvConf } from '../probes/resolv-conf.js';
 import { TLS_PORTS, type DiagnoseTarget } from './target.js';
 import { judge, type Thresholds, type Verdict } from './verdict.js';
 

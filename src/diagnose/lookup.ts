@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { now } from '../engine/clock.js';
 import { makeDnsProbe, openUdpChannel, type DnsServer } from '../probes/dns.js';
 import { classifyLookupError, type LookupFn } from '../probes/resolve.js';
-import { searchCandidates, type ResolvConf } from './resolv.js';
+import { searchCandidates, type ResolvConf } from '../probes/resolv-conf.js';
 
 /** How an application on this machine resolves the name (getaddrinfo, or the stub resolver emulated from given files). */
 export interface SystemLookup {

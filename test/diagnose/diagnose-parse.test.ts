@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { parseHosts, parseResolvConf, searchCandidates } from '../../src/diagnose/resolv.js';
+import { parseHosts, parseResolvConf, searchCandidates } from '../../src/probes/resolv-conf.js';
 import { parseDiagnoseTarget } from '../../src/cli/commands/diagnose.js';
 import { loopbackAnswer } from '../../src/lab/names.js';
 import { wrap } from '../../src/report/diagnose-terminal.js';

@@ -5,7 +5,7 @@ import { extname } from 'node:path';
 import { ConndxError } from '../../errors.js';
 import { runDiagnosis, type CaptureHooks, type DiagnoseResult } from '../../diagnose/chain.js';
 import { tcpdumpCapture } from '../../diagnose/capture.js';
-import { parseHosts, parseResolvConf } from '../../diagnose/resolv.js';
+import { parseHosts, parseResolvConf } from '../../probes/resolv-conf.js';
 import type { DiagnoseTarget } from '../../diagnose/target.js';
 import type { DnsServer } from '../../probes/dns.js';
 import { renderDiagnose } from '../../report/diagnose-terminal.js';

@@ -5,20 +5,16 @@ import { isIP } from 'node:net';
 import { ConndxError } from '../../errors.js';
 import { fmtElapsed } from '../../report/format.js';
 import { QTYPES } from '../../probes/dns-wire.js';
+import { parseResolvConf } from '../../probes/resolv-conf.js';
 import { planDns, type DnsServer } from '../../probes/dns.js';
 import type { CliContext } from '../context.js';
 import { parseHostPort, isValidHostName } from '../parse.js';
 import { addProbeOptions, parseProbeOptions } from '../probe-options.js';
 import { runProbeCommand } from '../run-probe.js';
 
-/** Name servers of /etc/resolv.conf (resolv.conf(5): up to three `nameserver` lines). */
+/** Name servers of a resolv.conf text, as `--server` would take them. */
 export function resolvConfServers(text: string): string[] {
-  const out: string[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^\s*nameserver\s+(\S+)/.exec(line);
-    if (m) out.push(m[1]!.replace(/%.*$/, ''));
-  }
-  return out;
+  return parseResolvConf(text).nameservers.map((n) => n.key);
 }
 
 export function parseQtype(text: string): number {
