@@ -27,7 +27,9 @@ function connectOnce(port: number, send: string): Promise<string> {
   });
 }
 
-test.skipIf(!need.ok)(`loopback traffic captured by tcpdump${need.ok ? '' : ` (skipped: ${need.reason})`}`, async () => {
+// Linux cooked captures (`-i any`) are covered by the corpus and the exact-bytes fixtures: on a
+// loaded machine `-i any` was seen to miss the last packets of a loopback exchange.
+test.skipIf(!need.ok).each(['lo'])(`loopback traffic captured by tcpdump -i %s${need.ok ? '' : ` (skipped: ${need.reason})`}`, async (iface) => {
   const dir = mkdtempSync(join(tmpdir(), 'conndx-lo-'));
   const okServer = createServer((s) => s.on('data', () => s.end('pong')));
   const rstServer = createServer((s) => s.on('data', () => s.resetAndDestroy()));
@@ -36,7 +38,7 @@ test.skipIf(!need.ok)(`loopback traffic captured by tcpdump${need.ok ? '' : ` (s
   await new Promise<void>((r) => closed.close(() => r()));
   const file = join(dir, 'lo.pcap');
   const filter = `tcp and (port ${okPort} or port ${rstPort} or port ${closedPort})`;
-  const dump = spawn('tcpdump', ['-i', 'lo', '--immediate-mode', '-U', '-Z', 'root', '-w', file, filter], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const dump = spawn('tcpdump', ['-i', iface, '--immediate-mode', '-U', '-Z', 'root', '-w', file, filter], { stdio: ['ignore', 'ignore', 'pipe'] });
   try {
     await new Promise<void>((resolve, reject) => {
       dump.stderr!.on('data', (d: Buffer) => { if (String(d).includes('listening on')) resolve(); });
@@ -48,7 +50,13 @@ test.skipIf(!need.ok)(`loopback traffic captured by tcpdump${need.ok ? '' : ` (s
     expect(await connectOnce(okPort, 'ping')).toBe('closed');
     expect(await connectOnce(rstPort, 'ping')).toBe('ECONNRESET');
     expect(await connectOnce(closedPort, 'ping')).toBe('ECONNREFUSED');
-    await new Promise((r) => setTimeout(r, 500));
+    // tcpdump writes each packet as it comes (-U): read the growing file until all three
+    // connections have ended (or 5 s), rather than guessing how long delivery takes.
+    for (let waited = 0; waited < 5000; waited += 200) {
+      const r = await analyzeCapture(file, { flows: true });
+      if (r.ok && r.result.connections!.filter((c) => ['SF', 'RSTR', 'REJ'].includes(c.zeekState)).length >= 3) break;
+      await new Promise((res) => setTimeout(res, 200));
+    }
   } finally {
     const exited = new Promise((r) => dump.once('exit', r));
     dump.kill('SIGINT');
@@ -65,4 +73,5 @@ test.skipIf(!need.ok)(`loopback traffic captured by tcpdump${need.ok ? '' : ` (s
   expect(byPort(closedPort)).toMatchObject([{ zeekState: 'REJ', phase: 'tcp', outcome: 'refused' }]);
   expect(res.result.tcp).toMatchObject({ connections: 3, established: 2, refused: 1, resets: 1 });
   expect(res.result.tcp.handshakeRttMs!.p50).toBeGreaterThan(0);
+  expect(res.result.linkTypes).toEqual(['EN10MB']);
 }, 20_000);
