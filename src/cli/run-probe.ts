@@ -93,11 +93,8 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
   if (progress) { clearInterval(progress); ctx.stderr.write('\r\x1b[K'); }
 
   if (stats.interrupted) warn(ctx, 'interrupted: the result covers the attempts made before Ctrl-C');
-  // Judge the event loop only over runs long enough to have a fair sample of 10 ms ticks.
-  const lagP99 = stats.elapsedMs >= 500 ? stats.loopLagMs?.p99 ?? 0 : 0;
-  if (lagP99 > 5) {
-    warn(ctx, `this process was busy: timers ran up to ${fmtMs(lagP99)} ms late (p99), so latencies may be inflated by about that much`);
-  }
+  const trust = result.timing as { trustworthy?: boolean; statement?: string } | undefined;
+  if (trust && trust.trustworthy === false && trust.statement) warn(ctx, trust.statement);
   if (result.localErrors) {
     warn(ctx, `${result.localErrors as number} attempt(s) failed for a reason on this machine (${Object.keys(result.errors ?? {}).join('; ')}); they say nothing about the target`);
   }

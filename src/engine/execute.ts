@@ -3,6 +3,7 @@ import { makeMeta } from '../report/meta.js';
 import { createAdaptiveController } from './adaptive.js';
 import type { WorkerProbeSpec } from './workers.js';
 import { runAttempts, type RunStats } from './run.js';
+import { judgeTiming } from './timing.js';
 import { createAggregate, type Aggregate, type ProbeResult } from './summary.js';
 
 /** What to probe: everything a probe kind contributes, independent of how it is shown. */
@@ -75,6 +76,7 @@ export async function executeProbe<T>(plan: ProbePlan<T>, o: ExecOptions): Promi
   await plan.decorate?.(result);
   result.timing = {
     loopLagMs: stats.loopLagMs ? { p50: round(stats.loopLagMs.p50), p99: round(stats.loopLagMs.p99), max: round(stats.loopLagMs.max) } : null,
+    ...judgeTiming(stats.loopLagMs, stats.elapsedMs, result.latencyMs),
     ...(stats.interrupted ? { interrupted: true } : {}),
   };
   if (stats.series.length > 1) result.series = stats.series;

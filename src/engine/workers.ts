@@ -6,6 +6,7 @@ import { makeMeta } from '../report/meta.js';
 import { createHistogram } from './histogram.js';
 import type { ExecOptions, ProbePlan } from './execute.js';
 import type { RunStats, SeriesPoint } from './run.js';
+import { judgeTiming } from './timing.js';
 import { createAggregate, type ProbeResult } from './summary.js';
 
 /**
@@ -143,6 +144,7 @@ export async function executeInWorkers<T>(plan: ProbePlan<T>, spec: WorkerProbeS
   result.timing = {
     workers: workers.length,
     loopLagMs: worst ? { p50: round(worst.p50), p99: round(worst.p99), max: round(worst.max) } : null,
+    ...judgeTiming(worst, elapsed, result.latencyMs),
     ...(interrupted ? { interrupted: true } : {}),
   };
   const series: SeriesPoint[] = seconds.map((b, t) => ({

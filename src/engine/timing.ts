@@ -1,0 +1,27 @@
+import type { LatencyStats } from './histogram.js';
+
+export interface TimingTrust {
+  trustworthy: boolean;
+  /** One sentence for the result and the terminal. */
+  statement: string;
+}
+
+/**
+ * How far the run's own timings can be trusted. A probe reads the clock
+ * when its callbacks run; when the event loop is busy (thousands of
+ * handshakes in flight, CPU-bound TLS), callbacks run late and every
+ * latency is inflated by up to that delay. The 10 ms lag timer measures it
+ * directly. Short runs have too few ticks to judge and are not flagged.
+ */
+export function judgeTiming(loopLag: LatencyStats | null, elapsedMs: number, latency: LatencyStats | null): TimingTrust {
+  if (!loopLag || elapsedMs < 500) return { trustworthy: true, statement: 'run too short to measure event-loop delay' };
+  const p99 = loopLag.p99;
+  // Lag under 5 ms, or under a tenth of the median latency, is within the tolerance a percentile can bear.
+  const bearable = Math.max(5, (latency?.p50 ?? 0) * 0.1);
+  const r = (x: number) => (x >= 10 ? x.toFixed(0) : x.toFixed(1));
+  if (p99 <= bearable) return { trustworthy: true, statement: `timers ran at most ${r(p99)} ms late (p99): latencies are accurate to about that` };
+  return {
+    trustworthy: false,
+    statement: `this process was busy: timers ran up to ${r(p99)} ms late (p99, median ${r(loopLag.p50)} ms), so latencies may be inflated by about that much; lower --concurrency or add --workers`,
+  };
+}
