@@ -83,7 +83,9 @@ describe('endpoint facts', () => {
   test('tls-slow-handshake: the handshake time includes the server\'s delay, the TCP connect does not', async () => {
     const a = await probeOnce(await start('tls-slow-handshake'));
     expect(a.outcome).toBe('ok');
-    expect(a.ms!).toBeGreaterThanOrEqual(SLOW_HANDSHAKE_MS - 5);
+    // The endpoint holds each connection from accept; the probe's clock starts at the ClientHello,
+    // which (server and client sharing this test's event loop) can follow the accept by a few tens of ms.
+    expect(a.ms!).toBeGreaterThanOrEqual(SLOW_HANDSHAKE_MS - 50);
     expect(a.ms!).toBeLessThan(SLOW_HANDSHAKE_MS + 1500);
     expect(a.timings!.tcpConnectMs!).toBeLessThan(SLOW_HANDSHAKE_MS / 2);
   });
