@@ -18,6 +18,8 @@ export interface ProbeRunOptions {
   breaker?: number;
   /** Adaptive concurrency between these bounds (--adaptive). */
   adaptive?: { min: number; max: number };
+  /** Cap concurrency to this machine's descriptor and port limits (default; --no-cap turns it off). */
+  cap: boolean;
   /** Worker threads (--workers); undefined: the probe's default. */
   workers?: number;
   /** This host's share of the work: K of N (1-based). */
@@ -36,6 +38,7 @@ export function addProbeOptions(cmd: Command, defaults: { count?: number } = {})
     .option('--adaptive', 'find the concurrency the target sustains: AIMD on latency and errors, between --min/--max-concurrency')
     .option('--min-concurrency <n>', 'lower bound for --adaptive (default 1)')
     .option('--max-concurrency <n>', 'upper bound for --adaptive (default 1000)')
+    .option('--no-cap', 'do not cap --concurrency to the open-file limit (ulimit -n) and local port range: see how this machine fails')
     .option('--workers <n>', 'threads running attempts (default: every core for TLS at --concurrency 64 or more, else 1)')
     .option('--shard <k/n>', 'run this host\'s share K of N: every Nth target, or 1/N of --count and --rate for one target')
     .addOption(new Option('-4', 'IPv4 only').conflicts('6'))
@@ -81,7 +84,7 @@ export function parseProbeOptions(o: Record<string, unknown>, defaults: { count?
     throw new ConndxError('CONNDX_BAD_ARGUMENT', '--adaptive runs on one thread: drop --workers');
   }
   return {
-    adaptive, shard, workers,
+    adaptive, shard, workers, cap: o.cap !== false,
     count, concurrency: adaptive ? Math.max(adaptive.max, concurrency) : concurrency, rate, durationMs, timeoutMs,
     family: o['4'] ? 4 : o['6'] ? 6 : 0,
     json: Boolean(o.json), ndjson: Boolean(o.ndjson), quiet: Boolean(o.quiet), verbose: Boolean(o.verbose),

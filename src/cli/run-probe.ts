@@ -1,4 +1,5 @@
 import { executeProbe, type ExecOptions, type ProbePlan } from '../engine/execute.js';
+import { capConcurrency, readLocalLimits } from '../engine/limits.js';
 import { defaultWorkers, executeInWorkers } from '../engine/workers.js';
 import type { RunStats } from '../engine/run.js';
 import type { Aggregate, ProbeResult } from '../engine/summary.js';
@@ -67,15 +68,26 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
       if (rate !== undefined) rate = rate / n;
     }
   }
+  // Local limits: cap the concurrency up front instead of failing half-way with EMFILE/EADDRNOTAVAIL.
+  let concurrency = o.concurrency;
+  let adaptive = o.adaptive;
+  if (o.cap && p.fdsPerAttempt) {
+    const capped = capConcurrency(o.concurrency, readLocalLimits(), p.fdsPerAttempt, plan.targets.length === 1);
+    if (capped.warning) {
+      warn(ctx, capped.warning);
+      concurrency = capped.concurrency;
+      if (adaptive) adaptive = { min: Math.min(adaptive.min, concurrency), max: Math.min(adaptive.max, concurrency) };
+    }
+  }
   const workers = o.adaptive ? 1 : (o.workers ?? (p.worker ? defaultWorkers(o.concurrency) : 1));
   if (workers > 1 && !p.worker) warn(ctx, `--workers: the ${p.probe} probe runs on one thread`);
   const exec = (x: ExecOptions) => (workers > 1 && p.worker ? executeInWorkers(plan, p.worker, x, workers) : executeProbe(plan, x));
   const { result, stats } = await exec({
     count,
     durationMs: o.durationMs,
-    concurrency: o.concurrency,
+    concurrency,
     rate,
-    adaptive: o.adaptive,
+    adaptive,
     timeoutMs: o.timeoutMs,
     retries: o.retries,
     breaker: o.breaker,
@@ -100,6 +112,7 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
   }
   for (const w of p.warnings?.(result) ?? []) warn(ctx, w);
   if (o.shard) result.shard = `${o.shard.k}/${o.shard.n}`;
+  if (concurrency !== o.concurrency) result.concurrencyCapped = { requested: o.concurrency, used: concurrency };
 
   if (o.json) await write(ctx.stdout, JSON.stringify(result, null, 2) + '\n');
   else if (human) {

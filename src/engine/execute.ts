@@ -18,6 +18,8 @@ export interface ProbePlan<T> {
   zeroCounters?: string[];
   /** Fields added to the result before output (e.g. lookupMs of name resolution, query facts). */
   decorate?: (res: ProbeResult) => void | Promise<void>;
+  /** Descriptors one attempt holds (1 for a TCP or TLS connection, 0 for UDP over a shared socket). */
+  fdsPerAttempt?: number;
   /** How a worker thread rebuilds `fn`: set for CPU-bound probes (TLS) that gain from every core. */
   worker?: WorkerProbeSpec;
 }

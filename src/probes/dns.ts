@@ -333,6 +333,8 @@ export async function planDns(o: DnsPlanOptions): Promise<{
       fn: makeDnsProbe(o),
       breakdown: 'byServer',
       zeroCounters: ['tcpFallback'],
+      // UDP shares one socket per server; TCP (forced, or a fallback) holds one per query.
+      fdsPerAttempt: 1,
       decorate: (res) => {
         res.query = { name: o.name, type: typeName, transport: o.tcp ? 'tcp' : 'udp', fallback: !o.noFallback };
         const mismatched = channels.reduce((n, c) => n + c.mismatched(), 0);

@@ -171,7 +171,7 @@ describe('local limits are this machine\'s errors, not the server\'s', () => {
   test('out of file descriptors gives `error` with EMFILE named, never a target failure', async () => {
     const ep = await lab('dns-drop');
     try {
-      const r = await exec('bash', ['-c', `ulimit -n 100; exec "${process.execPath}" "${BIN}" dns lab.test --server ${ep.addr} --tcp -c 150 --concurrency 150 --timeout 1s --json`]).catch((e) => e);
+      const r = await exec('bash', ['-c', `ulimit -n 100; exec "${process.execPath}" "${BIN}" dns lab.test --server ${ep.addr} --tcp -c 150 --concurrency 150 --timeout 1s --no-cap --json`]).catch((e) => e);
       const json = JSON.parse(r.stdout);
       expect(json.outcomes.error).toBeGreaterThan(0);
       expect(json.localErrors).toBe(json.outcomes.error);

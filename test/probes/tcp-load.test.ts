@@ -43,7 +43,7 @@ describe('tcp under load', () => {
     const ep = await TCP_LAB['tcp-open']!();
     open.push(ep);
     // --hold keeps each connection open, so 3000 in flight need more descriptors than 1024.
-    const r = await sh(`ulimit -n 1024; exec "${process.execPath}" "${BIN}" tcp 127.0.0.1:${ep.port} --count 3000 --concurrency 3000 --hold 1s --json`, 25_000);
+    const r = await sh(`ulimit -n 1024; exec "${process.execPath}" "${BIN}" tcp 127.0.0.1:${ep.port} --count 3000 --concurrency 3000 --hold 1s --no-cap --json`, 25_000);
     expect([1, 2]).toContain(r.code);
     const json = JSON.parse(r.stdout);
     expect(json.attempts).toBe(3000);
@@ -55,5 +55,17 @@ describe('tcp under load', () => {
     expect(Object.keys(json.outcomes).sort()).toEqual(['error', 'ok']);
     expect(r.stderr).toMatch(/warning: .*say nothing about the target/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  test('by default the same run is capped to the open-file limit up front, with a warning, and nothing fails', async () => {
+    const ep = await TCP_LAB['tcp-open']!();
+    open.push(ep);
+    const r = await sh(`ulimit -n 1024; exec "${process.execPath}" "${BIN}" tcp 127.0.0.1:${ep.port} --count 3000 --concurrency 3000 --hold 1s --json`, 25_000);
+    const json = JSON.parse(r.stdout);
+    expect(r.stderr).toMatch(/warning: --concurrency 3000 capped to \d+ by this machine's open-file limit 1024 \(ulimit -n\)/);
+    expect(json.concurrencyCapped.requested).toBe(3000);
+    expect(json.concurrencyCapped.used).toBeLessThan(1024);
+    expect(json.outcomes).toEqual({ ok: 3000 });
+    expect(r.code).toBe(0);
   });
 });

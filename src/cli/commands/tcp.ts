@@ -141,6 +141,8 @@ steps) after one of those steps, or a timeout longer than the first step, counts
       probe: 'tcp',
       targets,
       fn: makeTcpProbe({ timeoutMs: opts.timeoutMs, send, holdMs, close, synSchedule: schedule }),
+      // A FIN close lingers up to FIN_GRACE_MS after the attempt: count its descriptor twice.
+      fdsPerAttempt: close === 'fin' ? 2 : 1,
       // The engine's backstop covers the connect and the watch after it.
       opts: { ...opts, timeoutMs: opts.timeoutMs + watchMs },
       header: header.join('\n'),

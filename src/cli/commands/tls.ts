@@ -212,6 +212,7 @@ Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid c
       fn: createTlsProbe(popts),
       // Handshakes are CPU-bound: worker threads rebuild the same probe from these options.
       worker: { module: 'probes/tls.js', factory: 'createTlsProbe', args: popts },
+      fdsPerAttempt: 1,
       opts: run,
       header: [
         `CONNDX TLS ${rawTargets.join(' ')}${sni ? ` sni=${sni}` : ''}${popts.alpn ? ` alpn=${popts.alpn.join(',')}` : ''} (${describe(run)})`,
