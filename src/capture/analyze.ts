@@ -446,9 +446,14 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     dnsPending.clear();
     for (const [r, n] of Object.entries(reader.skipped)) { inc(skippedReasons, r, n); skippedRecords += n; }
     skippedBytes += reader.skippedBytes;
+    // Malformed packets (the reader's own findings already have their warnings above).
+    const malformed = Object.entries(skippedReasons).filter(([r]) => r !== 'unsupported_link_type' && !(r in reader.skipped));
+    const nMalformed = malformed.reduce((a, [, n]) => a + n, 0);
+    if (nMalformed) warnings.push(`skipped ${nMalformed} malformed packet${nMalformed === 1 ? '' : 's'} (${malformed.map(([r, n]) => `${r} ${n}`).join(', ')})`);
     warnings.push(...reader.warnings);
     for (const lt of unsupportedLinks) {
-      warnings.push(`link type ${lt}${LINK_NAMES[lt] ? ` (${LINK_NAMES[lt]})` : ''} is not supported: its ${skippedReasons.unsupported_link_type ?? 0} packets were skipped`);
+      const n = skippedReasons.unsupported_link_type ?? 0;
+      warnings.push(`link type ${lt}${LINK_NAMES[lt] ? ` (${LINK_NAMES[lt]})` : ''} is not supported: ${n} packet${n === 1 ? ' was' : 's were'} skipped`);
     }
     if (reader.linkTypes.length && reader.linkTypes.every((lt) => !isSupportedLinkType(lt)) && unsupportedLinks.size === 0) {
       warnings.push(`link type ${reader.linkTypes.join(', ')} is not supported`);
