@@ -39,6 +39,7 @@ describe.skipIf(!root)('robustness corpus (../shared/corpus/robustness)', () => 
       const supported = e.linktypes.some((lt) => isSupportedLinkType(lt & 0xffff));
       if (supported !== e.linktypeSupportedByConndx && e.tshark.exitCode !== 0) wrong.push(`${e.file}: link type support disagrees`);
       if (!supported && !res.result.warnings.some((w) => w.includes('not supported'))) wrong.push(`${e.file}: unsupported link type without a warning`);
+      if (res.result.skipped.records > 0 && res.result.warnings.length === 0) wrong.push(`${e.file}: ${res.result.skipped.records} records skipped without a warning`);
       if (!supported && res.result.packets > 0 && (res.result.skipped.reasons.unsupported_link_type ?? 0) === 0) wrong.push(`${e.file}: unsupported link type packets not counted as skipped`);
     }
     expect(wrong).toEqual([]);
