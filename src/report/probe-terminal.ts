@@ -32,7 +32,7 @@ export function renderOutcomes(c: ChalkInstance, outcomes: Record<string, number
 
 export function renderHistogram(res: ProbeResult, indent = '  '): string {
   const enc = res.histograms?.latency;
-  if (!enc || enc.count < 2) return '';
+  if (!enc || enc.count < 10) return '';
   const bins = decodeHistogram(enc).bins(8);
   const max = Math.max(...bins.map((b) => b.count));
   return table(bins.map((b) => [`${fmtMs(b.fromMs)}-${fmtMs(b.toMs)} ms`, bar(b.count, max, 32), b.count]), { indent });
@@ -71,8 +71,8 @@ export function renderProbeSummary(c: ChalkInstance, res: ProbeResult, parts: Su
     }
   };
   if (groups && Object.keys(groups).length > 1) {
-    out.push(c.bold('--- per target ---'));
-    const rows: (string | number)[][] = [['target', 'ok', 'failed', 'p50', 'p99', 'max', 'outcomes']];
+    out.push(c.bold(res.byServer ? '--- per server ---' : '--- per target ---'));
+    const rows: (string | number)[][] = [[res.byServer ? 'server' : 'target', 'ok', 'failed', 'p50', 'p99', 'max', 'outcomes']];
     for (const [k, r] of Object.entries(groups)) {
       rows.push([k, `${fmtPct(r.succeeded, r.attempts)}`, r.failed, fmtMs(r.latencyMs?.p50), fmtMs(r.latencyMs?.p99), fmtMs(r.latencyMs?.max),
         Object.entries(r.outcomes).map(([o, n]) => `${o}=${n}`).join(' ')]);
