@@ -77,21 +77,42 @@ export function openUdpChannel(server: DnsServer): Promise<DnsUdpChannel> {
   let mismatched = 0;
   let closed = false;
 
+  // Stamp each reply the moment its callback runs and do the rest later, in
+  // one batch: libuv hands over up to 32 datagrams per poll, and matching,
+  // validating and settling a reply (which starts the next query) would
+  // otherwise delay the stamps of the replies behind it.
+  const inbox: { buf: Buffer; at: number }[] = [];
+  let draining = false;
+  let head = 0;
+  const drain = () => {
+    // A few replies per turn, then back to the poll phase so the replies
+    // still in the kernel's queue get their stamps without waiting for ours.
+    const stop = Math.min(inbox.length, head + 8);
+    for (; head < stop; head++) {
+      const { buf, at } = inbox[head]!;
+      const id = buf.readUInt16BE(0);
+      const p = pending.get(id);
+      if (!p) { mismatched++; continue; }
+      const m = walkMessage(buf);
+      if (m && (!m.header.qr || !sameQuestion(m.questions, p.question, m.header.rcode))) {
+        // RFC 5452 §9.1: a reply must match id and question; anything else may be spoofed or stale.
+        mismatched++;
+        continue;
+      }
+      pending.delete(id);
+      clearTimeout(p.timer);
+      p.resolve({ kind: 'message', buf, at });
+    }
+    if (head < inbox.length) { setImmediate(drain); return; }
+    inbox.length = 0;
+    head = 0;
+    draining = false;
+  };
   sock.on('message', (buf) => {
     const at = now();
     if (buf.length < 2) { mismatched++; return; }
-    const id = buf.readUInt16BE(0);
-    const p = pending.get(id);
-    if (!p) { mismatched++; return; }
-    const m = walkMessage(buf);
-    if (m && (!m.header.qr || !sameQuestion(m.questions, p.question, m.header.rcode))) {
-      // RFC 5452 §9.1: a reply must match id and question; anything else may be spoofed or stale.
-      mismatched++;
-      return;
-    }
-    pending.delete(id);
-    clearTimeout(p.timer);
-    p.resolve({ kind: 'message', buf, at });
+    inbox.push({ buf, at });
+    if (!draining) { draining = true; setImmediate(drain); }
   });
   // A connected UDP socket receives ICMP port/host unreachable as an error on
   // the socket; it cannot say which query it answered, so it fails the oldest.

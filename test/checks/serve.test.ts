@@ -313,7 +313,9 @@ describe('the conndx process', () => {
       writeFileSync(file, `checks:\n  - name: silent\n    dns: lab.test\n    server: ${ep['dns-drop']!.addr}\n    timeout: 1500ms\n    count: 1\n    interval: 1h\n  - name: db\n    tcp: ${ep['tcp-open']!.addr}\n`);
       child.kill('SIGHUP');
       await until(/config reloaded: 2 checks/);
-      // Wait until the silent check is in flight (it starts within 1s and waits 1.5s for its reply).
+      // Wait until the silent check is in flight (it starts within 1s and waits 1.5s for its reply):
+      // once db has reported, the one run in flight can only be silent's.
+      await until(/check db: start -> OK/);
       const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(err)![1]!;
       const deadline = Date.now() + 5000;
       while (!/^conndx_check_runs_in_flight 1$/m.test((await get(`${url}/metrics`)).body)) {
