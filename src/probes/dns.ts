@@ -87,7 +87,7 @@ export function openUdpChannel(server: DnsServer): Promise<DnsUdpChannel> {
   const drain = () => {
     // A few replies per turn, then back to the poll phase so the replies
     // still in the kernel's queue get their stamps without waiting for ours.
-    const stop = Math.min(inbox.length, head + 8);
+    const stop = Math.min(inbox.length, head + 32);
     for (; head < stop; head++) {
       const { buf, at } = inbox[head]!;
       const id = buf.readUInt16BE(0);
