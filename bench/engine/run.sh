@@ -15,7 +15,7 @@ DIR=$(mktemp -d /tmp/conndx-engine-bench.XXXXXX)
 cleanup() { [ -f "$DIR/nginx.pid" ] && kill "$(cat "$DIR/nginx.pid")" 2>/dev/null; sleep 0.2; rm -rf "$DIR"; }
 trap cleanup EXIT
 command -v nginx >/dev/null && command -v h2load >/dev/null || { echo "apt-get install nginx-light nghttp2-client"; exit 1; }
-ulimit -n 65536
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 # A CA and an ECDSA P-256 server certificate for lab.conndx.test, made now.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=conndx-bench-ca \
