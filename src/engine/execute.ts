@@ -44,8 +44,8 @@ export interface ExecOptions {
   argv?: readonly string[];
 }
 
-/** Runs a plan through the engine and returns the contract's result object, meta included. */
-export async function executeProbe<T>(plan: ProbePlan<T>, o: ExecOptions): Promise<{ result: ProbeResult; stats: RunStats }> {
+/** The aggregate a plan's attempts fold into (one thread or several), handed to `onAggregate`. */
+export function aggregateFor<T>(plan: ProbePlan<T>, o: ExecOptions): Aggregate {
   const agg = createAggregate({
     probe: plan.probe,
     target: plan.label ?? plan.targets.map((t) => t.key).join(' '),
@@ -55,6 +55,12 @@ export async function executeProbe<T>(plan: ProbePlan<T>, o: ExecOptions): Promi
     zeroCounters: plan.zeroCounters,
   });
   o.onAggregate?.(agg);
+  return agg;
+}
+
+/** Runs a plan through the engine and returns the contract's result object, meta included. */
+export async function executeProbe<T>(plan: ProbePlan<T>, o: ExecOptions): Promise<{ result: ProbeResult; stats: RunStats }> {
+  const agg = aggregateFor(plan, o);
   const controller = o.adaptive ? createAdaptiveController(o.adaptive) : undefined;
   const stats = await runAttempts({
     controller,

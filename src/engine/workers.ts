@@ -4,10 +4,10 @@ import { Worker } from 'node:worker_threads';
 import type { AttemptRecord, TargetRef } from '../probes/types.js';
 import { makeMeta } from '../report/meta.js';
 import { createHistogram } from './histogram.js';
-import type { ExecOptions, ProbePlan } from './execute.js';
+import { aggregateFor, type ExecOptions, type ProbePlan } from './execute.js';
 import type { RunStats, SeriesPoint } from './run.js';
 import { judgeTiming } from './timing.js';
-import { createAggregate, type ProbeResult } from './summary.js';
+import type { ProbeResult } from './summary.js';
 
 /**
  * How a worker thread rebuilds the probe: a module (path relative to the
@@ -63,15 +63,7 @@ function share(total: number | undefined, n: number, i: number): number | undefi
  * this thread's clock.
  */
 export async function executeInWorkers<T>(plan: ProbePlan<T>, spec: WorkerProbeSpec, o: ExecOptions, n: number): Promise<{ result: ProbeResult; stats: RunStats }> {
-  const agg = createAggregate({
-    probe: plan.probe,
-    target: plan.label ?? plan.targets.map((t) => t.key).join(' '),
-    keys: plan.targets.map((t) => t.key),
-    breakdown: plan.breakdown,
-    openLoop: o.rate !== undefined,
-    zeroCounters: plan.zeroCounters,
-  });
-  o.onAggregate?.(agg);
+  const agg = aggregateFor(plan, o);
   const mainStart = performance.now();
   const mainStartAbs = performance.timeOrigin + mainStart;
   let seq = 0;
