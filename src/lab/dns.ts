@@ -203,6 +203,33 @@ export function degradingDns(opts: { capacity?: number; fastMs?: number; slowMs?
   };
 }
 
+/**
+ * A resolver that answers one query at a time, each taking `serviceMs`: its
+ * capacity is 1000/serviceMs queries per second, and past that a queue
+ * builds, as it does in a real overloaded server. An open-loop run above the
+ * capacity must show that queue in its latencies.
+ */
+export function serialDns(opts: { serviceMs?: number } = {}): LabFactory {
+  const serviceMs = opts.serviceMs ?? 10;
+  return async (o) => {
+    let busyUntil = 0;
+    const host = o?.host ?? LAB_HOST;
+    const b = await serve(answerFor, host, {
+      cacheable: true,
+      delayMs: () => {
+        const now = performance.now();
+        busyUntil = Math.max(busyUntil, now) + serviceMs;
+        return busyUntil - now;
+      },
+    });
+    return {
+      name: 'dns-serial', kind: 'dns', host, port: b.port,
+      description: `answers one query at a time, ${serviceMs} ms each (capacity ${Math.round(1000 / serviceMs)}/s; beyond it a queue builds)`,
+      expect: 'ok', info: { name: 'lab.test', serviceMs }, close: b.close,
+    };
+  };
+}
+
 /** Never answers, over UDP or TCP. */
 const dropDns: LabFactory = endpoint('dns-drop', 'reads every query and never answers (UDP and TCP)', 'timeout', () => null);
 
@@ -262,6 +289,7 @@ export const DNS_LAB: Record<string, LabFactory> = {
   'dns-ok': endpoint('dns-ok', `answers at once (A ${LAB_ANSWER_V4}, AAAA ${LAB_ANSWER_V6}, and every common type)`, 'ok', (req) => answerFor(req)),
   'dns-slow-tail': slowTailDns(),
   'dns-degrade': degradingDns(),
+  'dns-serial': serialDns(),
   'dns-drop': dropDns,
   'dns-nxdomain': endpoint('dns-nxdomain', 'answers NXDOMAIN', 'nxdomain', (req) => withRcode(req, 3)),
   'dns-servfail': endpoint('dns-servfail', 'answers SERVFAIL', 'servfail', (req) => withRcode(req, 2)),
