@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import type { Readable, Writable } from 'node:stream';
 import { isConndxError, isUserError } from '../errors.js';
-import { makeChalk } from '../report/format.js';
+import type { ChalkInstance } from 'chalk';
 import { conndxVersion } from '../report/meta.js';
 import { COMMANDS } from './commands/index.js';
 import type { CliContext } from './context.js';
@@ -58,6 +58,12 @@ Start with:  conndx demo        (misbehaving endpoints on loopback, and what eac
   return program;
 }
 
+/** Colourless stand-in for chalk where no command runs (top-level help, version): chalk costs ~30 ms to load. */
+const plain: ChalkInstance = new Proxy(function () {} as unknown as ChalkInstance, {
+  get: (_t, prop) => (prop === 'level' ? 0 : plain),
+  apply: (_t, _this, args: unknown[]) => args.join(' '),
+});
+
 /** The CLI: argv in, exit code out. Nothing below this touches argv, env, signals or exit. */
 export async function main(args: MainArgs): Promise<number> {
   const stopper = new AbortController();
@@ -68,8 +74,8 @@ export async function main(args: MainArgs): Promise<number> {
     stderr: args.stderr,
     env: args.env,
     stdin: args.stdin,
-    c: makeChalk(Boolean(args.stdout.isTTY), args.env),
-    ce: makeChalk(Boolean(args.stderr.isTTY), args.env),
+    c: plain,
+    ce: plain,
     stop: stopper.signal,
     reload: args.reload ?? new EventTarget(),
     exitCode: 0,
@@ -98,6 +104,12 @@ export async function main(args: MainArgs): Promise<number> {
     process.on('SIGHUP', onSighup);
   }
   try {
+    const wanted = args.argv[0] === 'help' ? args.argv[1] : args.argv[0];
+    if (COMMANDS.some((e) => e.name === wanted)) {
+      const { makeChalk } = await import('../report/format.js');
+      ctx.c = makeChalk(Boolean(args.stdout.isTTY), args.env);
+      ctx.ce = makeChalk(Boolean(args.stderr.isTTY), args.env);
+    }
     const program = await buildProgram(ctx, args.argv);
     if (args.argv.length === 0) {
       program.outputHelp();
