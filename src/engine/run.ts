@@ -159,16 +159,34 @@ export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
   setMaxListeners(0, runEnd.signal); // every attempt in flight may listen
   const hardMs = o.timeoutMs + 2000;
 
+  // Backstop: a probe that overruns its own deadline still yields exactly one
+  // outcome. Every try gets the same allowance, so deadlines come in start
+  // order: one sweep over a queue replaces a timer per try (hot path).
+  type Guard = { deadline: number; settle: ((a: Attempt) => void) | null };
+  const guards: Guard[] = [];
+  let guardHead = 0;
+  const sweep = setInterval(() => {
+    const t = now();
+    while (guardHead < guards.length) {
+      const g = guards[guardHead]!;
+      if (g.settle && g.deadline > t) break;
+      g.settle?.({ outcome: 'timeout', phase: 'tcp', ms: null, cause: `no result within ${hardMs} ms (engine backstop)` });
+      g.settle = null;
+      guardHead++;
+    }
+    if (guardHead > 1024 && guardHead * 2 > guards.length) { guards.splice(0, guardHead); guardHead = 0; }
+  }, Math.min(250, hardMs));
+  sweep.unref();
+
   const tryOnce = (ti: number): Promise<Attempt> =>
     new Promise<Attempt>((resolve) => {
-      // Backstop: a probe that overruns its own deadline still yields exactly one outcome.
-      const backstop = setTimeout(() => {
-        resolve({ outcome: 'timeout', phase: 'tcp', ms: null, cause: `no result within ${hardMs} ms (engine backstop)` });
-      }, hardMs);
+      const g: Guard = { deadline: now() + hardMs, settle: resolve };
+      guards.push(g);
       o.probe(o.targets[ti]!.target, runEnd.signal).then(
-        (a) => { clearTimeout(backstop); resolve(a); },
+        (a) => { if (g.settle) { g.settle = null; resolve(a); } },
         (e: unknown) => {
-          clearTimeout(backstop);
+          if (!g.settle) return;
+          g.settle = null;
           resolve({ outcome: 'error', phase: 'tcp', ms: null, cause: `internal: ${e instanceof Error ? e.message : String(e)}` });
         },
       );
@@ -276,6 +294,7 @@ export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
     }
     while (pending.size > 0) await Promise.race(pending);
   } finally {
+    clearInterval(sweep);
     runEnd.abort();
     clearInterval(lagTimer);
     o.signal?.removeEventListener('abort', notify);

@@ -73,7 +73,18 @@ function sameQuestion(reply: Question[], asked: Question, rcode: number): boolea
 
 export function openUdpChannel(server: DnsServer): Promise<DnsUdpChannel> {
   const sock = dgram.createSocket({ type: net.isIP(server.address) === 6 ? 'udp6' : 'udp4', recvBufferSize: 8 << 20, sendBufferSize: 8 << 20 });
-  const pending = new Map<number, Pending & { question: Question; timer: NodeJS.Timeout }>();
+  // Outstanding queries in send order. Every query of a run has the same
+  // timeout, so the oldest expire first: one sweep replaces a timer per query.
+  const pending = new Map<number, Pending & { question: Question; deadline: number }>();
+  const sweep = setInterval(() => {
+    const t = now();
+    for (const [id, p] of pending) {
+      if (p.deadline > t) break;
+      pending.delete(id);
+      p.resolve({ kind: 'error', outcome: 'timeout', cause: `no reply within ${Math.round(p.deadline - p.sentAt)} ms`, at: t });
+    }
+  }, 10);
+  sweep.unref();
   let mismatched = 0;
   let closed = false;
 
@@ -100,7 +111,6 @@ export function openUdpChannel(server: DnsServer): Promise<DnsUdpChannel> {
         continue;
       }
       pending.delete(id);
-      clearTimeout(p.timer);
       p.resolve({ kind: 'message', buf, at });
     }
     if (head < inbox.length) { setImmediate(drain); return; }
@@ -119,11 +129,9 @@ export function openUdpChannel(server: DnsServer): Promise<DnsUdpChannel> {
   sock.on('error', (err: NodeJS.ErrnoException) => {
     const at = now();
     const local = localErrorCause(err);
-    let oldest: (Pending & { timer: NodeJS.Timeout }) | undefined;
-    for (const p of pending.values()) if (!oldest || p.sentAt < oldest.sentAt) oldest = p;
+    const oldest = pending.values().next().value;
     if (!oldest) return;
     pending.delete(oldest.id);
-    clearTimeout(oldest.timer);
     oldest.resolve(local
       ? { kind: 'error', outcome: 'error', cause: local, local: true, at }
       : { kind: 'error', outcome: 'network-error', cause: err.code ?? err.message, at });
@@ -142,21 +150,15 @@ export function openUdpChannel(server: DnsServer): Promise<DnsUdpChannel> {
             let id: number;
             do id = (Math.random() * 0x10000) | 0; while (pending.has(id));
             q.writeUInt16BE(id, 0);
-            const entry = {
-              id, question, sentAt: 0, resolve: done,
-              timer: setTimeout(() => {
-                pending.delete(id);
-                done({ kind: 'error', outcome: 'timeout', cause: `no reply within ${timeoutMs} ms`, at: now() });
-              }, timeoutMs),
-            };
+            const entry = { id, question, sentAt: 0, deadline: 0, resolve: done };
             // No per-query abort listener: close() settles whatever is outstanding when the run ends.
             pending.set(id, entry);
             entry.sentAt = now();
+            entry.deadline = entry.sentAt + timeoutMs;
             sock.send(q, (err) => {
               if (!err) return;
               if (pending.get(id) !== entry) return;
               pending.delete(id);
-              clearTimeout(entry.timer);
               const local = localErrorCause(err);
               done(local
                 ? { kind: 'error', outcome: 'error', cause: local, local: true, at: now() }
@@ -167,7 +169,8 @@ export function openUdpChannel(server: DnsServer): Promise<DnsUdpChannel> {
         mismatched: () => mismatched,
         close() {
           closed = true;
-          for (const p of pending.values()) { clearTimeout(p.timer); p.resolve({ kind: 'error', outcome: 'timeout', cause: 'run ended', at: now() }); }
+          clearInterval(sweep);
+          for (const p of pending.values()) p.resolve({ kind: 'error', outcome: 'timeout', cause: 'run ended', at: now() });
           pending.clear();
           try { sock.close(); } catch { /* already closed */ }
         },
