@@ -4,7 +4,7 @@ import { createSecureContext } from 'node:tls';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
 import { ConndxError } from '../errors.js';
-import { isValidHostName, parseDuration, parseHostPort } from '../cli/parse.js';
+import { isValidHostName, parseDuration, parseHostPort } from '../parse.js';
 import { QTYPES } from '../probes/dns-wire.js';
 
 export const PROBE_KINDS = ['dns', 'tcp', 'tls'] as const;

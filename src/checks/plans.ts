@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseResolvConf } from '../probes/resolv-conf.js';
 import type { ProbePlan } from '../engine/execute.js';
 import type { ProbeResult } from '../engine/summary.js';
-import { parseHostPort, unescapeText } from '../cli/parse.js';
+import { parseHostPort, unescapeText } from '../parse.js';
 import { planDns, type DnsServer } from '../probes/dns.js';
 import { resolveHost, type LookupFn } from '../probes/resolve.js';
 import { machineSynSchedule, makeTcpProbe, type TcpTarget } from '../probes/tcp.js';

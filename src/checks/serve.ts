@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry } from 'prom-client';
-import { parseHostPort } from '../cli/parse.js';
+import { parseHostPort } from '../parse.js';
 import type { LookupFn } from '../probes/resolve.js';
 import { conndxVersion } from '../report/meta.js';
 import type { CheckSpec, ChecksConfig } from './config.js';

@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { ConndxError } from '../errors.js';
-import { parseDuration, parsePositiveInt, parsePositiveNumber } from './parse.js';
+import { parseDuration, parsePositiveInt, parsePositiveNumber } from '../parse.js';
 
 /** The options every active probe shares (contract: "Options shared by the active probes"). */
 export interface ProbeRunOptions {

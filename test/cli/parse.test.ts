@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { parseDuration, parseHostPort, unescapeText } from '../../src/cli/parse.js';
+import { parseDuration, parseHostPort, unescapeText } from '../../src/parse.js';
 
 describe('durations', () => {
   test.each([['250ms', 250], ['2s', 2000], ['1m', 60_000], ['1.5s', 1500], ['3', 3000], ['1h', 3_600_000]])('%s', (t, ms) => {

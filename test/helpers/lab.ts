@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { LAB } from '../../src/lab/registry.js';
 import type { LabEndpoint } from '../../src/lab/types.js';
-import { formatHostPort } from '../../src/cli/parse.js';
+import { formatHostPort } from '../../src/parse.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/conndx', import.meta.url));
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TCP_LAB } from '../../src/lab/tcp.js';
 import type { LabEndpoint } from '../../src/lab/types.js';
-import { formatHostPort } from '../../src/cli/parse.js';
+import { formatHostPort } from '../../src/parse.js';
 import { runCli, runCliJson } from '../helpers/cli.js';
 
 const open: LabEndpoint[] = [];

@@ -8,7 +8,7 @@ import { ConndxError, isConndxError } from '../../errors.js';
 import { renderCheckOutput, renderConfigIssues, renderPlan, countStates, type CheckReport } from '../../report/check.js';
 import { makeMeta } from '../../report/meta.js';
 import { warn, write, type CliContext } from '../context.js';
-import { parseHostPort, parsePositiveInt } from '../parse.js';
+import { parseHostPort, parsePositiveInt } from '../../parse.js';
 
 const DEFAULT_MAX_CONCURRENT = 16;
 const DEFAULT_LISTEN = '127.0.0.1:9115';

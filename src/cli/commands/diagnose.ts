@@ -12,7 +12,7 @@ import { renderDiagnose } from '../../report/diagnose-terminal.js';
 import { renderDiagnoseHtml } from '../../report/html.js';
 import { renderDiagnoseMarkdown } from '../../report/markdown.js';
 import { write, warn, type CliContext } from '../context.js';
-import { isValidHostName, parseDuration, parseHostPort } from '../parse.js';
+import { isValidHostName, parseDuration, parseHostPort } from '../../parse.js';
 import { addProbeOptions, parseProbeOptions } from '../probe-options.js';
 import { tlsOptionsFrom } from './tls.js';
 

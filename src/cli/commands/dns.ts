@@ -8,7 +8,7 @@ import { QTYPES } from '../../probes/dns-wire.js';
 import { parseResolvConf } from '../../probes/resolv-conf.js';
 import { planDns, type DnsServer } from '../../probes/dns.js';
 import type { CliContext } from '../context.js';
-import { parseHostPort, isValidHostName } from '../parse.js';
+import { parseHostPort, isValidHostName } from '../../parse.js';
 import { addProbeOptions, parseProbeOptions } from '../probe-options.js';
 import { runProbeCommand } from '../run-probe.js';
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { startLab, stopLab, LAB } from '../../lab/index.js';
-import { formatHostPort } from '../parse.js';
+import { formatHostPort } from '../../parse.js';
 import { table } from '../../report/format.js';
 import type { CliContext } from '../context.js';
 

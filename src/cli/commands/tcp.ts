@@ -7,7 +7,7 @@ import { resolveHost } from '../../probes/resolve.js';
 import { machineSynSchedule, makeTcpProbe, SYN_SLACK_BEFORE_MS, SYN_WINDOW_AFTER_MS, type TcpTarget } from '../../probes/tcp.js';
 import type { TargetRef } from '../../probes/types.js';
 import { write, type CliContext } from '../context.js';
-import { parseDuration, parseHostPort, unescapeText } from '../parse.js';
+import { parseDuration, parseHostPort, unescapeText } from '../../parse.js';
 import { addProbeOptions, parseProbeOptions, type ProbeRunOptions } from '../probe-options.js';
 import { runProbeCommand } from '../run-probe.js';
 import { expandTargets } from '../targets.js';

@@ -11,7 +11,7 @@ import {
 } from '../../probes/tls.js';
 import type { TargetRef } from '../../probes/types.js';
 import { write, type CliContext } from '../context.js';
-import { isValidHostName, parseHostPort } from '../parse.js';
+import { isValidHostName, parseHostPort } from '../../parse.js';
 import { addProbeOptions, parseProbeOptions, type ProbeRunOptions } from '../probe-options.js';
 import { runProbeCommand } from '../run-probe.js';
 

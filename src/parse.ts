@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { ConndxError } from '../errors.js';
+import { ConndxError } from './errors.js';
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
