@@ -66,7 +66,8 @@ interface ServeOptions {
   onHeld?: (ms: number) => void;
 }
 
-async function serve(handler: Handler, host = LAB_HOST, so: ServeOptions = {}): Promise<Bound> {
+export async function serveDns(handler: Handler, host = LAB_HOST, so: ServeOptions = {}): Promise<Bound> {
+  let closed = false;
   const cache = new Map<string, Buffer | null>();
   // Parsing with dns2 costs more than the rest of a reply; a lab that answers
   // thousands of queries a second reuses the reply bytes of a question it saw.
@@ -82,7 +83,7 @@ async function serve(handler: Handler, host = LAB_HOST, so: ServeOptions = {}): 
     }
     if (out && key !== undefined) { out = Buffer.from(out); msg.copy(out, 0, 0, 2); }
     const d = so.delayMs?.();
-    if (d !== undefined) await delay(d);
+    if (d) await delay(d);
     so.onHeld?.(performance.now() - t0);
     return out;
   };
@@ -101,7 +102,8 @@ async function serve(handler: Handler, host = LAB_HOST, so: ServeOptions = {}): 
     }
     udp.on('message', async (msg, rinfo) => {
       const out = await reply(msg, 'udp');
-      if (out) udp.send(out, rinfo.port, rinfo.address, () => {});
+      // A reply held past close() is dropped: the socket is gone.
+      if (out && !closed) udp.send(out, rinfo.port, rinfo.address, () => {});
     });
     udp.on('error', () => {});
     const conns = new Set<net.Socket>();
@@ -127,6 +129,7 @@ async function serve(handler: Handler, host = LAB_HOST, so: ServeOptions = {}): 
     return {
       port,
       close: async () => {
+        closed = true;
         for (const s of conns) s.destroy();
         await Promise.all([
           new Promise<void>((r) => udp.close(() => r())),
@@ -142,7 +145,7 @@ const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function endpoint(name: string, description: string, expect: string, handler: Handler): LabFactory {
   return async (opts) => {
     const host = opts?.host ?? LAB_HOST;
-    const b = await serve(handler, host, { cacheable: true });
+    const b = await serveDns(handler, host, { cacheable: true });
     return { name, kind: 'dns', host, port: b.port, description, expect, info: { name: 'lab.test' }, close: b.close };
   };
 }
@@ -161,7 +164,7 @@ export function slowTailDns(opts: { fastMs?: number; slowMs?: number; every?: nu
     let n = 0;
     const held: number[] = [];
     const host = o?.host ?? LAB_HOST;
-    const b = await serve(answerFor, host, {
+    const b = await serveDns(answerFor, host, {
       cacheable: true,
       delayMs: () => (n++ % every === every - 1 ? slowMs : fastMs),
       onHeld: (ms) => {
@@ -190,7 +193,7 @@ export function degradingDns(opts: { capacity?: number; fastMs?: number; slowMs?
   return async (o) => {
     let outstanding = 0;
     const host = o?.host ?? LAB_HOST;
-    const b = await serve(answerFor, host, {
+    const b = await serveDns(answerFor, host, {
       cacheable: true,
       delayMs: () => (++outstanding > capacity ? slowMs : fastMs),
       onHeld: () => { outstanding--; },
@@ -214,7 +217,7 @@ export function serialDns(opts: { serviceMs?: number } = {}): LabFactory {
   return async (o) => {
     let busyUntil = 0;
     const host = o?.host ?? LAB_HOST;
-    const b = await serve(answerFor, host, {
+    const b = await serveDns(answerFor, host, {
       cacheable: true,
       delayMs: () => {
         const now = performance.now();
@@ -236,7 +239,7 @@ const dropDns: LabFactory = endpoint('dns-drop', 'reads every query and never an
 /** A port with nothing listening: ICMP port unreachable over UDP, RST over TCP. */
 const closedDns: LabFactory = async (opts) => {
   const host = opts?.host ?? LAB_HOST;
-  const b = await serve(() => null, host);
+  const b = await serveDns(() => null, host);
   await b.close();
   return {
     name: 'dns-closed', kind: 'dns', host, port: b.port,
