@@ -3,9 +3,17 @@ import { performance } from 'node:perf_hooks';
 /** The one monotonic clock: milliseconds with sub-microsecond resolution. */
 export const now = (): number => performance.now();
 
-/** Wall-clock time for a monotonic reading, as UTC ISO 8601. */
+let lastMs = NaN;
+let lastIso = '';
+
+/** Wall-clock time for a monotonic reading, as UTC ISO 8601 (ms). Memoised per ms: attempts come thousands a second. */
 export function wallClock(monoMs: number): string {
-  return new Date(performance.timeOrigin + monoMs).toISOString();
+  const ms = Math.floor(performance.timeOrigin + monoMs);
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
 }
 
 export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
