@@ -13,7 +13,7 @@ import { createHttpProbe, type HttpTarget } from './http.js';
 import { addressesOf, emulateStub, systemLookup, type SystemLookup } from './lookup.js';
 import { searchCandidates, type ResolvConf } from '../probes/resolv-conf.js';
 import { TLS_PORTS, type DiagnoseTarget } from './target.js';
-import { judge, type Thresholds, type Verdict } from './verdict.js';
+import { judge, type Judged, type Thresholds, type Verdict } from './verdict.js';
 
 /** One resolved address and who gave it. */
 export interface AddressInfo {
@@ -47,15 +47,9 @@ export interface DiagnosePlan {
   servers: string[];
 }
 
-export interface DiagnoseResult {
-  target: string;
+/** The phases as judged (`Judged`), the verdict on them, and the run's own facts. */
+export interface DiagnoseResult extends Judged {
   verdict: Verdict;
-  dns: DnsPhase | null;
-  tcp: ProbeResult | null;
-  tls: ProbeResult | null;
-  http: ProbeResult | null;
-  addresses: AddressInfo[];
-  plan: DiagnosePlan;
   capture?: CaptureReport;
   elapsedMs: number;
   meta: Meta;

@@ -2,7 +2,7 @@ import type { Probe, TargetRef, AttemptRecord } from '../probes/types.js';
 import { makeMeta } from '../report/meta.js';
 import { createAdaptiveController } from './adaptive.js';
 import type { WorkerProbeSpec } from './workers.js';
-import { runAttempts, type RunStats } from './run.js';
+import { runAttempts, type Pacing, type RunStats } from './run.js';
 import { judgeTiming } from './timing.js';
 import { createAggregate, type Aggregate, type ProbeResult } from './summary.js';
 
@@ -24,15 +24,8 @@ export interface ProbePlan<T> {
   worker?: WorkerProbeSpec;
 }
 
-/** How many and how fast: the shared probe options, as numbers. */
-export interface ExecOptions {
-  count?: number;
-  durationMs?: number;
-  concurrency: number;
-  rate?: number;
-  timeoutMs: number;
-  retries?: number;
-  breaker?: number;
+/** How many and how fast (the shared probe options, as numbers), and what to tell the caller. */
+export interface ExecOptions extends Pacing {
   /** Stop starting attempts (Ctrl-C, SIGTERM). */
   signal?: AbortSignal;
   onAttempt?: (r: AttemptRecord) => void | Promise<void>;

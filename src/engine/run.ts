@@ -35,6 +35,9 @@ export interface RunOptions<T> {
   controller?: ConcurrencyController;
 }
 
+/** How many and how fast: the pacing fields shared by one run, its executor and its worker threads. */
+export type Pacing = Pick<RunOptions<unknown>, 'count' | 'durationMs' | 'concurrency' | 'rate' | 'timeoutMs' | 'retries' | 'breaker'>;
+
 export interface ConcurrencyController {
   /** Current limit. */
   limit(): number;

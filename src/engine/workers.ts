@@ -5,7 +5,7 @@ import type { AttemptRecord, TargetRef } from '../probes/types.js';
 import { makeMeta } from '../report/meta.js';
 import { createHistogram } from './histogram.js';
 import { aggregateFor, type ExecOptions, type ProbePlan } from './execute.js';
-import type { RunStats, SeriesPoint } from './run.js';
+import type { Pacing, RunStats, SeriesPoint } from './run.js';
 import { judgeTiming } from './timing.js';
 import type { ProbeResult } from './summary.js';
 
@@ -21,16 +21,9 @@ export interface WorkerProbeSpec {
 }
 
 /** What the main thread sends each worker. */
-export interface WorkerJob {
+export interface WorkerJob extends Pacing {
   spec: WorkerProbeSpec;
   targets: TargetRef<unknown>[];
-  count?: number;
-  durationMs?: number;
-  concurrency: number;
-  rate?: number;
-  timeoutMs: number;
-  retries?: number;
-  breaker?: number;
 }
 
 export type WorkerMessage =
