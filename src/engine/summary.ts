@@ -62,7 +62,9 @@ function newAcc(): Acc {
   };
 }
 
-function addTo(acc: Acc, r: AttemptRecord): void {
+// Runs once per attempt (tens of thousands a second): for-in loops and
+// in-place updates, no Object.entries or spreads.
+function addTo(acc: Acc, r: AttemptRecord, openLoop: boolean): void {
   acc.attempts++;
   acc.outcomes[r.outcome] = (acc.outcomes[r.outcome] ?? 0) + 1;
   acc.firstTry[r.firstOutcome] = (acc.firstTry[r.firstOutcome] ?? 0) + 1;
@@ -70,26 +72,40 @@ function addTo(acc: Acc, r: AttemptRecord): void {
   if (r.outcome === 'ok') {
     acc.succeeded++;
     if (r.latencyMs !== null) acc.latency.record(r.latencyMs);
-    if (r.ms !== null) acc.service.record(r.ms);
+    if (openLoop && r.ms !== null) acc.service.record(r.ms);
   }
   if (r.outcome === 'error' || r.local) {
     const cause = r.cause ?? 'unknown cause';
     acc.errors[cause] = (acc.errors[cause] ?? 0) + 1;
   }
   if (r.local) acc.localErrors++;
-  for (const [k, v] of Object.entries(r.timings ?? {})) {
-    let h = acc.timings.get(k);
-    if (!h) acc.timings.set(k, (h = createHistogram()));
-    h.record(v);
+  const timings = r.timings;
+  if (timings) {
+    for (const k in timings) {
+      let h = acc.timings.get(k);
+      if (!h) acc.timings.set(k, (h = createHistogram()));
+      h.record(timings[k]!);
+    }
   }
-  for (const [k, v] of Object.entries(r.counters ?? {})) acc.counters[k] = (acc.counters[k] ?? 0) + v;
-  for (const [k, v] of Object.entries(r.tallies ?? {})) {
-    const t = (acc.tallies[k] ??= {});
-    t[v] = (t[v] ?? 0) + 1;
+  const counters = r.counters;
+  if (counters) for (const k in counters) acc.counters[k] = (acc.counters[k] ?? 0) + counters[k]!;
+  const tallies = r.tallies;
+  if (tallies) {
+    for (const k in tallies) {
+      const t = (acc.tallies[k] ??= {});
+      const v = tallies[k]!;
+      t[v] = (t[v] ?? 0) + 1;
+    }
   }
-  if (r.facts) {
-    acc.factsAny = { ...acc.factsAny, ...r.facts };
-    if (r.outcome === 'ok') acc.factsOk = { ...acc.factsOk, ...r.facts };
+  const facts = r.facts;
+  if (facts) {
+    // The latest value of each fact wins, for any attempt and for successful ones.
+    const any = (acc.factsAny ??= {});
+    for (const k in facts) any[k] = facts[k];
+    if (r.outcome === 'ok') {
+      const ok = (acc.factsOk ??= {});
+      for (const k in facts) ok[k] = facts[k];
+    }
   }
   if (r.actualAt < acc.firstStart) acc.firstStart = r.actualAt;
   const end = r.actualAt + r.durationMs;
@@ -138,6 +154,7 @@ export function createAggregate(opts: {
   zeroCounters?: string[];
 }): Aggregate {
   const total = newAcc();
+  const single = opts.keys.length === 1 ? opts.keys[0] : undefined;
   const per = new Map(opts.keys.map((k) => [k, newAcc()] as const));
   const openLoop = opts.openLoop ?? false;
   const finish = (acc: Acc, target: string) => {
@@ -147,10 +164,12 @@ export function createAggregate(opts: {
   };
   return {
     add(rec) {
-      addTo(total, rec);
+      addTo(total, rec, openLoop);
+      // One target: its breakdown would repeat the total, so none is kept (result() shows one only for several).
+      if (single === rec.target) return;
       let acc = per.get(rec.target);
       if (!acc) per.set(rec.target, (acc = newAcc()));
-      addTo(acc, rec);
+      addTo(acc, rec, openLoop);
     },
     result() {
       const res = finish(total, opts.target);

@@ -130,3 +130,81 @@ export function walkMessage(b: Uint8Array): WalkedMessage | null {
   }
   return { header, questions, answers };
 }
+
+/**
+ * The offset after the (possibly compressed) name at `off`, or -1 under the
+ * same rules as readName. Allocates nothing: it runs on every reply.
+ */
+export function skipName(b: Uint8Array, off: number): number {
+  let next = -1;
+  let pos = off;
+  let hops = 0;
+  let total = 0;
+  for (;;) {
+    if (pos >= b.length) return -1;
+    const len = b[pos]!;
+    if (len === 0) { pos += 1; break; }
+    const kind = len & 0xc0;
+    if (kind === 0xc0) {
+      if (pos + 1 >= b.length) return -1;
+      const target = ((len & 0x3f) << 8) | b[pos + 1]!;
+      if (next < 0) next = pos + 2;
+      if (target >= pos || ++hops > MAX_POINTER_HOPS) return -1;
+      pos = target;
+      continue;
+    }
+    if (kind !== 0) return -1;
+    if (pos + 1 + len > b.length) return -1;
+    total += len + 1;
+    if (total > 255) return -1;
+    pos += 1 + len;
+  }
+  return next < 0 ? pos : next;
+}
+
+/** True when every section of the message can be read (what walkMessage checks), without building anything. */
+export function wellFormed(b: Uint8Array): boolean {
+  if (b.length < 12) return false;
+  const qd = (b[4]! << 8) | b[5]!;
+  const rrs = ((b[6]! << 8) | b[7]!) + ((b[8]! << 8) | b[9]!) + ((b[10]! << 8) | b[11]!);
+  let off = 12;
+  for (let i = 0; i < qd; i++) {
+    const n = skipName(b, off);
+    if (n < 0 || n + 4 > b.length) return false;
+    off = n + 4;
+  }
+  for (let i = 0; i < rrs; i++) {
+    const n = skipName(b, off);
+    if (n < 0 || n + 10 > b.length) return false;
+    const rdOff = n + 10;
+    const rdLen = (b[n + 8]! << 8) | b[n + 9]!;
+    if (rdOff + rdLen > b.length) return false;
+    off = rdOff + rdLen;
+  }
+  return true;
+}
+
+const lower = (c: number) => (c >= 0x41 && c <= 0x5a ? c | 0x20 : c);
+
+/**
+ * Does a well-formed reply answer the question we sent? `asked` is the
+ * question section as sent (name, type, class). Names compare without
+ * regard to ASCII case (servers may echo 0x20-randomised case), type and
+ * class exactly (RFC 5452 §9.1). FORMERR/NOTIMP-style replies without a
+ * question match when their rcode is not NOERROR.
+ */
+export function answersQuestion(b: Uint8Array, asked: Uint8Array): boolean {
+  const qd = (b[4]! << 8) | b[5]!;
+  if (qd === 0) return (b[3]! & 0xf) !== 0;
+  const end = skipName(b, 12);
+  if (end - 12 !== asked.length - 4 || b[12]! >= 0xc0) {
+    // A compressed or differently long name: compare decoded (rare).
+    const got = readName(b, 12);
+    const want = readName(asked, 0);
+    if (!got || !want || got.name !== want.name) return false;
+  } else {
+    for (let i = 0; i < asked.length - 4; i++) if (lower(b[12 + i]!) !== lower(asked[i]!)) return false;
+  }
+  for (let i = 0; i < 4; i++) if (b[end + i] !== asked[asked.length - 4 + i]) return false;
+  return true;
+}

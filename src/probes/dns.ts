@@ -4,7 +4,7 @@ import dns2 from 'dns2';
 import { now } from '../engine/clock.js';
 import { localErrorCause } from './local-errors.js';
 import type { ProbePlan } from '../engine/execute.js';
-import { QTYPE_NAMES, rcodeName, walkMessage, type Question } from './dns-wire.js';
+import { QTYPE_NAMES, answersQuestion, rcodeName, wellFormed, type Question } from './dns-wire.js';
 import type { Attempt, DnsOutcome, Probe, TargetRef } from './types.js';
 
 const { Packet } = dns2;
@@ -41,15 +41,16 @@ export function outcomeOfRcode(rcode: number): DnsOutcome {
   }
 }
 
-interface Pending {
-  id: number;
-  sentAt: number;
-  resolve: (r: Reply) => void;
-}
-
+/** A reply, or why there is none. `at` is when it arrived (engine clock). */
 type Reply =
-  | { kind: 'message'; buf: Buffer; at: number }
+  | { kind: 'message'; buf: Buffer; at: number; /** Every section readable (checked once, by whoever received it). */ valid: boolean }
   | { kind: 'error'; outcome: DnsOutcome; cause: string; local?: boolean; at: number };
+
+/** The question as sent (name, type, class on the wire) and as text. */
+export interface Asked {
+  wire: Buffer;
+  question: Question;
+}
 
 /**
  * One UDP socket per server, shared by every query of the run: replies are
@@ -57,31 +58,35 @@ type Reply =
  * (A socket per query, as dns2's own client does, is about 25x slower.)
  */
 export interface DnsUdpChannel {
-  /** Sends `q` under an id not outstanding on this socket (written into bytes 0-1). */
-  query(q: Buffer, question: Question, timeoutMs: number): Promise<Reply>;
+  /**
+   * Sends `q` under an id not outstanding on this socket (written into bytes
+   * 0-1) and calls `done` once: with the reply, or the reason there is none.
+   */
+  query(q: Buffer, asked: Asked, timeoutMs: number, done: (r: Reply) => void): void;
   /** Replies that matched nothing outstanding (late, or id/question mismatch). */
   mismatched(): number;
   close(): void;
 }
 
-function sameQuestion(reply: Question[], asked: Question, rcode: number): boolean {
-  // FORMERR/NOTIMP replies may legitimately carry no question section.
-  if (reply.length === 0) return rcode !== 0;
-  const q = reply[0]!;
-  return q.type === asked.type && q.cls === asked.cls && q.name === asked.name;
+interface Pending {
+  id: number;
+  asked: Asked;
+  sentAt: number;
+  deadline: number;
+  done: (r: Reply) => void;
 }
 
 export function openUdpChannel(server: DnsServer): Promise<DnsUdpChannel> {
   const sock = dgram.createSocket({ type: net.isIP(server.address) === 6 ? 'udp6' : 'udp4', recvBufferSize: 8 << 20, sendBufferSize: 8 << 20 });
   // Outstanding queries in send order. Every query of a run has the same
   // timeout, so the oldest expire first: one sweep replaces a timer per query.
-  const pending = new Map<number, Pending & { question: Question; deadline: number }>();
+  const pending = new Map<number, Pending>();
   const sweep = setInterval(() => {
     const t = now();
     for (const [id, p] of pending) {
       if (p.deadline > t) break;
       pending.delete(id);
-      p.resolve({ kind: 'error', outcome: 'timeout', cause: `no reply within ${Math.round(p.deadline - p.sentAt)} ms`, at: t });
+      p.done({ kind: 'error', outcome: 'timeout', cause: `no reply within ${Math.round(p.deadline - p.sentAt)} ms`, at: t });
     }
   }, 10);
   sweep.unref();
@@ -89,39 +94,36 @@ export function openUdpChannel(server: DnsServer): Promise<DnsUdpChannel> {
   let closed = false;
 
   // Stamp each reply the moment its callback runs and do the rest later, in
-  // one batch: libuv hands over up to 32 datagrams per poll, and matching,
-  // validating and settling a reply (which starts the next query) would
-  // otherwise delay the stamps of the replies behind it.
-  const inbox: { buf: Buffer; at: number }[] = [];
+  // one batch per turn of the event loop: matching and settling a reply
+  // starts the next query (a send), and that work would otherwise delay the
+  // stamps of the replies behind it in the same poll.
+  let inBuf: Buffer[] = [];
+  let inAt: number[] = [];
   let draining = false;
-  let head = 0;
   const drain = () => {
-    // A few replies per turn, then back to the poll phase so the replies
-    // still in the kernel's queue get their stamps without waiting for ours.
-    const stop = Math.min(inbox.length, head + 32);
-    for (; head < stop; head++) {
-      const { buf, at } = inbox[head]!;
-      const id = buf.readUInt16BE(0);
+    const bufs = inBuf;
+    const ats = inAt;
+    inBuf = [];
+    inAt = [];
+    draining = false;
+    for (let i = 0; i < bufs.length; i++) {
+      const buf = bufs[i]!;
+      const id = (buf[0]! << 8) | buf[1]!;
       const p = pending.get(id);
       if (!p) { mismatched++; continue; }
-      const m = walkMessage(buf);
-      if (m && (!m.header.qr || !sameQuestion(m.questions, p.question, m.header.rcode))) {
-        // RFC 5452 §9.1: a reply must match id and question; anything else may be spoofed or stale.
-        mismatched++;
-        continue;
-      }
+      // RFC 5452 §9.1: a reply must match id and question; anything else may be
+      // spoofed or stale. A reply that cannot be read goes to the query (malformed).
+      const valid = wellFormed(buf);
+      if (valid && (!(buf[2]! & 0x80) || !answersQuestion(buf, p.asked.wire))) { mismatched++; continue; }
       pending.delete(id);
-      p.resolve({ kind: 'message', buf, at });
+      p.done({ kind: 'message', buf, at: ats[i]!, valid });
     }
-    if (head < inbox.length) { setImmediate(drain); return; }
-    inbox.length = 0;
-    head = 0;
-    draining = false;
   };
   sock.on('message', (buf) => {
     const at = now();
     if (buf.length < 2) { mismatched++; return; }
-    inbox.push({ buf, at });
+    inBuf.push(buf);
+    inAt.push(at);
     if (!draining) { draining = true; setImmediate(drain); }
   });
   // A connected UDP socket receives ICMP port/host unreachable as an error on
@@ -132,7 +134,7 @@ export function openUdpChannel(server: DnsServer): Promise<DnsUdpChannel> {
     const oldest = pending.values().next().value;
     if (!oldest) return;
     pending.delete(oldest.id);
-    oldest.resolve(local
+    oldest.done(local
       ? { kind: 'error', outcome: 'error', cause: local, local: true, at }
       : { kind: 'error', outcome: 'network-error', cause: err.code ?? err.message, at });
   });
@@ -142,35 +144,33 @@ export function openUdpChannel(server: DnsServer): Promise<DnsUdpChannel> {
     sock.connect(server.port, server.address, () => {
       sock.off('error', reject);
       resolve({
-        query(q, question, timeoutMs) {
-          return new Promise<Reply>((done) => {
-            if (closed) return done({ kind: 'error', outcome: 'error', cause: 'channel closed', at: now() });
-            if (pending.size >= 0xffff) return done({ kind: 'error', outcome: 'error', cause: 'more than 65535 queries outstanding on one socket', local: true, at: now() });
-            // Random ids (RFC 5452 §4.3), never one still outstanding: a reused id would steal another query's reply.
-            let id: number;
-            do id = (Math.random() * 0x10000) | 0; while (pending.has(id));
-            q.writeUInt16BE(id, 0);
-            const entry = { id, question, sentAt: 0, deadline: 0, resolve: done };
-            // No per-query abort listener: close() settles whatever is outstanding when the run ends.
-            pending.set(id, entry);
-            entry.sentAt = now();
-            entry.deadline = entry.sentAt + timeoutMs;
-            sock.send(q, (err) => {
-              if (!err) return;
-              if (pending.get(id) !== entry) return;
-              pending.delete(id);
-              const local = localErrorCause(err);
-              done(local
-                ? { kind: 'error', outcome: 'error', cause: local, local: true, at: now() }
-                : { kind: 'error', outcome: 'network-error', cause: (err as NodeJS.ErrnoException).code ?? err.message, at: now() });
-            });
+        query(q, asked, timeoutMs, done) {
+          if (closed) return done({ kind: 'error', outcome: 'error', cause: 'channel closed', at: now() });
+          if (pending.size >= 0xffff) return done({ kind: 'error', outcome: 'error', cause: 'more than 65535 queries outstanding on one socket', local: true, at: now() });
+          // Random ids (RFC 5452 §4.3), never one still outstanding: a reused id would steal another query's reply.
+          let id: number;
+          do id = (Math.random() * 0x10000) | 0; while (pending.has(id));
+          q[0] = id >> 8;
+          q[1] = id & 0xff;
+          const sentAt = now();
+          const entry: Pending = { id, asked, sentAt, deadline: sentAt + timeoutMs, done };
+          // No per-query abort listener: close() settles whatever is outstanding when the run ends.
+          pending.set(id, entry);
+          sock.send(q, (err) => {
+            if (!err) return;
+            if (pending.get(id) !== entry) return;
+            pending.delete(id);
+            const local = localErrorCause(err);
+            done(local
+              ? { kind: 'error', outcome: 'error', cause: local, local: true, at: now() }
+              : { kind: 'error', outcome: 'network-error', cause: (err as NodeJS.ErrnoException).code ?? err.message, at: now() });
           });
         },
         mismatched: () => mismatched,
         close() {
           closed = true;
           clearInterval(sweep);
-          for (const p of pending.values()) p.resolve({ kind: 'error', outcome: 'timeout', cause: 'run ended', at: now() });
+          for (const p of pending.values()) p.done({ kind: 'error', outcome: 'timeout', cause: 'run ended', at: now() });
           pending.clear();
           try { sock.close(); } catch { /* already closed */ }
         },
@@ -211,7 +211,11 @@ export function queryTcp(server: DnsServer, q: Buffer, timeoutMs: number, signal
       chunks.length = 0;
       chunks.push(all);
       const need = all.readUInt16BE(0);
-      if (have >= 2 + need) finish({ kind: 'message', buf: all.subarray(2, 2 + need), at: now() });
+      if (have >= 2 + need) {
+        const at = now();
+        const msg = all.subarray(2, 2 + need);
+        finish({ kind: 'message', buf: msg, at, valid: wellFormed(msg) });
+      }
     });
     sock.on('end', () => finish({ kind: 'error', outcome: have > 0 ? 'malformed' : 'network-error', cause: have > 0 ? 'TCP reply cut short' : 'server closed the TCP connection without replying', at: now() }));
     sock.on('error', (err: NodeJS.ErrnoException) => {
@@ -240,74 +244,109 @@ export function makeDnsProbe(q: DnsQuery): Probe<DnsProbeTarget> {
     p.questions.push({ name: q.name, type: q.type, class: Packet.CLASS.IN } as unknown as InstanceType<typeof Packet.Question>);
     return p.toBuffer();
   })();
-  const asked: Question = { name: q.name.toLowerCase().replace(/\.$/, ''), type: q.type, cls: 1 };
+  const asked: Asked = {
+    wire: Buffer.from(template.subarray(12)),
+    question: { name: q.name.toLowerCase().replace(/\.$/, ''), type: q.type, cls: 1 },
+  };
   const decodedFor = new Set<string>();
+  // Per-attempt objects the aggregate only reads, shared across attempts (hot path).
+  const okTallies = { rcodes: 'NOERROR' };
+  const okDetail = new Map<number, Record<string, unknown>>();
 
-  return async (t, signal) => {
-    const buf = Buffer.from(template);
-    buf.writeUInt16BE((Math.random() * 0x10000) | 0, 0);
-    const start = now();
-    let transport: 'udp' | 'tcp' = q.tcp || !t.udp ? 'tcp' : 'udp';
-    let reply = transport === 'udp'
-      ? await t.udp!.query(buf, asked, q.timeoutMs)
-      : await queryTcp(t.server, buf, q.timeoutMs, signal);
-    const id = buf.readUInt16BE(0);
-    let fellBack = false;
-    if (reply.kind === 'message' && transport === 'udp') {
-      const h = walkMessage(reply.buf)?.header;
-      if (h?.tc) {
-        if (q.noFallback) {
-          return { outcome: 'truncated', phase: 'dns', ms: null, cause: 'TC bit set (--no-fallback)', tallies: { rcodes: rcodeName(h.rcode) }, detail: { transport, tc: true } };
-        }
-        // RFC 7766 §5: a truncated UDP reply is retried over TCP, within the same deadline.
-        fellBack = true;
-        transport = 'tcp';
-        const left = Math.max(1, q.timeoutMs - (now() - start));
-        reply = await queryTcp(t.server, buf, left, signal);
-        if (reply.kind === 'error') {
-          return {
-            outcome: reply.outcome === 'timeout' || reply.outcome === 'network-error' ? 'truncated' : reply.outcome,
-            phase: 'dns', ms: null, cause: `truncated over UDP; TCP retry: ${reply.cause}`, local: reply.local,
-            counters: { tcpFallback: 1 }, detail: { transport, tc: true },
-          };
-        }
-      }
-    }
+  /** The attempt for a reply that arrived (`ms` after the query left). */
+  const fromMessage = (t: DnsProbeTarget, buf: Buffer, valid: boolean, ms: number, transport: 'udp' | 'tcp', id: number, fellBack: boolean): Attempt => {
     const counters = fellBack ? { tcpFallback: 1 } : undefined;
-    if (reply.kind === 'error') {
-      return { outcome: reply.outcome, phase: 'dns', ms: null, cause: reply.cause, local: reply.local, counters, detail: { transport } };
+    if (!valid) {
+      return { outcome: 'malformed', phase: 'dns', ms: null, cause: 'reply cannot be parsed', counters, detail: { transport, bytes: buf.length } };
     }
-    const ms = reply.at - start;
-    const m = walkMessage(reply.buf);
-    if (!m) {
-      return { outcome: 'malformed', phase: 'dns', ms: null, cause: 'reply cannot be parsed', counters, detail: { transport, bytes: reply.buf.length } };
-    }
-    if (m.header.id !== id || !sameQuestion(m.questions, asked, m.header.rcode)) {
+    // The UDP channel matched id and question before handing the reply over.
+    if (transport === 'tcp' && (((buf[0]! << 8) | buf[1]!) !== id || !answersQuestion(buf, asked.wire))) {
       // Only reachable over TCP: a reply on our own connection that answers another question.
       return { outcome: 'malformed', phase: 'dns', ms: null, cause: 'reply id or question does not match the query', counters, detail: { transport } };
     }
-    if (m.header.tc && transport === 'tcp') {
+    const flags = (buf[2]! << 8) | buf[3]!;
+    if (flags & 0x0200 && transport === 'tcp') {
       return { outcome: 'truncated', phase: 'dns', ms: null, cause: 'TC bit set on a TCP reply', counters, detail: { transport } };
     }
-    const outcome = outcomeOfRcode(m.header.rcode);
-    const rcode = rcodeName(m.header.rcode);
-    const a: Attempt = {
-      outcome, phase: 'dns', ms: outcome === 'ok' ? ms : null,
-      tallies: { rcodes: rcode }, counters,
-      detail: { transport, rcode, answers: m.header.ancount, ...(outcome === 'ok' ? {} : { replyMs: round(ms) }) },
-    };
+    const rc = flags & 0xf;
+    const ancount = (buf[6]! << 8) | buf[7]!;
+    const outcome = outcomeOfRcode(rc);
+    const rcode = rcodeName(rc);
+    let a: Attempt;
+    if (outcome === 'ok' && transport === 'udp' && !fellBack) {
+      let detail = okDetail.get(ancount);
+      if (!detail) okDetail.set(ancount, (detail = { transport, rcode, answers: ancount }));
+      a = { outcome, phase: 'dns', ms, tallies: okTallies, detail };
+    } else {
+      a = {
+        outcome, phase: 'dns', ms: outcome === 'ok' ? ms : null,
+        tallies: { rcodes: rcode }, counters,
+        detail: { transport, rcode, answers: ancount, ...(outcome === 'ok' ? {} : { replyMs: round(ms) }) },
+      };
+    }
     if (outcome !== 'ok') a.cause = rcode;
     if (q.decodeAnswers || !decodedFor.has(t.server.key)) {
       decodedFor.add(t.server.key);
       try {
-        const parsed = Packet.parse(reply.buf);
+        const parsed = Packet.parse(buf);
         a.facts = { answers: parsed.answers.map((r) => formatAnswer(r as unknown as Record<string, unknown>)) };
-        a.detail!.records = a.facts.answers;
+        a.detail = { ...a.detail, records: a.facts.answers };
       } catch {
         // the walk above found it well-formed; dns2 not decoding a type is no failure
       }
     }
     return a;
+  };
+
+  const fromError = (reply: Reply & { kind: 'error' }, transport: 'udp' | 'tcp', fellBack: boolean): Attempt => ({
+    outcome: reply.outcome, phase: 'dns', ms: null, cause: reply.cause, local: reply.local,
+    counters: fellBack ? { tcpFallback: 1 } : undefined, detail: { transport },
+  });
+
+  /** Over TCP from the start (--tcp, or no UDP channel). */
+  const overTcp = async (t: DnsProbeTarget, buf: Buffer, signal: AbortSignal): Promise<Attempt> => {
+    const start = now();
+    const reply = await queryTcp(t.server, buf, q.timeoutMs, signal);
+    if (reply.kind === 'error') return fromError(reply, 'tcp', false);
+    return fromMessage(t, reply.buf, reply.valid, reply.at - start, 'tcp', buf.readUInt16BE(0), false);
+  };
+
+  /** RFC 7766 §5: a truncated UDP reply is retried over TCP, within the same deadline. */
+  const fallBack = async (t: DnsProbeTarget, buf: Buffer, start: number, signal: AbortSignal): Promise<Attempt> => {
+    const left = Math.max(1, q.timeoutMs - (now() - start));
+    const reply = await queryTcp(t.server, buf, left, signal);
+    if (reply.kind === 'error') {
+      return {
+        outcome: reply.outcome === 'timeout' || reply.outcome === 'network-error' ? 'truncated' : reply.outcome,
+        phase: 'dns', ms: null, cause: `truncated over UDP; TCP retry: ${reply.cause}`, local: reply.local,
+        counters: { tcpFallback: 1 }, detail: { transport: 'tcp', tc: true },
+      };
+    }
+    return fromMessage(t, reply.buf, reply.valid, reply.at - start, 'tcp', buf.readUInt16BE(0), true);
+  };
+
+  return (t, signal) => {
+    const buf = Buffer.allocUnsafe(template.length);
+    template.copy(buf);
+    if (q.tcp || !t.udp) {
+      buf.writeUInt16BE((Math.random() * 0x10000) | 0, 0);
+      return overTcp(t, buf, signal);
+    }
+    // UDP: a callback straight from the channel, one promise per attempt.
+    return new Promise<Attempt>((resolve) => {
+      const start = now();
+      t.udp!.query(buf, asked, q.timeoutMs, (reply) => {
+        if (reply.kind === 'error') return resolve(fromError(reply, 'udp', false));
+        const b = reply.buf;
+        if (reply.valid && b[2]! & 0x02) {
+          if (q.noFallback) {
+            return resolve({ outcome: 'truncated', phase: 'dns', ms: null, cause: 'TC bit set (--no-fallback)', tallies: { rcodes: rcodeName(b[3]! & 0xf) }, detail: { transport: 'udp', tc: true } });
+          }
+          return resolve(fallBack(t, buf, start, signal));
+        }
+        resolve(fromMessage(t, b, reply.valid, reply.at - start, 'udp', (buf[0]! << 8) | buf[1]!, false));
+      });
+    });
   };
 }
 
