@@ -6,7 +6,7 @@ import { answersQuestion, readName, skipName, walkMessage, wellFormed } from '..
 const { Packet } = dns2;
 
 /** A query's bytes as dns2 encodes them (what the probe sends). */
-function query(name: string, type = Packet.TYPE.A): Buffer {
+function query(name: string, type: number = Packet.TYPE.A): Buffer {
   const p = new Packet();
   p.header.id = 0x1234;
   p.header.rd = 1;
@@ -15,7 +15,7 @@ function query(name: string, type = Packet.TYPE.A): Buffer {
 }
 
 /** A reply with one A record for the question, name compressed in the answer. */
-function reply(name: string, type = Packet.TYPE.A, rcode = 0): Buffer {
+function reply(name: string, type: number = Packet.TYPE.A, rcode = 0): Buffer {
   const req = Packet.parse(query(name, type));
   const res = Packet.createResponseFromRequest(req);
   res.header.rcode = rcode;
@@ -23,7 +23,7 @@ function reply(name: string, type = Packet.TYPE.A, rcode = 0): Buffer {
   return res.toBuffer();
 }
 
-const asked = (name: string, type = Packet.TYPE.A) => query(name, type).subarray(12);
+const asked = (name: string, type: number = Packet.TYPE.A) => query(name, type).subarray(12);
 
 describe('the allocation-free reply checks of the UDP hot path', () => {
   test('wellFormed agrees with the full walk on real replies and on every cut and corruption of them', () => {
