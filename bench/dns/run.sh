@@ -3,6 +3,8 @@
 # (dnsmasq, answering from its own config, no upstream), conndx beside
 # dnsperf in the same run. Loopback only. Run as root from the repo root
 # after `npm run build`; needs the Debian packages dnsmasq-base and dnsperf.
+# Beside both: a plain Node dgram loop (bench/dns/plain-loop.mjs), the floor
+# for any Node client. Accuracy against the wire: bench/dns/accuracy.mjs.
 set -euo pipefail
 PORT=${PORT:-15353}
 SECS=${SECS:-10}
@@ -18,14 +20,22 @@ dnsmasq --keep-in-foreground --no-resolv --no-hosts --port="$PORT" --listen-addr
 DNSMASQ=$!
 sleep 0.5
 printf 'lab.test A\n%.0s' $(seq 1 100) > /tmp/conndx-bench-queries.txt
+summ='let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s);const q=r.attempts/((r.elapsedMs-0)/1000);console.log(`  attempts ${r.attempts} ok ${r.succeeded} lost ${r.attempts-r.succeeded} elapsedMs ${r.elapsedMs} qps ${q.toFixed(0)} p50 ${r.latencyMs.p50} p99 ${r.latencyMs.p99} outcomes ${JSON.stringify(r.outcomes)}`)})'
+# Unpinned, the tools and dnsmasq share both cores as the scheduler likes
+# (noisy: dnsperf runs a sender and a receiver thread). Pinned, dnsmasq has
+# core 0 and each client core 1 to itself, every client the same one core.
 {
-  echo "# $(date -u +%FT%TZ) $(uname -r) $(nproc) cores, node $(node --version)"
-  for round in 1 2 3; do
-    echo "## round $round: dnsperf -c 1 -q 1000 -l $SECS"
-    dnsperf -s 127.0.0.1 -p "$PORT" -d /tmp/conndx-bench-queries.txt -c 1 -q 1000 -l "$SECS" 2>&1 \
-      | grep -E 'Queries (sent|completed|lost)|Queries per second|Average Latency'
-    echo "## round $round: conndx dns --concurrency 1000 --duration ${SECS}s"
-    node bin/conndx dns lab.test --server 127.0.0.1:"$PORT" --concurrency 1000 --duration "${SECS}s" --timeout 2s --json \
-      | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s);const q=r.attempts/((r.elapsedMs-0)/1000);console.log(`  attempts ${r.attempts} ok ${r.succeeded} lost ${r.attempts-r.succeeded} elapsedMs ${r.elapsedMs} qps ${q.toFixed(0)} (ok/s over the send window ${(r.succeeded/'"$SECS"').toFixed(0)}) p50 ${r.latencyMs.p50} p99 ${r.latencyMs.p99} outcomes ${JSON.stringify(r.outcomes)}`)})'
+  echo "# $(date -u +%FT%TZ) $(uname -r) $(nproc) cores, node $(node --version), $(dnsperf -h 2>&1 | grep -m1 -o 'DNSPerf [0-9.]*' || echo dnsperf)"
+  for mode in unpinned pinned; do
+    if [ "$mode" = pinned ]; then C1="taskset -c 1"; taskset -pc 0 "$DNSMASQ" >/dev/null; else C1=""; taskset -pc 0-1 "$DNSMASQ" >/dev/null; fi
+    for round in 1 2 3; do
+      echo "## $mode round $round: dnsperf -c 1 -q 1000 -l $SECS"
+      $C1 dnsperf -s 127.0.0.1 -p "$PORT" -d /tmp/conndx-bench-queries.txt -c 1 -q 1000 -l "$SECS" 2>&1 \
+        | grep -E 'Queries (sent|completed|lost)|Queries per second|Average Latency'
+      echo "## $mode round $round: plain Node dgram loop, 1000 outstanding"
+      $C1 node bench/dns/plain-loop.mjs "$PORT" "$SECS" 1000
+      echo "## $mode round $round: conndx dns --concurrency 1000 --duration ${SECS}s"
+      $C1 node bin/conndx dns lab.test --server 127.0.0.1:"$PORT" --concurrency 1000 --duration "${SECS}s" --timeout 2s --json 2>/dev/null | node -e "$summ"
+    done
   done
 } | tee "$OUT"
