@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import type { DetailedPeerCertificate, PeerCertificate } from 'node:tls';
+import { checkServerIdentity, type DetailedPeerCertificate, type PeerCertificate } from 'node:tls';
 import type { ChainShape } from './classify-tls.js';
 
 /** The contract's `certificate` object: the leaf as the client saw it, and the chain's shape. */
@@ -75,6 +75,10 @@ export function daysLeft(notAfterIso: string, nowMs: number = Date.now()): numbe
 interface Static {
   facts: Omit<CertificateFacts, 'daysLeft' | 'ocspStapled'>;
   shape: ChainShape;
+  /** The leaf as Node reads it (for the name check). */
+  leaf: PeerCertificate;
+  /** Result of the name check per name asked: the mismatch in words, or null when the name matches. */
+  names: Map<string, string | null>;
 }
 
 // Handshakes against one server see one chain: parse it once, not per attempt.
@@ -106,7 +110,7 @@ function selfSigned(raw: Buffer): boolean {
 
 /** Where the facts come from: the leaf (cheap, every handshake) and the chain (dear, only when not seen before). */
 export interface PeerSource {
-  /** getPeerCertificate(false): the leaf alone, about 50 µs. */
+  /** getPeerCertificate(false): the leaf alone, about 50 µs of CPU. */
   leaf(): PeerCertificate | undefined;
   /** getPeerCertificate(true): the whole chain, linked through the trust store, ten times dearer. */
   chain(): DetailedPeerCertificate | undefined;
@@ -119,9 +123,10 @@ export interface PeerSource {
  * verified. Returns null when the server sent no certificate. A chain is
  * walked once per (leaf, verification result) and then served from a cache:
  * at hundreds of handshakes per second the walk would cost more than the
- * handshake itself.
+ * handshake itself. `hostnameError(name)` checks the leaf against a name
+ * (tls.checkServerIdentity), once per name.
  */
-export function certificateFacts(src: PeerSource, o: { ocspStapled: boolean; nowMs?: number }): { facts: CertificateFacts; shape: ChainShape; leaf: PeerCertificate } | null {
+export function certificateFacts(src: PeerSource, o: { ocspStapled: boolean; nowMs?: number }): { facts: CertificateFacts; shape: ChainShape; hostnameError(name: string): string | null } | null {
   const leaf = src.leaf();
   if (!leaf || !leaf.raw || Object.keys(leaf).length === 0) return null;
   const key = `${leaf.fingerprint256}/${src.authCode ?? ''}`;
@@ -137,17 +142,28 @@ export function certificateFacts(src: PeerSource, o: { ocspStapled: boolean; now
         sans: parseSans(leaf.subjectaltname), selfSigned: selfSigned(leaf.raw), chainLength: chain.length,
       },
       shape: { leafSelfIssued: subject === issuer, chainLength: chain.length },
+      leaf,
+      names: new Map(),
     };
     if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
     cache.set(key, s);
   }
+  const st = s;
   return {
     facts: {
-      subject: s.facts.subject, issuer: s.facts.issuer, notBefore: s.facts.notBefore, notAfter: s.facts.notAfter,
-      daysLeft: daysLeft(s.facts.notAfter, o.nowMs), sans: s.facts.sans, selfSigned: s.facts.selfSigned,
-      chainLength: s.facts.chainLength, ocspStapled: o.ocspStapled,
+      subject: st.facts.subject, issuer: st.facts.issuer, notBefore: st.facts.notBefore, notAfter: st.facts.notAfter,
+      daysLeft: daysLeft(st.facts.notAfter, o.nowMs), sans: st.facts.sans, selfSigned: st.facts.selfSigned,
+      chainLength: st.facts.chainLength, ocspStapled: o.ocspStapled,
     },
-    shape: s.shape,
-    leaf,
+    shape: st.shape,
+    hostnameError(name) {
+      let r = st.names.get(name);
+      if (r === undefined) {
+        const err = checkServerIdentity(name, st.leaf) as (Error & { reason?: string }) | undefined;
+        r = err ? `ERR_TLS_CERT_ALTNAME_INVALID: ${err.reason ?? err.message}` : null;
+        if (st.names.size < 64) st.names.set(name, r);
+      }
+      return r;
+    },
   };
 }

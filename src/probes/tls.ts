@@ -76,6 +76,12 @@ interface HandshakeSetup {
   alpn?: string[];
   insecure: boolean;
   family?: 4 | 6;
+  /**
+   * Keep the session for a resumed handshake. Only then does the probe
+   * listen for 'session': with a listener, Node serialises every ticket the
+   * server sends into a Buffer for JavaScript (about 5% of a handshake's CPU).
+   */
+  wantSession?: boolean;
 }
 
 const noChain = (() => ({})) as unknown as tls.TLSSocket['getPeerCertificate'];
@@ -180,10 +186,12 @@ export async function handshakeOnce(
       if (ok) finish(ok);
     });
     s.on('OCSPResponse', (resp: Buffer | null) => { ocsp = Boolean(resp && resp.length > 0); });
-    s.on('session', (buf: Buffer) => {
-      ticket ??= buf;
-      if (ok) finish({ ...ok, session: ticket });
-    });
+    if (setup.wantSession) {
+      s.on('session', (buf: Buffer) => {
+        ticket ??= buf;
+        if (ok) finish({ ...ok, session: ticket });
+      });
+    }
     s.on('error', (e: Error) => {
       const c = classifyTlsError(e, { endFirst });
       // An alert after 'secureConnect' fails the handshake (TLS 1.3: the
@@ -211,7 +219,13 @@ export async function handshakeOnce(
         alpn: s.alpnProtocol || null, resumed: s.isSessionReused(),
       };
       const authCode = codeOfAuthError(s.authorizationError);
-      const cf = certificateFacts({ leaf: () => s.getPeerCertificate(false), chain: () => s.getPeerCertificate(true), authCode }, { ocspStapled: ocsp });
+      // Not getPeerX509Certificate(): on Node 20 it takes the peer certificate
+      // out of the socket, and getPeerCertificate() returns {} after it.
+      const cf = certificateFacts({
+        leaf: () => s.getPeerCertificate(false),
+        chain: () => s.getPeerCertificate(true),
+        authCode,
+      }, { ocspStapled: ocsp });
       let problem: CertProblem | undefined;
       if (!cf && negotiated.resumed) {
         // A resumed session carries no certificate: it was judged in the handshake that made the session.
@@ -220,9 +234,8 @@ export async function handshakeOnce(
       } else if (authCode && authCode !== 'ERR_TLS_CERT_ALTNAME_INVALID') {
         problem = classifyCertError(authCode, cf.shape);
       } else {
-        const name = t.serverName ?? t.host;
-        const err = tls.checkServerIdentity(name, cf.leaf);
-        if (err) problem = { outcome: 'cert-hostname-mismatch', cause: `ERR_TLS_CERT_ALTNAME_INVALID: ${(err as Error & { reason?: string }).reason ?? err.message}` };
+        const mismatch = cf.hostnameError(t.serverName ?? t.host);
+        if (mismatch) problem = { outcome: 'cert-hostname-mismatch', cause: mismatch };
       }
       const failed = problem && !setup.insecure;
       ok = {
@@ -233,8 +246,8 @@ export async function handshakeOnce(
       if (failed) return finish(ok);
       // TLS 1.3: the server may still refuse us after its Finished (a client
       // certificate it does not accept: alert certificate_required), and its
-      // session tickets arrive now. Wait for the first ticket, an alert or a
-      // close, for about one more round trip.
+      // session tickets arrive now. Wait for an alert or a close, or the
+      // first ticket when the session is kept, for about one more round trip.
       if (version === 'TLSv1.3' && !ticket) {
         const wait = Math.min(deadline - now(), Math.max(20, 2 * ms));
         if (wait > 0) {
@@ -242,7 +255,7 @@ export async function handshakeOnce(
           return;
         }
       }
-      finish({ ...ok, session: ticket ?? s.getSession() });
+      finish(setup.wantSession ? { ...ok, session: ticket ?? s.getSession() } : ok);
     });
   });
 }
@@ -300,7 +313,7 @@ function contextFor(o: TlsProbeOptions, pin?: TlsVersion): tls.SecureContext {
  * bundle per handshake would cost more CPU than the handshake.
  */
 export function createTlsProbe(o: TlsProbeOptions): Probe<TlsTarget> {
-  const setup: HandshakeSetup = { context: contextFor(o), alpn: o.alpn, insecure: Boolean(o.insecure), family: o.family };
+  const setup: HandshakeSetup = { context: contextFor(o), alpn: o.alpn, insecure: Boolean(o.insecure), family: o.family, wantSession: Boolean(o.resume) };
   return async (t, signal) => {
     const deadline = now() + o.timeoutMs;
     const first = await handshakeOnce(t, setup, signal, deadline);
