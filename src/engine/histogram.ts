@@ -1,4 +1,9 @@
-import * as hdr from 'hdr-histogram-js';
+import type * as hdr from 'hdr-histogram-js';
+// The two modules conndx uses, not the package index: the index also loads
+// HistogramLogWriter, whose Intl.NumberFormat costs about 30 ms at start-up,
+// in every process and every worker thread (hdr-histogram-js is pinned).
+import { build } from 'hdr-histogram-js/dist/HistogramBuilder.js';
+import { decodeFromCompressedBase64, encodeIntoCompressedBase64 } from 'hdr-histogram-js/dist/encoding.js';
 
 /**
  * Latency statistics. Percentiles come from an HdrHistogram with 3
@@ -36,12 +41,12 @@ const NS_PER_MS = 1e6;
 
 function newHdr(): hdr.Histogram {
   // 32-bit counts: several times faster to record than the packed layout, and 2^31 per bucket is plenty.
-  return hdr.build({ numberOfSignificantValueDigits: 3, autoResize: true, bitBucketSize: 32, lowestDiscernibleValue: 1 });
+  return build({ numberOfSignificantValueDigits: 3, autoResize: true, bitBucketSize: 32, lowestDiscernibleValue: 1 });
 }
 
 /** Decoded histograms must grow like new ones, or merging a wider one into them fails. */
 function decodeHdr(b64: string): hdr.Histogram {
-  const h = hdr.decodeFromCompressedBase64(b64, 32);
+  const h = decodeFromCompressedBase64(b64, 32);
   (h as unknown as { autoResize: boolean }).autoResize = true;
   return h;
 }
@@ -105,7 +110,7 @@ function wrap(h: hdr.Histogram, count: number, sumNs: number, minNs: number, max
       return out;
     },
     encode() {
-      return { hdr: hdr.encodeIntoCompressedBase64(h), count, sumNs, minNs: count ? minNs : 0, maxNs: count ? maxNs : 0 };
+      return { hdr: encodeIntoCompressedBase64(h), count, sumNs, minNs: count ? minNs : 0, maxNs: count ? maxNs : 0 };
     },
   };
   return self;
