@@ -77,7 +77,8 @@ export async function executeProbe<T>(plan: ProbePlan<T>, o: ExecOptions): Promi
   await plan.decorate?.(result);
   result.timing = {
     loopLagMs: stats.loopLagMs ? { p50: round(stats.loopLagMs.p50), p99: round(stats.loopLagMs.p99), max: round(stats.loopLagMs.max) } : null,
-    ...judgeTiming(stats.loopLagMs, stats.elapsedMs, result.latencyMs),
+    busy: stats.busy,
+    ...judgeTiming(stats.loopLagMs, stats.elapsedMs, result.latencyMs, stats.busy),
     ...(stats.interrupted ? { interrupted: true } : {}),
   };
   if (stats.series.length > 1) result.series = stats.series;

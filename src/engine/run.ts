@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import type { Attempt, AttemptRecord, Probe, TargetRef } from '../probes/types.js';
 import { now, sleep, wallClock } from './clock.js';
 import { createHistogram, type LatencyStats } from './histogram.js';
@@ -56,6 +57,8 @@ export interface RunStats {
   interrupted: boolean;
   /** How late the event loop ran its timers during the run: a floor on timing error. */
   loopLagMs: LatencyStats | null;
+  /** Share of the run the event loop spent running callbacks rather than waiting (event-loop utilisation, 0-1). */
+  busy: number;
   /** One row per second of the run (by completion time). */
   series: SeriesPoint[];
 }
@@ -94,6 +97,7 @@ export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
   const startsPerTurn = o.startsPerTurn ?? DEFAULT_STARTS_PER_TURN;
   const startMono = now();
   const startedAt = wallClock(startMono);
+  const elu0 = performance.eventLoopUtilization();
   o.onStart?.(startMono);
   const deadline = o.durationMs !== undefined ? startMono + o.durationMs : Infinity;
 
@@ -333,6 +337,7 @@ export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
     attempts: seq, dropped, skipped,
     interrupted: o.signal?.aborted === true,
     loopLagMs: lag.stats(),
+    busy: Math.round(performance.eventLoopUtilization(elu0).utilization * 1000) / 1000,
     series: seconds.map((b, t) => {
       const r = (x: number | null) => (x === null ? null : Math.round(x * 1000) / 1000);
       return { t, completed: b.completed, ok: b.ok, inFlightMax: b.inFlightMax, limit: b.limit, p50: r(b.lat.percentile(50)), p99: r(b.lat.percentile(99)) };

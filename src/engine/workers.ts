@@ -64,6 +64,7 @@ export async function executeInWorkers<T>(plan: ProbePlan<T>, spec: WorkerProbeS
   let lastEnd = -Infinity;
   const seconds: { completed: number; ok: number; lat: ReturnType<typeof createHistogram> }[] = [];
   const lags: NonNullable<RunStats['loopLagMs']>[] = [];
+  let busy = 0;
   let interrupted = false;
   // Records are applied in arrival order, one batch at a time, so output and backpressure stay ordered.
   let chain: Promise<void> = Promise.resolve();
@@ -105,6 +106,7 @@ export async function executeInWorkers<T>(plan: ProbePlan<T>, spec: WorkerProbeS
         });
       } else if (m.type === 'done') {
         if (m.stats.loopLagMs) lags.push(m.stats.loopLagMs);
+        busy = Math.max(busy, m.stats.busy);
         if (m.stats.interrupted) interrupted = true;
         resolve();
       } else if (m.type === 'error') reject(new Error(`worker: ${m.message}`));
@@ -129,7 +131,8 @@ export async function executeInWorkers<T>(plan: ProbePlan<T>, spec: WorkerProbeS
   result.timing = {
     workers: workers.length,
     loopLagMs: worst ? { p50: round(worst.p50), p99: round(worst.p99), max: round(worst.max) } : null,
-    ...judgeTiming(worst, elapsed, result.latencyMs),
+    busy,
+    ...judgeTiming(worst, elapsed, result.latencyMs, busy),
     ...(interrupted ? { interrupted: true } : {}),
   };
   const series: SeriesPoint[] = seconds.map((b, t) => ({
@@ -141,7 +144,7 @@ export async function executeInWorkers<T>(plan: ProbePlan<T>, spec: WorkerProbeS
   const stats: RunStats = {
     startMono: mainStart, startedAt: new Date(mainStartAbs).toISOString(), elapsedMs: elapsed,
     attempts: result.attempts, dropped: result.outcomes.dropped ?? 0, skipped: result.outcomes.skipped ?? 0,
-    interrupted, loopLagMs: worst, series,
+    interrupted, loopLagMs: worst, busy, series,
   };
   return { result, stats };
 }

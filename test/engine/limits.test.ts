@@ -35,4 +35,10 @@ describe('timing trust', () => {
     expect(busy.statement).toMatch(/120 ms late/);
     expect(judgeTiming(lag(120), 200, lat(250)).trustworthy).toBe(true); // too short to judge
   });
+  test('a saturated loop says why: the share of the run it was busy', () => {
+    const cpuBound = judgeTiming(lag(120), 5000, lat(250), 0.97);
+    expect(cpuBound.trustworthy).toBe(false);
+    expect(cpuBound.statement).toMatch(/CPU-bound \(busy 97% of the run\)/);
+    expect(judgeTiming(lag(120), 5000, lat(250), 0.4).statement).not.toMatch(/CPU-bound/);
+  });
 });

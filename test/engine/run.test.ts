@@ -128,4 +128,17 @@ describe('engine', () => {
         if (nTargets > 1) for (const r of Object.values(res.byTarget as Record<string, typeof res>)) expect(sum(r.outcomes)).toBe(r.attempts);
       }), { numRuns: 40 });
   });
+
+  test('busy: a probe that burns the CPU shows a saturated loop, one that waits an idle one', async () => {
+    const spin: Probe<unknown> = async () => {
+      const until = performance.now() + 4;
+      while (performance.now() < until) { /* CPU-bound work, as a TLS handshake is */ }
+      await new Promise((r) => setImmediate(r));
+      return { outcome: 'ok', phase: 'tls', ms: 4 };
+    };
+    const hot = await collect({ targets: [{ key: 'a', target: 1 }], probe: spin, count: 150, concurrency: 20, timeoutMs: 5000 });
+    expect(hot.stats.busy).toBeGreaterThan(0.9);
+    const idle = await collect({ targets: [{ key: 'a', target: 1 }], probe: sleepProbe(20), count: 30, concurrency: 2, timeoutMs: 5000 });
+    expect(idle.stats.busy).toBeLessThan(0.3);
+  });
 });
