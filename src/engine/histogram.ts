@@ -18,7 +18,8 @@ export interface LatencyStats {
 }
 
 export interface Histogram {
-  record(ms: number): void;
+  /** Records a value (ms), `n` times (default once). */
+  record(ms: number, n?: number): void;
   count(): number;
   stats(): LatencyStats | null;
   percentile(p: number): number | null;
@@ -57,11 +58,12 @@ export function createHistogram(): Histogram {
 
 function wrap(h: hdr.Histogram, count: number, sumNs: number, minNs: number, maxNs: number): Histogram {
   const self: Histogram = {
-    record(ms) {
+    record(ms, n = 1) {
       const ns = Math.max(1, Math.round(ms * NS_PER_MS));
-      h.recordValue(ns);
-      count++;
-      sumNs += ns;
+      if (n === 1) h.recordValue(ns);
+      else h.recordValueWithCount(ns, n);
+      count += n;
+      sumNs += ns * n;
       if (ns < minNs) minNs = ns;
       if (ns > maxNs) maxNs = ns;
     },

@@ -110,12 +110,17 @@ export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
   let lastEnd = -Infinity;
   const breakers = o.targets.map(() => ({ consecutive: 0, openUntil: 0, halfOpen: false }));
 
-  // Event-loop lag: a 10 ms timer that measures how late it fires.
+  // Event-loop lag: a 10 ms timer that measures how late it fires. Each
+  // delay is weighted by the milliseconds it covers, so the percentiles are
+  // shares of the run's time: a 400 ms stall weighs forty quiet ticks, as it
+  // does for the replies that arrive during it (one sample per firing would
+  // count it once and hide it behind the quiet ones).
   const lag = createHistogram();
   let lagExpected = now() + 10;
   const lagTimer = setInterval(() => {
     const t = now();
-    lag.record(Math.max(0, t - lagExpected));
+    const late = Math.max(0, t - lagExpected);
+    lag.record(late, Math.max(1, Math.round(10 + late)));
     lagExpected = t + 10;
   }, 10);
   lagTimer.unref();

@@ -11,26 +11,28 @@ export interface TimingTrust {
  * when its callbacks run; when the event loop is busy (thousands of
  * handshakes in flight, CPU-bound TLS), callbacks run late and every
  * latency is inflated by up to that delay. The 10 ms lag timer measures it
- * directly. Its samples come one per firing, so a long stall counts once
- * while idle stretches count many times: the lag median understates what a
- * reply arriving at a random moment waits. `busy` (event-loop utilisation
- * over the run) says how much of the time that wait was there at all: near
- * 1, the process was CPU-bound and replies queued behind each other. Short
+ * directly, each delay weighted by the time it covers, so its percentiles
+ * are shares of the run's time (what a reply arriving at a random moment
+ * meets). `busy` (event-loop utilisation over the run) says why: near 1,
+ * the process was CPU-bound and replies queued behind each other. Short
  * runs have too few ticks to judge and are not flagged.
  */
-export function judgeTiming(loopLag: LatencyStats | null, elapsedMs: number, latency: LatencyStats | null, busy?: number): TimingTrust {
+export function judgeTiming(loopLag: LatencyStats | null, elapsedMs: number, latency: LatencyStats | null, busy?: number, threads?: { used: number; cores: number }): TimingTrust {
   if (!loopLag || elapsedMs < 500) return { trustworthy: true, statement: 'run too short to measure event-loop delay' };
   const p99 = loopLag.p99;
   // Lag under 5 ms, or under a tenth of the median latency, is within the tolerance a percentile can bear.
   const bearable = Math.max(5, (latency?.p50 ?? 0) * 0.1);
   const r = (x: number) => (x >= 10 ? x.toFixed(0) : x.toFixed(1));
   if (p99 <= bearable) return { trustworthy: true, statement: `timers ran at most ${r(p99)} ms late (p99): latencies are accurate to about that` };
-  const saturated = busy !== undefined && busy >= 0.9;
+  const saturated = busy !== undefined && busy >= 0.8;
+  const advice = threads && threads.used >= threads.cores
+    ? `lower --concurrency (all ${threads.cores} cores already run probes)`
+    : 'lower --concurrency or add --workers';
   const why = saturated
     ? `this process was CPU-bound (busy ${Math.round(busy * 100)}% of the run), so replies waited in its queue`
     : 'this process was busy';
   return {
     trustworthy: false,
-    statement: `${why}: timers ran up to ${r(p99)} ms late (p99, median ${r(loopLag.p50)} ms), so latencies may be inflated by about that much; lower --concurrency or add --workers`,
+    statement: `${why}: timers ran up to ${r(p99)} ms late (p99 of the run's time, median ${r(loopLag.p50)} ms), so latencies may be inflated by about that much; ${advice}`,
   };
 }

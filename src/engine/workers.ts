@@ -132,7 +132,7 @@ export async function executeInWorkers<T>(plan: ProbePlan<T>, spec: WorkerProbeS
     workers: workers.length,
     loopLagMs: worst ? { p50: round(worst.p50), p99: round(worst.p99), max: round(worst.max) } : null,
     busy,
-    ...judgeTiming(worst, elapsed, result.latencyMs, busy),
+    ...judgeTiming(worst, elapsed, result.latencyMs, busy, { used: workers.length, cores: availableParallelism() }),
     ...(interrupted ? { interrupted: true } : {}),
   };
   const series: SeriesPoint[] = seconds.map((b, t) => ({

@@ -40,5 +40,8 @@ describe('timing trust', () => {
     expect(cpuBound.trustworthy).toBe(false);
     expect(cpuBound.statement).toMatch(/CPU-bound \(busy 97% of the run\)/);
     expect(judgeTiming(lag(120), 5000, lat(250), 0.4).statement).not.toMatch(/CPU-bound/);
+    // with every core already probing, more workers is no advice
+    expect(judgeTiming(lag(120), 5000, lat(250), 0.97, { used: 2, cores: 2 }).statement).toMatch(/lower --concurrency \(all 2 cores already run probes\)$/);
+    expect(judgeTiming(lag(120), 5000, lat(250), 0.97, { used: 1, cores: 2 }).statement).toMatch(/or add --workers$/);
   });
 });
