@@ -17,9 +17,34 @@ function issuesOf(fn: () => unknown): string[] {
   throw new Error('expected a ConfigError');
 }
 
+// The contract's example, kept here rather than as a file in fixtures/: its
+// addresses are examples, and a file would invite running it as a live
+// config (conndx sends nothing anywhere but loopback in this repository).
+const CONTRACT_EXAMPLE = `# The example of the contract: a TLS endpoint, two resolvers, a database port.
+# Parsed by this test only.
+checks:
+  - name: api-tls
+    tls: api.example.com:443
+    count: 5
+    expect: { minTlsVersion: TLSv1.3, certDaysLeft: 21, p99: 300ms, successRate: 0.99 }
+    warn: { p99: 150ms, certDaysLeft: 30 }
+  - name: resolvers
+    dns: api.example.com
+    server: [10.0.0.2, 10.0.0.3]
+    expect: { rcode: NOERROR, p99: 50ms }
+  - name: db
+    tcp: db.internal:5432
+    interval: 30s
+    expect: { successRate: 1 }
+`;
+
 describe('the contract example', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'conndx-example-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   test('loads with the documented defaults', () => {
-    const cfg = loadChecksFile(join(FIX, 'example.yaml'));
+    const file = join(dir, 'example.yaml');
+    writeFileSync(file, CONTRACT_EXAMPLE);
+    const cfg = loadChecksFile(file);
     expect(cfg.checks.map((c) => [c.name, c.probe, c.target, c.line])).toEqual([
       ['api-tls', 'tls', 'api.example.com:443', 4],
       ['resolvers', 'dns', 'api.example.com', 9],
