@@ -33,7 +33,7 @@ export const ALERT_NAMES: Record<number, string> = {
 };
 
 export function alertName(desc: number): string {
-  return ALERT_NAMES[desc] ?? `alert_${desc}`;
+  return ALERT_NAMES[desc] ?? `unknown_${desc}`; // as the probes name it: alert:unknown_<n>
 }
 
 /** ServerHello.random of a HelloRetryRequest (RFC 8446 §4.1.3). */

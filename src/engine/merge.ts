@@ -6,7 +6,19 @@ import type { ProbeResult } from './summary.js';
 const COUNT_MAPS = ['outcomes', 'firstTryOutcomes', 'errors', 'rcodes'] as const;
 const BREAKDOWNS = ['byTarget', 'byServer'] as const;
 /** Fields that are per-run facts, not sums: the first input that has them wins. */
-const NOT_SUMMED = new Set(['probe', 'target', 'attempts', 'succeeded', 'failed', 'sources', 'meta', 'histograms', 'latencyMs', 'serviceMs', 'series', 'timing', 'elapsedMs', ...COUNT_MAPS, ...BREAKDOWNS]);
+const NOT_SUMMED = new Set([
+  'probe', 'target', 'attempts', 'succeeded', 'failed', 'sources', 'meta', 'histograms', 'latencyMs', 'serviceMs', 'series', 'timing', 'elapsedMs',
+  // one name lookup per run, and a run's own limits
+  'lookupMs', 'concurrencyCapped', 'shard',
+  ...COUNT_MAPS, ...BREAKDOWNS,
+]);
+
+/** A map of counts (a tally: rcodes, peerAfterConnect, resumption, failures by phase …): summed key by key. */
+function isCountMap(v: unknown): v is Record<string, number> {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return false;
+  const vals = Object.values(v);
+  return vals.length > 0 && vals.every((x) => typeof x === 'number');
+}
 
 function addMaps(into: Record<string, number>, from: Record<string, number> | undefined) {
   for (const [k, v] of Object.entries(from ?? {})) into[k] = (into[k] ?? 0) + v;
@@ -58,6 +70,7 @@ export function mergeResults(results: ProbeResult[]): ProbeResult {
     for (const [k, v] of Object.entries(r)) {
       if (NOT_SUMMED.has(k) || names.has(k)) continue;
       if (typeof v === 'number') out[k] = ((out[k] as number | undefined) ?? 0) + v;
+      else if (isCountMap(v) && (out[k] === undefined || isCountMap(out[k]))) addMaps((out[k] ??= {}) as Record<string, number>, v);
       else if (!(k in out)) out[k] = v;
     }
   }
@@ -67,6 +80,13 @@ export function mergeResults(results: ProbeResult[]): ProbeResult {
     out[b] = Object.fromEntries([...keys].map((k) => [k, mergeResults(results.map((r) => (r[b] as Record<string, ProbeResult> | undefined)?.[k]).filter((x): x is ProbeResult => !!x))]));
   }
   out.histograms = merged;
+  const shards = results.map((r) => r.shard).filter((x): x is string => typeof x === 'string');
+  if (shards.length) out.shards = shards;
+  for (const k of ['lookupMs', 'concurrencyCapped'] as const) {
+    if (names.has(k)) continue; // a timing summary, merged from its histogram above
+    const first = results.find((r) => r[k] !== undefined);
+    if (first) out[k] = first[k];
+  }
   const metas = results.map((r) => r.meta).filter((m): m is Meta => !!m);
   if (metas.length) out.sources = metas;
   return out;

@@ -42,6 +42,23 @@ describe('merge', () => {
     }
   });
 
+  test('tallies add up key by key; one-per-run facts are not summed; shards are listed', () => {
+    const part = (n: number, shard: string) => {
+      const a = createAggregate({ probe: 'tcp', target: 'x', keys: ['a:1'] });
+      for (let i = 0; i < n; i++) {
+        a.add({ ...rec(i, 'a:1', 'reset', null), tallies: { peerAfterConnect: i % 2 ? 'rst' : 'fin' }, timings: undefined });
+      }
+      const r = JSON.parse(JSON.stringify(a.result()));
+      return { ...r, lookupMs: 0.5 + n, shard };
+    };
+    const m = mergeResults([part(2, '1/2'), part(3, '2/2')]);
+    expect(m.peerAfterConnect).toEqual({ fin: 3, rst: 2 });
+    expect(m.lookupMs).toBe(2.5); // the first run's lookup, not a sum of lookups
+    expect(m.shards).toEqual(['1/2', '2/2']);
+    expect(m.shard).toBeUndefined();
+    expect(m.outcomes).toEqual({ reset: 5 });
+  });
+
   test('conndx merge on real --json results', async () => {
     const ep = await lab('dns-ok');
     const dir = await mkdtemp(join(tmpdir(), 'conndx-merge-'));

@@ -134,5 +134,12 @@ describe.skipIf(!env.ok)(`tcp in a network namespace${env.ok ? '' : ` (skipped: 
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^conndx: db\.conndx\.test:5432: the name does not resolve: DNS network-error \(EAI_AGAIN: .*\) after /);
+    // --json: the result object still says what ran, where and when (meta), and which lookup failed
+    const j = await conndxIn(ns, ['tcp', 'db.conndx.test:5432', '--count', '1', '--json']);
+    expect(j.code).toBe(2);
+    const json = JSON.parse(j.stdout);
+    expect(json.attempts).toBe(0);
+    expect(json.dns['db.conndx.test:5432'].outcome).toBe('network-error');
+    expect(json.meta.command).toMatch(/^conndx tcp db\.conndx\.test:5432/);
   });
 });

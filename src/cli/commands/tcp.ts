@@ -1,3 +1,4 @@
+import { makeMeta } from '../../report/meta.js';
 import { Option, type Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { ConndxError } from '../../errors.js';
@@ -116,6 +117,7 @@ steps) after one of those steps, or a timeout longer than the first step, counts
         await write(ctx.stdout, JSON.stringify({
           probe: 'tcp', target: raw.join(' '), attempts: 0, succeeded: 0, failed: 0, elapsedMs: 0, latencyMs: null, outcomes: {},
           dns: Object.fromEntries(failed.map(({ hp, r }) => [hp.raw, r.ok ? null : { outcome: r.outcome, cause: r.cause, lookupMs: round(r.lookupMs) }])),
+          meta: makeMeta(ctx.argv),
         }, null, 2) + '\n');
       }
       ctx.exitCode = 2;

@@ -1,3 +1,4 @@
+import { makeMeta } from '../../report/meta.js';
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
@@ -181,6 +182,7 @@ Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid c
         await write(ctx.stdout, JSON.stringify({
           probe: 'tls', target: rawTargets.join(' '), attempts: 0, succeeded: 0, failed: 0, elapsedMs: 0, latencyMs: null, outcomes: {},
           dns: Object.fromEntries(unresolved.map(({ hp, r }) => [hp.raw, r.ok ? null : { outcome: r.outcome, cause: r.cause, lookupMs: Math.round(r.lookupMs * 1000) / 1000 }])),
+          meta: makeMeta(ctx.argv),
         }, null, 2) + '\n');
       }
       ctx.exitCode = 2;
