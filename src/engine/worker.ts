@@ -43,8 +43,7 @@ try {
     },
   });
   flush();
-  const { series: _s, ...rest } = stats;
-  send({ type: 'done', stats: rest });
+  send({ type: 'done', stats });
 } catch (e) {
   send({ type: 'error', message: e instanceof Error ? e.message : String(e) });
 }

@@ -29,7 +29,7 @@ export interface WorkerJob extends Pacing {
 export type WorkerMessage =
   | { type: 'start'; startAbs: number }
   | { type: 'records'; records: AttemptRecord[] }
-  | { type: 'done'; stats: Omit<RunStats, 'series'> }
+  | { type: 'done'; stats: RunStats }
   | { type: 'error'; message: string };
 
 /** Threads to use by default for CPU-bound probes (TLS): every core, when there is parallel work. */
@@ -62,7 +62,11 @@ export async function executeInWorkers<T>(plan: ProbePlan<T>, spec: WorkerProbeS
   let seq = 0;
   let firstStart = Infinity;
   let lastEnd = -Infinity;
-  const seconds: { completed: number; ok: number; lat: ReturnType<typeof createHistogram> }[] = [];
+  const seconds: { completed: number; ok: number; inFlightMax: number; limit: number; lat: ReturnType<typeof createHistogram> }[] = [];
+  const second = (i: number) => {
+    while (seconds.length <= i) seconds.push({ completed: 0, ok: 0, inFlightMax: 0, limit: 0, lat: createHistogram() });
+    return seconds[i]!;
+  };
   const lags: NonNullable<RunStats['loopLagMs']>[] = [];
   let busy = 0;
   let interrupted = false;
@@ -95,9 +99,7 @@ export async function executeInWorkers<T>(plan: ProbePlan<T>, spec: WorkerProbeS
             if (r.actualAt < firstStart) firstStart = r.actualAt;
             const end = r.actualAt + r.durationMs;
             if (end > lastEnd) lastEnd = end;
-            const i = Math.max(0, Math.floor(end / 1000));
-            while (seconds.length <= i) seconds.push({ completed: 0, ok: 0, lat: createHistogram() });
-            const b = seconds[i]!;
+            const b = second(Math.max(0, Math.floor(end / 1000)));
             b.completed++;
             if (r.outcome === 'ok') { b.ok++; if (r.latencyMs !== null) b.lat.record(r.latencyMs); }
             agg.add(r);
@@ -105,6 +107,12 @@ export async function executeInWorkers<T>(plan: ProbePlan<T>, spec: WorkerProbeS
           }
         });
       } else if (m.type === 'done') {
+        // Each worker's seconds, moved onto this thread's clock: in flight and limits add up across workers.
+        for (const p of m.stats.series) {
+          const b = second(Math.max(0, Math.floor((p.t * 1000 + shift) / 1000)));
+          b.inFlightMax += p.inFlightMax;
+          b.limit += p.limit;
+        }
         if (m.stats.loopLagMs) lags.push(m.stats.loopLagMs);
         busy = Math.max(busy, m.stats.busy);
         if (m.stats.interrupted) interrupted = true;
@@ -136,7 +144,7 @@ export async function executeInWorkers<T>(plan: ProbePlan<T>, spec: WorkerProbeS
     ...(interrupted ? { interrupted: true } : {}),
   };
   const series: SeriesPoint[] = seconds.map((b, t) => ({
-    t, completed: b.completed, ok: b.ok, inFlightMax: 0, limit: o.concurrency,
+    t, completed: b.completed, ok: b.ok, inFlightMax: b.inFlightMax, limit: b.limit || o.concurrency,
     p50: b.lat.percentile(50) === null ? null : round(b.lat.percentile(50)!), p99: b.lat.percentile(99) === null ? null : round(b.lat.percentile(99)!),
   }));
   if (series.length > 1) result.series = series;

@@ -34,6 +34,28 @@ describe('worker threads', () => {
     }
   });
 
+  test('the per-second series of a run on 2 threads counts what was in flight on both', async () => {
+    const labp = await labProcess(['tls-ok']);
+    const dir = await mkdtemp(join(tmpdir(), 'conndx-workers-'));
+    try {
+      const ok = labp.endpoints['tls-ok']!;
+      const ca = join(dir, 'ca.pem');
+      await writeFile(ca, labp.info['tls-ok']!.ca as string);
+      const r = await runCliJson(['tls', ok.addr, '--sni', labp.info['tls-ok']!.sni as string, '--ca', ca, '--duration', '2200ms', '--concurrency', '8', '--workers', '2']);
+      expect(r.json.timing.workers).toBe(2);
+      const series = r.json.series as { t: number; completed: number; inFlightMax: number; limit: number }[];
+      expect(series.length).toBeGreaterThanOrEqual(2);
+      expect(series.reduce((n, p) => n + p.completed, 0)).toBe(r.json.attempts);
+      expect(Math.max(...series.map((p) => p.inFlightMax))).toBeGreaterThan(4); // more than one thread's share
+      for (const p of series) {
+        expect(p.inFlightMax).toBeLessThanOrEqual(8);
+        expect(p.limit).toBe(8);
+      }
+    } finally {
+      await labp.stop();
+    }
+  });
+
   test('--workers with --adaptive is refused', async () => {
     const r = await runCli(['tls', '127.0.0.1:1', '--adaptive', '--workers', '2']);
     expect(r.code).toBe(3);
