@@ -1,4 +1,4 @@
-import type { Probe, TargetRef, AttemptRecord } from '../probes/types.js';
+import { PHASES, type Phase, type Probe, type TargetRef, type AttemptRecord } from '../probes/types.js';
 import { makeMeta } from '../report/meta.js';
 import { createAdaptiveController } from './adaptive.js';
 import type { WorkerProbeSpec } from './workers.js';
@@ -57,6 +57,7 @@ export async function executeProbe<T>(plan: ProbePlan<T>, o: ExecOptions): Promi
   const controller = o.adaptive ? createAdaptiveController(o.adaptive) : undefined;
   const stats = await runAttempts({
     controller,
+    phase: phaseOf(plan.probe),
     targets: plan.targets,
     probe: plan.fn,
     count: o.count,
@@ -90,3 +91,8 @@ export async function executeProbe<T>(plan: ProbePlan<T>, o: ExecOptions): Promi
 }
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
+
+/** The phase a probe kind measures (dns, tcp or tls); tcp for anything else. */
+export function phaseOf(probe: string): Phase {
+  return (PHASES as readonly string[]).includes(probe) ? (probe as Phase) : 'tcp';
+}

@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import type { Attempt, AttemptRecord, Probe, TargetRef } from '../probes/types.js';
+import type { Attempt, AttemptRecord, Phase, Probe, TargetRef } from '../probes/types.js';
 import { now, sleep, wallClock } from './clock.js';
 import { createHistogram, type LatencyStats } from './histogram.js';
 
@@ -34,6 +34,8 @@ export interface RunOptions<T> {
   onStart?: (startMono: number) => void;
   /** Adjusts concurrency while running (adaptive mode); called once per finished attempt. */
   controller?: ConcurrencyController;
+  /** The probe's own phase, given to attempts the engine ends itself (dropped, skipped, backstop timeout). Default tcp. */
+  phase?: Phase;
 }
 
 /** How many and how fast: the pacing fields shared by one run, its executor and its worker threads. */
@@ -95,6 +97,7 @@ export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
   const perTarget = o.count ?? (o.durationMs !== undefined ? Infinity : 10);
   const total = perTarget * nTargets;
   const startsPerTurn = o.startsPerTurn ?? DEFAULT_STARTS_PER_TURN;
+  const phase: Phase = o.phase ?? 'tcp';
   const startMono = now();
   const startedAt = wallClock(startMono);
   const elu0 = performance.eventLoopUtilization();
@@ -164,7 +167,7 @@ export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
   const noNetwork = (ti: number, intendedAt: number, outcome: 'dropped' | 'skipped', cause: string): AttemptRecord => {
     const t = now() - startMono;
     return {
-      seq: seq++, target: o.targets[ti]!.key, startedAt: wallClock(startMono + t), intendedAt, actualAt: t, outcome, phase: 'tcp', ms: null, latencyMs: null, tries: 0, firstOutcome: outcome, cause,
+      seq: seq++, target: o.targets[ti]!.key, startedAt: wallClock(startMono + t), intendedAt, actualAt: t, outcome, phase, ms: null, latencyMs: null, tries: 0, firstOutcome: outcome, cause,
       durationMs: 0,
     };
   };
@@ -186,7 +189,7 @@ export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
     while (guardHead < guards.length) {
       const g = guards[guardHead]!;
       if (g.settle && g.deadline > t) break;
-      g.settle?.({ outcome: 'timeout', phase: 'tcp', ms: null, cause: `no result within ${hardMs} ms (engine backstop)` });
+      g.settle?.({ outcome: 'timeout', phase, ms: null, cause: `no result within ${hardMs} ms (engine backstop)` });
       g.settle = null;
       guardHead++;
     }
@@ -211,7 +214,7 @@ export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
         const s = g.settle;
         if (!s) return;
         g.settle = null;
-        s({ outcome: 'error', phase: 'tcp', ms: null, cause: `internal: ${e instanceof Error ? e.message : String(e)}` });
+        s({ outcome: 'error', phase, ms: null, cause: `internal: ${e instanceof Error ? e.message : String(e)}` });
       },
     );
   };

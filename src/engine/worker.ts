@@ -27,6 +27,7 @@ try {
   const stats = await runAttempts({
     targets: job.targets,
     probe,
+    phase: job.phase,
     count: job.count,
     durationMs: job.durationMs,
     concurrency: job.concurrency,

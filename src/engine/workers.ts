@@ -1,10 +1,10 @@
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import type { AttemptRecord, TargetRef } from '../probes/types.js';
+import type { AttemptRecord, Phase, TargetRef } from '../probes/types.js';
 import { makeMeta } from '../report/meta.js';
 import { createHistogram } from './histogram.js';
-import { aggregateFor, type ExecOptions, type ProbePlan } from './execute.js';
+import { aggregateFor, phaseOf, type ExecOptions, type ProbePlan } from './execute.js';
 import type { Pacing, RunStats, SeriesPoint } from './run.js';
 import { judgeTiming } from './timing.js';
 import type { ProbeResult } from './summary.js';
@@ -23,6 +23,7 @@ export interface WorkerProbeSpec {
 /** What the main thread sends each worker. */
 export interface WorkerJob extends Pacing {
   spec: WorkerProbeSpec;
+  phase: Phase;
   targets: TargetRef<unknown>[];
 }
 
@@ -75,7 +76,7 @@ export async function executeInWorkers<T>(plan: ProbePlan<T>, spec: WorkerProbeS
 
   const workers = Array.from({ length: n }, (_, i) => {
     const job: WorkerJob = {
-      spec, targets: plan.targets as TargetRef<unknown>[],
+      spec, phase: phaseOf(plan.probe), targets: plan.targets as TargetRef<unknown>[],
       count: share(o.count, n, i), durationMs: o.durationMs,
       concurrency: Math.max(1, share(o.concurrency, n, i)!), rate: o.rate === undefined ? undefined : o.rate / n,
       timeoutMs: o.timeoutMs, retries: o.retries, breaker: o.breaker,

@@ -141,4 +141,11 @@ describe('engine', () => {
     const idle = await collect({ targets: [{ key: 'a', target: 1 }], probe: sleepProbe(20), count: 30, concurrency: 2, timeoutMs: 5000 });
     expect(idle.stats.busy).toBeLessThan(0.3);
   });
+
+  test('attempts the engine ends itself (dropped, backstop) carry the probe\'s own phase', async () => {
+    const { recs } = await collect({ targets: [{ key: 'a', target: 1 }], probe: sleepProbe(30), count: 20, concurrency: 1, rate: 500, timeoutMs: 1000, phase: 'dns' });
+    const dropped = recs.filter((r) => r.outcome === 'dropped');
+    expect(dropped.length).toBeGreaterThan(0);
+    for (const r of dropped) expect(r.phase).toBe('dns');
+  });
 });
