@@ -126,14 +126,26 @@ export async function handshakeOnce(
     let settle: NodeJS.Timeout | undefined;
     let s: tls.TLSSocket;
 
-    const finish = (r: HandshakeResult) => {
+    const finish = (r: HandshakeResult, politely = false) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       if (settle) clearTimeout(settle);
       signal.removeEventListener('abort', onAbort);
-      s?.destroy();
-      socket.destroy();
+      if (politely && s && !s.destroyed) {
+        // Our Finished may still sit in the write queue: destroying now would
+        // drop it, and the server would log an aborted handshake ("peer
+        // closed connection in SSL handshake") for every probe. Close
+        // politely (close_notify, then FIN) once that is written; the
+        // attempt is over already.
+        const close = () => { s.destroy(); socket.destroy(); };
+        s.once('finish', close);
+        setTimeout(close, 2000).unref();
+        s.end();
+      } else {
+        s?.destroy();
+        socket.destroy();
+      }
       resolve(helloMs === undefined ? r : { ...r, clientHelloMs: helloMs });
     };
     const timer = setTimeout(() => {
@@ -189,7 +201,7 @@ export async function handshakeOnce(
     if (setup.wantSession) {
       s.on('session', (buf: Buffer) => {
         ticket ??= buf;
-        if (ok) finish({ ...ok, session: ticket });
+        if (ok) finish({ ...ok, session: ticket }, true);
       });
     }
     s.on('error', (e: Error) => {
@@ -244,18 +256,24 @@ export async function handshakeOnce(
         negotiated, certificate: cf?.facts, certProblem: problem,
       };
       if (failed) return finish(ok);
-      // TLS 1.3: the server may still refuse us after its Finished (a client
-      // certificate it does not accept: alert certificate_required), and its
-      // session tickets arrive now. Wait for an alert or a close, or the
-      // first ticket when the session is kept, for about one more round trip.
+      // TLS 1.3: the server judges a client certificate after its own
+      // Finished, so it may still refuse us (alert certificate_required,
+      // bad_certificate …), and its session tickets arrive now. Only a server
+      // that asked for a certificate can refuse one: the client computes
+      // shared signature algorithms from a CertificateRequest and from
+      // nothing else, so without one there is nothing to wait for. Otherwise
+      // wait for an alert, a close or the first ticket (the server sends it
+      // once it accepted us), for about one more round trip.
       if (version === 'TLSv1.3' && !ticket) {
-        const wait = Math.min(deadline - now(), Math.max(20, 2 * ms));
+        const certRequested = s.getSharedSigalgs().length > 0;
+        const wait = certRequested || setup.wantSession ? Math.min(deadline - now(), Math.max(20, 2 * ms)) : 0;
         if (wait > 0) {
-          settle = setTimeout(() => finish(ok!), wait);
+          if (!setup.wantSession) s.once('session', () => finish(ok!, true));
+          settle = setTimeout(() => finish(ok!, true), wait);
           return;
         }
       }
-      finish(setup.wantSession ? { ...ok, session: ticket ?? s.getSession() } : ok);
+      finish(setup.wantSession ? { ...ok, session: ticket ?? s.getSession() } : ok, true);
     });
   });
 }
