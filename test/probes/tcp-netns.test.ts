@@ -142,4 +142,20 @@ describe.skipIf(!env.ok)(`tcp in a network namespace${env.ok ? '' : ` (skipped: 
     expect(json.dns['db.conndx.test:5432'].outcome).toBe('network-error');
     expect(json.meta.command).toMatch(/^conndx tcp db\.conndx\.test:5432/);
   });
+
+  test('one name of several does not resolve: the others are still probed, the run exits 1 and names it', async () => {
+    const ns = netns();
+    ns.etc('resolv.conf', 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n');
+    await echoServerIn(ns, 7005);
+    const r = await conndxIn(ns, ['tcp', '127.0.0.1:7005', 'db.conndx.test:5432', '--count', '2', '--json']);
+    expect(r.code, r.stderr).toBe(1);
+    const json = JSON.parse(r.stdout);
+    expect(json.target).toBe('127.0.0.1:7005 db.conndx.test:5432');
+    expect(json.outcomes).toEqual({ ok: 2 });
+    expect(json.dns['db.conndx.test:5432'].outcome).toBe('network-error');
+    expect(r.stderr).toMatch(/^conndx: db\.conndx\.test:5432: the name does not resolve: DNS network-error/m);
+    const human = await conndxIn(ns, ['tcp', '127.0.0.1:7005', 'db.conndx.test:5432', '--count', '1']);
+    expect(human.code).toBe(1);
+    expect(human.stdout).toMatch(/db\.conndx\.test:5432: does not resolve \(DNS network-error\), not probed/);
+  });
 });

@@ -1,4 +1,4 @@
-import { makeMeta } from '../../report/meta.js';
+import { dnsField, reportUnresolved, unresolvedHeader } from '../unresolved.js';
 import { Option, type Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { ConndxError } from '../../errors.js';
@@ -107,27 +107,13 @@ steps) after one of those steps, or a timeout longer than the first step, counts
 
     // Resolve each name once, before the run; the lookup time is reported apart.
     const resolved = await Promise.all(hps.map((hp) => resolveHost(hp.host, opts.family)));
-    const failed = resolved.flatMap((r, i) => (r.ok ? [] : [{ hp: hps[i]!, r }]));
-    if (failed.length > 0) {
-      for (const { hp, r } of failed) {
-        if (r.ok) continue;
-        ctx.stderr.write(`conndx: ${hp.raw}: the name does not resolve: DNS ${r.outcome} (${r.cause}) after ${fmtMs(r.lookupMs)} ms\n`);
-      }
-      if (opts.json) {
-        await write(ctx.stdout, JSON.stringify({
-          probe: 'tcp', target: raw.join(' '), attempts: 0, succeeded: 0, failed: 0, elapsedMs: 0, latencyMs: null, outcomes: {},
-          dns: Object.fromEntries(failed.map(({ hp, r }) => [hp.raw, r.ok ? null : { outcome: r.outcome, cause: r.cause, lookupMs: round(r.lookupMs) }])),
-          meta: makeMeta(ctx.argv),
-        }, null, 2) + '\n');
-      }
-      ctx.exitCode = 2;
-      return;
-    }
+    // A name that does not resolve is a finding about that target: the others are still probed.
+    const { unresolved, done } = await reportUnresolved(ctx, 'tcp', hps.map((hp) => hp.raw), resolved, raw.join(' '), opts.json);
+    if (done) return;
 
-    const targets: TargetRef<TcpTarget>[] = hps.map((hp, i) => {
+    const targets: TargetRef<TcpTarget>[] = hps.flatMap((hp, i) => {
       const r = resolved[i]!;
-      if (!r.ok) throw new ConndxError('CONNDX_INTERNAL', 'unresolved target');
-      return { key: hp.raw, target: { address: r.address, port: hp.port, family: r.family } };
+      return r.ok ? [{ key: hp.raw, target: { address: r.address, port: hp.port, family: r.family } }] : [];
     });
     const lookups = new Map<string, { ms: number; address: string }>();
     hps.forEach((hp, i) => {
@@ -137,10 +123,12 @@ steps) after one of those steps, or a timeout longer than the first step, counts
 
     const header = [`CONNDX TCP ${raw.join(' ')} (${describeTcpRun(opts, holdMs, close)})`];
     for (const [k, l] of lookups) header.push(`  ${k}: resolved to ${l.address} in ${fmtMs(l.ms)} ms (not counted in the connect time)`);
+    header.push(...unresolvedHeader(unresolved));
     const watchMs = holdMs > 0 ? holdMs : send ? opts.timeoutMs : 0;
 
     await runProbeCommand(ctx, {
       probe: 'tcp',
+      label: raw.join(' '),
       targets,
       fn: makeTcpProbe({ timeoutMs: opts.timeoutMs, send, holdMs, close, synSchedule: schedule }),
       // A FIN close lingers up to FIN_GRACE_MS after the attempt: count its descriptor twice.
@@ -194,8 +182,11 @@ steps) after one of those steps, or a timeout longer than the first step, counts
         for (const [k, x] of Object.entries((res.byTarget ?? {}) as Record<string, ProbeResult>)) { add(x, k); x.failures = failuresByPhase(x); }
         res.failures = failuresByPhase(res);
         res.synSchedule = { stepsMs: schedule.stepsMs, giveUpMs: schedule.giveUpMs, source: schedule.source };
+        if (unresolved.length) res.dns = dnsField(unresolved);
       },
     });
+    // Targets left out because their names did not resolve failed: never exit 0.
+    if (unresolved.length && ctx.exitCode === 0) ctx.exitCode = 1;
   });
   return cmd;
 }

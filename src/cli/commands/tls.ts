@@ -1,4 +1,4 @@
-import { makeMeta } from '../../report/meta.js';
+import { dnsField, reportUnresolved, unresolvedHeader } from '../unresolved.js';
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
@@ -173,21 +173,9 @@ Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid c
 
     // Resolve each name once, before the run (as `conndx tcp` does); the lookup time is reported apart.
     const resolved = await Promise.all(parsed.map((hp) => resolveHost(hp.host, run.family)));
-    const unresolved = resolved.flatMap((r, i) => (r.ok ? [] : [{ hp: parsed[i]!, r }]));
-    if (unresolved.length > 0) {
-      for (const { hp, r } of unresolved) {
-        if (!r.ok) ctx.stderr.write(`conndx: ${hp.raw}: the name does not resolve: DNS ${r.outcome} (${r.cause}) after ${fmtMs(r.lookupMs)} ms\n`);
-      }
-      if (run.json) {
-        await write(ctx.stdout, JSON.stringify({
-          probe: 'tls', target: rawTargets.join(' '), attempts: 0, succeeded: 0, failed: 0, elapsedMs: 0, latencyMs: null, outcomes: {},
-          dns: Object.fromEntries(unresolved.map(({ hp, r }) => [hp.raw, r.ok ? null : { outcome: r.outcome, cause: r.cause, lookupMs: Math.round(r.lookupMs * 1000) / 1000 }])),
-          meta: makeMeta(ctx.argv),
-        }, null, 2) + '\n');
-      }
-      ctx.exitCode = 2;
-      return;
-    }
+    // A name that does not resolve is a finding about that target: the others are still probed.
+    const { unresolved, done } = await reportUnresolved(ctx, 'tls', parsed.map((hp) => hp.raw), resolved, rawTargets.join(' '), run.json);
+    if (done) return;
     const targets: TargetRef<TlsTarget>[] = [];
     const lookupMs = new Map<string, number>();
     const headerLines: string[] = [];
@@ -208,8 +196,10 @@ Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid c
     }
 
     const sni = targets[0]!.target.serverName;
+    headerLines.push(...unresolvedHeader(unresolved));
     await runProbeCommand(ctx, {
       probe: 'tls',
+      label: rawTargets.join(' '),
       targets,
       fn: createTlsProbe(popts),
       // Handshakes are CPU-bound: worker threads rebuild the same probe from these options.
@@ -246,9 +236,12 @@ Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid c
         };
         if (by && Object.keys(by).length > 1) for (const [k, r] of Object.entries(by)) put(r, k);
         else put(res, targets[0]!.key);
+        if (unresolved.length) res.dns = dnsField(unresolved);
       },
       warnings: tlsWarnings,
     });
+    // Targets left out because their names did not resolve failed: never exit 0.
+    if (unresolved.length && ctx.exitCode === 0) ctx.exitCode = 1;
   });
   return cmd;
 }
