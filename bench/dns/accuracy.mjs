@@ -44,7 +44,7 @@ function startServer() {
 
 async function capture(port, fn) {
   const file = join(dir, `cap-${port}-${Date.now()}.pcap`);
-  const td = spawn('tcpdump', ['-i', 'lo', '-n', '--immediate-mode', '-U', '-B', '16384', '-w', file, `udp port ${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const td = spawn('tcpdump', ['-i', 'lo', '-n', '--immediate-mode', '-B', '65536', '-s', '256', '-w', file, `udp port ${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   td.stderr.on('data', (d) => { err += d; });
   while (!err.includes('listening on')) await new Promise((r) => setTimeout(r, 20));
