@@ -7,6 +7,7 @@ import { fmtMs } from '../report/format.js';
 import { renderAttemptLine, renderProbeSummary, type SummaryParts } from '../report/probe-terminal.js';
 import type { AttemptRecord } from '../probes/types.js';
 import { warn, write, type CliContext } from './context.js';
+import { dnsField, unresolvedHeader, type Unresolved } from './unresolved.js';
 import type { ProbeRunOptions } from './probe-options.js';
 
 export interface ProbeCommand<T> extends ProbePlan<T> {
@@ -18,6 +19,8 @@ export interface ProbeCommand<T> extends ProbePlan<T> {
   summary: SummaryParts;
   /** Warnings printed after the run (stderr), from the final result. */
   warnings?: (res: ProbeResult) => string[];
+  /** Targets left out because their names did not resolve: named in the header and the result's `dns`, and the run never exits 0. */
+  leftOut?: Unresolved[];
 }
 
 /** Attempts past which per-attempt lines are off unless -v. */
@@ -37,7 +40,9 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
   const expected = o.count !== undefined ? o.count * p.targets.length : Infinity;
   const lines = human && !o.quiet && (o.verbose || expected <= LINES_UNTIL);
   let agg: Aggregate | undefined;
-  if (human) await write(ctx.stdout, ctx.c.bold(p.header) + '\n');
+  const leftOut = p.leftOut ?? [];
+  const header = [p.header, ...unresolvedHeader(leftOut)].join('\n');
+  if (human) await write(ctx.stdout, ctx.c.bold(header) + '\n');
 
   // A live line on stderr for long runs on a terminal.
   let progress: NodeJS.Timeout | undefined;
@@ -114,12 +119,14 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
   if (o.shard) result.shard = `${o.shard.k}/${o.shard.n}`;
   if (concurrency !== o.concurrency) result.concurrencyCapped = { requested: o.concurrency, used: concurrency };
 
+  if (leftOut.length) result.dns = dnsField(leftOut);
   if (o.json) await write(ctx.stdout, JSON.stringify(result, null, 2) + '\n');
   else if (human) {
     await write(ctx.stdout, (lines ? '\n' : '') + renderProbeSummary(ctx.c, result, p.summary));
     const ad = result.adaptive as { steadyConcurrency: number; path: { limit: number }[] } | undefined;
     if (ad) await write(ctx.stdout, `adaptive concurrency: settled at ${ad.steadyConcurrency} (path: ${ad.path.map((s) => s.limit).filter((v, i, a) => i === 0 || v !== a[i - 1]).slice(-20).join(' → ')})\n`);
   }
-  ctx.exitCode = probeExitCode(result);
+  // A target left out failed as surely as one that was probed and failed.
+  ctx.exitCode = leftOut.length ? Math.max(1, probeExitCode(result)) : probeExitCode(result);
   return { result, stats };
 }

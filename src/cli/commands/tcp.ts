@@ -1,4 +1,3 @@
-import { dnsField, reportUnresolved, unresolvedHeader } from '../unresolved.js';
 import { Option, type Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { ConndxError } from '../../errors.js';
@@ -7,10 +6,11 @@ import { fmtMs } from '../../report/format.js';
 import { resolveHost } from '../../probes/resolve.js';
 import { machineSynSchedule, makeTcpProbe, SYN_SLACK_BEFORE_MS, SYN_WINDOW_AFTER_MS, type TcpTarget } from '../../probes/tcp.js';
 import type { TargetRef } from '../../probes/types.js';
-import { write, type CliContext } from '../context.js';
+import type { CliContext } from '../context.js';
 import { parseDuration, parseHostPort, unescapeText } from '../../parse.js';
 import { addProbeOptions, parseProbeOptions, type ProbeRunOptions } from '../probe-options.js';
 import { runProbeCommand } from '../run-probe.js';
+import { reportUnresolved } from '../unresolved.js';
 import { expandTargets } from '../targets.js';
 
 /** --send: text with backslash escapes, or @file for the file's bytes. */
@@ -123,12 +123,12 @@ steps) after one of those steps, or a timeout longer than the first step, counts
 
     const header = [`CONNDX TCP ${raw.join(' ')} (${describeTcpRun(opts, holdMs, close)})`];
     for (const [k, l] of lookups) header.push(`  ${k}: resolved to ${l.address} in ${fmtMs(l.ms)} ms (not counted in the connect time)`);
-    header.push(...unresolvedHeader(unresolved));
     const watchMs = holdMs > 0 ? holdMs : send ? opts.timeoutMs : 0;
 
     await runProbeCommand(ctx, {
       probe: 'tcp',
       label: raw.join(' '),
+      leftOut: unresolved,
       targets,
       fn: makeTcpProbe({ timeoutMs: opts.timeoutMs, send, holdMs, close, synSchedule: schedule }),
       // A FIN close lingers up to FIN_GRACE_MS after the attempt: count its descriptor twice.
@@ -182,11 +182,8 @@ steps) after one of those steps, or a timeout longer than the first step, counts
         for (const [k, x] of Object.entries((res.byTarget ?? {}) as Record<string, ProbeResult>)) { add(x, k); x.failures = failuresByPhase(x); }
         res.failures = failuresByPhase(res);
         res.synSchedule = { stepsMs: schedule.stepsMs, giveUpMs: schedule.giveUpMs, source: schedule.source };
-        if (unresolved.length) res.dns = dnsField(unresolved);
       },
     });
-    // Targets left out because their names did not resolve failed: never exit 0.
-    if (unresolved.length && ctx.exitCode === 0) ctx.exitCode = 1;
   });
   return cmd;
 }

@@ -1,4 +1,3 @@
-import { dnsField, reportUnresolved, unresolvedHeader } from '../unresolved.js';
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
@@ -11,10 +10,11 @@ import {
   createTlsProbe, probeTlsVersions, TLS_VERSIONS, type CertProblem, type Negotiated, type TlsProbeOptions, type TlsTarget, type TlsVersion,
 } from '../../probes/tls.js';
 import type { TargetRef } from '../../probes/types.js';
-import { write, type CliContext } from '../context.js';
+import type { CliContext } from '../context.js';
 import { isValidHostName, parseHostPort } from '../../parse.js';
 import { addProbeOptions, parseProbeOptions, type ProbeRunOptions } from '../probe-options.js';
 import { runProbeCommand } from '../run-probe.js';
+import { reportUnresolved } from '../unresolved.js';
 
 /** "TLSv1.3", "tlsv1.3", "1.3", "TLS1.3" → "TLSv1.3". */
 export function parseTlsVersion(text: string, flag: string): TlsVersion {
@@ -196,10 +196,10 @@ Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid c
     }
 
     const sni = targets[0]!.target.serverName;
-    headerLines.push(...unresolvedHeader(unresolved));
     await runProbeCommand(ctx, {
       probe: 'tls',
       label: rawTargets.join(' '),
+      leftOut: unresolved,
       targets,
       fn: createTlsProbe(popts),
       // Handshakes are CPU-bound: worker threads rebuild the same probe from these options.
@@ -236,12 +236,9 @@ Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid c
         };
         if (by && Object.keys(by).length > 1) for (const [k, r] of Object.entries(by)) put(r, k);
         else put(res, targets[0]!.key);
-        if (unresolved.length) res.dns = dnsField(unresolved);
       },
       warnings: tlsWarnings,
     });
-    // Targets left out because their names did not resolve failed: never exit 0.
-    if (unresolved.length && ctx.exitCode === 0) ctx.exitCode = 1;
   });
   return cmd;
 }
