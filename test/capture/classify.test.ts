@@ -53,3 +53,13 @@ describe('classifyConnection', () => {
     expect(classifyConnection({ ...base, ...facts })).toEqual({ phase, outcome });
   });
 });
+
+describe('alert names on the wire', () => {
+  test('a named alert by its RFC 8446 name; an unassigned number as the probes name it (unknown_<n>)', async () => {
+    const { alertName } = await import('../../src/capture/tls.js');
+    const probes = await import('../../src/probes/classify-tls.js');
+    expect(alertName(40)).toBe('handshake_failure');
+    expect(alertName(255)).toBe('unknown_255');
+    expect(alertName(255)).toBe(probes.alertName(255));
+  });
+});

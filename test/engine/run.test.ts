@@ -148,4 +148,27 @@ describe('engine', () => {
     expect(dropped.length).toBeGreaterThan(0);
     for (const r of dropped) expect(r.phase).toBe('dns');
   });
+
+  test('an onAttempt that throws (a broken stdout) stops the run, lets in-flight attempts end, and is rethrown', async () => {
+    let seen = 0;
+    const run = runAttempts({
+      targets: [{ key: 'a', target: 1 }], probe: sleepProbe(5), count: 200, concurrency: 4, timeoutMs: 1000,
+      onAttempt: () => { if (++seen === 3) throw new Error('EPIPE'); },
+    });
+    await expect(run).rejects.toThrow('EPIPE');
+    expect(seen).toBeLessThan(20); // stopped soon after, not all 200
+  });
+
+  test('the lag monitor weights a stall by its length: one 300 ms stall in a second shows at p90, not as one tick among many', async () => {
+    let i = 0;
+    const stalling: Probe<unknown> = async () => {
+      if (i++ === 10) { const until = performance.now() + 300; while (performance.now() < until) { /* one long stall */ } }
+      await new Promise((r) => setTimeout(r, 10));
+      return { outcome: 'ok', phase: 'tcp', ms: 10 };
+    };
+    const { stats } = await collect({ targets: [{ key: 'a', target: 1 }], probe: stalling, count: 70, concurrency: 1, timeoutMs: 5000 });
+    // about 300 of about 1,100 ms were spent in the stall: above the 80th percentile of the run's time
+    expect(stats.loopLagMs!.p90).toBeGreaterThan(250);
+    expect(stats.loopLagMs!.p50).toBeLessThan(50);
+  });
 });

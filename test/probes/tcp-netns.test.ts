@@ -158,4 +158,17 @@ describe.skipIf(!env.ok)(`tcp in a network namespace${env.ok ? '' : ` (skipped: 
     expect(human.code).toBe(1);
     expect(human.stdout).toMatch(/db\.conndx\.test:5432: does not resolve \(DNS network-error\), not probed/);
   });
+
+  test('tls as well: the target whose name resolves is probed, the other is named in dns', async () => {
+    const ns = netns();
+    ns.etc('resolv.conf', 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n');
+    // nothing listens on 7006 inside the namespace: the probed target is refused at TCP
+    const r = await conndxIn(ns, ['tls', '127.0.0.1:7006', 'api.conndx.test:443', '--count', '1', '--json']);
+    expect(r.code, r.stderr).toBe(2);
+    const json = JSON.parse(r.stdout);
+    expect(json.target).toBe('127.0.0.1:7006 api.conndx.test:443');
+    expect(json.outcomes).toEqual({ 'tcp:refused': 1 });
+    expect(json.dns['api.conndx.test:443'].outcome).toBe('network-error');
+    expect(r.stderr).toMatch(/^conndx: api\.conndx\.test:443: the name does not resolve/m);
+  });
 });
