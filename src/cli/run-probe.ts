@@ -67,7 +67,11 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
   if (o.shard) {
     const { k, n } = o.shard;
     if (p.targets.length >= n) {
-      plan = { ...p, targets: p.targets.filter((_, i) => i % n === k - 1) };
+      const mine = p.targets.filter((_, i) => i % n === k - 1);
+      // The result's `target` names what this shard probed, not the whole list.
+      const whole = p.targets.map((t) => t.key).join(' ');
+      const label = p.label === undefined || p.label === whole ? mine.map((t) => t.key).join(' ') : p.label;
+      plan = { ...p, label, targets: mine };
     } else {
       if (count !== undefined) count = Math.floor(count / n) + (k <= count % n ? 1 : 0);
       if (rate !== undefined) rate = rate / n;

@@ -75,9 +75,15 @@ export function mergeResults(results: ProbeResult[]): ProbeResult {
     }
   }
   for (const b of BREAKDOWNS) {
-    const keys = new Set(results.flatMap((r) => Object.keys((r[b] as Record<string, ProbeResult> | undefined) ?? {})));
-    if (keys.size === 0) continue;
-    out[b] = Object.fromEntries([...keys].map((k) => [k, mergeResults(results.map((r) => (r[b] as Record<string, ProbeResult> | undefined)?.[k]).filter((x): x is ProbeResult => !!x))]));
+    // A run of one target carries no byTarget: its whole result is that target's
+    // row (a shard that got one target of many), or the merged table would drop it
+    // while the totals count it. Single-server dns results do not name the server,
+    // so byServer cannot be made up this way.
+    const rows = (r: ProbeResult) => (r[b] as Record<string, ProbeResult> | undefined)
+      ?? (b === 'byTarget' && !r.byServer ? { [r.target]: r } : undefined);
+    if (!results.some((r) => r[b])) continue;
+    const keys = new Set(results.flatMap((r) => Object.keys(rows(r) ?? {})));
+    out[b] = Object.fromEntries([...keys].map((k) => [k, mergeResults(results.map((r) => rows(r)?.[k]).filter((x): x is ProbeResult => !!x))]));
   }
   out.histograms = merged;
   const shards = results.map((r) => r.shard).filter((x): x is string => typeof x === 'string');

@@ -23,5 +23,5 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'serve', usage: '--config FILE', description: 'run the checks periodically; Prometheus /metrics, /probe and /-/healthy', load: async () => (await import('./check.js')).registerServe },
   { name: 'lab', usage: '[endpoint...]', description: 'misbehaving endpoints on loopback, until Ctrl-C', load: async () => (await import('./lab.js')).registerLab },
   { name: 'demo', usage: '', description: 'start the lab, diagnose a healthy endpoint and several broken ones, exit', load: async () => (await import('./demo.js')).registerDemo },
-  { name: 'merge', usage: '<result.json...>', description: 'combine --json results of runs on several machines or shards, exactly', load: async () => (await import('./merge.js')).registerMerge },
+  { name: 'merge', usage: '<result.json|DIR...>', description: 'combine --json results of runs on several machines or shards, exactly', load: async () => (await import('./merge.js')).registerMerge },
 ];
