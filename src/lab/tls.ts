@@ -176,7 +176,7 @@ export const SLOW_HANDSHAKE_MS = 250;
 export const TLS_LAB: Record<string, LabFactory> = {
   'tls-ok': tlsEndpoint({
     name: 'tls-ok', expect: 'ok',
-    description: `TLS 1.3 (and 1.2) with a valid chain for ${LAB_SERVER_NAME}, 127.0.0.1 and ::1 (trust info.ca)`,
+    description: `TLS 1.3 (and 1.2) with a valid chain for ${LAB_SERVER_NAME}, 127.0.0.1 and ::1 (trust the lab CA: conndx lab --ca-out FILE)`,
     options: (p) => ({ cert: chainOf(p.valid, p), key: p.valid.key }),
   }),
   'tls-1.2-only': tlsEndpoint({

@@ -1,4 +1,8 @@
 import type { Command } from 'commander';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConndxError } from '../../errors.js';
 import { startLab, stopLab, LAB } from '../../lab/index.js';
 import { formatHostPort } from '../../parse.js';
 import { table } from '../../report/format.js';
@@ -11,32 +15,55 @@ export function registerLab(program: Command, ctx: CliContext): Command {
     .argument('[endpoint...]', 'endpoints to start (default: all); see --list')
     .option('--list', 'list the endpoints and exit')
     .option('--json', 'print the endpoints as JSON')
+    .option('--ca-out <file>', "write the lab's CA certificate (PEM) here, for --ca (default: a temporary file, removed when the lab stops)")
     .addHelpText('after', `
 Examples:
   conndx lab                         # every endpoint
   conndx lab dns-slow-tail dns-drop  # just these
   conndx lab --list
+  conndx lab tls-ok --ca-out lab-ca.pem   # then: conndx tls ADDR --sni lab.conndx.test --ca lab-ca.pem
 
 Everything binds 127.0.0.1 only. Each line names the outcome a probe should report.`)
-    .action(async (names: string[], o: { list?: boolean; json?: boolean }) => {
+    .action(async (names: string[], o: { list?: boolean; json?: boolean; caOut?: string }) => {
       if (o.list) {
         ctx.stdout.write(Object.keys(LAB).join('\n') + '\n');
         return;
       }
       const eps = await startLab(names);
+      // The TLS endpoints share one CA made at start: write it where --ca can read it.
+      const ca = eps.map((e) => e.info?.ca).find((v): v is string => typeof v === 'string');
+      let caFile: string | undefined;
+      let tmp: string | undefined;
+      if (ca) {
+        try {
+          if (o.caOut) caFile = o.caOut;
+          else caFile = join((tmp = await mkdtemp(join(tmpdir(), 'conndx-lab-'))), 'lab-ca.pem');
+          await writeFile(caFile, ca, { mode: 0o644 });
+        } catch (e) {
+          await stopLab(eps);
+          if (tmp) await rm(tmp, { recursive: true, force: true });
+          throw new ConndxError('CONNDX_IO', `cannot write the lab CA to ${caFile}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+        }
+      }
       if (o.json) {
-        ctx.stdout.write(JSON.stringify(eps.map(({ close: _c, info, ...e }) => ({ ...e, info: info && Object.fromEntries(Object.entries(info).filter(([, v]) => !Array.isArray(v) || v.length < 20)) })), null, 2) + '\n');
+        ctx.stdout.write(JSON.stringify(eps.map(({ close: _c, info, ...e }) => ({ ...e, ...(caFile && info?.ca ? { caFile } : {}), info: info && Object.fromEntries(Object.entries(info).filter(([, v]) => !Array.isArray(v) || v.length < 20)) })), null, 2) + '\n');
       } else {
         ctx.stdout.write(ctx.c.bold('conndx lab: misbehaving endpoints on loopback (Ctrl-C to stop)') + '\n');
         ctx.stdout.write(table([['endpoint', 'kind', 'address', 'expect', 'what it does'],
           ...eps.map((e) => [e.name, e.kind, formatHostPort(e.host, e.port), e.expect, e.description])], { header: true }) + '\n');
         const dns = eps.find((e) => e.kind === 'dns' && e.expect === 'ok');
         if (dns) ctx.stdout.write(`\ntry: conndx dns lab.test --server ${formatHostPort(dns.host, dns.port)}\n`);
+        const tlsOk = eps.find((e) => e.kind === 'tls' && e.expect === 'ok') ?? eps.find((e) => e.kind === 'tls');
+        if (caFile && tlsOk) {
+          ctx.stdout.write(`${dns ? '' : '\n'}lab CA: ${caFile}${tmp ? ' (removed when the lab stops; --ca-out FILE keeps one)' : ''}\n`);
+          ctx.stdout.write(`try: conndx tls ${formatHostPort(tlsOk.host, tlsOk.port)} --sni ${String(tlsOk.info?.sni ?? 'lab.conndx.test')} --ca ${caFile}\n`);
+        }
       }
       await new Promise<void>((resolve) => {
         if (ctx.stop.aborted) return resolve();
         ctx.stop.addEventListener('abort', () => resolve(), { once: true });
       });
       await stopLab(eps);
+      if (tmp) await rm(tmp, { recursive: true, force: true });
     });
 }
