@@ -45,13 +45,29 @@ export function renderPcapSummary(c: ChalkInstance, r: PcapResult): string {
 /** --flows without --json: one line per connection record. */
 export function renderPcapFlows(c: ChalkInstance, r: PcapResult): string {
   const conns = r.connections ?? [];
-  const rows: (string | number)[][] = [['start', 'client', 'server', 'state', 'phase', 'outcome', 'syn-rtx', 'rtt', 'tls']];
+  const rows: (string | number)[][] = [['start (UTC)', 'client', 'server', 'state', 'phase', 'outcome', 'syn-rtx', 'rtt', 'tls']];
   for (const k of conns) {
     rows.push([
-      k.start.toFixed(6), k.client, k.server, k.zeekState, k.phase,
+      utcMicros(k.start), k.client, k.server, k.zeekState, k.phase,
       k.outcome === 'ok' ? c.green(k.outcome) : c.red(k.outcome), k.synRetransmits, k.rttMs === null ? '-' : fmtMs(k.rttMs),
       [k.tlsVersion, k.sni].filter(Boolean).join(' ') || '-',
     ]);
   }
   return table(rows, { header: true }) + '\n';
+}
+
+/**
+ * A capture timestamp (seconds since the epoch, µs precision) as UTC with
+ * microseconds, e.g. 2023-11-14T22:13:20.000123Z: what a ticket reader can line
+ * up with logs, where epoch seconds say nothing at a glance.
+ */
+export function utcMicros(epochSec: number): string {
+  if (!Number.isFinite(epochSec)) return '-';
+  const whole = Math.floor(epochSec);
+  let micros = Math.round((epochSec - whole) * 1e6);
+  let secs = whole;
+  if (micros >= 1e6) { secs += 1; micros -= 1e6; }
+  const d = new Date(secs * 1000);
+  if (Number.isNaN(d.getTime())) return '-';
+  return `${d.toISOString().slice(0, 19)}.${String(micros).padStart(6, '0')}Z`;
 }

@@ -57,7 +57,19 @@ describe('conndx pcap', () => {
     expect(j.connections.every((c: { server: string }) => c.server.endsWith(':443'))).toBe(true);
     expect(j.ip.filteredOut).toBeGreaterThan(0);
     const text = await run(['pcap', all, '--flows', '--filter', 'port 443 and not host 10.9.9.9']);
-    expect(text.out.split('\n')[0]).toMatch(/^\s*start\s+client\s+server\s+state/);
+    expect(text.out.split('\n')[0]).toMatch(/^\s*start \(UTC\)\s+client\s+server\s+state/);
+    // Each row starts with its UTC time to the microsecond, the same instant as the JSON's epoch seconds.
+    const first = text.out.split('\n')[1]!.trim().split(/\s+/)[0]!;
+    expect(first).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+    const starts = j.connections.map((c: { start: number }) => c.start);
+    expect(Math.abs(Date.parse(first) / 1000 - Math.min(...starts))).toBeLessThan(0.001);
+  });
+
+  test('utcMicros keeps microseconds and carries a rounded-up second', async () => {
+    const { utcMicros } = await import('../../src/report/pcap.js');
+    expect(utcMicros(1700000000.000123)).toBe('2023-11-14T22:13:20.000123Z');
+    expect(utcMicros(1700000000.9999996)).toBe('2023-11-14T22:13:21.000000Z');
+    expect(utcMicros(Number.NaN)).toBe('-');
   });
 
   test('--filter with a time window', async () => {
