@@ -182,12 +182,17 @@ export function registerCheckMetrics(registry: Registry, states: () => Iterable<
       if (v) g.set(lb(s, { version: v }), 1);
     }
   });
-  gauge('probe_ssl_earliest_cert_expiry', 'When the server\'s leaf certificate expires (Unix time)', [], (g) => {
-    for (const s of withLast()) {
-      const na = (s.last.result?.certificate as { notAfter?: string } | undefined)?.notAfter;
-      if (na) g.set(lb(s), Date.parse(na) / 1000);
-    }
-  });
+  // A gauge without labels is exposed as 0 when nothing set it: a tcp or dns
+  // /probe answer would then say the certificate expired in 1970 and fire every
+  // expiry alert. The series exists only where a TLS check can set it.
+  if (opts.checkLabel || states().some((s) => s.spec.probe === 'tls')) {
+    gauge('probe_ssl_earliest_cert_expiry', 'When the server\'s leaf certificate expires (Unix time)', [], (g) => {
+      for (const s of withLast()) {
+        const na = (s.last.result?.certificate as { notAfter?: string } | undefined)?.notAfter;
+        if (na) g.set(lb(s), Date.parse(na) / 1000);
+      }
+    });
+  }
   new Counter({
     name: 'conndx_probe_attempts_total',
     help: 'Attempts by target, phase and outcome (contract outcome names; ok in the probe\'s own phase)',

@@ -155,11 +155,16 @@ describe('conndx serve', () => {
       // The scraper knows what it asked for: no check label on a /probe answer.
       expect(m.get('probe_success')!.samples[0]!.labels).toEqual({});
       expect(sampleValue(m, 'conndx_probe_attempts_total', { outcome: 'ok', phase: 'tcp' })).toBe(3);
+      // No certificate series for a probe that sees no certificate: an unset gauge would read 0, "expired in 1970".
+      expect(m.has('probe_ssl_earliest_cert_expiry')).toBe(false);
+      const tlsAnswer = parsePromText((await get(`${s.url}/probe?module=api-tls&target=${ep['tls-ok']!.addr}`)).body);
+      expect(sampleValue(tlsAnswer, 'probe_ssl_earliest_cert_expiry')).toBeGreaterThan(Date.now() / 1000);
 
       // A DNS module's target is the server to ask, as with blackbox_exporter.
       const nx = parsePromText((await get(`${s.url}/probe?module=resolvers&target=${ep['dns-nxdomain']!.addr}`)).body);
       expect(sampleValue(nx, 'probe_success')).toBe(0);
       expect(sampleValue(nx, 'conndx_probe_attempts_total', { phase: 'dns', outcome: 'nxdomain' })).toBe(3);
+      expect(nx.has('probe_ssl_earliest_cert_expiry')).toBe(false);
 
       // Another module's target is allowed when it is in the config for the same kind of probe.
       const other = parsePromText((await get(`${s.url}/probe?module=db&target=${ep['tcp-refuse']!.addr}`)).body);
@@ -178,7 +183,7 @@ describe('conndx serve', () => {
       const m2 = await scrape(s.url);
       expect(sampleValue(m2, 'conndx_probe_requests_total', { result: 'refused' })).toBe(1);
       expect(sampleValue(m2, 'conndx_probe_requests_total', { result: 'bad-request' })).toBe(3);
-      expect(sampleValue(m2, 'conndx_probe_requests_total', { result: 'ok' })).toBe(4);
+      expect(sampleValue(m2, 'conndx_probe_requests_total', { result: 'ok' })).toBe(5);
     } finally {
       await s.stop();
     }
