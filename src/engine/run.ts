@@ -245,7 +245,8 @@ export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
     rec.startedAt = wallClock(startMono + actualAt);
     rec.intendedAt = intendedAt;
     rec.actualAt = actualAt;
-    rec.latencyMs = a.ms === null ? null : a.ms + (actualAt - intendedAt);
+    // From the intended start (open loop), never below the service time itself.
+    rec.latencyMs = a.ms === null ? null : a.ms + Math.max(0, actualAt - intendedAt);
     rec.tries = tries;
     rec.firstOutcome = firstOutcome;
     rec.durationMs = end - actualAt;
@@ -301,9 +302,14 @@ export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
       for (let i = 0; i < total; i++) {
         const intendedAt = i * interval;
         if (startMono + intendedAt >= deadline || stopped()) break;
-        const wait = startMono + intendedAt - now();
+        const at = startMono + intendedAt;
+        const wait = at - now();
         if (wait > 1) await sleep(wait, o.signal);
         else if (i % startsPerTurn === 0) await yieldTurn();
+        // Never start early: a timer may wake up to a millisecond before its time
+        // (the loop's clock is cached to the ms), and an attempt started before
+        // its schedule would count a latency below its own service time.
+        while (now() < at && !stopped()) await yieldTurn();
         if (stopped()) break;
         const ti = i % nTargets;
         if (breakerSkips(ti)) { skipped++; await emit(noNetwork(ti, intendedAt, 'skipped', 'circuit breaker open')); continue; }
