@@ -225,6 +225,7 @@ export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
     notify();
   };
 
+  const openLoop = !!(o.rate && o.rate > 0);
   const finish = (ti: number, a: Attempt, seqNo: number, intendedAt: number, actualAt: number, tries: number, firstOutcome: string) => {
     const end = now() - startMono;
     const br = breakers[ti]!;
@@ -245,8 +246,11 @@ export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
     rec.startedAt = wallClock(startMono + actualAt);
     rec.intendedAt = intendedAt;
     rec.actualAt = actualAt;
-    // From the intended start (open loop), never below the service time itself.
-    rec.latencyMs = a.ms === null ? null : a.ms + Math.max(0, actualAt - intendedAt);
+    // Open loop: from the intended start, never below the service time itself.
+    // Closed loop has no schedule: the latency is the probe's own measurement, the
+    // same number as the attempt's line (the engine's own µs between the loop and
+    // the launch are not the target's).
+    rec.latencyMs = a.ms === null ? null : openLoop ? a.ms + Math.max(0, actualAt - intendedAt) : a.ms;
     rec.tries = tries;
     rec.firstOutcome = firstOutcome;
     rec.durationMs = end - actualAt;

@@ -33,3 +33,20 @@ describe('open loop: latency from the intended start is never below the service 
     });
   }
 });
+
+describe('closed loop: the latency is the attempt\'s own number', () => {
+  test('every latencyMs equals ms, so the summary min/max are per-attempt values', async () => {
+    const recs: AttemptRecord[] = [];
+    const agg = createAggregate({ probe: 't', target: 'x', keys: ['a'] });
+    await runAttempts({
+      targets: [{ key: 'a', target: 1 }], probe: oneTurn, count: 200, concurrency: 4, timeoutMs: 1000,
+      onAttempt: (r) => { recs.push(r); agg.add(r); },
+    });
+    expect(recs.filter((r) => r.latencyMs !== r.ms)).toEqual([]);
+    const res = agg.result();
+    const ms = recs.map((r) => r.ms!);
+    const r3 = (x: number) => Math.round(x * 1000) / 1000;
+    expect(res.latencyMs!.min).toBe(r3(Math.min(...ms)));
+    expect(res.latencyMs!.max).toBe(r3(Math.max(...ms)));
+  });
+});
