@@ -380,6 +380,9 @@ export function makeTcpProbe(o: TcpProbeOptions): (t: TcpTarget, signal: AbortSi
     const timings: Record<string, number> = {};
     if (w.firstByteMs !== null) timings.firstByteMs = w.firstByteMs;
     if ((w.peer === 'fin' || w.peer === 'rst') && w.peerAfterMs !== null) timings.peerCloseMs = w.peerAfterMs;
+    // The handshake worked although the attempt failed after it: keep its time
+    // (ms is the time of successful attempts only, as the contract says).
+    if (outcome !== 'ok') timings.tcpConnectMs = connectMs;
     return {
       outcome,
       phase: outcome === 'ok' ? 'tcp' : 'app',

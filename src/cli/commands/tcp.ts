@@ -150,7 +150,7 @@ steps) after one of those steps, or a timeout longer than the first step, counts
       },
       summary: {
         phaseLabel: 'tcp connect',
-        timingRows: [['firstByteMs', 'first byte'], ['peerCloseMs', 'peer close']],
+        timingRows: [['tcpConnectMs', 'tcp connect, failed after'], ['firstByteMs', 'first byte'], ['peerCloseMs', 'peer close']],
         extra: (r) => {
           const lines: string[] = [];
           const n = (r.synRetransmitSuspected as number | undefined) ?? 0;
@@ -161,6 +161,8 @@ steps) after one of those steps, or a timeout longer than the first step, counts
           if (f && (f.tcp || f.app)) {
             const of = (names: string[]) => names.filter((k) => r.outcomes[k]).map((k) => `${k} ${r.outcomes[k]}`).join(', ');
             lines.push(`failures by phase: tcp ${f.tcp}${f.tcp ? ` (${of(['refused', 'timeout', 'unreachable', 'error'])})` : ''}, app ${f.app}${f.app ? ` (${of(['reset', 'closed'])})` : ''}`);
+            // The phase that worked: the handshake itself, when only what came after it failed.
+            if (f.app) lines.push(`tcp handshake completed in ${r.succeeded + f.app} of ${r.attempts} attempts; ${f.app} failed after it (phase app)`);
           }
           const peers = r.peerAfterConnect as Record<string, number> | undefined;
           if (peers) {
