@@ -280,6 +280,8 @@ export function makeDnsProbe(q: DnsQuery): Probe<DnsProbeTarget> {
     } else {
       a = {
         outcome, phase: 'dns', ms: outcome === 'ok' ? ms : null,
+        // A SERVFAIL or NXDOMAIN is an answer that took a measured time: keep it.
+        ...(outcome === 'ok' ? {} : { timings: { replyMs: ms } }),
         tallies: { rcodes: rcode }, counters,
         detail: { transport, rcode, answers: ancount, ...(outcome === 'ok' ? {} : { replyMs: round(ms) }) },
       };

@@ -98,6 +98,7 @@ Outcomes: ok nxdomain servfail refused formerr notimp rcode-other timeout trunca
         },
         summary: {
           phaseLabel: 'dns query',
+          timingRows: [['replyMs', 'failed replies']],
           extra: (r) => {
             const out: string[] = [];
             if (r.rcodes) out.push(`rcodes: ${Object.entries(r.rcodes as Record<string, number>).map(([k, v]) => `${k} ${v}`).join(', ')}`);

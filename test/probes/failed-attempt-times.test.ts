@@ -22,3 +22,21 @@ describe('tcp: failed attempts keep the phase times that were measured', () => {
     expect(text.stdout).toContain('tcp handshake completed in 3 of 3 attempts; 3 failed after it (phase app)');
   });
 });
+
+describe('dns: an error rcode is an answer with a measured time', () => {
+  test('SERVFAIL: 0% ok, the reply times are in replyMs and the summary shows them', async () => {
+    const ep = await lab('dns-servfail');
+    try {
+      const j = await runCliJson(['dns', 'lab.test', '--server', ep.addr, '-c', '5']);
+      expect(j.json.outcomes).toEqual({ servfail: 5 });
+      expect(j.json.latencyMs).toBeNull();
+      const r = j.json.replyMs as { min: number; max: number };
+      expect(r.min).toBeGreaterThan(0);
+      expect(r.max).toBeLessThan(3000);
+      const text = await runCli(['dns', 'lab.test', '--server', ep.addr, '-c', '5']);
+      expect(text.stdout).toMatch(/failed replies\s+\d/);
+    } finally {
+      await ep.close();
+    }
+  });
+});
