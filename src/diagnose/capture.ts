@@ -90,7 +90,7 @@ function linesFor(key: string, mine: ConnectionRecord[], f: { states: Record<str
   const st = Object.entries(f.states).map(([k, v]) => `${k} ${v}`).join(', ');
   const unanswered = mine.filter((c) => c.zeekState === 'S0').length;
   if (unanswered) {
-    out.push(`${key}: ${unanswered} of ${n} connections sent only SYNs and got no answer at all (${f.synRetransmits} SYN retransmissions on the wire); the SYNs are dropped before they reach a listener (Zeek S0).`);
+    out.push(`${key}: ${unanswered} of ${n} connections sent only SYNs and got no answer at all (${f.synRetransmits} SYN retransmissions on the wire); nothing answered them (Zeek S0): a filter dropping them on the way, or a listener whose accept queue is full, look the same on the wire.`);
   } else if (f.synRetransmits) {
     out.push(`${key}: ${f.synRetransmits} SYN retransmissions on the wire before the handshake completed.`);
   }
