@@ -120,8 +120,10 @@ export async function main(args: MainArgs): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
-      const msg = e.message.replace(/^error: /, '').split('\n')[0];
-      args.stderr.write(`conndx: ${msg}\n`);
+      // One line, with commander's suggestion kept ("(Did you mean tcp?)" comes on a line of its own).
+      const [first, ...rest] = e.message.replace(/^error: /, '').split('\n');
+      const near = rest.map((l) => /Did you mean (.+?)\?/i.exec(l)?.[1]).find(Boolean);
+      args.stderr.write(`conndx: ${first}${near ? `; did you mean ${near}?` : ''}\n`);
       return 3;
     }
     if (isUserError(e) && isConndxError(e)) {
