@@ -47,6 +47,12 @@ export function capConcurrency(requested: number, limits: LocalLimits, fdsPerAtt
     reasons.push(`${limits.localPorts} local ports (net.ipv4.ip_local_port_range)`);
   }
   if (requested <= cap) return { concurrency: requested };
-  const c = Math.max(1, cap);
-  return { concurrency: c, warning: `--concurrency ${requested} capped to ${c} by this machine's ${reasons.at(-1)}; raise the limit to go higher` };
+  const why = reasons.at(-1)!;
+  // Ports closed with FIN wait in TIME_WAIT (60 s on Linux) before they can be used again.
+  const ports = why.includes('local ports') ? '; connections closed with FIN hold their port in TIME_WAIT for 60 s (with tcp, --close rst frees it at once)' : '';
+  if (cap < 1) {
+    // Nothing to cap to: one attempt at a time is the floor, and even that may fail here.
+    return { concurrency: 1, warning: `this machine's ${why} leaves no room for even one attempt at a time; attempts may fail with a local error${ports}` };
+  }
+  return { concurrency: cap, warning: `--concurrency ${requested} capped to ${cap} by this machine's ${why}; raise the limit to go higher${ports}` };
 }

@@ -44,4 +44,24 @@ describe('timing trust', () => {
     expect(judgeTiming(lag(120), 5000, lat(250), 0.97, { used: 2, cores: 2 }).statement).toMatch(/lower --concurrency \(all 2 cores already run probes\)$/);
     expect(judgeTiming(lag(120), 5000, lat(250), 0.97, { used: 1, cores: 2 }).statement).toMatch(/or add --workers$/);
   });
+  test('at --concurrency 1 the advice is not to lower it: the load comes from elsewhere', () => {
+    const s = judgeTiming(lag(120), 5000, lat(250), 0.5, undefined, 1).statement;
+    expect(s).not.toMatch(/lower --concurrency|add --workers/);
+    expect(s).toMatch(/other processes on this machine/);
+  });
+});
+
+describe('capping wording', () => {
+  test('a limit below one attempt never says "--concurrency 1 capped to 1"', () => {
+    const r = capConcurrency(1, { openFiles: 40, openNow: 30, localPorts: 28232 }, 1, true);
+    expect(r.concurrency).toBe(1);
+    expect(r.warning).toMatch(/leaves no room for even one attempt at a time/);
+    expect(r.warning).not.toMatch(/capped to/);
+  });
+  test('the local-port cap names TIME_WAIT and --close rst', () => {
+    const r = capConcurrency(50000, { openFiles: 1_000_000, openNow: 20, localPorts: 28232 }, 1, true);
+    expect(r.warning).toMatch(/TIME_WAIT.*--close rst/);
+    const fd = capConcurrency(5000, { openFiles: 1024, openNow: 20, localPorts: 28232 }, 1, true);
+    expect(fd.warning).not.toMatch(/TIME_WAIT/);
+  });
 });
