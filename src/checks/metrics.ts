@@ -185,7 +185,7 @@ export function registerCheckMetrics(registry: Registry, states: () => Iterable<
   // A gauge without labels is exposed as 0 when nothing set it: a tcp or dns
   // /probe answer would then say the certificate expired in 1970 and fire every
   // expiry alert. The series exists only where a TLS check can set it.
-  if (opts.checkLabel || states().some((s) => s.spec.probe === 'tls')) {
+  if (opts.checkLabel || [...states()].some((s) => s.spec.probe === 'tls')) {
     gauge('probe_ssl_earliest_cert_expiry', 'When the server\'s leaf certificate expires (Unix time)', [], (g) => {
       for (const s of withLast()) {
         const na = (s.last.result?.certificate as { notAfter?: string } | undefined)?.notAfter;
