@@ -266,6 +266,16 @@ export async function handshakeOnce(
       // once it accepted us), for about one more round trip.
       if (version === 'TLSv1.3' && !ticket) {
         const certRequested = s.getSharedSigalgs().length > 0;
+        if (certRequested && !setup.wantSession) {
+          // The server judges our certificate (or its absence) when it reads
+          // our Finished, and answers that before anything we send after it.
+          // So close now (close_notify): its alert, or its own close, says
+          // which, however long a busy server takes. A guessed wait of a round
+          // trip or two called a refusal that came late "ok".
+          s.end();
+          settle = setTimeout(() => finish(ok!, true), Math.max(0, deadline - now()));
+          return;
+        }
         const wait = certRequested || setup.wantSession ? Math.min(deadline - now(), Math.max(20, 2 * ms)) : 0;
         if (wait > 0) {
           if (!setup.wantSession) s.once('session', () => finish(ok!, true));

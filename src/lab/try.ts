@@ -1,0 +1,39 @@
+import type { LabEndpoint } from './types.js';
+
+/**
+ * The flags an endpoint needs, beyond the defaults, for a probe to report
+ * its `expect`: a port that accepts and then closes looks healthy to a bare
+ * connect, and only shows its FIN or RST when conndx watches the connection.
+ */
+const EXTRA: Record<string, string[]> = {
+  'tcp-rst-accept': ['--hold', '500ms'],
+  'tcp-fin-accept': ['--hold', '500ms'],
+  'tcp-rst-after-data': ['--send', 'ping'],
+  'tls-alpn-h2-only': ['--alpn', 'http/1.1'],
+};
+
+/** The extra flags of an endpoint, for the `expect` column ("" when the defaults do). */
+export function expectFlags(name: string): string {
+  return (EXTRA[name] ?? []).join(' ');
+}
+
+/**
+ * The command (argv after `conndx`) that shows an endpoint's `expect`: the one
+ * `conndx lab --try` prints and the lab's own test runs, so every expectation
+ * the lab prints is one a user gets by typing it. Counts and timeouts are
+ * small, so a run over the whole lab takes seconds.
+ */
+export function tryArgs(ep: Pick<LabEndpoint, 'name' | 'kind' | 'host' | 'port' | 'info'>, caFile?: string): string[] {
+  const addr = ep.host.includes(':') ? `[${ep.host}]:${ep.port}` : `${ep.host}:${ep.port}`;
+  const extra = EXTRA[ep.name] ?? [];
+  switch (ep.kind) {
+    case 'dns':
+      return ['dns', String(ep.info?.name ?? 'lab.test'), '--server', addr, '-c', '3', '--timeout', '1s', ...extra];
+    case 'tcp':
+      return ['tcp', addr, '-c', '3', '--timeout', '1s', ...extra];
+    case 'tls':
+      return ['tls', addr, '--sni', String(ep.info?.sni ?? 'lab.conndx.test'), ...(caFile ? ['--ca', caFile] : []), '-c', '3', '--timeout', '1s', ...extra];
+    case 'http':
+      return ['diagnose', `http://${addr}/`, ...extra];
+  }
+}
