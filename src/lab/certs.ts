@@ -32,7 +32,16 @@ export interface LabPki {
   selfSigned: KeyPairPem;
   /** A client certificate for mTLS, signed by the intermediate. */
   client: KeyPairPem;
+  /** A leaf issued straight by a private root the client is not given, with no CA Issuers URL. */
+  privateCaLeaf: KeyPairPem;
 }
+
+/**
+ * Where the intermediate could be fetched (Authority Information Access, CA
+ * Issuers), as public CAs write on their leaves. A reserved .test name: never
+ * fetched, only read.
+ */
+export const LAB_CA_ISSUERS_URL = 'http://ca.lab.conndx.test/intermediate.crt';
 
 /** The server name the lab's leaves are valid for (a reserved .test name, RFC 6761). */
 export const LAB_SERVER_NAME = 'lab.conndx.test';
@@ -60,7 +69,7 @@ interface Issuer { cert: x509.X509Certificate; keys: CryptoKeyPair }
 
 async function issue(o: {
   cn: string; issuer: Issuer; ca?: boolean; sans?: { dns?: string[]; ip?: string[] };
-  notBefore: Date; notAfter: Date; usage?: 'server' | 'client';
+  notBefore: Date; notAfter: Date; usage?: 'server' | 'client'; caIssuers?: string;
 }): Promise<Issuer> {
   const keys = await genKeys();
   const ext: x509.Extension[] = [
@@ -70,6 +79,7 @@ async function issue(o: {
     await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     await x509.AuthorityKeyIdentifierExtension.create(o.issuer.keys.publicKey),
   ];
+  if (o.caIssuers) ext.push(new x509.AuthorityInfoAccessExtension({ caIssuers: [new x509.GeneralName('url', o.caIssuers)] }));
   if (!o.ca) {
     ext.push(new x509.ExtendedKeyUsageExtension([o.usage === 'client' ? x509.ExtendedKeyUsage.clientAuth : x509.ExtendedKeyUsage.serverAuth]));
   }
@@ -119,8 +129,9 @@ export async function createLabPki(at: Date = new Date()): Promise<LabPki> {
   const root = await selfSigned('conndx lab root CA', d(-1), d(365), { ca: true });
   const inter = await issue({ cn: 'conndx lab intermediate CA', issuer: root, ca: true, notBefore: d(-1), notAfter: d(180) });
   const leaf = (cn: string, from: number, to: number, s: { dns?: string[]; ip?: string[] } = sans, usage: 'server' | 'client' = 'server') =>
-    issue({ cn, issuer: inter, sans: s, notBefore: d(from), notAfter: d(to), usage }).then(toPem);
-  const [valid, expired, notYetValid, wrongHost, expiringSoon, client, self] = await Promise.all([
+    issue({ cn, issuer: inter, sans: s, notBefore: d(from), notAfter: d(to), usage, caIssuers: LAB_CA_ISSUERS_URL }).then(toPem);
+  const privateRoot = await selfSigned('conndx lab private root CA', d(-1), d(365), { ca: true });
+  const [valid, expired, notYetValid, wrongHost, expiringSoon, client, self, privateCaLeaf] = await Promise.all([
     leaf(LAB_SERVER_NAME, -1, 90),
     leaf(LAB_SERVER_NAME, -60, -30),
     leaf(LAB_SERVER_NAME, 30, 120),
@@ -128,10 +139,11 @@ export async function createLabPki(at: Date = new Date()): Promise<LabPki> {
     leaf(LAB_SERVER_NAME, -1, 7),
     leaf('conndx lab client', -1, 90, { dns: ['client.conndx.test'] }, 'client'),
     selfSigned(LAB_SERVER_NAME, d(-1), d(90), { ca: false, sans }).then(toPem),
+    issue({ cn: LAB_SERVER_NAME, issuer: privateRoot, sans, notBefore: d(-1), notAfter: d(90) }).then(toPem),
   ]);
   return {
     ca: await toPem(root), intermediate: await toPem(inter),
-    valid, expired, notYetValid, wrongHost, expiringSoon, selfSigned: self, client,
+    valid, expired, notYetValid, wrongHost, expiringSoon, selfSigned: self, client, privateCaLeaf,
   };
 }
 

@@ -205,6 +205,11 @@ export const TLS_LAB: Record<string, LabFactory> = {
     name: 'tls-missing-intermediate', expect: 'cert-chain-incomplete', description: 'sends its leaf without the intermediate that issued it',
     options: (p) => ({ cert: p.valid.cert, key: p.valid.key }),
   }),
+  'tls-private-ca': tlsEndpoint({
+    name: 'tls-private-ca', expect: 'cert-untrusted',
+    description: 'sends a leaf alone from a private CA the client lacks, with no CA Issuers URL (not a missing intermediate)',
+    options: (p) => ({ cert: p.privateCaLeaf.cert, key: p.privateCaLeaf.key }),
+  }),
   'tls-expiring-soon': tlsEndpoint({
     name: 'tls-expiring-soon', expect: 'ok', description: 'a valid leaf that expires in 7 days (a warning under 14)',
     options: (p) => ({ cert: chainOf(p.expiringSoon, p), key: p.expiringSoon.key }),

@@ -141,7 +141,7 @@ export function certificateFacts(src: PeerSource, o: { ocspStapled: boolean; now
         subject, issuer, notBefore: isoDate(leaf.valid_from), notAfter,
         sans: parseSans(leaf.subjectaltname), selfSigned: selfSigned(leaf.raw), chainLength: chain.length,
       },
-      shape: { leafSelfIssued: subject === issuer, chainLength: chain.length },
+      shape: { leafSelfIssued: subject === issuer, chainLength: chain.length, caIssuers: hasCaIssuers(leaf), issuer },
       leaf,
       names: new Map(),
     };
@@ -166,4 +166,10 @@ export function certificateFacts(src: PeerSource, o: { ocspStapled: boolean; now
       return r;
     },
   };
+}
+
+/** Whether the leaf carries an Authority Information Access "CA Issuers" URL. */
+function hasCaIssuers(leaf: PeerCertificate): boolean {
+  const ia = (leaf as PeerCertificate & { infoAccess?: Record<string, string[] | undefined> }).infoAccess;
+  return Boolean(ia && Object.entries(ia).some(([k, v]) => /^CA Issuers/i.test(k) && v && v.length > 0));
 }

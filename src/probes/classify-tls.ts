@@ -189,6 +189,14 @@ export interface ChainShape {
   leafSelfIssued: boolean;
   /** How many certificates the client could link from the leaf up (the leaf included). */
   chainLength: number;
+  /**
+   * The leaf names where its issuer's certificate can be fetched (Authority
+   * Information Access, CA Issuers): what public CAs put on every leaf. A
+   * leaf alone without it more likely comes from a private CA.
+   */
+  caIssuers?: boolean;
+  /** The leaf's issuer, as a distinguished name, for the cause. */
+  issuer?: string;
 }
 
 /**
@@ -201,6 +209,16 @@ export interface ChainShape {
 export function classifyCertError(code: string, shape?: ChainShape): { outcome: TlsOutcome; cause: string } {
   let outcome = CERT_ERRORS[code] ?? 'cert-untrusted';
   if (outcome === 'cert-chain-incomplete' && shape && (shape.leafSelfIssued || shape.chainLength > 1)) outcome = 'cert-untrusted';
+  // The wire alone cannot tell a missing intermediate from a private CA this
+  // client was not given: only a leaf that names its issuer's URL (AIA) says
+  // a public-style chain is incomplete. Otherwise: untrusted, both causes named.
+  if (outcome === 'cert-chain-incomplete' && shape && shape.caIssuers === false) {
+    const who = shape.issuer ? `"${shape.issuer}"` : "the leaf's issuer";
+    return {
+      outcome: 'cert-untrusted',
+      cause: `${code}: ${who} is not trusted here and the server sent no certificate for it: a private CA this client lacks (pass it with --ca), or a missing intermediate (the leaf names no CA Issuers URL to tell)`,
+    };
+  }
   const words = outcome === 'cert-untrusted' && code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'
     ? "the leaf's issuer is not trusted"
     : CERT_WORDS[code];

@@ -72,3 +72,28 @@ describe('lab by hand: the CA the text view tells you to trust exists', () => {
     expect(r.stderr).toMatch(/cannot write the lab CA/);
   });
 });
+
+describe('private CA vs missing intermediate, against the lab', () => {
+  test('tls-missing-intermediate (leaf with a CA Issuers URL) is cert-chain-incomplete; tls-private-ca is cert-untrusted naming its issuer', async () => {
+    const { lab } = await import('../helpers/lab.js');
+    const missing = await lab('tls-missing-intermediate');
+    const priv = await lab('tls-private-ca');
+    const dir = await mkdtemp(join(tmpdir(), 'conndx-privca-'));
+    try {
+      const ca = join(dir, 'ca.pem');
+      const { writeFile } = await import('node:fs/promises');
+      await writeFile(ca, String(missing.info!.ca));
+      const run = async (addr: string) => JSON.parse((await runCli(['tls', addr, '--sni', 'lab.conndx.test', '--ca', ca, '-c', '2', '--json'])).stdout);
+      const a = await run(missing.addr);
+      expect(a.outcomes).toEqual({ 'cert-chain-incomplete': 2 });
+      const b = await run(priv.addr);
+      expect(b.outcomes).toEqual({ 'cert-untrusted': 2 });
+      const cause = JSON.stringify(b);
+      expect(cause).toContain('conndx lab private root CA');
+      expect(cause).toMatch(/private CA this client lacks/);
+    } finally {
+      await Promise.all([missing.close(), priv.close()]);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

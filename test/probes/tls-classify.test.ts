@@ -103,3 +103,15 @@ describe('certificate rows', () => {
     expect(classifyCertError('SOMETHING_NEW')).toEqual({ outcome: 'cert-untrusted', cause: 'SOMETHING_NEW' });
   });
 });
+
+describe('a leaf alone: missing intermediate or private CA', () => {
+  test('with a CA Issuers URL (as public CAs write) it is an incomplete chain', () => {
+    expect(classifyCertError('UNABLE_TO_VERIFY_LEAF_SIGNATURE', { leafSelfIssued: false, chainLength: 1, caIssuers: true, issuer: 'CN=Some CA' }).outcome).toBe('cert-chain-incomplete');
+  });
+  test('without one it is untrusted, with the issuer and both causes named', () => {
+    const c = classifyCertError('UNABLE_TO_VERIFY_LEAF_SIGNATURE', { leafSelfIssued: false, chainLength: 1, caIssuers: false, issuer: 'CN=Corp Root' });
+    expect(c.outcome).toBe('cert-untrusted');
+    expect(c.cause).toContain('"CN=Corp Root"');
+    expect(c.cause).toMatch(/private CA.*--ca.*missing intermediate/);
+  });
+});
