@@ -17,6 +17,10 @@ export interface CertificateFacts {
   /** Certificates linked from the leaf up: those the server sent plus a trusted root found locally. */
   chainLength: number;
   ocspStapled: boolean;
+  /** The leaf's public key: "EC P-256", "RSA 2048", "Ed25519" (null when Node cannot read it). */
+  key: string | null;
+  /** SHA-256 fingerprint of the leaf, as OpenSSL prints it (AA:BB:…), to compare with `openssl x509 -fingerprint -sha256`. */
+  fingerprint256: string;
 }
 
 /** Days under which a certificate's expiry is worth a warning. */
@@ -140,6 +144,7 @@ export function certificateFacts(src: PeerSource, o: { ocspStapled: boolean; now
       facts: {
         subject, issuer, notBefore: isoDate(leaf.valid_from), notAfter,
         sans: parseSans(leaf.subjectaltname), selfSigned: selfSigned(leaf.raw), chainLength: chain.length,
+        key: keyOf(leaf.raw), fingerprint256: leaf.fingerprint256,
       },
       shape: { leafSelfIssued: subject === issuer, chainLength: chain.length, caIssuers: hasCaIssuers(leaf), issuer },
       leaf,
@@ -154,6 +159,7 @@ export function certificateFacts(src: PeerSource, o: { ocspStapled: boolean; now
       subject: st.facts.subject, issuer: st.facts.issuer, notBefore: st.facts.notBefore, notAfter: st.facts.notAfter,
       daysLeft: daysLeft(st.facts.notAfter, o.nowMs), sans: st.facts.sans, selfSigned: st.facts.selfSigned,
       chainLength: st.facts.chainLength, ocspStapled: o.ocspStapled,
+      key: st.facts.key, fingerprint256: st.facts.fingerprint256,
     },
     shape: st.shape,
     hostnameError(name) {
@@ -172,4 +178,23 @@ export function certificateFacts(src: PeerSource, o: { ocspStapled: boolean; now
 function hasCaIssuers(leaf: PeerCertificate): boolean {
   const ia = (leaf as PeerCertificate & { infoAccess?: Record<string, string[] | undefined> }).infoAccess;
   return Boolean(ia && Object.entries(ia).some(([k, v]) => /^CA Issuers/i.test(k) && v && v.length > 0));
+}
+
+const CURVES: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' };
+
+/** The leaf's key type and size, once per chain walk (cached with it). */
+export function keyOf(raw: Buffer): string | null {
+  try {
+    const k = new X509Certificate(raw).publicKey;
+    const d = k.asymmetricKeyDetails ?? {};
+    switch (k.asymmetricKeyType) {
+      case 'rsa': case 'rsa-pss': return `RSA ${d.modulusLength ?? '?'}`;
+      case 'ec': return `EC ${CURVES[d.namedCurve ?? ''] ?? d.namedCurve ?? '?'}`;
+      case 'ed25519': return 'Ed25519';
+      case 'ed448': return 'Ed448';
+      default: return k.asymmetricKeyType ?? null;
+    }
+  } catch {
+    return null;
+  }
 }

@@ -97,3 +97,27 @@ describe('private CA vs missing intermediate, against the lab', () => {
     }
   });
 });
+
+describe('certificate facts: key and fingerprint', () => {
+  test('tls-ok: EC P-256 and the SHA-256 fingerprint of the lab leaf, in JSON and text', async () => {
+    const { lab } = await import('../helpers/lab.js');
+    const { labPki } = await import('../../src/lab/certs.js');
+    const { X509Certificate } = await import('node:crypto');
+    const ep = await lab('tls-ok');
+    const dir = await mkdtemp(join(tmpdir(), 'conndx-fp-'));
+    try {
+      const ca = join(dir, 'ca.pem');
+      const { writeFile } = await import('node:fs/promises');
+      await writeFile(ca, String(ep.info!.ca));
+      const want = new X509Certificate((await labPki()).valid.cert).fingerprint256;
+      const j = JSON.parse((await runCli(['tls', ep.addr, '--sni', 'lab.conndx.test', '--ca', ca, '-c', '1', '--json'])).stdout);
+      expect(j.certificate).toMatchObject({ key: 'EC P-256', fingerprint256: want });
+      const text = (await runCli(['tls', ep.addr, '--sni', 'lab.conndx.test', '--ca', ca, '-c', '1'])).stdout;
+      expect(text).toContain(`  key EC P-256`);
+      expect(text).toContain(`  sha256 ${want}`);
+    } finally {
+      await ep.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

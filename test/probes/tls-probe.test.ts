@@ -70,7 +70,7 @@ describe('certificates', () => {
       selfSigned: false, chainLength: 3, ocspStapled: false,
     });
     expect(c.daysLeft === 88 || c.daysLeft === 89).toBe(true);
-    expect(Object.keys(c)).toEqual(['subject', 'issuer', 'notBefore', 'notAfter', 'daysLeft', 'sans', 'selfSigned', 'chainLength', 'ocspStapled']);
+    expect(Object.keys(c)).toEqual(['subject', 'issuer', 'notBefore', 'notAfter', 'daysLeft', 'sans', 'selfSigned', 'chainLength', 'ocspStapled', 'key', 'fingerprint256']);
   });
   test('facts are reported when verification fails', async () => {
     const a = await probeOnce(await start('tls-expired'));

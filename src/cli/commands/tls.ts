@@ -103,6 +103,8 @@ export function tlsSummaryLines(r: ProbeResult, c: CliContext['c']): string[] {
     out.push(`  valid ${cert.notBefore} to ${cert.notAfter} (${days})`);
     if (cert.sans.length) out.push(`  sans ${cert.sans.join(', ')}`);
     out.push(`  chain ${cert.chainLength} certificate${cert.chainLength === 1 ? '' : 's'}, self-signed ${yesNo(cert.selfSigned)}, OCSP staple ${yesNo(cert.ocspStapled)}`);
+    if (cert.key) out.push(`  key ${cert.key}`);
+    if (cert.fingerprint256) out.push(`  sha256 ${cert.fingerprint256}`);
   }
   const problem = r.certProblem as CertProblem | undefined;
   if (problem && r.succeeded > 0) out.push(c.yellow(`certificate problem (not failed: --insecure): ${problem.outcome} (${problem.cause})`));
