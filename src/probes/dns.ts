@@ -354,12 +354,28 @@ export function makeDnsProbe(q: DnsQuery): Probe<DnsProbeTarget> {
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
 
-function formatAnswer(r: Record<string, unknown>): string {
+/**
+ * One answer record in presentation format (as dig prints the RDATA): every
+ * field a record type carries, so an SRV keeps its weight and port and an SOA
+ * its serial.
+ */
+export function formatAnswer(r: Record<string, unknown>): string {
   const type = Number(r.type);
   const typeName = Object.entries(Packet.TYPE).find(([, v]) => v === type)?.[0] ?? `TYPE${type}`;
-  const value = r.address ?? r.domain ?? r.ns ?? r.exchange ?? r.target ?? (Array.isArray(r.data) ? (r.data as string[]).join('') : r.data) ?? r.primary ?? '';
-  const extra = r.priority !== undefined ? `${r.priority} ` : '';
-  return `${r.name} ${r.ttl} ${typeName} ${extra}${String(value)}`.trim();
+  const txt = (d: unknown) => (Array.isArray(d) ? d : [d]).map((x) => JSON.stringify(String(x))).join(' ');
+  let rdata: string;
+  switch (typeName) {
+    case 'SOA': rdata = [r.primary, r.admin, r.serial, r.refresh, r.retry, r.expiration, r.minimum].join(' '); break;
+    case 'SRV': rdata = [r.priority, r.weight, r.port, r.target].join(' '); break;
+    case 'MX': rdata = `${String(r.priority)} ${String(r.exchange)}`; break;
+    case 'CAA': rdata = `${String(r.flags)} ${String(r.tag)} ${JSON.stringify(String(r.value ?? ''))}`; break;
+    case 'TXT': case 'SPF': rdata = txt(r.data); break;
+    default: {
+      const value = r.address ?? r.domain ?? r.ns ?? r.exchange ?? r.target ?? (Array.isArray(r.data) ? (r.data as string[]).join('') : r.data) ?? r.primary ?? '';
+      rdata = String(value);
+    }
+  }
+  return `${String(r.name)} ${String(r.ttl)} ${typeName} ${rdata}`.trim();
 }
 
 export interface DnsPlanOptions extends DnsQuery {

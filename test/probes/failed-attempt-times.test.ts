@@ -40,3 +40,21 @@ describe('dns: an error rcode is an answer with a measured time', () => {
     }
   });
 });
+
+describe('dns answers keep every field', () => {
+  test('SRV with weight and port, SOA with its serial, MX and TXT in presentation form', async () => {
+    const ep = await lab('dns-ok');
+    try {
+      const ans = async (type: string) => {
+        const j = await runCliJson(['dns', 'lab.test', '--server', ep.addr, '-c', '1', '--type', type]);
+        return (j.json.answers as string[])[0];
+      };
+      expect(await ans('SRV')).toBe('lab.test 60 SRV 1 1 443 svc.lab.test');
+      expect(await ans('SOA')).toBe('lab.test 60 SOA ns1.lab.test hostmaster.lab.test 1 3600 600 86400 60');
+      expect(await ans('MX')).toMatch(/^lab\.test 60 MX \d+ \S+$/);
+      expect(await ans('TXT')).toBe('lab.test 60 TXT "conndx lab"');
+    } finally {
+      await ep.close();
+    }
+  });
+});
