@@ -63,9 +63,9 @@ export async function executeInWorkers<T>(plan: ProbePlan<T>, spec: WorkerProbeS
   let seq = 0;
   let firstStart = Infinity;
   let lastEnd = -Infinity;
-  const seconds: { completed: number; ok: number; inFlightMax: number; limit: number; lat: ReturnType<typeof createHistogram> }[] = [];
+  const seconds: { completed: number; ok: number; inFlightMax: number; lat: ReturnType<typeof createHistogram> }[] = [];
   const second = (i: number) => {
-    while (seconds.length <= i) seconds.push({ completed: 0, ok: 0, inFlightMax: 0, limit: 0, lat: createHistogram() });
+    while (seconds.length <= i) seconds.push({ completed: 0, ok: 0, inFlightMax: 0, lat: createHistogram() });
     return seconds[i]!;
   };
   const lags: NonNullable<RunStats['loopLagMs']>[] = [];
@@ -112,7 +112,6 @@ export async function executeInWorkers<T>(plan: ProbePlan<T>, spec: WorkerProbeS
         for (const p of m.stats.series) {
           const b = second(Math.max(0, Math.floor((p.t * 1000 + shift) / 1000)));
           b.inFlightMax += p.inFlightMax;
-          b.limit += p.limit;
         }
         if (m.stats.loopLagMs) lags.push(m.stats.loopLagMs);
         busy = Math.max(busy, m.stats.busy);
@@ -145,7 +144,9 @@ export async function executeInWorkers<T>(plan: ProbePlan<T>, spec: WorkerProbeS
     ...(interrupted ? { interrupted: true } : {}),
   };
   const series: SeriesPoint[] = seconds.map((b, t) => ({
-    t, completed: b.completed, ok: b.ok, inFlightMax: b.inFlightMax, limit: b.limit || o.concurrency,
+    // Threads run without --adaptive (refused): the limit is the run's, every second. Summed
+    // from the threads' own seconds it read half in a second only one thread's clock reached.
+    t, completed: b.completed, ok: b.ok, inFlightMax: b.inFlightMax, limit: o.concurrency,
     p50: b.lat.percentile(50) === null ? null : round(b.lat.percentile(50)!), p99: b.lat.percentile(99) === null ? null : round(b.lat.percentile(99)!),
   }));
   if (series.length > 1) result.series = series;
