@@ -1,13 +1,69 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Two projects; `npm test` (vitest run) runs both.
+ *
+ * - `timing`: tests that measure latency or wall time on loopback, bind
+ *   servers whose delays are the thing measured, use network namespaces or
+ *   run tcpdump on lo. One file at a time, after everything else
+ *   (sequence.groupOrder), so they never share the cores with other test files.
+ *   Tolerances in them derive from the run itself (the server's hold times,
+ *   the wire, the loop's own lag), not from an idle machine.
+ * - `unit`: parsers, decoders, corpus and fuzz runs, CLI exit codes: no clock
+ *   in their assertions, so their files run in parallel.
+ *
+ * `npx vitest run --project timing` runs one project alone.
+ */
+const TIMING = [
+  'test/probes/dns-accuracy.test.ts',
+  'test/probes/dns.test.ts',
+  'test/probes/tcp-cli.test.ts',
+  'test/probes/tcp-connect.test.ts',
+  'test/probes/tcp-load.test.ts',
+  'test/probes/tcp-netns.test.ts',
+  'test/probes/tls-cli.test.ts',
+  'test/probes/tls-probe.test.ts',
+  'test/engine/open-loop.test.ts',
+  'test/engine/run.test.ts',
+  'test/engine/adaptive.test.ts',
+  'test/engine/workers.test.ts',
+  'test/lab/**/*.test.ts',
+  'test/checks/check-cli.test.ts',
+  'test/checks/serve.test.ts',
+  'test/checks/netns.test.ts',
+  'test/diagnose/diagnose-cli.test.ts',
+  'test/diagnose/diagnose-capture.test.ts',
+  'test/capture/loopback-capture.test.ts',
+  'test/demo.test.ts',
+  'test/hostile/**/*.test.ts',
+  'test/signals/**/*.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
-    // Timing tests measure real latency on loopback: keep files from
-    // fighting over the two cores.
-    fileParallelism: false,
     reporters: ['default'],
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['test/**/*.test.ts'],
+          exclude: TIMING,
+          fileParallelism: true,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'timing',
+          include: TIMING,
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
   },
 });

@@ -81,8 +81,12 @@ export async function main(args: MainArgs): Promise<number> {
     exitCode: 0,
   };
   let interrupts = 0;
+  // Which signal stopped the run: the command still prints what was done, then
+  // the exit code says "interrupted" (130 for SIGINT, 143 for SIGTERM, as shells do).
+  let stoppedBy: 'SIGINT' | 'SIGTERM' | null = null;
   const onSigint = () => {
     interrupts++;
+    stoppedBy ??= 'SIGINT';
     if (interrupts === 1) {
       args.stderr.write('\n(interrupted: finishing attempts in flight; Ctrl-C again to quit now)\n');
       stopper.abort();
@@ -90,7 +94,12 @@ export async function main(args: MainArgs): Promise<number> {
       process.exit(130);
     }
   };
-  const onSigterm = () => stopper.abort();
+  const onSigterm = () => {
+    // A second SIGTERM (or one after Ctrl-C) ends the process now.
+    if (stoppedBy) process.exit(stoppedBy === 'SIGINT' ? 130 : 143);
+    stoppedBy = 'SIGTERM';
+    stopper.abort();
+  };
   const onSighup = () => ctx.reload.dispatchEvent(new Event('reload'));
   // `conndx … | head`: the reader left; stop quietly instead of dying on EPIPE.
   const onPipeError = (e: NodeJS.ErrnoException) => {
@@ -116,6 +125,10 @@ export async function main(args: MainArgs): Promise<number> {
       return 0;
     }
     await program.parseAsync([...args.argv], { from: 'user' });
+    // `serve` and `lab` run until stopped: a signal is how they end (serve drains first), not an interruption.
+    const daemon = args.argv[0] === 'serve' || args.argv[0] === 'lab';
+    if (stoppedBy === 'SIGINT' && !daemon) return 130;
+    if (stoppedBy === 'SIGTERM' && !daemon) return 143;
     return ctx.exitCode;
   } catch (e) {
     if (e instanceof CommanderError) {
