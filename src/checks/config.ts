@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readInputTextSync } from '../input.js';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
@@ -235,10 +235,9 @@ function locator(file: string, doc: Document, lc: LineCounter) {
 export function loadChecksFile(file: string): ChecksConfig {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readInputTextSync(file, 'config', 'the config file');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
-    throw new ConfigError([{ file, line: 0, column: 0, field: '', message: `cannot read the config file: ${code}` }]);
+    throw new ConfigError([{ file, line: 0, column: 0, field: '', message: (e as Error).message.replace(/^cannot read the config file "[^"]*": /, 'cannot read the config file: ') }]);
   }
   return parseChecks(text, file);
 }
@@ -259,7 +258,17 @@ export function parseChecks(text: string, file: string): ChecksConfig {
     issues.push({ file, line, column, field: fieldName(path), message });
   };
 
-  const data: unknown = doc.toJS();
+  let data: unknown;
+  try {
+    // An alias bomb ("billion laughs") expands past this many alias resolutions; refuse it by name.
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    const m = (e as Error).message;
+    if (/alias/i.test(m)) {
+      throw new ConfigError([{ file, line: 1, column: 1, field: '', message: 'YAML: too many alias expansions (an alias bomb?): at most 100 aliases are expanded' }]);
+    }
+    throw new ConfigError([{ file, line: 1, column: 1, field: '', message: `YAML: ${m.split('\n')[0]}` }]);
+  }
   if (data === null || data === undefined) {
     throw new ConfigError([{ file, line: 1, column: 1, field: '', message: 'the file is empty: it needs a "checks" list' }]);
   }
@@ -442,8 +451,8 @@ function validateCheck(raw: RawCheck, idx: number, add: Add, baseDir: string): O
       if (p === undefined) return undefined;
       const path = resolvePath(baseDir, p);
       let text: string;
-      try { text = readFileSync(path, 'utf8'); } catch (e) {
-        err([key], `cannot read "${p}" (${path}): ${(e as NodeJS.ErrnoException).code ?? 'EIO'}`);
+      try { text = readInputTextSync(path, key === 'ca' ? 'ca' : 'pem', `"${p}" (${path})`).toString(); } catch (e) {
+        err([key], (e as Error).message.replace(/ "[^"]*"(?=: )/, ''));
         return undefined;
       }
       if (!kind.test(text)) { err([key], `"${p}" holds no PEM ${what}`); return undefined; }

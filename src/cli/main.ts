@@ -3,6 +3,7 @@ import type { Readable, Writable } from 'node:stream';
 import { isConndxError, isUserError } from '../errors.js';
 import type { ChalkInstance } from 'chalk';
 import { conndxVersion } from '../report/meta.js';
+import { guardStdout, isWriteError, stdoutWriteErrorLine } from '../output.js';
 import { COMMANDS } from './commands/index.js';
 import type { CliContext } from './context.js';
 
@@ -92,13 +93,9 @@ export async function main(args: MainArgs): Promise<number> {
   };
   const onSigterm = () => stopper.abort();
   const onSighup = () => ctx.reload.dispatchEvent(new Event('reload'));
-  // `conndx … | head`: the reader left; stop quietly instead of dying on EPIPE.
-  const onPipeError = (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(0);
-    throw e;
-  };
+  // `conndx … | head` (EPIPE) ends quietly; a full disk or /dev/full ends with one line and exit 3.
   if (args.handleSignals) {
-    args.stdout.on('error', onPipeError);
+    guardStdout(args.stdout, args.stderr);
     process.on('SIGINT', onSigint);
     process.on('SIGTERM', onSigterm);
     process.on('SIGHUP', onSighup);
@@ -122,6 +119,10 @@ export async function main(args: MainArgs): Promise<number> {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
       const msg = e.message.replace(/^error: /, '').split('\n')[0];
       args.stderr.write(`conndx: ${msg}\n`);
+      return 3;
+    }
+    if (isWriteError(e)) {
+      args.stderr.write(stdoutWriteErrorLine(e));
       return 3;
     }
     if (isUserError(e) && isConndxError(e)) {

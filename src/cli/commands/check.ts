@@ -41,7 +41,7 @@ export function registerCheck(program: Command, ctx: CliContext): Command {
   const cmd = program
     .command('check')
     .description('run synthetic checks once (Nagios/Icinga plugin): one status line, perfdata, exit 0 OK 1 WARNING 2 CRITICAL 3 UNKNOWN')
-    .requiredOption('--config <file>', 'YAML file of checks')
+    .requiredOption('--config <file>', 'YAML file of checks (at most 1 MiB; ca: files at most 4 MiB)')
     .option('--dry-run', 'validate the config and print what each check would do, without probing')
     .option('--json', 'one JSON object on stdout: every check\'s state, reasons and result')
     .option('--textfile <dir>', 'also write the results for node_exporter\'s textfile collector into DIR (atomically)')
@@ -141,7 +141,7 @@ export function registerServe(program: Command, ctx: CliContext): Command {
   const cmd = program
     .command('serve')
     .description('run the checks on their intervals and serve Prometheus /metrics, /probe?module=&target= and /-/healthy')
-    .requiredOption('--config <file>', 'YAML file of checks (SIGHUP reloads it)')
+    .requiredOption('--config <file>', 'YAML file of checks, at most 1 MiB (SIGHUP reloads it)')
     .option('--listen <host:port>', 'address to listen on (loopback unless told otherwise)', DEFAULT_LISTEN)
     .option('--allow-any-target', '/probe may probe any target, not only those in the config')
     .option('--max-concurrent <n>', `check runs in flight at once, scheduled and /probe together (default ${DEFAULT_MAX_CONCURRENT})`)

@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../../output.js';
+import { readInputTextSync } from '../../input.js';
 import { isIP } from 'node:net';
 import { extname } from 'node:path';
 import { ConndxError } from '../../errors.js';
@@ -41,11 +42,7 @@ export function parseDiagnoseTarget(raw: string): DiagnoseTarget {
 }
 
 function readText(file: string, flag: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new ConndxError('CONNDX_IO', `cannot read ${flag} "${file}": ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
-  }
+  return readInputTextSync(file, flag === '--hosts' ? 'hosts' : flag === '--resolv-conf' ? 'resolvConf' : flag === '--ca' ? 'ca' : 'pem', flag);
 }
 
 function toServer(raw: string): DnsServer {
@@ -68,8 +65,8 @@ export function registerDiagnose(program: Command, ctx: CliContext): Command {
     .description('one command for a connection problem: DNS, TCP, TLS and HTTP for every address, a phase waterfall and a verdict')
     .argument('<target>', 'a URL (https://host/path, http://…) or host[:port] (port 443 when left out)')
     .option('-s, --server <host[:port]>', 'resolver to ask directly (repeatable; default: the nameservers of resolv.conf)', (v: string, prev: string[] = []) => [...prev, v])
-    .option('--resolv-conf <file>', 'read nameservers, search and ndots from this file, and resolve as the stub resolver would instead of calling getaddrinfo')
-    .option('--hosts <file>', 'a hosts(5) file to consult first (implies the emulated stub resolver)')
+    .option('--resolv-conf <file>', 'read nameservers, search and ndots from this file, and resolve as the stub resolver would instead of calling getaddrinfo (at most 1 MiB)')
+    .option('--hosts <file>', 'a hosts(5) file to consult first (implies the emulated stub resolver; at most 1 MiB)')
     .option('--tls', 'negotiate TLS whatever the port (default: https:// or a TLS port such as 443)')
     .option('--no-tls', 'never negotiate TLS')
     .option('--http [path]', 'send one HTTP GET (default for http:// and https:// URLs; path default /)')
@@ -77,7 +74,7 @@ export function registerDiagnose(program: Command, ctx: CliContext): Command {
     .option('--capture', 'capture the diagnosis\'s own packets with tcpdump (needs root) and add the packet-level evidence')
     .option('--sni <name>', 'server name to send and check the certificate against (default: the target name)')
     .option('--alpn <list>', 'ALPN protocols to offer in the TLS phase, e.g. h2,http/1.1')
-    .option('--ca <file>', 'trust exactly the CA certificates in this PEM file')
+    .option('--ca <file>', 'trust exactly the CA certificates in this PEM file (at most 4 MiB)')
     .option('--cert <file>', 'client certificate (PEM)')
     .option('--key <file>', 'private key of --cert (PEM)')
     .option('--insecure', 'report certificate problems but do not fail on them')
@@ -118,8 +115,8 @@ degraded or failing (a name that does not resolve included), 3 unusable input.`)
       if (run.family && fam !== run.family) throw new ConndxError('CONNDX_BAD_TARGET', `--server ${s.key} is IPv${fam} but -${run.family} was given`);
     }
     const emulate = o.resolvConf !== undefined || o.hosts !== undefined;
-    const confText = o.resolvConf !== undefined ? readText(String(o.resolvConf), '--resolv-conf') : (() => { try { return readFileSync('/etc/resolv.conf', 'utf8'); } catch { return ''; } })();
-    const hostsText = o.hosts !== undefined ? readText(String(o.hosts), '--hosts') : emulate ? (() => { try { return readFileSync('/etc/hosts', 'utf8'); } catch { return ''; } })() : '';
+    const confText = o.resolvConf !== undefined ? readText(String(o.resolvConf), '--resolv-conf') : (() => { try { return readInputTextSync('/etc/resolv.conf', 'resolvConf', '/etc/resolv.conf'); } catch { return ''; } })();
+    const hostsText = o.hosts !== undefined ? readText(String(o.hosts), '--hosts') : emulate ? (() => { try { return readInputTextSync('/etc/hosts', 'hosts', '/etc/hosts'); } catch { return ''; } })() : '';
     const resolvConf = parseResolvConf(confText);
     const thresholds = {
       dnsMs: parseDuration(String(o.slowDns), '--slow-dns'),
@@ -148,11 +145,7 @@ degraded or failing (a name that does not resolve included), 3 unusable input.`)
 
     if (reportFile) {
       const text = kind === 'md' ? renderDiagnoseMarkdown(result) : renderDiagnoseHtml(result);
-      try {
-        writeFileSync(reportFile, text);
-      } catch (e) {
-        throw new ConndxError('CONNDX_IO', `cannot write --report "${reportFile}": ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
-      }
+      writeFileAtomic(reportFile, text, '--report');
     }
     if (run.json) {
       await write(ctx.stdout, JSON.stringify(result, null, 2) + '\n');

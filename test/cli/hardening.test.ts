@@ -1,0 +1,203 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, truncateSync, writeFileSync, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { BIN } from '../helpers/lab.js';
+
+interface Run { code: number | null; stdout: string; stderr: string; ms: number; maxRssKb?: number }
+
+/** The real executable in a child, killed (and failed) past `limitMs`; with `time`, its peak RSS from /usr/bin/time -v. */
+function runBin(argv: string[], opts: { limitMs?: number; time?: boolean; stdoutFile?: string; stdin?: string } = {}): Promise<Run> {
+  const limitMs = opts.limitMs ?? 15_000;
+  const useTime = opts.time && existsSync('/usr/bin/time');
+  const cmd = useTime ? '/usr/bin/time' : process.execPath;
+  const args = useTime ? ['-v', process.execPath, BIN, ...argv] : [BIN, ...argv];
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    const out = opts.stdoutFile ? (require_openSync(opts.stdoutFile)) : 'pipe';
+    const child = spawn(cmd, args, { stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', out, 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d) => { stdout += d; });
+    child.stderr!.on('data', (d) => { stderr += d; });
+    if (opts.stdin !== undefined) { child.stdin!.on('error', () => { /* conndx stopped reading */ }); child.stdin!.end(opts.stdin); }
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`conndx ${argv.join(' ')} still running after ${limitMs} ms`)); }, limitMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      let maxRssKb: number | undefined;
+      if (useTime) {
+        const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
+        maxRssKb = m ? Number(m[1]) : undefined;
+        stderr = stderr.split(/\n\s*Command being timed:/)[0]!.replace(/Command exited with non-zero status \d+\n?/, '');
+      }
+      resolve({ code, stdout, stderr, ms: Date.now() - t0, maxRssKb });
+    });
+  });
+}
+
+import { openSync } from 'node:fs';
+function require_openSync(path: string): number { return openSync(path, 'w'); }
+
+let dir: string;
+let server: Server;
+let port: number;
+let connections = 0;
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'conndx-harden-'));
+  server = createServer((s) => { connections++; s.destroy(); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  port = (server.address() as { port: number }).port;
+});
+afterAll(() => { server.close(); });
+
+const oneLine = (r: Run) => {
+  const lines = r.stderr.trim().split('\n');
+  expect(lines, r.stderr).toHaveLength(1);
+  expect(r.stderr).not.toMatch(/at .*\.js:\d+/);
+  return lines[0]!;
+};
+
+describe('bounded input files (issue 19, item 1)', () => {
+  test.each([
+    ['tcp --send @/dev/zero', () => ['tcp', `127.0.0.1:${port}`, '--send', '@/dev/zero', '--count', '1']],
+    ['tcp @/dev/urandom', () => ['tcp', '@/dev/urandom']],
+    ['tls --ca /dev/zero', () => ['tls', `127.0.0.1:${port}`, '--ca', '/dev/zero', '--count', '1']],
+    ['dns --resolv-conf /dev/zero', () => ['dns', 'x.test', '--resolv-conf', '/dev/zero', '--count', '1']],
+    ['diagnose --hosts /dev/zero', () => ['diagnose', `127.0.0.1:${port}`, '--hosts', '/dev/zero']],
+    ['diagnose --resolv-conf /dev/zero', () => ['diagnose', `127.0.0.1:${port}`, '--resolv-conf', '/dev/zero']],
+    ['check --config /dev/zero', () => ['check', '--config', '/dev/zero']],
+    ['check --config <a directory>', () => ['check', '--config', dir]],
+  ])('%s: refused by its type before reading, exit 3, bounded RSS', async (_n, argv) => {
+    const before = connections;
+    const r = await runBin(argv(), { time: true, limitMs: 10_000 });
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(/not a regular file/);
+    if (r.maxRssKb !== undefined) expect(r.maxRssKb).toBeLessThan(200 * 1024);
+    expect(connections).toBe(before);
+  });
+
+  test('a FIFO nobody writes to is refused at once, not waited on', async () => {
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const r = await runBin(['tcp', `127.0.0.1:${port}`, '--send', `@${fifo}`, '--count', '1'], { limitMs: 5000 });
+    expect(r.code).toBe(3);
+    expect(oneLine(r)).toMatch(/FIFO/);
+  });
+
+  test('regular files over their kind\'s limit are refused, naming the limit', async () => {
+    const big = join(dir, 'big');
+    writeFileSync(big, '');
+    truncateSync(big, 50 * 1024 * 1024); // sparse: 50 MB claimed, nothing on disk
+    for (const [argv, limit] of [
+      [['tcp', `127.0.0.1:${port}`, '--send', `@${big}`, '--count', '1'], '1 MiB'],
+      [['tcp', `@${big}`], '10 MiB'],
+      [['tls', `127.0.0.1:${port}`, '--ca', big, '--count', '1'], '4 MiB'],
+      [['check', '--config', big], '1 MiB'],
+    ] as const) {
+      const r = await runBin([...argv], { time: true });
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr).toContain(`over the ${limit} limit`);
+      if (r.maxRssKb !== undefined) expect(r.maxRssKb).toBeLessThan(200 * 1024);
+    }
+  });
+
+  test('100,000 distinct targets are refused by the 10,000 cap in bounded memory, before any connection', async () => {
+    const list = join(dir, 'targets.txt');
+    writeFileSync(list, Array.from({ length: 100_000 }, (_, i) => `127.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:${port}`).join('\n'));
+    const before = connections;
+    const r = await runBin(['tcp', `@${list}`, '--count', '1'], { time: true });
+    expect(r.code).toBe(3);
+    expect(oneLine(r)).toMatch(/too many targets: at most 10,000/);
+    if (r.maxRssKb !== undefined) expect(r.maxRssKb).toBeLessThan(300 * 1024);
+    expect(connections).toBe(before);
+  });
+
+  test('@- from stdin past 10 MiB is refused', async () => {
+    const r = await runBin(['tcp', '@-'], { stdin: 'x'.repeat(11 * 1024 * 1024) });
+    expect(r.code).toBe(3);
+    expect(oneLine(r)).toMatch(/over the 10 MiB limit/);
+  });
+
+  test('a YAML alias bomb is a named config error, not an internal error', async () => {
+    const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
+    for (let i = 1; i < 9; i++) {
+      const p = String.fromCharCode(96 + i);
+      const n = String.fromCharCode(97 + i);
+      bomb.push(`${n}: &${n} [${Array(9).fill(`*${p}`).join(',')}]`);
+    }
+    bomb.push('checks: *i');
+    const f = join(dir, 'bomb.yaml');
+    writeFileSync(f, bomb.join('\n') + '\n');
+    const r = await runBin(['check', '--config', f], { time: true });
+    expect(r.code).toBe(3);
+    expect(r.stdout + r.stderr).toMatch(/alias/);
+    expect(r.stdout + r.stderr).not.toMatch(/internal error/);
+  });
+
+  test('--help says each file kind\'s limit', async () => {
+    const tcp = (await runBin(['tcp', '--help'])).stdout.replace(/\s+/g, ' ');
+    expect(tcp).toContain('at most 10 MiB and 10,000 targets');
+    expect(tcp).toContain('(at most 1 MiB)');
+    expect((await runBin(['tls', '--help'])).stdout.replace(/\s+/g, ' ')).toContain('(at most 4 MiB)');
+    expect((await runBin(['check', '--help'])).stdout.replace(/\s+/g, ' ')).toContain('at most 1 MiB');
+    const diag = (await runBin(['diagnose', '--help'])).stdout.replace(/\s+/g, ' ');
+    expect(diag).toContain('(at most 4 MiB)');
+    expect(diag).toContain('at most 1 MiB');
+  });
+});
+
+describe('write errors (issue 19, item 2)', () => {
+  test.each([
+    [['lab', '--list']],
+    [['tcp', '--help']],
+    [['tcp', '127.0.0.1:1', '--count', '1', '--timeout', '200ms']],
+    [['merge', '--help']],
+  ])('%j > /dev/full: one stderr line, exit 3', async (argv) => {
+    const r = await runBin(argv, { stdoutFile: '/dev/full' });
+    expect(r.code).toBe(3);
+    expect(oneLine(r)).toBe('conndx: cannot write to standard output: ENOSPC (no space left on the device)');
+  });
+
+  test('check > /dev/full is UNKNOWN (3), not WARNING', async () => {
+    const f = join(dir, 'one.yaml');
+    writeFileSync(f, `checks:\n  - name: one\n    probe: tcp\n    target: 127.0.0.1:${port}\n    count: 1\n`);
+    const r = await runBin(['check', '--config', f], { stdoutFile: '/dev/full' });
+    expect(r.code).toBe(3);
+    expect(oneLine(r)).toMatch(/cannot write to standard output: ENOSPC/);
+  });
+
+  test('diagnose --report /dev/full: one line, exit 3, and /dev/full is still a device', async () => {
+    const link = join(dir, 'full.md');
+    execFileSync('ln', ['-sf', '/dev/full', link]);
+    const r = await runBin(['diagnose', `127.0.0.1:${port}`, '--report', link], { limitMs: 20_000 });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/cannot write --report ".*full.md": ENOSPC/);
+    expect(execFileSync('stat', ['-c', '%F', '/dev/full']).toString().trim()).toBe('character special file');
+  });
+
+  test('diagnose --report on a full disk leaves the previous report whole, and no temporary file', async () => {
+    const mnt = join(dir, 'small');
+    mkdirSync(mnt);
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4k', 'tmpfs', mnt], { stdio: 'ignore' });
+    } catch {
+      if (process.env.CONNDX_REQUIRE_ROOT_TESTS === '1') throw new Error('CONNDX_REQUIRE_ROOT_TESTS=1 but cannot mount a tmpfs');
+      console.warn('skipped: cannot mount a tmpfs (needs root)');
+      return;
+    }
+    try {
+      const report = join(mnt, 'r.md');
+      writeFileSync(report, 'previous report\n');
+      const r = await runBin(['diagnose', `127.0.0.1:${port}`, '--report', report], { limitMs: 20_000 });
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(/cannot write --report .*ENOSPC/);
+      expect(readFileSync(report, 'utf8')).toBe('previous report\n');
+      expect(readdirSync(mnt)).toEqual(['r.md']);
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+  });
+});
