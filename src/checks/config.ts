@@ -4,7 +4,7 @@ import { createSecureContext } from 'node:tls';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
 import { ConndxError } from '../errors.js';
-import { isValidHostName, parseDuration, parseHostPort } from '../parse.js';
+import { DURATION_MAX_MS, isValidHostName, parseDuration, parseHostPort } from '../parse.js';
 import { QTYPES } from '../probes/dns-wire.js';
 
 export const PROBE_KINDS = ['dns', 'tcp', 'tls'] as const;
@@ -491,7 +491,7 @@ function validateThresholds(raw: RawThresholds | undefined, base: PathKey[], pro
     const v = raw[p];
     if (v === undefined) continue;
     if (typeof v === 'number') { err([...base, p], `write a unit: "${v}ms"`); continue; }
-    try { t[p] = parseDuration(v, p); } catch (e) { err([...base, p], (e as Error).message); }
+    try { t[p] = parseDuration(v, p, { max: DURATION_MAX_MS.threshold }); } catch (e) { err([...base, p], (e as Error).message); }
   }
   if (raw.minTlsVersion !== undefined) {
     if (probe !== 'tls') err([...base, 'minTlsVersion'], 'minTlsVersion applies to tls checks only', true);

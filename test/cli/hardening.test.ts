@@ -201,3 +201,32 @@ describe('write errors (issue 19, item 2)', () => {
     }
   });
 });
+
+describe('durations in range (issue 19, item 4)', () => {
+  test.each([
+    [['tcp', '127.0.0.1:1', '--timeout', '597h'], /bad --timeout "597h": at most 10m/],
+    [['tcp', '127.0.0.1:1', '--timeout', '11m'], /at most 10m/],
+    [['tcp', '127.0.0.1:1', '--duration', '0'], /bad --duration "0": must be more than 0/],
+    [['tcp', '127.0.0.1:1', '--duration', '25h'], /at most 24h/],
+    [['tcp', '127.0.0.1:1', '--hold', '2h'], /at most 1h/],
+    [['dns', 'x.test', '--server', '127.0.0.1:1', '--timeout', '100000000000s'], /at most 10m/],
+    [['diagnose', '127.0.0.1:1', '--slow-dns', '1000h'], /at most 10m/],
+  ])('%j: exit 3 before any attempt', async (argv, re) => {
+    const before = connections;
+    const r = await runBin(argv.map((a) => a.replace('127.0.0.1:1', `127.0.0.1:${port}`)));
+    expect(r.code).toBe(3);
+    expect(oneLine(r)).toMatch(re);
+    expect(connections).toBe(before);
+  });
+
+  test('the maximum itself is accepted, and a refusing port is "refused", not a 1 ms "timeout"', async () => {
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const closedPort = (probe.address() as { port: number }).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const r = await runBin(['tcp', `127.0.0.1:${closedPort}`, '--count', '1', '--timeout', '10m', '--json']);
+    expect(r.code, r.stderr).toBe(2);
+    expect(JSON.stringify(JSON.parse(r.stdout).outcomes ?? JSON.parse(r.stdout))).toMatch(/refused/);
+    expect(JSON.stringify(JSON.parse(r.stdout))).not.toMatch(/"timeout":\s*[1-9]/);
+  });
+});

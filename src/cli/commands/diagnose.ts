@@ -13,7 +13,7 @@ import { renderDiagnose } from '../../report/diagnose-terminal.js';
 import { renderDiagnoseHtml } from '../../report/html.js';
 import { renderDiagnoseMarkdown } from '../../report/markdown.js';
 import { write, warn, type CliContext } from '../context.js';
-import { isValidHostName, parseDuration, parseHostPort } from '../../parse.js';
+import { DURATION_MAX_MS, isValidHostName, parseDuration, parseHostPort } from '../../parse.js';
 import { addProbeOptions, parseProbeOptions } from '../probe-options.js';
 import { tlsOptionsFrom } from './tls.js';
 
@@ -119,10 +119,10 @@ degraded or failing (a name that does not resolve included), 3 unusable input.`)
     const hostsText = o.hosts !== undefined ? readText(String(o.hosts), '--hosts') : emulate ? (() => { try { return readInputTextSync('/etc/hosts', 'hosts', '/etc/hosts'); } catch { return ''; } })() : '';
     const resolvConf = parseResolvConf(confText);
     const thresholds = {
-      dnsMs: parseDuration(String(o.slowDns), '--slow-dns'),
-      connectMs: parseDuration(String(o.slowConnect), '--slow-connect'),
-      tlsMs: parseDuration(String(o.slowTls), '--slow-tls'),
-      firstByteMs: parseDuration(String(o.slowFirstByte), '--slow-first-byte'),
+      dnsMs: parseDuration(String(o.slowDns), '--slow-dns', { max: DURATION_MAX_MS.threshold }),
+      connectMs: parseDuration(String(o.slowConnect), '--slow-connect', { max: DURATION_MAX_MS.threshold }),
+      tlsMs: parseDuration(String(o.slowTls), '--slow-tls', { max: DURATION_MAX_MS.threshold }),
+      firstByteMs: parseDuration(String(o.slowFirstByte), '--slow-first-byte', { max: DURATION_MAX_MS.threshold }),
     };
     const httpPath = o.http === undefined ? undefined : o.http === true ? '/' : String(o.http);
     if (httpPath !== undefined && !httpPath.startsWith('/')) throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --http "${httpPath}": a path starts with /`);
