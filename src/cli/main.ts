@@ -3,6 +3,7 @@ import type { Readable, Writable } from 'node:stream';
 import { isConndxError, isUserError } from '../errors.js';
 import type { ChalkInstance } from 'chalk';
 import { conndxVersion } from '../report/meta.js';
+import { escapeControl } from '../shell.js';
 import { guardStdout, isWriteError, stdoutWriteErrorLine } from '../output.js';
 import { COMMANDS } from './commands/index.js';
 import type { CliContext } from './context.js';
@@ -117,7 +118,7 @@ export async function main(args: MainArgs): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
-      const msg = e.message.replace(/^error: /, '').split('\n')[0];
+      const msg = escapeControl(e.message.replace(/^error: /, '').split('\n')[0]!);
       args.stderr.write(`conndx: ${msg}\n`);
       return 3;
     }
@@ -126,7 +127,8 @@ export async function main(args: MainArgs): Promise<number> {
       return 3;
     }
     if (isUserError(e) && isConndxError(e)) {
-      args.stderr.write(`conndx: ${e.message}${e.hint ? ` (${e.hint})` : ''}\n`);
+      // Values echoed in messages (a target, a path) never reach the terminal raw.
+      args.stderr.write(`conndx: ${escapeControl(e.message)}${e.hint ? ` (${escapeControl(e.hint)})` : ''}\n`);
       return 3;
     }
     const err = e instanceof Error ? e : new Error(String(e));

@@ -230,3 +230,42 @@ describe('durations in range (issue 19, item 4)', () => {
     expect(JSON.stringify(JSON.parse(r.stdout))).not.toMatch(/"timeout":\s*[1-9]/);
   });
 });
+
+describe('shell-safe suggestions, no raw control characters (issue 19, item 5)', () => {
+  /** Runs each suggested line in bash with curl/conndx/openssl/getent stubbed to print their argv, and `id` booby-trapped. */
+  function pasteEach(lines: string[]): string[] {
+    return lines.map((l) => execFileSync('bash', ['-c', `curl() { printf '<%s>' "$@"; }; conndx() { printf '<%s>' "$@"; }; sudo() { "$@"; }; openssl() { printf '<%s>' "$@"; }; getent() { printf '<%s>' "$@"; }; id() { echo INJECTED; }; ${l}`], { input: '' }).toString());
+  }
+
+  test('a URL with ";id" and "$(id)" gives suggestions that, pasted, run no id (terminal and Markdown)', async () => {
+    const url = `http://127.0.0.1:${port}/x;id?a=$(id)&b=\`id\``;
+    const md = join(dir, 'inject.md');
+    const r = await runBin(['diagnose', url, '--count', '1', '--report', md], { limitMs: 20_000 });
+    expect([1, 2], r.stderr).toContain(r.code);
+    const term = r.stdout.split('\n').filter((l) => l.startsWith('  $ ')).map((l) => l.slice(4));
+    expect(term.some((l) => l.startsWith('curl'))).toBe(true);
+    const mdLines = readFileSync(md, 'utf8').split('\n').filter((l) => /^- `+ ?(curl|conndx|sudo|openssl)/.test(l)).map((l) => l.replace(/^- (`+) ?/, '').replace(/ ?`+$/, ''));
+    expect(mdLines.some((l) => l.startsWith('curl'))).toBe(true);
+    for (const out of pasteEach([...term, ...mdLines])) {
+      expect(out).not.toContain('INJECTED');
+    }
+    const curl = pasteEach(term.filter((l) => l.startsWith('curl')))[0]!;
+    expect(curl).toContain(`<http://127.0.0.1:${port}/x;id?a=$(id)&b=\`id\`>`);
+  });
+
+  test.each([
+    ['--http with CRLF', () => ['diagnose', `127.0.0.1:${port}`, '--http', '/a\r\nX-Injected: 1']],
+    ['--http with LF and a second request', () => ['diagnose', `127.0.0.1:${port}`, '--http', '/\n\nGET /second HTTP/1.1']],
+    ['a URL with CR/LF', () => ['diagnose', `http://127.0.0.1:${port}/a\r\nX-Injected: 1`]],
+    ['a target with an escape sequence', () => ['diagnose', `http://127.0.0.1:${port}/\x1b[2J`]],
+    ['--sni with CRLF', () => ['diagnose', `127.0.0.1:${port}`, '--sni', 'a\r\nb']],
+  ])('%s: refused as bad input, nothing sent, no raw control character on stderr', async (_n, argv) => {
+    const before = connections;
+    const r = await runBin(argv(), { limitMs: 10_000 });
+    expect(r.code).toBe(3);
+    expect(oneLine(r)).toMatch(/control character|not a host name/);
+    // eslint-disable-next-line no-control-regex
+    expect(r.stderr.replace(/\n$/, '')).not.toMatch(/[\x00-\x1f\x7f]/);
+    expect(connections).toBe(before);
+  });
+});

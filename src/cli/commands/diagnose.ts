@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import { writeFileAtomic } from '../../output.js';
+import { escapeControl, hasControl } from '../../shell.js';
 import { readInputTextSync } from '../../input.js';
 import { isIP } from 'node:net';
 import { extname } from 'node:path';
@@ -20,6 +21,8 @@ import { tlsOptionsFrom } from './tls.js';
 /** "https://api.example.com/healthz", "db.internal:5432", "[::1]:443", "api.example.com" (443). */
 export function parseDiagnoseTarget(raw: string): DiagnoseTarget {
   const text = String(raw).trim();
+  // The URL parser drops tabs and newlines silently; a target holding one is refused, not quietly changed.
+  if (hasControl(text)) throw new ConndxError('CONNDX_BAD_TARGET', `bad target "${escapeControl(text)}": it holds a control character`);
   const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(text);
   if (m) {
     const scheme = m[1]!.toLowerCase();
@@ -125,6 +128,13 @@ degraded or failing (a name that does not resolve included), 3 unusable input.`)
       firstByteMs: parseDuration(String(o.slowFirstByte), '--slow-first-byte', { max: DURATION_MAX_MS.threshold }),
     };
     const httpPath = o.http === undefined ? undefined : o.http === true ? '/' : String(o.http);
+    // CR/LF would end the request line and add headers or a second request: refused, as any control character or space.
+    if (httpPath !== undefined && (hasControl(httpPath) || /\s/.test(httpPath))) {
+      throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --http "${escapeControl(httpPath)}": a path holds no spaces or control characters (percent-encode them)`);
+    }
+    if (o.sni !== undefined && (hasControl(String(o.sni)) || /\s/.test(String(o.sni)))) {
+      throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --sni "${escapeControl(String(o.sni))}": a server name holds no spaces or control characters`);
+    }
     if (httpPath !== undefined && !httpPath.startsWith('/')) throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --http "${httpPath}": a path starts with /`);
 
     const progress = ctx.stderr.isTTY && !run.json ? (line: string) => ctx.stderr.write(ctx.ce.dim(`… ${line}\n`)) : undefined;
