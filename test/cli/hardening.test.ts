@@ -269,3 +269,82 @@ describe('shell-safe suggestions, no raw control characters (issue 19, item 5)',
     expect(connections).toBe(before);
   });
 });
+
+describe('names for what broke (issue 19, item 7)', () => {
+  async function tcpResult(): Promise<Record<string, any>> {
+    const r = await runBin(['tcp', `127.0.0.1:${port}`, '--count', '3', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    return JSON.parse(r.stdout);
+  }
+
+  test('merge: "constructor" and "__proto__" keys are data; corrupt and missing histograms are named, exit 3', async () => {
+    const a = await tcpResult();
+    const fa = join(dir, 'a.json');
+    writeFileSync(fa, JSON.stringify(a));
+    const b = JSON.parse(JSON.stringify(a));
+    b.outcomes.constructor = 2;
+    const fb = join(dir, 'b.json');
+    writeFileSync(fb, JSON.stringify(b).replace('"outcomes":{', '"outcomes":{"__proto__":5,'));
+    const m = await runBin(['merge', fa, fb, '--json']);
+    expect(m.code, m.stderr).toBe(0);
+    const merged = JSON.parse(m.stdout);
+    expect(Object.getOwnPropertyDescriptor(merged.outcomes, 'constructor')?.value).toBe(2);
+    expect(Object.getOwnPropertyDescriptor(merged.outcomes, '__proto__')?.value).toBe(5);
+    expect(merged.outcomes.ok).toBe(6);
+    const text = await runBin(['merge', fa, fb]);
+    expect(text.stdout).not.toMatch(/function|\[object/);
+
+    const corrupt = JSON.parse(JSON.stringify(a));
+    corrupt.histograms.latency.hdr = corrupt.histograms.latency.hdr.slice(0, 12) + '!!!';
+    const fc = join(dir, 'c.json');
+    writeFileSync(fc, JSON.stringify(corrupt));
+    const c = await runBin(['merge', fa, fc]);
+    expect(c.code).toBe(3);
+    expect(oneLine(c)).toMatch(/"latency" histogram .* is corrupt/);
+    expect(c.stderr).not.toMatch(/internal error/);
+
+    const missing = JSON.parse(JSON.stringify(a));
+    delete missing.histograms;
+    delete missing.target;
+    const fm = join(dir, 'm.json');
+    writeFileSync(fm, JSON.stringify(missing));
+    const mm = await runBin(['merge', fa, fm]);
+    expect(mm.code).toBe(3);
+    expect(oneLine(mm)).toMatch(/carries no histograms/);
+    expect(mm.stderr).not.toMatch(/undefined/);
+  });
+
+  test('check caps its problem lines: 2,000 duplicate names give 20 lines and "… and N more"', async () => {
+    const f = join(dir, 'dups.yaml');
+    writeFileSync(f, 'checks:\n' + Array.from({ length: 2000 }, () => `  - { name: same, probe: tcp, target: "127.0.0.1:${port}" }`).join('\n') + '\n');
+    const r = await runBin(['check', '--config', f]);
+    expect(r.code).toBe(3);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(21);
+    expect(lines[20]).toMatch(/^conndx: … and \d{4} more problems$/);
+    expect(r.stdout.trim().split('\n').length).toBeLessThanOrEqual(21);
+  });
+
+  test('diagnose refuses port 0 and --tls with --no-tls, before any connection', async () => {
+    const before = connections;
+    for (const argv of [['diagnose', 'http://127.0.0.1:0/'], ['diagnose', '127.0.0.1:0'], ['diagnose', `127.0.0.1:${port}`, '--tls', '--no-tls']]) {
+      const r = await runBin(argv);
+      expect(r.code).toBe(3);
+      expect(oneLine(r)).toMatch(/port must be 1-65535|--tls and --no-tls/);
+    }
+    expect(connections).toBe(before);
+  });
+
+  test('a pcapng block claiming 4 GB is skipped with a warning', async () => {
+    const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n >>> 0); return b; };
+    const shb = Buffer.concat([u32(0x0a0d0d0a), u32(28), u32(0x1a2b3c4d), Buffer.from([1, 0, 0, 0]), Buffer.alloc(8, 0xff), u32(28)]);
+    const idb = Buffer.concat([u32(1), u32(20), Buffer.from([1, 0, 0, 0]), u32(65535), u32(20)]);
+    const big = Buffer.concat([u32(6), u32(0xfffffffc), Buffer.alloc(24)]);
+    const f = join(dir, 'big.pcapng');
+    writeFileSync(f, Buffer.concat([shb, idb, big]));
+    const r = await runBin(['pcap', f], { time: true });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/warning: block of type 0x6 has impossible length 4294967292/);
+    if (r.maxRssKb !== undefined) expect(r.maxRssKb).toBeLessThan(200 * 1024);
+  });
+});

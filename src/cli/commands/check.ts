@@ -15,6 +15,9 @@ const DEFAULT_LISTEN = '127.0.0.1:9115';
 /** Event-loop lag past which `check` warns that its latencies include waiting for this process. */
 const LOOP_LAG_WARN_MS = 20;
 
+/** Problem lines printed for a bad config; the rest are counted. */
+export const MAX_PROBLEM_LINES = 20;
+
 /** A config that cannot be used: UNKNOWN on stdout (Nagios reads it), every problem on stderr. */
 async function reportBadConfig(ctx: CliContext, e: ConfigError, json: boolean): Promise<void> {
   if (json) {
@@ -25,7 +28,9 @@ async function reportBadConfig(ctx: CliContext, e: ConfigError, json: boolean): 
   } else {
     await write(ctx.stdout, renderConfigIssues(e.issues, formatIssue));
   }
-  for (const i of e.issues) ctx.stderr.write(`conndx: ${formatIssue(i)}\n`);
+  // At most MAX_PROBLEM_LINES on stderr: 20,000 duplicate names are not 20,000 lines.
+  for (const i of e.issues.slice(0, MAX_PROBLEM_LINES)) ctx.stderr.write(`conndx: ${formatIssue(i)}\n`);
+  if (e.issues.length > MAX_PROBLEM_LINES) ctx.stderr.write(`conndx: … and ${e.issues.length - MAX_PROBLEM_LINES} more problems\n`);
   ctx.exitCode = 3;
 }
 

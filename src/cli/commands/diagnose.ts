@@ -38,6 +38,7 @@ export function parseDiagnoseTarget(raw: string): DiagnoseTarget {
     const family = isIP(host) as 0 | 4 | 6;
     if (!family && !isValidHostName(host)) throw new ConndxError('CONNDX_BAD_TARGET', `bad target "${raw}": "${host}" is not a host name or address`);
     const port = u.port ? Number(u.port) : scheme === 'https' ? 443 : 80;
+    if (port < 1 || port > 65535) throw new ConndxError('CONNDX_BAD_TARGET', `bad target "${raw}": port must be 1-65535`);
     return { raw: text, scheme, host, family, port, path: `${u.pathname || '/'}${u.search}` };
   }
   const hp = parseHostPort(text, 443);
@@ -128,6 +129,7 @@ degraded or failing (a name that does not resolve included), 3 unusable input.`)
       firstByteMs: parseDuration(String(o.slowFirstByte), '--slow-first-byte', { max: DURATION_MAX_MS.threshold }),
     };
     const httpPath = o.http === undefined ? undefined : o.http === true ? '/' : String(o.http);
+    if (ctx.argv.includes('--tls') && ctx.argv.includes('--no-tls')) throw new ConndxError('CONNDX_BAD_ARGUMENT', '--tls and --no-tls cannot be used together');
     // CR/LF would end the request line and add headers or a second request: refused, as any control character or space.
     if (httpPath !== undefined && (hasControl(httpPath) || /\s/.test(httpPath))) {
       throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --http "${escapeControl(httpPath)}": a path holds no spaces or control characters (percent-encode them)`);
