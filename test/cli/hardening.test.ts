@@ -348,3 +348,20 @@ describe('names for what broke (issue 19, item 7)', () => {
     if (r.maxRssKb !== undefined) expect(r.maxRssKb).toBeLessThan(200 * 1024);
   });
 });
+
+describe('protocol violations have their own outcome (issue 19, item 7)', () => {
+  test('a server answering a TLS ClientHello with plain text is protocol-error, not error', async () => {
+    const garbage = createServer((s) => { s.on('data', () => s.end('HTTP/1.1 400 Bad Request\r\n\r\n')); s.on('error', () => {}); });
+    await new Promise<void>((r) => garbage.listen(0, '127.0.0.1', r));
+    try {
+      const gp = (garbage.address() as { port: number }).port;
+      const r = await runBin(['tls', `127.0.0.1:${gp}`, '--count', '2', '--json']);
+      expect(r.code, r.stderr).toBe(2);
+      const json = JSON.parse(r.stdout);
+      expect(json.outcomes).toEqual({ 'protocol-error': 2 });
+      expect(json.localErrors ?? 0).toBe(0);
+    } finally {
+      garbage.close();
+    }
+  });
+});
