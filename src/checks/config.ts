@@ -70,6 +70,8 @@ export interface CheckSpec {
 export interface ChecksConfig {
   file: string;
   checks: CheckSpec[];
+  /** `serve:` settings: `debug: true` lets /probe?debug=true answer (it shows results in full). */
+  serve?: { debug?: boolean };
 }
 
 /** One problem in a config file, located. */
@@ -159,6 +161,7 @@ const checkShape = z.object({
 const fileShape = z.strictObject({
   checks: z.array(z.unknown(), { error: (i) => (i.input === undefined ? 'required: a list of checks' : `expected a list of checks, got ${describe(i.input)}`) })
     .min(1, { error: 'the list is empty: give at least one check' }),
+  serve: z.strictObject({ debug: z.boolean({ error: 'expected true or false' }).optional() }).optional(),
 }, { error: (i) => (i.code === 'invalid_type' ? `expected a mapping with a "checks" list, got ${describe(i.input)}` : undefined) });
 
 const CHECK_KEYS = new Set(Object.keys(checkShape.shape));
@@ -304,7 +307,7 @@ export function parseChecks(text: string, file: string): ChecksConfig {
     if (spec && extra.length === 0) checks.push({ ...spec, line: locate(at([])).line });
   });
   if (issues.length) throw new ConfigError(sortIssues(issues));
-  return { file, checks };
+  return parsed.data.serve ? { file, checks, serve: { debug: parsed.data.serve.debug } } : { file, checks };
 }
 
 function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
