@@ -3,14 +3,37 @@ import { ConndxError } from './errors.js';
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
-/** "250ms", "2s", "1.5s", "1m", "1h" → milliseconds. A bare number is seconds. */
-export function parseDuration(text: string, flag = 'duration'): number {
+/** Node's timers hold at most 2^31-1 ms (about 24.8 days); a longer one fires after 1 ms. No duration may exceed it. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Documented maxima of the duration flags (--help and docs say them). */
+export const DURATION_MAX_MS = {
+  timeout: 10 * 60_000,
+  duration: 24 * 3_600_000,
+  hold: 3_600_000,
+  threshold: 10 * 60_000,
+} as const;
+
+function fmtMax(ms: number): string {
+  return ms % 3_600_000 === 0 ? `${ms / 3_600_000}h` : ms % 60_000 === 0 ? `${ms / 60_000}m` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+/**
+ * "250ms", "2s", "1.5s", "1m", "1h" → milliseconds. A bare number is seconds.
+ * Past `max` (never past MAX_TIMER_MS) or below `min` is bad input.
+ */
+export function parseDuration(text: string, flag = 'duration', range: { min?: number; max?: number } = {}): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(String(text));
   if (!m) {
     throw new ConndxError('CONNDX_BAD_DURATION', `bad ${flag} "${text}": use a number with a unit, e.g. 250ms, 2s, 1m`);
   }
   const ms = Number(m[1]) * DURATION_UNITS[m[2] ?? 's']!;
   if (!Number.isFinite(ms)) throw new ConndxError('CONNDX_BAD_DURATION', `bad ${flag} "${text}"`);
+  const max = Math.min(range.max ?? MAX_TIMER_MS, MAX_TIMER_MS);
+  if (ms > max) throw new ConndxError('CONNDX_BAD_DURATION', `bad ${flag} "${text}": at most ${fmtMax(max)}`);
+  if (range.min !== undefined && ms < range.min) {
+    throw new ConndxError('CONNDX_BAD_DURATION', `bad ${flag} "${text}": ${range.min === 1 ? 'must be more than 0' : `at least ${fmtMax(range.min)}`}`);
+  }
   return ms;
 }
 

@@ -8,7 +8,7 @@ import { createHistogram, type Histogram } from '../engine/histogram.js';
 import { classifyConnection, type Phase, type ZeekState } from './classify.js';
 import { decodeDns, looksLikeDns, rcodeName, type DnsMessage } from './dns.js';
 import type { PacketFilter, PacketView } from './filter.js';
-import { createFlowTable, type Conn, type FinishedConn, type FlowId } from './flows.js';
+import { createFlowTable, MAX_LIVE_FLOWS, type Conn, type FinishedConn, type FlowId } from './flows.js';
 import { createByteStream, feedStream, type ByteStream } from './stream.js';
 import { decodeIpv4, decodeIpv6, formatIpv4, formatIpv6, type IpPacket } from './ip.js';
 import { decodeLink, isSupportedLinkType, LINK_NAMES, type LinkLayer } from './link.js';
@@ -211,8 +211,15 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
         countAttempt(prev);
       }
     }
-    if (f.endedBy === 'timer' && f.zeekState === 'S0' && c.origSyns > 0) held.set(hk, attempt);
-    else countAttempt(attempt);
+    if (f.endedBy === 'timer' && f.zeekState === 'S0' && c.origSyns > 0) {
+      held.set(hk, attempt);
+      // Bounded as the flow table is: the oldest held attempt is counted now.
+      if (held.size > MAX_LIVE_FLOWS) {
+        const [k, a] = held.entries().next().value as [string, Attempt];
+        held.delete(k);
+        countAttempt(a);
+      }
+    } else countAttempt(attempt);
   }
 
   function classify(f: FinishedConn) {
@@ -451,6 +458,9 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     const nMalformed = malformed.reduce((a, [, n]) => a + n, 0);
     if (nMalformed) warnings.push(`skipped ${nMalformed} malformed packet${nMalformed === 1 ? '' : 's'} (${malformed.map(([r, n]) => `${r} ${n}`).join(', ')})`);
     warnings.push(...reader.warnings);
+    if (table.evicted() > 0) {
+      warnings.push(`more than ${MAX_LIVE_FLOWS.toLocaleString('en')} TCP connections were open at once: ${table.evicted().toLocaleString('en')} of them were summarised early (counted by their state when summarised, e.g. an unanswered SYN as never answered; a later packet of one starts a new record)`);
+    }
     for (const lt of unsupportedLinks) {
       const n = skippedReasons.unsupported_link_type ?? 0;
       warnings.push(`link type ${lt}${LINK_NAMES[lt] ? ` (${LINK_NAMES[lt]})` : ''} is not supported: ${n} packet${n === 1 ? ' was' : 's were'} skipped`);

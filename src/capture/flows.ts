@@ -58,6 +58,8 @@ export interface Conn {
   idX: number;
   idY: number;
   idPorts: number;
+  /** Set when the record is finished (the eviction queue skips it). */
+  ended?: boolean;
   /** The next record in the same hash bucket (IPv4 keys are 30-bit hashes). */
   nextInBucket: Conn | null;
   /** Whether the originator is the key's first half. */
@@ -97,7 +99,7 @@ export interface FinishedConn {
   conn: Conn;
   zeekState: ZeekState;
   /** Why the record ended: a timer/reuse inside the capture, or the end of the capture. */
-  endedBy: 'timer' | 'reuse' | 'capture-end';
+  endedBy: 'timer' | 'reuse' | 'capture-end' | 'evicted';
 }
 
 function newEndpoint(): Endpoint {
@@ -190,14 +192,26 @@ function initEndpoint(e: Endpoint, flags: number, seq: number, lastSeq: number):
   }
 }
 
+/**
+ * Most records open at once. Past it the oldest open record is ended early
+ * ("evicted": summarised and counted by its state then), so memory stays
+ * bounded on any capture: 1,000,000 unanswered SYNs within 1 s would
+ * otherwise hold 1,000,000 records until their 5 s attempt timer.
+ */
+export const MAX_LIVE_FLOWS = 20_000;
+
 export interface FlowTableOptions {
   onFinish: (f: FinishedConn) => void;
+  /** Default MAX_LIVE_FLOWS. */
+  maxLive?: number;
 }
 
 export interface FlowTable {
   conns: Map<number | string, Conn>;
   /** Live records. */
   size(): number;
+  /** Records ended early because the table was full. */
+  evicted(): number;
   /** One TCP segment. `srcFirst`: the source is the key's first half. */
   /** `seg.off`..`seg.end` is the payload inside `buf`; `makeConn` names the endpoints of a new record. */
   packet(id: FlowId, srcFirst: boolean, ts: number, seg: TcpSegment, buf: Buffer, makeConn: () => { srcAddr: string; dstAddr: string; v6: boolean }): Conn;
@@ -210,6 +224,21 @@ export interface FlowTable {
 export function createFlowTable(opts: FlowTableOptions): FlowTable {
   const conns = new Map<number | string, Conn>();
   let live = 0;
+  let evicted = 0;
+  const maxLive = opts.maxLive ?? MAX_LIVE_FLOWS;
+
+  // Records in creation order, for eviction: a FIFO with a moving head (ended records are skipped).
+  let order: Conn[] = [];
+  let orderHead = 0;
+
+  /** Ends the oldest open record. */
+  function evictOne(): void {
+    while (orderHead < order.length && order[orderHead]!.ended) orderHead++;
+    if (orderHead >= order.length) return;
+    const c = order[orderHead++]!;
+    evicted++;
+    finish(c, 'evicted');
+  }
 
   function lookup(id: FlowId): Conn | undefined {
     let c = conns.get(id.key);
@@ -227,6 +256,7 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
       if (p) p.nextInBucket = c.nextInBucket;
     }
     c.nextInBucket = null;
+    c.ended = true;
     live--;
   }
 
@@ -272,6 +302,7 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
         flip = LIKELY_SERVER_PORTS.has(seg.dstPort) ? !(seg.flags & SYN) && seg.srcPort < seg.dstPort : true;
       }
     }
+    if (live >= maxLive) evictOne();
     const c: Conn = {
       key: id.key,
       idX: id.x,
@@ -309,6 +340,10 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
     };
     conns.set(id.key, c);
     live++;
+    order.push(c);
+    // Amortised O(1): drop the evicted prefix once it is half the queue, and ended records once they crowd it.
+    if (orderHead >= 1024 && orderHead * 2 >= order.length) { order = order.slice(orderHead); orderHead = 0; }
+    else if (order.length > 4 * maxLive) { order = order.filter((x) => !x.ended); orderHead = 0; }
     return c;
   }
 
@@ -480,6 +515,7 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
   return {
     conns,
     size: () => live,
+    evicted: () => evicted,
     packet(id, srcFirst, ts, seg, buf, makeConn) {
       let c = lookup(id);
       if (c) {

@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { readInputTextSync } from '../input.js';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
 import { ConndxError } from '../errors.js';
-import { isValidHostName, parseDuration, parseHostPort } from '../parse.js';
+import { DURATION_MAX_MS, isValidHostName, parseDuration, parseHostPort } from '../parse.js';
 import { QTYPES } from '../probes/dns-wire.js';
 
 export const PROBE_KINDS = ['dns', 'tcp', 'tls'] as const;
@@ -70,6 +70,8 @@ export interface CheckSpec {
 export interface ChecksConfig {
   file: string;
   checks: CheckSpec[];
+  /** `serve:` settings: `debug: true` lets /probe?debug=true answer (it shows results in full). */
+  serve?: { debug?: boolean };
 }
 
 /** One problem in a config file, located. */
@@ -159,6 +161,7 @@ const checkShape = z.object({
 const fileShape = z.strictObject({
   checks: z.array(z.unknown(), { error: (i) => (i.input === undefined ? 'required: a list of checks' : `expected a list of checks, got ${describe(i.input)}`) })
     .min(1, { error: 'the list is empty: give at least one check' }),
+  serve: z.strictObject({ debug: z.boolean({ error: 'expected true or false' }).optional() }).optional(),
 }, { error: (i) => (i.code === 'invalid_type' ? `expected a mapping with a "checks" list, got ${describe(i.input)}` : undefined) });
 
 const CHECK_KEYS = new Set(Object.keys(checkShape.shape));
@@ -235,10 +238,9 @@ function locator(file: string, doc: Document, lc: LineCounter) {
 export function loadChecksFile(file: string): ChecksConfig {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readInputTextSync(file, 'config', 'the config file');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
-    throw new ConfigError([{ file, line: 0, column: 0, field: '', message: `cannot read the config file: ${code}` }]);
+    throw new ConfigError([{ file, line: 0, column: 0, field: '', message: (e as Error).message.replace(/^cannot read the config file "[^"]*": /, 'cannot read the config file: ') }]);
   }
   return parseChecks(text, file);
 }
@@ -259,7 +261,17 @@ export function parseChecks(text: string, file: string): ChecksConfig {
     issues.push({ file, line, column, field: fieldName(path), message });
   };
 
-  const data: unknown = doc.toJS();
+  let data: unknown;
+  try {
+    // An alias bomb ("billion laughs") expands past this many alias resolutions; refuse it by name.
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    const m = (e as Error).message;
+    if (/alias/i.test(m)) {
+      throw new ConfigError([{ file, line: 1, column: 1, field: '', message: 'YAML: too many alias expansions (an alias bomb?): at most 100 aliases are expanded' }]);
+    }
+    throw new ConfigError([{ file, line: 1, column: 1, field: '', message: `YAML: ${m.split('\n')[0]}` }]);
+  }
   if (data === null || data === undefined) {
     throw new ConfigError([{ file, line: 1, column: 1, field: '', message: 'the file is empty: it needs a "checks" list' }]);
   }
@@ -295,7 +307,7 @@ export function parseChecks(text: string, file: string): ChecksConfig {
     if (spec && extra.length === 0) checks.push({ ...spec, line: locate(at([])).line });
   });
   if (issues.length) throw new ConfigError(sortIssues(issues));
-  return { file, checks };
+  return parsed.data.serve ? { file, checks, serve: { debug: parsed.data.serve.debug } } : { file, checks };
 }
 
 function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
@@ -442,8 +454,8 @@ function validateCheck(raw: RawCheck, idx: number, add: Add, baseDir: string): O
       if (p === undefined) return undefined;
       const path = resolvePath(baseDir, p);
       let text: string;
-      try { text = readFileSync(path, 'utf8'); } catch (e) {
-        err([key], `cannot read "${p}" (${path}): ${(e as NodeJS.ErrnoException).code ?? 'EIO'}`);
+      try { text = readInputTextSync(path, key === 'ca' ? 'ca' : 'pem', `"${p}" (${path})`).toString(); } catch (e) {
+        err([key], (e as Error).message.replace(/ "[^"]*"(?=: )/, ''));
         return undefined;
       }
       if (!kind.test(text)) { err([key], `"${p}" holds no PEM ${what}`); return undefined; }
@@ -482,7 +494,7 @@ function validateThresholds(raw: RawThresholds | undefined, base: PathKey[], pro
     const v = raw[p];
     if (v === undefined) continue;
     if (typeof v === 'number') { err([...base, p], `write a unit: "${v}ms"`); continue; }
-    try { t[p] = parseDuration(v, p); } catch (e) { err([...base, p], (e as Error).message); }
+    try { t[p] = parseDuration(v, p, { max: DURATION_MAX_MS.threshold }); } catch (e) { err([...base, p], (e as Error).message); }
   }
   if (raw.minTlsVersion !== undefined) {
     if (probe !== 'tls') err([...base, 'minTlsVersion'], 'minTlsVersion applies to tls checks only', true);

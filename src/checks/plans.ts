@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readInputSync, readInputTextSync } from '../input.js';
 import { parseResolvConf } from '../probes/resolv-conf.js';
 import type { ProbePlan } from '../engine/execute.js';
 import type { ProbeResult } from '../engine/summary.js';
@@ -67,7 +67,7 @@ export async function buildCheckPlan(spec: CheckSpec, o: PlanOptions = {}): Prom
     let raws = d.servers;
     if (raws.length === 0) {
       let text = '';
-      try { text = readFileSync(o.resolvConf ?? '/etc/resolv.conf', 'utf8'); } catch { /* below */ }
+      try { text = readInputTextSync(o.resolvConf ?? '/etc/resolv.conf', 'resolvConf', 'resolv.conf'); } catch { /* below */ }
       raws = resolvConfServers(text);
       if (raws.length === 0) throw new Error(`no server given and ${o.resolvConf ?? '/etc/resolv.conf'} lists no nameserver`);
     }
@@ -93,7 +93,7 @@ export async function buildCheckPlan(spec: CheckSpec, o: PlanOptions = {}): Prom
 
   if (spec.probe === 'tcp') {
     const t = spec.tcp!;
-    const send = t.send === undefined ? undefined : t.send.startsWith('@') ? readFileSync(t.send.slice(1)) : unescapeText(t.send);
+    const send = t.send === undefined ? undefined : t.send.startsWith('@') ? readInputSync(t.send.slice(1), 'send', 'send file') : unescapeText(t.send);
     const target: TargetRef<TcpTarget> = { key: spec.target, target: { address: r.address, port: hp.port, family: r.family } };
     const watchMs = t.holdMs > 0 ? t.holdMs : send ? spec.timeoutMs : 0;
     const plan: ProbePlan<TcpTarget> = {

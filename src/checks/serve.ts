@@ -27,6 +27,8 @@ export interface ServeOptions {
   firstRunSpreadMs?: number;
   /** A /probe request waits this long for a free slot before 503 (default: the scrape timeout Prometheus sends, else 10s). */
   probeWaitMs?: number;
+  /** /probe requests that may wait for a slot; beyond, 429 at once (default: 2 × maxConcurrent, at least 16). */
+  maxQueued?: number;
 }
 
 export interface CheckServer {
@@ -48,11 +50,15 @@ interface Slot {
   sig: string;
 }
 
+/** The longest a /probe request waits for a slot, whatever the scrape timeout header says. */
+const MAX_PROBE_WAIT_MS = 300_000;
+
 const sigOf = (s: CheckSpec) => JSON.stringify({ ...s, line: 0 });
 
 /** Runs each check on its interval (with jitter) and serves /metrics, /probe and /-/healthy. */
 export async function startCheckServer(initial: ChecksConfig, o: ServeOptions): Promise<CheckServer> {
   const limiter = createLimiter(o.maxConcurrent);
+  const maxQueued = o.maxQueued ?? Math.max(16, 2 * o.maxConcurrent);
   const stopper = new AbortController();
   let slots = new Map<string, Slot>();
   let config = initial;
@@ -138,7 +144,8 @@ export async function startCheckServer(initial: ChecksConfig, o: ServeOptions): 
   };
 
   const send = (res: ServerResponse, code: number, body: string, type = 'text/plain; charset=utf-8') => {
-    res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' });
+    // nosniff: error bodies echo module and target; a browser must never read them as HTML.
+    res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
     res.end(body);
   };
 
@@ -155,11 +162,23 @@ export async function startCheckServer(initial: ChecksConfig, o: ServeOptions): 
     } catch (e) {
       return bad(400, `bad target: ${(e as Error).message}`, 'bad-request');
     }
+    // A check's send: payload goes only to that check's own target, whatever --allow-any-target says.
+    if (spec.probe === 'tcp' && spec.tcp?.send !== undefined && target !== spec.target) {
+      return bad(403, `module "${moduleName}" sends a payload (send:): it probes only its own target ${spec.target}`, 'refused');
+    }
+    if (url.searchParams.get('debug') === 'true' && !config.serve?.debug) {
+      return bad(403, 'debug output is off: set "serve: { debug: true }" in the config to allow /probe?debug=true', 'refused');
+    }
     if (!o.allowAnyTarget && !allowed(spec.probe, target)) {
       return bad(403, `target "${target}" is not in the config${spec.probe === 'dns' ? ' (as a server of a dns check)' : ''}: conndx serve probes only configured targets unless started with --allow-any-target`, 'refused');
     }
+    // The header is the client's word: 1e12, Infinity, NaN or a negative value must not reach a timer.
     const scrapeTimeout = Number(req.headers['x-prometheus-scrape-timeout-seconds']);
-    const waitMs = o.probeWaitMs ?? (scrapeTimeout > 0 ? scrapeTimeout * 1000 : 10_000);
+    const waitMs = o.probeWaitMs ?? (Number.isFinite(scrapeTimeout) && scrapeTimeout > 0 ? Math.min(Math.max(scrapeTimeout * 1000, 100), MAX_PROBE_WAIT_MS) : 10_000);
+    if (limiter.active >= o.maxConcurrent && limiter.waiting >= maxQueued) {
+      res.setHeader('retry-after', '1');
+      return bad(429, `too many /probe requests: ${limiter.active} check runs in flight and ${limiter.waiting} waiting (--max-concurrent ${o.maxConcurrent})`, 'busy');
+    }
     const wait = AbortSignal.any([stopper.signal, AbortSignal.timeout(waitMs)]);
     let release: () => void;
     try {

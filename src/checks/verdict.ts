@@ -77,22 +77,24 @@ function judgeScope(spec: CheckSpec, r: ProbeResult, scope: string | undefined):
   // Success rate. Without any successRate limit: all failed is CRITICAL, some failed WARNING.
   const accepted = e.rcode ?? w.rcode;
   const good = successesOf(r, accepted);
-  const rate = r.attempts ? good / r.attempts : 0;
+  // A failure of this machine (no file descriptors, no local port) says nothing about the target:
+  // the rate is over the attempts that reached it.
+  const local = Math.min((r.localErrors as number | undefined) ?? 0, r.attempts - good);
+  const measured = r.attempts - local;
+  const rate = measured ? good / measured : 0;
   const crit = e.successRate;
   const warn = w.successRate ?? (e.successRate === undefined ? 1 : undefined);
   let state: State = 'OK';
-  if (r.attempts === 0) state = 'UNKNOWN';
+  if (r.attempts === 0 || measured === 0) state = 'UNKNOWN';
   else if (crit !== undefined ? rate < crit : good === 0) state = 'CRITICAL';
   else if (warn !== undefined && rate < warn) state = 'WARNING';
-  // A failure of this machine (no file descriptors, no local port) says nothing about the target.
-  const local = (r.localErrors as number | undefined) ?? 0;
-  if (state !== 'OK' && local > 0 && local >= r.attempts - good) state = 'UNKNOWN';
   const limit = state === 'CRITICAL' ? crit : warn;
-  let text = `${label}success ${good}/${r.attempts}${outcomeWords(r)}`;
+  let text = `${label}success ${good}/${measured}${outcomeWords(r)}`;
+  if (local > 0 && state !== 'UNKNOWN') text += ` (${local} more failed on this machine, not counted)`;
   if (state === 'UNKNOWN' && local > 0) text += `: failed on this machine (${Object.keys(r.errors ?? {}).join('; ')})`;
   else if (r.attempts === 0) text += ': no attempt was made';
   else if (state !== 'OK' && limit !== undefined) text += ` < ${pct(limit)}`;
-  out.push({ key: 'successRate', scope, value: r.attempts ? rate : null, crit, warn, direction: 'below', state, text });
+  out.push({ key: 'successRate', scope, value: measured ? rate : null, crit, warn, direction: 'below', state, text });
 
   for (const p of ['p50', 'p90', 'p99'] as const) {
     const c = e[p];

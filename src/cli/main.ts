@@ -3,6 +3,8 @@ import type { Readable, Writable } from 'node:stream';
 import { isConndxError, isUserError } from '../errors.js';
 import type { ChalkInstance } from 'chalk';
 import { conndxVersion } from '../report/meta.js';
+import { escapeControl } from '../shell.js';
+import { guardStdout, isWriteError, stdoutWriteErrorLine } from '../output.js';
 import { COMMANDS } from './commands/index.js';
 import type { CliContext } from './context.js';
 
@@ -101,13 +103,9 @@ export async function main(args: MainArgs): Promise<number> {
     stopper.abort();
   };
   const onSighup = () => ctx.reload.dispatchEvent(new Event('reload'));
-  // `conndx … | head`: the reader left; stop quietly instead of dying on EPIPE.
-  const onPipeError = (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(0);
-    throw e;
-  };
+  // `conndx … | head` (EPIPE) ends quietly; a full disk or /dev/full ends with one line and exit 3.
   if (args.handleSignals) {
-    args.stdout.on('error', onPipeError);
+    guardStdout(args.stdout, args.stderr);
     process.on('SIGINT', onSigint);
     process.on('SIGTERM', onSigterm);
     process.on('SIGHUP', onSighup);
@@ -136,11 +134,16 @@ export async function main(args: MainArgs): Promise<number> {
       // One line, with commander's suggestion kept ("(Did you mean tcp?)" comes on a line of its own).
       const [first, ...rest] = e.message.replace(/^error: /, '').split('\n');
       const near = rest.map((l) => /Did you mean (.+?)\?/i.exec(l)?.[1]).find(Boolean);
-      args.stderr.write(`conndx: ${first}${near ? `; did you mean ${near}?` : ''}\n`);
+      args.stderr.write(`conndx: ${escapeControl(first ?? '')}${near ? `; did you mean ${escapeControl(near)}?` : ''}\n`);
+      return 3;
+    }
+    if (isWriteError(e)) {
+      args.stderr.write(stdoutWriteErrorLine(e));
       return 3;
     }
     if (isUserError(e) && isConndxError(e)) {
-      args.stderr.write(`conndx: ${e.message}${e.hint ? ` (${e.hint})` : ''}\n`);
+      // Values echoed in messages (a target, a path) never reach the terminal raw.
+      args.stderr.write(`conndx: ${escapeControl(e.message)}${e.hint ? ` (${escapeControl(e.hint)})` : ''}\n`);
       return 3;
     }
     const err = e instanceof Error ? e : new Error(String(e));

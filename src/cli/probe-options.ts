@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { ConndxError } from '../errors.js';
-import { parseDuration, parsePositiveInt, parsePositiveNumber } from '../parse.js';
+import { DURATION_MAX_MS, parseDuration, parsePositiveInt, parsePositiveNumber } from '../parse.js';
 
 /** The options every active probe shares (contract: "Options shared by the active probes"). */
 export interface ProbeRunOptions {
@@ -31,8 +31,8 @@ export function addProbeOptions(cmd: Command, defaults: { count?: number } = {})
     .option('-c, --count <n>', `attempts per target (default ${defaults.count ?? 10}; with --duration, unlimited)`)
     .option('--concurrency <n>', 'attempts in flight at once (default 1; with --rate, 1000)')
     .option('--rate <n>', 'open loop: attempts started per second; latency counts from each scheduled start')
-    .option('--duration <d>', 'run for a time (e.g. 30s, 2m) instead of a count')
-    .option('--timeout <d>', 'per attempt (default 3s)')
+    .option('--duration <d>', 'run for a time (e.g. 30s, 2m; more than 0, at most 24h) instead of a count')
+    .option('--timeout <d>', 'per attempt (default 3s, at most 10m)')
     .option('--retries <n>', 'retry a failed attempt up to n times, exponential backoff with jitter (default 0)')
     .option('--breaker <n>', 'circuit breaker: after n consecutive failures skip the target for 10s')
     .option('--adaptive', 'find the concurrency the target sustains: AIMD on latency and errors, between --min/--max-concurrency')
@@ -51,7 +51,7 @@ export function addProbeOptions(cmd: Command, defaults: { count?: number } = {})
 
 export function parseProbeOptions(o: Record<string, unknown>, defaults: { count?: number } = {}): ProbeRunOptions {
   const str = (k: string) => (o[k] === undefined ? undefined : String(o[k]));
-  const durationMs = str('duration') !== undefined ? parseDuration(str('duration')!, '--duration') : undefined;
+  const durationMs = str('duration') !== undefined ? parseDuration(str('duration')!, '--duration', { min: 1, max: DURATION_MAX_MS.duration }) : undefined;
   const rate = str('rate') !== undefined ? parsePositiveNumber(str('rate')!, '--rate') : undefined;
   const count = str('count') !== undefined
     ? parsePositiveInt(str('count')!, '--count')
@@ -59,7 +59,7 @@ export function parseProbeOptions(o: Record<string, unknown>, defaults: { count?
   const concurrency = str('concurrency') !== undefined
     ? parsePositiveInt(str('concurrency')!, '--concurrency', { max: 1_000_000 })
     : rate !== undefined ? 1000 : 1;
-  const timeoutMs = str('timeout') !== undefined ? parseDuration(str('timeout')!, '--timeout') : 3000;
+  const timeoutMs = str('timeout') !== undefined ? parseDuration(str('timeout')!, '--timeout', { max: DURATION_MAX_MS.timeout }) : 3000;
   if (timeoutMs <= 0) throw new ConndxError('CONNDX_BAD_DURATION', 'bad --timeout: must be more than 0');
   if (o.json && o.ndjson) throw new ConndxError('CONNDX_BAD_ARGUMENT', '--json and --ndjson cannot be used together');
   let adaptive: ProbeRunOptions['adaptive'];

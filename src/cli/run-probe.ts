@@ -26,9 +26,17 @@ export interface ProbeCommand<T> extends ProbePlan<T> {
 /** Attempts past which per-attempt lines are off unless -v. */
 const LINES_UNTIL = 100;
 
-/** The exit code of a probe run (contract): 0 all ok, 1 some failed, 2 all failed. */
-export function probeExitCode(res: Pick<ProbeResult, 'attempts' | 'succeeded'>): number {
-  if (res.attempts > 0 && res.succeeded === res.attempts) return 0;
+/**
+ * The exit code of a probe run (contract): 0 all ok, 1 some failed, 2 all
+ * failed, over the attempts that reached the target: an attempt this machine
+ * failed (localErrors: no file descriptor, no local port) counts for neither;
+ * 3 when every attempt failed locally, so nothing was measured.
+ */
+export function probeExitCode(res: Pick<ProbeResult, 'attempts' | 'succeeded'> & { localErrors?: unknown }): number {
+  const local = Math.min(typeof res.localErrors === 'number' ? res.localErrors : 0, res.attempts - res.succeeded);
+  const measured = res.attempts - local;
+  if (local > 0 && measured === 0) return 3;
+  if (measured > 0 && res.succeeded === measured) return 0;
   if (res.succeeded === 0) return 2;
   return 1;
 }

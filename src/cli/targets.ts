@@ -1,6 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { ConndxError } from '../errors.js';
+import { INPUT_LIMITS, MAX_TARGETS, fmtBytes, readInput, readStreamBounded } from '../input.js';
+
+export const TARGETS_HELP = `@FILE and @- lists: at most ${fmtBytes(INPUT_LIMITS.targets)} and ${MAX_TARGETS.toLocaleString('en')} targets; a FIFO or device is refused.`;
 
 /**
  * Positional targets with `@file` (one target per line; blank lines and
@@ -15,17 +17,19 @@ export async function expandTargets(args: string[], stdin?: Readable): Promise<s
     let text: string;
     if (src === '-') {
       if (!stdin) throw new ConndxError('CONNDX_BAD_ARGUMENT', '@- reads targets from standard input, which is not available here');
-      const chunks: Buffer[] = [];
-      for await (const c of stdin) chunks.push(Buffer.from(c as Buffer));
-      text = Buffer.concat(chunks).toString('utf8');
+      text = await readStreamBounded(stdin, 'targets', 'targets from standard input');
     } else {
-      try { text = await readFile(src, 'utf8'); } catch (e) {
-        throw new ConndxError('CONNDX_IO', `cannot read targets from ${src}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-      }
+      text = await readInput(src, 'targets', 'targets from');
     }
     const lines = text.split(/\r?\n/).map((l) => l.replace(/#.*$/, '').trim()).filter(Boolean);
     if (lines.length === 0) throw new ConndxError('CONNDX_BAD_ARGUMENT', `no targets in ${src === '-' ? 'standard input' : src}`);
-    out.push(...lines);
+    for (const l of lines) out.push(l);
+    if (out.length > MAX_TARGETS && new Set(out).size > MAX_TARGETS) throw tooMany();
   }
+  if (out.length > MAX_TARGETS && new Set(out).size > MAX_TARGETS) throw tooMany();
   return out;
+}
+
+function tooMany(): ConndxError {
+  return new ConndxError('CONNDX_BAD_ARGUMENT', `too many targets: at most ${MAX_TARGETS.toLocaleString('en')} distinct targets in one run (split the list, or use --shard)`);
 }

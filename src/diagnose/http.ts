@@ -130,6 +130,12 @@ function exchange(sock: net.Socket, t: HttpTarget, o: HttpProbeOptions, signal: 
       outcome: e.code === 'ECONNRESET' ? 'reset' : 'error', phase: 'app', ms: null, cause: e.code ?? e.message,
     }));
     const host = t.hostHeader;
+    // The CLI refuses these; a request line or header with CR/LF would inject headers or a second request.
+    if (/[\s\x00-\x1f\x7f]/.test(t.path) || /[\s\x00-\x1f\x7f]/.test(host)) {
+      finish({ outcome: 'error', phase: 'app', ms: null, cause: 'the HTTP path or host holds a control character or space: not sent' });
+      sock.destroy();
+      return;
+    }
     sock.write(`GET ${t.path} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: ${o.userAgent}\r\nAccept: */*\r\nConnection: close\r\n\r\n`);
   });
 }

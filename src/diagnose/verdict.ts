@@ -1,3 +1,4 @@
+import { shq } from '../shell.js';
 import type { ProbeResult } from '../engine/summary.js';
 import type { Phase } from '../probes/types.js';
 import type { AddressInfo, DiagnosePlan, DnsPhase } from './chain.js';
@@ -80,7 +81,7 @@ function judgeDns(j: Judged, th: Thresholds): Finding[] {
   const sys = d.system;
   const servers = by(d);
   const direct = Object.entries(servers);
-  const cmdServers = direct.map(([k]) => `--server ${k}`).join(' ');
+  const cmdServers = direct.map(([k]) => `--server ${shq(k)}`).join(' ');
   if (j.addresses.length === 0) {
     const outcome = sys.outcome !== 'ok' ? sys.outcome : worstOutcome(d.outcomes) ?? 'nxdomain';
     const ev = [`system resolver (${sys.source}): ${sys.outcome}${sys.cause ? ` (${sys.cause})` : ''} after ${ms(sys.lookupMs)}`];
@@ -90,7 +91,7 @@ function judgeDns(j: Judged, th: Thresholds): Finding[] {
       phase: 'dns', kind: 'fails', status: 'failing', outcome,
       summary: `${name} does not resolve: ${outcome}${direct.length ? ` from ${direct.length === 1 ? direct[0]![0] : `${direct.length} resolvers`}` : ''}, so nothing was connected to.`,
       evidence: ev,
-      next: [`conndx dns ${d.queried} ${cmdServers} --type A`.trim(), 'check the name for typos and the search domains in /etc/resolv.conf'],
+      next: [`conndx dns ${shq(d.queried)} ${cmdServers} --type A`.replace(/ +/g, ' '), 'check the name for typos and the search domains in /etc/resolv.conf'],
     });
     return out;
   }
@@ -102,7 +103,7 @@ function judgeDns(j: Judged, th: Thresholds): Finding[] {
         `system resolver (${sys.source}): ${sys.outcome}${sys.cause ? ` (${sys.cause})` : ''}`,
         ...direct.map(([k, r]) => `${k}: ${outcomeList(r)}`),
       ],
-      next: ['compare /etc/nsswitch.conf, /etc/hosts and the search domains with what the resolvers hold', `getent ahosts ${name}`],
+      next: ['compare /etc/nsswitch.conf, /etc/hosts and the search domains with what the resolvers hold', `getent ahosts ${shq(name)}`],
     });
   }
   // Resolvers that fail some or all queries.
@@ -114,7 +115,7 @@ function judgeDns(j: Judged, th: Thresholds): Finding[] {
       phase: 'dns', kind: 'fails', status: all && sys.outcome !== 'ok' ? 'failing' : 'degraded', outcome,
       summary: `${failing.length === 1 ? `resolver ${failing[0]![0]}` : `${failing.length} of ${direct.length} resolvers`} failed ${failing.reduce((n, [, r]) => n + r.failed, 0)} of ${failing.reduce((n, [, r]) => n + r.attempts, 0)} queries for ${d.queried} (${outcome}).`,
       evidence: failing.map(([k, r]) => `${k}: ${outcomeList(r)}`),
-      next: failing.map(([k]) => `conndx dns ${d.queried} --server ${k} --count 100`),
+      next: failing.map(([k]) => `conndx dns ${shq(d.queried)} --server ${shq(k)} --count 100`),
     });
   }
   // Slow: the direct queries' p99, or the system lookup itself.
@@ -129,7 +130,7 @@ function judgeDns(j: Judged, th: Thresholds): Finding[] {
         ? `DNS has a slow tail: the slowest resolver, ${slowest![0]}, answers in p50 ${ms(slowest![1].latencyMs!.p50)} but p99 ${ms(p99)} (over ${th.dnsMs} ms).`
         : `the system lookup of ${name} took ${ms(sys.lookupMs)} (over ${th.dnsMs} ms).`,
       evidence: ev,
-      next: [`conndx dns ${d.queried} ${slowest ? `--server ${slowest[0]}` : ''} --count 500 --concurrency 20`.replace(/ +/g, ' ')],
+      next: [`conndx dns ${shq(d.queried)} ${slowest ? `--server ${shq(slowest[0])}` : ''} --count 500 --concurrency 20`.replace(/ +/g, ' ')],
     });
   }
   // Disagreement between what applications get and what DNS says.
@@ -144,7 +145,7 @@ function judgeDns(j: Judged, th: Thresholds): Finding[] {
         `system (${sys.via ?? sys.source}): ${sys.addresses.join(', ') || '-'}`,
         `DNS (${direct.map(([k]) => k).join(', ')}): ${[...dnsAddrs].join(', ') || '-'}`,
       ],
-      next: [`getent ahosts ${name}`, 'grep the name in /etc/hosts'],
+      next: [`getent ahosts ${shq(name)}`, 'grep the name in /etc/hosts'],
     });
   }
   if (d.queried !== name.replace(/\.$/, '')) {
@@ -267,15 +268,15 @@ function httpDetail(_k: string, r: ProbeResult): string[] {
 export function judge(j: Judged, thresholds: Partial<Thresholds> = {}): Verdict {
   const th = { ...DEFAULT_THRESHOLDS, ...thresholds };
   const port = j.plan.port;
-  const sni = j.plan.sni ? ` --sni ${j.plan.sni}` : '';
+  const sni = j.plan.sni ? ` --sni ${shq(j.plan.sni)}` : '';
   const findings: Finding[] = [
     ...judgeDns(j, th),
     ...judgeConn('tcp', 'TCP connect', j.tcp, j, th.connectMs,
-      (k) => [`conndx tcp ${k} --count 20 --timeout 5s`, `sudo conndx diagnose ${k} --capture`], tcpDetail),
+      (k) => [`conndx tcp ${shq(k)} --count 20 --timeout 5s`, `sudo conndx diagnose ${shq(k)} --capture`], tcpDetail),
     ...judgeConn('tls', 'TLS handshake', j.tls, j, th.tlsMs,
-      (k) => [`conndx tls ${k}${sni} --versions`, `openssl s_client -connect ${k}${j.plan.sni ? ` -servername ${j.plan.sni}` : ''} </dev/null`], tlsDetail),
+      (k) => [`conndx tls ${shq(k)}${sni} --versions`, `openssl s_client -connect ${shq(k)}${j.plan.sni ? ` -servername ${shq(j.plan.sni)}` : ''} </dev/null`], tlsDetail),
     ...judgeConn('app', 'HTTP', j.http, j, th.firstByteMs,
-      (k) => [`curl -sv ${j.plan.tls ? 'https' : 'http'}://${j.plan.host.includes(':') ? `[${j.plan.host}]` : j.plan.host}:${port}${j.plan.path ?? '/'} --connect-to ::${k}`], httpDetail),
+      (k) => [`curl -sv ${shq(`${j.plan.tls ? 'https' : 'http'}://${j.plan.host.includes(':') ? `[${j.plan.host}]` : j.plan.host}:${port}${j.plan.path ?? '/'}`)} --connect-to ${shq(`::${k}`)}`], httpDetail),
   ];
   // Connection outcomes that belong to an earlier phase (tcp:refused seen by the TLS probe) are judged by that phase.
   findings.sort((a, b) => KIND_ORDER[a.kind] - KIND_ORDER[b.kind] || PHASE_ORDER.indexOf(a.phase) - PHASE_ORDER.indexOf(b.phase));

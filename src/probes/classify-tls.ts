@@ -133,8 +133,10 @@ const ROWS: Row[] = [
     outcome: fixed('reset'), cause: (c) => `${c}: the server reset the connection (RST) during the handshake`,
   },
   { test: (c) => c === 'ETIMEDOUT', outcome: fixed('timeout'), cause: () => 'ETIMEDOUT: the kernel gave up on the connection' },
-  // Anything else from OpenSSL is this client refusing what it got (a local protocol error).
-  { test: (c) => c.startsWith('ERR_SSL_') || c.startsWith('ERR_TLS_'), outcome: fixed('error'), cause: (_c, e) => opensslReason(e) },
+  // Anything else from OpenSSL is this client refusing what the server sent: a
+  // protocol violation by the server (not TLS at all, a bad record), not a
+  // failure of this machine, which is what `error` names.
+  { test: (c) => c.startsWith('ERR_SSL_') || c.startsWith('ERR_TLS_'), outcome: fixed('protocol-error'), cause: (_c, e) => opensslReason(e) },
 ];
 
 /** Maps an error from a TLS handshake to the contract's outcome. */

@@ -44,12 +44,13 @@ const TCP_ROWS: Row[] = [
   // means the handshake completed and the peer reset right after (it accepted, then reset).
   { test: (c, s) => c === 'ECONNRESET' && s !== 'established', outcome: 'reset', local: false, says: 'reset by the peer right after the handshake' },
   { test: is('ECONNRESET', 'EPIPE'), outcome: 'reset', local: false },
-  { test: is('EPROTO', 'ECONNABORTED'), outcome: 'error', local: false },
+  { test: is('EPROTO'), outcome: 'protocol-error', local: false },
+  { test: is('ECONNABORTED'), outcome: 'error', local: false },
   { test: is('EINVAL', 'EAFNOSUPPORT'), outcome: 'error', local: true, says: 'address not usable on this machine (family not supported?)' },
 ];
 
 /** Outcome precedence when an AggregateError holds several: local first, then the most specific answer. */
-const PRECEDENCE: string[] = ['error-local', 'refused', 'reset', 'unreachable', 'timeout', 'closed', 'error', 'ok'];
+const PRECEDENCE: string[] = ['error-local', 'refused', 'reset', 'unreachable', 'timeout', 'closed', 'protocol-error', 'error', 'ok'];
 const rank = (c: TcpClassification) => PRECEDENCE.indexOf(c.local ? 'error-local' : c.outcome);
 
 function codeOf(e: unknown): string | undefined {

@@ -6,10 +6,10 @@ export const DNS_OUTCOMES = [
   'ok', 'nxdomain', 'servfail', 'refused', 'formerr', 'notimp', 'rcode-other',
   'timeout', 'truncated', 'malformed', 'network-error', 'error',
 ] as const;
-export const TCP_OUTCOMES = ['ok', 'refused', 'timeout', 'unreachable', 'reset', 'closed', 'error'] as const;
+export const TCP_OUTCOMES = ['ok', 'refused', 'timeout', 'unreachable', 'reset', 'closed', 'protocol-error', 'error'] as const;
 export const TLS_OUTCOMES = [
   'ok', 'reset', 'closed', 'timeout', 'cert-expired', 'cert-not-yet-valid', 'cert-hostname-mismatch',
-  'cert-untrusted', 'cert-chain-incomplete', 'error',
+  'cert-untrusted', 'cert-chain-incomplete', 'protocol-error', 'error',
 ] as const;
 /** Outcomes the engine itself gives, for any probe. */
 export const ENGINE_OUTCOMES = ['dropped', 'skipped'] as const;

@@ -105,7 +105,9 @@ export function renderCheckOutput(runs: CheckRun[], status: State): { summary: s
 export function renderConfigIssues(issues: ConfigIssue[], format: (i: ConfigIssue) => string): string {
   const first = issues[0] ? format(issues[0]) : 'bad config';
   const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
-  return [`CONNDX UNKNOWN - bad config: ${first}${more}`, ...issues.slice(1).map(format)].join('\n') + '\n';
+  const shown = issues.slice(1, 20).map(format);
+  if (issues.length > 20) shown.push(`… and ${issues.length - 20} more`);
+  return [`CONNDX UNKNOWN - bad config: ${first}${more}`, ...shown].join('\n') + '\n';
 }
 
 const dur = (msv: number) => (msv % 60_000 === 0 ? `${msv / 60_000}m` : msv % 1000 === 0 ? `${msv / 1000}s` : `${msv}ms`);

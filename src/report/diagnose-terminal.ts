@@ -1,3 +1,4 @@
+import { escapeControl } from '../shell.js';
 import type { ChalkInstance } from 'chalk';
 import type { DiagnoseResult } from '../diagnose/chain.js';
 import type { ProbeResult } from '../engine/summary.js';
@@ -78,16 +79,17 @@ export function renderVerdict(c: ChalkInstance, r: DiagnoseResult, o: { maxEvide
   const out: string[] = [];
   const head = v.status === 'ok' ? 'OK' : `${STATUS_WORD[v.status]} · ${v.phase} · ${v.outcome}`;
   out.push(c.bold(paintStatus(c, v.status, `VERDICT ${head}`)));
-  out.push(wrap(v.summary, width, '  '));
+  out.push(wrap(escapeControl(v.summary), width, '  '));
   const ev = o.maxEvidence !== undefined ? v.evidence.slice(0, o.maxEvidence) : v.evidence;
   if (ev.length) {
     out.push('evidence:');
-    for (const e of ev) out.push(wrap(e.trim(), width, e.startsWith('  ') ? '      ' : '  - ', '      '));
+    for (const e of ev) out.push(wrap(escapeControl(e.trim()), width, e.startsWith('  ') ? '      ' : '  - ', '      '));
     if (ev.length < v.evidence.length) out.push(c.dim(`  … ${v.evidence.length - ev.length} more`));
   }
   if (v.next.length && o.maxEvidence === undefined) {
     out.push('next checks:');
-    for (const n of v.next) out.push(wrap(n, width, '  $ ', '      '));
+    // Not wrapped: each line pastes into a shell as one command, its arguments quoted.
+    for (const n of v.next) out.push(`  $ ${escapeControl(n)}`);
   }
   return out.join('\n');
 }
@@ -102,8 +104,8 @@ export function renderDiagnose(c: ChalkInstance, r: DiagnoseResult, o: { verbose
   const out: string[] = [];
   const p = r.plan;
   const chain = ['dns' as const, 'tcp', ...(p.tls ? ['tls'] : []), ...(p.http ? ['http'] : [])].filter((x) => x !== 'dns' || r.dns);
-  out.push(c.bold(wrap(`conndx diagnose ${r.target}`, WIDTH)));
-  out.push(c.dim(wrap(`${chain.join(' → ')}, count ${p.count}, timeout ${fmtElapsed(p.timeoutMs)}${p.sni && p.tls ? `, sni ${p.sni}` : ''}, took ${fmtElapsed(r.elapsedMs).replace(' ', '\u00a0')}`, WIDTH)));
+  out.push(c.bold(wrap(`conndx diagnose ${escapeControl(r.target)}`, WIDTH)));
+  out.push(c.dim(wrap(`${chain.join(' → ')}, count ${p.count}, timeout ${fmtElapsed(p.timeoutMs)}${p.sni && p.tls ? `, sni ${escapeControl(p.sni)}` : ''}, took ${fmtElapsed(r.elapsedMs).replace(' ', '\u00a0')}`, WIDTH)));
   out.push('');
   out.push(renderVerdict(c, r));
   out.push('');

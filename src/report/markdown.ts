@@ -1,6 +1,7 @@
 import type { DiagnoseResult } from '../diagnose/chain.js';
 import type { ProbeResult } from '../engine/summary.js';
 import { fmtElapsed, fmtMs } from './format.js';
+import { escapeControl } from '../shell.js';
 import { waterfallRows } from './diagnose-terminal.js';
 
 /** A table cell: pipes escaped, newlines flattened (GitHub-flavoured Markdown tables). */
@@ -18,7 +19,13 @@ export function mdTable(head: string[], rows: unknown[][]): string {
   return out.join('\n');
 }
 
-const code = (s: string) => `\`${s.replace(/`/g, "'")}\``;
+/** Inline code that shows `s` exactly: a fence longer than any run of backticks inside, control characters escaped. */
+const code = (s: string) => {
+  const t = escapeControl(s);
+  const longest = Math.max(0, ...(t.match(/`+/g) ?? []).map((r) => r.length));
+  const fence = '`'.repeat(longest + 1);
+  return longest ? `${fence} ${t} ${fence}` : `${fence}${t}${fence}`;
+};
 
 function outcomesText(r: ProbeResult | undefined | null): string {
   if (!r) return '–';

@@ -146,7 +146,7 @@ describe('conndx serve', () => {
   });
 
   test('/probe runs a module against a target of the config; other targets are refused', async () => {
-    const s = await serve(writeConfig('p.yaml', baseConfig()));
+    const s = await serve(writeConfig('p.yaml', `${baseConfig()}serve: { debug: true }\n`));
     try {
       const ok = await get(`${s.url}/probe?module=db&target=${ep['tcp-open']!.addr}`);
       expect(ok.status).toBe(200);

@@ -38,6 +38,18 @@ describe('success rate', () => {
     expect(v.state).toBe('UNKNOWN');
     expect(v.reasons[0]).toContain('failed on this machine (EMFILE: too many open files)');
   });
+  test('local failures mixed with remote successes do not lower the success rate (issue 19)', () => {
+    // 10 attempts: 8 ok, 2 failed on this machine (EMFILE). Over the 8 that reached the target, all succeeded.
+    const v = judgeCheck(tcp, { result: result({ attempts: 10, succeeded: 8, failed: 2, outcomes: { ok: 8, error: 2 }, localErrors: 2, errors: { 'EMFILE: too many open files': 2 } }) });
+    expect(v.state).toBe('OK');
+    const m = v.measures.find((x) => x.key === 'successRate')!;
+    expect(m.value).toBe(1);
+    expect(m.text).toContain('success 8/8');
+    expect(m.text).toContain('2 more failed on this machine, not counted');
+    // One remote refusal among them still counts: 7 of the 8 measured.
+    const w = judgeCheck(tcp, { result: result({ attempts: 10, succeeded: 7, failed: 3, outcomes: { ok: 7, error: 2, refused: 1 }, localErrors: 2, errors: { 'EMFILE: too many open files': 2 } }) });
+    expect(w.measures.find((x) => x.key === 'successRate')!.value).toBe(7 / 8);
+  });
   test('a name that does not resolve is CRITICAL and names the DNS outcome', () => {
     const v = judgeCheck(tcp, { result: null, unresolved: [{ key: 'db.internal:5432', outcome: 'nxdomain', cause: 'ENOTFOUND: the name does not exist', lookupMs: 3 }] });
     expect(v).toMatchObject({ state: 'CRITICAL', reasons: ['db.internal:5432 does not resolve: DNS nxdomain (ENOTFOUND: the name does not exist)'] });

@@ -18,7 +18,7 @@ describe('target lists', () => {
   test('a missing file is bad input, one line', async () => {
     const r = await runCli(['tcp', '@/nonexistent/targets.txt']);
     expect(r.code).toBe(3);
-    expect(r.stderr).toMatch(/^conndx: cannot read targets from \/nonexistent\/targets.txt: ENOENT\n$/);
+    expect(r.stderr).toMatch(/^conndx: cannot read targets from "\/nonexistent\/targets.txt": ENOENT\n$/);
   });
 
   test('--shard K/N splits a target list, and the shards merge to the whole', async () => {

@@ -27,7 +27,7 @@ describe('classifyTcpError: one test per row', () => {
     ['ECONNRESET', 'handshake', 'reset', false, /right after the handshake/],
     ['ECONNRESET', 'established', 'reset', false, /^ECONNRESET$/],
     ['EPIPE', 'established', 'reset', false, /^EPIPE$/],
-    ['EPROTO', 'handshake', 'error', false, /^EPROTO$/],
+    ['EPROTO', 'handshake', 'protocol-error', false, /^EPROTO$/],
     ['EAFNOSUPPORT', 'syscall', 'error', true, /family/],
     ['EWHATEVER', 'handshake', 'error', false, /^EWHATEVER: connect EWHATEVER/],
   ] as const)('%s at %s → %s (local %s)', (code, stage, outcome, local, cause) => {

@@ -44,7 +44,8 @@ describe('tcp under load', () => {
     open.push(ep);
     // --hold keeps each connection open, so 3000 in flight need more descriptors than 1024.
     const r = await sh(`ulimit -n 1024; exec "${process.execPath}" "${BIN}" tcp 127.0.0.1:${ep.port} --count 3000 --concurrency 3000 --hold 1s --no-cap --json`, 25_000);
-    expect([1, 2]).toContain(r.code);
+    // Local EMFILE failures say nothing about the target: they do not raise the exit code (issue 19).
+    expect(r.code, r.stderr).toBe(0);
     const json = JSON.parse(r.stdout);
     expect(json.attempts).toBe(3000);
     expect(json.outcomes.error).toBeGreaterThan(0);

@@ -73,7 +73,7 @@ describe('transport and local rows', () => {
       code: 'ERR_SSL_WRONG_VERSION_NUMBER', reason: 'wrong version number',
     });
     const c = classifyTlsError(e);
-    expect(c.outcome).toBe('error');
+    expect(c.outcome).toBe('protocol-error');
     expect(c.local).toBe(false);
     expect(c.cause).toBe('ERR_SSL_WRONG_VERSION_NUMBER: wrong version number');
   });

@@ -15,6 +15,9 @@ const DEFAULT_LISTEN = '127.0.0.1:9115';
 /** Event-loop lag past which `check` warns that its latencies include waiting for this process. */
 const LOOP_LAG_WARN_MS = 20;
 
+/** Problem lines printed for a bad config; the rest are counted. */
+export const MAX_PROBLEM_LINES = 20;
+
 /** A config that cannot be used: UNKNOWN on stdout (Nagios reads it), every problem on stderr. */
 async function reportBadConfig(ctx: CliContext, e: ConfigError, json: boolean): Promise<void> {
   if (json) {
@@ -25,7 +28,9 @@ async function reportBadConfig(ctx: CliContext, e: ConfigError, json: boolean): 
   } else {
     await write(ctx.stdout, renderConfigIssues(e.issues, formatIssue));
   }
-  for (const i of e.issues) ctx.stderr.write(`conndx: ${formatIssue(i)}\n`);
+  // At most MAX_PROBLEM_LINES on stderr: 20,000 duplicate names are not 20,000 lines.
+  for (const i of e.issues.slice(0, MAX_PROBLEM_LINES)) ctx.stderr.write(`conndx: ${formatIssue(i)}\n`);
+  if (e.issues.length > MAX_PROBLEM_LINES) ctx.stderr.write(`conndx: … and ${e.issues.length - MAX_PROBLEM_LINES} more problems\n`);
   ctx.exitCode = 3;
 }
 
@@ -41,7 +46,7 @@ export function registerCheck(program: Command, ctx: CliContext): Command {
   const cmd = program
     .command('check')
     .description('run synthetic checks once (Nagios/Icinga plugin): one status line, perfdata, exit 0 OK 1 WARNING 2 CRITICAL 3 UNKNOWN')
-    .requiredOption('--config <file>', 'YAML file of checks')
+    .requiredOption('--config <file>', 'YAML file of checks (at most 1 MiB; ca: files at most 4 MiB)')
     .option('--dry-run', 'validate the config and print what each check would do, without probing')
     .option('--json', 'one JSON object on stdout: every check\'s state, reasons and result')
     .option('--textfile <dir>', 'also write the results for node_exporter\'s textfile collector into DIR (atomically)')
@@ -141,7 +146,7 @@ export function registerServe(program: Command, ctx: CliContext): Command {
   const cmd = program
     .command('serve')
     .description('run the checks on their intervals and serve Prometheus /metrics, /probe?module=&target= and /-/healthy')
-    .requiredOption('--config <file>', 'YAML file of checks (SIGHUP reloads it)')
+    .requiredOption('--config <file>', 'YAML file of checks, at most 1 MiB (SIGHUP reloads it)')
     .option('--listen <host:port>', 'address to listen on (loopback unless told otherwise)', DEFAULT_LISTEN)
     .option('--allow-any-target', '/probe may probe any target, not only those in the config')
     .option('--max-concurrent <n>', `check runs in flight at once, scheduled and /probe together (default ${DEFAULT_MAX_CONCURRENT})`)

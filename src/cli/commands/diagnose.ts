@@ -1,5 +1,7 @@
 import { Option, type Command } from 'commander';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../../output.js';
+import { escapeControl, hasControl } from '../../shell.js';
+import { readInputTextSync } from '../../input.js';
 import { isIP } from 'node:net';
 import { extname } from 'node:path';
 import { ConndxError } from '../../errors.js';
@@ -12,13 +14,15 @@ import { renderDiagnose } from '../../report/diagnose-terminal.js';
 import { renderDiagnoseHtml } from '../../report/html.js';
 import { renderDiagnoseMarkdown } from '../../report/markdown.js';
 import { write, warn, type CliContext } from '../context.js';
-import { isValidHostName, parseDuration, parseHostPort } from '../../parse.js';
+import { DURATION_MAX_MS, isValidHostName, parseDuration, parseHostPort } from '../../parse.js';
 import { addProbeOptions, parseProbeOptions } from '../probe-options.js';
 import { tlsOptionsFrom } from './tls.js';
 
 /** "https://api.example.com/healthz", "db.internal:5432", "[::1]:443", "api.example.com" (443). */
 export function parseDiagnoseTarget(raw: string): DiagnoseTarget {
   const text = String(raw).trim();
+  // The URL parser drops tabs and newlines silently; a target holding one is refused, not quietly changed.
+  if (hasControl(text)) throw new ConndxError('CONNDX_BAD_TARGET', `bad target "${escapeControl(text)}": it holds a control character`);
   const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(text);
   if (m) {
     const scheme = m[1]!.toLowerCase();
@@ -34,6 +38,7 @@ export function parseDiagnoseTarget(raw: string): DiagnoseTarget {
     const family = isIP(host) as 0 | 4 | 6;
     if (!family && !isValidHostName(host)) throw new ConndxError('CONNDX_BAD_TARGET', `bad target "${raw}": "${host}" is not a host name or address`);
     const port = u.port ? Number(u.port) : scheme === 'https' ? 443 : 80;
+    if (port < 1 || port > 65535) throw new ConndxError('CONNDX_BAD_TARGET', `bad target "${raw}": port must be 1-65535`);
     return { raw: text, scheme, host, family, port, path: `${u.pathname || '/'}${u.search}` };
   }
   const hp = parseHostPort(text, 443);
@@ -41,11 +46,7 @@ export function parseDiagnoseTarget(raw: string): DiagnoseTarget {
 }
 
 function readText(file: string, flag: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new ConndxError('CONNDX_IO', `cannot read ${flag} "${file}": ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
-  }
+  return readInputTextSync(file, flag === '--hosts' ? 'hosts' : flag === '--resolv-conf' ? 'resolvConf' : flag === '--ca' ? 'ca' : 'pem', flag);
 }
 
 function toServer(raw: string): DnsServer {
@@ -68,8 +69,8 @@ export function registerDiagnose(program: Command, ctx: CliContext): Command {
     .description('one command for a connection problem: DNS, TCP, TLS and HTTP for every address, a phase waterfall and a verdict')
     .argument('<target>', 'a URL (https://host/path, http://…) or host[:port] (port 443 when left out)')
     .option('-s, --server <host[:port]>', 'resolver to ask directly (repeatable; default: the nameservers of resolv.conf)', (v: string, prev: string[] = []) => [...prev, v])
-    .option('--resolv-conf <file>', 'read nameservers, search and ndots from this file, and resolve as the stub resolver would instead of calling getaddrinfo')
-    .option('--hosts <file>', 'a hosts(5) file to consult first (implies the emulated stub resolver)')
+    .option('--resolv-conf <file>', 'read nameservers, search and ndots from this file, and resolve as the stub resolver would instead of calling getaddrinfo (at most 1 MiB)')
+    .option('--hosts <file>', 'a hosts(5) file to consult first (implies the emulated stub resolver; at most 1 MiB)')
     .option('--tls', 'negotiate TLS whatever the port (default: https:// or a TLS port such as 443)')
     .option('--no-tls', 'never negotiate TLS')
     .option('--http [path]', 'send one HTTP GET (default for http:// and https:// URLs; path default /)')
@@ -77,7 +78,7 @@ export function registerDiagnose(program: Command, ctx: CliContext): Command {
     .option('--capture', 'capture the diagnosis\'s own packets with tcpdump (needs root) and add the packet-level evidence')
     .option('--sni <name>', 'server name to send and check the certificate against (default: the target name)')
     .option('--alpn <list>', 'ALPN protocols to offer in the TLS phase, e.g. h2,http/1.1')
-    .option('--ca <file>', 'trust exactly the CA certificates in this PEM file')
+    .option('--ca <file>', 'trust exactly the CA certificates in this PEM file (at most 4 MiB)')
     .option('--cert <file>', 'client certificate (PEM)')
     .option('--key <file>', 'private key of --cert (PEM)')
     .option('--insecure', 'report certificate problems but do not fail on them')
@@ -118,16 +119,24 @@ degraded or failing (a name that does not resolve included), 3 unusable input.`)
       if (run.family && fam !== run.family) throw new ConndxError('CONNDX_BAD_TARGET', `--server ${s.key} is IPv${fam} but -${run.family} was given`);
     }
     const emulate = o.resolvConf !== undefined || o.hosts !== undefined;
-    const confText = o.resolvConf !== undefined ? readText(String(o.resolvConf), '--resolv-conf') : (() => { try { return readFileSync('/etc/resolv.conf', 'utf8'); } catch { return ''; } })();
-    const hostsText = o.hosts !== undefined ? readText(String(o.hosts), '--hosts') : emulate ? (() => { try { return readFileSync('/etc/hosts', 'utf8'); } catch { return ''; } })() : '';
+    const confText = o.resolvConf !== undefined ? readText(String(o.resolvConf), '--resolv-conf') : (() => { try { return readInputTextSync('/etc/resolv.conf', 'resolvConf', '/etc/resolv.conf'); } catch { return ''; } })();
+    const hostsText = o.hosts !== undefined ? readText(String(o.hosts), '--hosts') : emulate ? (() => { try { return readInputTextSync('/etc/hosts', 'hosts', '/etc/hosts'); } catch { return ''; } })() : '';
     const resolvConf = parseResolvConf(confText);
     const thresholds = {
-      dnsMs: parseDuration(String(o.slowDns), '--slow-dns'),
-      connectMs: parseDuration(String(o.slowConnect), '--slow-connect'),
-      tlsMs: parseDuration(String(o.slowTls), '--slow-tls'),
-      firstByteMs: parseDuration(String(o.slowFirstByte), '--slow-first-byte'),
+      dnsMs: parseDuration(String(o.slowDns), '--slow-dns', { max: DURATION_MAX_MS.threshold }),
+      connectMs: parseDuration(String(o.slowConnect), '--slow-connect', { max: DURATION_MAX_MS.threshold }),
+      tlsMs: parseDuration(String(o.slowTls), '--slow-tls', { max: DURATION_MAX_MS.threshold }),
+      firstByteMs: parseDuration(String(o.slowFirstByte), '--slow-first-byte', { max: DURATION_MAX_MS.threshold }),
     };
     const httpPath = o.http === undefined ? undefined : o.http === true ? '/' : String(o.http);
+    if (ctx.argv.includes('--tls') && ctx.argv.includes('--no-tls')) throw new ConndxError('CONNDX_BAD_ARGUMENT', '--tls and --no-tls cannot be used together');
+    // CR/LF would end the request line and add headers or a second request: refused, as any control character or space.
+    if (httpPath !== undefined && (hasControl(httpPath) || /\s/.test(httpPath))) {
+      throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --http "${escapeControl(httpPath)}": a path holds no spaces or control characters (percent-encode them)`);
+    }
+    if (o.sni !== undefined && (hasControl(String(o.sni)) || /\s/.test(String(o.sni)))) {
+      throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --sni "${escapeControl(String(o.sni))}": a server name holds no spaces or control characters`);
+    }
     if (httpPath !== undefined && !httpPath.startsWith('/')) throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --http "${httpPath}": a path starts with /`);
 
     const progress = ctx.stderr.isTTY && !run.json ? (line: string) => ctx.stderr.write(ctx.ce.dim(`… ${line}\n`)) : undefined;
@@ -148,11 +157,7 @@ degraded or failing (a name that does not resolve included), 3 unusable input.`)
 
     if (reportFile) {
       const text = kind === 'md' ? renderDiagnoseMarkdown(result) : renderDiagnoseHtml(result);
-      try {
-        writeFileSync(reportFile, text);
-      } catch (e) {
-        throw new ConndxError('CONNDX_IO', `cannot write --report "${reportFile}": ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
-      }
+      writeFileAtomic(reportFile, text, '--report');
     }
     if (run.json) {
       await write(ctx.stdout, JSON.stringify(result, null, 2) + '\n');

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { readFileSync } from 'node:fs';
+import { readInputTextSync } from '../../input.js';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { ConndxError } from '../../errors.js';
@@ -65,7 +65,10 @@ Outcomes: ok nxdomain servfail refused formerr notimp rcode-other timeout trunca
     let rawServers = (o.server as string[] | undefined) ?? [];
     if (rawServers.length === 0) {
       let text = '';
-      try { text = readFileSync(String(o.resolvConf), 'utf8'); } catch { /* below */ }
+      try { text = readInputTextSync(String(o.resolvConf), 'resolvConf', '--resolv-conf'); } catch (e) {
+        // Missing is "lists no nameserver" below; a special or oversized file is bad input.
+        if ((e as Error).message.includes('not a regular file') || (e as Error).message.includes('limit')) throw e;
+      }
       rawServers = resolvConfServers(text);
       if (rawServers.length === 0) {
         throw new ConndxError('CONNDX_BAD_ARGUMENT', `no --server given and ${String(o.resolvConf)} lists no nameserver`);

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readInput } from '../../input.js';
 import { mergeResults } from '../../engine/merge.js';
 import type { ProbeResult } from '../../engine/summary.js';
 import { ConndxError } from '../../errors.js';
@@ -27,9 +28,7 @@ Percentiles come from the merged histograms: the same as one run over all the at
       const results: ProbeResult[] = [];
       for (const f of await expandFolders(files)) {
         let text: string;
-        try { text = await readFile(f, 'utf8'); } catch (e) {
-          throw new ConndxError('CONNDX_IO', `cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-        }
+        text = await readInput(f, 'result', 'result file');
         let r: ProbeResult;
         try { r = JSON.parse(text) as ProbeResult; } catch {
           throw new ConndxError('CONNDX_BAD_ARGUMENT', `${f} is not a conndx JSON result`);

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { readFileSync } from 'node:fs';
+import { readInputSync } from '../../input.js';
 import { ConndxError } from '../../errors.js';
 import type { ProbeResult } from '../../engine/summary.js';
 import { fmtMs } from '../../report/format.js';
@@ -7,7 +7,7 @@ import { resolveHost } from '../../probes/resolve.js';
 import { machineSynSchedule, makeTcpProbe, SYN_SLACK_BEFORE_MS, SYN_WINDOW_AFTER_MS, type TcpTarget } from '../../probes/tcp.js';
 import type { TargetRef } from '../../probes/types.js';
 import type { CliContext } from '../context.js';
-import { parseDuration, parseHostPort, unescapeText } from '../../parse.js';
+import { DURATION_MAX_MS, parseDuration, parseHostPort, unescapeText } from '../../parse.js';
 import { addProbeOptions, parseProbeOptions, type ProbeRunOptions } from '../probe-options.js';
 import { runProbeCommand } from '../run-probe.js';
 import { reportUnresolved } from '../unresolved.js';
@@ -17,13 +17,7 @@ import { expandTargets } from '../targets.js';
 export function parseSend(text: string | undefined): Buffer | undefined {
   if (text === undefined) return undefined;
   if (text.startsWith('@')) {
-    const path = text.slice(1);
-    try {
-      return readFileSync(path);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code ?? 'error';
-      throw new ConndxError('CONNDX_IO', `cannot read --send file "${path}": ${code}`);
-    }
+    return readInputSync(text.slice(1), 'send', '--send file');
   }
   return unescapeText(text);
 }
@@ -47,9 +41,9 @@ export function registerTcp(program: Command, ctx: CliContext): Command {
   const cmd = program
     .command('tcp')
     .description('TCP connects: handshake time percentiles, refused vs. silently dropped, and what the peer does after the handshake')
-    .argument('<host:port...>', 'targets, e.g. db.internal:5432 10.1.2.3:443 [::1]:8080; @FILE reads one per line, @- from stdin')
-    .option('--send <data>', 'send this once connected: text with escapes (\\r \\n \\t \\0 \\\\ \\xHH), or @file for a file\'s bytes')
-    .option('--hold <d>', 'watch the connection this long after the handshake: quiet, data, FIN (closed) or RST (reset) (default 0)')
+    .argument('<host:port...>', 'targets, e.g. db.internal:5432 10.1.2.3:443 [::1]:8080; @FILE reads one per line, @- from stdin (at most 10 MiB and 10,000 targets)')
+    .option('--send <data>', 'send this once connected: text with escapes (\\r \\n \\t \\0 \\\\ \\xHH), or @file for a file\'s bytes (at most 1 MiB)')
+    .option('--hold <d>', 'watch the connection this long after the handshake: quiet, data, FIN (closed) or RST (reset) (default 0, at most 1h)')
     .addOption(new Option('--close <how>', 'how conndx ends its own connections: fin or rst (see below)').choices(['fin', 'rst']).default('fin'));
   addProbeOptions(cmd);
   const schedule = machineSynSchedule();
@@ -91,7 +85,7 @@ steps) after one of those steps, or a timeout longer than the first step, counts
     const opts = parseProbeOptions(o);
     const raw = await expandTargets(args, ctx.stdin);
     const send = parseSend(o.send === undefined ? undefined : String(o.send));
-    const holdMs = o.hold === undefined ? 0 : parseDuration(String(o.hold), '--hold');
+    const holdMs = o.hold === undefined ? 0 : parseDuration(String(o.hold), '--hold', { max: DURATION_MAX_MS.hold });
     const close = String(o.close) as 'fin' | 'rst';
     const hps = raw.map((r) => parseHostPort(r));
     for (const hp of hps) {

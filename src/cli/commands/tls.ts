@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
+import { readInputTextSync } from '../../input.js';
 import { createSecureContext } from 'node:tls';
 import { ConndxError } from '../../errors.js';
 import type { ProbeResult } from '../../engine/summary.js';
@@ -34,13 +34,7 @@ export function parseAlpn(text: string): string[] {
 }
 
 function readPem(file: string, flag: string, kind: 'CERTIFICATE' | 'PRIVATE KEY'): string {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
-    throw new ConndxError('CONNDX_IO', `cannot read ${flag} "${file}": ${code}`);
-  }
+  const text = readInputTextSync(file, flag === '--ca' ? 'ca' : 'pem', flag);
   const ok = kind === 'CERTIFICATE' ? /-----BEGIN CERTIFICATE-----/.test(text) : /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text);
   if (!ok) throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad ${flag} "${file}": no PEM ${kind.toLowerCase()} in it`);
   return text;
@@ -140,7 +134,7 @@ export function registerTls(program: Command, ctx: CliContext): Command {
     .argument('<targets...>', 'host:port (port 443 when left out)')
     .option('--sni <name>', 'server name to send (SNI) and to check the certificate against (default: the target name; none for an address)')
     .option('--alpn <list>', 'ALPN protocols to offer, comma-separated, e.g. h2,http/1.1')
-    .option('--ca <file>', 'trust exactly the CA certificates in this PEM file instead of the default roots')
+    .option('--ca <file>', 'trust exactly the CA certificates in this PEM file instead of the default roots (at most 4 MiB)')
     .option('--cert <file>', 'client certificate (PEM, with its chain) for servers that require one')
     .option('--key <file>', 'private key of --cert (PEM)')
     .option('--insecure', 'report certificate problems but do not fail on them')
