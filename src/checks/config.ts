@@ -4,15 +4,16 @@ import { createSecureContext } from 'node:tls';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
 import { ConndxError } from '../errors.js';
+import { parseTlsVersion, TLS_VERSIONS, type TlsVersion } from '../core/tls.js';
 import { isValidHostName, parseDuration, parseHostPort } from '../parse.js';
-import { QTYPES } from '../probes/dns-wire.js';
+import { QTYPES, RCODE_LIST } from '../core/dns.js';
 
 export const PROBE_KINDS = ['dns', 'tcp', 'tls'] as const;
 export type ProbeKind = (typeof PROBE_KINDS)[number];
-export const TLS_VERSION_NAMES = ['TLSv1.2', 'TLSv1.3'] as const;
-export type TlsVersionName = (typeof TLS_VERSION_NAMES)[number];
+export const TLS_VERSION_NAMES = TLS_VERSIONS;
+export type TlsVersionName = TlsVersion;
 /** RCODE names a `rcode` threshold may list (RFC 1035 §4.1.1, RFC 6895 §2.3). */
-export const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'YXDOMAIN', 'YXRRSET', 'NXRRSET', 'NOTAUTH', 'NOTZONE'] as const;
+export const RCODE_NAMES: readonly string[] = RCODE_LIST;
 
 /** Defaults that keep one check run short: a few attempts, all in flight at once. */
 export const CHECK_DEFAULTS = { count: 3, timeoutMs: 3000, intervalMs: 60_000, maxCount: 1000, maxTimeoutMs: 60_000, minIntervalMs: 1000 } as const;
@@ -467,8 +468,7 @@ function validateCheck(raw: RawCheck, idx: number, add: Add, baseDir: string): O
 }
 
 export function parseTlsVersionName(text: string): TlsVersionName | undefined {
-  const m = /^(?:tls\s*v?)?(1\.[23])$/i.exec(String(text).trim());
-  return m ? (`TLSv${m[1]}` as TlsVersionName) : undefined;
+  return parseTlsVersion(String(text)) ?? undefined;
 }
 
 function validateThresholds(raw: RawThresholds | undefined, base: PathKey[], probe: ProbeKind, err: Add): Thresholds {

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { ProbeResult } from '../engine/summary.js';
-import { DNS_OUTCOMES, ENGINE_OUTCOMES, TCP_OUTCOMES, TLS_OUTCOMES } from '../probes/types.js';
+import { DNS_OUTCOMES, ENGINE_OUTCOMES, TCP_OUTCOMES, TLS_OUTCOMES } from '../core/types.js';
 import type { CheckSpec, ProbeKind } from './config.js';
 import type { CheckRun } from './run.js';
 import { STATE_CODE } from './verdict.js';

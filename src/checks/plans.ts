@@ -7,7 +7,7 @@ import { planDns, type DnsServer } from '../probes/dns.js';
 import { resolveHost, type LookupFn } from '../probes/resolve.js';
 import { machineSynSchedule, makeTcpProbe, type TcpTarget } from '../probes/tcp.js';
 import { createTlsProbe, probeTlsVersions, type TlsProbeOptions, type TlsTarget, type TlsVersion } from '../probes/tls.js';
-import type { TargetRef } from '../probes/types.js';
+import type { TargetRef } from '../core/types.js';
 import type { CheckSpec } from './config.js';
 
 /** A target (or DNS server) whose name did not resolve: the check is CRITICAL, naming the DNS outcome. */

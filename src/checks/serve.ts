@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { parseHostPort } from '../parse.js';
 import type { LookupFn } from '../probes/resolve.js';
-import { conndxVersion } from '../report/meta.js';
+import { conndxVersion } from '../core/meta.js';
 import type { CheckSpec, ChecksConfig } from './config.js';
 import { exposition, newCheckState, recordRun, registerCheckMetrics, type CheckState } from './metrics.js';
 import { withTarget } from './plans.js';

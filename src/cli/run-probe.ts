@@ -5,7 +5,7 @@ import type { RunStats } from '../engine/run.js';
 import type { Aggregate, ProbeResult } from '../engine/summary.js';
 import { fmtMs } from '../report/format.js';
 import { renderAttemptLine, renderProbeSummary, type SummaryParts } from '../report/probe-terminal.js';
-import type { AttemptRecord } from '../probes/types.js';
+import type { AttemptRecord } from '../core/types.js';
 import { warn, write, type CliContext } from './context.js';
 import { dnsField, unresolvedHeader, type Unresolved } from './unresolved.js';
 import type { ProbeRunOptions } from './probe-options.js';

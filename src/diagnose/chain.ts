@@ -1,14 +1,14 @@
 import { isIP } from 'node:net';
-import { now } from '../engine/clock.js';
+import { now } from '../core/clock.js';
 import { executeProbe, type ExecOptions } from '../engine/execute.js';
-import { createHistogram, decodeHistogram, roundStats } from '../engine/histogram.js';
+import { createHistogram, decodeHistogram, roundStats } from '../core/histogram.js';
 import type { ProbeResult } from '../engine/summary.js';
 import { planDns, type DnsServer } from '../probes/dns.js';
 import { createTlsProbe, type TlsProbeOptions, type TlsTarget } from '../probes/tls.js';
 import { makeTcpProbe, type TcpTarget } from '../probes/tcp.js';
 import type { LookupFn } from '../probes/resolve.js';
-import type { TargetRef } from '../probes/types.js';
-import { makeMeta, conndxVersion, type Meta } from '../report/meta.js';
+import type { TargetRef } from '../core/types.js';
+import { makeMeta, conndxVersion, type Meta } from '../core/meta.js';
 import { createHttpProbe, type HttpTarget } from './http.js';
 import { addressesOf, emulateStub, systemLookup, type SystemLookup } from './lookup.js';
 import { searchCandidates, type ResolvConf } from '../probes/resolv-conf.js';

@@ -1,5 +1,5 @@
 import type { ProbeResult } from '../engine/summary.js';
-import type { Phase } from '../probes/types.js';
+import type { Phase } from '../core/types.js';
 import type { AddressInfo, DiagnosePlan, DnsPhase } from './chain.js';
 
 /** p99 above which a phase counts as slow (ms). */

@@ -1,7 +1,6 @@
-import { PHASES, type Phase, type Probe, type TargetRef, type AttemptRecord } from '../probes/types.js';
-import { makeMeta } from '../report/meta.js';
+import { phaseOfKind, type Phase, type Probe, type TargetRef, type AttemptRecord, type WorkerProbeSpec } from '../core/types.js';
+import { makeMeta } from '../core/meta.js';
 import { createAdaptiveController } from './adaptive.js';
-import type { WorkerProbeSpec } from './workers.js';
 import { runAttempts, type Pacing, type RunStats } from './run.js';
 import { judgeTiming } from './timing.js';
 import { createAggregate, type Aggregate, type ProbeResult } from './summary.js';
@@ -92,7 +91,7 @@ export async function executeProbe<T>(plan: ProbePlan<T>, o: ExecOptions): Promi
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
 
-/** The phase a probe kind measures (dns, tcp or tls); tcp for anything else. */
+/** The phase a probe kind measures (dns, tcp, tls; app for http): the one table in core/types.ts. */
 export function phaseOf(probe: string): Phase {
-  return (PHASES as readonly string[]).includes(probe) ? (probe as Phase) : 'tcp';
+  return phaseOfKind(probe);
 }

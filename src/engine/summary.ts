@@ -1,6 +1,6 @@
-import type { AttemptRecord } from '../probes/types.js';
-import type { Meta } from '../report/meta.js';
-import { createHistogram, decodeHistogram, roundStats, type EncodedHistogram, type Histogram, type LatencyStats } from './histogram.js';
+import type { AttemptRecord } from '../core/types.js';
+import type { Meta } from '../core/meta.js';
+import { createHistogram, decodeHistogram, roundStats, type EncodedHistogram, type Histogram, type LatencyStats } from '../core/histogram.js';
 
 /** The contract's result object of an active probe. Probe-specific fields are added alongside. */
 export interface ProbeResult {

@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import dns2 from 'dns2';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DNS_LAB } from '../../src/lab/dns.js';
-import { DNS_OUTCOMES } from '../../src/probes/types.js';
+import { DNS_OUTCOMES } from '../../src/core/types.js';
 import { runCli, runCliJson } from '../helpers/cli.js';
 import { BIN, lab } from '../helpers/lab.js';
 

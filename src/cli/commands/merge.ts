@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { mergeResults } from '../../engine/merge.js';
 import type { ProbeResult } from '../../engine/summary.js';
 import { ConndxError } from '../../errors.js';
-import { makeMeta } from '../../report/meta.js';
+import { makeMeta } from '../../core/meta.js';
 import { renderProbeSummary } from '../../report/probe-terminal.js';
 import type { CliContext } from '../context.js';
 import { probeExitCode } from '../run-probe.js';

@@ -5,7 +5,7 @@ import type { ProbeResult } from '../../engine/summary.js';
 import { fmtMs } from '../../report/format.js';
 import { resolveHost } from '../../probes/resolve.js';
 import { machineSynSchedule, makeTcpProbe, SYN_SLACK_BEFORE_MS, SYN_WINDOW_AFTER_MS, type TcpTarget } from '../../probes/tcp.js';
-import type { TargetRef } from '../../probes/types.js';
+import type { TargetRef } from '../../core/types.js';
 import type { CliContext } from '../context.js';
 import { parseDuration, parseHostPort, unescapeText } from '../../parse.js';
 import { addProbeOptions, parseProbeOptions, type ProbeRunOptions } from '../probe-options.js';

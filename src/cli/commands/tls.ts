@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { ConndxError } from '../../errors.js';
+import { parseTlsVersion as parseVersion } from '../../core/tls.js';
 import type { ProbeResult } from '../../engine/summary.js';
 import { fmtMs } from '../../report/format.js';
 import { CERT_WARN_DAYS, type CertificateFacts } from '../../probes/cert.js';
@@ -9,7 +10,7 @@ import { resolveHost } from '../../probes/resolve.js';
 import {
   createTlsProbe, probeTlsVersions, TLS_VERSIONS, type CertProblem, type Negotiated, type TlsProbeOptions, type TlsTarget, type TlsVersion,
 } from '../../probes/tls.js';
-import type { TargetRef } from '../../probes/types.js';
+import type { TargetRef } from '../../core/types.js';
 import type { CliContext } from '../context.js';
 import { isValidHostName, parseHostPort } from '../../parse.js';
 import { addProbeOptions, parseProbeOptions, type ProbeRunOptions } from '../probe-options.js';
@@ -18,9 +19,9 @@ import { reportUnresolved } from '../unresolved.js';
 
 /** "TLSv1.3", "tlsv1.3", "1.3", "TLS1.3" → "TLSv1.3". */
 export function parseTlsVersion(text: string, flag: string): TlsVersion {
-  const m = /^(?:tls\s*v?)?(1\.[23])$/i.exec(String(text).trim());
-  if (!m) throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad ${flag} "${text}": use TLSv1.2 or TLSv1.3`);
-  return `TLSv${m[1]}` as TlsVersion;
+  const v = parseVersion(String(text));
+  if (!v) throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad ${flag} "${text}": use TLSv1.2 or TLSv1.3`);
+  return v;
 }
 
 /** "h2,http/1.1" → ["h2", "http/1.1"] (RFC 7301 section 3.1: 1 to 255 bytes each). */
