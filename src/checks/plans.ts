@@ -6,7 +6,7 @@ import { parseHostPort, unescapeText } from '../parse.js';
 import { planDns, type DnsServer } from '../probes/dns.js';
 import { resolveHost, type LookupFn } from '../probes/resolve.js';
 import { machineSynSchedule, makeTcpProbe, type TcpTarget } from '../probes/tcp.js';
-import { createTlsProbe, probeTlsVersions, type TlsProbeOptions, type TlsTarget, type TlsVersion } from '../probes/tls.js';
+import { createTlsProbe, probeTlsVersions, tlsAttemptAllowanceMs, type TlsProbeOptions, type TlsTarget, type TlsVersion } from '../probes/tls.js';
 import type { TargetRef } from '../core/types.js';
 import type { CheckSpec } from './config.js';
 
@@ -122,5 +122,5 @@ export async function buildCheckPlan(spec: CheckSpec, o: PlanOptions = {}): Prom
       }
     },
   };
-  return { ok: true, plan: plan as ProbePlan<unknown>, engineTimeoutMs: spec.timeoutMs * (spec.tls!.resume ? 2 : 1), close: () => {} };
+  return { ok: true, plan: plan as ProbePlan<unknown>, engineTimeoutMs: tlsAttemptAllowanceMs(spec.timeoutMs, spec.tls?.resume), close: () => {} };
 }

@@ -12,6 +12,8 @@ import type { ProbeRunOptions } from './probe-options.js';
 
 export interface ProbeCommand<T> extends ProbePlan<T> {
   opts: ProbeRunOptions;
+  /** The engine's allowance for one attempt when the kind needs more than --timeout (tls --resume). */
+  engineTimeoutMs?: number;
   /** First line of the human output. */
   header: string;
   /** The probe's own detail on a per-attempt line. */
@@ -93,7 +95,7 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
     concurrency,
     rate,
     adaptive,
-    timeoutMs: o.timeoutMs,
+    timeoutMs: p.engineTimeoutMs ?? o.timeoutMs,
     retries: o.retries,
     breaker: o.breaker,
     signal: ctx.stop,

@@ -357,3 +357,15 @@ export async function probeTlsVersions(t: TlsTarget, o: TlsProbeOptions, signal:
   }
   return out;
 }
+
+/** The port a tls target without one is probed on. */
+export const TLS_DEFAULT_PORT = 443;
+
+/**
+ * How long the engine lets one tls attempt run: --timeout per handshake, so
+ * twice that with --resume (two handshakes per attempt). The CLI and checks
+ * both ask here.
+ */
+export function tlsAttemptAllowanceMs(timeoutMs: number, resume: boolean | undefined): number {
+  return timeoutMs * (resume ? 2 : 1);
+}

@@ -8,11 +8,12 @@ import { fmtMs } from '../../report/format.js';
 import { CERT_WARN_DAYS, type CertificateFacts } from '../../probes/cert.js';
 import { resolveHost } from '../../probes/resolve.js';
 import {
-  createTlsProbe, probeTlsVersions, TLS_VERSIONS, type CertProblem, type Negotiated, type TlsProbeOptions, type TlsTarget, type TlsVersion,
+  createTlsProbe, probeTlsVersions, TLS_DEFAULT_PORT, tlsAttemptAllowanceMs, TLS_VERSIONS, type CertProblem, type Negotiated, type TlsProbeOptions, type TlsTarget, type TlsVersion,
 } from '../../probes/tls.js';
 import type { TargetRef } from '../../core/types.js';
 import type { CliContext } from '../context.js';
-import { isValidHostName, parseHostPort } from '../../parse.js';
+import { isValidHostName } from '../../parse.js';
+import { parseTargetList } from '../targets.js';
 import { addProbeOptions, parseProbeOptions, type ProbeRunOptions } from '../probe-options.js';
 import { runProbeCommand } from '../run-probe.js';
 import { reportUnresolved } from '../unresolved.js';
@@ -158,19 +159,13 @@ Examples:
 Latency: "tls handshake" is ClientHello sent to handshake complete; "tcp connect" (SYN to established) is apart.
 Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid cert-hostname-mismatch
           cert-untrusted cert-chain-incomplete error tcp:<tcp outcome>`);
-  cmd.action(async (rawTargets: string[], o: Record<string, unknown>) => {
+  cmd.action(async (args: string[], o: Record<string, unknown>) => {
     const run = parseProbeOptions(o);
     const popts = tlsOptionsFrom(o, run);
     if (o.sni !== undefined && !isValidHostName(String(o.sni))) {
       throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --sni "${String(o.sni)}": not a host name`);
     }
-    const parsed = rawTargets.map((t) => parseHostPort(t, 443));
-
-    const keys = new Set<string>();
-    for (const hp of parsed) {
-      if (keys.has(hp.raw)) throw new ConndxError('CONNDX_BAD_TARGET', `target "${hp.raw}" is given twice`);
-      keys.add(hp.raw);
-    }
+    const { raw: rawTargets, hps: parsed } = await parseTargetList(args, { defaultPort: TLS_DEFAULT_PORT, family: run.family, stdin: ctx.stdin });
 
     // Resolve each name once, before the run (as `conndx tcp` does); the lookup time is reported apart.
     const resolved = await Promise.all(parsed.map((hp) => resolveHost(hp.host, run.family)));
@@ -207,6 +202,7 @@ Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid c
       worker: { module: 'probes/tls.js', factory: 'createTlsProbe', args: popts },
       fdsPerAttempt: 1,
       opts: run,
+      engineTimeoutMs: tlsAttemptAllowanceMs(run.timeoutMs, popts.resume),
       header: [
         `CONNDX TLS ${rawTargets.join(' ')}${sni ? ` sni=${sni}` : ''}${popts.alpn ? ` alpn=${popts.alpn.join(',')}` : ''} (${describe(run)})`,
         ...headerLines,
