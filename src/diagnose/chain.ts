@@ -14,38 +14,9 @@ import { addressesOf, emulateStub, systemLookup, type SystemLookup } from './loo
 import { searchCandidates, type ResolvConf } from '../probes/resolv-conf.js';
 import { TLS_PORTS, type DiagnoseTarget } from './target.js';
 import { judge, type Judged, type Thresholds, type Verdict } from './verdict.js';
+import type { AddressInfo, DiagnosePlan, DnsPhase } from './types.js';
 
-/** One resolved address and who gave it. */
-export interface AddressInfo {
-  address: string;
-  family: 4 | 6;
-  /** The key of this address in the phases' byTarget: address:port. */
-  key: string;
-  /** "system" (what applications get) and/or the servers that answered it. */
-  from: string[];
-}
-
-/** The DNS phase: the dns probe's result (A and AAAA over every server), plus how applications resolve the name. */
-export interface DnsPhase extends ProbeResult {
-  /** The name the direct queries asked (the search list applied, as the system resolver does). */
-  queried: string;
-  byType: Record<string, ProbeResult>;
-  system: SystemLookup;
-  search: { search: string[]; ndots: number; candidates: string[] };
-}
-
-export interface DiagnosePlan {
-  host: string;
-  port: number;
-  tls: boolean;
-  http: boolean;
-  path: string | null;
-  sni: string | null;
-  count: number;
-  timeoutMs: number;
-  family: 0 | 4 | 6;
-  servers: string[];
-}
+export type { AddressInfo, DiagnosePlan, DnsPhase };
 
 /** The phases as judged (`Judged`), the verdict on them, and the run's own facts. */
 export interface DiagnoseResult extends Judged {

@@ -1,27 +1,11 @@
-import { phaseOfKind, type Phase, type Probe, type TargetRef, type AttemptRecord, type WorkerProbeSpec } from '../core/types.js';
+import { phaseOfKind, type Phase, type Probe, type TargetRef, type AttemptRecord, type ProbePlan, type WorkerProbeSpec } from '../core/types.js';
 import { makeMeta } from '../core/meta.js';
 import { createAdaptiveController } from './adaptive.js';
 import { runAttempts, type Pacing, type RunStats } from './run.js';
 import { judgeTiming } from './timing.js';
 import { createAggregate, type Aggregate, type ProbeResult } from './summary.js';
 
-/** What to probe: everything a probe kind contributes, independent of how it is shown. */
-export interface ProbePlan<T> {
-  probe: string;
-  /** The result's `target`: what the user asked about (default: the targets joined). */
-  label?: string;
-  targets: TargetRef<T>[];
-  fn: Probe<T>;
-  breakdown?: 'byTarget' | 'byServer';
-  /** Counter fields every result carries even when zero, e.g. synRetransmitSuspected. */
-  zeroCounters?: string[];
-  /** Fields added to the result before output (e.g. lookupMs of name resolution, query facts). */
-  decorate?: (res: ProbeResult) => void | Promise<void>;
-  /** Descriptors one attempt holds (1 for a TCP or TLS connection, 0 for UDP over a shared socket). */
-  fdsPerAttempt?: number;
-  /** How a worker thread rebuilds `fn`: set for CPU-bound probes (TLS) that gain from every core. */
-  worker?: WorkerProbeSpec;
-}
+export type { ProbePlan };
 
 /** How many and how fast (the shared probe options, as numbers), and what to tell the caller. */
 export interface ExecOptions extends Pacing {
