@@ -7,6 +7,7 @@ import { ConndxError } from '../errors.js';
 import { parseTlsVersion, TLS_VERSIONS, type TlsVersion } from '../core/tls.js';
 import { isValidHostName, parseDuration, parseHostPort } from '../parse.js';
 import { QTYPES, RCODE_LIST } from '../core/dns.js';
+import { PROBERS } from '../probes/registry.js';
 
 export const PROBE_KINDS = ['dns', 'tcp', 'tls'] as const;
 export type ProbeKind = (typeof PROBE_KINDS)[number];
@@ -360,7 +361,7 @@ function validateCheck(raw: RawCheck, idx: number, add: Add, baseDir: string): O
     if (!(isValidHostName(target) || target === '.')) err([probe], `bad name "${target}": not a valid DNS name`);
   } else {
     try {
-      parseHostPort(target, probe === 'tls' ? 443 : undefined);
+      parseHostPort(target, PROBERS[probe]?.defaultPort);
     } catch (e) {
       err([probe], (e as Error).message);
     }
@@ -402,7 +403,7 @@ function validateCheck(raw: RawCheck, idx: number, add: Add, baseDir: string): O
     const servers = raw.server === undefined ? [] : Array.isArray(raw.server) ? raw.server : [raw.server];
     servers.forEach((s, i) => {
       const path: PathKey[] = Array.isArray(raw.server) ? ['server', i] : ['server'];
-      try { parseHostPort(s, 53); } catch (e) { err(path, (e as Error).message); }
+      try { parseHostPort(s, PROBERS.dns?.defaultPort); } catch (e) { err(path, (e as Error).message); }
     });
     if (new Set(servers).size !== servers.length) err(['server'], 'a server is listed twice');
     const type = (raw.type ?? 'A').toUpperCase();

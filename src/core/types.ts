@@ -5,14 +5,6 @@ import type { Meta } from './meta.js';
 export const PHASES = ['dns', 'tcp', 'tls', 'app'] as const;
 export type Phase = (typeof PHASES)[number];
 
-/** The phase each probe kind measures: the phase of its ok attempts and of the attempts the engine ends for it. */
-export const KIND_PHASES: Readonly<Record<string, Phase>> = { dns: 'dns', tcp: 'tcp', tls: 'tls', http: 'app' };
-
-/** The phase a probe kind measures; tcp for a kind conndx does not know. */
-export function phaseOfKind(kind: string): Phase {
-  return KIND_PHASES[kind] ?? 'tcp';
-}
-
 /**
  * How a worker thread rebuilds a probe: a module (path relative to the
  * compiled `dist/` root, e.g. "probes/tls.js"), the factory it exports, and

@@ -1,4 +1,5 @@
-import { phaseOfKind, type Phase, type Probe, type TargetRef, type AttemptRecord, type ProbePlan, type WorkerProbeSpec } from '../core/types.js';
+import { type Phase, type Probe, type TargetRef, type AttemptRecord, type ProbePlan, type WorkerProbeSpec } from '../core/types.js';
+import { phaseOfKind } from '../probes/registry.js';
 import { makeMeta } from '../core/meta.js';
 import { createAdaptiveController } from './adaptive.js';
 import { runAttempts, type Pacing, type RunStats } from './run.js';
@@ -75,7 +76,7 @@ export async function executeProbe<T>(plan: ProbePlan<T>, o: ExecOptions): Promi
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
 
-/** The phase a probe kind measures (dns, tcp, tls; app for http): the one table in core/types.ts. */
+/** The phase a probe kind measures (dns, tcp, tls; app for http): the probe-kind registry. */
 export function phaseOf(probe: string): Phase {
   return phaseOfKind(probe);
 }

@@ -1,7 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { phaseOfKind, type AttemptRecord, type Phase, type TargetRef, type WorkerProbeSpec } from '../core/types.js';
+import { type AttemptRecord, type Phase, type TargetRef, type WorkerProbeSpec } from '../core/types.js';
+import { phaseOfKind } from '../probes/registry.js';
 import { makeMeta } from '../core/meta.js';
 import { createHistogram } from '../core/histogram.js';
 import { aggregateFor, type ExecOptions, type ProbePlan } from './execute.js';

@@ -358,8 +358,7 @@ export async function probeTlsVersions(t: TlsTarget, o: TlsProbeOptions, signal:
   return out;
 }
 
-/** The port a tls target without one is probed on. */
-export const TLS_DEFAULT_PORT = 443;
+export { TLS_DEFAULT_PORT } from './kinds/tls.js';
 
 /**
  * How long the engine lets one tls attempt run: --timeout per handshake, so

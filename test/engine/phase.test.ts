@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { executeProbe } from '../../src/engine/execute.js';
-import { KIND_PHASES } from '../../src/core/types.js';
+import { PROBERS } from '../../src/probes/registry.js';
 import type { AttemptRecord } from '../../src/core/types.js';
 
 describe('attempts the engine ends carry the phase of the probe kind', () => {
@@ -16,6 +16,7 @@ describe('attempts the engine ends carry the phase of the probe kind', () => {
     expect(result.attempts).toBe(1);
   });
   test('the kind table names every probe kind conndx runs', () => {
-    expect(KIND_PHASES).toEqual({ dns: 'dns', tcp: 'tcp', tls: 'tls', http: 'app' });
+    expect(Object.fromEntries(Object.entries(PROBERS).map(([k, v]) => [k, v.phase]))).toEqual({ dns: 'dns', tcp: 'tcp', tls: 'tls', http: 'app' });
+    for (const [k, v] of Object.entries(PROBERS)) expect(v.name).toBe(k);
   });
 });
