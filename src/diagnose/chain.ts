@@ -10,7 +10,7 @@ import type { LookupFn } from '../probes/resolve.js';
 import type { TargetRef } from '../core/types.js';
 import { makeMeta, conndxVersion, type Meta } from '../core/meta.js';
 import { createHttpProbe, type HttpTarget } from './http.js';
-import { addressesOf, emulateStub, systemLookup, type SystemLookup } from './lookup.js';
+import { addressesOf, emulateStub, systemLookup } from './lookup.js';
 import { searchCandidates, type ResolvConf } from '../probes/resolv-conf.js';
 import { TLS_PORTS, type DiagnoseTarget } from './target.js';
 import { judge, type Judged, type Thresholds, type Verdict } from './verdict.js';

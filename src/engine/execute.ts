@@ -1,4 +1,4 @@
-import { type Phase, type Probe, type TargetRef, type AttemptRecord, type ProbePlan, type WorkerProbeSpec } from '../core/types.js';
+import type { Phase, AttemptRecord, ProbePlan } from '../core/types.js';
 import { phaseOfKind } from '../probes/registry.js';
 import { makeMeta } from '../core/meta.js';
 import { createAdaptiveController } from './adaptive.js';

@@ -1,6 +1,5 @@
 import type { AttemptRecord, ProbeResult } from '../core/types.js';
-import type { Meta } from '../core/meta.js';
-import { createHistogram, decodeHistogram, roundStats, type EncodedHistogram, type Histogram, type LatencyStats } from '../core/histogram.js';
+import { createHistogram, decodeHistogram, roundStats, type Histogram } from '../core/histogram.js';
 
 export type { ProbeResult };
 
