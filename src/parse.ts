@@ -100,6 +100,14 @@ export function parseHostPort(raw: string, defaultPort?: number): HostPort {
     }
     if (isIP(host) !== 6) throw new ConndxError('CONNDX_BAD_TARGET', `bad address "${raw}": "${host}" is not an IPv6 address`);
   } else if (isIP(text) === 6) {
+    // `::1:80` is an IPv6 address, and also how one might write ::1 port 80:
+    // conndx does not guess, it asks for the bracketed form.
+    const colon = text.lastIndexOf(':');
+    const last = text.slice(colon + 1);
+    const head = text.slice(0, colon);
+    if (/^\d{1,5}$/.test(last) && Number(last) <= 65535 && isIP(head) === 6) {
+      throw new ConndxError('CONNDX_BAD_TARGET', `bad address "${raw}": an IPv6 address with a port is written [addr]:port; did you mean [${head}]:${last}?`);
+    }
     host = text;
   } else {
     const colon = text.lastIndexOf(':');
@@ -107,7 +115,8 @@ export function parseHostPort(raw: string, defaultPort?: number): HostPort {
       host = text.slice(0, colon);
       portText = text.slice(colon + 1);
       if (host.includes(':')) {
-        throw new ConndxError('CONNDX_BAD_TARGET', `bad address "${raw}": write IPv6 with a port as [addr]:port`);
+        const hint = isIP(host) === 6 ? `; did you mean [${host}]:${portText}?` : '';
+        throw new ConndxError('CONNDX_BAD_TARGET', `bad address "${raw}": write IPv6 with a port as [addr]:port${hint}`);
       }
     } else {
       host = text;

@@ -4,7 +4,7 @@
  * the live connections and pending DNS queries; the per-connection list is
  * kept only when `flows` is asked for.
  */
-import { createHistogram, type Histogram } from '../engine/histogram.js';
+import { createHistogram, type Histogram } from '../core/histogram.js';
 import { classifyConnection, type Phase, type ZeekState } from './classify.js';
 import { decodeDns, looksLikeDns, rcodeName, type DnsMessage } from './dns.js';
 import type { PacketFilter, PacketView } from './filter.js';

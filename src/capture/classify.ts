@@ -1,3 +1,4 @@
+import type { Phase as CorePhase } from '../core/types.js';
 /**
  * Verdicts from final state, computed once. `zeekConnState` is Zeek's
  * `conn_state` (base/protocols/conn/main.zeek): a pure function of the two
@@ -34,7 +35,8 @@ export function zeekConnState(os: EndpointState, rs: EndpointState, origSize: nu
   return 'OTH';
 }
 
-export type Phase = 'ok' | 'tcp' | 'tls' | 'app';
+/** Where a captured connection failed (a capture sees no dns phase of its own), or ok. */
+export type Phase = 'ok' | Exclude<CorePhase, 'dns'>;
 
 /** What the classifier needs to know about one connection record. */
 export interface ConnFacts {

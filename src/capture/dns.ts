@@ -86,15 +86,7 @@ export function decodeDns(buf: Buffer, off = 0, end = buf.length): DnsResult {
   return msg;
 }
 
-/** RFC 6895 §2.3 names, as dig and tshark print them. */
-export const RCODE_NAMES: Record<number, string> = {
-  0: 'NOERROR', 1: 'FORMERR', 2: 'SERVFAIL', 3: 'NXDOMAIN', 4: 'NOTIMP', 5: 'REFUSED',
-  6: 'YXDOMAIN', 7: 'YXRRSET', 8: 'NXRRSET', 9: 'NOTAUTH', 10: 'NOTZONE',
-};
-
-export function rcodeName(rcode: number): string {
-  return RCODE_NAMES[rcode] ?? `RCODE${rcode}`;
-}
+export { RCODE_NAMES, rcodeName } from '../core/dns.js';
 
 /** Plausibility for traffic on a port that is not a DNS port: a DNS header that decodes. */
 export function looksLikeDns(m: DnsMessage): boolean {

@@ -367,7 +367,7 @@ export function createChunkReader(sink: PacketSink): {
   let failed: { ok: false; reason: string } | null = null;
   let chunks: Buffer[] = [];
   let pending = 0;
-  let needHead = 64;
+  const needHead = 64;
   function drain(final: boolean): void {
     if (failed) return;
     if (!parser) {

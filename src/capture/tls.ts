@@ -6,35 +6,8 @@
  * which completion is inferred when the rest of the handshake is encrypted.
  */
 
-export const TLS_VERSION_NAMES: Record<number, string> = {
-  0x0300: 'SSLv3', 0x0301: 'TLSv1.0', 0x0302: 'TLSv1.1', 0x0303: 'TLSv1.2', 0x0304: 'TLSv1.3',
-};
-
-export function tlsVersionName(v: number): string {
-  const known = TLS_VERSION_NAMES[v];
-  if (known) return known;
-  if (v >> 8 === 0x7f) return `TLSv1.3-draft${v & 0xff}`;
-  if (v === 0xfb1a) return 'TLSv1.3-fb';
-  return `0x${v.toString(16).padStart(4, '0')}`;
-}
-
-/** RFC 8446 §6 and the IANA TLS Alert registry, snake_case. */
-export const ALERT_NAMES: Record<number, string> = {
-  0: 'close_notify', 10: 'unexpected_message', 20: 'bad_record_mac', 21: 'decryption_failed',
-  22: 'record_overflow', 30: 'decompression_failure', 40: 'handshake_failure', 41: 'no_certificate',
-  42: 'bad_certificate', 43: 'unsupported_certificate', 44: 'certificate_revoked', 45: 'certificate_expired',
-  46: 'certificate_unknown', 47: 'illegal_parameter', 48: 'unknown_ca', 49: 'access_denied',
-  50: 'decode_error', 51: 'decrypt_error', 60: 'export_restriction', 70: 'protocol_version',
-  71: 'insufficient_security', 80: 'internal_error', 86: 'inappropriate_fallback', 90: 'user_canceled',
-  100: 'no_renegotiation', 109: 'missing_extension', 110: 'unsupported_extension',
-  111: 'certificate_unobtainable', 112: 'unrecognized_name', 113: 'bad_certificate_status_response',
-  114: 'bad_certificate_hash_value', 115: 'unknown_psk_identity', 116: 'certificate_required',
-  120: 'no_application_protocol', 121: 'ech_required',
-};
-
-export function alertName(desc: number): string {
-  return ALERT_NAMES[desc] ?? `unknown_${desc}`; // as the probes name it: alert:unknown_<n>
-}
+// Alert and version names come from the one TLS table (src/core/tls.ts).
+export { alertName, tlsVersionName, TLS_VERSION_NAMES } from '../core/tls.js';
 
 /** ServerHello.random of a HelloRetryRequest (RFC 8446 §4.1.3). */
 const HRR_RANDOM = Buffer.from('cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c', 'hex');

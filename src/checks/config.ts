@@ -4,15 +4,17 @@ import { createSecureContext } from 'node:tls';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
 import { ConndxError } from '../errors.js';
+import { parseTlsVersion, TLS_VERSIONS, type TlsVersion } from '../core/tls.js';
 import { DURATION_MAX_MS, isValidHostName, parseDuration, parseHostPort } from '../parse.js';
-import { QTYPES } from '../probes/dns-wire.js';
+import { QTYPES, RCODE_LIST } from '../core/dns.js';
+import { PROBERS } from '../probes/registry.js';
 
 export const PROBE_KINDS = ['dns', 'tcp', 'tls'] as const;
 export type ProbeKind = (typeof PROBE_KINDS)[number];
-export const TLS_VERSION_NAMES = ['TLSv1.2', 'TLSv1.3'] as const;
-export type TlsVersionName = (typeof TLS_VERSION_NAMES)[number];
+export const TLS_VERSION_NAMES = TLS_VERSIONS;
+export type TlsVersionName = TlsVersion;
 /** RCODE names a `rcode` threshold may list (RFC 1035 §4.1.1, RFC 6895 §2.3). */
-export const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'YXDOMAIN', 'YXRRSET', 'NXRRSET', 'NOTAUTH', 'NOTZONE'] as const;
+export const RCODE_NAMES: readonly string[] = RCODE_LIST;
 
 /** Defaults that keep one check run short: a few attempts, all in flight at once. */
 export const CHECK_DEFAULTS = { count: 3, timeoutMs: 3000, intervalMs: 60_000, maxCount: 1000, maxTimeoutMs: 60_000, minIntervalMs: 1000 } as const;
@@ -371,7 +373,7 @@ function validateCheck(raw: RawCheck, idx: number, add: Add, baseDir: string): O
     if (!(isValidHostName(target) || target === '.')) err([probe], `bad name "${target}": not a valid DNS name`);
   } else {
     try {
-      parseHostPort(target, probe === 'tls' ? 443 : undefined);
+      parseHostPort(target, PROBERS[probe]?.defaultPort);
     } catch (e) {
       err([probe], (e as Error).message);
     }
@@ -413,7 +415,7 @@ function validateCheck(raw: RawCheck, idx: number, add: Add, baseDir: string): O
     const servers = raw.server === undefined ? [] : Array.isArray(raw.server) ? raw.server : [raw.server];
     servers.forEach((s, i) => {
       const path: PathKey[] = Array.isArray(raw.server) ? ['server', i] : ['server'];
-      try { parseHostPort(s, 53); } catch (e) { err(path, (e as Error).message); }
+      try { parseHostPort(s, PROBERS.dns?.defaultPort); } catch (e) { err(path, (e as Error).message); }
     });
     if (new Set(servers).size !== servers.length) err(['server'], 'a server is listed twice');
     const type = (raw.type ?? 'A').toUpperCase();
@@ -479,8 +481,7 @@ function validateCheck(raw: RawCheck, idx: number, add: Add, baseDir: string): O
 }
 
 export function parseTlsVersionName(text: string): TlsVersionName | undefined {
-  const m = /^(?:tls\s*v?)?(1\.[23])$/i.exec(String(text).trim());
-  return m ? (`TLSv${m[1]}` as TlsVersionName) : undefined;
+  return parseTlsVersion(String(text)) ?? undefined;
 }
 
 function validateThresholds(raw: RawThresholds | undefined, base: PathKey[], probe: ProbeKind, err: Add): Thresholds {

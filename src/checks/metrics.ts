@@ -1,6 +1,6 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { ProbeResult } from '../engine/summary.js';
-import { DNS_OUTCOMES, ENGINE_OUTCOMES, TCP_OUTCOMES, TLS_OUTCOMES } from '../probes/types.js';
+import { PROBERS } from '../probes/registry.js';
 import type { CheckSpec, ProbeKind } from './config.js';
 import type { CheckRun } from './run.js';
 import { STATE_CODE } from './verdict.js';
@@ -43,10 +43,7 @@ function targetsOf(spec: CheckSpec): string[] {
 }
 
 function outcomesOf(kind: ProbeKind): string[] {
-  if (kind === 'dns') return [...DNS_OUTCOMES, ...ENGINE_OUTCOMES];
-  if (kind === 'tcp') return [...TCP_OUTCOMES, ...ENGINE_OUTCOMES];
-  // TLS alerts (alert:<name>) are open-ended: they appear when first seen.
-  return [...TLS_OUTCOMES, ...TCP_OUTCOMES.filter((o) => o !== 'ok').map((o) => `tcp:${o}`), ...ENGINE_OUTCOMES];
+  return [...(PROBERS[kind]?.outcomes ?? [])];
 }
 
 /** The phase an outcome belongs to (the contract's phases): where the attempt failed, or the probe's own phase when ok. */

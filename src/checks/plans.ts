@@ -3,11 +3,12 @@ import { parseResolvConf } from '../probes/resolv-conf.js';
 import type { ProbePlan } from '../engine/execute.js';
 import type { ProbeResult } from '../engine/summary.js';
 import { parseHostPort, unescapeText } from '../parse.js';
+import { PROBERS } from '../probes/registry.js';
 import { planDns, type DnsServer } from '../probes/dns.js';
 import { resolveHost, type LookupFn } from '../probes/resolve.js';
 import { machineSynSchedule, makeTcpProbe, type TcpTarget } from '../probes/tcp.js';
-import { createTlsProbe, probeTlsVersions, type TlsProbeOptions, type TlsTarget, type TlsVersion } from '../probes/tls.js';
-import type { TargetRef } from '../probes/types.js';
+import { createTlsProbe, probeTlsVersions, tlsAttemptAllowanceMs, type TlsProbeOptions, type TlsTarget, type TlsVersion } from '../probes/tls.js';
+import type { TargetRef } from '../core/types.js';
 import type { CheckSpec } from './config.js';
 
 /** A target (or DNS server) whose name did not resolve: the check is CRITICAL, naming the DNS outcome. */
@@ -72,7 +73,7 @@ export async function buildCheckPlan(spec: CheckSpec, o: PlanOptions = {}): Prom
       if (raws.length === 0) throw new Error(`no server given and ${o.resolvConf ?? '/etc/resolv.conf'} lists no nameserver`);
     }
     const resolved = await Promise.all(raws.map(async (raw) => {
-      const hp = parseHostPort(raw, 53);
+      const hp = parseHostPort(raw, PROBERS.dns?.defaultPort);
       const r = await resolveHost(hp.host, spec.family, o.lookup);
       return { raw, hp, r };
     }));
@@ -85,7 +86,7 @@ export async function buildCheckPlan(spec: CheckSpec, o: PlanOptions = {}): Prom
     return { ok: true, plan: plan as ProbePlan<unknown>, engineTimeoutMs: spec.timeoutMs, close };
   }
 
-  const hp = parseHostPort(spec.target, spec.probe === 'tls' ? 443 : undefined);
+  const hp = parseHostPort(spec.target, PROBERS[spec.probe]?.defaultPort);
   const r = await resolveHost(hp.host, spec.family, o.lookup);
   if (!r.ok) return { ok: false, unresolved: [{ key: spec.target, outcome: r.outcome, cause: r.cause, lookupMs: round(r.lookupMs) }] };
   const lookupMs = r.lookupMs;
@@ -122,5 +123,5 @@ export async function buildCheckPlan(spec: CheckSpec, o: PlanOptions = {}): Prom
       }
     },
   };
-  return { ok: true, plan: plan as ProbePlan<unknown>, engineTimeoutMs: spec.timeoutMs * (spec.tls!.resume ? 2 : 1), close: () => {} };
+  return { ok: true, plan: plan as ProbePlan<unknown>, engineTimeoutMs: tlsAttemptAllowanceMs(spec.timeoutMs, spec.tls?.resume), close: () => {} };
 }

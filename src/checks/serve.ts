@@ -2,8 +2,9 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { parseHostPort } from '../parse.js';
+import { PROBERS } from '../probes/registry.js';
 import type { LookupFn } from '../probes/resolve.js';
-import { conndxVersion } from '../report/meta.js';
+import { conndxVersion } from '../core/meta.js';
 import type { CheckSpec, ChecksConfig } from './config.js';
 import { exposition, newCheckState, recordRun, registerCheckMetrics, type CheckState } from './metrics.js';
 import { withTarget } from './plans.js';
@@ -158,7 +159,7 @@ export async function startCheckServer(initial: ChecksConfig, o: ServeOptions): 
     const spec = config.checks.find((c) => c.name === moduleName);
     if (!spec) return bad(400, `unknown module "${moduleName}": modules are the names of checks (${config.checks.map((c) => c.name).join(', ')})`, 'bad-request');
     try {
-      parseHostPort(target, spec.probe === 'dns' ? 53 : spec.probe === 'tls' ? 443 : undefined);
+      parseHostPort(target, PROBERS[spec.probe]?.defaultPort);
     } catch (e) {
       return bad(400, `bad target: ${(e as Error).message}`, 'bad-request');
     }

@@ -1,5 +1,5 @@
 import type { ProbeResult } from '../engine/summary.js';
-import type { CheckSpec, Thresholds } from './config.js';
+import type { CheckSpec } from './config.js';
 
 /** Nagios/Icinga plugin states, with their exit codes. */
 export const STATES = ['OK', 'WARNING', 'CRITICAL', 'UNKNOWN'] as const;

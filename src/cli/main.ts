@@ -2,7 +2,7 @@ import { Command, CommanderError } from 'commander';
 import type { Readable, Writable } from 'node:stream';
 import { isConndxError, isUserError } from '../errors.js';
 import type { ChalkInstance } from 'chalk';
-import { conndxVersion } from '../report/meta.js';
+import { conndxVersion } from '../core/meta.js';
 import { escapeControl } from '../shell.js';
 import { guardStdout, isWriteError, stdoutWriteErrorLine } from '../output.js';
 import { COMMANDS } from './commands/index.js';

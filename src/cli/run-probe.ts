@@ -5,13 +5,15 @@ import type { RunStats } from '../engine/run.js';
 import type { Aggregate, ProbeResult } from '../engine/summary.js';
 import { fmtMs } from '../report/format.js';
 import { renderAttemptLine, renderProbeSummary, type SummaryParts } from '../report/probe-terminal.js';
-import type { AttemptRecord } from '../probes/types.js';
+import type { AttemptRecord } from '../core/types.js';
 import { warn, write, type CliContext } from './context.js';
 import { dnsField, unresolvedHeader, type Unresolved } from './unresolved.js';
 import type { ProbeRunOptions } from './probe-options.js';
 
 export interface ProbeCommand<T> extends ProbePlan<T> {
   opts: ProbeRunOptions;
+  /** The engine's allowance for one attempt when the kind needs more than --timeout (tls --resume). */
+  engineTimeoutMs?: number;
   /** First line of the human output. */
   header: string;
   /** The probe's own detail on a per-attempt line. */
@@ -105,7 +107,7 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
     concurrency,
     rate,
     adaptive,
-    timeoutMs: o.timeoutMs,
+    timeoutMs: p.engineTimeoutMs ?? o.timeoutMs,
     retries: o.retries,
     breaker: o.breaker,
     signal: ctx.stop,

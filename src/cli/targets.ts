@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { ConndxError } from '../errors.js';
+import { parseHostPort, type HostPort } from '../parse.js';
 import { INPUT_LIMITS, MAX_TARGETS, fmtBytes, readInput, readStreamBounded } from '../input.js';
 
 export const TARGETS_HELP = `@FILE and @- lists: at most ${fmtBytes(INPUT_LIMITS.targets)} and ${MAX_TARGETS.toLocaleString('en')} targets; a FIFO or device is refused.`;
@@ -32,4 +33,28 @@ export async function expandTargets(args: string[], stdin?: Readable): Promise<s
 
 function tooMany(): ConndxError {
   return new ConndxError('CONNDX_BAD_ARGUMENT', `too many targets: at most ${MAX_TARGETS.toLocaleString('en')} distinct targets in one run (split the list, or use --shard)`);
+}
+
+/**
+ * The one way a probe command reads its targets: `@file`/`@-` expanded,
+ * each parsed as host:port (the kind's default port when it has one), an
+ * address of the other family than -4/-6 refused, and a target given twice
+ * refused. Every refusal is a bad-target error (exit 3) before any traffic.
+ */
+export async function parseTargetList(
+  args: string[], o: { defaultPort?: number; family?: 0 | 4 | 6; stdin?: Readable },
+): Promise<{ raw: string[]; hps: HostPort[] }> {
+  const raw = await expandTargets(args, o.stdin);
+  const hps = raw.map((r) => parseHostPort(r, o.defaultPort));
+  for (const hp of hps) {
+    if (hp.family && o.family && hp.family !== o.family) {
+      throw new ConndxError('CONNDX_BAD_TARGET', `${hp.raw} is an IPv${hp.family} address but -${o.family} was given`);
+    }
+  }
+  const keys = new Set<string>();
+  for (const hp of hps) {
+    if (keys.has(hp.raw)) throw new ConndxError('CONNDX_BAD_TARGET', `target "${hp.raw}" is given twice`);
+    keys.add(hp.raw);
+  }
+  return { raw, hps };
 }

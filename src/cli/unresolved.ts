@@ -1,5 +1,5 @@
 import { fmtMs } from '../report/format.js';
-import { makeMeta } from '../report/meta.js';
+import { makeMeta } from '../core/meta.js';
 import type { Resolved } from '../probes/resolve.js';
 import { write, type CliContext } from './context.js';
 

@@ -1,51 +1,22 @@
 import { isIP } from 'node:net';
-import { now } from '../engine/clock.js';
+import { now } from '../core/clock.js';
 import { executeProbe, type ExecOptions } from '../engine/execute.js';
-import { createHistogram, decodeHistogram, roundStats } from '../engine/histogram.js';
+import { createHistogram, decodeHistogram, roundStats } from '../core/histogram.js';
 import type { ProbeResult } from '../engine/summary.js';
 import { planDns, type DnsServer } from '../probes/dns.js';
 import { createTlsProbe, type TlsProbeOptions, type TlsTarget } from '../probes/tls.js';
 import { makeTcpProbe, type TcpTarget } from '../probes/tcp.js';
 import type { LookupFn } from '../probes/resolve.js';
-import type { TargetRef } from '../probes/types.js';
-import { makeMeta, conndxVersion, type Meta } from '../report/meta.js';
+import type { TargetRef } from '../core/types.js';
+import { makeMeta, conndxVersion, type Meta } from '../core/meta.js';
 import { createHttpProbe, type HttpTarget } from './http.js';
-import { addressesOf, emulateStub, systemLookup, type SystemLookup } from './lookup.js';
+import { addressesOf, emulateStub, systemLookup } from './lookup.js';
 import { searchCandidates, type ResolvConf } from '../probes/resolv-conf.js';
 import { TLS_PORTS, type DiagnoseTarget } from './target.js';
 import { judge, type Judged, type Thresholds, type Verdict } from './verdict.js';
+import type { AddressInfo, DiagnosePlan, DnsPhase } from './types.js';
 
-/** One resolved address and who gave it. */
-export interface AddressInfo {
-  address: string;
-  family: 4 | 6;
-  /** The key of this address in the phases' byTarget: address:port. */
-  key: string;
-  /** "system" (what applications get) and/or the servers that answered it. */
-  from: string[];
-}
-
-/** The DNS phase: the dns probe's result (A and AAAA over every server), plus how applications resolve the name. */
-export interface DnsPhase extends ProbeResult {
-  /** The name the direct queries asked (the search list applied, as the system resolver does). */
-  queried: string;
-  byType: Record<string, ProbeResult>;
-  system: SystemLookup;
-  search: { search: string[]; ndots: number; candidates: string[] };
-}
-
-export interface DiagnosePlan {
-  host: string;
-  port: number;
-  tls: boolean;
-  http: boolean;
-  path: string | null;
-  sni: string | null;
-  count: number;
-  timeoutMs: number;
-  family: 0 | 4 | 6;
-  servers: string[];
-}
+export type { AddressInfo, DiagnosePlan, DnsPhase };
 
 /** The phases as judged (`Judged`), the verdict on them, and the run's own facts. */
 export interface DiagnoseResult extends Judged {

@@ -1,5 +1,5 @@
 import * as net from 'node:net';
-import { now } from '../engine/clock.js';
+import { now } from '../core/clock.js';
 import { LAB } from '../lab/registry.js';
 import type { LabEndpoint } from '../lab/types.js';
 import { LAB_SERVER_NAME } from '../lab/certs.js';

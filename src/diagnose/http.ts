@@ -1,10 +1,10 @@
 import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import { isIP } from 'node:net';
-import { now } from '../engine/clock.js';
+import { now } from '../core/clock.js';
 import { classifyTlsError } from '../probes/classify-tls.js';
 import { connectTcp } from '../probes/tcp.js';
-import type { Attempt, Probe } from '../probes/types.js';
+import type { Attempt, Probe } from '../core/types.js';
 
 /** One HTTP request over its own connection: status line and time to first byte. */
 export interface HttpTarget {

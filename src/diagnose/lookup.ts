@@ -1,6 +1,6 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { now } from '../engine/clock.js';
+import { now } from '../core/clock.js';
 import { makeDnsProbe, openUdpChannel, type DnsServer } from '../probes/dns.js';
 import { classifyLookupError, type LookupFn } from '../probes/resolve.js';
 import { searchCandidates, type ResolvConf } from '../probes/resolv-conf.js';

@@ -1,7 +1,7 @@
 import { shq } from '../shell.js';
 import type { ProbeResult } from '../engine/summary.js';
-import type { Phase } from '../probes/types.js';
-import type { AddressInfo, DiagnosePlan, DnsPhase } from './chain.js';
+import type { Phase } from '../core/types.js';
+import type { AddressInfo, DiagnosePlan, DnsPhase } from './types.js';
 
 /** p99 above which a phase counts as slow (ms). */
 export interface Thresholds {

@@ -1,5 +1,5 @@
-import type { AttemptRecord } from '../probes/types.js';
-import { createHistogram } from './histogram.js';
+import type { AttemptRecord } from '../core/types.js';
+import { createHistogram } from '../core/histogram.js';
 import type { ConcurrencyController } from './run.js';
 
 export interface AdaptiveOptions {

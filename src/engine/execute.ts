@@ -1,28 +1,12 @@
-import { PHASES, type Phase, type Probe, type TargetRef, type AttemptRecord } from '../probes/types.js';
-import { makeMeta } from '../report/meta.js';
+import type { Phase, AttemptRecord, ProbePlan } from '../core/types.js';
+import { phaseOfKind } from '../probes/registry.js';
+import { makeMeta } from '../core/meta.js';
 import { createAdaptiveController } from './adaptive.js';
-import type { WorkerProbeSpec } from './workers.js';
 import { runAttempts, type Pacing, type RunStats } from './run.js';
 import { judgeTiming } from './timing.js';
 import { createAggregate, type Aggregate, type ProbeResult } from './summary.js';
 
-/** What to probe: everything a probe kind contributes, independent of how it is shown. */
-export interface ProbePlan<T> {
-  probe: string;
-  /** The result's `target`: what the user asked about (default: the targets joined). */
-  label?: string;
-  targets: TargetRef<T>[];
-  fn: Probe<T>;
-  breakdown?: 'byTarget' | 'byServer';
-  /** Counter fields every result carries even when zero, e.g. synRetransmitSuspected. */
-  zeroCounters?: string[];
-  /** Fields added to the result before output (e.g. lookupMs of name resolution, query facts). */
-  decorate?: (res: ProbeResult) => void | Promise<void>;
-  /** Descriptors one attempt holds (1 for a TCP or TLS connection, 0 for UDP over a shared socket). */
-  fdsPerAttempt?: number;
-  /** How a worker thread rebuilds `fn`: set for CPU-bound probes (TLS) that gain from every core. */
-  worker?: WorkerProbeSpec;
-}
+export type { ProbePlan };
 
 /** How many and how fast (the shared probe options, as numbers), and what to tell the caller. */
 export interface ExecOptions extends Pacing {
@@ -92,7 +76,7 @@ export async function executeProbe<T>(plan: ProbePlan<T>, o: ExecOptions): Promi
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
 
-/** The phase a probe kind measures (dns, tcp or tls); tcp for anything else. */
+/** The phase a probe kind measures (dns, tcp, tls; app for http): the probe-kind registry. */
 export function phaseOf(probe: string): Phase {
-  return (PHASES as readonly string[]).includes(probe) ? (probe as Phase) : 'tcp';
+  return phaseOfKind(probe);
 }

@@ -1,6 +1,6 @@
 import { ConndxError } from '../errors.js';
-import type { Meta } from '../report/meta.js';
-import { decodeHistogram, roundStats, type EncodedHistogram } from './histogram.js';
+import type { Meta } from '../core/meta.js';
+import { decodeHistogram, roundStats, type EncodedHistogram } from '../core/histogram.js';
 import type { ProbeResult } from './summary.js';
 
 const COUNT_MAPS = ['outcomes', 'firstTryOutcomes', 'errors', 'rcodes'] as const;

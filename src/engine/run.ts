@@ -1,8 +1,8 @@
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import type { Attempt, AttemptRecord, Phase, Probe, TargetRef } from '../probes/types.js';
-import { now, sleep, wallClock } from './clock.js';
-import { createHistogram, type LatencyStats } from './histogram.js';
+import type { Attempt, AttemptRecord, Phase, Probe, TargetRef } from '../core/types.js';
+import { now, sleep, wallClock } from '../core/clock.js';
+import { createHistogram, type LatencyStats } from '../core/histogram.js';
 
 export interface RunOptions<T> {
   targets: TargetRef<T>[];

@@ -1,32 +1,7 @@
-import type { AttemptRecord } from '../probes/types.js';
-import type { Meta } from '../report/meta.js';
-import { createHistogram, decodeHistogram, roundStats, type EncodedHistogram, type Histogram, type LatencyStats } from './histogram.js';
+import type { AttemptRecord, ProbeResult } from '../core/types.js';
+import { createHistogram, decodeHistogram, roundStats, type Histogram } from '../core/histogram.js';
 
-/** The contract's result object of an active probe. Probe-specific fields are added alongside. */
-export interface ProbeResult {
-  probe: string;
-  target: string;
-  attempts: number;
-  succeeded: number;
-  failed: number;
-  elapsedMs: number;
-  latencyMs: LatencyStats | null;
-  /** Open loop only: latency from each attempt's actual start. */
-  serviceMs?: LatencyStats | null;
-  outcomes: Record<string, number>;
-  /** With retries: what the first try of each attempt got. */
-  firstTryOutcomes?: Record<string, number>;
-  /** Causes of `error` outcomes, with counts: a local limit is named here. */
-  errors?: Record<string, number>;
-  /** Attempts whose failure was this machine's, not the target's. */
-  localErrors?: number;
-  /** Encoded histograms, for exact merging (`conndx merge`). */
-  histograms?: Record<string, EncodedHistogram>;
-  byTarget?: Record<string, ProbeResult>;
-  byServer?: Record<string, ProbeResult>;
-  meta?: Meta;
-  [extra: string]: unknown;
-}
+export type { ProbeResult };
 
 export interface Aggregate {
   add(rec: AttemptRecord): void;

@@ -1,4 +1,4 @@
-import type { LatencyStats } from './histogram.js';
+import type { LatencyStats } from '../core/histogram.js';
 
 export interface TimingTrust {
   trustworthy: boolean;

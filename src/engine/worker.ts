@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { AttemptRecord, Probe } from '../probes/types.js';
+import type { AttemptRecord, Probe } from '../core/types.js';
 import { runAttempts } from './run.js';
 import type { WorkerJob, WorkerMessage } from './workers.js';
 

@@ -1,24 +1,16 @@
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import type { AttemptRecord, Phase, TargetRef } from '../probes/types.js';
-import { makeMeta } from '../report/meta.js';
-import { createHistogram } from './histogram.js';
-import { aggregateFor, phaseOf, type ExecOptions, type ProbePlan } from './execute.js';
+import { type AttemptRecord, type Phase, type TargetRef, type WorkerProbeSpec } from '../core/types.js';
+import { phaseOfKind } from '../probes/registry.js';
+import { makeMeta } from '../core/meta.js';
+import { createHistogram } from '../core/histogram.js';
+import { aggregateFor, type ExecOptions, type ProbePlan } from './execute.js';
 import type { Pacing, RunStats, SeriesPoint } from './run.js';
 import { judgeTiming } from './timing.js';
 import type { ProbeResult } from './summary.js';
 
-/**
- * How a worker thread rebuilds the probe: a module (path relative to the
- * compiled `dist/` root, e.g. "probes/tls.js"), the factory it exports, and
- * the factory's argument (structured-cloneable: strings, numbers, Buffers).
- */
-export interface WorkerProbeSpec {
-  module: string;
-  factory: string;
-  args: unknown;
-}
+export type { WorkerProbeSpec };
 
 /** What the main thread sends each worker. */
 export interface WorkerJob extends Pacing {
@@ -76,7 +68,7 @@ export async function executeInWorkers<T>(plan: ProbePlan<T>, spec: WorkerProbeS
 
   const workers = Array.from({ length: n }, (_, i) => {
     const job: WorkerJob = {
-      spec, phase: phaseOf(plan.probe), targets: plan.targets as TargetRef<unknown>[],
+      spec, phase: phaseOfKind(plan.probe), targets: plan.targets as TargetRef<unknown>[],
       count: share(o.count, n, i), durationMs: o.durationMs,
       concurrency: Math.max(1, share(o.concurrency, n, i)!), rate: o.rate === undefined ? undefined : o.rate / n,
       timeoutMs: o.timeoutMs, retries: o.retries, breaker: o.breaker,

@@ -2,7 +2,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import dns2 from 'dns2';
-import { LAB_HOST, type LabEndpoint, type LabFactory } from './types.js';
+import { LAB_HOST, type LabFactory } from './types.js';
 
 const { Packet } = dns2;
 type DnsPacket = InstanceType<typeof Packet>;

@@ -1,9 +1,9 @@
 import * as https from 'node:https';
 import * as net from 'node:net';
 import type * as tls from 'node:tls';
-import { alertName } from '../probes/classify-tls.js';
+import { alertName } from '../core/tls.js';
 import { labPki, LAB_SERVER_NAME, type KeyPairPem, type LabPki } from './certs.js';
-import { LAB_HOST, type LabEndpoint, type LabFactory } from './types.js';
+import { LAB_HOST, type LabFactory } from './types.js';
 
 /**
  * TLS lab endpoints: real TLS servers with certificates made at start, and

@@ -1,64 +1,8 @@
 import { localErrorCause } from './local-errors.js';
-import type { TlsOutcome } from './types.js';
+import type { TlsOutcome } from '../core/types.js';
+import { alertByOpensslCode, alertName } from '../core/tls.js';
 
-/**
- * TLS alerts by number: every AlertDescription of RFC 8446 section 6, plus
- * the TLS 1.2-era ones an OpenSSL peer may still send (RFC 5246 section
- * 7.2, RFC 8446 section 6 "reserved"). `openssl` is the code Node gives an
- * error for that alert when the server sent it (OpenSSL reason
- * SSL_AD_REASON_OFFSET + number, ssl/ssl_err.c).
- */
-export interface AlertRow {
-  code: number;
-  /** RFC 8446 name, snake_case. */
-  name: string;
-  /** Node's `err.code` when this alert arrives from the peer (none for close_notify, which OpenSSL reads as end of stream). */
-  openssl?: string;
-  /** Not in RFC 8446's list: TLS 1.2 or earlier only. */
-  legacy?: true;
-}
-
-export const TLS_ALERTS: readonly AlertRow[] = [
-  { code: 0, name: 'close_notify' },
-  { code: 10, name: 'unexpected_message', openssl: 'ERR_SSL_SSLV3_ALERT_UNEXPECTED_MESSAGE' },
-  { code: 20, name: 'bad_record_mac', openssl: 'ERR_SSL_SSLV3_ALERT_BAD_RECORD_MAC' },
-  { code: 21, name: 'decryption_failed', openssl: 'ERR_SSL_TLSV1_ALERT_DECRYPTION_FAILED', legacy: true },
-  { code: 22, name: 'record_overflow', openssl: 'ERR_SSL_TLSV1_ALERT_RECORD_OVERFLOW' },
-  { code: 40, name: 'handshake_failure', openssl: 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE' },
-  { code: 41, name: 'no_certificate', openssl: 'ERR_SSL_SSLV3_ALERT_NO_CERTIFICATE', legacy: true },
-  { code: 42, name: 'bad_certificate', openssl: 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE' },
-  { code: 43, name: 'unsupported_certificate', openssl: 'ERR_SSL_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE' },
-  { code: 44, name: 'certificate_revoked', openssl: 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED' },
-  { code: 45, name: 'certificate_expired', openssl: 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED' },
-  { code: 46, name: 'certificate_unknown', openssl: 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN' },
-  { code: 47, name: 'illegal_parameter', openssl: 'ERR_SSL_SSLV3_ALERT_ILLEGAL_PARAMETER' },
-  { code: 48, name: 'unknown_ca', openssl: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' },
-  { code: 49, name: 'access_denied', openssl: 'ERR_SSL_TLSV1_ALERT_ACCESS_DENIED' },
-  { code: 50, name: 'decode_error', openssl: 'ERR_SSL_TLSV1_ALERT_DECODE_ERROR' },
-  { code: 51, name: 'decrypt_error', openssl: 'ERR_SSL_TLSV1_ALERT_DECRYPT_ERROR' },
-  { code: 60, name: 'export_restriction', openssl: 'ERR_SSL_TLSV1_ALERT_EXPORT_RESTRICTION', legacy: true },
-  { code: 70, name: 'protocol_version', openssl: 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION' },
-  { code: 71, name: 'insufficient_security', openssl: 'ERR_SSL_TLSV1_ALERT_INSUFFICIENT_SECURITY' },
-  { code: 80, name: 'internal_error', openssl: 'ERR_SSL_TLSV1_ALERT_INTERNAL_ERROR' },
-  { code: 86, name: 'inappropriate_fallback', openssl: 'ERR_SSL_TLSV1_ALERT_INAPPROPRIATE_FALLBACK' },
-  { code: 90, name: 'user_canceled', openssl: 'ERR_SSL_TLSV1_ALERT_USER_CANCELLED' },
-  { code: 100, name: 'no_renegotiation', openssl: 'ERR_SSL_TLSV1_ALERT_NO_RENEGOTIATION', legacy: true },
-  { code: 109, name: 'missing_extension', openssl: 'ERR_SSL_TLSV13_ALERT_MISSING_EXTENSION' },
-  { code: 110, name: 'unsupported_extension', openssl: 'ERR_SSL_TLSV1_UNSUPPORTED_EXTENSION' },
-  { code: 112, name: 'unrecognized_name', openssl: 'ERR_SSL_TLSV1_UNRECOGNIZED_NAME' },
-  { code: 113, name: 'bad_certificate_status_response', openssl: 'ERR_SSL_TLSV1_BAD_CERTIFICATE_STATUS_RESPONSE' },
-  { code: 115, name: 'unknown_psk_identity', openssl: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_PSK_IDENTITY' },
-  { code: 116, name: 'certificate_required', openssl: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' },
-  { code: 120, name: 'no_application_protocol', openssl: 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL' },
-];
-
-const BY_CODE = new Map(TLS_ALERTS.map((r) => [r.code, r] as const));
-const BY_OPENSSL = new Map(TLS_ALERTS.filter((r) => r.openssl).map((r) => [r.openssl!, r] as const));
-
-/** RFC 8446 name of an alert number; unknown numbers keep theirs (`unknown_255`). */
-export function alertName(code: number): string {
-  return BY_CODE.get(code)?.name ?? `unknown_${code}`;
-}
+export { alertName, TLS_ALERTS, type AlertRow } from '../core/tls.js';
 
 export interface TlsErrorFacts {
   /** The TLS socket emitted 'end' (a FIN arrived) before the error. */
@@ -89,8 +33,7 @@ function messageOf(e: unknown): string {
 export function receivedAlert(e: unknown): number | null {
   const m = /SSL alert number (\d+)/.exec(messageOf(e));
   if (m) return Number(m[1]);
-  const row = BY_OPENSSL.get(codeOf(e) ?? '');
-  return row ? row.code : null;
+  return alertByOpensslCode(codeOf(e) ?? '');
 }
 
 /** A readable cause from an OpenSSL error: its reason without the source-file noise. */

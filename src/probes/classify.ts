@@ -1,4 +1,4 @@
-import type { TcpOutcome } from './types.js';
+import type { TcpOutcome } from '../core/types.js';
 
 /** What a Node socket error means for a TCP probe. */
 export interface TcpClassification {

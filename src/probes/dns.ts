@@ -1,11 +1,11 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import dns2 from 'dns2';
-import { now } from '../engine/clock.js';
+import { now } from '../core/clock.js';
 import { localErrorCause } from './local-errors.js';
-import type { ProbePlan } from '../engine/execute.js';
+import type { ProbePlan } from '../core/types.js';
 import { QTYPE_NAMES, answersQuestion, rcodeName, wellFormed, type Question } from './dns-wire.js';
-import type { Attempt, DnsOutcome, Probe, TargetRef } from './types.js';
+import type { Attempt, DnsOutcome, Probe, TargetRef } from '../core/types.js';
 
 const { Packet } = dns2;
 

@@ -1,6 +1,6 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { now } from '../engine/clock.js';
+import { now } from '../core/clock.js';
 
 /** A lookup function shaped like dns.promises.lookup (the system resolver: getaddrinfo). */
 export type LookupFn = (host: string, opts: { family: 0 | 4 | 6; all: true }) => Promise<{ address: string; family: number }[]>;

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
-import { now } from '../engine/clock.js';
+import { now } from '../core/clock.js';
 import { classifyTcpError, type TcpErrorStage } from './classify.js';
-import type { TcpOutcome } from './types.js';
+import type { TcpOutcome } from '../core/types.js';
 
 export interface TcpConnectResult {
   /**
@@ -349,7 +349,7 @@ function closeOwn(socket: import('node:net').Socket, how: 'fin' | 'rst'): void {
  * --hold. Connect failures end in phase 'tcp'; a reset or close after the
  * handshake in phase 'app', as `pcap` names them for the same packets.
  */
-export function makeTcpProbe(o: TcpProbeOptions): (t: TcpTarget, signal: AbortSignal) => Promise<import('./types.js').Attempt> {
+export function makeTcpProbe(o: TcpProbeOptions): (t: TcpTarget, signal: AbortSignal) => Promise<import('../core/types.js').Attempt> {
   return async (t, signal) => {
     const c = await connectTcp({ host: t.address, port: t.port, family: t.family, timeoutMs: o.timeoutMs, signal, synSchedule: o.synSchedule });
     const counters = { synRetransmitSuspected: c.synRetransmitSuspected ? 1 : 0 };

@@ -1,13 +1,13 @@
 import { isIP } from 'node:net';
 import * as tls from 'node:tls';
-import { now } from '../engine/clock.js';
+import { now } from '../core/clock.js';
 import { certificateFacts, type CertificateFacts } from './cert.js';
 import { classifyCertError, classifyTlsError } from './classify-tls.js';
 import { connectTcp } from './tcp.js';
-import type { Attempt, Probe, TlsOutcome } from './types.js';
+import type { Attempt, Probe, TlsOutcome } from '../core/types.js';
 
-export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
-export type TlsVersion = (typeof TLS_VERSIONS)[number];
+import { TLS_VERSIONS, type TlsVersion } from '../core/tls.js';
+export { TLS_VERSIONS, type TlsVersion };
 
 export interface TlsTarget {
   /** As the user wrote it. */
@@ -366,4 +366,15 @@ export async function probeTlsVersions(t: TlsTarget, o: TlsProbeOptions, signal:
     out[v] = h.outcome === 'ok' && h.negotiated?.version !== v ? `error` : h.outcome;
   }
   return out;
+}
+
+export { TLS_DEFAULT_PORT } from './kinds/tls.js';
+
+/**
+ * How long the engine lets one tls attempt run: --timeout per handshake, so
+ * twice that with --resume (two handshakes per attempt). The CLI and checks
+ * both ask here.
+ */
+export function tlsAttemptAllowanceMs(timeoutMs: number, resume: boolean | undefined): number {
+  return timeoutMs * (resume ? 2 : 1);
 }

@@ -1,7 +1,7 @@
 import type { CheckSpec, ConfigIssue, Thresholds } from '../checks/config.js';
 import type { CheckRun } from '../checks/run.js';
 import type { Measure, State } from '../checks/verdict.js';
-import type { Meta } from './meta.js';
+import type { Meta } from '../core/meta.js';
 
 /** `conndx check --json`: the whole run. */
 export interface CheckReport {

@@ -33,7 +33,6 @@ export function fmtPct(part: number, whole: number): string {
 /** A plain text table: columns padded, numbers right-aligned. */
 export function table(rows: (string | number)[][], opts: { header?: boolean; indent?: string } = {}): string {
   if (rows.length === 0) return '';
-  // eslint-disable-next-line no-control-regex
   const visible = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '').length;
   const cells = rows.map((r) => r.map((c) => String(c)));
   const widths: number[] = [];

@@ -1,5 +1,5 @@
 import type { DiagnoseResult } from '../diagnose/chain.js';
-import { decodeHistogram } from '../engine/histogram.js';
+import { decodeHistogram } from '../core/histogram.js';
 import type { ProbeResult } from '../engine/summary.js';
 import { fmtElapsed, fmtMs } from './format.js';
 import { waterfallRows, type WaterfallRow } from './diagnose-terminal.js';

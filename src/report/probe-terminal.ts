@@ -1,7 +1,7 @@
 import type { ChalkInstance } from 'chalk';
-import { decodeHistogram } from '../engine/histogram.js';
+import { decodeHistogram } from '../core/histogram.js';
 import type { ProbeResult } from '../engine/summary.js';
-import type { AttemptRecord } from '../probes/types.js';
+import type { AttemptRecord } from '../core/types.js';
 import { bar, fmtElapsed, fmtMs, fmtPct, table } from './format.js';
 
 /** Outcome colour: green ok, yellow for engine/local outcomes, red for target failures. */

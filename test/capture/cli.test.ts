@@ -68,7 +68,7 @@ describe('conndx pcap', () => {
   test('utcMicros keeps microseconds and carries a rounded-up second', async () => {
     const { utcMicros } = await import('../../src/report/pcap.js');
     expect(utcMicros(1700000000.000123)).toBe('2023-11-14T22:13:20.000123Z');
-    expect(utcMicros(1700000000.9999996)).toBe('2023-11-14T22:13:21.000000Z');
+    expect(utcMicros(1700000000 + 0.9999996)).toBe('2023-11-14T22:13:21.000000Z');
     expect(utcMicros(Number.NaN)).toBe('-');
   });
 

@@ -19,12 +19,12 @@ let open: LabEndpoint & { addr: string };
 let recorder: Server;
 let recorderAddr: string;
 const received: Buffer[] = [];
-let recorderConnections = 0;
+let _recorderConnections = 0;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'conndx-serve-h-'));
   open = await lab('tcp-open');
-  recorder = createServer((s) => { recorderConnections++; s.on('data', (d) => received.push(d)); s.on('error', () => {}); });
+  recorder = createServer((s) => { _recorderConnections++; s.on('data', (d) => received.push(d)); s.on('error', () => {}); });
   await new Promise<void>((r) => recorder.listen(0, '127.0.0.1', r));
   recorderAddr = `127.0.0.1:${(recorder.address() as { port: number }).port}`;
 });

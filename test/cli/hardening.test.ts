@@ -264,7 +264,7 @@ describe('shell-safe suggestions, no raw control characters (issue 19, item 5)',
     const r = await runBin(argv(), { limitMs: 10_000 });
     expect(r.code).toBe(3);
     expect(oneLine(r)).toMatch(/control character|not a host name/);
-    // eslint-disable-next-line no-control-regex
+     
     expect(r.stderr.replace(/\n$/, '')).not.toMatch(/[\x00-\x1f\x7f]/);
     expect(connections).toBe(before);
   });

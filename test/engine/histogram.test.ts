@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { createHistogram, decodeHistogram } from '../../src/engine/histogram.js';
+import { createHistogram, decodeHistogram } from '../../src/core/histogram.js';
 
 /** Nearest-rank percentile (the definition HdrHistogram approximates). */
 function nearestRank(sorted: number[], p: number): number {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { mergeResults } from '../../src/engine/merge.js';
 import { createAggregate } from '../../src/engine/summary.js';
-import type { AttemptRecord } from '../../src/probes/types.js';
+import type { AttemptRecord } from '../../src/core/types.js';
 import { runCli, runCliJson } from '../helpers/cli.js';
 import { lab } from '../helpers/lab.js';
 

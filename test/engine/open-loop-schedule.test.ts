@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'vitest';
-import { now } from '../../src/engine/clock.js';
+import { now } from '../../src/core/clock.js';
 import { runAttempts } from '../../src/engine/run.js';
 import { createAggregate } from '../../src/engine/summary.js';
-import type { AttemptRecord, Probe } from '../../src/probes/types.js';
+import type { AttemptRecord, Probe } from '../../src/core/types.js';
 
 // An in-process probe whose service time is what it measures itself: one turn
 // of the event loop. Whatever the machine's load, an attempt of an open-loop run

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { runAttempts } from '../../src/engine/run.js';
 import { createAggregate } from '../../src/engine/summary.js';
-import type { Attempt, AttemptRecord, Probe } from '../../src/probes/types.js';
+import type { Attempt, AttemptRecord, Probe } from '../../src/core/types.js';
 
 // These tests exercise the engine's scheduling and accounting with an
 // in-process probe whose behaviour is exactly known (a timer, a scripted

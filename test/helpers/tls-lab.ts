@@ -1,7 +1,7 @@
 import { TLS_LAB } from '../../src/lab/tls.js';
 import type { LabEndpoint, LabFactory } from '../../src/lab/types.js';
 import { createTlsProbe, type TlsProbeOptions, type TlsTarget } from '../../src/probes/tls.js';
-import type { Attempt } from '../../src/probes/types.js';
+import type { Attempt } from '../../src/core/types.js';
 
 /** Starts a TLS lab endpoint; the caller closes it. */
 export async function startTls(name: string | LabFactory, host?: string): Promise<LabEndpoint> {

@@ -5,7 +5,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { createLabPki } from '../../src/lab/certs.js';
 import { alertRecord, createAlertEndpoint, decodeSni, onClientHello, SLOW_HANDSHAKE_MS, TLS_LAB } from '../../src/lab/tls.js';
-import { TLS_ALERTS } from '../../src/probes/classify-tls.js';
+import { TLS_ALERTS } from '../../src/core/tls.js';
 import { probeOnce, startTls } from '../helpers/tls-lab.js';
 
 const open: LabEndpoint[] = [];
@@ -29,6 +29,11 @@ describe('the raw alert endpoint walks every alert of the table', () => {
     const ep = await start('tls-alert');
     for (const row of TLS_ALERTS) {
       const a = await probeOnce(ep, {}, `alert-${row.code}.lab.conndx.test`);
+      if (row.unreadByNode) {
+        // Node's OpenSSL does not know these numbers and drops the connection.
+        expect(a.outcome, `alert ${row.code}`).toBe('closed');
+        continue;
+      }
       if (row.code === 0) {
         // OpenSSL reads a close_notify during the handshake as the end of the
         // stream (Node: 'end', then "socket disconnected"), the same as a bare

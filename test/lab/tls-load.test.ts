@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import { TLS_OUTCOMES } from '../../src/probes/types.js';
+import { TLS_OUTCOMES } from '../../src/core/types.js';
 import { runCliJson } from '../helpers/cli.js';
 import { startTls } from '../helpers/tls-lab.js';
 

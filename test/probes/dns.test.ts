@@ -2,9 +2,9 @@ import dgram from 'node:dgram';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import dns2 from 'dns2';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { DNS_LAB } from '../../src/lab/dns.js';
-import { DNS_OUTCOMES } from '../../src/probes/types.js';
+import { DNS_OUTCOMES } from '../../src/core/types.js';
 import { runCli, runCliJson } from '../helpers/cli.js';
 import { BIN, lab } from '../helpers/lab.js';
 

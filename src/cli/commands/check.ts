@@ -6,7 +6,7 @@ import {
 } from '../../checks/index.js';
 import { ConndxError, isConndxError } from '../../errors.js';
 import { renderCheckOutput, renderConfigIssues, renderPlan, countStates, type CheckReport } from '../../report/check.js';
-import { makeMeta } from '../../report/meta.js';
+import { makeMeta } from '../../core/meta.js';
 import { warn, write, type CliContext } from '../context.js';
 import { parseHostPort, parsePositiveInt } from '../../parse.js';
 

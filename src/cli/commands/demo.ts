@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { runDemo } from '../../diagnose/demo.js';
 import { renderVerdict, wrap, WIDTH } from '../../report/diagnose-terminal.js';
 import { fmtElapsed } from '../../report/format.js';
-import { makeMeta } from '../../report/meta.js';
+import { makeMeta } from '../../core/meta.js';
 import { write, type CliContext } from '../context.js';
 
 export function registerDemo(program: Command, ctx: CliContext): Command {

@@ -5,7 +5,7 @@ import { readInput } from '../../input.js';
 import { mergeResults } from '../../engine/merge.js';
 import type { ProbeResult } from '../../engine/summary.js';
 import { ConndxError } from '../../errors.js';
-import { makeMeta } from '../../report/meta.js';
+import { makeMeta } from '../../core/meta.js';
 import { renderProbeSummary } from '../../report/probe-terminal.js';
 import type { CliContext } from '../context.js';
 import { probeExitCode } from '../run-probe.js';
@@ -27,8 +27,7 @@ Percentiles come from the merged histograms: the same as one run over all the at
     .action(async (files: string[], o: { json?: boolean }) => {
       const results: ProbeResult[] = [];
       for (const f of await expandFolders(files)) {
-        let text: string;
-        text = await readInput(f, 'result', 'result file');
+        const text = await readInput(f, 'result', 'result file');
         let r: ProbeResult;
         try { r = JSON.parse(text) as ProbeResult; } catch {
           throw new ConndxError('CONNDX_BAD_ARGUMENT', `${f} is not a conndx JSON result`);

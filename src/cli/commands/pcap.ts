@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { stat } from 'node:fs/promises';
 import type { PacketFilter } from '../../capture/index.js';
 import { ConndxError } from '../../errors.js';
-import { makeMeta } from '../../report/meta.js';
+import { makeMeta } from '../../core/meta.js';
 import { warn, write, type CliContext } from '../context.js';
 
 interface PcapOpts { flows?: boolean; filter?: string; dnsPort?: string[]; json?: boolean }

@@ -1,17 +1,16 @@
 import { Option, type Command } from 'commander';
 import { readInputSync } from '../../input.js';
-import { ConndxError } from '../../errors.js';
 import type { ProbeResult } from '../../engine/summary.js';
 import { fmtMs } from '../../report/format.js';
 import { resolveHost } from '../../probes/resolve.js';
 import { machineSynSchedule, makeTcpProbe, SYN_SLACK_BEFORE_MS, SYN_WINDOW_AFTER_MS, type TcpTarget } from '../../probes/tcp.js';
-import type { TargetRef } from '../../probes/types.js';
+import type { TargetRef } from '../../core/types.js';
 import type { CliContext } from '../context.js';
-import { DURATION_MAX_MS, parseDuration, parseHostPort, unescapeText } from '../../parse.js';
+import { DURATION_MAX_MS, parseDuration, unescapeText } from '../../parse.js';
 import { addProbeOptions, parseProbeOptions, type ProbeRunOptions } from '../probe-options.js';
 import { runProbeCommand } from '../run-probe.js';
 import { reportUnresolved } from '../unresolved.js';
-import { expandTargets } from '../targets.js';
+import { parseTargetList } from '../targets.js';
 
 /** --send: text with backslash escapes, or @file for the file's bytes. */
 export function parseSend(text: string | undefined): Buffer | undefined {
@@ -83,21 +82,10 @@ steps) after one of those steps, or a timeout longer than the first step, counts
 
   cmd.action(async (args: string[], o: Record<string, unknown>) => {
     const opts = parseProbeOptions(o);
-    const raw = await expandTargets(args, ctx.stdin);
     const send = parseSend(o.send === undefined ? undefined : String(o.send));
     const holdMs = o.hold === undefined ? 0 : parseDuration(String(o.hold), '--hold', { max: DURATION_MAX_MS.hold });
     const close = String(o.close) as 'fin' | 'rst';
-    const hps = raw.map((r) => parseHostPort(r));
-    for (const hp of hps) {
-      if (hp.family && opts.family && hp.family !== opts.family) {
-        throw new ConndxError('CONNDX_BAD_TARGET', `${hp.raw} is an IPv${hp.family} address but -${opts.family} was given`);
-      }
-    }
-    const keys = new Set<string>();
-    for (const hp of hps) {
-      if (keys.has(hp.raw)) throw new ConndxError('CONNDX_BAD_TARGET', `target "${hp.raw}" is given twice`);
-      keys.add(hp.raw);
-    }
+    const { raw, hps } = await parseTargetList(args, { family: opts.family, stdin: ctx.stdin });
 
     // Resolve each name once, before the run; the lookup time is reported apart.
     const resolved = await Promise.all(hps.map((hp) => resolveHost(hp.host, opts.family)));

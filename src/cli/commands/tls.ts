@@ -2,25 +2,27 @@ import type { Command } from 'commander';
 import { readInputTextSync } from '../../input.js';
 import { createSecureContext } from 'node:tls';
 import { ConndxError } from '../../errors.js';
+import { parseTlsVersion as parseVersion } from '../../core/tls.js';
 import type { ProbeResult } from '../../engine/summary.js';
 import { fmtMs } from '../../report/format.js';
 import { CERT_WARN_DAYS, type CertificateFacts } from '../../probes/cert.js';
 import { resolveHost } from '../../probes/resolve.js';
 import {
-  createTlsProbe, probeTlsVersions, TLS_VERSIONS, type CertProblem, type Negotiated, type TlsProbeOptions, type TlsTarget, type TlsVersion,
+  createTlsProbe, probeTlsVersions, TLS_DEFAULT_PORT, tlsAttemptAllowanceMs, TLS_VERSIONS, type CertProblem, type Negotiated, type TlsProbeOptions, type TlsTarget, type TlsVersion,
 } from '../../probes/tls.js';
-import type { TargetRef } from '../../probes/types.js';
+import type { TargetRef } from '../../core/types.js';
 import type { CliContext } from '../context.js';
-import { isValidHostName, parseHostPort } from '../../parse.js';
+import { isValidHostName } from '../../parse.js';
+import { parseTargetList } from '../targets.js';
 import { addProbeOptions, parseProbeOptions, type ProbeRunOptions } from '../probe-options.js';
 import { runProbeCommand } from '../run-probe.js';
 import { reportUnresolved } from '../unresolved.js';
 
 /** "TLSv1.3", "tlsv1.3", "1.3", "TLS1.3" → "TLSv1.3". */
 export function parseTlsVersion(text: string, flag: string): TlsVersion {
-  const m = /^(?:tls\s*v?)?(1\.[23])$/i.exec(String(text).trim());
-  if (!m) throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad ${flag} "${text}": use TLSv1.2 or TLSv1.3`);
-  return `TLSv${m[1]}` as TlsVersion;
+  const v = parseVersion(String(text));
+  if (!v) throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad ${flag} "${text}": use TLSv1.2 or TLSv1.3`);
+  return v;
 }
 
 /** "h2,http/1.1" → ["h2", "http/1.1"] (RFC 7301 section 3.1: 1 to 255 bytes each). */
@@ -153,19 +155,13 @@ Examples:
 Latency: "tls handshake" is ClientHello sent to handshake complete; "tcp connect" (SYN to established) is apart.
 Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid cert-hostname-mismatch
           cert-untrusted cert-chain-incomplete error tcp:<tcp outcome>`);
-  cmd.action(async (rawTargets: string[], o: Record<string, unknown>) => {
+  cmd.action(async (args: string[], o: Record<string, unknown>) => {
     const run = parseProbeOptions(o);
     const popts = tlsOptionsFrom(o, run);
     if (o.sni !== undefined && !isValidHostName(String(o.sni))) {
       throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --sni "${String(o.sni)}": not a host name`);
     }
-    const parsed = rawTargets.map((t) => parseHostPort(t, 443));
-
-    const keys = new Set<string>();
-    for (const hp of parsed) {
-      if (keys.has(hp.raw)) throw new ConndxError('CONNDX_BAD_TARGET', `target "${hp.raw}" is given twice`);
-      keys.add(hp.raw);
-    }
+    const { raw: rawTargets, hps: parsed } = await parseTargetList(args, { defaultPort: TLS_DEFAULT_PORT, family: run.family, stdin: ctx.stdin });
 
     // Resolve each name once, before the run (as `conndx tcp` does); the lookup time is reported apart.
     const resolved = await Promise.all(parsed.map((hp) => resolveHost(hp.host, run.family)));
@@ -202,6 +198,7 @@ Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid c
       worker: { module: 'probes/tls.js', factory: 'createTlsProbe', args: popts },
       fdsPerAttempt: 1,
       opts: run,
+      engineTimeoutMs: tlsAttemptAllowanceMs(run.timeoutMs, popts.resume),
       header: [
         `CONNDX TLS ${rawTargets.join(' ')}${sni ? ` sni=${sni}` : ''}${popts.alpn ? ` alpn=${popts.alpn.join(',')}` : ''} (${describe(run)})`,
         ...headerLines,

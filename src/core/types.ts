@@ -1,6 +1,20 @@
+import type { EncodedHistogram, LatencyStats } from './histogram.js';
+import type { Meta } from './meta.js';
+
 /** The phases a connection goes through, in order. */
 export const PHASES = ['dns', 'tcp', 'tls', 'app'] as const;
 export type Phase = (typeof PHASES)[number];
+
+/**
+ * How a worker thread rebuilds a probe: a module (path relative to the
+ * compiled `dist/` root, e.g. "probes/tls.js"), the factory it exports, and
+ * the factory's argument (structured-cloneable: strings, numbers, Buffers).
+ */
+export interface WorkerProbeSpec {
+  module: string;
+  factory: string;
+  args: unknown;
+}
 
 export const DNS_OUTCOMES = [
   'ok', 'nxdomain', 'servfail', 'refused', 'formerr', 'notimp', 'rcode-other',
@@ -76,3 +90,48 @@ export interface AttemptRecord extends Attempt {
   /** Outcome of the first try, when retries happened. */
   firstOutcome: string;
 }
+
+/** The contract's result object of an active probe. Probe-specific fields are added alongside. */
+export interface ProbeResult {
+  probe: string;
+  target: string;
+  attempts: number;
+  succeeded: number;
+  failed: number;
+  elapsedMs: number;
+  latencyMs: LatencyStats | null;
+  /** Open loop only: latency from each attempt's actual start. */
+  serviceMs?: LatencyStats | null;
+  outcomes: Record<string, number>;
+  /** With retries: what the first try of each attempt got. */
+  firstTryOutcomes?: Record<string, number>;
+  /** Causes of `error` outcomes, with counts: a local limit is named here. */
+  errors?: Record<string, number>;
+  /** Attempts whose failure was this machine's, not the target's. */
+  localErrors?: number;
+  /** Encoded histograms, for exact merging (`conndx merge`). */
+  histograms?: Record<string, EncodedHistogram>;
+  byTarget?: Record<string, ProbeResult>;
+  byServer?: Record<string, ProbeResult>;
+  meta?: Meta;
+  [extra: string]: unknown;
+}
+
+/** What to probe: everything a probe kind contributes, independent of how it is shown. */
+export interface ProbePlan<T> {
+  probe: string;
+  /** The result's `target`: what the user asked about (default: the targets joined). */
+  label?: string;
+  targets: TargetRef<T>[];
+  fn: Probe<T>;
+  breakdown?: 'byTarget' | 'byServer';
+  /** Counter fields every result carries even when zero, e.g. synRetransmitSuspected. */
+  zeroCounters?: string[];
+  /** Fields added to the result before output (e.g. lookupMs of name resolution, query facts). */
+  decorate?: (res: ProbeResult) => void | Promise<void>;
+  /** Descriptors one attempt holds (1 for a TCP or TLS connection, 0 for UDP over a shared socket). */
+  fdsPerAttempt?: number;
+  /** How a worker thread rebuilds `fn`: set for CPU-bound probes (TLS) that gain from every core. */
+  worker?: WorkerProbeSpec;
+}
+

@@ -14,7 +14,7 @@ let cachedVersion: string | undefined;
 export function conndxVersion(): string {
   if (cachedVersion === undefined) {
     try {
-      // src/report/meta.ts and dist/report/meta.js both sit two levels below the package root.
+      // src/core/meta.ts and dist/core/meta.js both sit two levels below the package root.
       const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
       cachedVersion = pkg.version ?? '0.0.0';
     } catch {

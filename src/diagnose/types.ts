@@ -1,0 +1,36 @@
+/** The shapes the diagnosis chain and its verdict share (a file of its own, so neither imports the other back). */
+import type { ProbeResult } from '../core/types.js';
+import type { SystemLookup } from './lookup.js';
+
+/** One resolved address and who gave it. */
+export interface AddressInfo {
+  address: string;
+  family: 4 | 6;
+  /** The key of this address in the phases' byTarget: address:port. */
+  key: string;
+  /** "system" (what applications get) and/or the servers that answered it. */
+  from: string[];
+}
+
+/** The DNS phase: the dns probe's result (A and AAAA over every server), plus how applications resolve the name. */
+export interface DnsPhase extends ProbeResult {
+  /** The name the direct queries asked (the search list applied, as the system resolver does). */
+  queried: string;
+  byType: Record<string, ProbeResult>;
+  system: SystemLookup;
+  search: { search: string[]; ndots: number; candidates: string[] };
+}
+
+export interface DiagnosePlan {
+  host: string;
+  port: number;
+  tls: boolean;
+  http: boolean;
+  path: string | null;
+  sni: string | null;
+  count: number;
+  timeoutMs: number;
+  family: 0 | 4 | 6;
+  servers: string[];
+}
+

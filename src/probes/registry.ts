@@ -1,0 +1,25 @@
+import type { Phase } from '../core/types.js';
+import { dnsKind } from './kinds/dns.js';
+import { httpKind } from './kinds/http.js';
+import type { ProbeKindInfo } from './kinds/kind.js';
+import { tcpKind } from './kinds/tcp.js';
+import { tlsKind } from './kinds/tls.js';
+
+export type { ProbeKindInfo };
+
+/** Every probe kind conndx runs, by name (as blackbox_exporter's Probers map). A new kind is one module and one line here. */
+export const PROBERS: Readonly<Record<string, ProbeKindInfo>> = {
+  dns: dnsKind,
+  tcp: tcpKind,
+  tls: tlsKind,
+  http: httpKind,
+};
+
+export function kindOf(name: string): ProbeKindInfo | undefined {
+  return PROBERS[name];
+}
+
+/** The phase a probe kind measures; tcp for a kind conndx does not know. */
+export function phaseOfKind(name: string): Phase {
+  return PROBERS[name]?.phase ?? 'tcp';
+}
