@@ -54,7 +54,11 @@ const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
 export function readInputSync(path: string, kind: InputKind, what: string): Buffer {
   const limit = INPUT_LIMITS[kind];
   let fd: number;
-  try { fd = openSync(path, OPEN_FLAGS); } catch (e) { throw ioError(what, path, e); }
+  try {
+    fd = openSync(path, OPEN_FLAGS);
+  } catch (e) {
+    throw ioError(what, path, e);
+  }
   try {
     const st = fstatSync(fd);
     const bad = typeName(st);
@@ -69,7 +73,11 @@ export function readInputSync(path: string, kind: InputKind, what: string): Buff
         break;
       }
       let n: number;
-      try { n = readSync(fd, buf, got, buf.length - got, null); } catch (e) { throw ioError(what, path, e); }
+      try {
+        n = readSync(fd, buf, got, buf.length - got, null);
+      } catch (e) {
+        throw ioError(what, path, e);
+      }
       if (n === 0) break;
       got += n;
     }
@@ -85,12 +93,21 @@ export function readInputTextSync(path: string, kind: InputKind, what: string): 
 }
 
 function tooBig(what: string, path: string, kind: InputKind, size: number): ConndxError {
-  return new ConndxError('CONNDX_IO', `cannot read ${what} "${path}": ${size > INPUT_LIMITS[kind] + 1 ? fmtBytes(size) : 'it is'} over the ${fmtBytes(INPUT_LIMITS[kind])} limit for ${KIND_NAMES[kind]}`);
+  return new ConndxError(
+    'CONNDX_IO',
+    `cannot read ${what} "${path}": ${size > INPUT_LIMITS[kind] + 1 ? fmtBytes(size) : 'it is'} over the ${fmtBytes(INPUT_LIMITS[kind])} limit for ${KIND_NAMES[kind]}`,
+  );
 }
 
 const KIND_NAMES: Record<InputKind, string> = {
-  ca: 'a CA bundle', pem: 'a certificate or key', config: 'a config file', targets: 'a target list',
-  hosts: 'a hosts file', resolvConf: 'a resolv.conf', send: 'a --send payload', result: 'a result file',
+  ca: 'a CA bundle',
+  pem: 'a certificate or key',
+  config: 'a config file',
+  targets: 'a target list',
+  hosts: 'a hosts file',
+  resolvConf: 'a resolv.conf',
+  send: 'a --send payload',
+  result: 'a result file',
 };
 
 /**
@@ -117,7 +134,11 @@ export async function readStreamBounded(stream: Readable, kind: InputKind, what:
 export async function readInput(path: string, kind: InputKind, what: string): Promise<string> {
   const limit = INPUT_LIMITS[kind];
   let fh;
-  try { fh = await open(path, OPEN_FLAGS); } catch (e) { throw ioError(what, path, e); }
+  try {
+    fh = await open(path, OPEN_FLAGS);
+  } catch (e) {
+    throw ioError(what, path, e);
+  }
   try {
     const st = await fh.stat();
     const bad = typeName(st);
@@ -128,7 +149,11 @@ export async function readInput(path: string, kind: InputKind, what: string): Pr
     for (;;) {
       const buf = Buffer.alloc(256 * 1024);
       let n: number;
-      try { ({ bytesRead: n } = await fh.read(buf, 0, buf.length, null)); } catch (e) { throw ioError(what, path, e); }
+      try {
+        ({ bytesRead: n } = await fh.read(buf, 0, buf.length, null));
+      } catch (e) {
+        throw ioError(what, path, e);
+      }
       if (n === 0) break;
       size += n;
       if (size > limit) throw tooBig(what, path, kind, size);

@@ -22,8 +22,15 @@ export function isWriteError(e: unknown): boolean {
  */
 export function guardStdout(stdout: Writable, stderr: Writable, exit: (code: number) => void = (c) => process.exit(c)): () => void {
   const onError = (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') { exit(0); return; }
-    try { stderr.write(stdoutWriteErrorLine(e)); } catch { /* stderr is gone too */ }
+    if (e.code === 'EPIPE') {
+      exit(0);
+      return;
+    }
+    try {
+      stderr.write(stdoutWriteErrorLine(e));
+    } catch {
+      /* stderr is gone too */
+    }
     exit(3);
   };
   stdout.on('error', onError);
@@ -38,7 +45,11 @@ export function guardStdout(stdout: Writable, stderr: Writable, exit: (code: num
 export function writeFileAtomic(path: string, text: string | Buffer, what: string): void {
   const buf = typeof text === 'string' ? Buffer.from(text) : text;
   let special = false;
-  try { special = !statSync(path).isFile(); } catch { /* a new file */ }
+  try {
+    special = !statSync(path).isFile();
+  } catch {
+    /* a new file */
+  }
   if (special) {
     // A device or FIFO (/dev/stdout, /dev/full): written in place, never renamed over.
     let fd: number | undefined;
@@ -49,7 +60,12 @@ export function writeFileAtomic(path: string, text: string | Buffer, what: strin
     } catch (e) {
       throw new ConndxError('CONNDX_IO', `cannot write ${what} "${path}": ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
     } finally {
-      if (fd !== undefined) try { closeSync(fd); } catch { /* reported above */ }
+      if (fd !== undefined)
+        try {
+          closeSync(fd);
+        } catch {
+          /* reported above */
+        }
     }
     return;
   }
@@ -64,8 +80,18 @@ export function writeFileAtomic(path: string, text: string | Buffer, what: strin
     fd = undefined;
     renameSync(tmp, path);
   } catch (e) {
-    if (fd !== undefined) { try { closeSync(fd); } catch { /* already failing */ } }
-    try { rmSync(tmp, { force: true }); } catch { /* best effort */ }
+    if (fd !== undefined) {
+      try {
+        closeSync(fd);
+      } catch {
+        /* already failing */
+      }
+    }
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      /* best effort */
+    }
     throw new ConndxError('CONNDX_IO', `cannot write ${what} "${path}": ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
 }

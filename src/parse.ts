@@ -15,7 +15,13 @@ export const DURATION_MAX_MS = {
 } as const;
 
 function fmtMax(ms: number): string {
-  return ms % 3_600_000 === 0 ? `${ms / 3_600_000}h` : ms % 60_000 === 0 ? `${ms / 60_000}m` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+  return ms % 3_600_000 === 0
+    ? `${ms / 3_600_000}h`
+    : ms % 60_000 === 0
+      ? `${ms / 60_000}m`
+      : ms % 1000 === 0
+        ? `${ms / 1000}s`
+        : `${ms}ms`;
 }
 
 /**
@@ -32,7 +38,10 @@ export function parseDuration(text: string, flag = 'duration', range: { min?: nu
   const max = Math.min(range.max ?? MAX_TIMER_MS, MAX_TIMER_MS);
   if (ms > max) throw new ConndxError('CONNDX_BAD_DURATION', `bad ${flag} "${text}": at most ${fmtMax(max)}`);
   if (range.min !== undefined && ms < range.min) {
-    throw new ConndxError('CONNDX_BAD_DURATION', `bad ${flag} "${text}": ${range.min === 1 ? 'must be more than 0' : `at least ${fmtMax(range.min)}`}`);
+    throw new ConndxError(
+      'CONNDX_BAD_DURATION',
+      `bad ${flag} "${text}": ${range.min === 1 ? 'must be more than 0' : `at least ${fmtMax(range.min)}`}`,
+    );
   }
   return ms;
 }
@@ -68,7 +77,8 @@ export interface HostPort {
 
 // RFC 1123 host names, with an optional trailing dot; underscores allowed as
 // they appear in SRV-style names.
-const HOSTNAME = /^(?=.{1,253}\.?$)([A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)(\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
+const HOSTNAME =
+  /^(?=.{1,253}\.?$)([A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)(\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
 
 export function isValidHostName(host: string): boolean {
   return HOSTNAME.test(host);
@@ -106,7 +116,10 @@ export function parseHostPort(raw: string, defaultPort?: number): HostPort {
     const last = text.slice(colon + 1);
     const head = text.slice(0, colon);
     if (/^\d{1,5}$/.test(last) && Number(last) <= 65535 && isIP(head) === 6) {
-      throw new ConndxError('CONNDX_BAD_TARGET', `bad address "${raw}": an IPv6 address with a port is written [addr]:port; did you mean [${head}]:${last}?`);
+      throw new ConndxError(
+        'CONNDX_BAD_TARGET',
+        `bad address "${raw}": an IPv6 address with a port is written [addr]:port; did you mean [${head}]:${last}?`,
+      );
     }
     host = text;
   } else {
@@ -131,7 +144,8 @@ export function parseHostPort(raw: string, defaultPort?: number): HostPort {
   }
   const family = isIP(host) as 0 | 4 | 6;
   // All-numeric dotted names would pass as host names; they are meant as IPv4 (RFC 1123 §2.1).
-  if (family === 0 && /^[\d.]+$/.test(host)) throw new ConndxError('CONNDX_BAD_TARGET', `bad address "${raw}": "${host}" is not an IPv4 address`);
+  if (family === 0 && /^[\d.]+$/.test(host))
+    throw new ConndxError('CONNDX_BAD_TARGET', `bad address "${raw}": "${host}" is not an IPv4 address`);
   if (family === 0 && !isValidHostName(host)) {
     throw new ConndxError('CONNDX_BAD_TARGET', `bad address "${raw}": "${host}" is not a host name or address`);
   }
@@ -148,7 +162,10 @@ export function unescapeText(text: string): Buffer {
   const src = Buffer.from(text, 'utf8');
   for (let i = 0; i < src.length; i++) {
     const c = src[i]!;
-    if (c !== 0x5c || i + 1 >= src.length) { out.push(c); continue; }
+    if (c !== 0x5c || i + 1 >= src.length) {
+      out.push(c);
+      continue;
+    }
     const n = String.fromCharCode(src[++i]!);
     if (n === 'r') out.push(13);
     else if (n === 'n') out.push(10);
@@ -158,7 +175,9 @@ export function unescapeText(text: string): Buffer {
     else if (n === 'x' && i + 2 < src.length + 0 && /^[0-9a-fA-F]{2}$/.test(src.subarray(i + 1, i + 3).toString())) {
       out.push(parseInt(src.subarray(i + 1, i + 3).toString(), 16));
       i += 2;
-    } else { out.push(0x5c, src[i]!); }
+    } else {
+      out.push(0x5c, src[i]!);
+    }
   }
   return Buffer.from(out);
 }

@@ -19,7 +19,6 @@ export function shellCommand(...args: string[]): string {
  * server's text never moves the cursor, clears the screen or rings the bell.
  */
 export function escapeControl(text: string): string {
-   
   return String(text).replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => {
     const n = c.charCodeAt(0);
     if (c === '\r') return '\\r';
@@ -32,6 +31,5 @@ export function escapeControl(text: string): string {
 
 /** True when the text holds a control character (tab included): bad in a target, an HTTP path or a header value. */
 export function hasControl(text: string): boolean {
-   
   return /[\u0000-\u001f\u007f-\u009f]/.test(String(text));
 }

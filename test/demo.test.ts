@@ -11,7 +11,12 @@ describe('conndx demo', () => {
     const took = Date.now() - t0;
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout);
-    const got = Object.fromEntries(j.cases.map((k: { name: string; verdict: { status: string; phase: string; outcome: string } }) => [k.name, `${k.verdict.status} ${k.verdict.phase} ${k.verdict.outcome}`]));
+    const got = Object.fromEntries(
+      j.cases.map((k: { name: string; verdict: { status: string; phase: string; outcome: string } }) => [
+        k.name,
+        `${k.verdict.status} ${k.verdict.phase} ${k.verdict.outcome}`,
+      ]),
+    );
     expect(got).toEqual({
       healthy: 'ok ok ok',
       'dns-slow-tail': 'degraded dns slow',
@@ -29,18 +34,28 @@ describe('conndx demo', () => {
   test('human output: each verdict, and every line within 80 columns', async () => {
     const r = await runCli(['demo']);
     expect(r.code).toBe(0);
-    for (const v of ['VERDICT OK', 'VERDICT DEGRADED · dns · slow', 'VERDICT FAILING · tcp · refused', 'VERDICT FAILING · tcp · timeout',
-      'VERDICT FAILING · tls · reset', 'VERDICT FAILING · tls · cert-expired', 'VERDICT FAILING · dns · nxdomain']) {
+    for (const v of [
+      'VERDICT OK',
+      'VERDICT DEGRADED · dns · slow',
+      'VERDICT FAILING · tcp · refused',
+      'VERDICT FAILING · tcp · timeout',
+      'VERDICT FAILING · tls · reset',
+      'VERDICT FAILING · tls · cert-expired',
+      'VERDICT FAILING · dns · nxdomain',
+    ]) {
       expect(r.stdout).toContain(v);
     }
     expect(r.stdout).toMatch(/7 of 7 verdicts as expected/);
     for (const l of r.stdout.split('\n')) expect([...l].length, l).toBeLessThanOrEqual(80);
   });
 
-  test('the real process (the README\'s first command): exits 0 within 20 s, start-up included, and ends on its own (bin/conndx never calls process.exit, so every lab socket was closed)', async () => {
+  test("the real process (the README's first command): exits 0 within 20 s, start-up included, and ends on its own (bin/conndx never calls process.exit, so every lab socket was closed)", async () => {
     const t0 = Date.now();
     // Needs `npm run build` first, as `npm test` does.
-    const r = await promisify(execFile)(process.execPath, [BIN, 'demo'], { timeout: 30_000, env: { PATH: process.env.PATH ?? '', NO_COLOR: '1' } });
+    const r = await promisify(execFile)(process.execPath, [BIN, 'demo'], {
+      timeout: 30_000,
+      env: { PATH: process.env.PATH ?? '', NO_COLOR: '1' },
+    });
     expect(Date.now() - t0).toBeLessThan(20_000);
     expect(r.stdout).toMatch(/7 of 7 verdicts as expected/);
     expect(r.stderr).toBe('');

@@ -16,7 +16,8 @@ let finished = false;
 const t0 = performance.now();
 const send = () => {
   let id;
-  do id = (Math.random() * 65536) | 0; while (pending.has(id));
+  do id = (Math.random() * 65536) | 0;
+  while (pending.has(id));
   const b = Buffer.from(tmpl);
   b.writeUInt16BE(id, 0);
   pending.set(id, performance.now());
@@ -37,5 +38,8 @@ s.on('message', (m) => {
 });
 s.connect(port, '127.0.0.1', () => {
   for (let i = 0; i < outstanding; i++) send();
-  setTimeout(() => { stop = true; setTimeout(fin, 2000); }, secs * 1000);
+  setTimeout(() => {
+    stop = true;
+    setTimeout(fin, 2000);
+  }, secs * 1000);
 });

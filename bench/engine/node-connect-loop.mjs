@@ -13,9 +13,16 @@ function one() {
   if (started >= total) return;
   started++;
   const s = net.connect({ host, port });
-  s.on('connect', () => { ok++; s.resetAndDestroy(); });
+  s.on('connect', () => {
+    ok++;
+    s.resetAndDestroy();
+  });
   s.on('error', () => {});
-  s.on('close', () => { done++; if (done === total) finish(); else one(); });
+  s.on('close', () => {
+    done++;
+    if (done === total) finish();
+    else one();
+  });
 }
 function finish() {
   const secs = (performance.now() - t0) / 1000;

@@ -16,7 +16,19 @@ const SLOW_MS = Number(process.env.FUZZ_SLOW_MS ?? 1000);
 
 function seedFiles() {
   const out = [];
-  const walk = (d) => { let es; try { es = readdirSync(d, { withFileTypes: true }); } catch { return; } for (const e of es) { const p = join(d, e.name); if (e.isDirectory()) walk(p); else if (/\.(pcap|pcapng|cap|dmp)$/i.test(e.name) && statSync(p).size <= 4 << 20) out.push(p); } };
+  const walk = (d) => {
+    let es;
+    try {
+      es = readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of es) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.(pcap|pcapng|cap|dmp)$/i.test(e.name) && statSync(p).size <= 4 << 20) out.push(p);
+    }
+  };
   walk(join(ROOT, '..', 'shared', 'corpus'));
   walk(join(ROOT, 'fixtures'));
   return out.sort();
@@ -29,8 +41,12 @@ if (isMainThread) {
   const shared = new Int32Array(new SharedArrayBuffer(8)); // [0] index now running, [1] inputs done
   const h = await import(join(ROOT, 'dist', 'fuzz', 'harness.js'));
   const seeds = [...h.generatedSeeds(), ...files.map((f) => readFileSync(f))];
-  const crashes = [], hangs = [], slow = [];
-  let maxMs = 0, packets = 0, peakRss = 0;
+  const crashes = [],
+    hangs = [],
+    slow = [];
+  let maxMs = 0,
+    packets = 0,
+    peakRss = 0;
   const t0 = Date.now();
   const save = (kind, i, extra) => {
     mkdirSync(join(ROOT, 'test', 'fuzz', 'repro'), { recursive: true });
@@ -43,40 +59,92 @@ if (isMainThread) {
   while (start < total) {
     const w = new Worker(fileURLToPath(import.meta.url), { workerData: { files, runSeed, start, total, shared } });
     const done = await new Promise((resolve) => {
-      let last = -1, since = Date.now();
+      let last = -1,
+        since = Date.now();
       const timer = setInterval(() => {
         peakRss = Math.max(peakRss, process.memoryUsage().rss);
         const cur = Atomics.load(shared, 0);
-        if (cur !== last) { last = cur; since = Date.now(); return; }
-        if (Date.now() - since > HANG_MS) { clearInterval(timer); w.terminate(); resolve({ hang: cur }); }
+        if (cur !== last) {
+          last = cur;
+          since = Date.now();
+          return;
+        }
+        if (Date.now() - since > HANG_MS) {
+          clearInterval(timer);
+          w.terminate();
+          resolve({ hang: cur });
+        }
       }, 250);
       w.on('message', (m) => {
         if (m.crash) crashes.push(save('crash', m.crash.index, { error: m.crash.error }));
         else if (m.slow) slow.push(save('slow', m.slow.index, { ms: m.slow.ms }));
-        else if (m.progress) { maxMs = Math.max(maxMs, m.progress.maxMs); packets += m.progress.packets; process.stderr.write(`${m.progress.done} inputs, ${((Date.now() - t0) / 1000).toFixed(0)} s\n`); }
+        else if (m.progress) {
+          maxMs = Math.max(maxMs, m.progress.maxMs);
+          packets += m.progress.packets;
+          process.stderr.write(`${m.progress.done} inputs, ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+        }
       });
-      w.on('exit', () => { clearInterval(timer); resolve({ end: true }); });
-      w.on('error', (e) => { crashes.push({ index: Atomics.load(shared, 0), error: `worker: ${e.stack ?? e}` }); });
+      w.on('exit', () => {
+        clearInterval(timer);
+        resolve({ end: true });
+      });
+      w.on('error', (e) => {
+        crashes.push({ index: Atomics.load(shared, 0), error: `worker: ${e.stack ?? e}` });
+      });
     });
-    if (done.hang !== undefined) { hangs.push(save('hang', done.hang, {})); start = done.hang + 1; }
-    else start = Math.max(start + 1, Atomics.load(shared, 1));
+    if (done.hang !== undefined) {
+      hangs.push(save('hang', done.hang, {}));
+      start = done.hang + 1;
+    } else start = Math.max(start + 1, Atomics.load(shared, 1));
   }
-  const summary = { inputs: total, runSeed, seedFiles: files.length, generatedSeeds: 2, crashes: crashes.length, hangs: hangs.length, slowOver: SLOW_MS, slow: slow.length, maxInputMs: Math.round(maxMs), packetsDecoded: packets, peakRssMB: Math.round(peakRss / 1048576), wallS: Math.round((Date.now() - t0) / 1000), crashList: crashes.slice(0, 50), hangList: hangs, slowList: slow.slice(0, 50) };
+  const summary = {
+    inputs: total,
+    runSeed,
+    seedFiles: files.length,
+    generatedSeeds: 2,
+    crashes: crashes.length,
+    hangs: hangs.length,
+    slowOver: SLOW_MS,
+    slow: slow.length,
+    maxInputMs: Math.round(maxMs),
+    packetsDecoded: packets,
+    peakRssMB: Math.round(peakRss / 1048576),
+    wallS: Math.round((Date.now() - t0) / 1000),
+    crashList: crashes.slice(0, 50),
+    hangList: hangs,
+    slowList: slow.slice(0, 50),
+  };
   console.log(JSON.stringify(summary, null, 2));
 } else {
   const { files, runSeed, start, total, shared } = workerData;
   const h = await import(join(ROOT, 'dist', 'fuzz', 'harness.js'));
   const seeds = [...h.generatedSeeds(), ...files.map((f) => readFileSync(f))];
-  let maxMs = 0, packets = 0;
+  let maxMs = 0,
+    packets = 0;
   for (let i = start; i < total; i++) {
     Atomics.store(shared, 0, i);
     const { bytes } = h.mutate(seeds, runSeed, i);
     const t = performance.now();
-    try { packets += h.runInput(bytes, runSeed, i).packets; } catch (e) { parentPort.postMessage({ crash: { index: i, error: String(e?.stack ?? e).split('\n').slice(0, 6).join('\n') } }); }
+    try {
+      packets += h.runInput(bytes, runSeed, i).packets;
+    } catch (e) {
+      parentPort.postMessage({
+        crash: {
+          index: i,
+          error: String(e?.stack ?? e)
+            .split('\n')
+            .slice(0, 6)
+            .join('\n'),
+        },
+      });
+    }
     const ms = performance.now() - t;
     if (ms > maxMs) maxMs = ms;
     if (ms > SLOW_MS) parentPort.postMessage({ slow: { index: i, ms: Math.round(ms) } });
     Atomics.store(shared, 1, i + 1);
-    if ((i + 1) % 50_000 === 0 || i + 1 === total) { parentPort.postMessage({ progress: { done: i + 1, maxMs, packets } }); packets = 0; }
+    if ((i + 1) % 50_000 === 0 || i + 1 === total) {
+      parentPort.postMessage({ progress: { done: i + 1, maxMs, packets } });
+      packets = 0;
+    }
   }
 }

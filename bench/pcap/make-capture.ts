@@ -4,14 +4,29 @@
  * refused and unanswered, and DNS queries, streamed to disk in 4 MB pieces.
  */
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
-import { alert, appData, ccs, clientHello, conversation, dnsQuery, dnsResponse, serverHello, udpDatagram, writePcap } from '../../fixtures/pcap/build.js';
+import {
+  alert,
+  appData,
+  ccs,
+  clientHello,
+  conversation,
+  dnsQuery,
+  dnsResponse,
+  serverHello,
+  udpDatagram,
+  writePcap,
+} from '../../fixtures/pcap/build.js';
 
 export function makeBenchCapture(path: string, targetBytes: number): { bytes: number; packets: number } {
   mkdirSync(new URL('../data/', import.meta.url), { recursive: true });
   const fd = openSync(path, 'w');
-  let bytes = 0, packets = 0, n = 0, ts = 1700000000;
+  let bytes = 0,
+    packets = 0,
+    n = 0,
+    ts = 1700000000;
   const header = writePcap([]);
-  writeSync(fd, header); bytes += header.length;
+  writeSync(fd, header);
+  bytes += header.length;
   // Bulk data as TLS application records of 1400 bytes on the wire.
   const data = appData(1395);
   while (bytes < targetBytes) {
@@ -25,7 +40,9 @@ export function makeBenchCapture(path: string, targetBytes: number): { bytes: nu
       if (kind === 0) c.rstFromServer(ts + 0.001, false);
       else if (kind === 1) c.syn(ts + 1);
       else {
-        c.synAck(ts + 0.002).ack(ts + 0.003).clientData(ts + 0.004, clientHello('bench.example.com'));
+        c.synAck(ts + 0.002)
+          .ack(ts + 0.003)
+          .clientData(ts + 0.004, clientHello('bench.example.com'));
         if (kind === 2) c.serverData(ts + 0.006, alert(40));
         else {
           c.serverData(ts + 0.006, Buffer.concat([serverHello(0x0303), ccs(), appData(40)]));
@@ -38,13 +55,18 @@ export function makeBenchCapture(path: string, targetBytes: number): { bytes: nu
       if (n % 10 === 0) {
         const q = { src: '10.1.1.1', dst: '10.200.0.53', sport: 20000 + (n % 40000), dport: 53 };
         batch.push({ ts, ip: udpDatagram(q, dnsQuery(n & 0xffff, 'bench.example.com')) });
-        batch.push({ ts: ts + 0.002, ip: udpDatagram({ src: q.dst, dst: q.src, sport: 53, dport: q.sport }, dnsResponse(n & 0xffff, 'bench.example.com', 0)) });
+        batch.push({
+          ts: ts + 0.002,
+          ip: udpDatagram({ src: q.dst, dst: q.src, sport: 53, dport: q.sport }, dnsResponse(n & 0xffff, 'bench.example.com', 0)),
+        });
       }
       ts += 0.01;
     }
     batch.sort((a, b) => a.ts - b.ts);
     const buf = writePcap(batch).subarray(24);
-    writeSync(fd, buf); bytes += buf.length; packets += batch.length;
+    writeSync(fd, buf);
+    bytes += buf.length;
+    packets += batch.length;
   }
   closeSync(fd);
   return { bytes, packets };

@@ -20,7 +20,17 @@ await new Promise((resolve) => {
     const s = tls.connect({ host: '127.0.0.1', port: Number(port), servername: 'lab.conndx.test', secureContext: ctx });
     // Closed politely, as conndx closes: destroying at 'secureConnect' can drop our Finished
     // from the write queue, and the server then never completes (nor pays for) the handshake.
-    const end = (ok) => { if (!ok) { failed++; s.destroy(); } else { s.once('finish', () => s.destroy()); s.end(); } if (++done === N) resolve(); else one(); };
+    const end = (ok) => {
+      if (!ok) {
+        failed++;
+        s.destroy();
+      } else {
+        s.once('finish', () => s.destroy());
+        s.end();
+      }
+      if (++done === N) resolve();
+      else one();
+    };
     s.once('secureConnect', () => end(true));
     s.once('error', () => end(false));
   };
@@ -28,4 +38,6 @@ await new Promise((resolve) => {
 });
 const cpu = process.cpuUsage(c0);
 const el = performance.now() - t0;
-console.log(`bare tls.connect: ${N} (${failed} failed) in ${(el / 1000).toFixed(2)} s = ${(N / el * 1000).toFixed(0)} handshakes/s, cpu ${((cpu.user + cpu.system) / 1000 / N).toFixed(2)} ms/handshake`);
+console.log(
+  `bare tls.connect: ${N} (${failed} failed) in ${(el / 1000).toFixed(2)} s = ${((N / el) * 1000).toFixed(0)} handshakes/s, cpu ${((cpu.user + cpu.system) / 1000 / N).toFixed(2)} ms/handshake`,
+);

@@ -17,7 +17,12 @@ import { decodeTcp, type TcpSegment } from './tcp.js';
 import { alertName, tlsVersionName } from './tls.js';
 import { decodeUdp } from './udp.js';
 
-export interface Pcts { p50: number; p90: number; p99: number; max: number }
+export interface Pcts {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
 
 export interface ConnectionRecord {
   client: string;
@@ -45,8 +50,13 @@ export interface PcapResult {
   linkTypes: string[];
   ip: { ipv4: number; ipv6: number; fragments: number; nonIp: number; filteredOut: number };
   tcp: {
-    connections: number; established: number; handshakeSuccessRate: number | null;
-    synRetransmitted: number; refused: number; unanswered: number; resets: number;
+    connections: number;
+    established: number;
+    handshakeSuccessRate: number | null;
+    synRetransmitted: number;
+    refused: number;
+    unanswered: number;
+    resets: number;
     resetsBy: { client: number; server: number };
     resetsInPhase: { tcp: number; tls: number; app: number };
     closedBeforeData: number;
@@ -57,16 +67,31 @@ export interface PcapResult {
     connectMs: Pcts | null;
   };
   tls: {
-    handshakes: number; completed: number; failed: number; failureRate: number | null;
-    stalled: number; reset: number; closed: number; timeout: number;
-    versions: Record<string, number>; offeredVersions: Record<string, number>;
-    alerts: Record<string, number>; helloRetryRequests: number;
+    handshakes: number;
+    completed: number;
+    failed: number;
+    failureRate: number | null;
+    stalled: number;
+    reset: number;
+    closed: number;
+    timeout: number;
+    versions: Record<string, number>;
+    offeredVersions: Record<string, number>;
+    alerts: Record<string, number>;
+    helloRetryRequests: number;
     outcomes: Record<string, number>;
   };
   dns: {
-    queries: number; answered: number; unanswered: number; retransmitted: number; unmatchedResponses: number;
-    truncated: number; tcp: number; malformed: number;
-    rcodes: Record<string, number>; latencyMs: Pcts | null;
+    queries: number;
+    answered: number;
+    unanswered: number;
+    retransmitted: number;
+    unmatchedResponses: number;
+    truncated: number;
+    tcp: number;
+    malformed: number;
+    rcodes: Record<string, number>;
+    latencyMs: Pcts | null;
   };
   failures: { dns: number; tcp: number; tls: number; app: number };
   verdict: { phase: Phase | 'dns'; summary: string };
@@ -111,8 +136,15 @@ function inc(m: Record<string, number>, k: string, by = 1): void {
 function half(buf: Buffer, off: number, v6: boolean, port: number): string {
   if (!v6) return String.fromCharCode(buf.readUInt16BE(off), buf.readUInt16BE(off + 2), port);
   return String.fromCharCode(
-    buf.readUInt16BE(off), buf.readUInt16BE(off + 2), buf.readUInt16BE(off + 4), buf.readUInt16BE(off + 6),
-    buf.readUInt16BE(off + 8), buf.readUInt16BE(off + 10), buf.readUInt16BE(off + 12), buf.readUInt16BE(off + 14), port,
+    buf.readUInt16BE(off),
+    buf.readUInt16BE(off + 2),
+    buf.readUInt16BE(off + 4),
+    buf.readUInt16BE(off + 6),
+    buf.readUInt16BE(off + 8),
+    buf.readUInt16BE(off + 10),
+    buf.readUInt16BE(off + 12),
+    buf.readUInt16BE(off + 14),
+    port,
   );
 }
 
@@ -150,16 +182,48 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
   const warnings: string[] = [];
 
   const tcp: PcapResult['tcp'] = {
-    connections: 0, established: 0, handshakeSuccessRate: null, synRetransmitted: 0, refused: 0, unanswered: 0,
-    resets: 0, resetsBy: { client: 0, server: 0 }, resetsInPhase: { tcp: 0, tls: 0, app: 0 }, closedBeforeData: 0,
-    midstream: 0, records: 0, states: {}, handshakeRttMs: null, connectMs: null,
+    connections: 0,
+    established: 0,
+    handshakeSuccessRate: null,
+    synRetransmitted: 0,
+    refused: 0,
+    unanswered: 0,
+    resets: 0,
+    resetsBy: { client: 0, server: 0 },
+    resetsInPhase: { tcp: 0, tls: 0, app: 0 },
+    closedBeforeData: 0,
+    midstream: 0,
+    records: 0,
+    states: {},
+    handshakeRttMs: null,
+    connectMs: null,
   };
   const tls: PcapResult['tls'] = {
-    handshakes: 0, completed: 0, failed: 0, failureRate: null, stalled: 0, reset: 0, closed: 0, timeout: 0,
-    versions: {}, offeredVersions: {}, alerts: {}, helloRetryRequests: 0, outcomes: {},
+    handshakes: 0,
+    completed: 0,
+    failed: 0,
+    failureRate: null,
+    stalled: 0,
+    reset: 0,
+    closed: 0,
+    timeout: 0,
+    versions: {},
+    offeredVersions: {},
+    alerts: {},
+    helloRetryRequests: 0,
+    outcomes: {},
   };
   const dns: PcapResult['dns'] = {
-    queries: 0, answered: 0, unanswered: 0, retransmitted: 0, unmatchedResponses: 0, truncated: 0, tcp: 0, malformed: 0, rcodes: {}, latencyMs: null,
+    queries: 0,
+    answered: 0,
+    unanswered: 0,
+    retransmitted: 0,
+    unmatchedResponses: 0,
+    truncated: 0,
+    tcp: 0,
+    malformed: 0,
+    rcodes: {},
+    latencyMs: null,
   };
   const failures = { dns: 0, tcp: 0, tls: 0, app: 0 };
   const rttHist = createHistogram();
@@ -233,7 +297,14 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       finBy: c.finBy === 'orig' ? 'client' : c.finBy === 'resp' ? 'server' : null,
       clientBytes: c.orig.payload,
       serverBytes: c.resp.payload,
-      tls: t ? { complete: t.complete, alert: t.alert ? alertName(t.alert.desc) : null, encryptedAlert: t.encryptedAlert, serverBytes: t.server.bytes } : null,
+      tls: t
+        ? {
+            complete: t.complete,
+            alert: t.alert ? alertName(t.alert.desc) : null,
+            encryptedAlert: t.encryptedAlert,
+            serverBytes: t.server.bytes,
+          }
+        : null,
       openAtEnd: f.endedBy === 'capture-end' && !c.orig.didClose && !c.resp.didClose,
     });
   }
@@ -259,7 +330,8 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     // A RST to an unanswered SYN is a refusal (server) or the client giving up, not a reset.
     if (c.rstBy && (c.synAckTs >= 0 || first.origSyns === 0)) {
       tcp.resets++;
-      if (c.rstBy === 'orig') tcp.resetsBy.client++; else tcp.resetsBy.server++;
+      if (c.rstBy === 'orig') tcp.resetsBy.client++;
+      else tcp.resetsBy.server++;
       const p = phase === 'ok' ? 'app' : phase;
       tcp.resetsInPhase[p]++;
     }
@@ -288,14 +360,20 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
   function dnsMessage(m: DnsMessage, ts: number, srcHalf: string, dstHalf: string, overTcp: boolean): void {
     if (!m.qr) {
       const key = `${srcHalf}|${dstHalf}|${m.id}|${m.qname}|${m.qtype}`;
-      if (dnsPending.has(key)) { dns.retransmitted++; return; }
+      if (dnsPending.has(key)) {
+        dns.retransmitted++;
+        return;
+      }
       dns.queries++;
       if (overTcp) dns.tcp++;
       dnsPending.set(key, ts);
     } else {
       const key = `${dstHalf}|${srcHalf}|${m.id}|${m.qname}|${m.qtype}`;
       const qts = dnsPending.get(key);
-      if (qts === undefined) { dns.unmatchedResponses++; return; }
+      if (qts === undefined) {
+        dns.unmatchedResponses++;
+        return;
+      }
       dnsPending.delete(key);
       dns.answered++;
       if (m.tc) dns.truncated++;
@@ -313,7 +391,10 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
   const dnsTcp = new WeakMap<Conn, { streams: [ByteStream, ByteStream]; acc: [Buffer[], Buffer[]]; len: [number, number] }>();
   function dnsOverTcp(conn: Conn, isOrig: boolean, ts: number, seg: TcpSegment, data: Buffer, srcHalf: string, dstHalf: string): void {
     let st = dnsTcp.get(conn);
-    if (!st) { st = { streams: [createByteStream(), createByteStream()], acc: [[], []], len: [0, 0] }; dnsTcp.set(conn, st); }
+    if (!st) {
+      st = { streams: [createByteStream(), createByteStream()], acc: [[], []], len: [0, 0] };
+      dnsTcp.set(conn, st);
+    }
     const d = isOrig ? 0 : 1;
     const s = st;
     feedStream(s.streams[d], seg.seq, data.subarray(seg.off, seg.end), seg.len, (bytes) => {
@@ -324,7 +405,10 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
         if (s.len[d] < 2) return true;
         let all = s.acc[d].length === 1 ? s.acc[d][0]! : Buffer.concat(s.acc[d], s.len[d]);
         const need = 2 + all.readUInt16BE(0);
-        if (all.length < need) { s.acc[d] = [all]; return true; }
+        if (all.length < need) {
+          s.acc[d] = [all];
+          return true;
+        }
         const m = decodeDns(all, 2, need);
         if ('anomaly' in m) dns.malformed++;
         else dnsMessage(m, ts, srcHalf, dstHalf, true);
@@ -337,9 +421,17 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
 
   function sweep(now: number): void {
     table.sweep(now);
-    for (const [k, a] of held) if (now - a.heldAt > ATTEMPT_HOLD_S) { held.delete(k); countAttempt(a); }
+    for (const [k, a] of held)
+      if (now - a.heldAt > ATTEMPT_HOLD_S) {
+        held.delete(k);
+        countAttempt(a);
+      }
     for (const [k, qts] of dnsPending) {
-      if (now - qts > DNS_ANSWER_WINDOW_S) { dnsPending.delete(k); dns.unanswered++; failures.dns++; }
+      if (now - qts > DNS_ANSWER_WINDOW_S) {
+        dnsPending.delete(k);
+        dns.unanswered++;
+        failures.dns++;
+      }
     }
   }
 
@@ -371,21 +463,33 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
    */
   function flowKey(buf: Buffer, ip: IpPacket, sp: number, dp: number): FlowId {
     if (ip.version === 4) {
-      const a = buf.readUInt32BE(ip.srcOff), b = buf.readUInt32BE(ip.dstOff);
+      const a = buf.readUInt32BE(ip.srcOff),
+        b = buf.readUInt32BE(ip.dstOff);
       keySrcFirst = a < b || (a === b && sp <= dp);
-      const x = keySrcFirst ? a : b, y = keySrcFirst ? b : a;
+      const x = keySrcFirst ? a : b,
+        y = keySrcFirst ? b : a;
       const ports = keySrcFirst ? sp * 65536 + dp : dp * 65536 + sp;
       let h = Math.imul(x ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(y + 0x7f4a7c15, 0xc2b2ae35) ^ Math.imul(ports | 0, 0x27d4eb2f);
       h = (h ^ (h >>> 15)) & 0x3fffffff;
-      fid.key = h; fid.x = x; fid.y = y; fid.ports = ports;
+      fid.key = h;
+      fid.x = x;
+      fid.y = y;
+      fid.ports = ports;
       return fid;
     }
     const cmp = buf.compare(buf, ip.dstOff, ip.dstOff + 16, ip.srcOff, ip.srcOff + 16);
     keySrcFirst = cmp < 0 || (cmp === 0 && sp <= dp);
     const [o1, p1, o2, p2] = keySrcFirst ? [ip.srcOff, sp, ip.dstOff, dp] : [ip.dstOff, dp, ip.srcOff, sp];
-    for (let i = 0; i < 8; i++) { codes[i] = buf.readUInt16BE(o1 + 2 * i); codes[9 + i] = buf.readUInt16BE(o2 + 2 * i); }
-    codes[8] = p1; codes[17] = p2;
-    fid.key = String.fromCharCode.apply(null, codes); fid.x = 0; fid.y = 0; fid.ports = 0;
+    for (let i = 0; i < 8; i++) {
+      codes[i] = buf.readUInt16BE(o1 + 2 * i);
+      codes[9 + i] = buf.readUInt16BE(o2 + 2 * i);
+    }
+    codes[8] = p1;
+    codes[17] = p2;
+    fid.key = String.fromCharCode.apply(null, codes);
+    fid.x = 0;
+    fid.y = 0;
+    fid.ports = 0;
     return fid;
   }
 
@@ -393,7 +497,10 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     packets++;
     if (ts < firstTs) firstTs = ts;
     if (ts > lastTs) lastTs = ts;
-    if (ts >= nextSweep) { if (nextSweep !== -Infinity) sweep(ts); nextSweep = ts + SWEEP_EVERY_S; }
+    if (ts >= nextSweep) {
+      if (nextSweep !== -Infinity) sweep(ts);
+      nextSweep = ts + SWEEP_EVERY_S;
+    }
     void origLen;
     const caplen = capEnd - start;
     const link = decodeLink(linkType, data, start, capEnd, linkScratch);
@@ -405,31 +512,63 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       else skip(link.anomaly, caplen);
       return;
     }
-    const ipr: IpPacket | { anomaly: string } = link.net === 'ipv4' ? decodeIpv4(data, link.off, capEnd, ipScratch) : decodeIpv6(data, link.off, capEnd, ipScratch);
-    if ('anomaly' in ipr) { skip(ipr.anomaly, caplen); return; }
+    const ipr: IpPacket | { anomaly: string } =
+      link.net === 'ipv4' ? decodeIpv4(data, link.off, capEnd, ipScratch) : decodeIpv6(data, link.off, capEnd, ipScratch);
+    if ('anomaly' in ipr) {
+      skip(ipr.anomaly, caplen);
+      return;
+    }
     const ip = ipr;
-    if (ip.version === 4) ipStats.ipv4++; else ipStats.ipv6++;
-    if (ip.fragment) { ipStats.fragments++; return; }
+    if (ip.version === 4) ipStats.ipv4++;
+    else ipStats.ipv6++;
+    if (ip.fragment) {
+      ipStats.fragments++;
+      return;
+    }
     const v6 = ip.version === 6;
     if (ip.proto === 6) {
       const seg = decodeTcp(data, ip.off, ip.end, ip.wireLen, tcpScratch);
-      if ('anomaly' in seg) { skip(seg.anomaly, caplen); return; }
-      if (filter && !passes(data, ip, seg.srcPort, seg.dstPort, ts)) { ipStats.filteredOut++; return; }
+      if ('anomaly' in seg) {
+        skip(seg.anomaly, caplen);
+        return;
+      }
+      if (filter && !passes(data, ip, seg.srcPort, seg.dstPort, ts)) {
+        ipStats.filteredOut++;
+        return;
+      }
       const id = flowKey(data, ip, seg.srcPort, seg.dstPort);
-      curBuf = data; curIp = ip;
+      curBuf = data;
+      curIp = ip;
       const conn = table.packet(id, keySrcFirst, ts, seg, data, newConnAddrs);
       if ((dnsPort[seg.srcPort] === 1 || dnsPort[seg.dstPort] === 1) && seg.end > seg.off && !(seg.flags & 0x04)) {
-        dnsOverTcp(conn, keySrcFirst === conn.origFirst, ts, seg, data, half(data, ip.srcOff, v6, seg.srcPort), half(data, ip.dstOff, v6, seg.dstPort));
+        dnsOverTcp(
+          conn,
+          keySrcFirst === conn.origFirst,
+          ts,
+          seg,
+          data,
+          half(data, ip.srcOff, v6, seg.srcPort),
+          half(data, ip.dstOff, v6, seg.dstPort),
+        );
       }
       return;
     }
     if (ip.proto === 17) {
       const u = decodeUdp(data, ip.off, ip.end);
-      if ('anomaly' in u) { skip(u.anomaly, caplen); return; }
-      if (filter && !passes(data, ip, u.srcPort, u.dstPort, ts)) { ipStats.filteredOut++; return; }
+      if ('anomaly' in u) {
+        skip(u.anomaly, caplen);
+        return;
+      }
+      if (filter && !passes(data, ip, u.srcPort, u.dstPort, ts)) {
+        ipStats.filteredOut++;
+        return;
+      }
       if (dnsPort[u.srcPort] === 1 || dnsPort[u.dstPort] === 1) {
         const m = decodeDns(data, u.off, u.end);
-        if ('anomaly' in m) { dns.malformed++; return; }
+        if ('anomaly' in m) {
+          dns.malformed++;
+          return;
+        }
         if (!looksLikeDns(m)) return;
         dnsMessage(m, ts, half(data, ip.srcOff, v6, u.srcPort), half(data, ip.dstOff, v6, u.dstPort), false);
       }
@@ -439,8 +578,14 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
   }
 
   function passes(buf: Buffer, ip: IpPacket, sp: number, dp: number, ts: number): boolean {
-    view.buf = buf; view.v6 = ip.version === 6; view.srcOff = ip.srcOff; view.dstOff = ip.dstOff;
-    view.proto = ip.proto; view.srcPort = sp; view.dstPort = dp; view.ts = ts;
+    view.buf = buf;
+    view.v6 = ip.version === 6;
+    view.srcOff = ip.srcOff;
+    view.dstOff = ip.dstOff;
+    view.proto = ip.proto;
+    view.srcPort = sp;
+    view.dstPort = dp;
+    view.ts = ts;
     return filter!(view);
   }
 
@@ -451,19 +596,29 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     dns.unanswered += dnsPending.size;
     failures.dns += dnsPending.size;
     dnsPending.clear();
-    for (const [r, n] of Object.entries(reader.skipped)) { inc(skippedReasons, r, n); skippedRecords += n; }
+    for (const [r, n] of Object.entries(reader.skipped)) {
+      inc(skippedReasons, r, n);
+      skippedRecords += n;
+    }
     skippedBytes += reader.skippedBytes;
     // Malformed packets (the reader's own findings already have their warnings above).
     const malformed = Object.entries(skippedReasons).filter(([r]) => r !== 'unsupported_link_type' && !(r in reader.skipped));
     const nMalformed = malformed.reduce((a, [, n]) => a + n, 0);
-    if (nMalformed) warnings.push(`skipped ${nMalformed} malformed packet${nMalformed === 1 ? '' : 's'} (${malformed.map(([r, n]) => `${r} ${n}`).join(', ')})`);
+    if (nMalformed)
+      warnings.push(
+        `skipped ${nMalformed} malformed packet${nMalformed === 1 ? '' : 's'} (${malformed.map(([r, n]) => `${r} ${n}`).join(', ')})`,
+      );
     warnings.push(...reader.warnings);
     if (table.evicted() > 0) {
-      warnings.push(`more than ${MAX_LIVE_FLOWS.toLocaleString('en')} TCP connections were open at once: ${table.evicted().toLocaleString('en')} of them were summarised early (counted by their state when summarised, e.g. an unanswered SYN as never answered; a later packet of one starts a new record)`);
+      warnings.push(
+        `more than ${MAX_LIVE_FLOWS.toLocaleString('en')} TCP connections were open at once: ${table.evicted().toLocaleString('en')} of them were summarised early (counted by their state when summarised, e.g. an unanswered SYN as never answered; a later packet of one starts a new record)`,
+      );
     }
     for (const lt of unsupportedLinks) {
       const n = skippedReasons.unsupported_link_type ?? 0;
-      warnings.push(`link type ${lt}${LINK_NAMES[lt] ? ` (${LINK_NAMES[lt]})` : ''} is not supported: ${n} packet${n === 1 ? ' was' : 's were'} skipped`);
+      warnings.push(
+        `link type ${lt}${LINK_NAMES[lt] ? ` (${LINK_NAMES[lt]})` : ''} is not supported: ${n} packet${n === 1 ? ' was' : 's were'} skipped`,
+      );
     }
     if (reader.linkTypes.length && reader.linkTypes.every((lt) => !isSupportedLinkType(lt)) && unsupportedLinks.size === 0) {
       warnings.push(`link type ${reader.linkTypes.join(', ')} is not supported`);
@@ -498,9 +653,15 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
   return { packet, finish };
 }
 
-function round3(x: number): number { return Math.round(x * 1000) / 1000; }
-function round4(x: number): number { return Math.round(x * 10000) / 10000; }
-function round6(x: number): number { return Math.round(x * 1e6) / 1e6; }
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+function round4(x: number): number {
+  return Math.round(x * 10000) / 10000;
+}
+function round6(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
+}
 
 function pct(part: number, whole: number): string {
   if (whole === 0) return '0%';
@@ -520,9 +681,15 @@ export function verdictOf(r: Pick<PcapResult, 'tcp' | 'tls' | 'dns' | 'failures'
   const order = ['dns', 'tcp', 'tls', 'app'] as const;
   let phase: Phase | 'dns' = 'ok';
   let most = 0;
-  for (const p of order) if (failures[p] > most) { most = failures[p]; phase = p; }
+  for (const p of order)
+    if (failures[p] > most) {
+      most = failures[p];
+      phase = p;
+    }
   const dnsPart = () => {
-    const bad = Object.entries(dns.rcodes).filter(([k]) => k !== 'NOERROR' && k !== 'NXDOMAIN').map(([k, v]) => `${v} ${k}`);
+    const bad = Object.entries(dns.rcodes)
+      .filter(([k]) => k !== 'NOERROR' && k !== 'NXDOMAIN')
+      .map(([k, v]) => `${v} ${k}`);
     return `DNS: ${dns.unanswered} of ${dns.queries} queries unanswered (${pct(dns.unanswered, dns.queries)})${bad.length ? `, ${bad.join(', ')}` : ''}`;
   };
   const tcpPart = () => {
@@ -546,7 +713,8 @@ export function verdictOf(r: Pick<PcapResult, 'tcp' | 'tls' | 'dns' | 'failures'
     }
     return bits.join(', ');
   };
-  const appPart = () => `${failures.app} connection${failures.app === 1 ? '' : 's'} reset after the handshake (resets in all phases: ${tcp.resetsBy.server} by the server, ${tcp.resetsBy.client} by the client)`;
+  const appPart = () =>
+    `${failures.app} connection${failures.app === 1 ? '' : 's'} reset after the handshake (resets in all phases: ${tcp.resetsBy.server} by the server, ${tcp.resetsBy.client} by the client)`;
   if (phase === 'ok') {
     const bits: string[] = [];
     if (tcp.connections) bits.push(`${tcp.connections} TCP connection attempt${tcp.connections === 1 ? '' : 's'}, all established`);

@@ -7,7 +7,13 @@ import type { Phase as CorePhase } from '../core/types.js';
 
 /** TCP endpoint states, as Zeek names them (TCP_ENDPOINT_*). */
 export const EP = {
-  INACTIVE: 0, SYN_SENT: 1, SYN_ACK_SENT: 2, PARTIAL: 3, ESTABLISHED: 4, CLOSED: 5, RESET: 6,
+  INACTIVE: 0,
+  SYN_SENT: 1,
+  SYN_ACK_SENT: 2,
+  PARTIAL: 3,
+  ESTABLISHED: 4,
+  CLOSED: 5,
+  RESET: 6,
 } as const;
 export type EndpointState = (typeof EP)[keyof typeof EP];
 
@@ -60,7 +66,10 @@ export interface ConnFacts {
   openAtEnd: boolean;
 }
 
-export interface Classified { phase: Phase; outcome: string }
+export interface Classified {
+  phase: Phase;
+  outcome: string;
+}
 
 /**
  * Phase and outcome of one connection, with the probe outcome names:

@@ -33,7 +33,10 @@ export function decodeDnsName(buf: Buffer, off: number, end: number): { name: st
   for (;;) {
     if (o >= end) return { anomaly: 'DNS_label_len_gt_pkt' };
     const len = buf[o]!;
-    if (len === 0) { if (next < 0) next = o + 1; break; }
+    if (len === 0) {
+      if (next < 0) next = o + 1;
+      break;
+    }
     const kind = len & 0xc0;
     if (kind === 0xc0) {
       if (o + 2 > end) return { anomaly: 'DNS_label_len_gt_pkt' };

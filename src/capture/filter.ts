@@ -25,7 +25,7 @@ function addrBytes(text: string): Buffer | null {
   const kind = isIP(text);
   if (kind === 4) return Buffer.from(text.split('.').map(Number));
   if (kind === 6) {
-    let [head, tail] = text.includes('::') ? text.split('::') as [string, string] : [text, ''];
+    let [head, tail] = text.includes('::') ? (text.split('::') as [string, string]) : [text, ''];
     let tailParts = tail ? tail.split(':') : [];
     let headParts = head ? head.split(':') : [];
     const v4 = (parts: string[]) => {
@@ -35,12 +35,16 @@ function addrBytes(text: string): Buffer | null {
         parts.splice(parts.length - 1, 1, ((b[0]! << 8) | b[1]!).toString(16), ((b[2]! << 8) | b[3]!).toString(16));
       }
     };
-    if (tailParts.length) v4(tailParts); else v4(headParts);
+    if (tailParts.length) v4(tailParts);
+    else v4(headParts);
     const fill = 8 - headParts.length - tailParts.length;
     const groups = [...headParts, ...Array(text.includes('::') ? fill : 0).fill('0'), ...tailParts];
     const out = Buffer.alloc(16);
     groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16) || 0, i * 2));
-    head = ''; tail = ''; headParts = []; tailParts = [];
+    head = '';
+    tail = '';
+    headParts = [];
+    tailParts = [];
     return out;
   }
   return null;
@@ -58,11 +62,19 @@ function parseTime(t: string): number | null {
 }
 
 export function parseFilter(expr: string): FilterParse {
-  const tokens = expr.replace(/([()!])/g, ' $1 ').replace(/&&/g, ' and ').replace(/\|\|/g, ' or ').trim().split(/\s+/).filter(Boolean);
+  const tokens = expr
+    .replace(/([()!])/g, ' $1 ')
+    .replace(/&&/g, ' and ')
+    .replace(/\|\|/g, ' or ')
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean);
   let i = 0;
   let usesTime = false;
   const peek = () => tokens[i];
-  const fail = (msg: string): never => { throw new Error(msg); };
+  const fail = (msg: string): never => {
+    throw new Error(msg);
+  };
 
   function primary(): PacketFilter {
     const t = tokens[i++];
@@ -72,7 +84,10 @@ export function parseFilter(expr: string): FilterParse {
       if (tokens[i++] !== ')') fail('missing ")" in filter');
       return e;
     }
-    if (t === 'not' || t === '!') { const e = primary(); return (p) => !e(p); }
+    if (t === 'not' || t === '!') {
+      const e = primary();
+      return (p) => !e(p);
+    }
     if (t === 'tcp') return (p) => p.proto === 6;
     if (t === 'udp') return (p) => p.proto === 17;
     if (t === 'after' || t === 'before') {
@@ -84,7 +99,10 @@ export function parseFilter(expr: string): FilterParse {
     }
     let dir: 'src' | 'dst' | null = null;
     let kw = t;
-    if (t === 'src' || t === 'dst') { dir = t; kw = tokens[i++] ?? ''; }
+    if (t === 'src' || t === 'dst') {
+      dir = t;
+      kw = tokens[i++] ?? '';
+    }
     if (kw === 'host') {
       const v = tokens[i++] ?? '';
       const b = addrBytes(v);
@@ -107,7 +125,8 @@ export function parseFilter(expr: string): FilterParse {
     let left = primary();
     while (peek() === 'and' || (peek() !== undefined && peek() !== 'or' && peek() !== ')')) {
       if (peek() === 'and') i++;
-      const l = left, r = primary();
+      const l = left,
+        r = primary();
       left = (p) => l(p) && r(p);
     }
     return left;
@@ -116,7 +135,8 @@ export function parseFilter(expr: string): FilterParse {
     let left = andExpr();
     while (peek() === 'or') {
       i++;
-      const l = left, r = andExpr();
+      const l = left,
+        r = andExpr();
       left = (p) => l(p) || r(p);
     }
     return left;

@@ -27,10 +27,9 @@ const TLS_PROBE_SEGMENTS = 16;
  * a SYN: the endpoint on such a port becomes the responder.
  */
 export const LIKELY_SERVER_PORTS = new Set<number>([
-  21, 22, 23, 25, 53, 69, 80, 81, 88, 110, 111, 123, 135, 137, 139, 143, 161, 162, 179, 389, 443, 445, 465, 502,
-  514, 563, 585, 587, 614, 631, 636, 750, 853, 989, 990, 992, 993, 995, 1080, 1433, 1434, 1812, 1813, 2049, 2811,
-  3128, 3268, 3306, 3389, 5060, 5061, 5222, 5223, 5353, 5355, 5432, 5672, 6379, 6666, 6667, 6668, 6669, 8000,
-  8080, 8443, 8888, 9092, 11211, 20000, 27017,
+  21, 22, 23, 25, 53, 69, 80, 81, 88, 110, 111, 123, 135, 137, 139, 143, 161, 162, 179, 389, 443, 445, 465, 502, 514, 563, 585, 587, 614,
+  631, 636, 750, 853, 989, 990, 992, 993, 995, 1080, 1433, 1434, 1812, 1813, 2049, 2811, 3128, 3268, 3306, 3389, 5060, 5061, 5222, 5223,
+  5353, 5355, 5432, 5672, 6379, 6666, 6667, 6668, 6669, 8000, 8080, 8443, 8888, 9092, 11211, 20000, 27017,
 ]);
 
 export interface Endpoint {
@@ -51,7 +50,12 @@ export interface Endpoint {
 }
 
 /** A flow's identity: the hash key plus, for IPv4, the exact tuple compared on lookup. */
-export interface FlowId { key: number | string; x: number; y: number; ports: number }
+export interface FlowId {
+  key: number | string;
+  x: number;
+  y: number;
+  ports: number;
+}
 
 export interface Conn {
   key: number | string;
@@ -104,8 +108,20 @@ export interface FinishedConn {
 
 function newEndpoint(): Endpoint {
   return {
-    state: EP.INACTIVE, prevState: EP.INACTIVE, seqInit: false, startSeq: 0, lastSeq: 0, ackSeq: 0, didClose: false,
-    synSeen: false, finSeen: false, histLastSyn: -1, histLastFin: -1, histLastRst: -1, pkts: 0, payload: 0,
+    state: EP.INACTIVE,
+    prevState: EP.INACTIVE,
+    seqInit: false,
+    startSeq: 0,
+    lastSeq: 0,
+    ackSeq: 0,
+    didClose: false,
+    synSeen: false,
+    finSeen: false,
+    histLastSyn: -1,
+    histLastFin: -1,
+    histLastRst: -1,
+    pkts: 0,
+    payload: 0,
   };
 }
 
@@ -130,7 +146,13 @@ export function connState(c: Conn): ZeekState {
   return zeekConnState(c.orig.state, c.resp.state, endpointSize(c.orig, c.resp), endpointSize(c.resp, c.orig), c.history);
 }
 
-const H_SYN = 1, H_FIN = 2, H_RST = 4, H_FINRST = 8, H_MULTI = 16, H_DATA = 32, H_ACK = 64;
+const H_SYN = 1,
+  H_FIN = 2,
+  H_RST = 4,
+  H_FINRST = 8,
+  H_MULTI = 16,
+  H_DATA = 32,
+  H_ACK = 64;
 
 function checkHistory(c: Conn, isOrig: boolean, mask: number, code: string): boolean {
   const m = isOrig ? mask : mask << 16;
@@ -172,8 +194,15 @@ function updateHistory(c: Conn, isOrig: boolean, flags: number, relSeq: number, 
 function initEndpoint(e: Endpoint, flags: number, seq: number, lastSeq: number): void {
   switch (e.state) {
     case EP.INACTIVE:
-      if (flags & SYN) { e.startSeq = seq; e.ackSeq = seq; e.lastSeq = lastSeq; }
-      else { e.startSeq = (seq - 1) >>> 0; e.ackSeq = e.startSeq; e.lastSeq = seq; }
+      if (flags & SYN) {
+        e.startSeq = seq;
+        e.ackSeq = seq;
+        e.lastSeq = lastSeq;
+      } else {
+        e.startSeq = (seq - 1) >>> 0;
+        e.ackSeq = e.startSeq;
+        e.lastSeq = seq;
+      }
       e.seqInit = true;
       break;
     case EP.SYN_SENT:
@@ -181,11 +210,17 @@ function initEndpoint(e: Endpoint, flags: number, seq: number, lastSeq: number):
     case EP.ESTABLISHED:
     case EP.PARTIAL:
       if (flags & SYN && (seq !== e.startSeq || e.state === EP.ESTABLISHED || e.state === EP.PARTIAL)) {
-        e.startSeq = seq; e.ackSeq = seq; e.lastSeq = lastSeq;
+        e.startSeq = seq;
+        e.ackSeq = seq;
+        e.lastSeq = lastSeq;
       }
       break;
     case EP.RESET:
-      if (flags & SYN && e.prevState === EP.INACTIVE) { e.startSeq = seq; e.ackSeq = seq; e.lastSeq = lastSeq; }
+      if (flags & SYN && e.prevState === EP.INACTIVE) {
+        e.startSeq = seq;
+        e.ackSeq = seq;
+        e.lastSeq = lastSeq;
+      }
       break;
     default:
       break;
@@ -214,7 +249,14 @@ export interface FlowTable {
   evicted(): number;
   /** One TCP segment. `srcFirst`: the source is the key's first half. */
   /** `seg.off`..`seg.end` is the payload inside `buf`; `makeConn` names the endpoints of a new record. */
-  packet(id: FlowId, srcFirst: boolean, ts: number, seg: TcpSegment, buf: Buffer, makeConn: () => { srcAddr: string; dstAddr: string; v6: boolean }): Conn;
+  packet(
+    id: FlowId,
+    srcFirst: boolean,
+    ts: number,
+    seg: TcpSegment,
+    buf: Buffer,
+    makeConn: () => { srcAddr: string; dstAddr: string; v6: boolean },
+  ): Conn;
   /** End records whose timers have fired by `now` (network time). */
   sweep(now: number): void;
   /** End of capture: every record still open is logged. */
@@ -249,7 +291,8 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
   function unlink(c: Conn): void {
     const head = conns.get(c.key);
     if (head === c) {
-      if (c.nextInBucket) conns.set(c.key, c.nextInBucket); else conns.delete(c.key);
+      if (c.nextInBucket) conns.set(c.key, c.nextInBucket);
+      else conns.delete(c.key);
     } else {
       let p = head;
       while (p && p.nextInBucket !== c) p = p.nextInBucket ?? undefined;
@@ -289,12 +332,19 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
     }
     if (!isClosed(c)) {
       if (seg.seq === connOrig.startSeq) return false;
-      if (!(seg.flags & ACK) && connOrig.state === EP.SYN_ACK_SENT && c.resp.state === EP.INACTIVE && seg.seq === c.resp.startSeq) return false;
+      if (!(seg.flags & ACK) && connOrig.state === EP.SYN_ACK_SENT && c.resp.state === EP.INACTIVE && seg.seq === c.resp.startSeq)
+        return false;
     }
     return true;
   }
 
-  function create(id: FlowId, srcFirst: boolean, ts: number, seg: TcpSegment, addrs: { srcAddr: string; dstAddr: string; v6: boolean }): Conn {
+  function create(
+    id: FlowId,
+    srcFirst: boolean,
+    ts: number,
+    seg: TcpSegment,
+    addrs: { srcAddr: string; dstAddr: string; v6: boolean },
+  ): Conn {
     // Zeek's TCPAnalyzer::WantConnection: without a clean SYN, guess the responder by port.
     let flip = false;
     if (!(seg.flags & SYN) || seg.flags & ACK) {
@@ -342,17 +392,28 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
     live++;
     order.push(c);
     // Amortised O(1): drop the evicted prefix once it is half the queue, and ended records once they crowd it.
-    if (orderHead >= 1024 && orderHead * 2 >= order.length) { order = order.slice(orderHead); orderHead = 0; }
-    else if (order.length > 4 * maxLive) { order = order.filter((x) => !x.ended); orderHead = 0; }
+    if (orderHead >= 1024 && orderHead * 2 >= order.length) {
+      order = order.slice(orderHead);
+      orderHead = 0;
+    } else if (order.length > 4 * maxLive) {
+      order = order.filter((x) => !x.ended);
+      orderHead = 0;
+    }
     return c;
   }
 
   /** Zeek's Connection::FlipRoles, for a SYN/SYN-ACK seen in reverse order. */
   function flipRoles(c: Conn): void {
-    const e = c.orig; c.orig = c.resp; c.resp = e;
+    const e = c.orig;
+    c.orig = c.resp;
+    c.resp = e;
     c.origFirst = !c.origFirst;
-    const a = c.origAddr; c.origAddr = c.respAddr; c.respAddr = a;
-    const p = c.origPort; c.origPort = c.respPort; c.respPort = p;
+    const a = c.origAddr;
+    c.origAddr = c.respAddr;
+    c.respAddr = a;
+    const p = c.origPort;
+    c.origPort = c.respPort;
+    c.respPort = p;
     c.histSeen = ((c.histSeen & 0xffff) << 16) | (c.histSeen >>> 16);
     c.history += '^';
     c.flipped = !c.flipped;
@@ -389,8 +450,14 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
             setState(ep, EP.ESTABLISHED);
           }
         }
-        if (f & FIN) { setState(ep, EP.CLOSED); doClose = true; }
-        if (f & RST) { setState(ep, EP.RESET); doClose = true; }
+        if (f & FIN) {
+          setState(ep, EP.CLOSED);
+          doClose = true;
+        }
+        if (f & RST) {
+          setState(ep, EP.RESET);
+          doClose = true;
+        }
         if (ep.state === EP.INACTIVE) {
           const o = c.orig;
           if (!isOrig && len === 0 && o.state === EP.SYN_SENT) {
@@ -405,8 +472,14 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
       }
       case EP.SYN_SENT:
       case EP.SYN_ACK_SENT:
-        if (f & FIN) { setState(ep, EP.CLOSED); doClose = true; }
-        if (f & RST) { setState(ep, EP.RESET); doClose = true; }
+        if (f & FIN) {
+          setState(ep, EP.CLOSED);
+          doClose = true;
+        }
+        if (f & RST) {
+          setState(ep, EP.RESET);
+          doClose = true;
+        }
         break;
       case EP.ESTABLISHED:
       case EP.PARTIAL:
@@ -417,7 +490,10 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
           if (peer.state === EP.RESET && peer.prevState === EP.CLOSED) setState(peer, EP.CLOSED);
           doClose = true;
         }
-        if (f & RST) { setState(ep, EP.RESET); doClose = true; }
+        if (f & RST) {
+          setState(ep, EP.RESET);
+          doClose = true;
+        }
         break;
       case EP.CLOSED:
         if (f & RST && peer.state !== EP.CLOSED) {
@@ -451,16 +527,19 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
     if (f & FIN) ep.finSeen = true;
     if (f & ACK) {
       if (peer.state === EP.INACTIVE) {
-        peer.startSeq = (seg.ack - 1) >>> 0; peer.ackSeq = peer.startSeq; peer.lastSeq = peer.startSeq; peer.seqInit = true;
+        peer.startSeq = (seg.ack - 1) >>> 0;
+        peer.ackSeq = peer.startSeq;
+        peer.lastSeq = peer.startSeq;
+        peer.seqInit = true;
       } else if (!(f & RST)) {
         const d = seqDelta(seg.ack, peer.ackSeq);
         if (!(seg.ack === 0 && d > TOO_LARGE_SEQ_DELTA) && d > 0) peer.ackSeq = seg.ack;
       }
     }
     const deltaLast = seqDelta(seqEnd, ep.lastSeq);
-    if ((f & (SYN | RST)) && (deltaLast > TOO_LARGE_SEQ_DELTA || deltaLast < -TOO_LARGE_SEQ_DELTA)) {
+    if (f & (SYN | RST) && (deltaLast > TOO_LARGE_SEQ_DELTA || deltaLast < -TOO_LARGE_SEQ_DELTA)) {
       // don't trust it
-    } else if (f & FIN && ep.lastSeq === ((ep.startSeq + 1) >>> 0)) ep.lastSeq = seqEnd;
+    } else if (f & FIN && ep.lastSeq === (ep.startSeq + 1) >>> 0) ep.lastSeq = seqEnd;
     else if (ep.state === EP.RESET) {
       // don't trust sequence numbers after a RST
     } else if (deltaLast > 0) ep.lastSeq = seqEnd;
@@ -468,12 +547,18 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
     // Diagnosis facts (roles as they stand before any flip below).
     if (f & SYN && !(f & ACK) && isOrig) {
       c.origSyns++;
-      if (c.firstSynTs < 0) { c.firstSynTs = ts; c.firstSynSeq = seg.seq; }
+      if (c.firstSynTs < 0) {
+        c.firstSynTs = ts;
+        c.firstSynSeq = seg.seq;
+      }
       if (c.synAckTs < 0) c.lastSynTs = ts;
     }
     if (f & SYN && f & ACK && !isOrig && c.synAckTs < 0) c.synAckTs = ts;
     if (f & SYN && f & ACK && isOrig && c.synAckFromOrigTs < 0) c.synAckFromOrigTs = ts;
-    if (f & RST && !c.rstBy) { c.rstBy = isOrig ? 'orig' : 'resp'; c.rstTs = ts; }
+    if (f & RST && !c.rstBy) {
+      c.rstBy = isOrig ? 'orig' : 'resp';
+      c.rstTs = ts;
+    }
     if (f & FIN && !c.finBy) c.finBy = isOrig ? 'orig' : 'resp';
     if (len > 0 && !(f & RST)) ep.payload += len;
 
@@ -501,7 +586,10 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
   function tlsData(c: Conn, isOrig: boolean, ts: number, seg: TcpSegment, payload: Buffer): void {
     if (!c.tls) {
       if (!isOrig) return;
-      if (c.tlsProbe++ >= TLS_PROBE_SEGMENTS) { c.tlsDone = true; return; }
+      if (c.tlsProbe++ >= TLS_PROBE_SEGMENTS) {
+        c.tlsDone = true;
+        return;
+      }
       if (!startsWithClientHello(payload)) return;
       c.tls = createTlsState();
       c.tlsStreams = [createByteStream(seg.seq), createByteStream(null)];
@@ -519,8 +607,13 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
     packet(id, srcFirst, ts, seg, buf, makeConn) {
       let c = lookup(id);
       if (c) {
-        if (expired(c, ts)) { finish(c, 'timer'); c = undefined; }
-        else if (seg.flags & SYN && isReuse(c, seg)) { finish(c, 'reuse'); c = undefined; }
+        if (expired(c, ts)) {
+          finish(c, 'timer');
+          c = undefined;
+        } else if (seg.flags & SYN && isReuse(c, seg)) {
+          finish(c, 'reuse');
+          c = undefined;
+        }
       }
       if (!c) c = create(id, srcFirst, ts, seg, makeConn());
       process(c, srcFirst === c.origFirst, ts, seg, buf);
@@ -528,7 +621,7 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
     },
     sweep(now) {
       for (const head of [...conns.values()]) {
-        for (let c: Conn | null = head; c;) {
+        for (let c: Conn | null = head; c; ) {
           const next: Conn | null = c.nextInBucket;
           if (expired(c, now)) finish(c, 'timer');
           c = next;

@@ -68,13 +68,15 @@ export function decodeIpv6(buf: Buffer, off: number, cap = buf.length, out?: IpP
       const len = (buf[o + 1]! + 1) * 8;
       next = buf[o]!;
       o += len;
-    } else if (next === 44) { // Fragment header, 8 bytes
+    } else if (next === 44) {
+      // Fragment header, 8 bytes
       if (o + 8 > end) return { anomaly: 'truncated_ipv6_extension' };
       const fo = buf.readUInt16BE(o + 2);
       if ((fo & 0xfff8) !== 0 || (fo & 1) !== 0) fragment = true;
       next = buf[o]!;
       o += 8;
-    } else if (next === 51) { // AH: (len + 2) * 4 (RFC 4302 §2.2)
+    } else if (next === 51) {
+      // AH: (len + 2) * 4 (RFC 4302 §2.2)
       if (o + 2 > end) return { anomaly: 'truncated_ipv6_extension' };
       const len = (buf[o + 1]! + 2) * 4;
       next = buf[o]!;
@@ -85,8 +87,14 @@ export function decodeIpv6(buf: Buffer, off: number, cap = buf.length, out?: IpP
     if (o > end) return { anomaly: 'truncated_ipv6_extension' };
   }
   const r = out ?? ({} as IpPacket);
-  r.version = 6; r.proto = next; r.srcOff = off + 8; r.dstOff = off + 24; r.off = o; r.end = end;
-  r.wireLen = Math.max(0, wireEnd - o); r.fragment = fragment;
+  r.version = 6;
+  r.proto = next;
+  r.srcOff = off + 8;
+  r.dstOff = off + 24;
+  r.off = o;
+  r.end = end;
+  r.wireLen = Math.max(0, wireEnd - o);
+  r.fragment = fragment;
   return r;
 }
 
@@ -98,12 +106,19 @@ export function formatIpv4(buf: Buffer, o: number): string {
 export function formatIpv6(buf: Buffer, o: number): string {
   const g: number[] = [];
   for (let i = 0; i < 8; i++) g.push(buf.readUInt16BE(o + i * 2));
-  let bestStart = -1, bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (g[i] !== 0) { i++; continue; }
+  let bestStart = -1,
+    bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) { bestStart = i; bestLen = j - i; }
+    if (j - i > bestLen && j - i >= 2) {
+      bestStart = i;
+      bestLen = j - i;
+    }
     i = j;
   }
   // IPv4-mapped addresses keep their dotted tail (RFC 5952 §5).

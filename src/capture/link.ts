@@ -6,7 +6,10 @@
 
 export type NetProto = 'ipv4' | 'ipv6';
 
-export interface LinkLayer { net: NetProto; off: number }
+export interface LinkLayer {
+  net: NetProto;
+  off: number;
+}
 
 export type LinkResult = LinkLayer | { anomaly: string };
 
@@ -29,7 +32,10 @@ export const ETHERTYPES = new Map<number, NetProto | 'vlan'>([
 
 /** BSD loopback address families (AF_INET everywhere; AF_INET6 is 24, 28 or 30 by OS). */
 export const NULL_FAMILIES = new Map<number, NetProto>([
-  [2, 'ipv4'], [24, 'ipv6'], [28, 'ipv6'], [30, 'ipv6'],
+  [2, 'ipv4'],
+  [24, 'ipv6'],
+  [28, 'ipv6'],
+  [30, 'ipv6'],
 ]);
 
 const MAX_VLAN_TAGS = 8;
@@ -102,7 +108,16 @@ export const LINK_DECODERS = new Map<number, LinkDecoder>([
 ]);
 
 export const LINK_NAMES: Record<number, string> = {
-  0: 'NULL', 1: 'EN10MB', 12: 'RAW', 14: 'RAW', 101: 'RAW', 108: 'LOOP', 113: 'LINUX_SLL', 228: 'IPV4', 229: 'IPV6', 276: 'LINUX_SLL2',
+  0: 'NULL',
+  1: 'EN10MB',
+  12: 'RAW',
+  14: 'RAW',
+  101: 'RAW',
+  108: 'LOOP',
+  113: 'LINUX_SLL',
+  228: 'IPV4',
+  229: 'IPV6',
+  276: 'LINUX_SLL2',
 };
 
 export function isSupportedLinkType(lt: number): boolean {

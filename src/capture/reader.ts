@@ -53,9 +53,7 @@ const PCAP_MAGIC_NS = 0xa1b23c4d;
 const PCAPNG_SHB = 0x0a0d0d0a;
 const PCAPNG_BOM = 0x1a2b3c4d;
 
-export type HeaderCheck =
-  | { ok: true; format: CaptureFormat }
-  | { ok: false; reason: string };
+export type HeaderCheck = { ok: true; format: CaptureFormat } | { ok: false; reason: string };
 
 /** Decide from the first bytes whether this is a capture we read. */
 export function detectFormat(head: Buffer): HeaderCheck {
@@ -70,7 +68,8 @@ export function detectFormat(head: Buffer): HeaderCheck {
     if (be === PCAPNG_SHB) {
       if (head.length < 28) return { ok: false, reason: `pcapng section header cut short (${head.length} bytes)` };
       const bom = head.readUInt32BE(8);
-      if (bom !== PCAPNG_BOM && head.readUInt32LE(8) !== PCAPNG_BOM) return { ok: false, reason: 'pcapng section header has no valid byte-order magic' };
+      if (bom !== PCAPNG_BOM && head.readUInt32LE(8) !== PCAPNG_BOM)
+        return { ok: false, reason: 'pcapng section header has no valid byte-order magic' };
       return { ok: true, format: 'pcapng' };
     }
     if (be === 0xa1b2cd34 || le === 0xa1b2cd34) return { ok: false, reason: 'unsupported format: modified (Kuznetzov) pcap' };
@@ -111,7 +110,10 @@ export function createPcapParser(head: Buffer, sink: PacketSink): CaptureParser 
       // DataView reads compile to plain loads; every offset below is checked against `end` first.
       const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
       while (!p.stopped) {
-        if (end - o < 16) { p.need = 16; break; }
+        if (end - o < 16) {
+          p.need = 16;
+          break;
+        }
         const sec = dv.getUint32(o, le);
         const frac = dv.getUint32(o + 4, le);
         const caplen = dv.getUint32(o + 8, le);
@@ -120,11 +122,16 @@ export function createPcapParser(head: Buffer, sink: PacketSink): CaptureParser 
           // A classic pcap cannot be resynchronised: stop, keep what was read.
           p.stopped = true;
           stats.truncated = true;
-          stats.warnings.push(`record ${stats.records + 1} claims ${caplen} captured bytes (limit ${maxCap}): corrupt record header, reading stopped`);
+          stats.warnings.push(
+            `record ${stats.records + 1} claims ${caplen} captured bytes (limit ${maxCap}): corrupt record header, reading stopped`,
+          );
           bump(stats, 'corrupt_record_header', end - o);
           return end;
         }
-        if (end - o < 16 + caplen) { p.need = 16 + caplen; break; }
+        if (end - o < 16 + caplen) {
+          p.need = 16 + caplen;
+          break;
+        }
         stats.records++;
         if (frac >= fracDiv && !badFrac) {
           badFrac = true;
@@ -146,7 +153,12 @@ export function createPcapParser(head: Buffer, sink: PacketSink): CaptureParser 
   return p;
 }
 
-interface Iface { linkType: number; unitsPerSec: number; offsetSec: number; snaplen: number }
+interface Iface {
+  linkType: number;
+  unitsPerSec: number;
+  offsetSec: number;
+  snaplen: number;
+}
 
 /** pcapng. parse() starts at offset 0 (the first SHB is parsed as a block). */
 export function createPcapngParser(sink: PacketSink): CaptureParser {
@@ -159,7 +171,11 @@ export function createPcapngParser(sink: PacketSink): CaptureParser {
   const unknownBlocks = new Set<number>();
 
   function parseIdb(b: Buffer, o: number, blockLen: number): void {
-    if (blockLen < 20) { bump(stats, 'bad_interface_block', blockLen); ifaces.push({ linkType: -1, unitsPerSec: 1e6, offsetSec: 0, snaplen: 0 }); return; }
+    if (blockLen < 20) {
+      bump(stats, 'bad_interface_block', blockLen);
+      ifaces.push({ linkType: -1, unitsPerSec: 1e6, offsetSec: 0, snaplen: 0 });
+      return;
+    }
     const iface: Iface = { linkType: u16(b, o + 8), unitsPerSec: 1e6, offsetSec: 0, snaplen: u32(b, o + 12) };
     let q = o + 16;
     const optEnd = o + blockLen - 4;
@@ -188,8 +204,14 @@ export function createPcapngParser(sink: PacketSink): CaptureParser {
   function emit(ifaceId: number, ts: number, b: Buffer, dataOff: number, caplen: number, origLen: number, blockEnd: number): void {
     stats.records++;
     const iface = ifaces[ifaceId];
-    if (!iface) { bump(stats, 'unknown_interface', caplen); return; }
-    if (dataOff + caplen > blockEnd) { bump(stats, 'bad_packet_block', caplen); return; }
+    if (!iface) {
+      bump(stats, 'unknown_interface', caplen);
+      return;
+    }
+    if (dataOff + caplen > blockEnd) {
+      bump(stats, 'bad_packet_block', caplen);
+      return;
+    }
     sink(iface.linkType, ts, b, dataOff, dataOff + caplen, origLen < caplen ? caplen : origLen);
   }
 
@@ -200,14 +222,20 @@ export function createPcapngParser(sink: PacketSink): CaptureParser {
     parse(buf, start, end) {
       let o = start;
       while (!p.stopped) {
-        if (end - o < 12) { p.need = 12; break; }
+        if (end - o < 12) {
+          p.need = 12;
+          break;
+        }
         let type = u32(buf, o);
         if (type === PCAPNG_SHB) {
           // A new section may switch byte order (pcapng §4.1): read its magic first.
           const bomBE = buf.readUInt32BE(o + 8);
           if (bomBE === PCAPNG_BOM) le = false;
           else if (buf.readUInt32LE(o + 8) === PCAPNG_BOM) le = true;
-          else { fatal(`section header block at byte ${stats.bytesRead + o - start} has no byte-order magic`, end - o); return end; }
+          else {
+            fatal(`section header block at byte ${stats.bytesRead + o - start} has no byte-order magic`, end - o);
+            return end;
+          }
           type = PCAPNG_SHB;
         }
         const blockLen = u32(buf, o + 4);
@@ -215,7 +243,10 @@ export function createPcapngParser(sink: PacketSink): CaptureParser {
           fatal(`block of type 0x${type.toString(16)} has impossible length ${blockLen}`, end - o);
           return end;
         }
-        if (end - o < blockLen) { p.need = blockLen; break; }
+        if (end - o < blockLen) {
+          p.need = blockLen;
+          break;
+        }
         if (u32(buf, o + blockLen - 4) !== blockLen) {
           fatal(`block of type 0x${type.toString(16)} has mismatched trailing length`, end - o);
           return end;
@@ -228,8 +259,13 @@ export function createPcapngParser(sink: PacketSink): CaptureParser {
           case 1:
             parseIdb(buf, o, blockLen);
             break;
-          case 6: { // Enhanced Packet Block
-            if (blockLen < 32) { stats.records++; bump(stats, 'bad_packet_block', blockLen); break; }
+          case 6: {
+            // Enhanced Packet Block
+            if (blockLen < 32) {
+              stats.records++;
+              bump(stats, 'bad_packet_block', blockLen);
+              break;
+            }
             const id = u32(buf, o + 8);
             const hi = u32(buf, o + 12);
             const lo = u32(buf, o + 16);
@@ -239,8 +275,13 @@ export function createPcapngParser(sink: PacketSink): CaptureParser {
             emit(id, ts, buf, o + 28, u32(buf, o + 20), u32(buf, o + 24), blockEnd);
             break;
           }
-          case 3: { // Simple Packet Block: no timestamp, interface 0
-            if (blockLen < 16) { stats.records++; bump(stats, 'bad_packet_block', blockLen); break; }
+          case 3: {
+            // Simple Packet Block: no timestamp, interface 0
+            if (blockLen < 16) {
+              stats.records++;
+              bump(stats, 'bad_packet_block', blockLen);
+              break;
+            }
             const origLen = u32(buf, o + 8);
             const snap = ifaces[0]?.snaplen || 0;
             let caplen = Math.min(origLen, blockLen - 16);
@@ -248,8 +289,13 @@ export function createPcapngParser(sink: PacketSink): CaptureParser {
             emit(0, lastTs, buf, o + 12, caplen, origLen, blockEnd);
             break;
           }
-          case 2: { // Obsolete Packet Block
-            if (blockLen < 32) { stats.records++; bump(stats, 'bad_packet_block', blockLen); break; }
+          case 2: {
+            // Obsolete Packet Block
+            if (blockLen < 32) {
+              stats.records++;
+              bump(stats, 'bad_packet_block', blockLen);
+              break;
+            }
             const id = u16(buf, o + 8);
             const iface = ifaces[id];
             const ts = iface ? (u32(buf, o + 12) * 4294967296 + u32(buf, o + 16)) / iface.unitsPerSec + iface.offsetSec : 0;
@@ -287,9 +333,7 @@ export interface ReadOptions {
   signal?: AbortSignal;
 }
 
-export type OpenResult =
-  | { ok: true; stats: ReaderStats; totalBytes: number }
-  | { ok: false; reason: string };
+export type OpenResult = { ok: true; stats: ReaderStats; totalBytes: number } | { ok: false; reason: string };
 
 /**
  * Read a capture file in 1 MB reads, carrying only the partial record over
@@ -333,7 +377,10 @@ export async function readCaptureFile(path: string, sink: PacketSink, opts: Read
       parser.stats.bytesRead = pos;
       const end = have + bytesRead;
       const used = parser.parse(buf, 0, end);
-      if (parser.stopped) { have = 0; break; }
+      if (parser.stopped) {
+        have = 0;
+        break;
+      }
       have = end - used;
       if (have > 0 && used > 0) buf.copyWithin(0, used, end);
       sinceYield += bytesRead;

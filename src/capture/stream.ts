@@ -42,7 +42,10 @@ export function feedStream(s: ByteStream, seq: number, data: Buffer, wireLen: nu
   }
   let rel = seqDelta(seq, s.next);
   if (rel > 0) {
-    if (s.pending.length >= MAX_PENDING_SEGMENTS || s.pendingBytes + data.length > MAX_PENDING_BYTES) { s.broken = true; return; }
+    if (s.pending.length >= MAX_PENDING_SEGMENTS || s.pendingBytes + data.length > MAX_PENDING_BYTES) {
+      s.broken = true;
+      return;
+    }
     // Out of order: keep a copy, the frame buffer is reused.
     s.pending.push({ seq, data: Buffer.from(data) });
     s.pendingBytes += data.length;
@@ -52,18 +55,27 @@ export function feedStream(s: ByteStream, seq: number, data: Buffer, wireLen: nu
   let chunk = data.subarray(-rel);
   for (;;) {
     s.next = (s.next + chunk.length) >>> 0;
-    if (!consume(chunk)) { s.broken = true; return; }
+    if (!consume(chunk)) {
+      s.broken = true;
+      return;
+    }
     if (s.pending.length === 0) return;
     let found = -1;
     for (let i = 0; i < s.pending.length; i++) {
       rel = seqDelta(s.pending[i]!.seq, s.next);
-      if (rel <= 0) { found = i; break; }
+      if (rel <= 0) {
+        found = i;
+        break;
+      }
     }
     if (found < 0) return;
     const seg = s.pending.splice(found, 1)[0]!;
     s.pendingBytes -= seg.data.length;
     rel = seqDelta(seg.seq, s.next);
-    if (-rel >= seg.data.length) { chunk = Buffer.alloc(0); continue; }
+    if (-rel >= seg.data.length) {
+      chunk = Buffer.alloc(0);
+      continue;
+    }
     chunk = seg.data.subarray(-rel);
   }
 }

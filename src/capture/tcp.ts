@@ -1,6 +1,11 @@
 /** TCP header (RFC 9293 §3.1). Checksums are not validated. */
 
-export const FIN = 0x01, SYN = 0x02, RST = 0x04, PSH = 0x08, ACK = 0x10, URG = 0x20;
+export const FIN = 0x01,
+  SYN = 0x02,
+  RST = 0x04,
+  PSH = 0x08,
+  ACK = 0x10,
+  URG = 0x20;
 
 export interface TcpSegment {
   srcPort: number;

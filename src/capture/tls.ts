@@ -12,15 +12,24 @@ export { alertName, tlsVersionName, TLS_VERSION_NAMES } from '../core/tls.js';
 /** ServerHello.random of a HelloRetryRequest (RFC 8446 §4.1.3). */
 const HRR_RANDOM = Buffer.from('cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c', 'hex');
 
-export interface ClientHello { version: number; sni: string | null; offeredVersions: number[] }
-export interface ServerHello { version: number; selected: number; hrr: boolean }
+export interface ClientHello {
+  version: number;
+  sni: string | null;
+  offeredVersions: number[];
+}
+export interface ServerHello {
+  version: number;
+  selected: number;
+  hrr: boolean;
+}
 
 /** A ClientHello message body (after the 4-byte handshake header). */
 export function decodeClientHello(b: Buffer): ClientHello | { anomaly: string } {
   if (b.length < 38) return { anomaly: 'truncated_client_hello' };
   const version = b.readUInt16BE(0);
   let o = 34;
-  const sid = b[o]!; o += 1 + sid;
+  const sid = b[o]!;
+  o += 1 + sid;
   if (o + 2 > b.length) return { anomaly: 'truncated_client_hello' };
   o += 2 + b.readUInt16BE(o);
   if (o + 1 > b.length) return { anomaly: 'truncated_client_hello' };
@@ -34,11 +43,13 @@ export function decodeClientHello(b: Buffer): ClientHello | { anomaly: string } 
     const len = b.readUInt16BE(o + 2);
     const d = o + 4;
     if (d + len > extEnd) break;
-    if (type === 0 && len >= 5) { // server_name (RFC 6066 §3)
+    if (type === 0 && len >= 5) {
+      // server_name (RFC 6066 §3)
       const nameType = b[d + 2]!;
       const nlen = b.readUInt16BE(d + 3);
       if (nameType === 0 && d + 5 + nlen <= d + len) out.sni = b.toString('latin1', d + 5, d + 5 + nlen);
-    } else if (type === 43 && len >= 1) { // supported_versions (RFC 8446 §4.2.1)
+    } else if (type === 43 && len >= 1) {
+      // supported_versions (RFC 8446 §4.2.1)
       const l = Math.min(b[d]!, len - 1);
       for (let i = 0; i + 1 < l; i += 2) {
         const v = b.readUInt16BE(d + 1 + i);
@@ -115,11 +126,35 @@ export interface TlsState {
 }
 
 function newSide(): TlsSide {
-  return { hdr: 0, hdrLen: 0, bodyLeft: 0, type: 0, recLen: 0, keep: null, keepLen: 0, records: 0, ccs: false, afterCcs: 0, appRecords: 0, bytes: 0, garbage: false };
+  return {
+    hdr: 0,
+    hdrLen: 0,
+    bodyLeft: 0,
+    type: 0,
+    recLen: 0,
+    keep: null,
+    keepLen: 0,
+    records: 0,
+    ccs: false,
+    afterCcs: 0,
+    appRecords: 0,
+    bytes: 0,
+    garbage: false,
+  };
 }
 
 export function createTlsState(): TlsState {
-  return { clientHello: null, serverHello: null, hrr: false, alert: null, client: newSide(), server: newSide(), complete: false, completeTs: null, encryptedAlert: false };
+  return {
+    clientHello: null,
+    serverHello: null,
+    hrr: false,
+    alert: null,
+    client: newSide(),
+    server: newSide(),
+    complete: false,
+    completeTs: null,
+    encryptedAlert: false,
+  };
 }
 
 const MAX_KEEP = 64 * 1024;
@@ -138,7 +173,8 @@ function onRecord(t: TlsState, fromClient: boolean, type: number, body: Buffer |
   else if (type === 21) {
     // A plaintext alert is exactly two bytes; a longer one is encrypted.
     if (len === 2 && body && body.length >= 2) {
-      if (!t.alert || (t.alert.desc === 0 && body[1] !== 0)) t.alert = { from: fromClient ? 'client' : 'server', level: body[0]!, desc: body[1]! };
+      if (!t.alert || (t.alert.desc === 0 && body[1] !== 0))
+        t.alert = { from: fromClient ? 'client' : 'server', level: body[0]!, desc: body[1]! };
     } else if (!t.complete) t.encryptedAlert = true;
   } else if (type === 22 && body) {
     // Walk the handshake messages in this record (a record may hold several).
@@ -170,7 +206,10 @@ function onRecord(t: TlsState, fromClient: boolean, type: number, body: Buffer |
     if (isTls13(t)) {
       // TLS 1.3: the server's flight after ServerHello and the client's Finished are encrypted
       // records (type 23); both having sent one means the handshake finished.
-      if (t.server.appRecords > 0 && t.client.appRecords > 0) { t.complete = true; t.completeTs = ts; }
+      if (t.server.appRecords > 0 && t.client.appRecords > 0) {
+        t.complete = true;
+        t.completeTs = ts;
+      }
     } else if (t.client.ccs && t.server.ccs && t.client.afterCcs > 0 && t.server.afterCcs > 0) {
       t.complete = true;
       t.completeTs = ts;
@@ -197,7 +236,10 @@ export function feedTls(t: TlsState, fromClient: boolean, data: Buffer, ts: numb
       if (s.bodyLeft === 0) continue;
     }
     if (s.bodyLeft === 0 && s.hdrLen < 5) {
-      while (s.hdrLen < 5 && o < data.length) { s.hdr = s.hdr * 256 + data[o++]!; s.hdrLen++; }
+      while (s.hdrLen < 5 && o < data.length) {
+        s.hdr = s.hdr * 256 + data[o++]!;
+        s.hdrLen++;
+      }
       if (s.hdrLen < 5) break;
       // type(1) version(2) length(2), big-endian (RFC 8446 §5.1)
       const type = Math.floor(s.hdr / 2 ** 32);
@@ -205,7 +247,10 @@ export function feedTls(t: TlsState, fromClient: boolean, data: Buffer, ts: numb
       const len = s.hdr % 65536;
       s.hdr = 0;
       s.recLen = len;
-      if (type < 20 || type > 24 || major !== 3 || len > 18432) { s.garbage = true; return false; }
+      if (type < 20 || type > 24 || major !== 3 || len > 18432) {
+        s.garbage = true;
+        return false;
+      }
       s.type = type;
       s.bodyLeft = len;
       // After a HelloRetryRequest both sides may send a (middlebox) ChangeCipherSpec before the
@@ -213,7 +258,10 @@ export function feedTls(t: TlsState, fromClient: boolean, data: Buffer, ts: numb
       const wanted = type === 21 || (type === 22 && (!s.ccs || !t.serverHello));
       s.keep = wanted ? Buffer.allocUnsafe(Math.min(len, MAX_KEEP)) : null;
       s.keepLen = 0;
-      if (len === 0) { s.hdrLen = 0; onRecord(t, fromClient, type, s.keep, 0, ts); }
+      if (len === 0) {
+        s.hdrLen = 0;
+        onRecord(t, fromClient, type, s.keep, 0, ts);
+      }
       continue;
     }
     const n = Math.min(s.bodyLeft, data.length - o);

@@ -17,7 +17,14 @@ export type TlsVersionName = TlsVersion;
 export const RCODE_NAMES: readonly string[] = RCODE_LIST;
 
 /** Defaults that keep one check run short: a few attempts, all in flight at once. */
-export const CHECK_DEFAULTS = { count: 3, timeoutMs: 3000, intervalMs: 60_000, maxCount: 1000, maxTimeoutMs: 60_000, minIntervalMs: 1000 } as const;
+export const CHECK_DEFAULTS = {
+  count: 3,
+  timeoutMs: 3000,
+  intervalMs: 60_000,
+  maxCount: 1000,
+  maxTimeoutMs: 60_000,
+  minIntervalMs: 1000,
+} as const;
 
 export interface Thresholds {
   /** Fraction 0..1 of attempts that must succeed. */
@@ -32,8 +39,18 @@ export interface Thresholds {
   rcode?: string[];
 }
 
-export interface DnsSettings { servers: string[]; type: string; qtype: number; tcp: boolean; noFallback: boolean }
-export interface TcpSettings { send?: string; holdMs: number; close: 'fin' | 'rst' }
+export interface DnsSettings {
+  servers: string[];
+  type: string;
+  qtype: number;
+  tcp: boolean;
+  noFallback: boolean;
+}
+export interface TcpSettings {
+  send?: string;
+  holdMs: number;
+  close: 'fin' | 'rst';
+}
 export interface TlsSettings {
   sni?: string;
   alpn?: string[];
@@ -95,7 +112,10 @@ export class ConfigError extends ConndxError {
   readonly issues: ConfigIssue[];
   constructor(issues: ConfigIssue[]) {
     const first = issues[0] ? formatIssue(issues[0]) : 'bad config';
-    super('CONNDX_BAD_CONFIG', issues.length > 1 ? `${first} (and ${issues.length - 1} more problem${issues.length > 2 ? 's' : ''})` : first);
+    super(
+      'CONNDX_BAD_CONFIG',
+      issues.length > 1 ? `${first} (and ${issues.length - 1} more problem${issues.length > 2 ? 's' : ''})` : first,
+    );
     this.name = 'ConfigError';
     this.issues = issues;
   }
@@ -110,61 +130,95 @@ const bool = z.boolean({ error: (i) => `expected true or false, got ${describe(i
 const strOrList = z.union([str, z.array(str)], { error: (i) => `expected a string or a list of strings, got ${describe(i.input)}` });
 const durationLike = z.union([str, num], { error: (i) => `expected a duration such as 250ms, 2s, 1m, got ${describe(i.input)}` });
 
-const thresholdsShape = z.object({
-  successRate: num.optional(),
-  p50: durationLike.optional(),
-  p90: durationLike.optional(),
-  p99: durationLike.optional(),
-  minTlsVersion: str.optional(),
-  certDaysLeft: num.optional(),
-  rcode: strOrList.optional(),
-}, { error: (i) => (i.code === 'invalid_type' ? `expected a mapping of thresholds, got ${describe(i.input)}` : undefined) });
+const thresholdsShape = z.object(
+  {
+    successRate: num.optional(),
+    p50: durationLike.optional(),
+    p90: durationLike.optional(),
+    p99: durationLike.optional(),
+    minTlsVersion: str.optional(),
+    certDaysLeft: num.optional(),
+    rcode: strOrList.optional(),
+  },
+  { error: (i) => (i.code === 'invalid_type' ? `expected a mapping of thresholds, got ${describe(i.input)}` : undefined) },
+);
 
 const OPTION_KINDS: Record<string, ProbeKind | 'any'> = {
-  count: 'any', concurrency: 'any', timeout: 'any', retries: 'any', breaker: 'any', family: 'any', interval: 'any',
-  server: 'dns', type: 'dns', tcp: 'dns', noFallback: 'dns',
-  send: 'tcp', hold: 'tcp', close: 'tcp',
-  sni: 'tls', alpn: 'tls', ca: 'tls', cert: 'tls', key: 'tls', insecure: 'tls', minVersion: 'tls', maxVersion: 'tls', versions: 'tls', resume: 'tls',
+  count: 'any',
+  concurrency: 'any',
+  timeout: 'any',
+  retries: 'any',
+  breaker: 'any',
+  family: 'any',
+  interval: 'any',
+  server: 'dns',
+  type: 'dns',
+  tcp: 'dns',
+  noFallback: 'dns',
+  send: 'tcp',
+  hold: 'tcp',
+  close: 'tcp',
+  sni: 'tls',
+  alpn: 'tls',
+  ca: 'tls',
+  cert: 'tls',
+  key: 'tls',
+  insecure: 'tls',
+  minVersion: 'tls',
+  maxVersion: 'tls',
+  versions: 'tls',
+  resume: 'tls',
 };
 
-const checkShape = z.object({
-  name: str,
-  dns: str.optional(),
-  // `tcp: true` is the dns option (query over TCP); a string is the tcp probe's target.
-  tcp: z.union([str, bool], { error: (i) => `expected host:port (a tcp check) or true/false (dns over TCP), got ${describe(i.input)}` }).optional(),
-  tls: str.optional(),
-  count: num.optional(),
-  concurrency: num.optional(),
-  timeout: durationLike.optional(),
-  retries: num.optional(),
-  breaker: num.optional(),
-  family: num.optional(),
-  interval: durationLike.optional(),
-  server: strOrList.optional(),
-  type: str.optional(),
-  noFallback: bool.optional(),
-  send: str.optional(),
-  hold: durationLike.optional(),
-  close: str.optional(),
-  sni: str.optional(),
-  alpn: strOrList.optional(),
-  ca: str.optional(),
-  cert: str.optional(),
-  key: str.optional(),
-  insecure: bool.optional(),
-  minVersion: str.optional(),
-  maxVersion: str.optional(),
-  versions: bool.optional(),
-  resume: bool.optional(),
-  expect: thresholdsShape.optional(),
-  warn: thresholdsShape.optional(),
-}, { error: (i) => (i.code === 'invalid_type' ? `expected a mapping (a check), got ${describe(i.input)}` : undefined) });
+const checkShape = z.object(
+  {
+    name: str,
+    dns: str.optional(),
+    // `tcp: true` is the dns option (query over TCP); a string is the tcp probe's target.
+    tcp: z
+      .union([str, bool], { error: (i) => `expected host:port (a tcp check) or true/false (dns over TCP), got ${describe(i.input)}` })
+      .optional(),
+    tls: str.optional(),
+    count: num.optional(),
+    concurrency: num.optional(),
+    timeout: durationLike.optional(),
+    retries: num.optional(),
+    breaker: num.optional(),
+    family: num.optional(),
+    interval: durationLike.optional(),
+    server: strOrList.optional(),
+    type: str.optional(),
+    noFallback: bool.optional(),
+    send: str.optional(),
+    hold: durationLike.optional(),
+    close: str.optional(),
+    sni: str.optional(),
+    alpn: strOrList.optional(),
+    ca: str.optional(),
+    cert: str.optional(),
+    key: str.optional(),
+    insecure: bool.optional(),
+    minVersion: str.optional(),
+    maxVersion: str.optional(),
+    versions: bool.optional(),
+    resume: bool.optional(),
+    expect: thresholdsShape.optional(),
+    warn: thresholdsShape.optional(),
+  },
+  { error: (i) => (i.code === 'invalid_type' ? `expected a mapping (a check), got ${describe(i.input)}` : undefined) },
+);
 
-const fileShape = z.strictObject({
-  checks: z.array(z.unknown(), { error: (i) => (i.input === undefined ? 'required: a list of checks' : `expected a list of checks, got ${describe(i.input)}`) })
-    .min(1, { error: 'the list is empty: give at least one check' }),
-  serve: z.strictObject({ debug: z.boolean({ error: 'expected true or false' }).optional() }).optional(),
-}, { error: (i) => (i.code === 'invalid_type' ? `expected a mapping with a "checks" list, got ${describe(i.input)}` : undefined) });
+const fileShape = z.strictObject(
+  {
+    checks: z
+      .array(z.unknown(), {
+        error: (i) => (i.input === undefined ? 'required: a list of checks' : `expected a list of checks, got ${describe(i.input)}`),
+      })
+      .min(1, { error: 'the list is empty: give at least one check' }),
+    serve: z.strictObject({ debug: z.boolean({ error: 'expected true or false' }).optional() }).optional(),
+  },
+  { error: (i) => (i.code === 'invalid_type' ? `expected a mapping with a "checks" list, got ${describe(i.input)}` : undefined) },
+);
 
 const CHECK_KEYS = new Set(Object.keys(checkShape.shape));
 const THRESHOLD_KEYS = new Set(Object.keys(thresholdsShape.shape));
@@ -205,24 +259,37 @@ function fieldName(path: readonly PathKey[]): string {
 }
 
 function locator(file: string, doc: Document, lc: LineCounter) {
-  const at = (offset: number) => { const p = lc.linePos(offset); return { line: p.line, column: p.col }; };
+  const at = (offset: number) => {
+    const p = lc.linePos(offset);
+    return { line: p.line, column: p.col };
+  };
   /** The node at `path`, or the closest ancestor that exists; `key` points at a mapping key instead of its value. */
   return (path: readonly PathKey[], opts: { key?: boolean } = {}): { line: number; column: number } => {
     let node: unknown = doc.contents;
     let best = { line: 1, column: 1 };
-    if (node && typeof node === 'object' && 'range' in node && Array.isArray((node as { range?: number[] }).range)) best = at((node as { range: number[] }).range[0]!);
+    if (node && typeof node === 'object' && 'range' in node && Array.isArray((node as { range?: number[] }).range))
+      best = at((node as { range: number[] }).range[0]!);
     for (let i = 0; i < path.length; i++) {
       const k = path[i]!;
       let next: unknown;
       let keyNode: unknown;
       if (isMap(node)) {
         const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(k));
-        if (pair) { next = pair.value; keyNode = pair.key; }
-      } else if (node && typeof node === 'object' && 'items' in node && Array.isArray((node as { items: unknown[] }).items) && typeof k === 'number') {
+        if (pair) {
+          next = pair.value;
+          keyNode = pair.key;
+        }
+      } else if (
+        node &&
+        typeof node === 'object' &&
+        'items' in node &&
+        Array.isArray((node as { items: unknown[] }).items) &&
+        typeof k === 'number'
+      ) {
         next = (node as { items: unknown[] }).items[k];
       }
       const last = i === path.length - 1;
-      const pick = last && opts.key && keyNode ? keyNode : next ?? keyNode;
+      const pick = last && opts.key && keyNode ? keyNode : (next ?? keyNode);
       const range = pick && typeof pick === 'object' && 'range' in pick ? (pick as { range?: number[] }).range : undefined;
       if (!range) break;
       best = at(range[0]!);
@@ -242,7 +309,15 @@ export function loadChecksFile(file: string): ChecksConfig {
   try {
     text = readInputTextSync(file, 'config', 'the config file');
   } catch (e) {
-    throw new ConfigError([{ file, line: 0, column: 0, field: '', message: (e as Error).message.replace(/^cannot read the config file "[^"]*": /, 'cannot read the config file: ') }]);
+    throw new ConfigError([
+      {
+        file,
+        line: 0,
+        column: 0,
+        field: '',
+        message: (e as Error).message.replace(/^cannot read the config file "[^"]*": /, 'cannot read the config file: '),
+      },
+    ]);
   }
   return parseChecks(text, file);
 }
@@ -270,7 +345,15 @@ export function parseChecks(text: string, file: string): ChecksConfig {
   } catch (e) {
     const m = (e as Error).message;
     if (/alias/i.test(m)) {
-      throw new ConfigError([{ file, line: 1, column: 1, field: '', message: 'YAML: too many alias expansions (an alias bomb?): at most 100 aliases are expanded' }]);
+      throw new ConfigError([
+        {
+          file,
+          line: 1,
+          column: 1,
+          field: '',
+          message: 'YAML: too many alias expansions (an alias bomb?): at most 100 aliases are expanded',
+        },
+      ]);
     }
     throw new ConfigError([{ file, line: 1, column: 1, field: '', message: `YAML: ${m.split('\n')[0]}` }]);
   }
@@ -324,7 +407,8 @@ function unknownKeyMessage(path: readonly PathKey[], key: string): string {
   }
   if (path.length === 0) return `unknown key "${key}": the file holds one key, "checks"`;
   const camel = key.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
-  if (camel !== key && (camel in OPTION_KINDS || ['expect', 'warn', 'name'].includes(camel))) return `unknown key "${key}": write options in camelCase ("${camel}")`;
+  if (camel !== key && (camel in OPTION_KINDS || ['expect', 'warn', 'name'].includes(camel)))
+    return `unknown key "${key}": write options in camelCase ("${camel}")`;
   const near = [...CHECK_KEYS].find((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
   if (near) return `unknown key "${key}": did you mean "${near}"?`;
   return `unknown key "${key}": a check has name, one of dns/tcp/tls, that probe's options, interval, expect and warn`;
@@ -345,7 +429,10 @@ type Add = (path: PathKey[], message: string, key?: boolean) => void;
 
 function validateCheck(raw: RawCheck, idx: number, add: Add, baseDir: string): Omit<CheckSpec, 'line'> | null {
   const before = { n: 0 };
-  const err: Add = (p, m, k) => { before.n++; add(p, m, k); };
+  const err: Add = (p, m, k) => {
+    before.n++;
+    add(p, m, k);
+  };
   if (!/^[A-Za-z0-9_.:-]{1,100}$/.test(raw.name)) {
     err(['name'], `bad name "${raw.name}": use letters, digits and . _ - : (it becomes a label and a perfdata name)`);
   }
@@ -381,16 +468,33 @@ function validateCheck(raw: RawCheck, idx: number, add: Add, baseDir: string): O
 
   const int = (key: keyof RawCheck, v: number | undefined, min: number, max: number): number | undefined => {
     if (v === undefined) return undefined;
-    if (!Number.isInteger(v) || v < min || v > max) { err([key], `expected a whole number from ${min} to ${max}, got ${v}`); return undefined; }
+    if (!Number.isInteger(v) || v < min || v > max) {
+      err([key], `expected a whole number from ${min} to ${max}, got ${v}`);
+      return undefined;
+    }
     return v;
   };
   const dur = (path: PathKey[], v: string | number | undefined, opts: { min?: number; max?: number } = {}): number | undefined => {
     if (v === undefined) return undefined;
-    if (typeof v === 'number') { err(path, `write a unit: "${v}ms" or "${v}s"`); return undefined; }
+    if (typeof v === 'number') {
+      err(path, `write a unit: "${v}ms" or "${v}s"`);
+      return undefined;
+    }
     let ms: number;
-    try { ms = parseDuration(v, String(path[path.length - 1])); } catch (e) { err(path, (e as Error).message); return undefined; }
-    if (opts.min !== undefined && ms < opts.min) { err(path, `${v} is too short: at least ${opts.min} ms`); return undefined; }
-    if (opts.max !== undefined && ms > opts.max) { err(path, `${v} is too long: at most ${opts.max / 1000}s`); return undefined; }
+    try {
+      ms = parseDuration(v, String(path[path.length - 1]));
+    } catch (e) {
+      err(path, (e as Error).message);
+      return undefined;
+    }
+    if (opts.min !== undefined && ms < opts.min) {
+      err(path, `${v} is too short: at least ${opts.min} ms`);
+      return undefined;
+    }
+    if (opts.max !== undefined && ms > opts.max) {
+      err(path, `${v} is too long: at most ${opts.max / 1000}s`);
+      return undefined;
+    }
     return ms;
   };
 
@@ -404,18 +508,33 @@ function validateCheck(raw: RawCheck, idx: number, add: Add, baseDir: string): O
     else err(['family'], `expected 4 or 6, got ${raw.family}`);
   }
   const timeoutMs = dur(['timeout'], raw.timeout, { min: 1, max: CHECK_DEFAULTS.maxTimeoutMs }) ?? CHECK_DEFAULTS.timeoutMs;
-  const intervalMs = dur(['interval'], raw.interval, { min: CHECK_DEFAULTS.minIntervalMs, max: 24 * 3_600_000 }) ?? CHECK_DEFAULTS.intervalMs;
+  const intervalMs =
+    dur(['interval'], raw.interval, { min: CHECK_DEFAULTS.minIntervalMs, max: 24 * 3_600_000 }) ?? CHECK_DEFAULTS.intervalMs;
 
   const spec: Omit<CheckSpec, 'line'> = {
-    name: raw.name, probe, target, count, concurrency, timeoutMs, retries, breaker, family, intervalMs,
-    expect: {}, warn: {},
+    name: raw.name,
+    probe,
+    target,
+    count,
+    concurrency,
+    timeoutMs,
+    retries,
+    breaker,
+    family,
+    intervalMs,
+    expect: {},
+    warn: {},
   };
 
   if (probe === 'dns') {
     const servers = raw.server === undefined ? [] : Array.isArray(raw.server) ? raw.server : [raw.server];
     servers.forEach((s, i) => {
       const path: PathKey[] = Array.isArray(raw.server) ? ['server', i] : ['server'];
-      try { parseHostPort(s, PROBERS.dns?.defaultPort); } catch (e) { err(path, (e as Error).message); }
+      try {
+        parseHostPort(s, PROBERS.dns?.defaultPort);
+      } catch (e) {
+        err(path, (e as Error).message);
+      }
     });
     if (new Set(servers).size !== servers.length) err(['server'], 'a server is listed twice');
     const type = (raw.type ?? 'A').toUpperCase();
@@ -429,7 +548,11 @@ function validateCheck(raw: RawCheck, idx: number, add: Add, baseDir: string): O
   } else if (probe === 'tcp') {
     const close = raw.close ?? 'fin';
     if (close !== 'fin' && close !== 'rst') err(['close'], `expected fin or rst, got "${close}"`);
-    spec.tcp = { send: raw.send, holdMs: dur(['hold'], raw.hold, { max: CHECK_DEFAULTS.maxTimeoutMs }) ?? 0, close: close === 'rst' ? 'rst' : 'fin' };
+    spec.tcp = {
+      send: raw.send,
+      holdMs: dur(['hold'], raw.hold, { max: CHECK_DEFAULTS.maxTimeoutMs }) ?? 0,
+      close: close === 'rst' ? 'rst' : 'fin',
+    };
   } else {
     const t: TlsSettings = { insecure: raw.insecure === true, versions: raw.versions === true, resume: raw.resume === true };
     if (raw.sni !== undefined) {
@@ -438,7 +561,8 @@ function validateCheck(raw: RawCheck, idx: number, add: Add, baseDir: string): O
     }
     if (raw.alpn !== undefined) {
       const list = (Array.isArray(raw.alpn) ? raw.alpn : raw.alpn.split(',')).map((s) => s.trim()).filter(Boolean);
-      if (list.length === 0 || list.some((p) => Buffer.byteLength(p) > 255)) err(['alpn'], 'give 1 to 255-byte protocol names, e.g. [h2, http/1.1]');
+      if (list.length === 0 || list.some((p) => Buffer.byteLength(p) > 255))
+        err(['alpn'], 'give 1 to 255-byte protocol names, e.g. [h2, http/1.1]');
       else t.alpn = list;
     }
     const ver = (key: 'minVersion' | 'maxVersion'): TlsVersionName | undefined => {
@@ -450,25 +574,34 @@ function validateCheck(raw: RawCheck, idx: number, add: Add, baseDir: string): O
     };
     t.minVersion = ver('minVersion');
     t.maxVersion = ver('maxVersion');
-    if (t.minVersion && t.maxVersion && t.minVersion > t.maxVersion) err(['minVersion'], `${t.minVersion} is above maxVersion ${t.maxVersion}`);
+    if (t.minVersion && t.maxVersion && t.minVersion > t.maxVersion)
+      err(['minVersion'], `${t.minVersion} is above maxVersion ${t.maxVersion}`);
     const pem = (key: 'ca' | 'cert' | 'key', kind: RegExp, what: string): string | undefined => {
       const p = raw[key];
       if (p === undefined) return undefined;
       const path = resolvePath(baseDir, p);
       let text: string;
-      try { text = readInputTextSync(path, key === 'ca' ? 'ca' : 'pem', `"${p}" (${path})`).toString(); } catch (e) {
+      try {
+        text = readInputTextSync(path, key === 'ca' ? 'ca' : 'pem', `"${p}" (${path})`).toString();
+      } catch (e) {
         err([key], (e as Error).message.replace(/ "[^"]*"(?=: )/, ''));
         return undefined;
       }
-      if (!kind.test(text)) { err([key], `"${p}" holds no PEM ${what}`); return undefined; }
+      if (!kind.test(text)) {
+        err([key], `"${p}" holds no PEM ${what}`);
+        return undefined;
+      }
       return text;
     };
     t.ca = pem('ca', /-----BEGIN CERTIFICATE-----/, 'certificate');
     t.cert = pem('cert', /-----BEGIN CERTIFICATE-----/, 'certificate');
     t.key = pem('key', /-----BEGIN [A-Z ]*PRIVATE KEY-----/, 'private key');
-    if ((raw.cert === undefined) !== (raw.key === undefined)) err([raw.cert === undefined ? 'key' : 'cert'], 'cert and key go together: give both for a client certificate', true);
+    if ((raw.cert === undefined) !== (raw.key === undefined))
+      err([raw.cert === undefined ? 'key' : 'cert'], 'cert and key go together: give both for a client certificate', true);
     else if (t.ca || t.cert) {
-      try { createSecureContext({ ca: t.ca, cert: t.cert, key: t.key }); } catch (e) {
+      try {
+        createSecureContext({ ca: t.ca, cert: t.cert, key: t.key });
+      } catch (e) {
         err([t.cert ? 'cert' : 'ca'], `unusable ca/cert/key: ${(e as { reason?: string }).reason ?? (e as Error).message.split('\n')[0]}`);
       }
     }
@@ -488,14 +621,22 @@ function validateThresholds(raw: RawThresholds | undefined, base: PathKey[], pro
   const t: Thresholds = {};
   if (!raw) return t;
   if (raw.successRate !== undefined) {
-    if (raw.successRate < 0 || raw.successRate > 1) err([...base, 'successRate'], `expected a fraction from 0 to 1 (0.99 for 99%), got ${raw.successRate}`);
+    if (raw.successRate < 0 || raw.successRate > 1)
+      err([...base, 'successRate'], `expected a fraction from 0 to 1 (0.99 for 99%), got ${raw.successRate}`);
     else t.successRate = raw.successRate;
   }
   for (const p of ['p50', 'p90', 'p99'] as const) {
     const v = raw[p];
     if (v === undefined) continue;
-    if (typeof v === 'number') { err([...base, p], `write a unit: "${v}ms"`); continue; }
-    try { t[p] = parseDuration(v, p, { max: DURATION_MAX_MS.threshold }); } catch (e) { err([...base, p], (e as Error).message); }
+    if (typeof v === 'number') {
+      err([...base, p], `write a unit: "${v}ms"`);
+      continue;
+    }
+    try {
+      t[p] = parseDuration(v, p, { max: DURATION_MAX_MS.threshold });
+    } catch (e) {
+      err([...base, p], (e as Error).message);
+    }
   }
   if (raw.minTlsVersion !== undefined) {
     if (probe !== 'tls') err([...base, 'minTlsVersion'], 'minTlsVersion applies to tls checks only', true);
@@ -507,7 +648,8 @@ function validateThresholds(raw: RawThresholds | undefined, base: PathKey[], pro
   }
   if (raw.certDaysLeft !== undefined) {
     if (probe !== 'tls') err([...base, 'certDaysLeft'], 'certDaysLeft applies to tls checks only', true);
-    else if (!Number.isInteger(raw.certDaysLeft) || raw.certDaysLeft < 0) err([...base, 'certDaysLeft'], `expected a whole number of days, got ${raw.certDaysLeft}`);
+    else if (!Number.isInteger(raw.certDaysLeft) || raw.certDaysLeft < 0)
+      err([...base, 'certDaysLeft'], `expected a whole number of days, got ${raw.certDaysLeft}`);
     else t.certDaysLeft = raw.certDaysLeft;
   }
   if (raw.rcode !== undefined) {
@@ -515,7 +657,8 @@ function validateThresholds(raw: RawThresholds | undefined, base: PathKey[], pro
     else {
       const list = (Array.isArray(raw.rcode) ? raw.rcode : [raw.rcode]).map((r) => r.toUpperCase());
       const bad = list.filter((r) => !(RCODE_NAMES as readonly string[]).includes(r));
-      if (bad.length || list.length === 0) err([...base, 'rcode'], `unknown rcode ${bad.map((b) => `"${b}"`).join(', ') || '(empty)'}: use ${RCODE_NAMES.join(', ')}`);
+      if (bad.length || list.length === 0)
+        err([...base, 'rcode'], `unknown rcode ${bad.map((b) => `"${b}"`).join(', ') || '(empty)'}: use ${RCODE_NAMES.join(', ')}`);
       else t.rcode = list;
     }
   }

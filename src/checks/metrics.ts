@@ -16,7 +16,11 @@ import { STATE_CODE } from './verdict.js';
 
 export const PHASE_LABELS = ['dns', 'tcp', 'tls', 'app'] as const;
 /** Percentiles of the contract's latency stats; not `quantile`, which Prometheus reserves for summaries. */
-const PERCENTILES = [['50', 'p50'], ['90', 'p90'], ['99', 'p99']] as const;
+const PERCENTILES = [
+  ['50', 'p50'],
+  ['90', 'p90'],
+  ['99', 'p99'],
+] as const;
 
 /** What the exporter keeps per check between scrapes. */
 export interface CheckState {
@@ -77,7 +81,7 @@ function perTarget(run: CheckRun, spec: CheckSpec): [string, ProbeResult][] {
   if (!r) return [];
   const by = (r.byServer ?? r.byTarget) as Record<string, ProbeResult> | undefined;
   if (by && Object.keys(by).length > 1) return Object.entries(by);
-  return [[spec.probe === 'dns' ? spec.dns!.servers[0] ?? run.target : run.target, r]];
+  return [[spec.probe === 'dns' ? (spec.dns!.servers[0] ?? run.target) : run.target, r]];
 }
 
 /** The phase where the latest run failed most (null when nothing failed). */
@@ -93,7 +97,11 @@ export function failurePhase(run: CheckRun): string | null {
   }
   let best: string | null = null;
   let most = 0;
-  for (const [p, n] of byPhase) if (n > most) { best = p; most = n; }
+  for (const [p, n] of byPhase)
+    if (n > most) {
+      best = p;
+      most = n;
+    }
   return best;
 }
 
@@ -108,9 +116,20 @@ const sec = (msv: number) => Math.round(msv * 1000) / 1_000_000;
 export function registerCheckMetrics(registry: Registry, states: () => Iterable<CheckState>, opts: { checkLabel: boolean }): void {
   const base = opts.checkLabel ? ['check'] : [];
   const lb = (s: CheckState, extra: Record<string, string> = {}) => (opts.checkLabel ? { check: s.spec.name, ...extra } : extra);
-  const withLast = function* () { for (const s of states()) if (s.last) yield s as CheckState & { last: CheckRun }; };
+  const withLast = function* () {
+    for (const s of states()) if (s.last) yield s as CheckState & { last: CheckRun };
+  };
   const gauge = (name: string, help: string, labels: string[], fill: (g: Gauge<string>) => void) =>
-    new Gauge({ name, help, labelNames: [...base, ...labels], registers: [registry], collect() { this.reset(); fill(this); } });
+    new Gauge({
+      name,
+      help,
+      labelNames: [...base, ...labels],
+      registers: [registry],
+      collect() {
+        this.reset();
+        fill(this);
+      },
+    });
 
   gauge('probe_success', 'Whether the check passed its CRITICAL thresholds in its latest run (1) or not (0)', [], (g) => {
     for (const s of withLast()) g.set(lb(s), s.last.verdict.state === 'OK' || s.last.verdict.state === 'WARNING' ? 1 : 0);
@@ -121,12 +140,17 @@ export function registerCheckMetrics(registry: Registry, states: () => Iterable<
   gauge('conndx_check_state', 'Nagios state of the latest run: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN', [], (g) => {
     for (const s of withLast()) g.set(lb(s), STATE_CODE[s.last.verdict.state]);
   });
-  gauge('conndx_check_failure_phase', 'The phase where most attempts of the latest run failed (1), per phase; all 0 when none failed', ['phase'], (g) => {
-    for (const s of withLast()) {
-      const p = failurePhase(s.last);
-      for (const ph of PHASE_LABELS) g.set(lb(s, { phase: ph }), ph === p ? 1 : 0);
-    }
-  });
+  gauge(
+    'conndx_check_failure_phase',
+    'The phase where most attempts of the latest run failed (1), per phase; all 0 when none failed',
+    ['phase'],
+    (g) => {
+      for (const s of withLast()) {
+        const p = failurePhase(s.last);
+        for (const ph of PHASE_LABELS) g.set(lb(s, { phase: ph }), ph === p ? 1 : 0);
+      }
+    },
+  );
   gauge('conndx_check_last_run_timestamp_seconds', 'When the latest run of the check started (Unix time)', [], (g) => {
     for (const s of withLast()) g.set(lb(s), Date.parse(s.last.startedAt) / 1000);
   });
@@ -134,16 +158,24 @@ export function registerCheckMetrics(registry: Registry, states: () => Iterable<
     for (const s of withLast()) {
       if (s.spec.probe === 'dns') continue;
       const u = s.last.unresolved?.[0];
-      if (u) { g.set(lb(s), sec(u.lookupMs)); continue; }
+      if (u) {
+        g.set(lb(s), sec(u.lookupMs));
+        continue;
+      }
       if (!s.last.result) continue;
       g.set(lb(s), sec(typeof s.last.result.lookupMs === 'number' ? s.last.result.lookupMs : 0));
     }
   });
-  gauge('conndx_probe_success_ratio', 'Share of the latest run\'s attempts that succeeded, per target (per server for dns)', ['target'], (g) => {
-    for (const s of withLast()) {
-      for (const [t, r] of perTarget(s.last, s.spec)) if (r.attempts) g.set(lb(s, { target: t }), r.succeeded / r.attempts);
-    }
-  });
+  gauge(
+    'conndx_probe_success_ratio',
+    "Share of the latest run's attempts that succeeded, per target (per server for dns)",
+    ['target'],
+    (g) => {
+      for (const s of withLast()) {
+        for (const [t, r] of perTarget(s.last, s.spec)) if (r.attempts) g.set(lb(s, { target: t }), r.succeeded / r.attempts);
+      }
+    },
+  );
   gauge('conndx_probe_last_run_attempts', 'Attempts made by the latest run, per target', ['target'], (g) => {
     for (const s of withLast()) for (const [t, r] of perTarget(s.last, s.spec)) g.set(lb(s, { target: t }), r.attempts);
   });
@@ -165,14 +197,19 @@ export function registerCheckMetrics(registry: Registry, states: () => Iterable<
       }
     },
   );
-  gauge('conndx_check_loop_lag_seconds', 'How late timers ran in conndx during the latest run (max): latencies of that run may be inflated by about this much', [], (g) => {
-    for (const s of withLast()) {
-      if (!s.last.result) continue;
-      // No sample means the run was shorter than one tick of the lag monitor.
-      const lag = (s.last.result.timing as { loopLagMs?: { max: number } | null } | undefined)?.loopLagMs;
-      g.set(lb(s), lag ? sec(lag.max) : 0);
-    }
-  });
+  gauge(
+    'conndx_check_loop_lag_seconds',
+    'How late timers ran in conndx during the latest run (max): latencies of that run may be inflated by about this much',
+    [],
+    (g) => {
+      for (const s of withLast()) {
+        if (!s.last.result) continue;
+        // No sample means the run was shorter than one tick of the lag monitor.
+        const lag = (s.last.result.timing as { loopLagMs?: { max: number } | null } | undefined)?.loopLagMs;
+        g.set(lb(s), lag ? sec(lag.max) : 0);
+      }
+    },
+  );
   gauge('probe_tls_version_info', 'The TLS version the latest handshake negotiated', ['version'], (g) => {
     for (const s of withLast()) {
       const v = (s.last.result?.negotiated as { version?: string | null } | undefined)?.version;
@@ -183,7 +220,7 @@ export function registerCheckMetrics(registry: Registry, states: () => Iterable<
   // /probe answer would then say the certificate expired in 1970 and fire every
   // expiry alert. The series exists only where a TLS check can set it.
   if (opts.checkLabel || [...states()].some((s) => s.spec.probe === 'tls')) {
-    gauge('probe_ssl_earliest_cert_expiry', 'When the server\'s leaf certificate expires (Unix time)', [], (g) => {
+    gauge('probe_ssl_earliest_cert_expiry', "When the server's leaf certificate expires (Unix time)", [], (g) => {
       for (const s of withLast()) {
         const na = (s.last.result?.certificate as { notAfter?: string } | undefined)?.notAfter;
         if (na) g.set(lb(s), Date.parse(na) / 1000);
@@ -192,7 +229,7 @@ export function registerCheckMetrics(registry: Registry, states: () => Iterable<
   }
   new Counter({
     name: 'conndx_probe_attempts_total',
-    help: 'Attempts by target, phase and outcome (contract outcome names; ok in the probe\'s own phase)',
+    help: "Attempts by target, phase and outcome (contract outcome names; ok in the probe's own phase)",
     labelNames: [...base, 'target', 'phase', 'outcome'],
     registers: [registry],
     collect() {
@@ -207,18 +244,33 @@ export function registerCheckMetrics(registry: Registry, states: () => Iterable<
   });
   if (opts.checkLabel) {
     new Counter({
-      name: 'conndx_check_runs_total', help: 'Runs of the check', labelNames: ['check'], registers: [registry],
-      collect() { this.reset(); for (const s of states()) this.inc({ check: s.spec.name }, s.runs); },
+      name: 'conndx_check_runs_total',
+      help: 'Runs of the check',
+      labelNames: ['check'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const s of states()) this.inc({ check: s.spec.name }, s.runs);
+      },
     });
     new Counter({
-      name: 'conndx_check_skipped_total', help: 'Runs not started because the previous run of the check was still going', labelNames: ['check'], registers: [registry],
-      collect() { this.reset(); for (const s of states()) this.inc({ check: s.spec.name }, s.skipped); },
+      name: 'conndx_check_skipped_total',
+      help: 'Runs not started because the previous run of the check was still going',
+      labelNames: ['check'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const s of states()) this.inc({ check: s.spec.name }, s.skipped);
+      },
     });
   }
 }
 
 /** The exposition text of one set of runs (a /probe answer, or a textfile for node_exporter). */
-export async function exposition(runs: { spec: CheckSpec; run: CheckRun }[], opts: { checkLabel: boolean }): Promise<{ text: string; contentType: string }> {
+export async function exposition(
+  runs: { spec: CheckSpec; run: CheckRun }[],
+  opts: { checkLabel: boolean },
+): Promise<{ text: string; contentType: string }> {
   const registry = new Registry();
   const states = runs.map(({ spec, run }) => {
     const s = newCheckState(spec);

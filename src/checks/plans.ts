@@ -7,21 +7,33 @@ import { PROBERS } from '../probes/registry.js';
 import { planDns, type DnsServer } from '../probes/dns.js';
 import { resolveHost, type LookupFn } from '../probes/resolve.js';
 import { machineSynSchedule, makeTcpProbe, type TcpTarget } from '../probes/tcp.js';
-import { createTlsProbe, probeTlsVersions, tlsAttemptAllowanceMs, type TlsProbeOptions, type TlsTarget, type TlsVersion } from '../probes/tls.js';
+import {
+  createTlsProbe,
+  probeTlsVersions,
+  tlsAttemptAllowanceMs,
+  type TlsProbeOptions,
+  type TlsTarget,
+  type TlsVersion,
+} from '../probes/tls.js';
 import type { TargetRef } from '../core/types.js';
 import type { CheckSpec } from './config.js';
 
 /** A target (or DNS server) whose name did not resolve: the check is CRITICAL, naming the DNS outcome. */
-export interface Unresolved { key: string; outcome: string; cause: string; lookupMs: number }
+export interface Unresolved {
+  key: string;
+  outcome: string;
+  cause: string;
+  lookupMs: number;
+}
 
 export type BuiltPlan =
   | {
-    ok: true;
-    plan: ProbePlan<unknown>;
-    /** Per-attempt deadline for the engine (the probe's timeout plus any watch after the handshake). */
-    engineTimeoutMs: number;
-    close(): void;
-  }
+      ok: true;
+      plan: ProbePlan<unknown>;
+      /** Per-attempt deadline for the engine (the probe's timeout plus any watch after the handshake). */
+      engineTimeoutMs: number;
+      close(): void;
+    }
   | { ok: false; unresolved: Unresolved[] };
 
 export interface PlanOptions {
@@ -51,7 +63,10 @@ function tlsOptions(spec: CheckSpec): TlsProbeOptions {
   if (spec.family) o.family = spec.family;
   if (t.alpn) o.alpn = t.alpn;
   if (t.ca) o.ca = t.ca;
-  if (t.cert) { o.cert = t.cert; o.key = t.key; }
+  if (t.cert) {
+    o.cert = t.cert;
+    o.key = t.key;
+  }
   if (t.minVersion) o.minVersion = t.minVersion;
   if (t.maxVersion) o.maxVersion = t.maxVersion;
   return o;
@@ -68,20 +83,34 @@ export async function buildCheckPlan(spec: CheckSpec, o: PlanOptions = {}): Prom
     let raws = d.servers;
     if (raws.length === 0) {
       let text = '';
-      try { text = readInputTextSync(o.resolvConf ?? '/etc/resolv.conf', 'resolvConf', 'resolv.conf'); } catch { /* below */ }
+      try {
+        text = readInputTextSync(o.resolvConf ?? '/etc/resolv.conf', 'resolvConf', 'resolv.conf');
+      } catch {
+        /* below */
+      }
       raws = resolvConfServers(text);
       if (raws.length === 0) throw new Error(`no server given and ${o.resolvConf ?? '/etc/resolv.conf'} lists no nameserver`);
     }
-    const resolved = await Promise.all(raws.map(async (raw) => {
-      const hp = parseHostPort(raw, PROBERS.dns?.defaultPort);
-      const r = await resolveHost(hp.host, spec.family, o.lookup);
-      return { raw, hp, r };
-    }));
-    const unresolved = resolved.flatMap(({ raw, r }) => (r.ok ? [] : [{ key: raw, outcome: r.outcome, cause: r.cause, lookupMs: round(r.lookupMs) }]));
+    const resolved = await Promise.all(
+      raws.map(async (raw) => {
+        const hp = parseHostPort(raw, PROBERS.dns?.defaultPort);
+        const r = await resolveHost(hp.host, spec.family, o.lookup);
+        return { raw, hp, r };
+      }),
+    );
+    const unresolved = resolved.flatMap(({ raw, r }) =>
+      r.ok ? [] : [{ key: raw, outcome: r.outcome, cause: r.cause, lookupMs: round(r.lookupMs) }],
+    );
     if (unresolved.length) return { ok: false, unresolved };
     const servers: DnsServer[] = resolved.map(({ raw, hp, r }) => ({ key: raw, address: r.ok ? r.address : hp.host, port: hp.port }));
     const { plan, close } = await planDns({
-      name: spec.target, type: d.qtype, servers, tcp: d.tcp, noFallback: d.noFallback, timeoutMs: spec.timeoutMs, decodeAnswers: false,
+      name: spec.target,
+      type: d.qtype,
+      servers,
+      tcp: d.tcp,
+      noFallback: d.noFallback,
+      timeoutMs: spec.timeoutMs,
+      decodeAnswers: false,
     });
     return { ok: true, plan: plan as ProbePlan<unknown>, engineTimeoutMs: spec.timeoutMs, close };
   }
@@ -90,11 +119,18 @@ export async function buildCheckPlan(spec: CheckSpec, o: PlanOptions = {}): Prom
   const r = await resolveHost(hp.host, spec.family, o.lookup);
   if (!r.ok) return { ok: false, unresolved: [{ key: spec.target, outcome: r.outcome, cause: r.cause, lookupMs: round(r.lookupMs) }] };
   const lookupMs = r.lookupMs;
-  const putLookup = (res: ProbeResult) => { if (lookupMs !== null) res.lookupMs = round(lookupMs); };
+  const putLookup = (res: ProbeResult) => {
+    if (lookupMs !== null) res.lookupMs = round(lookupMs);
+  };
 
   if (spec.probe === 'tcp') {
     const t = spec.tcp!;
-    const send = t.send === undefined ? undefined : t.send.startsWith('@') ? readInputSync(t.send.slice(1), 'send', 'send file') : unescapeText(t.send);
+    const send =
+      t.send === undefined
+        ? undefined
+        : t.send.startsWith('@')
+          ? readInputSync(t.send.slice(1), 'send', 'send file')
+          : unescapeText(t.send);
     const target: TargetRef<TcpTarget> = { key: spec.target, target: { address: r.address, port: hp.port, family: r.family } };
     const watchMs = t.holdMs > 0 ? t.holdMs : send ? spec.timeoutMs : 0;
     const plan: ProbePlan<TcpTarget> = {
@@ -123,5 +159,10 @@ export async function buildCheckPlan(spec: CheckSpec, o: PlanOptions = {}): Prom
       }
     },
   };
-  return { ok: true, plan: plan as ProbePlan<unknown>, engineTimeoutMs: tlsAttemptAllowanceMs(spec.timeoutMs, spec.tls?.resume), close: () => {} };
+  return {
+    ok: true,
+    plan: plan as ProbePlan<unknown>,
+    engineTimeoutMs: tlsAttemptAllowanceMs(spec.timeoutMs, spec.tls?.resume),
+    close: () => {},
+  };
 }

@@ -86,8 +86,15 @@ export async function executeCheck(p: PreparedCheck, o: RunOptions = {}): Promis
   const verdict = judgeCheck(spec, { result, unresolved: p.unresolved, error });
   const durationMs = Math.round((p.prepareMs + performance.now() - t0) * 1000) / 1000;
   return {
-    name: spec.name, probe: spec.probe, target: spec.target, startedAt: p.startedAt, durationMs,
-    result, unresolved: p.unresolved, error, verdict,
+    name: spec.name,
+    probe: spec.probe,
+    target: spec.target,
+    startedAt: p.startedAt,
+    durationMs,
+    result,
+    unresolved: p.unresolved,
+    error,
+    verdict,
   };
 }
 
@@ -118,7 +125,12 @@ export function createLimiter(n: number): Limiter {
           signal?.removeEventListener('abort', onAbort);
           active++;
           let done = false;
-          resolve(() => { if (!done) { done = true; release(); } });
+          resolve(() => {
+            if (!done) {
+              done = true;
+              release();
+            }
+          });
         };
         const onAbort = () => {
           const i = queue.indexOf(grant);
@@ -131,8 +143,12 @@ export function createLimiter(n: number): Limiter {
         signal?.addEventListener('abort', onAbort, { once: true });
       });
     },
-    get active() { return active; },
-    get waiting() { return queue.length; },
+    get active() {
+      return active;
+    },
+    get waiting() {
+      return queue.length;
+    },
   };
 }
 
@@ -142,12 +158,14 @@ export async function runChecks(specs: CheckSpec[], o: RunOptions & { maxConcurr
   // Everything is set up first; only then does any check start its clock.
   // Name lookups overlap; the CPU work of each build runs before any probe starts.
   const prepared = await Promise.all(specs.map((spec) => prepareCheck(spec, o)));
-  return Promise.all(prepared.map(async (p) => {
-    const release = await limiter.acquire();
-    try {
-      return await executeCheck(p, o);
-    } finally {
-      release();
-    }
-  }));
+  return Promise.all(
+    prepared.map(async (p) => {
+      const release = await limiter.acquire();
+      try {
+        return await executeCheck(p, o);
+      } finally {
+        release();
+      }
+    }),
+  );
 }

@@ -69,13 +69,55 @@ export async function startCheckServer(initial: ChecksConfig, o: ServeOptions): 
   // The exporter's own series.
   const registry = new Registry();
   registerCheckMetrics(registry, () => [...slots.values()].map((s) => s.state), { checkLabel: true });
-  new Gauge({ name: 'conndx_build_info', help: 'conndx version', labelNames: ['version'], registers: [registry], collect() { this.set({ version: conndxVersion() }, 1); } });
-  const reloadOk = new Gauge({ name: 'conndx_config_last_reload_successful', help: 'Whether the last config reload worked (1) or kept the previous config (0)', registers: [registry] });
-  const reloadAt = new Gauge({ name: 'conndx_config_last_reload_success_timestamp_seconds', help: 'When the config was last loaded successfully (Unix time)', registers: [registry] });
-  new Gauge({ name: 'conndx_checks_configured', help: 'Checks in the config', registers: [registry], collect() { this.set(slots.size); } });
-  new Gauge({ name: 'conndx_check_runs_in_flight', help: 'Check runs (scheduled and /probe) in flight now', registers: [registry], collect() { this.set(limiter.active); } });
-  new Gauge({ name: 'conndx_check_runs_waiting', help: 'Check runs waiting for a free slot (--max-concurrent)', registers: [registry], collect() { this.set(limiter.waiting); } });
-  const probeRequests = new Counter({ name: 'conndx_probe_requests_total', help: '/probe requests by how they were answered', labelNames: ['result'], registers: [registry] });
+  new Gauge({
+    name: 'conndx_build_info',
+    help: 'conndx version',
+    labelNames: ['version'],
+    registers: [registry],
+    collect() {
+      this.set({ version: conndxVersion() }, 1);
+    },
+  });
+  const reloadOk = new Gauge({
+    name: 'conndx_config_last_reload_successful',
+    help: 'Whether the last config reload worked (1) or kept the previous config (0)',
+    registers: [registry],
+  });
+  const reloadAt = new Gauge({
+    name: 'conndx_config_last_reload_success_timestamp_seconds',
+    help: 'When the config was last loaded successfully (Unix time)',
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'conndx_checks_configured',
+    help: 'Checks in the config',
+    registers: [registry],
+    collect() {
+      this.set(slots.size);
+    },
+  });
+  new Gauge({
+    name: 'conndx_check_runs_in_flight',
+    help: 'Check runs (scheduled and /probe) in flight now',
+    registers: [registry],
+    collect() {
+      this.set(limiter.active);
+    },
+  });
+  new Gauge({
+    name: 'conndx_check_runs_waiting',
+    help: 'Check runs waiting for a free slot (--max-concurrent)',
+    registers: [registry],
+    collect() {
+      this.set(limiter.waiting);
+    },
+  });
+  const probeRequests = new Counter({
+    name: 'conndx_probe_requests_total',
+    help: '/probe requests by how they were answered',
+    labelNames: ['result'],
+    registers: [registry],
+  });
   for (const r of ['ok', 'refused', 'bad-request', 'busy']) probeRequests.inc({ result: r }, 0);
   reloadOk.set(1);
   reloadAt.set(Date.now() / 1000);
@@ -89,24 +131,31 @@ export async function startCheckServer(initial: ChecksConfig, o: ServeOptions): 
   const runSlot = (slot: Slot) => {
     if (closing || slots.get(slot.state.spec.name) !== slot) return;
     // One run of a check at a time: a slow check skips its own turn, never another check's.
-    if (slot.running) { slot.state.skipped++; return; }
-    slot.running = track((async () => {
-      let release: (() => void) | undefined;
-      try {
-        release = await limiter.acquire(stopper.signal);
-        const run = await runCheck(slot.state.spec, { signal: stopper.signal, argv: o.argv, lookup: o.lookup, resolvConf: o.resolvConf });
-        const before = slot.state.last?.verdict.state;
-        recordRun(slot.state, run);
-        if (before !== run.verdict.state) {
-          o.log(`check ${run.name}: ${before ?? 'start'} -> ${run.verdict.state}${run.verdict.reasons.length ? ` (${run.verdict.reasons.join('; ')})` : ''}`);
+    if (slot.running) {
+      slot.state.skipped++;
+      return;
+    }
+    slot.running = track(
+      (async () => {
+        let release: (() => void) | undefined;
+        try {
+          release = await limiter.acquire(stopper.signal);
+          const run = await runCheck(slot.state.spec, { signal: stopper.signal, argv: o.argv, lookup: o.lookup, resolvConf: o.resolvConf });
+          const before = slot.state.last?.verdict.state;
+          recordRun(slot.state, run);
+          if (before !== run.verdict.state) {
+            o.log(
+              `check ${run.name}: ${before ?? 'start'} -> ${run.verdict.state}${run.verdict.reasons.length ? ` (${run.verdict.reasons.join('; ')})` : ''}`,
+            );
+          }
+        } catch {
+          // aborted while waiting for a slot: shutting down
+        } finally {
+          release?.();
+          slot.running = undefined;
         }
-      } catch {
-        // aborted while waiting for a slot: shutting down
-      } finally {
-        release?.();
-        slot.running = undefined;
-      }
-    })());
+      })(),
+    );
   };
 
   const schedule = (slot: Slot, delayMs: number) => {
@@ -125,7 +174,10 @@ export async function startCheckServer(initial: ChecksConfig, o: ServeOptions): 
     for (const spec of cfg.checks) {
       const sig = sigOf(spec);
       const old = slots.get(spec.name);
-      if (old && old.sig === sig) { next.set(spec.name, old); continue; }
+      if (old && old.sig === sig) {
+        next.set(spec.name, old);
+        continue;
+      }
       const slot: Slot = { state: newCheckState(spec), sig };
       next.set(spec.name, slot);
     }
@@ -153,11 +205,20 @@ export async function startCheckServer(initial: ChecksConfig, o: ServeOptions): 
   const handleProbe = async (url: URL, req: IncomingMessage, res: ServerResponse) => {
     const moduleName = url.searchParams.get('module');
     const target = url.searchParams.get('target');
-    const bad = (code: number, msg: string, result: string) => { probeRequests.inc({ result }); send(res, code, `${msg}\n`); };
+    const bad = (code: number, msg: string, result: string) => {
+      probeRequests.inc({ result });
+      send(res, code, `${msg}\n`);
+    };
     if (!target) return bad(400, 'target parameter is missing', 'bad-request');
-    if (!moduleName) return bad(400, `module parameter is missing: name a check (${config.checks.map((c) => c.name).join(', ')})`, 'bad-request');
+    if (!moduleName)
+      return bad(400, `module parameter is missing: name a check (${config.checks.map((c) => c.name).join(', ')})`, 'bad-request');
     const spec = config.checks.find((c) => c.name === moduleName);
-    if (!spec) return bad(400, `unknown module "${moduleName}": modules are the names of checks (${config.checks.map((c) => c.name).join(', ')})`, 'bad-request');
+    if (!spec)
+      return bad(
+        400,
+        `unknown module "${moduleName}": modules are the names of checks (${config.checks.map((c) => c.name).join(', ')})`,
+        'bad-request',
+      );
     try {
       parseHostPort(target, PROBERS[spec.probe]?.defaultPort);
     } catch (e) {
@@ -171,21 +232,35 @@ export async function startCheckServer(initial: ChecksConfig, o: ServeOptions): 
       return bad(403, 'debug output is off: set "serve: { debug: true }" in the config to allow /probe?debug=true', 'refused');
     }
     if (!o.allowAnyTarget && !allowed(spec.probe, target)) {
-      return bad(403, `target "${target}" is not in the config${spec.probe === 'dns' ? ' (as a server of a dns check)' : ''}: conndx serve probes only configured targets unless started with --allow-any-target`, 'refused');
+      return bad(
+        403,
+        `target "${target}" is not in the config${spec.probe === 'dns' ? ' (as a server of a dns check)' : ''}: conndx serve probes only configured targets unless started with --allow-any-target`,
+        'refused',
+      );
     }
     // The header is the client's word: 1e12, Infinity, NaN or a negative value must not reach a timer.
     const scrapeTimeout = Number(req.headers['x-prometheus-scrape-timeout-seconds']);
-    const waitMs = o.probeWaitMs ?? (Number.isFinite(scrapeTimeout) && scrapeTimeout > 0 ? Math.min(Math.max(scrapeTimeout * 1000, 100), MAX_PROBE_WAIT_MS) : 10_000);
+    const waitMs =
+      o.probeWaitMs ??
+      (Number.isFinite(scrapeTimeout) && scrapeTimeout > 0 ? Math.min(Math.max(scrapeTimeout * 1000, 100), MAX_PROBE_WAIT_MS) : 10_000);
     if (limiter.active >= o.maxConcurrent && limiter.waiting >= maxQueued) {
       res.setHeader('retry-after', '1');
-      return bad(429, `too many /probe requests: ${limiter.active} check runs in flight and ${limiter.waiting} waiting (--max-concurrent ${o.maxConcurrent})`, 'busy');
+      return bad(
+        429,
+        `too many /probe requests: ${limiter.active} check runs in flight and ${limiter.waiting} waiting (--max-concurrent ${o.maxConcurrent})`,
+        'busy',
+      );
     }
     const wait = AbortSignal.any([stopper.signal, AbortSignal.timeout(waitMs)]);
     let release: () => void;
     try {
       release = await limiter.acquire(wait);
     } catch {
-      return bad(503, `busy: ${limiter.active} check runs in flight (--max-concurrent ${o.maxConcurrent}); no slot within ${waitMs} ms`, 'busy');
+      return bad(
+        503,
+        `busy: ${limiter.active} check runs in flight (--max-concurrent ${o.maxConcurrent}); no slot within ${waitMs} ms`,
+        'busy',
+      );
     }
     let run: CheckRun;
     const probeSpec = withTarget(spec, target);
@@ -196,7 +271,11 @@ export async function startCheckServer(initial: ChecksConfig, o: ServeOptions): 
     }
     probeRequests.inc({ result: 'ok' });
     if (url.searchParams.get('debug') === 'true') {
-      return send(res, 200, `${JSON.stringify({ module: moduleName, target, state: run.verdict.state, reasons: run.verdict.reasons, measures: run.verdict.measures, unresolved: run.unresolved, error: run.error, result: run.result }, null, 2)}\n`);
+      return send(
+        res,
+        200,
+        `${JSON.stringify({ module: moduleName, target, state: run.verdict.state, reasons: run.verdict.reasons, measures: run.verdict.measures, unresolved: run.unresolved, error: run.error, result: run.result }, null, 2)}\n`,
+      );
     }
     const { text, contentType } = await exposition([{ spec: probeSpec, run }], { checkLabel: false });
     send(res, 200, text, contentType);
@@ -219,7 +298,11 @@ export async function startCheckServer(initial: ChecksConfig, o: ServeOptions): 
         case '/-/healthy':
           return send(res, 200, 'conndx is healthy.\n');
         case '/':
-          return send(res, 200, `conndx ${conndxVersion()} serve: ${slots.size} checks (${[...slots.keys()].join(', ')})\n/metrics  /probe?module=CHECK&target=HOST:PORT  /-/healthy\n`);
+          return send(
+            res,
+            200,
+            `conndx ${conndxVersion()} serve: ${slots.size} checks (${[...slots.keys()].join(', ')})\n/metrics  /probe?module=CHECK&target=HOST:PORT  /-/healthy\n`,
+          );
         default:
           return send(res, 404, 'not found: /metrics, /probe, /-/healthy\n');
       }
@@ -235,7 +318,10 @@ export async function startCheckServer(initial: ChecksConfig, o: ServeOptions): 
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(o.port, o.host, () => { server.off('error', reject); resolve(); });
+    server.listen(o.port, o.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   const port = (server.address() as AddressInfo).port;
   const hostText = o.host.includes(':') ? `[${o.host}]` : o.host;

@@ -58,7 +58,7 @@ export function successesOf(r: ProbeResult, accepted: string[] | undefined): num
   let n = 0;
   for (const rc of accepted) {
     // NOERROR only counts when the attempt succeeded (a truncated reply carries NOERROR too).
-    n += rc === 'NOERROR' ? r.outcomes.ok ?? 0 : tallies[rc] ?? 0;
+    n += rc === 'NOERROR' ? (r.outcomes.ok ?? 0) : (tallies[rc] ?? 0);
   }
   return n;
 }
@@ -101,16 +101,35 @@ function judgeScope(spec: CheckSpec, r: ProbeResult, scope: string | undefined):
     const wv = w[p];
     const v = r.latencyMs ? r.latencyMs[p] : null;
     if (c === undefined && wv === undefined) {
-      if (v !== null && (p === 'p50' || p === 'p99')) out.push({ key: p, scope, value: v, direction: 'above', state: 'OK', text: `${label}${p} ${ms(v)}` });
+      if (v !== null && (p === 'p50' || p === 'p99'))
+        out.push({ key: p, scope, value: v, direction: 'above', state: 'OK', text: `${label}${p} ${ms(v)}` });
       continue;
     }
     if (v === null) {
-      out.push({ key: p, scope, value: null, crit: c, warn: wv, direction: 'above', state: 'OK', text: `${label}${p} n/a (no successful attempt)` });
+      out.push({
+        key: p,
+        scope,
+        value: null,
+        crit: c,
+        warn: wv,
+        direction: 'above',
+        state: 'OK',
+        text: `${label}${p} n/a (no successful attempt)`,
+      });
       continue;
     }
     const s: State = c !== undefined && v > c ? 'CRITICAL' : wv !== undefined && v > wv ? 'WARNING' : 'OK';
     const lim = s === 'CRITICAL' ? c : wv;
-    out.push({ key: p, scope, value: v, crit: c, warn: wv, direction: 'above', state: s, text: `${label}${p} ${ms(v)}${s !== 'OK' ? ` > ${ms(lim!)}` : ''}` });
+    out.push({
+      key: p,
+      scope,
+      value: v,
+      crit: c,
+      warn: wv,
+      direction: 'above',
+      state: s,
+      text: `${label}${p} ${ms(v)}${s !== 'OK' ? ` > ${ms(lim!)}` : ''}`,
+    });
   }
 
   if (spec.probe === 'tls') {
@@ -118,9 +137,18 @@ function judgeScope(spec: CheckSpec, r: ProbeResult, scope: string | undefined):
     const c = e.minTlsVersion;
     const wv = w.minTlsVersion;
     if (c !== undefined || wv !== undefined || version) {
-      const s: State = version === null ? 'OK' : c !== undefined && version < c ? 'CRITICAL' : wv !== undefined && version < wv ? 'WARNING' : 'OK';
+      const s: State =
+        version === null ? 'OK' : c !== undefined && version < c ? 'CRITICAL' : wv !== undefined && version < wv ? 'WARNING' : 'OK';
       const lim = s === 'CRITICAL' ? c : wv;
-      out.push({ key: 'minTlsVersion', scope, value: version, crit: c, warn: wv, state: s, text: `${label}${version ?? 'no handshake'}${s !== 'OK' ? ` < ${lim}` : ''}` });
+      out.push({
+        key: 'minTlsVersion',
+        scope,
+        value: version,
+        crit: c,
+        warn: wv,
+        state: s,
+        text: `${label}${version ?? 'no handshake'}${s !== 'OK' ? ` < ${lim}` : ''}`,
+      });
     }
     const days = (r.certificate as { daysLeft?: number } | undefined)?.daysLeft;
     const cd = e.certDaysLeft;
@@ -130,7 +158,16 @@ function judgeScope(spec: CheckSpec, r: ProbeResult, scope: string | undefined):
       const s: State = v === null ? 'OK' : cd !== undefined && v < cd ? 'CRITICAL' : wd !== undefined && v < wd ? 'WARNING' : 'OK';
       const lim = s === 'CRITICAL' ? cd : wd;
       const words = v === null ? 'certificate n/a' : v < 0 ? `certificate expired ${-v} days ago` : `certificate ${v} days left`;
-      out.push({ key: 'certDaysLeft', scope, value: v, crit: cd, warn: wd, direction: 'below', state: s, text: `${label}${words}${s !== 'OK' ? ` < ${lim}` : ''}` });
+      out.push({
+        key: 'certDaysLeft',
+        scope,
+        value: v,
+        crit: cd,
+        warn: wd,
+        direction: 'below',
+        state: s,
+        text: `${label}${words}${s !== 'OK' ? ` < ${lim}` : ''}`,
+      });
     }
   }
 
@@ -145,8 +182,16 @@ function judgeScope(spec: CheckSpec, r: ProbeResult, scope: string | undefined):
     const lim = s === 'CRITICAL' ? e.rcode : w.rcode;
     const value = seen.map(([k, v]) => `${k} ${v}`).join(', ') || 'no reply';
     out.push({
-      key: 'rcode', scope, value, crit: e.rcode, warn: w.rcode, state: s,
-      text: s === 'OK' ? `${label}rcode ${value}` : `${label}rcode ${bad.map(([k, v]) => `${k} ${v}/${r.attempts}`).join(', ')} (expected ${lim!.join(' or ')})`,
+      key: 'rcode',
+      scope,
+      value,
+      crit: e.rcode,
+      warn: w.rcode,
+      state: s,
+      text:
+        s === 'OK'
+          ? `${label}rcode ${value}`
+          : `${label}rcode ${bad.map(([k, v]) => `${k} ${v}/${r.attempts}`).join(', ')} (expected ${lim!.join(' or ')})`,
     });
   }
   return out;
@@ -158,8 +203,13 @@ export function judgeCheck(spec: CheckSpec, facts: RunFacts): Verdict {
   if (facts.unresolved?.length) {
     // Nothing could be attempted: a success rate of 0, so graphs and alerts see the failure too.
     const measures: Measure[] = facts.unresolved.map((u) => ({
-      key: 'successRate', scope: spec.probe === 'dns' ? u.key : undefined, value: 0, crit: spec.expect.successRate, direction: 'below',
-      state: 'CRITICAL', text: `${u.key} does not resolve: DNS ${u.outcome} (${u.cause})`,
+      key: 'successRate',
+      scope: spec.probe === 'dns' ? u.key : undefined,
+      value: 0,
+      crit: spec.expect.successRate,
+      direction: 'below',
+      state: 'CRITICAL',
+      text: `${u.key} does not resolve: DNS ${u.outcome} (${u.cause})`,
     }));
     return { state: 'CRITICAL', reasons: measures.map((m) => m.text), measures };
   }

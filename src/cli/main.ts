@@ -36,11 +36,16 @@ export async function buildProgram(ctx: CliContext, argv: readonly string[]): Pr
     .configureOutput({
       writeOut: (s) => ctx.stdout.write(s),
       writeErr: (s) => ctx.stderr.write(s),
-      outputError: () => { /* main() prints the one line */ },
+      outputError: () => {
+        /* main() prints the one line */
+      },
     })
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Exit codes: 0 all attempts succeeded, 1 some failed, 2 all failed, 3 bad input.
-Start with:  conndx demo        (misbehaving endpoints on loopback, and what each looks like)`);
+Start with:  conndx demo        (misbehaving endpoints on loopback, and what each looks like)`,
+    );
   const wanted = argv[0] === 'help' ? argv[1] : argv[0];
   for (const entry of COMMANDS) {
     let cmd: Command;

@@ -40,7 +40,7 @@ export function addProbeOptions(cmd: Command, defaults: { count?: number } = {})
     .option('--max-concurrency <n>', 'upper bound for --adaptive (default 1000)')
     .option('--no-cap', 'do not cap --concurrency to the open-file limit (ulimit -n) and local port range: see how this machine fails')
     .option('--workers <n>', 'threads running attempts (default: every core for TLS at --concurrency 64 or more, else 1)')
-    .option('--shard <k/n>', 'run this host\'s share K of N: every Nth target, or 1/N of --count and --rate for one target')
+    .option('--shard <k/n>', "run this host's share K of N: every Nth target, or 1/N of --count and --rate for one target")
     .addOption(new Option('-4', 'IPv4 only').conflicts('6'))
     .addOption(new Option('-6', 'IPv6 only'))
     .option('--json', 'one JSON object on stdout at the end')
@@ -51,14 +51,17 @@ export function addProbeOptions(cmd: Command, defaults: { count?: number } = {})
 
 export function parseProbeOptions(o: Record<string, unknown>, defaults: { count?: number } = {}): ProbeRunOptions {
   const str = (k: string) => (o[k] === undefined ? undefined : String(o[k]));
-  const durationMs = str('duration') !== undefined ? parseDuration(str('duration')!, '--duration', { min: 1, max: DURATION_MAX_MS.duration }) : undefined;
+  const durationMs =
+    str('duration') !== undefined ? parseDuration(str('duration')!, '--duration', { min: 1, max: DURATION_MAX_MS.duration }) : undefined;
   const rate = str('rate') !== undefined ? parsePositiveNumber(str('rate')!, '--rate') : undefined;
-  const count = str('count') !== undefined
-    ? parsePositiveInt(str('count')!, '--count')
-    : durationMs !== undefined ? undefined : (defaults.count ?? 10);
-  const concurrency = str('concurrency') !== undefined
-    ? parsePositiveInt(str('concurrency')!, '--concurrency', { max: 1_000_000 })
-    : rate !== undefined ? 1000 : 1;
+  const count =
+    str('count') !== undefined ? parsePositiveInt(str('count')!, '--count') : durationMs !== undefined ? undefined : (defaults.count ?? 10);
+  const concurrency =
+    str('concurrency') !== undefined
+      ? parsePositiveInt(str('concurrency')!, '--concurrency', { max: 1_000_000 })
+      : rate !== undefined
+        ? 1000
+        : 1;
   const timeoutMs = str('timeout') !== undefined ? parseDuration(str('timeout')!, '--timeout', { max: DURATION_MAX_MS.timeout }) : 3000;
   if (timeoutMs <= 0) throw new ConndxError('CONNDX_BAD_DURATION', 'bad --timeout: must be more than 0');
   if (o.json && o.ndjson) throw new ConndxError('CONNDX_BAD_ARGUMENT', '--json and --ndjson cannot be used together');
@@ -84,10 +87,20 @@ export function parseProbeOptions(o: Record<string, unknown>, defaults: { count?
     throw new ConndxError('CONNDX_BAD_ARGUMENT', '--adaptive runs on one thread: drop --workers');
   }
   return {
-    adaptive, shard, workers, cap: o.cap !== false,
-    count, concurrency: adaptive ? Math.max(adaptive.max, concurrency) : concurrency, rate, durationMs, timeoutMs,
+    adaptive,
+    shard,
+    workers,
+    cap: o.cap !== false,
+    count,
+    concurrency: adaptive ? Math.max(adaptive.max, concurrency) : concurrency,
+    rate,
+    durationMs,
+    timeoutMs,
     family: o['4'] ? 4 : o['6'] ? 6 : 0,
-    json: Boolean(o.json), ndjson: Boolean(o.ndjson), quiet: Boolean(o.quiet), verbose: Boolean(o.verbose),
+    json: Boolean(o.json),
+    ndjson: Boolean(o.ndjson),
+    quiet: Boolean(o.quiet),
+    verbose: Boolean(o.verbose),
     retries: str('retries') !== undefined ? parsePositiveInt(str('retries')!, '--retries', { min: 0, max: 100 }) : 0,
     breaker: str('breaker') !== undefined ? parsePositiveInt(str('breaker')!, '--breaker') : undefined,
   };

@@ -56,7 +56,7 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
 
   // A live line on stderr for long runs on a terminal.
   let progress: NodeJS.Timeout | undefined;
-  const live = ctx.stderr.isTTY && !lines && (expected > LINES_UNTIL);
+  const live = ctx.stderr.isTTY && !lines && expected > LINES_UNTIL;
   if (live) {
     const t0 = Date.now();
     let last = 0;
@@ -64,9 +64,11 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
       if (!agg) return;
       const s = agg.snapshot();
       const secs = (Date.now() - t0) / 1000;
-      const rate = (s.attempts - last);
+      const rate = s.attempts - last;
       last = s.attempts;
-      ctx.stderr.write(`\r\x1b[K${s.attempts} attempts, ${rate}/s, ok ${s.attempts ? ((100 * s.succeeded) / s.attempts).toFixed(1) : '-'}%, p50 ${fmtMs(s.p50)} ms, p99 ${fmtMs(s.p99)} ms, ${secs.toFixed(0)}s`);
+      ctx.stderr.write(
+        `\r\x1b[K${s.attempts} attempts, ${rate}/s, ok ${s.attempts ? ((100 * s.succeeded) / s.attempts).toFixed(1) : '-'}%, p50 ${fmtMs(s.p50)} ms, p99 ${fmtMs(s.p99)} ms, ${secs.toFixed(0)}s`,
+      );
     }, 1000);
   }
 
@@ -112,7 +114,9 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
     breaker: o.breaker,
     signal: ctx.stop,
     argv: ctx.argv,
-    onAggregate: (a) => { agg = a; },
+    onAggregate: (a) => {
+      agg = a;
+    },
     onAttempt: (r) => {
       if (o.ndjson) {
         const { intendedAt: _i, actualAt: _a, facts: _f, counters: _c, tallies: _t, ...line } = r;
@@ -121,13 +125,19 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
       if (lines) return write(ctx.stdout, renderAttemptLine(ctx.c, r, p.attemptDetail?.(r)) + '\n');
     },
   });
-  if (progress) { clearInterval(progress); ctx.stderr.write('\r\x1b[K'); }
+  if (progress) {
+    clearInterval(progress);
+    ctx.stderr.write('\r\x1b[K');
+  }
 
   if (stats.interrupted) warn(ctx, 'interrupted: the result covers the attempts made before Ctrl-C');
   const trust = result.timing as { trustworthy?: boolean; statement?: string } | undefined;
   if (trust && trust.trustworthy === false && trust.statement) warn(ctx, trust.statement);
   if (result.localErrors) {
-    warn(ctx, `${result.localErrors as number} attempt(s) failed for a reason on this machine (${Object.keys(result.errors ?? {}).join('; ')}); they say nothing about the target`);
+    warn(
+      ctx,
+      `${result.localErrors as number} attempt(s) failed for a reason on this machine (${Object.keys(result.errors ?? {}).join('; ')}); they say nothing about the target`,
+    );
   }
   for (const w of p.warnings?.(result) ?? []) warn(ctx, w);
   if (o.shard) result.shard = `${o.shard.k}/${o.shard.n}`;
@@ -138,7 +148,15 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
   else if (human) {
     await write(ctx.stdout, (lines ? '\n' : '') + renderProbeSummary(ctx.c, result, p.summary));
     const ad = result.adaptive as { steadyConcurrency: number; path: { limit: number }[] } | undefined;
-    if (ad) await write(ctx.stdout, `adaptive concurrency: settled at ${ad.steadyConcurrency} (path: ${ad.path.map((s) => s.limit).filter((v, i, a) => i === 0 || v !== a[i - 1]).slice(-20).join(' → ')})\n`);
+    if (ad)
+      await write(
+        ctx.stdout,
+        `adaptive concurrency: settled at ${ad.steadyConcurrency} (path: ${ad.path
+          .map((s) => s.limit)
+          .filter((v, i, a) => i === 0 || v !== a[i - 1])
+          .slice(-20)
+          .join(' → ')})\n`,
+      );
   }
   // A target left out failed as surely as one that was probed and failed.
   ctx.exitCode = leftOut.length ? Math.max(1, probeExitCode(result)) : probeExitCode(result);

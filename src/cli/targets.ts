@@ -13,7 +13,10 @@ export const TARGETS_HELP = `@FILE and @- lists: at most ${fmtBytes(INPUT_LIMITS
 export async function expandTargets(args: string[], stdin?: Readable): Promise<string[]> {
   const out: string[] = [];
   for (const a of args) {
-    if (!a.startsWith('@')) { out.push(a); continue; }
+    if (!a.startsWith('@')) {
+      out.push(a);
+      continue;
+    }
     const src = a.slice(1);
     let text: string;
     if (src === '-') {
@@ -22,7 +25,10 @@ export async function expandTargets(args: string[], stdin?: Readable): Promise<s
     } else {
       text = await readInput(src, 'targets', 'targets from');
     }
-    const lines = text.split(/\r?\n/).map((l) => l.replace(/#.*$/, '').trim()).filter(Boolean);
+    const lines = text
+      .split(/\r?\n/)
+      .map((l) => l.replace(/#.*$/, '').trim())
+      .filter(Boolean);
     if (lines.length === 0) throw new ConndxError('CONNDX_BAD_ARGUMENT', `no targets in ${src === '-' ? 'standard input' : src}`);
     for (const l of lines) out.push(l);
     if (out.length > MAX_TARGETS && new Set(out).size > MAX_TARGETS) throw tooMany();
@@ -32,7 +38,10 @@ export async function expandTargets(args: string[], stdin?: Readable): Promise<s
 }
 
 function tooMany(): ConndxError {
-  return new ConndxError('CONNDX_BAD_ARGUMENT', `too many targets: at most ${MAX_TARGETS.toLocaleString('en')} distinct targets in one run (split the list, or use --shard)`);
+  return new ConndxError(
+    'CONNDX_BAD_ARGUMENT',
+    `too many targets: at most ${MAX_TARGETS.toLocaleString('en')} distinct targets in one run (split the list, or use --shard)`,
+  );
 }
 
 /**
@@ -42,7 +51,8 @@ function tooMany(): ConndxError {
  * refused. Every refusal is a bad-target error (exit 3) before any traffic.
  */
 export async function parseTargetList(
-  args: string[], o: { defaultPort?: number; family?: 0 | 4 | 6; stdin?: Readable },
+  args: string[],
+  o: { defaultPort?: number; family?: 0 | 4 | 6; stdin?: Readable },
 ): Promise<{ raw: string[]; hps: HostPort[] }> {
   const raw = await expandTargets(args, o.stdin);
   const hps = raw.map((r) => parseHostPort(r, o.defaultPort));

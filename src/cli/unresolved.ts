@@ -20,7 +20,12 @@ const round = (x: number) => Math.round(x * 1000) / 1000;
  * did, the others are probed and the result's `dns` names the rest.
  */
 export async function reportUnresolved(
-  ctx: CliContext, probe: 'tcp' | 'tls', keys: string[], resolved: Resolved[], label: string, json: boolean,
+  ctx: CliContext,
+  probe: 'tcp' | 'tls',
+  keys: string[],
+  resolved: Resolved[],
+  label: string,
+  json: boolean,
 ): Promise<{ unresolved: Unresolved[]; done: boolean }> {
   const unresolved: Unresolved[] = [];
   resolved.forEach((r, i) => {
@@ -30,11 +35,25 @@ export async function reportUnresolved(
   });
   if (unresolved.length === 0 || unresolved.length < keys.length) return { unresolved, done: false };
   if (json) {
-    await write(ctx.stdout, JSON.stringify({
-      probe, target: label, attempts: 0, succeeded: 0, failed: 0, elapsedMs: 0, latencyMs: null, outcomes: {},
-      dns: dnsField(unresolved),
-      meta: makeMeta(ctx.argv),
-    }, null, 2) + '\n');
+    await write(
+      ctx.stdout,
+      JSON.stringify(
+        {
+          probe,
+          target: label,
+          attempts: 0,
+          succeeded: 0,
+          failed: 0,
+          elapsedMs: 0,
+          latencyMs: null,
+          outcomes: {},
+          dns: dnsField(unresolved),
+          meta: makeMeta(ctx.argv),
+        },
+        null,
+        2,
+      ) + '\n',
+    );
   }
   ctx.exitCode = 2;
   return { unresolved, done: true };

@@ -14,7 +14,14 @@ import { decodeFromCompressedBase64, encodeIntoCompressedBase64 } from 'hdr-hist
  * threads, runs and machines (`encode`/`decode`).
  */
 export interface LatencyStats {
-  min: number; mean: number; p50: number; p90: number; p95: number; p99: number; p999: number; max: number;
+  min: number;
+  mean: number;
+  p50: number;
+  p90: number;
+  p95: number;
+  p99: number;
+  p999: number;
+  max: number;
 }
 
 export interface Histogram {
@@ -78,8 +85,13 @@ function wrap(h: hdr.Histogram, count: number, sumNs: number, minNs: number, max
       if (count === 0) return null;
       const p = (q: number) => self.percentile(q)!;
       return {
-        min: minNs / NS_PER_MS, mean: sumNs / count / NS_PER_MS,
-        p50: p(50), p90: p(90), p95: p(95), p99: p(99), p999: p(99.9),
+        min: minNs / NS_PER_MS,
+        mean: sumNs / count / NS_PER_MS,
+        p50: p(50),
+        p90: p(90),
+        p95: p(95),
+        p99: p(99),
+        p999: p(99.9),
         max: maxNs / NS_PER_MS,
       };
     },
@@ -101,7 +113,15 @@ function wrap(h: hdr.Histogram, count: number, sumNs: number, minNs: number, max
         toMs: Math.exp(lo + (span * (i + 1)) / buckets) / NS_PER_MS,
         count: 0,
       }));
-      const it = (h as unknown as { recordedValuesIterator: { reset(): void; hasNext(): boolean; next(): { valueIteratedTo: number; countAddedInThisIterationStep: number } } }).recordedValuesIterator;
+      const it = (
+        h as unknown as {
+          recordedValuesIterator: {
+            reset(): void;
+            hasNext(): boolean;
+            next(): { valueIteratedTo: number; countAddedInThisIterationStep: number };
+          };
+        }
+      ).recordedValuesIterator;
       it.reset();
       while (it.hasNext()) {
         const v = it.next();
@@ -129,4 +149,3 @@ export function roundStats(s: LatencyStats | null): LatencyStats | null {
   const r = (x: number) => Math.round(x * 1000) / 1000;
   return { min: r(s.min), mean: r(s.mean), p50: r(s.p50), p90: r(s.p90), p95: r(s.p95), p99: r(s.p99), p999: r(s.p999), max: r(s.max) };
 }
-

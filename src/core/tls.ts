@@ -80,7 +80,11 @@ export function alertByOpensslCode(code: string): number | null {
 
 /** Wire protocol versions and their names. */
 export const TLS_VERSION_NAMES: Readonly<Record<number, string>> = {
-  0x0300: 'SSLv3', 0x0301: 'TLSv1.0', 0x0302: 'TLSv1.1', 0x0303: 'TLSv1.2', 0x0304: 'TLSv1.3',
+  0x0300: 'SSLv3',
+  0x0301: 'TLSv1.0',
+  0x0302: 'TLSv1.1',
+  0x0303: 'TLSv1.2',
+  0x0304: 'TLSv1.3',
 };
 
 /** The versions conndx can pin a handshake to (Node's `minVersion`/`maxVersion` names). */

@@ -17,13 +17,32 @@ export interface WorkerProbeSpec {
 }
 
 export const DNS_OUTCOMES = [
-  'ok', 'nxdomain', 'servfail', 'refused', 'formerr', 'notimp', 'rcode-other',
-  'timeout', 'truncated', 'malformed', 'network-error', 'error',
+  'ok',
+  'nxdomain',
+  'servfail',
+  'refused',
+  'formerr',
+  'notimp',
+  'rcode-other',
+  'timeout',
+  'truncated',
+  'malformed',
+  'network-error',
+  'error',
 ] as const;
 export const TCP_OUTCOMES = ['ok', 'refused', 'timeout', 'unreachable', 'reset', 'closed', 'protocol-error', 'error'] as const;
 export const TLS_OUTCOMES = [
-  'ok', 'reset', 'closed', 'timeout', 'cert-expired', 'cert-not-yet-valid', 'cert-hostname-mismatch',
-  'cert-untrusted', 'cert-chain-incomplete', 'protocol-error', 'error',
+  'ok',
+  'reset',
+  'closed',
+  'timeout',
+  'cert-expired',
+  'cert-not-yet-valid',
+  'cert-hostname-mismatch',
+  'cert-untrusted',
+  'cert-chain-incomplete',
+  'protocol-error',
+  'error',
 ] as const;
 /** Outcomes the engine itself gives, for any probe. */
 export const ENGINE_OUTCOMES = ['dropped', 'skipped'] as const;
@@ -134,4 +153,3 @@ export interface ProbePlan<T> {
   /** How a worker thread rebuilds `fn`: set for CPU-bound probes (TLS) that gain from every core. */
   worker?: WorkerProbeSpec;
 }
-

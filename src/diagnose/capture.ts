@@ -37,15 +37,29 @@ function startTcpdump(bin: string, iface: string, file: string, filter: string):
   return new Promise((resolve, reject) => {
     // --immediate-mode: without it packets wait in the capture ring for a block timeout and a quick
     // SIGINT loses them. -Z root: tcpdump otherwise drops to its own user, which cannot write into our private temp dir.
-    const child = spawn(bin, ['-i', iface, '--immediate-mode', '-w', file, '-U', '-n', '-Z', 'root', filter], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(bin, ['-i', iface, '--immediate-mode', '-w', file, '-U', '-n', '-Z', 'root', filter], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let err = '';
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`tcpdump did not start listening within 5 s: ${err.trim().split('\n').pop() ?? ''}`)); }, 5000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`tcpdump did not start listening within 5 s: ${err.trim().split('\n').pop() ?? ''}`));
+    }, 5000);
     child.stderr!.on('data', (d: Buffer) => {
       err += d.toString();
-      if (/listening on/.test(err)) { clearTimeout(timer); resolve(child); }
+      if (/listening on/.test(err)) {
+        clearTimeout(timer);
+        resolve(child);
+      }
     });
-    child.once('error', (e) => { clearTimeout(timer); reject(e); });
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`tcpdump exited (${code}): ${err.trim().split('\n').pop() ?? ''}`)); });
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`tcpdump exited (${code}): ${err.trim().split('\n').pop() ?? ''}`));
+    });
   });
 }
 
@@ -84,13 +98,26 @@ export function packetEvidence(res: PcapResult, addresses: AddressInfo[]): { lin
   return { lines, byAddress };
 }
 
-function linesFor(key: string, mine: ConnectionRecord[], f: { states: Record<string, number>; synRetransmits: number; resetBy: { client: number; server: number }; alerts: Record<string, number> }): string[] {
+function linesFor(
+  key: string,
+  mine: ConnectionRecord[],
+  f: {
+    states: Record<string, number>;
+    synRetransmits: number;
+    resetBy: { client: number; server: number };
+    alerts: Record<string, number>;
+  },
+): string[] {
   const out: string[] = [];
   const n = mine.length;
-  const st = Object.entries(f.states).map(([k, v]) => `${k} ${v}`).join(', ');
+  const st = Object.entries(f.states)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
   const unanswered = mine.filter((c) => c.zeekState === 'S0').length;
   if (unanswered) {
-    out.push(`${key}: ${unanswered} of ${n} connections sent only SYNs and got no answer at all (${f.synRetransmits} SYN retransmissions on the wire); nothing answered them (Zeek S0): a filter dropping them on the way, or a listener whose accept queue is full, look the same on the wire.`);
+    out.push(
+      `${key}: ${unanswered} of ${n} connections sent only SYNs and got no answer at all (${f.synRetransmits} SYN retransmissions on the wire); nothing answered them (Zeek S0): a filter dropping them on the way, or a listener whose accept queue is full, look the same on the wire.`,
+    );
   } else if (f.synRetransmits) {
     out.push(`${key}: ${f.synRetransmits} SYN retransmissions on the wire before the handshake completed.`);
   }
@@ -99,11 +126,14 @@ function linesFor(key: string, mine: ConnectionRecord[], f: { states: Record<str
   const tlsResets = mine.filter((c) => c.phase === 'tls' && c.outcome === 'reset');
   if (tlsResets.length) {
     const byServer = tlsResets.filter((c) => c.resetBy === 'server').length;
-    out.push(`${key}: ${byServer === tlsResets.length ? 'the server' : byServer ? `the server (${byServer}) and the client (${tlsResets.length - byServer})` : 'the client'} sent the RST during the TLS handshake, right after the ClientHello, in ${tlsResets.length} of ${n} connections${tlsResets[0]?.sni ? ` (SNI ${tlsResets[0].sni})` : ''}.`);
+    out.push(
+      `${key}: ${byServer === tlsResets.length ? 'the server' : byServer ? `the server (${byServer}) and the client (${tlsResets.length - byServer})` : 'the client'} sent the RST during the TLS handshake, right after the ClientHello, in ${tlsResets.length} of ${n} connections${tlsResets[0]?.sni ? ` (SNI ${tlsResets[0].sni})` : ''}.`,
+    );
   } else if (f.resetBy.server) {
     out.push(`${key}: the server sent a RST in ${f.resetBy.server} of ${n} connections.`);
   }
-  for (const [alert, k] of Object.entries(f.alerts)) out.push(`${key}: TLS alert on the wire: ${alert} (${k} connection${k === 1 ? '' : 's'}).`);
+  for (const [alert, k] of Object.entries(f.alerts))
+    out.push(`${key}: TLS alert on the wire: ${alert} (${k} connection${k === 1 ? '' : 's'}).`);
   if (!out.length) out.push(`${key}: ${n} connection${n === 1 ? '' : 's'} on the wire (${st}).`);
   return out;
 }
@@ -141,7 +171,10 @@ export function tcpdumpCapture(o: { pathEnv: string; keep?: string }): CaptureHo
         const ev = packetEvidence(a.result, addresses);
         const r = a.result;
         return {
-          ok: true, lines: ev.lines, byAddress: ev.byAddress, ...(o.keep ? { file: o.keep } : {}),
+          ok: true,
+          lines: ev.lines,
+          byAddress: ev.byAddress,
+          ...(o.keep ? { file: o.keep } : {}),
           summary: { packets: r.packets, tcp: r.tcp, tls: r.tls, failures: r.failures, verdict: r.verdict },
         };
       } finally {

@@ -83,7 +83,18 @@ export function planOf(o: DiagnoseOptions): DiagnosePlan {
   const path = o.httpPath !== undefined ? o.httpPath : t.path;
   const sni = o.sni ?? (t.family === 0 ? t.host : null);
   const servers = (o.servers ?? o.resolvConf.nameservers).map((s) => s.key);
-  return { host: t.host, port: t.port, tls, http: path !== null, path, sni, count: o.count, timeoutMs: o.timeoutMs, family: o.family, servers };
+  return {
+    host: t.host,
+    port: t.port,
+    tls,
+    http: path !== null,
+    path,
+    sni,
+    count: o.count,
+    timeoutMs: o.timeoutMs,
+    family: o.family,
+    servers,
+  };
 }
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
@@ -113,7 +124,9 @@ function combineDns(name: string, runs: ProbeResult[], servers: string[]): Probe
     const h = createHistogram();
     const outcomes: Record<string, number> = {};
     const rcodes: Record<string, number> = {};
-    let attempts = 0, succeeded = 0, elapsed = 0;
+    let attempts = 0,
+      succeeded = 0,
+      elapsed = 0;
     const answers: string[] = [];
     const errors: Record<string, number> = {};
     for (const p of parts) {
@@ -127,8 +140,17 @@ function combineDns(name: string, runs: ProbeResult[], servers: string[]): Probe
       if (Array.isArray(p.answers)) answers.push(...(p.answers as string[]));
     }
     const r: ProbeResult = {
-      probe: 'dns', target, attempts, succeeded, failed: attempts - succeeded, elapsedMs: elapsed,
-      latencyMs: roundStats(h.stats()), outcomes, rcodes, answers, histograms: { latency: h.encode() },
+      probe: 'dns',
+      target,
+      attempts,
+      succeeded,
+      failed: attempts - succeeded,
+      elapsedMs: elapsed,
+      latencyMs: roundStats(h.stats()),
+      outcomes,
+      rcodes,
+      answers,
+      histograms: { latency: h.encode() },
     };
     if (Object.keys(errors).length) r.errors = errors;
     return r;
@@ -136,7 +158,9 @@ function combineDns(name: string, runs: ProbeResult[], servers: string[]): Probe
   const total = merge(runs, name);
   const byServer: Record<string, ProbeResult> = {};
   for (const s of servers) {
-    const parts = runs.map((r) => (r.byServer ? (r.byServer as Record<string, ProbeResult>)[s] : r)).filter((x): x is ProbeResult => Boolean(x));
+    const parts = runs
+      .map((r) => (r.byServer ? (r.byServer as Record<string, ProbeResult>)[s] : r))
+      .filter((x): x is ProbeResult => Boolean(x));
     byServer[s] = merge(parts, s);
   }
   // byServer even for one resolver: scripts and the verdict read one shape.
@@ -157,7 +181,13 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
   const signal = o.signal ?? new AbortController().signal;
   const say = o.onProgress ?? (() => {});
   const exec = (targets: number): ExecOptions => ({
-    count: o.count, concurrency: o.concurrency ?? Math.max(1, targets), timeoutMs: o.timeoutMs, retries: o.retries, breaker: o.breaker, signal, argv: o.argv,
+    count: o.count,
+    concurrency: o.concurrency ?? Math.max(1, targets),
+    timeoutMs: o.timeoutMs,
+    retries: o.retries,
+    breaker: o.breaker,
+    signal,
+    argv: o.argv,
   });
 
   const t = o.target;
@@ -167,7 +197,10 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
     const fam = isIP(a) as 4 | 6;
     if (!fam || (o.family && fam !== o.family)) return;
     const have = addresses.find((x) => x.address === a);
-    if (have) { if (!have.from.includes(from)) have.from.push(from); return; }
+    if (have) {
+      if (!have.from.includes(from)) have.from.push(from);
+      return;
+    }
     addresses.push({ address: a, family: fam, key: hostPort(a, t.port), from: [from] });
   };
 
@@ -175,9 +208,13 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
     add(t.host, 'literal');
   } else {
     const servers: DnsServer[] = o.servers ?? o.resolvConf.nameservers.map((n) => ({ key: n.key, address: n.address, port: n.port }));
-    say(`resolving ${t.host} (${o.emulate ? 'stub resolver emulated' : 'getaddrinfo'}, and ${servers.length} resolver${servers.length === 1 ? '' : 's'} directly)`);
+    say(
+      `resolving ${t.host} (${o.emulate ? 'stub resolver emulated' : 'getaddrinfo'}, and ${servers.length} resolver${servers.length === 1 ? '' : 's'} directly)`,
+    );
     // A resolv.conf without nameservers (e.g. --resolv-conf /dev/null) leaves the stub the --server list.
-    const stubConf = o.resolvConf.nameservers.length ? o.resolvConf : { ...o.resolvConf, nameservers: servers.map((s) => ({ key: s.key, address: s.address, port: s.port })) };
+    const stubConf = o.resolvConf.nameservers.length
+      ? o.resolvConf
+      : { ...o.resolvConf, nameservers: servers.map((s) => ({ key: s.key, address: s.address, port: s.port })) };
     const emulated = await emulateStub(t.host, stubConf, o.emulate?.hosts ?? new Map(), o.family, o.timeoutMs, signal);
     const system = o.emulate ? emulated : { ...(await systemLookup(t.host, o.family, o.lookup)), answeredAs: emulated.answeredAs ?? null };
     const candidates = searchCandidates(t.host, o.resolvConf);
@@ -187,7 +224,15 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
     const runs: ProbeResult[] = [];
     if (servers.length > 0) {
       for (const type of types) {
-        const { plan: p, close } = await planDns({ name: queried, type, servers, tcp: false, noFallback: false, timeoutMs: o.timeoutMs, decodeAnswers: true });
+        const { plan: p, close } = await planDns({
+          name: queried,
+          type,
+          servers,
+          tcp: false,
+          noFallback: false,
+          timeoutMs: o.timeoutMs,
+          decodeAnswers: true,
+        });
         try {
           const { result } = await executeProbe(p, exec(servers.length));
           delete result.meta;
@@ -198,9 +243,22 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
         }
       }
     }
-    const combined = runs.length ? combineDns(queried, runs, servers.map((s) => s.key)) : {
-      probe: 'dns', target: queried, attempts: 0, succeeded: 0, failed: 0, elapsedMs: 0, latencyMs: null, outcomes: {},
-    } as ProbeResult;
+    const combined = runs.length
+      ? combineDns(
+          queried,
+          runs,
+          servers.map((s) => s.key),
+        )
+      : ({
+          probe: 'dns',
+          target: queried,
+          attempts: 0,
+          succeeded: 0,
+          failed: 0,
+          elapsedMs: 0,
+          latencyMs: null,
+          outcomes: {},
+        } as ProbeResult);
     dns = { ...combined, queried, byType, system, search: { search: o.resolvConf.search, ndots: o.resolvConf.ndots, candidates } };
     for (const a of system.addresses) add(a, 'system');
     const perServer = (combined.byServer as Record<string, ProbeResult> | undefined) ?? (servers[0] ? { [servers[0].key]: combined } : {});
@@ -218,22 +276,47 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
   }
   if (addresses.length && !signal.aborted) {
     say(`tcp to ${addresses.map((a) => a.key).join(', ')}`);
-    const targets: TargetRef<TcpTarget>[] = addresses.map((a) => ({ key: a.key, target: { address: a.address, port: t.port, family: a.family } }));
-    ({ result: tcp } = await executeProbe({
-      probe: 'tcp', label, targets, fn: makeTcpProbe({ timeoutMs: o.timeoutMs, holdMs: 0, close: 'fin' }), zeroCounters: ['synRetransmitSuspected'],
-    }, exec(targets.length)));
-    keyed(tcp, targets.map((x) => x.key));
+    const targets: TargetRef<TcpTarget>[] = addresses.map((a) => ({
+      key: a.key,
+      target: { address: a.address, port: t.port, family: a.family },
+    }));
+    ({ result: tcp } = await executeProbe(
+      {
+        probe: 'tcp',
+        label,
+        targets,
+        fn: makeTcpProbe({ timeoutMs: o.timeoutMs, holdMs: 0, close: 'fin' }),
+        zeroCounters: ['synRetransmitSuspected'],
+      },
+      exec(targets.length),
+    ));
+    keyed(
+      tcp,
+      targets.map((x) => x.key),
+    );
   }
   const okAt = (res: ProbeResult | null) => addresses.filter((a) => (perAddress(res)[a.key]?.succeeded ?? 0) > 0);
   if (plan.tls && tcp && !signal.aborted) {
     const up = okAt(tcp);
     if (up.length) {
       say(`tls to ${up.map((a) => a.key).join(', ')}${plan.sni ? ` (sni ${plan.sni})` : ''}`);
-      const targets: TargetRef<TlsTarget>[] = up.map((a) => ({ key: a.key, target: { key: a.key, host: a.address, port: t.port, serverName: plan.sni ?? undefined } }));
-      ({ result: tlsRes } = await executeProbe({
-        probe: 'tls', label, targets, fn: createTlsProbe({ ...o.tlsOptions, timeoutMs: o.timeoutMs }),
-      }, exec(targets.length)));
-      keyed(tlsRes, targets.map((x) => x.key));
+      const targets: TargetRef<TlsTarget>[] = up.map((a) => ({
+        key: a.key,
+        target: { key: a.key, host: a.address, port: t.port, serverName: plan.sni ?? undefined },
+      }));
+      ({ result: tlsRes } = await executeProbe(
+        {
+          probe: 'tls',
+          label,
+          targets,
+          fn: createTlsProbe({ ...o.tlsOptions, timeoutMs: o.timeoutMs }),
+        },
+        exec(targets.length),
+      ));
+      keyed(
+        tlsRes,
+        targets.map((x) => x.key),
+      );
     }
   }
   if (plan.http && !signal.aborted) {
@@ -243,23 +326,52 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
       const defaultPort = plan.tls ? 443 : 80;
       const hostHeader = (t.family === 6 ? `[${t.host}]` : t.host) + (t.port === defaultPort ? '' : `:${t.port}`);
       const targets: TargetRef<HttpTarget>[] = up.map((a) => ({
-        key: a.key, target: { address: a.address, port: t.port, tls: plan.tls, serverName: plan.sni ?? undefined, hostHeader, path: plan.path ?? '/' },
+        key: a.key,
+        target: { address: a.address, port: t.port, tls: plan.tls, serverName: plan.sni ?? undefined, hostHeader, path: plan.path ?? '/' },
       }));
-      ({ result: http } = await executeProbe({
-        probe: 'http', label: t.raw, targets,
-        fn: createHttpProbe({ timeoutMs: o.timeoutMs, ca: o.tlsOptions?.ca, cert: o.tlsOptions?.cert, key: o.tlsOptions?.key, userAgent: `conndx/${conndxVersion()}` }),
-      }, exec(targets.length)));
-      keyed(http, targets.map((x) => x.key));
+      ({ result: http } = await executeProbe(
+        {
+          probe: 'http',
+          label: t.raw,
+          targets,
+          fn: createHttpProbe({
+            timeoutMs: o.timeoutMs,
+            ca: o.tlsOptions?.ca,
+            cert: o.tlsOptions?.cert,
+            key: o.tlsOptions?.key,
+            userAgent: `conndx/${conndxVersion()}`,
+          }),
+        },
+        exec(targets.length),
+      ));
+      keyed(
+        http,
+        targets.map((x) => x.key),
+      );
     }
   }
 
   const capture = capturing ? await o.capture!.stop(addresses) : undefined;
   const partial = { target: t.raw, dns, tcp, tls: tlsRes, http, addresses, plan };
   const verdict = judge(partial, o.thresholds);
-  if (capture?.lines.length) verdict.evidence.splice(verdict.findings.length && verdict.status !== 'ok' ? firstEvidenceCount(verdict) : verdict.evidence.length, 0, ...capture.lines.map((l) => `capture: ${l}`));
+  if (capture?.lines.length)
+    verdict.evidence.splice(
+      verdict.findings.length && verdict.status !== 'ok' ? firstEvidenceCount(verdict) : verdict.evidence.length,
+      0,
+      ...capture.lines.map((l) => `capture: ${l}`),
+    );
   return {
-    target: t.raw, verdict, dns, tcp, tls: tlsRes, http, addresses, plan, ...(capture ? { capture } : {}),
-    elapsedMs: round(now() - t0), meta: makeMeta(o.argv ?? [], startedAt),
+    target: t.raw,
+    verdict,
+    dns,
+    tcp,
+    tls: tlsRes,
+    http,
+    addresses,
+    plan,
+    ...(capture ? { capture } : {}),
+    elapsedMs: round(now() - t0),
+    meta: makeMeta(o.argv ?? [], startedAt),
   };
 }
 

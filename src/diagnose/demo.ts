@@ -31,20 +31,76 @@ interface Spec {
 }
 
 const SPECS: Spec[] = [
-  { name: 'healthy', title: 'a healthy HTTPS endpoint', endpoint: 'tls-ok', target: 'https://ok.lab.test:PORT/healthz', resolver: 'dns-loopback',
-    expect: { status: 'ok', phase: 'ok', outcome: 'ok' }, count: 3, timeoutMs: 2000 },
-  { name: 'dns-slow-tail', title: 'a resolver with a slow tail', endpoint: 'tls-ok', target: 'https://api.v4.lab.test:PORT/healthz', resolver: 'dns-loopback-slow-tail',
-    expect: { status: 'degraded', phase: 'dns', outcome: 'slow' }, count: 4, timeoutMs: 2000 },
-  { name: 'nxdomain', title: 'a name that does not exist', target: 'https://api.nx.lab.test/healthz', resolver: 'dns-loopback',
-    expect: { status: 'failing', phase: 'dns', outcome: 'nxdomain' }, count: 2, timeoutMs: 1000 },
-  { name: 'refused', title: 'a closed port', endpoint: 'tcp-refuse', target: 'db.v4.lab.test:PORT', resolver: 'dns-loopback',
-    expect: { status: 'failing', phase: 'tcp', outcome: 'refused' }, count: 3, timeoutMs: 1000 },
-  { name: 'dropped-syn', title: 'SYNs dropped (no answer at all)', endpoint: 'tcp-drop', target: 'db.v4.lab.test:PORT', resolver: 'dns-loopback',
-    expect: { status: 'failing', phase: 'tcp', outcome: 'timeout' }, count: 2, timeoutMs: 1200, concurrency: 2 },
-  { name: 'reset-after-hello', title: 'a reset right after the ClientHello', endpoint: 'tls-rst-after-hello', target: 'https://api.v4.lab.test:PORT/', resolver: 'dns-loopback',
-    expect: { status: 'failing', phase: 'tls', outcome: 'reset' }, count: 2, timeoutMs: 1000 },
-  { name: 'expired-certificate', title: 'an expired certificate', endpoint: 'tls-expired', target: 'https://api.v4.lab.test:PORT/', resolver: 'dns-loopback',
-    expect: { status: 'failing', phase: 'tls', outcome: 'cert-expired' }, count: 2, timeoutMs: 1000 },
+  {
+    name: 'healthy',
+    title: 'a healthy HTTPS endpoint',
+    endpoint: 'tls-ok',
+    target: 'https://ok.lab.test:PORT/healthz',
+    resolver: 'dns-loopback',
+    expect: { status: 'ok', phase: 'ok', outcome: 'ok' },
+    count: 3,
+    timeoutMs: 2000,
+  },
+  {
+    name: 'dns-slow-tail',
+    title: 'a resolver with a slow tail',
+    endpoint: 'tls-ok',
+    target: 'https://api.v4.lab.test:PORT/healthz',
+    resolver: 'dns-loopback-slow-tail',
+    expect: { status: 'degraded', phase: 'dns', outcome: 'slow' },
+    count: 4,
+    timeoutMs: 2000,
+  },
+  {
+    name: 'nxdomain',
+    title: 'a name that does not exist',
+    target: 'https://api.nx.lab.test/healthz',
+    resolver: 'dns-loopback',
+    expect: { status: 'failing', phase: 'dns', outcome: 'nxdomain' },
+    count: 2,
+    timeoutMs: 1000,
+  },
+  {
+    name: 'refused',
+    title: 'a closed port',
+    endpoint: 'tcp-refuse',
+    target: 'db.v4.lab.test:PORT',
+    resolver: 'dns-loopback',
+    expect: { status: 'failing', phase: 'tcp', outcome: 'refused' },
+    count: 3,
+    timeoutMs: 1000,
+  },
+  {
+    name: 'dropped-syn',
+    title: 'SYNs dropped (no answer at all)',
+    endpoint: 'tcp-drop',
+    target: 'db.v4.lab.test:PORT',
+    resolver: 'dns-loopback',
+    expect: { status: 'failing', phase: 'tcp', outcome: 'timeout' },
+    count: 2,
+    timeoutMs: 1200,
+    concurrency: 2,
+  },
+  {
+    name: 'reset-after-hello',
+    title: 'a reset right after the ClientHello',
+    endpoint: 'tls-rst-after-hello',
+    target: 'https://api.v4.lab.test:PORT/',
+    resolver: 'dns-loopback',
+    expect: { status: 'failing', phase: 'tls', outcome: 'reset' },
+    count: 2,
+    timeoutMs: 1000,
+  },
+  {
+    name: 'expired-certificate',
+    title: 'an expired certificate',
+    endpoint: 'tls-expired',
+    target: 'https://api.v4.lab.test:PORT/',
+    resolver: 'dns-loopback',
+    expect: { status: 'failing', phase: 'tls', outcome: 'cert-expired' },
+    count: 2,
+    timeoutMs: 1000,
+  },
 ];
 
 export const DEMO_CASES = SPECS.map((s) => ({ name: s.name, title: s.title, expect: s.expect }));
@@ -54,7 +110,14 @@ function labTarget(raw: string): DiagnoseTarget {
   if (/^https?:\/\//.test(raw)) {
     const u = new URL(raw);
     const scheme = u.protocol === 'https:' ? 'https' : 'http';
-    return { raw, scheme, host: u.hostname, family: 0, port: u.port ? Number(u.port) : scheme === 'https' ? 443 : 80, path: `${u.pathname}${u.search}` };
+    return {
+      raw,
+      scheme,
+      host: u.hostname,
+      family: 0,
+      port: u.port ? Number(u.port) : scheme === 'https' ? 443 : 80,
+      path: `${u.pathname}${u.search}`,
+    };
   }
   const [host, port] = raw.split(':');
   return { raw, scheme: null, host: host!, family: 0, port: Number(port), path: null };
@@ -69,7 +132,14 @@ async function mirrorOnIpv6(port: number): Promise<{ close(): Promise<void> } | 
   const sockets = new Set<net.Socket>();
   const srv = net.createServer((s) => {
     const up = net.connect({ host: '127.0.0.1', port });
-    for (const x of [s, up]) { sockets.add(x); x.on('error', () => { s.destroy(); up.destroy(); }); x.on('close', () => sockets.delete(x)); }
+    for (const x of [s, up]) {
+      sockets.add(x);
+      x.on('error', () => {
+        s.destroy();
+        up.destroy();
+      });
+      x.on('close', () => sockets.delete(x));
+    }
     s.pipe(up).pipe(s);
   });
   const ok = await new Promise<boolean>((resolve) => {
@@ -77,7 +147,13 @@ async function mirrorOnIpv6(port: number): Promise<{ close(): Promise<void> } | 
     srv.listen(port, '::1', () => resolve(true));
   });
   if (!ok) return null;
-  return { close: () => new Promise<void>((r) => { for (const s of sockets) s.destroy(); srv.close(() => r()); }) };
+  return {
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        srv.close(() => r());
+      }),
+  };
 }
 
 /**
@@ -86,7 +162,9 @@ async function mirrorOnIpv6(port: number): Promise<{ close(): Promise<void> } | 
  * every verdict. Needs nothing but Node: no root, no tcpdump, no network
  * beyond loopback (the names resolve through the lab's own resolver).
  */
-export async function runDemo(o: { signal?: AbortSignal; argv?: readonly string[]; onCase?: (c: DemoCase, i: number, n: number) => void | Promise<void> } = {}): Promise<{ cases: DemoCase[]; elapsedMs: number }> {
+export async function runDemo(
+  o: { signal?: AbortSignal; argv?: readonly string[]; onCase?: (c: DemoCase, i: number, n: number) => void | Promise<void> } = {},
+): Promise<{ cases: DemoCase[]; elapsedMs: number }> {
   const t0 = now();
   const started = new Map<string, LabEndpoint>();
   const closers: (() => Promise<void>)[] = [];
@@ -110,17 +188,31 @@ export async function runDemo(o: { signal?: AbortSignal; argv?: readonly string[
       if (o.signal?.aborted) break;
       const ep = s.endpoint ? started.get(s.endpoint)! : undefined;
       // Without the IPv6 relay the healthy case keeps to IPv4, or ::1 would (rightly) be refused.
-      const rawTarget = (s.name === 'healthy' && !mirror ? s.target.replace('ok.lab.test', 'ok.v4.lab.test') : s.target).replace('PORT', String(ep?.port ?? 443));
+      const rawTarget = (s.name === 'healthy' && !mirror ? s.target.replace('ok.lab.test', 'ok.v4.lab.test') : s.target).replace(
+        'PORT',
+        String(ep?.port ?? 443),
+      );
       const dns = started.get(s.resolver)!;
       const result = await runDiagnosis({
-        target: labTarget(rawTarget), count: s.count, timeoutMs: s.timeoutMs, concurrency: s.concurrency, family: 0,
+        target: labTarget(rawTarget),
+        count: s.count,
+        timeoutMs: s.timeoutMs,
+        concurrency: s.concurrency,
+        family: 0,
         resolvConf: { nameservers: [{ key: `${dns.host}:${dns.port}`, address: dns.host, port: dns.port }], search: [], ndots: 1 },
         emulate: { hosts: new Map() },
-        sni: LAB_SERVER_NAME, tlsOptions: { ca }, signal: o.signal, argv: o.argv,
+        sni: LAB_SERVER_NAME,
+        tlsOptions: { ca },
+        signal: o.signal,
+        argv: o.argv,
       });
       const v = result.verdict;
       const c: DemoCase = {
-        name: s.name, title: s.title, target: rawTarget, expect: s.expect, result,
+        name: s.name,
+        title: s.title,
+        target: rawTarget,
+        expect: s.expect,
+        result,
         matches: v.status === s.expect.status && v.phase === s.expect.phase && v.outcome === s.expect.outcome,
       };
       cases.push(c);

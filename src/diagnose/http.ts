@@ -55,10 +55,16 @@ export function createHttpProbe(o: HttpProbeOptions): Probe<HttpTarget> {
       const tStart = now();
       const r = await new Promise<{ ok: true; s: tls.TLSSocket } | { ok: false; outcome: string; cause: string }>((resolve) => {
         const s = tls.connect({
-          socket: c.socket!, secureContext: context, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'],
+          socket: c.socket!,
+          secureContext: context,
+          rejectUnauthorized: false,
+          ALPNProtocols: ['http/1.1'],
           ...(t.serverName && isIP(t.serverName) === 0 ? { servername: t.serverName } : {}),
         });
-        const timer = setTimeout(() => done({ ok: false, outcome: 'tls:timeout', cause: 'no complete TLS handshake in time' }), Math.max(1, deadline - now()));
+        const timer = setTimeout(
+          () => done({ ok: false, outcome: 'tls:timeout', cause: 'no complete TLS handshake in time' }),
+          Math.max(1, deadline - now()),
+        );
         const onAbort = () => done({ ok: false, outcome: 'tls:timeout', cause: 'aborted during the TLS handshake' });
         signal.addEventListener('abort', onAbort, { once: true });
         let settled = false;
@@ -88,7 +94,14 @@ export function createHttpProbe(o: HttpProbeOptions): Probe<HttpTarget> {
   };
 }
 
-function exchange(sock: net.Socket, t: HttpTarget, o: HttpProbeOptions, signal: AbortSignal, deadline: number, timings: Record<string, number>): Promise<Attempt> {
+function exchange(
+  sock: net.Socket,
+  t: HttpTarget,
+  o: HttpProbeOptions,
+  signal: AbortSignal,
+  deadline: number,
+  timings: Record<string, number>,
+): Promise<Attempt> {
   return new Promise<Attempt>((resolve) => {
     let settled = false;
     let buf = Buffer.alloc(0);
@@ -103,9 +116,15 @@ function exchange(sock: net.Socket, t: HttpTarget, o: HttpProbeOptions, signal: 
       sock.destroy();
       resolve({ ...a, timings: { ...timings, ...a.timings } });
     };
-    const timer = setTimeout(() => finish(firstByteMs === null
-      ? { outcome: 'timeout', phase: 'app', ms: null, cause: `no response within ${Math.round(o.timeoutMs)} ms of the request` }
-      : { outcome: 'malformed', phase: 'app', ms: null, cause: 'no complete status line in time' }), Math.max(1, deadline - now()));
+    const timer = setTimeout(
+      () =>
+        finish(
+          firstByteMs === null
+            ? { outcome: 'timeout', phase: 'app', ms: null, cause: `no response within ${Math.round(o.timeoutMs)} ms of the request` }
+            : { outcome: 'malformed', phase: 'app', ms: null, cause: 'no complete status line in time' },
+        ),
+      Math.max(1, deadline - now()),
+    );
     const onAbort = () => finish({ outcome: 'timeout', phase: 'app', ms: null, cause: 'aborted while waiting for the response' });
     signal.addEventListener('abort', onAbort, { once: true });
     const t0 = now();
@@ -116,19 +135,35 @@ function exchange(sock: net.Socket, t: HttpTarget, o: HttpProbeOptions, signal: 
       if (eol < 0 && buf.length < 256) return;
       const line = buf.subarray(0, eol < 0 ? 256 : eol).toString('latin1');
       const m = /^HTTP\/(\d\.\d|\d) (\d{3})(?: |$)/.exec(line);
-      if (!m) return finish({ outcome: 'malformed', phase: 'app', ms: null, cause: `not an HTTP response: ${JSON.stringify(line.slice(0, 40))}` });
+      if (!m)
+        return finish({
+          outcome: 'malformed',
+          phase: 'app',
+          ms: null,
+          cause: `not an HTTP response: ${JSON.stringify(line.slice(0, 40))}`,
+        });
       const status = Number(m[2]);
       finish({
-        outcome: status >= HTTP_FAIL_STATUS ? `http-${status}` : 'ok', phase: 'app', ms: firstByteMs,
-        tallies: { statuses: String(status) }, facts: { statusLine: line.slice(0, 120) },
+        outcome: status >= HTTP_FAIL_STATUS ? `http-${status}` : 'ok',
+        phase: 'app',
+        ms: firstByteMs,
+        tallies: { statuses: String(status) },
+        facts: { statusLine: line.slice(0, 120) },
         ...(status >= HTTP_FAIL_STATUS ? { cause: line.slice(0, 120) } : {}),
         detail: { status },
       });
     });
-    sock.once('end', () => finish({ outcome: 'closed', phase: 'app', ms: null, cause: 'the server closed the connection (FIN) before a response' }));
-    sock.on('error', (e: NodeJS.ErrnoException) => finish({
-      outcome: e.code === 'ECONNRESET' ? 'reset' : 'error', phase: 'app', ms: null, cause: e.code ?? e.message,
-    }));
+    sock.once('end', () =>
+      finish({ outcome: 'closed', phase: 'app', ms: null, cause: 'the server closed the connection (FIN) before a response' }),
+    );
+    sock.on('error', (e: NodeJS.ErrnoException) =>
+      finish({
+        outcome: e.code === 'ECONNRESET' ? 'reset' : 'error',
+        phase: 'app',
+        ms: null,
+        cause: e.code ?? e.message,
+      }),
+    );
     const host = t.hostHeader;
     // The CLI refuses these; a request line or header with CR/LF would inject headers or a second request.
     if (/[\s\x00-\x1f\x7f]/.test(t.path) || /[\s\x00-\x1f\x7f]/.test(host)) {

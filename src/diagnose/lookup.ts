@@ -29,7 +29,13 @@ export interface OneQuery {
 }
 
 /** One query to one server, UDP with the TCP fallback, as `conndx dns` makes it. */
-export async function queryOnce(server: DnsServer, name: string, type: 'A' | 'AAAA', timeoutMs: number, signal: AbortSignal): Promise<OneQuery> {
+export async function queryOnce(
+  server: DnsServer,
+  name: string,
+  type: 'A' | 'AAAA',
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<OneQuery> {
   const t0 = now();
   let ch;
   try {
@@ -67,13 +73,26 @@ const typesFor = (family: 0 | 4 | 6): ('A' | 'AAAA')[] => (family === 4 ? ['A'] 
  * (glibc reports it as a temporary failure).
  */
 export async function emulateStub(
-  name: string, conf: ResolvConf, hosts: Map<string, string[]>, family: 0 | 4 | 6, timeoutMs: number, signal: AbortSignal,
+  name: string,
+  conf: ResolvConf,
+  hosts: Map<string, string[]>,
+  family: 0 | 4 | 6,
+  timeoutMs: number,
+  signal: AbortSignal,
 ): Promise<SystemLookup> {
   const t0 = now();
   const fam = (a: string) => family === 0 || isIP(a) === family;
   const fromHosts = (hosts.get(name.toLowerCase().replace(/\.$/, '')) ?? []).filter(fam);
   if (fromHosts.length) {
-    return { source: 'emulated', outcome: 'ok', lookupMs: now() - t0, addresses: fromHosts, via: 'hosts', answeredAs: name, tried: [{ name, outcome: 'hosts' }] };
+    return {
+      source: 'emulated',
+      outcome: 'ok',
+      lookupMs: now() - t0,
+      addresses: fromHosts,
+      via: 'hosts',
+      answeredAs: name,
+      tried: [{ name, outcome: 'hosts' }],
+    };
   }
   if (conf.nameservers.length === 0) {
     return { source: 'emulated', outcome: 'error', cause: 'no nameserver configured', lookupMs: now() - t0, addresses: [], tried: [] };
@@ -83,25 +102,36 @@ export async function emulateStub(
   for (const candidate of searchCandidates(name, conf)) {
     let got: OneQuery[] = [];
     for (const ns of conf.nameservers) {
-      got = await Promise.all(typesFor(family).map((t) => queryOnce({ key: ns.key, address: ns.address, port: ns.port }, candidate, t, timeoutMs, signal)));
+      got = await Promise.all(
+        typesFor(family).map((t) => queryOnce({ key: ns.key, address: ns.address, port: ns.port }, candidate, t, timeoutMs, signal)),
+      );
       // The next nameserver only when this one did not answer at all (RES_DFLRETRY behaviour).
       if (!got.every((q) => q.outcome === 'timeout' || q.outcome === 'network-error')) break;
     }
     const addresses = [...new Set(got.flatMap((q) => q.addresses))];
-    const outcome = addresses.length ? 'ok' : got.find((q) => q.outcome !== 'ok' && q.outcome !== 'nxdomain')?.outcome ?? (got.some((q) => q.outcome === 'ok') ? 'nodata' : 'nxdomain');
+    const outcome = addresses.length
+      ? 'ok'
+      : (got.find((q) => q.outcome !== 'ok' && q.outcome !== 'nxdomain')?.outcome ??
+        (got.some((q) => q.outcome === 'ok') ? 'nodata' : 'nxdomain'));
     tried.push({ name: candidate, outcome });
     if (addresses.length) {
       return { source: 'emulated', outcome: 'ok', lookupMs: now() - t0, addresses, via: 'dns', answeredAs: candidate, tried };
     }
     const bad = got.find((q) => q.outcome !== 'ok' && q.outcome !== 'nxdomain');
-    last = bad ? { outcome: bad.outcome, cause: bad.cause } : { outcome: 'nxdomain', cause: outcome === 'nodata' ? 'no address records' : 'NXDOMAIN' };
+    last = bad
+      ? { outcome: bad.outcome, cause: bad.cause }
+      : { outcome: 'nxdomain', cause: outcome === 'nodata' ? 'no address records' : 'NXDOMAIN' };
     if (bad) break;
   }
   return { source: 'emulated', outcome: last.outcome, cause: last.cause, lookupMs: now() - t0, addresses: [], answeredAs: null, tried };
 }
 
 /** getaddrinfo, every address (the way applications resolve). */
-export async function systemLookup(name: string, family: 0 | 4 | 6, lookup: LookupFn = dnsLookup as unknown as LookupFn): Promise<SystemLookup> {
+export async function systemLookup(
+  name: string,
+  family: 0 | 4 | 6,
+  lookup: LookupFn = dnsLookup as unknown as LookupFn,
+): Promise<SystemLookup> {
   const t0 = now();
   try {
     const all = await lookup(name, { family, all: true });

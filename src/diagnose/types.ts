@@ -33,4 +33,3 @@ export interface DiagnosePlan {
   family: 0 | 4 | 6;
   servers: string[];
 }
-

@@ -55,17 +55,25 @@ const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : w.endsWith('
 
 /** The most frequent non-ok outcome of a result. */
 function worstOutcome(outcomes: Record<string, number>): string | null {
-  const bad = Object.entries(outcomes).filter(([k]) => k !== 'ok').sort((a, b) => b[1] - a[1]);
+  const bad = Object.entries(outcomes)
+    .filter(([k]) => k !== 'ok')
+    .sort((a, b) => b[1] - a[1]);
   return bad[0]?.[0] ?? null;
 }
 
 function by(res: ProbeResult | null): Record<string, ProbeResult> {
   if (!res) return {};
-  return (res.byTarget as Record<string, ProbeResult> | undefined) ?? (res.byServer as Record<string, ProbeResult> | undefined) ?? { [res.target]: res };
+  return (
+    (res.byTarget as Record<string, ProbeResult> | undefined) ??
+    (res.byServer as Record<string, ProbeResult> | undefined) ?? { [res.target]: res }
+  );
 }
 
 function outcomeList(r: ProbeResult): string {
-  return Object.entries(r.outcomes).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}/${r.attempts}`).join(', ');
+  return Object.entries(r.outcomes)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${v}/${r.attempts}`)
+    .join(', ');
 }
 
 /** `tcp:refused` in a TLS or HTTP result reads as phase tcp, outcome refused. */
@@ -83,21 +91,30 @@ function judgeDns(j: Judged, th: Thresholds): Finding[] {
   const direct = Object.entries(servers);
   const cmdServers = direct.map(([k]) => `--server ${shq(k)}`).join(' ');
   if (j.addresses.length === 0) {
-    const outcome = sys.outcome !== 'ok' ? sys.outcome : worstOutcome(d.outcomes) ?? 'nxdomain';
+    const outcome = sys.outcome !== 'ok' ? sys.outcome : (worstOutcome(d.outcomes) ?? 'nxdomain');
     const ev = [`system resolver (${sys.source}): ${sys.outcome}${sys.cause ? ` (${sys.cause})` : ''} after ${ms(sys.lookupMs)}`];
     if (sys.tried?.length) ev.push(`names tried, in order: ${sys.tried.map((t) => `${t.name} → ${t.outcome}`).join(', ')}`);
     for (const [k, r] of direct) ev.push(`${k}: ${outcomeList(r)}`);
     out.push({
-      phase: 'dns', kind: 'fails', status: 'failing', outcome,
+      phase: 'dns',
+      kind: 'fails',
+      status: 'failing',
+      outcome,
       summary: `${name} does not resolve: ${outcome}${direct.length ? ` from ${direct.length === 1 ? direct[0]![0] : `${direct.length} resolvers`}` : ''}, so nothing was connected to.`,
       evidence: ev,
-      next: [`conndx dns ${shq(d.queried)} ${cmdServers} --type A`.replace(/ +/g, ' '), 'check the name for typos and the search domains in /etc/resolv.conf'],
+      next: [
+        `conndx dns ${shq(d.queried)} ${cmdServers} --type A`.replace(/ +/g, ' '),
+        'check the name for typos and the search domains in /etc/resolv.conf',
+      ],
     });
     return out;
   }
   if (sys.outcome !== 'ok') {
     out.push({
-      phase: 'dns', kind: 'fails', status: 'failing', outcome: sys.outcome,
+      phase: 'dns',
+      kind: 'fails',
+      status: 'failing',
+      outcome: sys.outcome,
       summary: `applications cannot resolve ${name} (${sys.source}: ${sys.outcome}), though the resolvers asked directly answer ${d.queried}.`,
       evidence: [
         `system resolver (${sys.source}): ${sys.outcome}${sys.cause ? ` (${sys.cause})` : ''}`,
@@ -112,7 +129,10 @@ function judgeDns(j: Judged, th: Thresholds): Finding[] {
     const outcome = worstOutcome(d.outcomes) ?? 'error';
     const all = failing.length === direct.length && failing.every(([, r]) => r.succeeded === 0);
     out.push({
-      phase: 'dns', kind: 'fails', status: all && sys.outcome !== 'ok' ? 'failing' : 'degraded', outcome,
+      phase: 'dns',
+      kind: 'fails',
+      status: all && sys.outcome !== 'ok' ? 'failing' : 'degraded',
+      outcome,
       summary: `${failing.length === 1 ? `resolver ${failing[0]![0]}` : `${failing.length} of ${direct.length} resolvers`} failed ${failing.reduce((n, [, r]) => n + r.failed, 0)} of ${failing.reduce((n, [, r]) => n + r.attempts, 0)} queries for ${d.queried} (${outcome}).`,
       evidence: failing.map(([k, r]) => `${k}: ${outcomeList(r)}`),
       next: failing.map(([k]) => `conndx dns ${shq(d.queried)} --server ${shq(k)} --count 100`),
@@ -122,15 +142,26 @@ function judgeDns(j: Judged, th: Thresholds): Finding[] {
   const slowest = direct.filter(([, r]) => r.latencyMs).sort((a, b) => b[1].latencyMs!.p99 - a[1].latencyMs!.p99)[0];
   const p99 = slowest?.[1].latencyMs?.p99 ?? 0;
   if (p99 > th.dnsMs || sys.lookupMs > th.dnsMs) {
-    const ev = direct.filter(([, r]) => r.latencyMs).map(([k, r]) => `${k}: p50 ${ms(r.latencyMs!.p50)}, p99 ${ms(r.latencyMs!.p99)}, max ${ms(r.latencyMs!.max)} over ${r.succeeded} answers`);
+    const ev = direct
+      .filter(([, r]) => r.latencyMs)
+      .map(
+        ([k, r]) =>
+          `${k}: p50 ${ms(r.latencyMs!.p50)}, p99 ${ms(r.latencyMs!.p99)}, max ${ms(r.latencyMs!.max)} over ${r.succeeded} answers`,
+      );
     ev.push(`system lookup took ${ms(sys.lookupMs)}`);
     out.push({
-      phase: 'dns', kind: 'slow', status: 'degraded', outcome: 'slow',
-      summary: p99 > th.dnsMs
-        ? `DNS has a slow tail: the slowest resolver, ${slowest![0]}, answers in p50 ${ms(slowest![1].latencyMs!.p50)} but p99 ${ms(p99)} (over ${th.dnsMs} ms).`
-        : `the system lookup of ${name} took ${ms(sys.lookupMs)} (over ${th.dnsMs} ms).`,
+      phase: 'dns',
+      kind: 'slow',
+      status: 'degraded',
+      outcome: 'slow',
+      summary:
+        p99 > th.dnsMs
+          ? `DNS has a slow tail: the slowest resolver, ${slowest![0]}, answers in p50 ${ms(slowest![1].latencyMs!.p50)} but p99 ${ms(p99)} (over ${th.dnsMs} ms).`
+          : `the system lookup of ${name} took ${ms(sys.lookupMs)} (over ${th.dnsMs} ms).`,
       evidence: ev,
-      next: [`conndx dns ${shq(d.queried)} ${slowest ? `--server ${shq(slowest[0])}` : ''} --count 500 --concurrency 20`.replace(/ +/g, ' ')],
+      next: [
+        `conndx dns ${shq(d.queried)} ${slowest ? `--server ${shq(slowest[0])}` : ''} --count 500 --concurrency 20`.replace(/ +/g, ' '),
+      ],
     });
   }
   // Disagreement between what applications get and what DNS says.
@@ -139,7 +170,10 @@ function judgeDns(j: Judged, th: Thresholds): Finding[] {
   const dnsOnly = [...dnsAddrs].filter((a) => !sys.addresses.includes(a));
   if (sys.outcome === 'ok' && direct.length && (sysOnly.length || dnsOnly.length)) {
     out.push({
-      phase: 'dns', kind: 'note', status: 'ok', outcome: 'ok',
+      phase: 'dns',
+      kind: 'note',
+      status: 'ok',
+      outcome: 'ok',
       summary: `the system resolver and DNS disagree about ${name}${sys.via === 'hosts' ? ' (the hosts file answers it)' : ''}.`,
       evidence: [
         `system (${sys.via ?? sys.source}): ${sys.addresses.join(', ') || '-'}`,
@@ -150,9 +184,14 @@ function judgeDns(j: Judged, th: Thresholds): Finding[] {
   }
   if (d.queried !== name.replace(/\.$/, '')) {
     out.push({
-      phase: 'dns', kind: 'note', status: 'ok', outcome: 'ok',
+      phase: 'dns',
+      kind: 'note',
+      status: 'ok',
+      outcome: 'ok',
       summary: `the name ${name} became ${d.queried} through the search list (ndots ${d.search.ndots}); write ${d.queried}. (with the dot) to skip the search.`,
-      evidence: [`search ${d.search.search.join(' ') || '-'}, ndots ${d.search.ndots}; names tried: ${(sys.tried ?? []).map((t) => `${t.name} → ${t.outcome}`).join(', ') || d.search.candidates.join(', ')}`],
+      evidence: [
+        `search ${d.search.search.join(' ') || '-'}, ndots ${d.search.ndots}; names tried: ${(sys.tried ?? []).map((t) => `${t.name} → ${t.outcome}`).join(', ') || d.search.candidates.join(', ')}`,
+      ],
       next: [],
     });
   }
@@ -161,8 +200,13 @@ function judgeDns(j: Judged, th: Thresholds): Finding[] {
 
 /** TCP, TLS and HTTP read alike: who fails, how, and whether the ones that work are slow. */
 function judgeConn(
-  phase: Phase, label: string, res: ProbeResult | null, j: Judged, th: number,
-  next: (addr: string) => string[], detail: (addr: string, r: ProbeResult) => string[],
+  phase: Phase,
+  label: string,
+  res: ProbeResult | null,
+  j: Judged,
+  th: number,
+  next: (addr: string) => string[],
+  detail: (addr: string, r: ProbeResult) => string[],
 ): Finding[] {
   if (!res) return [];
   const out: Finding[] = [];
@@ -175,11 +219,21 @@ function judgeConn(
     const dead = failing.filter(([, r]) => r.succeeded === 0);
     let summary: string;
     if (none) {
-      summary = entries.length === 1
-        ? `${label} to ${entries[0]![0]} fails: ${describeOutcome(phase, outcome)} in ${res.failed} of ${res.attempts} attempts.`
-        : `${label} fails on every address (${entries.length}): ${describeOutcome(phase, outcome)}.`;
-    } else if (dead.length && familySplit(dead.map(([k]) => k), entries.map(([k]) => k))) {
-      const fam = familySplit(dead.map(([k]) => k), entries.map(([k]) => k))!;
+      summary =
+        entries.length === 1
+          ? `${label} to ${entries[0]![0]} fails: ${describeOutcome(phase, outcome)} in ${res.failed} of ${res.attempts} attempts.`
+          : `${label} fails on every address (${entries.length}): ${describeOutcome(phase, outcome)}.`;
+    } else if (
+      dead.length &&
+      familySplit(
+        dead.map(([k]) => k),
+        entries.map(([k]) => k),
+      )
+    ) {
+      const fam = familySplit(
+        dead.map(([k]) => k),
+        entries.map(([k]) => k),
+      )!;
       summary = `${label} fails over IPv${fam.bad} (${dead.map(([k]) => k).join(', ')}: ${describeOutcome(phase, stripPrefix(worstOutcome(dead[0]![1].outcomes) ?? outcome))}) while IPv${fam.good} works; clients that try IPv${fam.bad} first fail or wait for the fallback.`;
     } else if (dead.length) {
       summary = `${label} fails on ${dead.map(([k]) => k).join(', ')} (${describeOutcome(phase, stripPrefix(worstOutcome(dead[0]![1].outcomes) ?? outcome))}) while ${entries.length - dead.length} other address${entries.length - dead.length === 1 ? '' : 'es'} work${entries.length - dead.length === 1 ? 's' : ''}; clients that pick the failing one fail.`;
@@ -192,7 +246,12 @@ function judgeConn(
       evidence.push(...detail(k, r));
     }
     out.push({
-      phase, kind: 'fails', status: none ? 'failing' : 'degraded', outcome, summary, evidence,
+      phase,
+      kind: 'fails',
+      status: none ? 'failing' : 'degraded',
+      outcome,
+      summary,
+      evidence,
       next: [...new Set((dead.length ? dead : failing).flatMap(([k]) => next(k)))],
     });
   }
@@ -200,9 +259,14 @@ function judgeConn(
   if (slow.length) {
     const [k, r] = slow[0]!;
     out.push({
-      phase, kind: 'slow', status: 'degraded', outcome: 'slow',
+      phase,
+      kind: 'slow',
+      status: 'degraded',
+      outcome: 'slow',
       summary: `${label} is slow on ${k}: p50 ${ms(r.latencyMs!.p50)}, p99 ${ms(r.latencyMs!.p99)} (over ${th} ms).`,
-      evidence: slow.map(([a, x]) => `${a}: p50 ${ms(x.latencyMs!.p50)}, p99 ${ms(x.latencyMs!.p99)}, max ${ms(x.latencyMs!.max)}`).concat(slow.flatMap(([a, x]) => detail(a, x))),
+      evidence: slow
+        .map(([a, x]) => `${a}: p50 ${ms(x.latencyMs!.p50)}, p99 ${ms(x.latencyMs!.p99)}, max ${ms(x.latencyMs!.max)}`)
+        .concat(slow.flatMap(([a, x]) => detail(a, x))),
       next: next(k),
     });
   }
@@ -228,15 +292,16 @@ const OUTCOME_WORDS: Record<string, string> = {
   unreachable: 'unreachable (ICMP host/net unreachable)',
   reset: 'reset (RST)',
   closed: 'closed (FIN)',
-  'cert-expired': 'cert-expired (the server\'s certificate is past its notAfter date)',
-  'cert-not-yet-valid': 'cert-not-yet-valid (the certificate\'s notBefore is in the future: a clock or a premature rollout)',
+  'cert-expired': "cert-expired (the server's certificate is past its notAfter date)",
+  'cert-not-yet-valid': "cert-not-yet-valid (the certificate's notBefore is in the future: a clock or a premature rollout)",
   'cert-hostname-mismatch': 'cert-hostname-mismatch (the certificate does not name the host asked for)',
   'cert-untrusted': 'cert-untrusted (the chain does not lead to a trusted root)',
   'cert-chain-incomplete': 'cert-chain-incomplete (the server does not send the intermediate certificate)',
 };
 
 function describeOutcome(phase: Phase, outcome: string): string {
-  if (phase === 'tcp' && outcome === 'timeout') return 'timeout (the SYN was never answered: dropped by a firewall, a full accept queue, or a dead host)';
+  if (phase === 'tcp' && outcome === 'timeout')
+    return 'timeout (the SYN was never answered: dropped by a firewall, a full accept queue, or a dead host)';
   if (phase === 'tls' && outcome === 'reset') return 'reset (RST right after the ClientHello, as an SNI filter or a non-TLS service does)';
   if (phase === 'tls' && outcome === 'timeout') return 'timeout (no complete handshake: the server stalled after the ClientHello)';
   if (outcome.startsWith('alert:')) return `${outcome} (the server refused the handshake with this TLS alert)`;
@@ -250,10 +315,14 @@ function tcpDetail(_k: string, r: ProbeResult): string[] {
 
 function tlsDetail(_k: string, r: ProbeResult): string[] {
   const out: string[] = [];
-  const cert = r.certificate as { subject: string; notAfter: string; notBefore: string; daysLeft: number; issuer: string; selfSigned: boolean } | undefined;
+  const cert = r.certificate as
+    | { subject: string; notAfter: string; notBefore: string; daysLeft: number; issuer: string; selfSigned: boolean }
+    | undefined;
   const problem = r.certProblem as { outcome: string; cause: string } | undefined;
   if (cert && (problem || r.failed > 0)) {
-    out.push(`  certificate ${cert.subject}, issuer ${cert.issuer}, valid ${cert.notBefore} to ${cert.notAfter}${cert.daysLeft < 0 ? ` (expired ${-cert.daysLeft} days ago)` : ` (${cert.daysLeft} days left)`}`);
+    out.push(
+      `  certificate ${cert.subject}, issuer ${cert.issuer}, valid ${cert.notBefore} to ${cert.notAfter}${cert.daysLeft < 0 ? ` (expired ${-cert.daysLeft} days ago)` : ` (${cert.daysLeft} days left)`}`,
+    );
   }
   if (problem) out.push(`  ${problem.outcome}: ${problem.cause}`);
   return out;
@@ -261,7 +330,13 @@ function tlsDetail(_k: string, r: ProbeResult): string[] {
 
 function httpDetail(_k: string, r: ProbeResult): string[] {
   const st = r.statuses as Record<string, number> | undefined;
-  return st ? [`  HTTP status: ${Object.entries(st).map(([s, n]) => `${s} ×${n}`).join(', ')}`] : [];
+  return st
+    ? [
+        `  HTTP status: ${Object.entries(st)
+          .map(([s, n]) => `${s} ×${n}`)
+          .join(', ')}`,
+      ]
+    : [];
 }
 
 /** The first phase that fails, else the first that is slow; the status is that finding's. */
@@ -271,12 +346,38 @@ export function judge(j: Judged, thresholds: Partial<Thresholds> = {}): Verdict 
   const sni = j.plan.sni ? ` --sni ${shq(j.plan.sni)}` : '';
   const findings: Finding[] = [
     ...judgeDns(j, th),
-    ...judgeConn('tcp', 'TCP connect', j.tcp, j, th.connectMs,
-      (k) => [`conndx tcp ${shq(k)} --count 20 --timeout 5s`, `sudo conndx diagnose ${shq(k)} --capture`], tcpDetail),
-    ...judgeConn('tls', 'TLS handshake', j.tls, j, th.tlsMs,
-      (k) => [`conndx tls ${shq(k)}${sni} --versions`, `openssl s_client -connect ${shq(k)}${j.plan.sni ? ` -servername ${shq(j.plan.sni)}` : ''} </dev/null`], tlsDetail),
-    ...judgeConn('app', 'HTTP', j.http, j, th.firstByteMs,
-      (k) => [`curl -sv ${shq(`${j.plan.tls ? 'https' : 'http'}://${j.plan.host.includes(':') ? `[${j.plan.host}]` : j.plan.host}:${port}${j.plan.path ?? '/'}`)} --connect-to ${shq(`::${k}`)}`], httpDetail),
+    ...judgeConn(
+      'tcp',
+      'TCP connect',
+      j.tcp,
+      j,
+      th.connectMs,
+      (k) => [`conndx tcp ${shq(k)} --count 20 --timeout 5s`, `sudo conndx diagnose ${shq(k)} --capture`],
+      tcpDetail,
+    ),
+    ...judgeConn(
+      'tls',
+      'TLS handshake',
+      j.tls,
+      j,
+      th.tlsMs,
+      (k) => [
+        `conndx tls ${shq(k)}${sni} --versions`,
+        `openssl s_client -connect ${shq(k)}${j.plan.sni ? ` -servername ${shq(j.plan.sni)}` : ''} </dev/null`,
+      ],
+      tlsDetail,
+    ),
+    ...judgeConn(
+      'app',
+      'HTTP',
+      j.http,
+      j,
+      th.firstByteMs,
+      (k) => [
+        `curl -sv ${shq(`${j.plan.tls ? 'https' : 'http'}://${j.plan.host.includes(':') ? `[${j.plan.host}]` : j.plan.host}:${port}${j.plan.path ?? '/'}`)} --connect-to ${shq(`::${k}`)}`,
+      ],
+      httpDetail,
+    ),
   ];
   // Connection outcomes that belong to an earlier phase (tcp:refused seen by the TLS probe) are judged by that phase.
   findings.sort((a, b) => KIND_ORDER[a.kind] - KIND_ORDER[b.kind] || PHASE_ORDER.indexOf(a.phase) - PHASE_ORDER.indexOf(b.phase));
@@ -284,15 +385,27 @@ export function judge(j: Judged, thresholds: Partial<Thresholds> = {}): Verdict 
   const notes = findings.filter((f) => f.kind === 'note');
   if (!top) {
     return {
-      status: 'ok', phase: 'ok', outcome: 'ok', summary: healthySummary(j),
-      evidence: notes.flatMap((n) => [n.summary, ...n.evidence]), next: notes.flatMap((n) => n.next), findings,
+      status: 'ok',
+      phase: 'ok',
+      outcome: 'ok',
+      summary: healthySummary(j),
+      evidence: notes.flatMap((n) => [n.summary, ...n.evidence]),
+      next: notes.flatMap((n) => n.next),
+      findings,
     };
   }
   const others = findings.filter((f) => f !== top && f.kind !== 'note');
   const status: Status = findings.some((f) => f.status === 'failing') ? 'failing' : 'degraded';
   return {
-    status, phase: top.phase, outcome: top.outcome, summary: top.summary,
-    evidence: [...top.evidence, ...others.map((f) => `also (${f.phase}): ${f.summary}`), ...notes.map((n) => `note (${n.phase}): ${n.summary}`)],
+    status,
+    phase: top.phase,
+    outcome: top.outcome,
+    summary: top.summary,
+    evidence: [
+      ...top.evidence,
+      ...others.map((f) => `also (${f.phase}): ${f.summary}`),
+      ...notes.map((n) => `note (${n.phase}): ${n.summary}`),
+    ],
     next: [...new Set([...top.next, ...others.flatMap((f) => f.next).slice(0, 2)])],
     findings,
   };

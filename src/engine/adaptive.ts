@@ -64,13 +64,25 @@ export function createAdaptiveController(o: AdaptiveOptions, clock: () => number
     const slow = p50 !== null && p50 > baseline * tolerance;
     if (errorRate > maxErrorRate || slow) {
       const next = Math.max(o.min, Math.floor(limit * backoff));
-      if (next !== limit) { limit = next; action = 'decrease'; }
+      if (next !== limit) {
+        limit = next;
+        action = 'decrease';
+      }
     } else if (winPeak >= limit * 0.9) {
       const next = Math.min(o.max, limit + Math.max(1, Math.round(Math.sqrt(limit))));
-      if (next !== limit) { limit = next; action = 'increase'; }
+      if (next !== limit) {
+        limit = next;
+        action = 'increase';
+      }
     }
     const now = clock();
-    path.push({ t: Math.round(now - t0), limit, p50: p50 === null ? null : Math.round(p50 * 1000) / 1000, errorRate: Math.round(errorRate * 1000) / 1000, action });
+    path.push({
+      t: Math.round(now - t0),
+      limit,
+      p50: p50 === null ? null : Math.round(p50 * 1000) / 1000,
+      errorRate: Math.round(errorRate * 1000) / 1000,
+      action,
+    });
     if (action !== 'hold') changedAt = now;
     win = createHistogram();
     winCount = 0;
@@ -93,7 +105,10 @@ export function createAdaptiveController(o: AdaptiveOptions, clock: () => number
     },
     path: () => path,
     steady() {
-      const tail = path.slice(Math.floor(path.length / 2)).map((s) => s.limit).sort((a, b) => a - b);
+      const tail = path
+        .slice(Math.floor(path.length / 2))
+        .map((s) => s.limit)
+        .sort((a, b) => a - b);
       return tail.length ? tail[Math.floor(tail.length / 2)]! : limit;
     },
   };

@@ -61,9 +61,18 @@ export async function executeProbe<T>(plan: ProbePlan<T>, o: ExecOptions): Promi
   result.elapsedMs = round(stats.elapsedMs);
   await plan.decorate?.(result);
   result.timing = {
-    loopLagMs: stats.loopLagMs ? { p50: round(stats.loopLagMs.p50), p99: round(stats.loopLagMs.p99), max: round(stats.loopLagMs.max) } : null,
+    loopLagMs: stats.loopLagMs
+      ? { p50: round(stats.loopLagMs.p50), p99: round(stats.loopLagMs.p99), max: round(stats.loopLagMs.max) }
+      : null,
     busy: stats.busy,
-    ...judgeTiming(stats.loopLagMs, stats.elapsedMs, result.latencyMs, stats.busy, undefined, o.rate === undefined ? o.concurrency : undefined),
+    ...judgeTiming(
+      stats.loopLagMs,
+      stats.elapsedMs,
+      result.latencyMs,
+      stats.busy,
+      undefined,
+      o.rate === undefined ? o.concurrency : undefined,
+    ),
     ...(stats.interrupted ? { interrupted: true } : {}),
   };
   if (stats.series.length > 1) result.series = stats.series;

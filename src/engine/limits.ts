@@ -11,7 +11,11 @@ export interface LocalLimits {
 }
 
 function readOr<T>(f: () => T): T | null {
-  try { return f(); } catch { return null; }
+  try {
+    return f();
+  } catch {
+    return null;
+  }
 }
 
 /** Reads the limits from /proc (Linux); each is null where unavailable. */
@@ -34,13 +38,21 @@ export function readLocalLimits(): LocalLimits {
  * `fdsPerAttempt` is 1 for TCP/TLS (one socket), and headroom is kept for
  * the process itself.
  */
-export function capConcurrency(requested: number, limits: LocalLimits, fdsPerAttempt = 1, sameDestination = false): { concurrency: number; warning?: string } {
+export function capConcurrency(
+  requested: number,
+  limits: LocalLimits,
+  fdsPerAttempt = 1,
+  sameDestination = false,
+): { concurrency: number; warning?: string } {
   let cap = Infinity;
   const reasons: string[] = [];
   if (limits.openFiles !== null) {
     const headroom = Math.max(32, limits.openNow ?? 0) + 32;
     const byFd = Math.floor((limits.openFiles - headroom) / fdsPerAttempt);
-    if (byFd < cap) { cap = byFd; reasons.push(`open-file limit ${limits.openFiles} (ulimit -n)`); }
+    if (byFd < cap) {
+      cap = byFd;
+      reasons.push(`open-file limit ${limits.openFiles} (ulimit -n)`);
+    }
   }
   if (sameDestination && limits.localPorts !== null && limits.localPorts < cap) {
     cap = limits.localPorts;
@@ -49,10 +61,18 @@ export function capConcurrency(requested: number, limits: LocalLimits, fdsPerAtt
   if (requested <= cap) return { concurrency: requested };
   const why = reasons.at(-1)!;
   // Ports closed with FIN wait in TIME_WAIT (60 s on Linux) before they can be used again.
-  const ports = why.includes('local ports') ? '; connections closed with FIN hold their port in TIME_WAIT for 60 s (with tcp, --close rst frees it at once)' : '';
+  const ports = why.includes('local ports')
+    ? '; connections closed with FIN hold their port in TIME_WAIT for 60 s (with tcp, --close rst frees it at once)'
+    : '';
   if (cap < 1) {
     // Nothing to cap to: one attempt at a time is the floor, and even that may fail here.
-    return { concurrency: 1, warning: `this machine's ${why} leaves no room for even one attempt at a time; attempts may fail with a local error${ports}` };
+    return {
+      concurrency: 1,
+      warning: `this machine's ${why} leaves no room for even one attempt at a time; attempts may fail with a local error${ports}`,
+    };
   }
-  return { concurrency: cap, warning: `--concurrency ${requested} capped to ${cap} by this machine's ${why}; raise the limit to go higher${ports}` };
+  return {
+    concurrency: cap,
+    warning: `--concurrency ${requested} capped to ${cap} by this machine's ${why}; raise the limit to go higher${ports}`,
+  };
 }

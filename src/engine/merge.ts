@@ -7,10 +7,25 @@ const COUNT_MAPS = ['outcomes', 'firstTryOutcomes', 'errors', 'rcodes'] as const
 const BREAKDOWNS = ['byTarget', 'byServer'] as const;
 /** Fields that are per-run facts, not sums: the first input that has them wins. */
 const NOT_SUMMED = new Set([
-  'probe', 'target', 'attempts', 'succeeded', 'failed', 'sources', 'meta', 'histograms', 'latencyMs', 'serviceMs', 'series', 'timing', 'elapsedMs',
+  'probe',
+  'target',
+  'attempts',
+  'succeeded',
+  'failed',
+  'sources',
+  'meta',
+  'histograms',
+  'latencyMs',
+  'serviceMs',
+  'series',
+  'timing',
+  'elapsedMs',
   // one name lookup per run, and a run's own limits
-  'lookupMs', 'concurrencyCapped', 'shard',
-  ...COUNT_MAPS, ...BREAKDOWNS,
+  'lookupMs',
+  'concurrencyCapped',
+  'shard',
+  ...COUNT_MAPS,
+  ...BREAKDOWNS,
 ]);
 
 /** A map of counts (a tally: rcodes, peerAfterConnect, resumption, failures by phase …): summed key by key. */
@@ -37,15 +52,27 @@ function addMaps(into: Record<string, number>, from: Record<string, number> | un
 }
 
 function decodeNamed(e: EncodedHistogram, name: string, r: ProbeResult): ReturnType<typeof decodeHistogram> {
-  const bad = () => new ConndxError('CONNDX_BAD_ARGUMENT', `the "${name}" histogram of ${r.probe} result ${typeof r.target === 'string' ? `for ${r.target} ` : ''}is corrupt: it cannot be decoded`);
-  if (!e || typeof e !== 'object' || typeof e.hdr !== 'string' || ![e.count, e.sumNs, e.minNs, e.maxNs].every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0)) throw bad();
+  const bad = () =>
+    new ConndxError(
+      'CONNDX_BAD_ARGUMENT',
+      `the "${name}" histogram of ${r.probe} result ${typeof r.target === 'string' ? `for ${r.target} ` : ''}is corrupt: it cannot be decoded`,
+    );
+  if (
+    !e ||
+    typeof e !== 'object' ||
+    typeof e.hdr !== 'string' ||
+    ![e.count, e.sumNs, e.minNs, e.maxNs].every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0)
+  )
+    throw bad();
   try {
     // An empty histogram is not decoded by decodeHistogram; a non-empty encoding must still be valid.
     if (e.count === 0 && e.hdr !== '') decodeHistogram({ ...e, count: 1 });
     const h = decodeHistogram(e);
     h.stats();
     return h;
-  } catch { throw bad(); }
+  } catch {
+    throw bad();
+  }
 }
 
 /**
@@ -60,28 +87,40 @@ export function mergeResults(results: ProbeResult[]): ProbeResult {
   for (const r of results) {
     if (r.probe !== probe) throw new ConndxError('CONNDX_BAD_ARGUMENT', `cannot merge a ${r.probe} result with a ${probe} result`);
     if (!r.histograms || typeof r.histograms !== 'object' || !r.histograms.latency) {
-      throw new ConndxError('CONNDX_BAD_ARGUMENT', `a ${r.probe} result${typeof r.target === 'string' && r.target ? ` for ${r.target}` : ''} carries no histograms (made by an older conndx, or not with --json?)`);
+      throw new ConndxError(
+        'CONNDX_BAD_ARGUMENT',
+        `a ${r.probe} result${typeof r.target === 'string' && r.target ? ` for ${r.target}` : ''} carries no histograms (made by an older conndx, or not with --json?)`,
+      );
     }
   }
   const out: ProbeResult = {
     probe,
     target: [...new Set(results.map((r) => r.target))].join(' '),
-    attempts: 0, succeeded: 0, failed: 0,
+    attempts: 0,
+    succeeded: 0,
+    failed: 0,
     elapsedMs: Math.max(...results.map((r) => r.elapsedMs)),
     latencyMs: null,
     outcomes: {},
   };
   // Histograms: every name any input carries.
-  const names = new Set(results.flatMap((r) => Object.keys(r.histograms ?? {})).filter((n) => n !== '__proto__' && n !== 'constructor' && n !== 'prototype'));
+  const names = new Set(
+    results.flatMap((r) => Object.keys(r.histograms ?? {})).filter((n) => n !== '__proto__' && n !== 'constructor' && n !== 'prototype'),
+  );
   const merged: Record<string, EncodedHistogram> = {};
   for (const name of names) {
     const h = decodeHistogram({ hdr: '', count: 0, sumNs: 0, minNs: 0, maxNs: 0 });
     for (const r of results) {
       const e = Object.hasOwn(r.histograms ?? {}, name) ? r.histograms![name] : undefined;
       if (e) {
-        try { h.merge(decodeNamed(e, name, r)); } catch (err) {
+        try {
+          h.merge(decodeNamed(e, name, r));
+        } catch (err) {
           if (err instanceof ConndxError) throw err;
-          throw new ConndxError('CONNDX_BAD_ARGUMENT', `the "${name}" histogram of a ${r.probe} result is corrupt: ${(err as Error).message}`);
+          throw new ConndxError(
+            'CONNDX_BAD_ARGUMENT',
+            `the "${name}" histogram of a ${r.probe} result is corrupt: ${(err as Error).message}`,
+          );
         }
       }
     }
@@ -101,7 +140,7 @@ export function mergeResults(results: ProbeResult[]): ProbeResult {
     for (const [k, v] of Object.entries(r)) {
       if (NOT_SUMMED.has(k) || names.has(k)) continue;
       const has = Object.hasOwn(out, k);
-      if (typeof v === 'number') setOwn(out, k, (has && typeof out[k] === 'number' ? out[k] as number : 0) + v);
+      if (typeof v === 'number') setOwn(out, k, (has && typeof out[k] === 'number' ? (out[k] as number) : 0) + v);
       else if (isCountMap(v) && (!has || isCountMap(out[k]))) {
         if (!has) setOwn(out, k, {});
         addMaps(out[k] as Record<string, number>, v);
@@ -113,11 +152,23 @@ export function mergeResults(results: ProbeResult[]): ProbeResult {
     // row (a shard that got one target of many), or the merged table would drop it
     // while the totals count it. Single-server dns results do not name the server,
     // so byServer cannot be made up this way. Keys are data: own properties only.
-    const rows = (r: ProbeResult) => (r[b] as Record<string, ProbeResult> | undefined)
-      ?? (b === 'byTarget' && !r.byServer ? { [r.target]: r } : undefined);
+    const rows = (r: ProbeResult) =>
+      (r[b] as Record<string, ProbeResult> | undefined) ?? (b === 'byTarget' && !r.byServer ? { [r.target]: r } : undefined);
     if (!results.some((r) => r[b])) continue;
     const keys = new Set(results.flatMap((r) => Object.keys(rows(r) ?? {})));
-    out[b] = Object.fromEntries([...keys].map((k) => [k, mergeResults(results.map((r) => { const m = rows(r); return m && Object.hasOwn(m, k) ? m[k] : undefined; }).filter((x): x is ProbeResult => !!x && typeof x === 'object'))]));
+    out[b] = Object.fromEntries(
+      [...keys].map((k) => [
+        k,
+        mergeResults(
+          results
+            .map((r) => {
+              const m = rows(r);
+              return m && Object.hasOwn(m, k) ? m[k] : undefined;
+            })
+            .filter((x): x is ProbeResult => !!x && typeof x === 'object'),
+        ),
+      ]),
+    );
   }
   out.histograms = merged;
   const shards = results.map((r) => r.shard).filter((x): x is string => typeof x === 'string');

@@ -140,13 +140,23 @@ export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
   const limit = () => (o.controller ? o.controller.limit() : o.concurrency);
 
   let wake: (() => void) | null = null;
-  const notify = () => { const w = wake; wake = null; w?.(); };
-  const waitForSlot = () => new Promise<void>((r) => { wake = r; });
+  const notify = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  const waitForSlot = () =>
+    new Promise<void>((r) => {
+      wake = r;
+    });
   o.signal?.addEventListener('abort', notify, { once: true });
 
   // The first error thrown by onAttempt (a broken stdout, say): the run stops starting attempts and rethrows it.
   let failure: { error: unknown } | null = null;
-  const fail = (error: unknown) => { failure ??= { error }; notify(); };
+  const fail = (error: unknown) => {
+    failure ??= { error };
+    notify();
+  };
 
   /** Folds a finished attempt into the run's figures and hands it on; a promise means "wait before the next". */
   const emit = (rec: AttemptRecord): void | Promise<void> => {
@@ -167,7 +177,18 @@ export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
   const noNetwork = (ti: number, intendedAt: number, outcome: 'dropped' | 'skipped', cause: string): AttemptRecord => {
     const t = now() - startMono;
     return {
-      seq: seq++, target: o.targets[ti]!.key, startedAt: wallClock(startMono + t), intendedAt, actualAt: t, outcome, phase, ms: null, latencyMs: null, tries: 0, firstOutcome: outcome, cause,
+      seq: seq++,
+      target: o.targets[ti]!.key,
+      startedAt: wallClock(startMono + t),
+      intendedAt,
+      actualAt: t,
+      outcome,
+      phase,
+      ms: null,
+      latencyMs: null,
+      tries: 0,
+      firstOutcome: outcome,
+      cause,
       durationMs: 0,
     };
   };
@@ -184,17 +205,23 @@ export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
   type Guard = { deadline: number; settle: ((a: Attempt) => void) | null };
   const guards: Guard[] = [];
   let guardHead = 0;
-  const sweep = setInterval(() => {
-    const t = now();
-    while (guardHead < guards.length) {
-      const g = guards[guardHead]!;
-      if (g.settle && g.deadline > t) break;
-      g.settle?.({ outcome: 'timeout', phase, ms: null, cause: `no result within ${hardMs} ms (engine backstop)` });
-      g.settle = null;
-      guardHead++;
-    }
-    if (guardHead > 1024 && guardHead * 2 > guards.length) { guards.splice(0, guardHead); guardHead = 0; }
-  }, Math.min(250, hardMs));
+  const sweep = setInterval(
+    () => {
+      const t = now();
+      while (guardHead < guards.length) {
+        const g = guards[guardHead]!;
+        if (g.settle && g.deadline > t) break;
+        g.settle?.({ outcome: 'timeout', phase, ms: null, cause: `no result within ${hardMs} ms (engine backstop)` });
+        g.settle = null;
+        guardHead++;
+      }
+      if (guardHead > 1024 && guardHead * 2 > guards.length) {
+        guards.splice(0, guardHead);
+        guardHead = 0;
+      }
+    },
+    Math.min(250, hardMs),
+  );
   sweep.unref();
 
   // The hot path is callbacks, not async functions: at tens of thousands of
@@ -209,7 +236,13 @@ export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
       p = Promise.reject(e);
     }
     p.then(
-      (a) => { const s = g.settle; if (s) { g.settle = null; s(a); } },
+      (a) => {
+        const s = g.settle;
+        if (s) {
+          g.settle = null;
+          s(a);
+        }
+      },
       (e: unknown) => {
         const s = g.settle;
         if (!s) return;
@@ -260,7 +293,11 @@ export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
     } catch (e) {
       fail(e);
     }
-    if (wait) wait.then(release, (e: unknown) => { fail(e); release(); });
+    if (wait)
+      wait.then(release, (e: unknown) => {
+        fail(e);
+        release();
+      });
     else release();
   };
 
@@ -316,7 +353,11 @@ export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
         while (now() < at && !stopped()) await yieldTurn();
         if (stopped()) break;
         const ti = i % nTargets;
-        if (breakerSkips(ti)) { skipped++; await emit(noNetwork(ti, intendedAt, 'skipped', 'circuit breaker open')); continue; }
+        if (breakerSkips(ti)) {
+          skipped++;
+          await emit(noNetwork(ti, intendedAt, 'skipped', 'circuit breaker open'));
+          continue;
+        }
         if (inFlight >= limit()) {
           dropped++;
           await emit(noNetwork(ti, intendedAt, 'dropped', `concurrency limit ${limit()} full at the scheduled start`));
@@ -333,11 +374,17 @@ export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
         if (breakerSkips(ti)) {
           skipped++;
           await emit(noNetwork(ti, now() - startMono, 'skipped', 'circuit breaker open'));
-          if (++startedThisTurn >= startsPerTurn) { startedThisTurn = 0; await yieldTurn(); }
+          if (++startedThisTurn >= startsPerTurn) {
+            startedThisTurn = 0;
+            await yieldTurn();
+          }
           continue;
         }
         launch(ti, now() - startMono);
-        if (++startedThisTurn >= startsPerTurn) { startedThisTurn = 0; await yieldTurn(); }
+        if (++startedThisTurn >= startsPerTurn) {
+          startedThisTurn = 0;
+          await yieldTurn();
+        }
       }
     }
     while (inFlight > 0) await waitForSlot();
@@ -350,15 +397,26 @@ export async function runAttempts<T>(o: RunOptions<T>): Promise<RunStats> {
   if (failure) throw (failure as { error: unknown }).error;
 
   return {
-    startMono, startedAt,
+    startMono,
+    startedAt,
     elapsedMs: done + dropped + skipped === 0 || firstStart === Infinity ? 0 : lastEnd - firstStart,
-    attempts: seq, dropped, skipped,
+    attempts: seq,
+    dropped,
+    skipped,
     interrupted: o.signal?.aborted === true,
     loopLagMs: lag.stats(),
     busy: Math.round(performance.eventLoopUtilization(elu0).utilization * 1000) / 1000,
     series: seconds.map((b, t) => {
       const r = (x: number | null) => (x === null ? null : Math.round(x * 1000) / 1000);
-      return { t, completed: b.completed, ok: b.ok, inFlightMax: b.inFlightMax, limit: b.limit, p50: r(b.lat.percentile(50)), p99: r(b.lat.percentile(99)) };
+      return {
+        t,
+        completed: b.completed,
+        ok: b.ok,
+        inFlightMax: b.inFlightMax,
+        limit: b.limit,
+        p50: r(b.lat.percentile(50)),
+        p99: r(b.lat.percentile(99)),
+      };
     }),
   };
 }

@@ -31,9 +31,22 @@ interface Acc {
 
 function newAcc(): Acc {
   return {
-    attempts: 0, succeeded: 0, outcomes: {}, firstTry: {}, retried: false, errors: {}, localErrors: 0,
-    latency: createHistogram(), service: createHistogram(), timings: new Map(), counters: {}, tallies: {},
-    factsOk: undefined, factsAny: undefined, firstStart: Infinity, lastEnd: -Infinity,
+    attempts: 0,
+    succeeded: 0,
+    outcomes: {},
+    firstTry: {},
+    retried: false,
+    errors: {},
+    localErrors: 0,
+    latency: createHistogram(),
+    service: createHistogram(),
+    timings: new Map(),
+    counters: {},
+    tallies: {},
+    factsOk: undefined,
+    factsAny: undefined,
+    firstStart: Infinity,
+    lastEnd: -Infinity,
   };
 }
 
@@ -89,7 +102,8 @@ function addTo(acc: Acc, r: AttemptRecord, openLoop: boolean): void {
 
 function toResult(acc: Acc, probe: string, target: string, openLoop: boolean): ProbeResult {
   const res: ProbeResult = {
-    probe, target,
+    probe,
+    target,
     attempts: acc.attempts,
     succeeded: acc.succeeded,
     failed: acc.attempts - acc.succeeded,
@@ -155,8 +169,10 @@ export function createAggregate(opts: {
     },
     snapshot() {
       return {
-        attempts: total.attempts, succeeded: total.succeeded,
-        p50: total.latency.percentile(50), p99: total.latency.percentile(99),
+        attempts: total.attempts,
+        succeeded: total.succeeded,
+        p50: total.latency.percentile(50),
+        p99: total.latency.percentile(99),
       };
     },
   };

@@ -9,14 +9,22 @@ import type { WorkerJob, WorkerMessage } from './workers.js';
 const job = workerData as WorkerJob;
 const port = parentPort!;
 const stop = new AbortController();
-port.on('message', (m) => { if (m === 'stop') stop.abort(); });
+port.on('message', (m) => {
+  if (m === 'stop') stop.abort();
+});
 const send = (m: WorkerMessage) => port.postMessage(m);
 
 let batch: AttemptRecord[] = [];
 let flushTimer: NodeJS.Timeout | undefined;
 const flush = () => {
-  if (flushTimer) { clearTimeout(flushTimer); flushTimer = undefined; }
-  if (batch.length) { send({ type: 'records', records: batch }); batch = []; }
+  if (flushTimer) {
+    clearTimeout(flushTimer);
+    flushTimer = undefined;
+  }
+  if (batch.length) {
+    send({ type: 'records', records: batch });
+    batch = [];
+  }
 };
 
 try {

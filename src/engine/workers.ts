@@ -48,7 +48,12 @@ function share(total: number | undefined, n: number, i: number): number | undefi
  * the CPU of every core behind the handshakes. Record times are moved into
  * this thread's clock.
  */
-export async function executeInWorkers<T>(plan: ProbePlan<T>, spec: WorkerProbeSpec, o: ExecOptions, n: number): Promise<{ result: ProbeResult; stats: RunStats }> {
+export async function executeInWorkers<T>(
+  plan: ProbePlan<T>,
+  spec: WorkerProbeSpec,
+  o: ExecOptions,
+  n: number,
+): Promise<{ result: ProbeResult; stats: RunStats }> {
   const agg = aggregateFor(plan, o);
   const mainStart = performance.now();
   const mainStartAbs = performance.timeOrigin + mainStart;
@@ -68,52 +73,69 @@ export async function executeInWorkers<T>(plan: ProbePlan<T>, spec: WorkerProbeS
 
   const workers = Array.from({ length: n }, (_, i) => {
     const job: WorkerJob = {
-      spec, phase: phaseOfKind(plan.probe), targets: plan.targets as TargetRef<unknown>[],
-      count: share(o.count, n, i), durationMs: o.durationMs,
-      concurrency: Math.max(1, share(o.concurrency, n, i)!), rate: o.rate === undefined ? undefined : o.rate / n,
-      timeoutMs: o.timeoutMs, retries: o.retries, breaker: o.breaker,
+      spec,
+      phase: phaseOfKind(plan.probe),
+      targets: plan.targets as TargetRef<unknown>[],
+      count: share(o.count, n, i),
+      durationMs: o.durationMs,
+      concurrency: Math.max(1, share(o.concurrency, n, i)!),
+      rate: o.rate === undefined ? undefined : o.rate / n,
+      timeoutMs: o.timeoutMs,
+      retries: o.retries,
+      breaker: o.breaker,
     };
     return { worker: new Worker(workerUrl(), { workerData: job }), job };
   }).filter((w) => w.job.count === undefined || w.job.count > 0);
 
-  const onStop = () => { for (const w of workers) w.worker.postMessage('stop'); };
+  const onStop = () => {
+    for (const w of workers) w.worker.postMessage('stop');
+  };
   o.signal?.addEventListener('abort', onStop, { once: true });
 
-  const runs = workers.map(({ worker }) => new Promise<void>((resolve, reject) => {
-    let shift = 0;
-    worker.on('message', (m: WorkerMessage) => {
-      if (m.type === 'start') shift = m.startAbs - mainStartAbs;
-      else if (m.type === 'records') {
-        chain = chain.then(async () => {
-          for (const r of m.records) {
-            r.seq = seq++;
-            r.actualAt += shift;
-            r.intendedAt += shift;
-            if (r.actualAt < firstStart) firstStart = r.actualAt;
-            const end = r.actualAt + r.durationMs;
-            if (end > lastEnd) lastEnd = end;
-            const b = second(Math.max(0, Math.floor(end / 1000)));
-            b.completed++;
-            if (r.outcome === 'ok') { b.ok++; if (r.latencyMs !== null) b.lat.record(r.latencyMs); }
-            agg.add(r);
-            await o.onAttempt?.(r);
-          }
+  const runs = workers.map(
+    ({ worker }) =>
+      new Promise<void>((resolve, reject) => {
+        let shift = 0;
+        worker.on('message', (m: WorkerMessage) => {
+          if (m.type === 'start') shift = m.startAbs - mainStartAbs;
+          else if (m.type === 'records') {
+            chain = chain.then(async () => {
+              for (const r of m.records) {
+                r.seq = seq++;
+                r.actualAt += shift;
+                r.intendedAt += shift;
+                if (r.actualAt < firstStart) firstStart = r.actualAt;
+                const end = r.actualAt + r.durationMs;
+                if (end > lastEnd) lastEnd = end;
+                const b = second(Math.max(0, Math.floor(end / 1000)));
+                b.completed++;
+                if (r.outcome === 'ok') {
+                  b.ok++;
+                  if (r.latencyMs !== null) b.lat.record(r.latencyMs);
+                }
+                agg.add(r);
+                await o.onAttempt?.(r);
+              }
+            });
+          } else if (m.type === 'done') {
+            // Each worker's seconds, moved onto this thread's clock: in flight and limits add up across workers.
+            for (const p of m.stats.series) {
+              const b = second(Math.max(0, Math.floor((p.t * 1000 + shift) / 1000)));
+              b.inFlightMax += p.inFlightMax;
+            }
+            if (m.stats.loopLagMs) lags.push(m.stats.loopLagMs);
+            busy = Math.max(busy, m.stats.busy);
+            if (m.stats.interrupted) interrupted = true;
+            resolve();
+          } else if (m.type === 'error') reject(new Error(`worker: ${m.message}`));
         });
-      } else if (m.type === 'done') {
-        // Each worker's seconds, moved onto this thread's clock: in flight and limits add up across workers.
-        for (const p of m.stats.series) {
-          const b = second(Math.max(0, Math.floor((p.t * 1000 + shift) / 1000)));
-          b.inFlightMax += p.inFlightMax;
-        }
-        if (m.stats.loopLagMs) lags.push(m.stats.loopLagMs);
-        busy = Math.max(busy, m.stats.busy);
-        if (m.stats.interrupted) interrupted = true;
-        resolve();
-      } else if (m.type === 'error') reject(new Error(`worker: ${m.message}`));
-    });
-    worker.on('error', reject);
-    worker.on('exit', (code) => { if (code !== 0) reject(new Error(`worker exited with code ${code}`)); else resolve(); });
-  }));
+        worker.on('error', reject);
+        worker.on('exit', (code) => {
+          if (code !== 0) reject(new Error(`worker exited with code ${code}`));
+          else resolve();
+        });
+      }),
+  );
   try {
     await Promise.all(runs);
     await chain;
@@ -138,15 +160,27 @@ export async function executeInWorkers<T>(plan: ProbePlan<T>, spec: WorkerProbeS
   const series: SeriesPoint[] = seconds.map((b, t) => ({
     // Threads run without --adaptive (refused): the limit is the run's, every second. Summed
     // from the threads' own seconds it read half in a second only one thread's clock reached.
-    t, completed: b.completed, ok: b.ok, inFlightMax: b.inFlightMax, limit: o.concurrency,
-    p50: b.lat.percentile(50) === null ? null : round(b.lat.percentile(50)!), p99: b.lat.percentile(99) === null ? null : round(b.lat.percentile(99)!),
+    t,
+    completed: b.completed,
+    ok: b.ok,
+    inFlightMax: b.inFlightMax,
+    limit: o.concurrency,
+    p50: b.lat.percentile(50) === null ? null : round(b.lat.percentile(50)!),
+    p99: b.lat.percentile(99) === null ? null : round(b.lat.percentile(99)!),
   }));
   if (series.length > 1) result.series = series;
   result.meta = makeMeta(o.argv ?? [], new Date(mainStartAbs).toISOString());
   const stats: RunStats = {
-    startMono: mainStart, startedAt: new Date(mainStartAbs).toISOString(), elapsedMs: elapsed,
-    attempts: result.attempts, dropped: result.outcomes.dropped ?? 0, skipped: result.outcomes.skipped ?? 0,
-    interrupted, loopLagMs: worst, busy, series,
+    startMono: mainStart,
+    startedAt: new Date(mainStartAbs).toISOString(),
+    elapsedMs: elapsed,
+    attempts: result.attempts,
+    dropped: result.outcomes.dropped ?? 0,
+    skipped: result.outcomes.skipped ?? 0,
+    interrupted,
+    loopLagMs: worst,
+    busy,
+    series,
   };
   return { result, stats };
 }

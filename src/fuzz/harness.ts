@@ -22,9 +22,11 @@ import { alertName, classifyTlsError, opensslReason, receivedAlert } from '../pr
 
 /** xorshift32: small, fast, deterministic. */
 export function rng(seed: number): () => number {
-  let s = (seed | 0) || 0x9e3779b9;
+  let s = seed | 0 || 0x9e3779b9;
   return () => {
-    s ^= s << 13; s ^= s >>> 17; s ^= s << 5;
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
     return (s >>> 0) / 4294967296;
   };
 }
@@ -43,8 +45,18 @@ function pcapngFields(b: Buffer): { blockLens: number[]; optLens: number[] } {
     blockLens.push(o + len - 4);
     const type = b.readUInt32LE(o);
     // Options start after the fixed part: SHB 24, IDB 16, EPB 28 + padded data.
-    let q = type === 0x0a0d0d0a ? o + 24 : type === 1 ? o + 16 : type === 6 && o + 24 <= b.length ? o + 28 + ((b.readUInt32LE(o + 20) + 3) & ~3) : -1;
-    while (q >= 0 && q + 4 <= o + len - 4) { optLens.push(q + 2); q += 4 + ((b.readUInt16LE(q + 2) + 3) & ~3); }
+    let q =
+      type === 0x0a0d0d0a
+        ? o + 24
+        : type === 1
+          ? o + 16
+          : type === 6 && o + 24 <= b.length
+            ? o + 28 + ((b.readUInt32LE(o + 20) + 3) & ~3)
+            : -1;
+    while (q >= 0 && q + 4 <= o + len - 4) {
+      optLens.push(q + 2);
+      q += 4 + ((b.readUInt16LE(q + 2) + 3) & ~3);
+    }
     o += len;
   }
   return { blockLens, optLens };
@@ -67,10 +79,23 @@ function pcapFields(b: Buffer): number[] {
 
 function writeU32(b: Buffer, at: number, v: number, le: boolean): void {
   if (at < 0 || at + 4 > b.length) return;
-  if (le) b.writeUInt32LE(v >>> 0, at); else b.writeUInt32BE(v >>> 0, at);
+  if (le) b.writeUInt32LE(v >>> 0, at);
+  else b.writeUInt32BE(v >>> 0, at);
 }
 
-export const MUTATIONS = ['bitflip', 'bytes', 'truncate', 'lenfield', 'blocklen', 'optlen', 'splice', 'duplicate', 'delete', 'insert', 'none'] as const;
+export const MUTATIONS = [
+  'bitflip',
+  'bytes',
+  'truncate',
+  'lenfield',
+  'blocklen',
+  'optlen',
+  'splice',
+  'duplicate',
+  'delete',
+  'insert',
+  'none',
+] as const;
 export type Mutation = (typeof MUTATIONS)[number];
 
 /** Input `index` of a run: a seed chosen and mutated 1-4 times. */
@@ -88,9 +113,15 @@ export function mutate(seeds: readonly Buffer[], runSeed: number, index: number)
     const ng = b.length >= 4 && b.readUInt32BE(0) === 0x0a0d0d0a;
     const le = b.length < 4 || b[0] === 0xd4 || b[0] === 0x4d || (ng && b.length >= 12 && b.readUInt32LE(8) === 0x1a2b3c4d);
     switch (op) {
-      case 'bitflip': for (let i = 0, m = 1 + pick(16); i < m && b.length; i++) b[pick(b.length)]! ^= 1 << pick(8); break;
-      case 'bytes': for (let i = 0, m = 1 + pick(8); i < m && b.length; i++) b[pick(b.length)] = [0, 0xff, 0x7f, 0x80, pick(256)][pick(5)]!; break;
-      case 'truncate': b = b.subarray(0, pick(b.length + 1)); break;
+      case 'bitflip':
+        for (let i = 0, m = 1 + pick(16); i < m && b.length; i++) b[pick(b.length)]! ^= 1 << pick(8);
+        break;
+      case 'bytes':
+        for (let i = 0, m = 1 + pick(8); i < m && b.length; i++) b[pick(b.length)] = [0, 0xff, 0x7f, 0x80, pick(256)][pick(5)]!;
+        break;
+      case 'truncate':
+        b = b.subarray(0, pick(b.length + 1));
+        break;
       case 'lenfield': {
         const f = ng ? pcapngFields(b).blockLens : pcapFields(b);
         const at = f.length ? f[pick(f.length)]! : pick(Math.max(1, b.length - 3));
@@ -99,12 +130,20 @@ export function mutate(seeds: readonly Buffer[], runSeed: number, index: number)
       }
       case 'blocklen': {
         const f = ng ? pcapngFields(b).blockLens : pcapFields(b);
-        if (f.length) { const at = f[pick(f.length)]!; if (at + 4 > b.length) break; const cur = le ? b.readUInt32LE(at) : b.readUInt32BE(at); writeU32(b, at, cur + [4, -4, 8, 1, -1, 0x10000][pick(6)]!, le); }
+        if (f.length) {
+          const at = f[pick(f.length)]!;
+          if (at + 4 > b.length) break;
+          const cur = le ? b.readUInt32LE(at) : b.readUInt32BE(at);
+          writeU32(b, at, cur + [4, -4, 8, 1, -1, 0x10000][pick(6)]!, le);
+        }
         break;
       }
       case 'optlen': {
         const f = ng ? pcapngFields(b).optLens : [];
-        if (f.length) { const at = f[pick(f.length)]!; if (at + 2 <= b.length) b.writeUInt16LE([0, 0xffff, 0xfffc, 1, pick(65536)][pick(5)]!, at); }
+        if (f.length) {
+          const at = f[pick(f.length)]!;
+          if (at + 2 <= b.length) b.writeUInt16LE([0, 0xffff, 0xfffc, 1, pick(65536)][pick(5)]!, at);
+        }
         break;
       }
       case 'splice': {
@@ -120,9 +159,20 @@ export function mutate(seeds: readonly Buffer[], runSeed: number, index: number)
         b = Buffer.concat([b.subarray(0, at + len), b.subarray(at, at + len), b.subarray(at + len)]);
         break;
       }
-      case 'delete': { const at = pick(b.length + 1); b = Buffer.concat([b.subarray(0, at), b.subarray(at + pick(64))]); break; }
-      case 'insert': { const at = pick(b.length + 1); const junk = Buffer.alloc(pick(64)); for (let i = 0; i < junk.length; i++) junk[i] = pick(256); b = Buffer.concat([b.subarray(0, at), junk, b.subarray(at)]); break; }
-      case 'none': break;
+      case 'delete': {
+        const at = pick(b.length + 1);
+        b = Buffer.concat([b.subarray(0, at), b.subarray(at + pick(64))]);
+        break;
+      }
+      case 'insert': {
+        const at = pick(b.length + 1);
+        const junk = Buffer.alloc(pick(64));
+        for (let i = 0; i < junk.length; i++) junk[i] = pick(256);
+        b = Buffer.concat([b.subarray(0, at), junk, b.subarray(at)]);
+        break;
+      }
+      case 'none':
+        break;
     }
     if (b.length > 4 << 20) b = b.subarray(0, 4 << 20);
   }
@@ -130,7 +180,10 @@ export function mutate(seeds: readonly Buffer[], runSeed: number, index: number)
   return { bytes: b, seed, ops };
 }
 
-export interface RunStats { packets: number; records: number }
+export interface RunStats {
+  packets: number;
+  records: number;
+}
 
 /** Slices of a capture handed straight to the decoders (what the analysis would only reach through valid lower layers). */
 function decoders(b: Buffer, r: () => number): void {
@@ -161,7 +214,10 @@ function decoders(b: Buffer, r: () => number): void {
   answersQuestion(slice, slice.subarray(0, Math.min(slice.length, 40)));
   // the probes' TLS alert parsing reads OpenSSL's error text and code
   const text = slice.subarray(0, 120).toString('latin1');
-  const err = Object.assign(new Error(`SSL routines:ssl3_read_bytes:${text} SSL alert number ${slice[0] ?? 0}`), { code: slice.length % 2 ? 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE' : `ERR_SSL_${text.slice(0, 8)}`, reason: slice.length % 3 ? text : undefined });
+  const err = Object.assign(new Error(`SSL routines:ssl3_read_bytes:${text} SSL alert number ${slice[0] ?? 0}`), {
+    code: slice.length % 2 ? 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE' : `ERR_SSL_${text.slice(0, 8)}`,
+    reason: slice.length % 3 ? text : undefined,
+  });
   receivedAlert(err);
   opensslReason(err);
   classifyTlsError(err, { endFirst: (slice[1] ?? 0) > 127 });
@@ -176,9 +232,13 @@ export function runInput(bytes: Buffer, runSeed: number, index: number): RunStat
   // Random chunk boundaries: 0-6 cuts.
   const cuts = Array.from({ length: Math.floor(r() * 7) }, () => Math.floor(r() * (bytes.length + 1))).sort((a, b) => a - b);
   let prev = 0;
-  for (const c of [...cuts, bytes.length]) { reader.push(bytes.subarray(prev, c)); prev = c; }
+  for (const c of [...cuts, bytes.length]) {
+    reader.push(bytes.subarray(prev, c));
+    prev = c;
+  }
   const end = reader.end();
-  let packets = 0, records = 0;
+  let packets = 0,
+    records = 0;
   if (end.ok) {
     const res = an.finish('fuzz', end.stats!);
     packets = res.packets;
@@ -195,37 +255,107 @@ export function generatedSeeds(): Buffer[] {
   const eth = (ip: Buffer) => Buffer.concat([Buffer.from('0000000000020000000000010800', 'hex'), ip]);
   const ipv4 = (proto: number, l4: Buffer, rev = false) => {
     const h = Buffer.alloc(20);
-    h[0] = 0x45; h.writeUInt16BE(20 + l4.length, 2); h[8] = 64; h[9] = proto;
+    h[0] = 0x45;
+    h.writeUInt16BE(20 + l4.length, 2);
+    h[8] = 64;
+    h[9] = proto;
     Buffer.from(rev ? [10, 0, 0, 2, 10, 0, 0, 1] : [10, 0, 0, 1, 10, 0, 0, 2]).copy(h, 12);
     return Buffer.concat([h, l4]);
   };
-  const udp = (sp: number, dp: number, p: Buffer) => { const h = Buffer.alloc(8); h.writeUInt16BE(sp, 0); h.writeUInt16BE(dp, 2); h.writeUInt16BE(8 + p.length, 4); return Buffer.concat([h, p]); };
+  const udp = (sp: number, dp: number, p: Buffer) => {
+    const h = Buffer.alloc(8);
+    h.writeUInt16BE(sp, 0);
+    h.writeUInt16BE(dp, 2);
+    h.writeUInt16BE(8 + p.length, 4);
+    return Buffer.concat([h, p]);
+  };
   const tcp = (sp: number, dp: number, seq: number, ack: number, flags: number, p = Buffer.alloc(0)) => {
-    const h = Buffer.alloc(20); h.writeUInt16BE(sp, 0); h.writeUInt16BE(dp, 2); h.writeUInt32BE(seq >>> 0, 4); h.writeUInt32BE(ack >>> 0, 8); h[12] = 0x50; h[13] = flags; h.writeUInt16BE(65535, 14);
+    const h = Buffer.alloc(20);
+    h.writeUInt16BE(sp, 0);
+    h.writeUInt16BE(dp, 2);
+    h.writeUInt32BE(seq >>> 0, 4);
+    h.writeUInt32BE(ack >>> 0, 8);
+    h[12] = 0x50;
+    h[13] = flags;
+    h.writeUInt16BE(65535, 14);
     return Buffer.concat([h, p]);
   };
   const q = Buffer.from('123401000001000000000000036c6162047465737400000100 01'.replace(/ /g, ''), 'hex');
   const a = Buffer.from('123481800001000100000000036c6162047465737400000100 01c00c000100010000003c00047f000001'.replace(/ /g, ''), 'hex');
-  const hs = (type: number, body: Buffer) => { const h = Buffer.alloc(4); h[0] = type; h.writeUIntBE(body.length, 1, 3); const m = Buffer.concat([h, body]); const r = Buffer.from([22, 3, 1, 0, 0]); r.writeUInt16BE(m.length, 3); return Buffer.concat([r, m]); };
+  const hs = (type: number, body: Buffer) => {
+    const h = Buffer.alloc(4);
+    h[0] = type;
+    h.writeUIntBE(body.length, 1, 3);
+    const m = Buffer.concat([h, body]);
+    const r = Buffer.from([22, 3, 1, 0, 0]);
+    r.writeUInt16BE(m.length, 3);
+    return Buffer.concat([r, m]);
+  };
   const sni = Buffer.from('0000000e000c0000096c61622e74657374', 'hex');
   const ext = Buffer.concat([Buffer.from([0, sni.length >> 8, sni.length & 255]).subarray(1), sni]);
-  const ch = hs(1, Buffer.concat([Buffer.from([3, 3]), Buffer.alloc(32, 7), Buffer.from([0, 0, 2, 0x13, 0x01, 1, 0]), Buffer.from([0, ext.length]), ext]));
+  const ch = hs(
+    1,
+    Buffer.concat([Buffer.from([3, 3]), Buffer.alloc(32, 7), Buffer.from([0, 0, 2, 0x13, 0x01, 1, 0]), Buffer.from([0, ext.length]), ext]),
+  );
   const sh = hs(2, Buffer.concat([Buffer.from([3, 3]), Buffer.alloc(32, 9), Buffer.from([0, 0x13, 0x01, 0, 0, 6, 0, 0x2b, 0, 2, 3, 4])]));
   const alert = Buffer.from([21, 3, 3, 0, 2, 2, 40]);
   const frames = [
-    eth(ipv4(17, udp(40000, 53, q))), eth(ipv4(17, udp(53, 40000, a), true)),
-    eth(ipv4(6, tcp(40001, 443, 100, 0, 0x02))), eth(ipv4(6, tcp(443, 40001, 900, 101, 0x12), true)), eth(ipv4(6, tcp(40001, 443, 101, 901, 0x10))),
-    eth(ipv4(6, tcp(40001, 443, 101, 901, 0x18, ch))), eth(ipv4(6, tcp(443, 40001, 901, 101 + ch.length, 0x18, Buffer.concat([sh, alert])), true)),
+    eth(ipv4(17, udp(40000, 53, q))),
+    eth(ipv4(17, udp(53, 40000, a), true)),
+    eth(ipv4(6, tcp(40001, 443, 100, 0, 0x02))),
+    eth(ipv4(6, tcp(443, 40001, 900, 101, 0x12), true)),
+    eth(ipv4(6, tcp(40001, 443, 101, 901, 0x10))),
+    eth(ipv4(6, tcp(40001, 443, 101, 901, 0x18, ch))),
+    eth(ipv4(6, tcp(443, 40001, 901, 101 + ch.length, 0x18, Buffer.concat([sh, alert])), true)),
     eth(ipv4(6, tcp(40001, 443, 101 + ch.length, 901, 0x04))),
   ];
   const recs: Buffer[] = [];
-  const head = Buffer.alloc(24); head.writeUInt32LE(0xa1b2c3d4, 0); head.writeUInt16LE(2, 4); head.writeUInt16LE(4, 6); head.writeUInt32LE(262144, 16); head.writeUInt32LE(1, 20);
-  frames.forEach((f, i) => { const h = Buffer.alloc(16); h.writeUInt32LE(1000 + i, 0); h.writeUInt32LE(i * 1000, 4); h.writeUInt32LE(f.length, 8); h.writeUInt32LE(f.length, 12); recs.push(h, f); });
+  const head = Buffer.alloc(24);
+  head.writeUInt32LE(0xa1b2c3d4, 0);
+  head.writeUInt16LE(2, 4);
+  head.writeUInt16LE(4, 6);
+  head.writeUInt32LE(262144, 16);
+  head.writeUInt32LE(1, 20);
+  frames.forEach((f, i) => {
+    const h = Buffer.alloc(16);
+    h.writeUInt32LE(1000 + i, 0);
+    h.writeUInt32LE(i * 1000, 4);
+    h.writeUInt32LE(f.length, 8);
+    h.writeUInt32LE(f.length, 12);
+    recs.push(h, f);
+  });
   const pcap = Buffer.concat([head, ...recs]);
-  const block = (type: number, body: Buffer) => { const pad = Buffer.alloc((4 - (body.length % 4)) % 4); const len = 12 + body.length + pad.length; const h = Buffer.alloc(8); h.writeUInt32LE(type, 0); h.writeUInt32LE(len, 4); const t = Buffer.alloc(4); t.writeUInt32LE(len, 0); return Buffer.concat([h, body, pad, t]); };
-  const shb = block(0x0a0d0d0a, Buffer.concat([Buffer.from('4d3c2b1a01000000ffffffffffffffff', 'hex'), Buffer.from('0100050063646e78000000000000 0000'.replace(/ /g, ''), 'hex')]));
-  const idb = block(1, Buffer.concat([Buffer.from('0100000000000400', 'hex'), Buffer.from('0900010006000000 0000 0000'.replace(/ /g, ''), 'hex')]));
-  const epbs = frames.map((f, i) => { const b = Buffer.alloc(20); b.writeUInt32LE(0, 0); b.writeUInt32LE(0, 4); b.writeUInt32LE(1000 + i, 8); b.writeUInt32LE(f.length, 12); b.writeUInt32LE(f.length, 16); const pad = Buffer.alloc((4 - (f.length % 4)) % 4); return block(6, Buffer.concat([b, f, pad, Buffer.from('0100040066757a7a00000000', 'hex')])); });
+  const block = (type: number, body: Buffer) => {
+    const pad = Buffer.alloc((4 - (body.length % 4)) % 4);
+    const len = 12 + body.length + pad.length;
+    const h = Buffer.alloc(8);
+    h.writeUInt32LE(type, 0);
+    h.writeUInt32LE(len, 4);
+    const t = Buffer.alloc(4);
+    t.writeUInt32LE(len, 0);
+    return Buffer.concat([h, body, pad, t]);
+  };
+  const shb = block(
+    0x0a0d0d0a,
+    Buffer.concat([
+      Buffer.from('4d3c2b1a01000000ffffffffffffffff', 'hex'),
+      Buffer.from('0100050063646e78000000000000 0000'.replace(/ /g, ''), 'hex'),
+    ]),
+  );
+  const idb = block(
+    1,
+    Buffer.concat([Buffer.from('0100000000000400', 'hex'), Buffer.from('0900010006000000 0000 0000'.replace(/ /g, ''), 'hex')]),
+  );
+  const epbs = frames.map((f, i) => {
+    const b = Buffer.alloc(20);
+    b.writeUInt32LE(0, 0);
+    b.writeUInt32LE(0, 4);
+    b.writeUInt32LE(1000 + i, 8);
+    b.writeUInt32LE(f.length, 12);
+    b.writeUInt32LE(f.length, 16);
+    const pad = Buffer.alloc((4 - (f.length % 4)) % 4);
+    return block(6, Buffer.concat([b, f, pad, Buffer.from('0100040066757a7a00000000', 'hex')]));
+  });
   const spb = block(3, Buffer.concat([Buffer.from([frames[0]!.length, 0, 0, 0]), frames[0]!]));
   const pcapng = Buffer.concat([shb, idb, ...epbs, spb]);
   return [pcap, pcapng];

@@ -58,41 +58,68 @@ x509.cryptoProvider.set(crypto);
 
 async function keyPem(key: CryptoKey): Promise<string> {
   const der = Buffer.from(await crypto.subtle.exportKey('pkcs8', key));
-  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').trimEnd();
+  const b64 = der
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .trimEnd();
   return `-----BEGIN PRIVATE KEY-----\n${b64}\n-----END PRIVATE KEY-----\n`;
 }
 
 const genKeys = () => crypto.subtle.generateKey(ALG, true, ['sign', 'verify']) as Promise<CryptoKeyPair>;
-const serial = () => Buffer.from(crypto.getRandomValues(new Uint8Array(12))).toString('hex').replace(/^[89a-f]/, '1');
+const serial = () =>
+  Buffer.from(crypto.getRandomValues(new Uint8Array(12)))
+    .toString('hex')
+    .replace(/^[89a-f]/, '1');
 
-interface Issuer { cert: x509.X509Certificate; keys: CryptoKeyPair }
+interface Issuer {
+  cert: x509.X509Certificate;
+  keys: CryptoKeyPair;
+}
 
 async function issue(o: {
-  cn: string; issuer: Issuer; ca?: boolean; sans?: { dns?: string[]; ip?: string[] };
-  notBefore: Date; notAfter: Date; usage?: 'server' | 'client'; caIssuers?: string;
+  cn: string;
+  issuer: Issuer;
+  ca?: boolean;
+  sans?: { dns?: string[]; ip?: string[] };
+  notBefore: Date;
+  notAfter: Date;
+  usage?: 'server' | 'client';
+  caIssuers?: string;
 }): Promise<Issuer> {
   const keys = await genKeys();
   const ext: x509.Extension[] = [
     new x509.BasicConstraintsExtension(Boolean(o.ca), o.ca ? 0 : undefined, true),
     new x509.KeyUsagesExtension(
-      o.ca ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign : x509.KeyUsageFlags.digitalSignature, true),
+      o.ca ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign : x509.KeyUsageFlags.digitalSignature,
+      true,
+    ),
     await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     await x509.AuthorityKeyIdentifierExtension.create(o.issuer.keys.publicKey),
   ];
   if (o.caIssuers) ext.push(new x509.AuthorityInfoAccessExtension({ caIssuers: [new x509.GeneralName('url', o.caIssuers)] }));
   if (!o.ca) {
-    ext.push(new x509.ExtendedKeyUsageExtension([o.usage === 'client' ? x509.ExtendedKeyUsage.clientAuth : x509.ExtendedKeyUsage.serverAuth]));
+    ext.push(
+      new x509.ExtendedKeyUsageExtension([o.usage === 'client' ? x509.ExtendedKeyUsage.clientAuth : x509.ExtendedKeyUsage.serverAuth]),
+    );
   }
   if (o.sans) {
-    ext.push(new x509.SubjectAlternativeNameExtension([
-      ...(o.sans.dns ?? []).map((value) => ({ type: 'dns' as const, value })),
-      ...(o.sans.ip ?? []).map((value) => ({ type: 'ip' as const, value })),
-    ]));
+    ext.push(
+      new x509.SubjectAlternativeNameExtension([
+        ...(o.sans.dns ?? []).map((value) => ({ type: 'dns' as const, value })),
+        ...(o.sans.ip ?? []).map((value) => ({ type: 'ip' as const, value })),
+      ]),
+    );
   }
   const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: serial(), subject: `CN=${o.cn}, O=conndx lab`, issuer: o.issuer.cert.subject,
-    notBefore: o.notBefore, notAfter: o.notAfter, signingAlgorithm: ALG,
-    publicKey: keys.publicKey, signingKey: o.issuer.keys.privateKey, extensions: ext,
+    serialNumber: serial(),
+    subject: `CN=${o.cn}, O=conndx lab`,
+    issuer: o.issuer.cert.subject,
+    notBefore: o.notBefore,
+    notAfter: o.notAfter,
+    signingAlgorithm: ALG,
+    publicKey: keys.publicKey,
+    signingKey: o.issuer.keys.privateKey,
+    extensions: ext,
   });
   return { cert, keys };
 }
@@ -101,22 +128,37 @@ async function toPem(i: Issuer): Promise<KeyPairPem> {
   return { cert: i.cert.toString('pem') + '\n', key: await keyPem(i.keys.privateKey) };
 }
 
-async function selfSigned(cn: string, notBefore: Date, notAfter: Date, o: { ca: boolean; sans?: { dns: string[]; ip: string[] } }): Promise<Issuer> {
+async function selfSigned(
+  cn: string,
+  notBefore: Date,
+  notAfter: Date,
+  o: { ca: boolean; sans?: { dns: string[]; ip: string[] } },
+): Promise<Issuer> {
   const keys = await genKeys();
   const ext: x509.Extension[] = [
     new x509.BasicConstraintsExtension(o.ca, o.ca ? 1 : undefined, true),
     new x509.KeyUsagesExtension(
-      o.ca ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign : x509.KeyUsageFlags.digitalSignature, true),
+      o.ca ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign : x509.KeyUsageFlags.digitalSignature,
+      true,
+    ),
     await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
   ];
   if (o.sans) {
-    ext.push(new x509.SubjectAlternativeNameExtension([
-      ...o.sans.dns.map((value) => ({ type: 'dns' as const, value })),
-      ...o.sans.ip.map((value) => ({ type: 'ip' as const, value })),
-    ]));
+    ext.push(
+      new x509.SubjectAlternativeNameExtension([
+        ...o.sans.dns.map((value) => ({ type: 'dns' as const, value })),
+        ...o.sans.ip.map((value) => ({ type: 'ip' as const, value })),
+      ]),
+    );
   }
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: serial(), name: `CN=${cn}, O=conndx lab`, notBefore, notAfter, signingAlgorithm: ALG, keys, extensions: ext,
+    serialNumber: serial(),
+    name: `CN=${cn}, O=conndx lab`,
+    notBefore,
+    notAfter,
+    signingAlgorithm: ALG,
+    keys,
+    extensions: ext,
   });
   return { cert, keys };
 }
@@ -142,8 +184,16 @@ export async function createLabPki(at: Date = new Date()): Promise<LabPki> {
     issue({ cn: LAB_SERVER_NAME, issuer: privateRoot, sans, notBefore: d(-1), notAfter: d(90) }).then(toPem),
   ]);
   return {
-    ca: await toPem(root), intermediate: await toPem(inter),
-    valid, expired, notYetValid, wrongHost, expiringSoon, selfSigned: self, client, privateCaLeaf,
+    ca: await toPem(root),
+    intermediate: await toPem(inter),
+    valid,
+    expired,
+    notYetValid,
+    wrongHost,
+    expiringSoon,
+    selfSigned: self,
+    client,
+    privateCaLeaf,
   };
 }
 

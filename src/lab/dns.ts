@@ -30,7 +30,16 @@ export function answerFor(req: DnsPacket): DnsPacket {
     [T.NS]: { type: T.NS, ns: `ns1.${q.name}` },
     [T.PTR]: { type: T.PTR, domain: 'host.lab.test' },
     [T.SRV]: { type: T.SRV, priority: 1, weight: 1, port: 443, target: `svc.${q.name}` },
-    [T.SOA]: { type: T.SOA, primary: `ns1.${q.name}`, admin: `hostmaster.${q.name}`, serial: 1, refresh: 3600, retry: 600, expiration: 86400, minimum: 60 },
+    [T.SOA]: {
+      type: T.SOA,
+      primary: `ns1.${q.name}`,
+      admin: `hostmaster.${q.name}`,
+      serial: 1,
+      refresh: 3600,
+      retry: 600,
+      expiration: 86400,
+      minimum: 60,
+    },
   };
   const r = rr[q.type];
   if (r) res.answers.push({ ...base, ...r } as unknown as DnsPacket['answers'][number]);
@@ -43,7 +52,10 @@ function withRcode(req: DnsPacket, rcode: number): DnsPacket {
   return res;
 }
 
-interface Bound { port: number; close(): Promise<void> }
+interface Bound {
+  port: number;
+  close(): Promise<void>;
+}
 
 function toBuffer(a: Answer): Buffer | null {
   if (a === null) return null;
@@ -77,11 +89,18 @@ export async function serveDns(handler: Handler, host = LAB_HOST, so: ServeOptio
     let out: Buffer | null | undefined = key === undefined ? undefined : cache.get(key);
     if (out === undefined) {
       let req: DnsPacket;
-      try { req = Packet.parse(msg); } catch { return null; }
+      try {
+        req = Packet.parse(msg);
+      } catch {
+        return null;
+      }
       out = toBuffer(await handler(req, transport));
       if (key !== undefined && cache.size < 10_000) cache.set(key, out);
     }
-    if (out && key !== undefined) { out = Buffer.from(out); msg.copy(out, 0, 0, 2); }
+    if (out && key !== undefined) {
+      out = Buffer.from(out);
+      msg.copy(out, 0, 0, 2);
+    }
     const d = so.delayMs?.();
     if (d) await delay(d);
     so.onHeld?.(performance.now() - t0);
@@ -90,11 +109,23 @@ export async function serveDns(handler: Handler, host = LAB_HOST, so: ServeOptio
   for (let tries = 0; ; tries++) {
     // Large buffers: a burst of thousands of queries must not be lost in the lab's own socket.
     const udp = dgram.createSocket({ type: net.isIP(host) === 6 ? 'udp6' : 'udp4', recvBufferSize: 8 << 20, sendBufferSize: 8 << 20 });
-    await new Promise<void>((res, rej) => { udp.once('error', rej); udp.bind(0, host, () => { udp.off('error', rej); res(); }); });
+    await new Promise<void>((res, rej) => {
+      udp.once('error', rej);
+      udp.bind(0, host, () => {
+        udp.off('error', rej);
+        res();
+      });
+    });
     const port = udp.address().port;
     const tcp = net.createServer();
     try {
-      await new Promise<void>((res, rej) => { tcp.once('error', rej); tcp.listen(port, host, () => { tcp.off('error', rej); res(); }); });
+      await new Promise<void>((res, rej) => {
+        tcp.once('error', rej);
+        tcp.listen(port, host, () => {
+          tcp.off('error', rej);
+          res();
+        });
+      });
     } catch (e) {
       udp.close();
       if (tries < 20) continue;
@@ -131,10 +162,7 @@ export async function serveDns(handler: Handler, host = LAB_HOST, so: ServeOptio
       close: async () => {
         closed = true;
         for (const s of conns) s.destroy();
-        await Promise.all([
-          new Promise<void>((r) => udp.close(() => r())),
-          new Promise<void>((r) => tcp.close(() => r())),
-        ]);
+        await Promise.all([new Promise<void>((r) => udp.close(() => r())), new Promise<void>((r) => tcp.close(() => r()))]);
       },
     };
   }
@@ -173,9 +201,14 @@ export function slowTailDns(opts: { fastMs?: number; slowMs?: number; every?: nu
       },
     });
     return {
-      name: 'dns-slow-tail', kind: 'dns', host, port: b.port,
+      name: 'dns-slow-tail',
+      kind: 'dns',
+      host,
+      port: b.port,
       description: `answers ${100 - 100 / every}% after ${fastMs} ms and ${100 / every}% after ${slowMs} ms`,
-      expect: 'ok', info: { name: 'lab.test', held }, close: b.close,
+      expect: 'ok',
+      info: { name: 'lab.test', held },
+      close: b.close,
     };
   };
 }
@@ -196,12 +229,19 @@ export function degradingDns(opts: { capacity?: number; fastMs?: number; slowMs?
     const b = await serveDns(answerFor, host, {
       cacheable: true,
       delayMs: () => (++outstanding > capacity ? slowMs : fastMs),
-      onHeld: () => { outstanding--; },
+      onHeld: () => {
+        outstanding--;
+      },
     });
     return {
-      name: 'dns-degrade', kind: 'dns', host, port: b.port,
+      name: 'dns-degrade',
+      kind: 'dns',
+      host,
+      port: b.port,
       description: `answers after ${fastMs} ms up to ${capacity} queries outstanding, after ${slowMs} ms beyond`,
-      expect: 'ok', info: { name: 'lab.test', capacity }, close: b.close,
+      expect: 'ok',
+      info: { name: 'lab.test', capacity },
+      close: b.close,
     };
   };
 }
@@ -226,9 +266,14 @@ export function serialDns(opts: { serviceMs?: number } = {}): LabFactory {
       },
     });
     return {
-      name: 'dns-serial', kind: 'dns', host, port: b.port,
+      name: 'dns-serial',
+      kind: 'dns',
+      host,
+      port: b.port,
       description: `answers one query at a time, ${serviceMs} ms each (capacity ${Math.round(1000 / serviceMs)}/s; beyond it a queue builds)`,
-      expect: 'ok', info: { name: 'lab.test', serviceMs }, close: b.close,
+      expect: 'ok',
+      info: { name: 'lab.test', serviceMs },
+      close: b.close,
     };
   };
 }
@@ -242,9 +287,14 @@ const closedDns: LabFactory = async (opts) => {
   const b = await serveDns(() => null, host);
   await b.close();
   return {
-    name: 'dns-closed', kind: 'dns', host, port: b.port,
-    description: 'a closed port: UDP gets ICMP port unreachable, TCP gets RST', expect: 'network-error',
-    info: { name: 'lab.test' }, close: async () => {},
+    name: 'dns-closed',
+    kind: 'dns',
+    host,
+    port: b.port,
+    description: 'a closed port: UDP gets ICMP port unreachable, TCP gets RST',
+    expect: 'network-error',
+    info: { name: 'lab.test' },
+    close: async () => {},
   };
 };
 
@@ -257,11 +307,16 @@ const truncatedDns = endpoint('dns-truncated', 'truncated (TC) over UDP, full an
 });
 
 /** Echoes the id and QR but claims an answer it does not carry. */
-const malformedDns = endpoint('dns-malformed', 'replies with a header that promises an answer the bytes do not hold', 'malformed', (req) => {
-  const good = answerFor(req).toBuffer();
-  good.writeUInt16BE(3, 6); // ANCOUNT 3, only one present
-  return good.subarray(0, good.length - 2);
-});
+const malformedDns = endpoint(
+  'dns-malformed',
+  'replies with a header that promises an answer the bytes do not hold',
+  'malformed',
+  (req) => {
+    const good = answerFor(req).toBuffer();
+    good.writeUInt16BE(3, 6); // ANCOUNT 3, only one present
+    return good.subarray(0, good.length - 2);
+  },
+);
 
 /** First a reply with a wrong id, then one for another name, then the right one: only the last may count. */
 const spoofDns: LabFactory = async (opts) => {
@@ -270,26 +325,37 @@ const spoofDns: LabFactory = async (opts) => {
   await new Promise<void>((r) => udp.bind(0, host, () => r()));
   udp.on('message', async (msg, rinfo) => {
     let req: DnsPacket;
-    try { req = Packet.parse(msg); } catch { return; }
+    try {
+      req = Packet.parse(msg);
+    } catch {
+      return;
+    }
     const send = (b: Buffer) => udp.send(b, rinfo.port, rinfo.address, () => {});
     const wrongId = answerFor(req).toBuffer();
     wrongId.writeUInt16BE((req.header.id + 1) & 0xffff, 0);
     send(wrongId);
     const other = Packet.createResponseFromRequest(req);
-    other.questions = [{ ...req.questions[0]!, name: `other.${req.questions[0]?.name ?? 'lab.test'}` } as typeof other.questions[number]];
+    other.questions = [{ ...req.questions[0]!, name: `other.${req.questions[0]?.name ?? 'lab.test'}` } as (typeof other.questions)[number]];
     send(other.toBuffer());
     await delay(20);
     send(answerFor(req).toBuffer());
   });
   return {
-    name: 'dns-spoof', kind: 'dns', host, port: udp.address().port,
+    name: 'dns-spoof',
+    kind: 'dns',
+    host,
+    port: udp.address().port,
     description: 'sends a reply with the wrong id and one for another name before the real answer (after 20 ms)',
-    expect: 'ok', info: { name: 'lab.test' }, close: () => new Promise<void>((r) => udp.close(() => r())),
+    expect: 'ok',
+    info: { name: 'lab.test' },
+    close: () => new Promise<void>((r) => udp.close(() => r())),
   };
 };
 
 export const DNS_LAB: Record<string, LabFactory> = {
-  'dns-ok': endpoint('dns-ok', `answers at once (A ${LAB_ANSWER_V4}, AAAA ${LAB_ANSWER_V6}, and every common type)`, 'ok', (req) => answerFor(req)),
+  'dns-ok': endpoint('dns-ok', `answers at once (A ${LAB_ANSWER_V4}, AAAA ${LAB_ANSWER_V6}, and every common type)`, 'ok', (req) =>
+    answerFor(req),
+  ),
   'dns-slow-tail': slowTailDns(),
   'dns-degrade': degradingDns(),
   'dns-serial': serialDns(),

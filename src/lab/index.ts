@@ -10,7 +10,10 @@ export async function startLab(names: string[] = []): Promise<LabEndpoint[]> {
   const wanted = names.length ? names : Object.keys(LAB);
   const unknown = wanted.filter((n) => !LAB[n]);
   if (unknown.length) {
-    throw new ConndxError('CONNDX_BAD_ARGUMENT', `unknown lab endpoint ${unknown.map((u) => `"${u}"`).join(', ')}; known: ${Object.keys(LAB).join(', ')}`);
+    throw new ConndxError(
+      'CONNDX_BAD_ARGUMENT',
+      `unknown lab endpoint ${unknown.map((u) => `"${u}"`).join(', ')}; known: ${Object.keys(LAB).join(', ')}`,
+    );
   }
   const started: LabEndpoint[] = [];
   try {

@@ -50,20 +50,33 @@ const loopbackDns: LabFactory = async (opts) => {
   const host = opts?.host ?? LAB_HOST;
   const b = await serveDns(reply, host, { cacheable: true });
   return {
-    name: 'dns-loopback', kind: 'dns', host, port: b.port, expect: 'ok',
+    name: 'dns-loopback',
+    kind: 'dns',
+    host,
+    port: b.port,
+    expect: 'ok',
     description: 'answers *.lab.test and *.conndx.test with A 127.0.0.1 / AAAA ::1 (*.v4.lab.test: A only), NXDOMAIN otherwise',
-    info: { name: 'ok.lab.test' }, close: b.close,
+    info: { name: 'ok.lab.test' },
+    close: b.close,
   } satisfies LabEndpoint;
 };
 
 const loopbackSlowTailDns: LabFactory = async (opts) => {
   const host = opts?.host ?? LAB_HOST;
   let n = 0;
-  const b = await serveDns(reply, host, { cacheable: true, delayMs: () => (n++ % LOOPBACK_SLOW_EVERY === LOOPBACK_SLOW_EVERY - 1 ? LOOPBACK_SLOW_MS : 0) });
+  const b = await serveDns(reply, host, {
+    cacheable: true,
+    delayMs: () => (n++ % LOOPBACK_SLOW_EVERY === LOOPBACK_SLOW_EVERY - 1 ? LOOPBACK_SLOW_MS : 0),
+  });
   return {
-    name: 'dns-loopback-slow-tail', kind: 'dns', host, port: b.port, expect: 'ok',
+    name: 'dns-loopback-slow-tail',
+    kind: 'dns',
+    host,
+    port: b.port,
+    expect: 'ok',
     description: `as dns-loopback, but every ${LOOPBACK_SLOW_EVERY}th query is answered after ${LOOPBACK_SLOW_MS} ms`,
-    info: { name: 'ok.lab.test', slowMs: LOOPBACK_SLOW_MS, every: LOOPBACK_SLOW_EVERY }, close: b.close,
+    info: { name: 'ok.lab.test', slowMs: LOOPBACK_SLOW_MS, every: LOOPBACK_SLOW_EVERY },
+    close: b.close,
   } satisfies LabEndpoint;
 };
 

@@ -21,14 +21,18 @@ async function serve(host: string, onConnection: (s: net.Socket) => void): Promi
   });
   await new Promise<void>((resolve, reject) => {
     srv.once('error', reject);
-    srv.listen(0, host, () => { srv.off('error', reject); resolve(); });
+    srv.listen(0, host, () => {
+      srv.off('error', reject);
+      resolve();
+    });
   });
   return {
     port: (srv.address() as net.AddressInfo).port,
-    close: () => new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      srv.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        srv.close(() => resolve());
+      }),
   };
 }
 
@@ -51,7 +55,10 @@ const tcpRefuse: LabFactory = async (opts) => {
   // Take a free port from the kernel, then stop listening on it.
   const probe = await serve(host, () => {});
   await probe.close();
-  return endpoint('tcp-refuse', 'closed port: each SYN is answered with a RST', 'refused', host, { port: probe.port, close: async () => {} });
+  return endpoint('tcp-refuse', 'closed port: each SYN is answered with a RST', 'refused', host, {
+    port: probe.port,
+    close: async () => {},
+  });
 };
 
 // The drop endpoint's listener lives in a worker thread whose event loop is
@@ -72,9 +79,19 @@ srv.listen({ host: workerData.host, port: 0, backlog: workerData.backlog }, () =
 async function connectsWithin(host: string, port: number, ms: number): Promise<net.Socket | null> {
   return new Promise((resolve) => {
     const s = net.connect({ host, port });
-    const t = setTimeout(() => { s.destroy(); resolve(null); }, ms);
-    s.once('connect', () => { clearTimeout(t); resolve(s); });
-    s.once('error', () => { clearTimeout(t); s.destroy(); resolve(null); });
+    const t = setTimeout(() => {
+      s.destroy();
+      resolve(null);
+    }, ms);
+    s.once('connect', () => {
+      clearTimeout(t);
+      resolve(s);
+    });
+    s.once('error', () => {
+      clearTimeout(t);
+      s.destroy();
+      resolve(null);
+    });
   });
 }
 
@@ -107,9 +124,14 @@ const tcpDrop: LabFactory = async (opts) => {
     throw new Error(`tcp-drop: could not fill the accept queue (${fillers.length} connections completed)`);
   }
   return {
-    name: 'tcp-drop', kind: 'tcp', host, port, expect: 'timeout',
+    name: 'tcp-drop',
+    kind: 'tcp',
+    host,
+    port,
+    expect: 'timeout',
     description: 'SYNs never answered: a full accept queue that is never drained (a capture shows only SYNs)',
-    info: { queued: fillers.length }, close,
+    info: { queued: fillers.length },
+    close,
   };
 };
 
@@ -131,7 +153,9 @@ const tcpFinAccept: LabFactory = async (opts) => {
 const tcpRstAfterData: LabFactory = async (opts) => {
   const host = hostOf(opts);
   const s = await serve(host, (sock) => sock.once('data', () => sock.resetAndDestroy()));
-  return endpoint('tcp-rst-after-data', 'accepts, then resets the connection when the first data arrives', 'reset', host, s, { needs: '--send ping' });
+  return endpoint('tcp-rst-after-data', 'accepts, then resets the connection when the first data arrives', 'reset', host, s, {
+    needs: '--send ping',
+  });
 };
 
 /** Answers slowly: echoes each chunk after a delay. */
@@ -139,12 +163,16 @@ const tcpSlow: LabFactory = async (opts) => {
   const host = hostOf(opts);
   const s = await serve(host, (sock) => {
     sock.on('data', (b) => {
-      const t = setTimeout(() => { if (!sock.destroyed) sock.write(b); }, TCP_SLOW_DELAY_MS);
+      const t = setTimeout(() => {
+        if (!sock.destroyed) sock.write(b);
+      }, TCP_SLOW_DELAY_MS);
       sock.once('close', () => clearTimeout(t));
     });
   });
-  return endpoint('tcp-slow', `accepts, then echoes what it receives after ${TCP_SLOW_DELAY_MS} ms`, 'ok', host, s,
-    { needs: '--send ping', delayMs: TCP_SLOW_DELAY_MS });
+  return endpoint('tcp-slow', `accepts, then echoes what it receives after ${TCP_SLOW_DELAY_MS} ms`, 'ok', host, s, {
+    needs: '--send ping',
+    delayMs: TCP_SLOW_DELAY_MS,
+  });
 };
 
 export const TCP_LAB: Record<string, LabFactory> = {

@@ -24,15 +24,19 @@ async function listen(server: net.Server, host: string): Promise<{ port: number;
   server.on('error', noop);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, host, () => { server.off('error', reject); resolve(); });
+    server.listen(0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   const port = (server.address() as net.AddressInfo).port;
   return {
     port,
-    close: () => new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -64,8 +68,14 @@ function tlsEndpoint(spec: TlsServerSpec): LabFactory {
     server.keepAliveTimeout = 1000;
     const l = await listen(server, host);
     return {
-      name: spec.name, kind: 'tls', host, port: l.port, description: spec.description, expect: spec.expect,
-      info: { ...baseInfo(pki), ...spec.info?.(pki) }, close: l.close,
+      name: spec.name,
+      kind: 'tls',
+      host,
+      port: l.port,
+      description: spec.description,
+      expect: spec.expect,
+      info: { ...baseInfo(pki), ...spec.info?.(pki) },
+      close: l.close,
     };
   };
 }
@@ -124,7 +134,13 @@ export function alertRecord(description: number): Buffer {
 /** SNI "alert-<n>.<anything>" chooses the alert the raw alert endpoint sends. */
 export const ALERT_SNI = /^alert-(\d{1,3})\./;
 
-function rawEndpoint(name: string, description: string, expect: string, onHello: (s: net.Socket, rec: Buffer) => void, info: Record<string, unknown> = {}): LabFactory {
+function rawEndpoint(
+  name: string,
+  description: string,
+  expect: string,
+  onHello: (s: net.Socket, rec: Buffer) => void,
+  info: Record<string, unknown> = {},
+): LabFactory {
   return async (opts) => {
     const host = opts?.host ?? LAB_HOST;
     const server = net.createServer((s) => onClientHello(s, (rec) => onHello(s, rec)));
@@ -157,15 +173,26 @@ function slowEndpoint(delayMs: number): LabFactory {
     inner.on('tlsClientError', noop);
     const timers = new Set<NodeJS.Timeout>();
     const server = net.createServer({ pauseOnConnect: true }, (s) => {
-      const t = setTimeout(() => { timers.delete(t); if (!s.destroyed) inner.emit('connection', s); }, delayMs);
+      const t = setTimeout(() => {
+        timers.delete(t);
+        if (!s.destroyed) inner.emit('connection', s);
+      }, delayMs);
       timers.add(t);
     });
     const l = await listen(server, host);
     return {
-      name: 'tls-slow-handshake', kind: 'tls', host, port: l.port,
-      description: `a valid TLS server that answers the ClientHello only after ${delayMs} ms`, expect: 'ok',
+      name: 'tls-slow-handshake',
+      kind: 'tls',
+      host,
+      port: l.port,
+      description: `a valid TLS server that answers the ClientHello only after ${delayMs} ms`,
+      expect: 'ok',
       info: { ...baseInfo(pki), delayMs },
-      close: async () => { for (const t of timers) clearTimeout(t); await l.close(); inner.close(); },
+      close: async () => {
+        for (const t of timers) clearTimeout(t);
+        await l.close();
+        inner.close();
+      },
     };
   };
 }
@@ -175,65 +202,89 @@ export const SLOW_HANDSHAKE_MS = 250;
 
 export const TLS_LAB: Record<string, LabFactory> = {
   'tls-ok': tlsEndpoint({
-    name: 'tls-ok', expect: 'ok',
+    name: 'tls-ok',
+    expect: 'ok',
     description: `TLS 1.3 (and 1.2) with a valid chain for ${LAB_SERVER_NAME}, 127.0.0.1 and ::1 (trust the lab CA: conndx lab --ca-out FILE)`,
     options: (p) => ({ cert: chainOf(p.valid, p), key: p.valid.key }),
   }),
   'tls-1.2-only': tlsEndpoint({
-    name: 'tls-1.2-only', expect: 'ok',
+    name: 'tls-1.2-only',
+    expect: 'ok',
     description: 'accepts TLS 1.2 only: a TLS 1.3-only client gets alert protocol_version',
     options: (p) => ({ cert: chainOf(p.valid, p), key: p.valid.key, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' }),
     info: () => ({ versions: { 'TLSv1.2': 'ok', 'TLSv1.3': 'alert:protocol_version' } }),
   }),
   'tls-expired': tlsEndpoint({
-    name: 'tls-expired', expect: 'cert-expired', description: 'serves a leaf that expired 30 days ago',
+    name: 'tls-expired',
+    expect: 'cert-expired',
+    description: 'serves a leaf that expired 30 days ago',
     options: (p) => ({ cert: chainOf(p.expired, p), key: p.expired.key }),
   }),
   'tls-not-yet-valid': tlsEndpoint({
-    name: 'tls-not-yet-valid', expect: 'cert-not-yet-valid', description: 'serves a leaf valid from 30 days from now',
+    name: 'tls-not-yet-valid',
+    expect: 'cert-not-yet-valid',
+    description: 'serves a leaf valid from 30 days from now',
     options: (p) => ({ cert: chainOf(p.notYetValid, p), key: p.notYetValid.key }),
   }),
   'tls-wrong-host': tlsEndpoint({
-    name: 'tls-wrong-host', expect: 'cert-hostname-mismatch', description: 'serves a leaf for wrong-host.conndx.test only',
+    name: 'tls-wrong-host',
+    expect: 'cert-hostname-mismatch',
+    description: 'serves a leaf for wrong-host.conndx.test only',
     options: (p) => ({ cert: chainOf(p.wrongHost, p), key: p.wrongHost.key }),
   }),
   'tls-self-signed': tlsEndpoint({
-    name: 'tls-self-signed', expect: 'cert-untrusted', description: 'serves a self-signed leaf',
+    name: 'tls-self-signed',
+    expect: 'cert-untrusted',
+    description: 'serves a self-signed leaf',
     options: (p) => ({ cert: p.selfSigned.cert, key: p.selfSigned.key }),
   }),
   'tls-missing-intermediate': tlsEndpoint({
-    name: 'tls-missing-intermediate', expect: 'cert-chain-incomplete', description: 'sends its leaf without the intermediate that issued it',
+    name: 'tls-missing-intermediate',
+    expect: 'cert-chain-incomplete',
+    description: 'sends its leaf without the intermediate that issued it',
     options: (p) => ({ cert: p.valid.cert, key: p.valid.key }),
   }),
   'tls-private-ca': tlsEndpoint({
-    name: 'tls-private-ca', expect: 'cert-untrusted',
+    name: 'tls-private-ca',
+    expect: 'cert-untrusted',
     description: 'sends a leaf alone from a private CA the client lacks, with no CA Issuers URL (not a missing intermediate)',
     options: (p) => ({ cert: p.privateCaLeaf.cert, key: p.privateCaLeaf.key }),
   }),
   'tls-expiring-soon': tlsEndpoint({
-    name: 'tls-expiring-soon', expect: 'ok', description: 'a valid leaf that expires in 7 days (a warning under 14)',
+    name: 'tls-expiring-soon',
+    expect: 'ok',
+    description: 'a valid leaf that expires in 7 days (a warning under 14)',
     options: (p) => ({ cert: chainOf(p.expiringSoon, p), key: p.expiringSoon.key }),
   }),
   'tls-client-cert-required': tlsEndpoint({
-    name: 'tls-client-cert-required', expect: 'alert:certificate_required',
+    name: 'tls-client-cert-required',
+    expect: 'alert:certificate_required',
     description: 'TLS 1.3 server that requires a client certificate from the lab CA (info.clientCert/clientKey)',
     options: (p) => ({
-      cert: chainOf(p.valid, p), key: p.valid.key, requestCert: true, rejectUnauthorized: true, ca: [p.ca.cert], minVersion: 'TLSv1.3',
+      cert: chainOf(p.valid, p),
+      key: p.valid.key,
+      requestCert: true,
+      rejectUnauthorized: true,
+      ca: [p.ca.cert],
+      minVersion: 'TLSv1.3',
     }),
     info: (p) => ({ clientCert: p.client.cert + p.intermediate.cert, clientKey: p.client.key }),
   }),
   'tls-alpn-h2-only': tlsEndpoint({
-    name: 'tls-alpn-h2-only', expect: 'alert:no_application_protocol',
+    name: 'tls-alpn-h2-only',
+    expect: 'alert:no_application_protocol',
     description: 'accepts ALPN h2 only: a client offering http/1.1 alone gets alert no_application_protocol',
     options: (p) => ({ cert: chainOf(p.valid, p), key: p.valid.key, ALPNProtocols: ['h2'] }),
     info: () => ({ alpn: ['http/1.1'] }),
   }),
   'tls-slow-handshake': slowEndpoint(SLOW_HANDSHAKE_MS),
-  'tls-rst-after-hello': rawEndpoint('tls-rst-after-hello', 'resets the connection (RST) on the ClientHello, as an SNI filter does', 'reset',
-    (s) => s.resetAndDestroy()),
-  'tls-fin-after-hello': rawEndpoint('tls-fin-after-hello', 'closes the connection (FIN) on the ClientHello', 'closed',
-    (s) => s.end()),
-  'tls-stall-after-hello': rawEndpoint('tls-stall-after-hello', 'reads the ClientHello and never answers', 'timeout',
-    () => {}),
+  'tls-rst-after-hello': rawEndpoint(
+    'tls-rst-after-hello',
+    'resets the connection (RST) on the ClientHello, as an SNI filter does',
+    'reset',
+    (s) => s.resetAndDestroy(),
+  ),
+  'tls-fin-after-hello': rawEndpoint('tls-fin-after-hello', 'closes the connection (FIN) on the ClientHello', 'closed', (s) => s.end()),
+  'tls-stall-after-hello': rawEndpoint('tls-stall-after-hello', 'reads the ClientHello and never answers', 'timeout', () => {}),
   'tls-alert': createAlertEndpoint(40),
 };

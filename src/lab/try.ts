@@ -32,7 +32,18 @@ export function tryArgs(ep: Pick<LabEndpoint, 'name' | 'kind' | 'host' | 'port' 
     case 'tcp':
       return ['tcp', addr, '-c', '3', '--timeout', '1s', ...extra];
     case 'tls':
-      return ['tls', addr, '--sni', String(ep.info?.sni ?? 'lab.conndx.test'), ...(caFile ? ['--ca', caFile] : []), '-c', '3', '--timeout', '1s', ...extra];
+      return [
+        'tls',
+        addr,
+        '--sni',
+        String(ep.info?.sni ?? 'lab.conndx.test'),
+        ...(caFile ? ['--ca', caFile] : []),
+        '-c',
+        '3',
+        '--timeout',
+        '1s',
+        ...extra,
+      ];
     case 'http':
       return ['diagnose', `http://${addr}/`, ...extra];
   }

@@ -130,7 +130,10 @@ export interface PeerSource {
  * handshake itself. `hostnameError(name)` checks the leaf against a name
  * (tls.checkServerIdentity), once per name.
  */
-export function certificateFacts(src: PeerSource, o: { ocspStapled: boolean; nowMs?: number }): { facts: CertificateFacts; shape: ChainShape; hostnameError(name: string): string | null } | null {
+export function certificateFacts(
+  src: PeerSource,
+  o: { ocspStapled: boolean; nowMs?: number },
+): { facts: CertificateFacts; shape: ChainShape; hostnameError(name: string): string | null } | null {
   const leaf = src.leaf();
   if (!leaf || !leaf.raw || Object.keys(leaf).length === 0) return null;
   const key = `${leaf.fingerprint256}/${src.authCode ?? ''}`;
@@ -142,9 +145,15 @@ export function certificateFacts(src: PeerSource, o: { ocspStapled: boolean; now
     const notAfter = isoDate(leaf.valid_to);
     s = {
       facts: {
-        subject, issuer, notBefore: isoDate(leaf.valid_from), notAfter,
-        sans: parseSans(leaf.subjectaltname), selfSigned: selfSigned(leaf.raw), chainLength: chain.length,
-        key: keyOf(leaf.raw), fingerprint256: leaf.fingerprint256,
+        subject,
+        issuer,
+        notBefore: isoDate(leaf.valid_from),
+        notAfter,
+        sans: parseSans(leaf.subjectaltname),
+        selfSigned: selfSigned(leaf.raw),
+        chainLength: chain.length,
+        key: keyOf(leaf.raw),
+        fingerprint256: leaf.fingerprint256,
       },
       shape: { leafSelfIssued: subject === issuer, chainLength: chain.length, caIssuers: hasCaIssuers(leaf), issuer },
       leaf,
@@ -156,10 +165,17 @@ export function certificateFacts(src: PeerSource, o: { ocspStapled: boolean; now
   const st = s;
   return {
     facts: {
-      subject: st.facts.subject, issuer: st.facts.issuer, notBefore: st.facts.notBefore, notAfter: st.facts.notAfter,
-      daysLeft: daysLeft(st.facts.notAfter, o.nowMs), sans: st.facts.sans, selfSigned: st.facts.selfSigned,
-      chainLength: st.facts.chainLength, ocspStapled: o.ocspStapled,
-      key: st.facts.key, fingerprint256: st.facts.fingerprint256,
+      subject: st.facts.subject,
+      issuer: st.facts.issuer,
+      notBefore: st.facts.notBefore,
+      notAfter: st.facts.notAfter,
+      daysLeft: daysLeft(st.facts.notAfter, o.nowMs),
+      sans: st.facts.sans,
+      selfSigned: st.facts.selfSigned,
+      chainLength: st.facts.chainLength,
+      ocspStapled: o.ocspStapled,
+      key: st.facts.key,
+      fingerprint256: st.facts.fingerprint256,
     },
     shape: st.shape,
     hostnameError(name) {
@@ -188,11 +204,17 @@ export function keyOf(raw: Buffer): string | null {
     const k = new X509Certificate(raw).publicKey;
     const d = k.asymmetricKeyDetails ?? {};
     switch (k.asymmetricKeyType) {
-      case 'rsa': case 'rsa-pss': return `RSA ${d.modulusLength ?? '?'}`;
-      case 'ec': return `EC ${CURVES[d.namedCurve ?? ''] ?? d.namedCurve ?? '?'}`;
-      case 'ed25519': return 'Ed25519';
-      case 'ed448': return 'Ed448';
-      default: return k.asymmetricKeyType ?? null;
+      case 'rsa':
+      case 'rsa-pss':
+        return `RSA ${d.modulusLength ?? '?'}`;
+      case 'ec':
+        return `EC ${CURVES[d.namedCurve ?? ''] ?? d.namedCurve ?? '?'}`;
+      case 'ed25519':
+        return 'Ed25519';
+      case 'ed448':
+        return 'Ed448';
+      default:
+        return k.asymmetricKeyType ?? null;
     }
   } catch {
     return null;

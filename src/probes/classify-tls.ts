@@ -69,17 +69,23 @@ const ROWS: Row[] = [
   // real RST gives "read ECONNRESET" with no 'end' before it.
   {
     test: (c, _e, f) => (c === 'ECONNRESET' || c === 'EPIPE') && f.endFirst,
-    outcome: fixed('closed'), cause: () => 'the server closed the connection (FIN or close_notify) before the handshake completed',
+    outcome: fixed('closed'),
+    cause: () => 'the server closed the connection (FIN or close_notify) before the handshake completed',
   },
   {
     test: (c) => c === 'ECONNRESET' || c === 'EPIPE',
-    outcome: fixed('reset'), cause: (c) => `${c}: the server reset the connection (RST) during the handshake`,
+    outcome: fixed('reset'),
+    cause: (c) => `${c}: the server reset the connection (RST) during the handshake`,
   },
   { test: (c) => c === 'ETIMEDOUT', outcome: fixed('timeout'), cause: () => 'ETIMEDOUT: the kernel gave up on the connection' },
   // Anything else from OpenSSL is this client refusing what the server sent: a
   // protocol violation by the server (not TLS at all, a bad record), not a
   // failure of this machine, which is what `error` names.
-  { test: (c) => c.startsWith('ERR_SSL_') || c.startsWith('ERR_TLS_'), outcome: fixed('protocol-error'), cause: (_c, e) => opensslReason(e) },
+  {
+    test: (c) => c.startsWith('ERR_SSL_') || c.startsWith('ERR_TLS_'),
+    outcome: fixed('protocol-error'),
+    cause: (_c, e) => opensslReason(e),
+  },
 ];
 
 /** Maps an error from a TLS handshake to the contract's outcome. */
@@ -164,8 +170,7 @@ export function classifyCertError(code: string, shape?: ChainShape): { outcome: 
       cause: `${code}: ${who} is not trusted here and the server sent no certificate for it: a private CA this client lacks (pass it with --ca), or a missing intermediate (the leaf names no CA Issuers URL to tell)`,
     };
   }
-  const words = outcome === 'cert-untrusted' && code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'
-    ? "the leaf's issuer is not trusted"
-    : CERT_WORDS[code];
+  const words =
+    outcome === 'cert-untrusted' && code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' ? "the leaf's issuer is not trusted" : CERT_WORDS[code];
   return { outcome, cause: words ? `${code}: ${words}` : code };
 }

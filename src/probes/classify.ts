@@ -20,7 +20,10 @@ interface Row {
   says?: string;
 }
 
-const is = (...codes: string[]) => (code: string) => codes.includes(code);
+const is =
+  (...codes: string[]) =>
+  (code: string) =>
+    codes.includes(code);
 
 /**
  * One row per case, first match wins. Local rows come first: a limit of this
@@ -35,14 +38,24 @@ const TCP_ROWS: Row[] = [
   { test: is('ENOMEM'), outcome: 'error', local: true, says: 'out of memory on this machine' },
   { test: is('EPERM', 'EACCES'), outcome: 'error', local: true, says: 'connect not permitted by this machine (local firewall or policy)' },
   // connect() itself failing with ENETUNREACH means no route is configured here: no SYN ever left.
-  { test: (c, s) => c === 'ENETUNREACH' && s === 'syscall', outcome: 'error', local: true, says: 'no route to this network configured on this machine' },
+  {
+    test: (c, s) => c === 'ENETUNREACH' && s === 'syscall',
+    outcome: 'error',
+    local: true,
+    says: 'no route to this network configured on this machine',
+  },
   { test: is('ECONNREFUSED'), outcome: 'refused', local: false },
   { test: is('ETIMEDOUT'), outcome: 'timeout', local: false, says: 'the kernel gave up retransmitting the SYN' },
   { test: is('EHOSTUNREACH', 'EHOSTDOWN'), outcome: 'unreachable', local: false, says: 'host unreachable' },
   { test: is('ENETUNREACH', 'ENETDOWN'), outcome: 'unreachable', local: false, says: 'network unreachable' },
   // Linux answers a RST to our SYN with ECONNREFUSED; ECONNRESET while connect() is still pending
   // means the handshake completed and the peer reset right after (it accepted, then reset).
-  { test: (c, s) => c === 'ECONNRESET' && s !== 'established', outcome: 'reset', local: false, says: 'reset by the peer right after the handshake' },
+  {
+    test: (c, s) => c === 'ECONNRESET' && s !== 'established',
+    outcome: 'reset',
+    local: false,
+    says: 'reset by the peer right after the handshake',
+  },
   { test: is('ECONNRESET', 'EPIPE'), outcome: 'reset', local: false },
   { test: is('EPROTO'), outcome: 'protocol-error', local: false },
   { test: is('ECONNABORTED'), outcome: 'error', local: false },

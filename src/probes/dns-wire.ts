@@ -59,7 +59,10 @@ export function readName(b: Uint8Array, off: number): { name: string; next: numb
   for (;;) {
     if (pos >= b.length) return null;
     const len = b[pos]!;
-    if (len === 0) { pos += 1; break; }
+    if (len === 0) {
+      pos += 1;
+      break;
+    }
     const kind = len & 0xc0;
     if (kind === 0xc0) {
       if (pos + 1 >= b.length) return null;
@@ -81,7 +84,11 @@ export function readName(b: Uint8Array, off: number): { name: string; next: numb
   return { name: labels.join('.'), next: next < 0 ? pos : next };
 }
 
-export interface Question { name: string; type: number; cls: number }
+export interface Question {
+  name: string;
+  type: number;
+  cls: number;
+}
 
 export interface WalkedMessage {
   header: DnsHeader;
@@ -129,7 +136,10 @@ export function skipName(b: Uint8Array, off: number): number {
   for (;;) {
     if (pos >= b.length) return -1;
     const len = b[pos]!;
-    if (len === 0) { pos += 1; break; }
+    if (len === 0) {
+      pos += 1;
+      break;
+    }
     const kind = len & 0xc0;
     if (kind === 0xc0) {
       if (pos + 1 >= b.length) return -1;

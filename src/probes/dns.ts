@@ -31,13 +31,20 @@ export interface DnsQuery {
 /** Outcome of a reply's RCODE (RFC 1035 §4.1.1, RFC 6895). */
 export function outcomeOfRcode(rcode: number): DnsOutcome {
   switch (rcode) {
-    case 0: return 'ok';
-    case 1: return 'formerr';
-    case 2: return 'servfail';
-    case 3: return 'nxdomain';
-    case 4: return 'notimp';
-    case 5: return 'refused';
-    default: return 'rcode-other';
+    case 0:
+      return 'ok';
+    case 1:
+      return 'formerr';
+    case 2:
+      return 'servfail';
+    case 3:
+      return 'nxdomain';
+    case 4:
+      return 'notimp';
+    case 5:
+      return 'refused';
+    default:
+      return 'rcode-other';
   }
 }
 
@@ -77,7 +84,11 @@ interface Pending {
 }
 
 export function openUdpChannel(server: DnsServer): Promise<DnsUdpChannel> {
-  const sock = dgram.createSocket({ type: net.isIP(server.address) === 6 ? 'udp6' : 'udp4', recvBufferSize: 8 << 20, sendBufferSize: 8 << 20 });
+  const sock = dgram.createSocket({
+    type: net.isIP(server.address) === 6 ? 'udp6' : 'udp4',
+    recvBufferSize: 8 << 20,
+    sendBufferSize: 8 << 20,
+  });
   // Outstanding queries in send order. Every query of a run has the same
   // timeout, so the oldest expire first: one sweep replaces a timer per query.
   const pending = new Map<number, Pending>();
@@ -110,21 +121,33 @@ export function openUdpChannel(server: DnsServer): Promise<DnsUdpChannel> {
       const buf = bufs[i]!;
       const id = (buf[0]! << 8) | buf[1]!;
       const p = pending.get(id);
-      if (!p) { mismatched++; continue; }
+      if (!p) {
+        mismatched++;
+        continue;
+      }
       // RFC 5452 §9.1: a reply must match id and question; anything else may be
       // spoofed or stale. A reply that cannot be read goes to the query (malformed).
       const valid = wellFormed(buf);
-      if (valid && (!(buf[2]! & 0x80) || !answersQuestion(buf, p.asked.wire))) { mismatched++; continue; }
+      if (valid && (!(buf[2]! & 0x80) || !answersQuestion(buf, p.asked.wire))) {
+        mismatched++;
+        continue;
+      }
       pending.delete(id);
       p.done({ kind: 'message', buf, at: ats[i]!, valid });
     }
   };
   sock.on('message', (buf) => {
     const at = now();
-    if (buf.length < 2) { mismatched++; return; }
+    if (buf.length < 2) {
+      mismatched++;
+      return;
+    }
     inBuf.push(buf);
     inAt.push(at);
-    if (!draining) { draining = true; setImmediate(drain); }
+    if (!draining) {
+      draining = true;
+      setImmediate(drain);
+    }
   });
   // A connected UDP socket receives ICMP port/host unreachable as an error on
   // the socket; it cannot say which query it answered, so it fails the oldest.
@@ -134,9 +157,11 @@ export function openUdpChannel(server: DnsServer): Promise<DnsUdpChannel> {
     const oldest = pending.values().next().value;
     if (!oldest) return;
     pending.delete(oldest.id);
-    oldest.done(local
-      ? { kind: 'error', outcome: 'error', cause: local, local: true, at }
-      : { kind: 'error', outcome: 'network-error', cause: err.code ?? err.message, at });
+    oldest.done(
+      local
+        ? { kind: 'error', outcome: 'error', cause: local, local: true, at }
+        : { kind: 'error', outcome: 'network-error', cause: err.code ?? err.message, at },
+    );
   });
 
   return new Promise((resolve, reject) => {
@@ -146,10 +171,18 @@ export function openUdpChannel(server: DnsServer): Promise<DnsUdpChannel> {
       resolve({
         query(q, asked, timeoutMs, done) {
           if (closed) return done({ kind: 'error', outcome: 'error', cause: 'channel closed', at: now() });
-          if (pending.size >= 0xffff) return done({ kind: 'error', outcome: 'error', cause: 'more than 65535 queries outstanding on one socket', local: true, at: now() });
+          if (pending.size >= 0xffff)
+            return done({
+              kind: 'error',
+              outcome: 'error',
+              cause: 'more than 65535 queries outstanding on one socket',
+              local: true,
+              at: now(),
+            });
           // Random ids (RFC 5452 §4.3), never one still outstanding: a reused id would steal another query's reply.
           let id: number;
-          do id = (Math.random() * 0x10000) | 0; while (pending.has(id));
+          do id = (Math.random() * 0x10000) | 0;
+          while (pending.has(id));
           q[0] = id >> 8;
           q[1] = id & 0xff;
           const sentAt = now();
@@ -161,9 +194,11 @@ export function openUdpChannel(server: DnsServer): Promise<DnsUdpChannel> {
             if (pending.get(id) !== entry) return;
             pending.delete(id);
             const local = localErrorCause(err);
-            done(local
-              ? { kind: 'error', outcome: 'error', cause: local, local: true, at: now() }
-              : { kind: 'error', outcome: 'network-error', cause: (err as NodeJS.ErrnoException).code ?? err.message, at: now() });
+            done(
+              local
+                ? { kind: 'error', outcome: 'error', cause: local, local: true, at: now() }
+                : { kind: 'error', outcome: 'network-error', cause: (err as NodeJS.ErrnoException).code ?? err.message, at: now() },
+            );
           });
         },
         mismatched: () => mismatched,
@@ -172,7 +207,11 @@ export function openUdpChannel(server: DnsServer): Promise<DnsUdpChannel> {
           clearInterval(sweep);
           for (const p of pending.values()) p.done({ kind: 'error', outcome: 'timeout', cause: 'run ended', at: now() });
           pending.clear();
-          try { sock.close(); } catch { /* already closed */ }
+          try {
+            sock.close();
+          } catch {
+            /* already closed */
+          }
         },
       });
     });
@@ -194,7 +233,10 @@ export function queryTcp(server: DnsServer, q: Buffer, timeoutMs: number, signal
       sock.destroy();
       done(r);
     };
-    const timer = setTimeout(() => finish({ kind: 'error', outcome: 'timeout', cause: `no reply over TCP within ${timeoutMs} ms`, at: now() }), timeoutMs);
+    const timer = setTimeout(
+      () => finish({ kind: 'error', outcome: 'timeout', cause: `no reply over TCP within ${timeoutMs} ms`, at: now() }),
+      timeoutMs,
+    );
     const onAbort = () => finish({ kind: 'error', outcome: 'timeout', cause: 'aborted', at: now() });
     signal.addEventListener('abort', onAbort, { once: true });
     sock.setNoDelay(true);
@@ -217,12 +259,21 @@ export function queryTcp(server: DnsServer, q: Buffer, timeoutMs: number, signal
         finish({ kind: 'message', buf: msg, at, valid: wellFormed(msg) });
       }
     });
-    sock.on('end', () => finish({ kind: 'error', outcome: have > 0 ? 'malformed' : 'network-error', cause: have > 0 ? 'TCP reply cut short' : 'server closed the TCP connection without replying', at: now() }));
+    sock.on('end', () =>
+      finish({
+        kind: 'error',
+        outcome: have > 0 ? 'malformed' : 'network-error',
+        cause: have > 0 ? 'TCP reply cut short' : 'server closed the TCP connection without replying',
+        at: now(),
+      }),
+    );
     sock.on('error', (err: NodeJS.ErrnoException) => {
       const local = localErrorCause(err);
-      finish(local
-        ? { kind: 'error', outcome: 'error', cause: local, local: true, at: now() }
-        : { kind: 'error', outcome: 'network-error', cause: err.code ?? err.message, at: now() });
+      finish(
+        local
+          ? { kind: 'error', outcome: 'error', cause: local, local: true, at: now() }
+          : { kind: 'error', outcome: 'network-error', cause: err.code ?? err.message, at: now() },
+      );
     });
   });
 }
@@ -254,15 +305,37 @@ export function makeDnsProbe(q: DnsQuery): Probe<DnsProbeTarget> {
   const okDetail = new Map<number, Record<string, unknown>>();
 
   /** The attempt for a reply that arrived (`ms` after the query left). */
-  const fromMessage = (t: DnsProbeTarget, buf: Buffer, valid: boolean, ms: number, transport: 'udp' | 'tcp', id: number, fellBack: boolean): Attempt => {
+  const fromMessage = (
+    t: DnsProbeTarget,
+    buf: Buffer,
+    valid: boolean,
+    ms: number,
+    transport: 'udp' | 'tcp',
+    id: number,
+    fellBack: boolean,
+  ): Attempt => {
     const counters = fellBack ? { tcpFallback: 1 } : undefined;
     if (!valid) {
-      return { outcome: 'malformed', phase: 'dns', ms: null, cause: 'reply cannot be parsed', counters, detail: { transport, bytes: buf.length } };
+      return {
+        outcome: 'malformed',
+        phase: 'dns',
+        ms: null,
+        cause: 'reply cannot be parsed',
+        counters,
+        detail: { transport, bytes: buf.length },
+      };
     }
     // The UDP channel matched id and question before handing the reply over.
     if (transport === 'tcp' && (((buf[0]! << 8) | buf[1]!) !== id || !answersQuestion(buf, asked.wire))) {
       // Only reachable over TCP: a reply on our own connection that answers another question.
-      return { outcome: 'malformed', phase: 'dns', ms: null, cause: 'reply id or question does not match the query', counters, detail: { transport } };
+      return {
+        outcome: 'malformed',
+        phase: 'dns',
+        ms: null,
+        cause: 'reply id or question does not match the query',
+        counters,
+        detail: { transport },
+      };
     }
     const flags = (buf[2]! << 8) | buf[3]!;
     if (flags & 0x0200 && transport === 'tcp') {
@@ -279,10 +352,13 @@ export function makeDnsProbe(q: DnsQuery): Probe<DnsProbeTarget> {
       a = { outcome, phase: 'dns', ms, tallies: okTallies, detail };
     } else {
       a = {
-        outcome, phase: 'dns', ms: outcome === 'ok' ? ms : null,
+        outcome,
+        phase: 'dns',
+        ms: outcome === 'ok' ? ms : null,
         // A SERVFAIL or NXDOMAIN is an answer that took a measured time: keep it.
         ...(outcome === 'ok' ? {} : { timings: { replyMs: ms } }),
-        tallies: { rcodes: rcode }, counters,
+        tallies: { rcodes: rcode },
+        counters,
         detail: { transport, rcode, answers: ancount, ...(outcome === 'ok' ? {} : { replyMs: round(ms) }) },
       };
     }
@@ -301,8 +377,13 @@ export function makeDnsProbe(q: DnsQuery): Probe<DnsProbeTarget> {
   };
 
   const fromError = (reply: Reply & { kind: 'error' }, transport: 'udp' | 'tcp', fellBack: boolean): Attempt => ({
-    outcome: reply.outcome, phase: 'dns', ms: null, cause: reply.cause, local: reply.local,
-    counters: fellBack ? { tcpFallback: 1 } : undefined, detail: { transport },
+    outcome: reply.outcome,
+    phase: 'dns',
+    ms: null,
+    cause: reply.cause,
+    local: reply.local,
+    counters: fellBack ? { tcpFallback: 1 } : undefined,
+    detail: { transport },
   });
 
   /** Over TCP from the start (--tcp, or no UDP channel). */
@@ -320,8 +401,12 @@ export function makeDnsProbe(q: DnsQuery): Probe<DnsProbeTarget> {
     if (reply.kind === 'error') {
       return {
         outcome: reply.outcome === 'timeout' || reply.outcome === 'network-error' ? 'truncated' : reply.outcome,
-        phase: 'dns', ms: null, cause: `truncated over UDP; TCP retry: ${reply.cause}`, local: reply.local,
-        counters: { tcpFallback: 1 }, detail: { transport: 'tcp', tc: true },
+        phase: 'dns',
+        ms: null,
+        cause: `truncated over UDP; TCP retry: ${reply.cause}`,
+        local: reply.local,
+        counters: { tcpFallback: 1 },
+        detail: { transport: 'tcp', tc: true },
       };
     }
     return fromMessage(t, reply.buf, reply.valid, reply.at - start, 'tcp', buf.readUInt16BE(0), true);
@@ -342,7 +427,14 @@ export function makeDnsProbe(q: DnsQuery): Probe<DnsProbeTarget> {
         const b = reply.buf;
         if (reply.valid && b[2]! & 0x02) {
           if (q.noFallback) {
-            return resolve({ outcome: 'truncated', phase: 'dns', ms: null, cause: 'TC bit set (--no-fallback)', tallies: { rcodes: rcodeName(b[3]! & 0xf) }, detail: { transport: 'udp', tc: true } });
+            return resolve({
+              outcome: 'truncated',
+              phase: 'dns',
+              ms: null,
+              cause: 'TC bit set (--no-fallback)',
+              tallies: { rcodes: rcodeName(b[3]! & 0xf) },
+              detail: { transport: 'udp', tc: true },
+            });
           }
           return resolve(fallBack(t, buf, start, signal));
         }
@@ -365,13 +457,32 @@ export function formatAnswer(r: Record<string, unknown>): string {
   const txt = (d: unknown) => (Array.isArray(d) ? d : [d]).map((x) => JSON.stringify(String(x))).join(' ');
   let rdata: string;
   switch (typeName) {
-    case 'SOA': rdata = [r.primary, r.admin, r.serial, r.refresh, r.retry, r.expiration, r.minimum].join(' '); break;
-    case 'SRV': rdata = [r.priority, r.weight, r.port, r.target].join(' '); break;
-    case 'MX': rdata = `${String(r.priority)} ${String(r.exchange)}`; break;
-    case 'CAA': rdata = `${String(r.flags)} ${String(r.tag)} ${JSON.stringify(String(r.value ?? ''))}`; break;
-    case 'TXT': case 'SPF': rdata = txt(r.data); break;
+    case 'SOA':
+      rdata = [r.primary, r.admin, r.serial, r.refresh, r.retry, r.expiration, r.minimum].join(' ');
+      break;
+    case 'SRV':
+      rdata = [r.priority, r.weight, r.port, r.target].join(' ');
+      break;
+    case 'MX':
+      rdata = `${String(r.priority)} ${String(r.exchange)}`;
+      break;
+    case 'CAA':
+      rdata = `${String(r.flags)} ${String(r.tag)} ${JSON.stringify(String(r.value ?? ''))}`;
+      break;
+    case 'TXT':
+    case 'SPF':
+      rdata = txt(r.data);
+      break;
     default: {
-      const value = r.address ?? r.domain ?? r.ns ?? r.exchange ?? r.target ?? (Array.isArray(r.data) ? (r.data as string[]).join('') : r.data) ?? r.primary ?? '';
+      const value =
+        r.address ??
+        r.domain ??
+        r.ns ??
+        r.exchange ??
+        r.target ??
+        (Array.isArray(r.data) ? (r.data as string[]).join('') : r.data) ??
+        r.primary ??
+        '';
       rdata = String(value);
     }
   }
@@ -422,6 +533,8 @@ export async function planDns(o: DnsPlanOptions): Promise<{
         if (mismatched) res.mismatchedReplies = mismatched;
       },
     },
-    close() { for (const c of channels) c.close(); },
+    close() {
+      for (const c of channels) c.close();
+    },
   };
 }

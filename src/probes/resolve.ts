@@ -56,7 +56,12 @@ export async function resolveHost(host: string, family: 0 | 4 | 6, lookup: Looku
     // getaddrinfo says EAI_AGAIN both when the resolver timed out and when it could not be
     // reached at all (ICMP port unreachable): faster than resolv.conf's smallest timeout (1 s) is the latter.
     if (c.outcome === 'timeout' && lookupMs < 1000) {
-      return { ok: false, outcome: 'network-error', cause: `${c.cause.split(':')[0]}: no answer from the resolver (unreachable or refused)`, lookupMs };
+      return {
+        ok: false,
+        outcome: 'network-error',
+        cause: `${c.cause.split(':')[0]}: no answer from the resolver (unreachable or refused)`,
+        lookupMs,
+      };
     }
     return { ok: false, ...c, lookupMs };
   }

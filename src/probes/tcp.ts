@@ -99,9 +99,13 @@ export function machineSynSchedule(): SynSchedule {
   if (cachedSchedule) return cachedSchedule;
   const retries = readSysctl('/proc/sys/net/ipv4/tcp_syn_retries');
   const linear = readSysctl('/proc/sys/net/ipv4/tcp_syn_linear_timeouts');
-  cachedSchedule = synScheduleOf(retries ?? 6, linear ?? 0, retries === undefined
-    ? 'assumed: tcp_syn_retries 6, exponential backoff (/proc/sys/net/ipv4 not readable)'
-    : `tcp_syn_retries ${retries}, tcp_syn_linear_timeouts ${linear ?? 'absent (exponential from the start)'}, initial RTO 1s`);
+  cachedSchedule = synScheduleOf(
+    retries ?? 6,
+    linear ?? 0,
+    retries === undefined
+      ? 'assumed: tcp_syn_retries 6, exponential backoff (/proc/sys/net/ipv4 not readable)'
+      : `tcp_syn_retries ${retries}, tcp_syn_linear_timeouts ${linear ?? 'absent (exponential from the start)'}, initial RTO 1s`,
+  );
   return cachedSchedule;
 }
 
@@ -195,7 +199,10 @@ export function connectTcp(o: ConnectOptions): Promise<TcpConnectResult> {
     const failed = (outcome: TcpOutcome, cause: string, local: boolean, waited: number | null) => {
       const n = waited !== null && !local ? synRetransmitsImplied(waited, false, schedule) : 0;
       finish({
-        outcome, connectMs: null, cause: local ? nameLocalLimit(cause) : cause, local: local || undefined,
+        outcome,
+        connectMs: null,
+        cause: local ? nameLocalLimit(cause) : cause,
+        local: local || undefined,
         ...(n > 0 ? { synRetransmitSuspected: true, synRetransmits: n } : {}),
       });
     };
@@ -218,7 +225,13 @@ export function connectTcp(o: ConnectOptions): Promise<TcpConnectResult> {
       socket = net.connect({ host: o.host, port: o.port, ...(o.family ? { family: o.family } : {}) });
     } catch (e) {
       const c = classifyTcpError(e, 'syscall');
-      resolve({ outcome: c.outcome, connectMs: null, cause: c.local ? nameLocalLimit(c.cause) : c.cause, local: c.local || undefined, elapsedMs: now() - tCall });
+      resolve({
+        outcome: c.outcome,
+        connectMs: null,
+        cause: c.local ? nameLocalLimit(c.cause) : c.cause,
+        local: c.local || undefined,
+        elapsedMs: now() - tCall,
+      });
       return;
     }
     process.nextTick(() => {
@@ -351,20 +364,37 @@ function closeOwn(socket: import('node:net').Socket, how: 'fin' | 'rst'): void {
  */
 export function makeTcpProbe(o: TcpProbeOptions): (t: TcpTarget, signal: AbortSignal) => Promise<import('../core/types.js').Attempt> {
   return async (t, signal) => {
-    const c = await connectTcp({ host: t.address, port: t.port, family: t.family, timeoutMs: o.timeoutMs, signal, synSchedule: o.synSchedule });
+    const c = await connectTcp({
+      host: t.address,
+      port: t.port,
+      family: t.family,
+      timeoutMs: o.timeoutMs,
+      signal,
+      synSchedule: o.synSchedule,
+    });
     const counters = { synRetransmitSuspected: c.synRetransmitSuspected ? 1 : 0 };
     const syn = c.synRetransmits ? { synRetransmits: c.synRetransmits } : {};
     if (c.outcome === 'reset') {
       // Established, then reset before the connect was even reported: the peer accepted and reset at once.
       return {
-        outcome: 'reset', phase: 'app', ms: null, cause: c.cause, counters, tallies: { peerAfterConnect: 'rst' },
+        outcome: 'reset',
+        phase: 'app',
+        ms: null,
+        cause: c.cause,
+        counters,
+        tallies: { peerAfterConnect: 'rst' },
         detail: { address: t.address, ...syn, peer: 'rst', peerAfterMs: null, bytesReceived: 0 },
       };
     }
     if (c.outcome !== 'ok' || !c.socket) {
       return {
-        outcome: c.outcome, phase: 'tcp', ms: null, cause: c.cause, ...(c.local ? { local: true } : {}),
-        counters, detail: { address: t.address, ...syn },
+        outcome: c.outcome,
+        phase: 'tcp',
+        ms: null,
+        cause: c.cause,
+        ...(c.local ? { local: true } : {}),
+        counters,
+        detail: { address: t.address, ...syn },
       };
     }
     const socket = c.socket;
@@ -390,12 +420,20 @@ export function makeTcpProbe(o: TcpProbeOptions): (t: TcpTarget, signal: AbortSi
       timings,
       counters,
       tallies: { peerAfterConnect: w.peer },
-      ...(outcome === 'reset' ? { cause: w.cause ?? 'ECONNRESET' } : outcome === 'closed' ? { cause: 'FIN from the peer before any data' } : {}),
+      ...(outcome === 'reset'
+        ? { cause: w.cause ?? 'ECONNRESET' }
+        : outcome === 'closed'
+          ? { cause: 'FIN from the peer before any data' }
+          : {}),
       ...(w.cause && outcome === 'ok' ? { cause: w.cause } : {}),
       detail: {
-        address: t.address, ...local, ...syn,
-        peer: w.peer, peerAfterMs: w.peerAfterMs === null ? null : round3(w.peerAfterMs),
-        bytesReceived: w.bytesReceived, ...(w.firstByteMs !== null ? { firstByteMs: round3(w.firstByteMs) } : {}),
+        address: t.address,
+        ...local,
+        ...syn,
+        peer: w.peer,
+        peerAfterMs: w.peerAfterMs === null ? null : round3(w.peerAfterMs),
+        bytesReceived: w.bytesReceived,
+        ...(w.firstByteMs !== null ? { firstByteMs: round3(w.firstByteMs) } : {}),
       },
     };
   };

@@ -102,7 +102,11 @@ function codeOfAuthError(e: unknown): string | null {
  * throws for a network outcome.
  */
 export async function handshakeOnce(
-  t: TlsTarget, setup: HandshakeSetup, signal: AbortSignal, deadline: number, session?: Buffer,
+  t: TlsTarget,
+  setup: HandshakeSetup,
+  signal: AbortSignal,
+  deadline: number,
+  session?: Buffer,
 ): Promise<HandshakeResult> {
   const tcp = await connectTcp({ host: t.host, port: t.port, timeoutMs: Math.max(1, deadline - now()), signal, family: setup.family });
   if (tcp.outcome !== 'ok' || !tcp.socket) {
@@ -138,7 +142,10 @@ export async function handshakeOnce(
         // closed connection in SSL handshake") for every probe. Close
         // politely (close_notify, then FIN) once that is written; the
         // attempt is over already.
-        const close = () => { s.destroy(); socket.destroy(); };
+        const close = () => {
+          s.destroy();
+          socket.destroy();
+        };
         s.once('finish', close);
         setTimeout(close, 2000).unref();
         s.end();
@@ -151,7 +158,11 @@ export async function handshakeOnce(
     const timer = setTimeout(() => {
       if (ok) return finish(ok);
       finish({
-        outcome: 'timeout', phase: 'tls', tcpConnectMs, ms: null, certificate: undefined,
+        outcome: 'timeout',
+        phase: 'tls',
+        tcpConnectMs,
+        ms: null,
+        certificate: undefined,
         cause: `no complete handshake within ${Math.round(remaining)} ms (the server did not answer the ClientHello or stalled)`,
       });
     }, remaining);
@@ -197,7 +208,9 @@ export async function handshakeOnce(
       // A FIN after a completed handshake is the server's business, not a failed handshake.
       if (ok) finish(ok);
     });
-    s.on('OCSPResponse', (resp: Buffer | null) => { ocsp = Boolean(resp && resp.length > 0); });
+    s.on('OCSPResponse', (resp: Buffer | null) => {
+      ocsp = Boolean(resp && resp.length > 0);
+    });
     if (setup.wantSession) {
       s.on('session', (buf: Buffer) => {
         ticket ??= buf;
@@ -211,14 +224,26 @@ export async function handshakeOnce(
       // reset or close after it does not: the handshake had completed.
       if (ok && !c.outcome.startsWith('alert:')) return finish(ok);
       finish({
-        outcome: c.outcome, phase: 'tls', tcpConnectMs, ms: null, cause: c.cause, local: c.local || undefined,
+        outcome: c.outcome,
+        phase: 'tls',
+        tcpConnectMs,
+        ms: null,
+        cause: c.cause,
+        local: c.local || undefined,
         certificate: ok?.certificate,
       });
     });
-    s.on('close', () => finish(ok ?? {
-      outcome: endFirst ? 'closed' : 'reset', phase: 'tls', tcpConnectMs, ms: null,
-      cause: 'the connection closed before the handshake completed',
-    }));
+    s.on('close', () =>
+      finish(
+        ok ?? {
+          outcome: endFirst ? 'closed' : 'reset',
+          phase: 'tls',
+          tcpConnectMs,
+          ms: null,
+          cause: 'the connection closed before the handshake completed',
+        },
+      ),
+    );
     s.once('secureConnect', () => {
       ms = now() - t0;
       delete (s as Partial<Pick<tls.TLSSocket, 'getPeerCertificate'>>).getPeerCertificate;
@@ -226,18 +251,23 @@ export async function handshakeOnce(
       const cipher = s.getCipher();
       const eph = s.getEphemeralKeyInfo() as { name?: string; type?: string } | null;
       const negotiated: Negotiated = {
-        version, cipher: cipher?.standardName ?? cipher?.name ?? null,
-        group: eph && 'name' in eph && eph.name ? eph.name : eph?.type ?? null,
-        alpn: s.alpnProtocol || null, resumed: s.isSessionReused(),
+        version,
+        cipher: cipher?.standardName ?? cipher?.name ?? null,
+        group: eph && 'name' in eph && eph.name ? eph.name : (eph?.type ?? null),
+        alpn: s.alpnProtocol || null,
+        resumed: s.isSessionReused(),
       };
       const authCode = codeOfAuthError(s.authorizationError);
       // Not getPeerX509Certificate(): on Node 20 it takes the peer certificate
       // out of the socket, and getPeerCertificate() returns {} after it.
-      const cf = certificateFacts({
-        leaf: () => s.getPeerCertificate(false),
-        chain: () => s.getPeerCertificate(true),
-        authCode,
-      }, { ocspStapled: ocsp });
+      const cf = certificateFacts(
+        {
+          leaf: () => s.getPeerCertificate(false),
+          chain: () => s.getPeerCertificate(true),
+          authCode,
+        },
+        { ocspStapled: ocsp },
+      );
       let problem: CertProblem | undefined;
       if (!cf && negotiated.resumed) {
         // A resumed session carries no certificate: it was judged in the handshake that made the session.
@@ -251,9 +281,14 @@ export async function handshakeOnce(
       }
       const failed = problem && !setup.insecure;
       ok = {
-        outcome: failed ? problem!.outcome : 'ok', phase: 'tls', tcpConnectMs, ms,
+        outcome: failed ? problem!.outcome : 'ok',
+        phase: 'tls',
+        tcpConnectMs,
+        ms,
         cause: failed ? problem!.cause : undefined,
-        negotiated, certificate: cf?.facts, certProblem: problem,
+        negotiated,
+        certificate: cf?.facts,
+        certProblem: problem,
       };
       if (failed) return finish(ok);
       // TLS 1.3: the server judges a client certificate after its own
@@ -318,7 +353,10 @@ function toAttempt(h: HandshakeResult, extra: { resumed?: HandshakeResult; resum
   }
   if (h.negotiated) {
     a.detail = {
-      version: h.negotiated.version, cipher: h.negotiated.cipher, group: h.negotiated.group, alpn: h.negotiated.alpn,
+      version: h.negotiated.version,
+      cipher: h.negotiated.cipher,
+      group: h.negotiated.group,
+      alpn: h.negotiated.alpn,
       ...(r?.negotiated ? { resumed: r.negotiated.resumed } : {}),
       ...(h.certProblem ? { certProblem: h.certProblem.outcome } : {}),
     };
@@ -341,7 +379,13 @@ function contextFor(o: TlsProbeOptions, pin?: TlsVersion): tls.SecureContext {
  * bundle per handshake would cost more CPU than the handshake.
  */
 export function createTlsProbe(o: TlsProbeOptions): Probe<TlsTarget> {
-  const setup: HandshakeSetup = { context: contextFor(o), alpn: o.alpn, insecure: Boolean(o.insecure), family: o.family, wantSession: Boolean(o.resume) };
+  const setup: HandshakeSetup = {
+    context: contextFor(o),
+    alpn: o.alpn,
+    insecure: Boolean(o.insecure),
+    family: o.family,
+    wantSession: Boolean(o.resume),
+  };
   return async (t, signal) => {
     const deadline = now() + o.timeoutMs;
     const first = await handshakeOnce(t, setup, signal, deadline);

@@ -50,7 +50,9 @@ function perfOf(name: string, m: Measure): string | null {
   switch (m.key) {
     case 'successRate':
       return `${perfLabel(`${label}_success`)}=${fmtMs(m.value)};${range(w, 'below')};${range(c, 'below')};0;1`;
-    case 'p50': case 'p90': case 'p99':
+    case 'p50':
+    case 'p90':
+    case 'p99':
       return `${perfLabel(`${label}_${m.key}`)}=${fmtMs(m.value)}ms;${range(w, 'above')};${range(c, 'above')};0;`;
     case 'certDaysLeft':
       return `${perfLabel(`${label}_cert_days`)}=${m.value};${range(w, 'below')};${range(c, 'below')};;`;
@@ -80,9 +82,10 @@ export function countStates(runs: CheckRun[]): Record<Lowercase<State>, number> 
 /** One line per check: "api-tls CRITICAL: p99 412ms > 300ms; success 3/3; …". */
 export function renderCheckLine(r: CheckRun): string {
   const v = r.verdict;
-  const words = v.state === 'OK' || v.measures.length === 0
-    ? [...v.reasons, ...v.measures.map((m) => m.text)]
-    : [...v.reasons, ...v.measures.filter((m) => m.state === 'OK').map((m) => m.text)];
+  const words =
+    v.state === 'OK' || v.measures.length === 0
+      ? [...v.reasons, ...v.measures.map((m) => m.text)]
+      : [...v.reasons, ...v.measures.filter((m) => m.state === 'OK').map((m) => m.text)];
   return `${r.name} ${v.state}: ${r.probe} ${r.target}: ${words.join('; ')}`;
 }
 
@@ -94,9 +97,7 @@ export function renderCheckOutput(runs: CheckRun[], status: State): { summary: s
   const c = countStates(runs);
   const notOk = runs.filter((r) => r.verdict.state !== 'OK');
   const head = `CONNDX ${status} - ${c.critical} critical, ${c.warning} warning, ${c.unknown} unknown, ${c.ok} ok`;
-  const detail = notOk.length
-    ? `: ${notOk.map((r) => `${r.name} ${r.verdict.state} (${r.verdict.reasons.join('; ')})`).join(', ')}`
-    : '';
+  const detail = notOk.length ? `: ${notOk.map((r) => `${r.name} ${r.verdict.state} (${r.verdict.reasons.join('; ')})`).join(', ')}` : '';
   const summary = `${head}${detail} | ${renderPerfdata(runs)}`;
   return { summary, text: [summary, ...runs.map(renderCheckLine)].join('\n') + '\n' };
 }
@@ -128,7 +129,11 @@ export function renderPlan(file: string, specs: CheckSpec[]): string {
   for (const s of specs) {
     const opts: string[] = [];
     if (s.dns) {
-      opts.push(`type ${s.dns.type}`, `via ${s.dns.servers.length ? s.dns.servers.join(', ') : 'the resolvers of /etc/resolv.conf'}`, s.dns.tcp ? 'over tcp' : 'over udp');
+      opts.push(
+        `type ${s.dns.type}`,
+        `via ${s.dns.servers.length ? s.dns.servers.join(', ') : 'the resolvers of /etc/resolv.conf'}`,
+        s.dns.tcp ? 'over tcp' : 'over udp',
+      );
       if (s.dns.noFallback) opts.push('no tcp fallback');
     }
     if (s.tcp) {

@@ -62,7 +62,9 @@ function paintStatus(c: ChalkInstance, status: keyof typeof STATUS_WORD, text: s
 function phaseCell(res: ProbeResult | null | undefined, c: ChalkInstance): string {
   if (!res) return c.dim('-');
   if (res.succeeded === res.attempts) return c.green(`ok ${res.succeeded}/${res.attempts}`);
-  const bad = Object.entries(res.outcomes).filter(([k]) => k !== 'ok').sort((a, b) => b[1] - a[1])[0];
+  const bad = Object.entries(res.outcomes)
+    .filter(([k]) => k !== 'ok')
+    .sort((a, b) => b[1] - a[1])[0];
   const text = `${bad?.[0] ?? 'failed'} ${bad?.[1] ?? res.failed}/${res.attempts}`;
   return res.succeeded === 0 ? c.red(text) : c.yellow(text);
 }
@@ -105,7 +107,14 @@ export function renderDiagnose(c: ChalkInstance, r: DiagnoseResult, o: { verbose
   const p = r.plan;
   const chain = ['dns' as const, 'tcp', ...(p.tls ? ['tls'] : []), ...(p.http ? ['http'] : [])].filter((x) => x !== 'dns' || r.dns);
   out.push(c.bold(wrap(`conndx diagnose ${escapeControl(r.target)}`, WIDTH)));
-  out.push(c.dim(wrap(`${chain.join(' → ')}, count ${p.count}, timeout ${fmtElapsed(p.timeoutMs)}${p.sni && p.tls ? `, sni ${escapeControl(p.sni)}` : ''}, took ${fmtElapsed(r.elapsedMs).replace(' ', '\u00a0')}`, WIDTH)));
+  out.push(
+    c.dim(
+      wrap(
+        `${chain.join(' → ')}, count ${p.count}, timeout ${fmtElapsed(p.timeoutMs)}${p.sni && p.tls ? `, sni ${escapeControl(p.sni)}` : ''}, took ${fmtElapsed(r.elapsedMs).replace(' ', '\u00a0')}`,
+        WIDTH,
+      ),
+    ),
+  );
   out.push('');
   out.push(renderVerdict(c, r));
   out.push('');
@@ -128,7 +137,9 @@ export function renderDiagnose(c: ChalkInstance, r: DiagnoseResult, o: { verbose
     if (full) out.push('');
   }
   if (!full) {
-    out.push(c.dim(`${plural(r.addresses.length, 'address', 'addresses')}: ${r.addresses.map((a) => a.key).join(', ')} (-v for the tables)`));
+    out.push(
+      c.dim(`${plural(r.addresses.length, 'address', 'addresses')}: ${r.addresses.map((a) => a.key).join(', ')} (-v for the tables)`),
+    );
     return out.join('\n') + '\n';
   }
 
@@ -136,8 +147,14 @@ export function renderDiagnose(c: ChalkInstance, r: DiagnoseResult, o: { verbose
     const d = r.dns;
     const s = d.system;
     out.push(c.bold('dns') + ` ${d.queried}`);
-    out.push(wrap(`system (${s.source}${s.via ? `, ${s.via}` : ''}): ${s.outcome === 'ok' ? s.addresses.join(' ') : c.red(s.outcome)} in ${fmtMs(s.lookupMs)} ms`, WIDTH, '  '));
-    const servers = (d.byServer as Record<string, ProbeResult> | undefined) ?? (d.attempts ? { [(p.servers[0] ?? d.target)]: d } : {});
+    out.push(
+      wrap(
+        `system (${s.source}${s.via ? `, ${s.via}` : ''}): ${s.outcome === 'ok' ? s.addresses.join(' ') : c.red(s.outcome)} in ${fmtMs(s.lookupMs)} ms`,
+        WIDTH,
+        '  ',
+      ),
+    );
+    const servers = (d.byServer as Record<string, ProbeResult> | undefined) ?? (d.attempts ? { [p.servers[0] ?? d.target]: d } : {});
     const trows: string[][] = [['resolver', 'A', 'AAAA', 'p50', 'p99', 'max']];
     for (const [k, res] of Object.entries(servers)) {
       const typeCell = (t: string) => {
@@ -156,7 +173,12 @@ export function renderDiagnose(c: ChalkInstance, r: DiagnoseResult, o: { verbose
     out.push(c.bold('per address'));
     const trows: string[][] = [['address', 'tcp', ...(p.tls ? ['tls'] : []), ...(p.http ? ['http'] : [])]];
     for (const a of r.addresses) {
-      trows.push([a.key, phaseCell(by(r.tcp)[a.key], c), ...(p.tls ? [phaseCell(by(r.tls)[a.key], c)] : []), ...(p.http ? [phaseCell(by(r.http)[a.key], c)] : [])]);
+      trows.push([
+        a.key,
+        phaseCell(by(r.tcp)[a.key], c),
+        ...(p.tls ? [phaseCell(by(r.tls)[a.key], c)] : []),
+        ...(p.http ? [phaseCell(by(r.http)[a.key], c)] : []),
+      ]);
     }
     out.push(table(trows, { header: true, indent: '  ' }));
     out.push(c.dim(wrap(`from: ${r.addresses.map((a) => `${a.address} ← ${a.from.join(', ')}`).join('; ')}`, WIDTH, '  ')));
@@ -167,9 +189,14 @@ export function renderDiagnose(c: ChalkInstance, r: DiagnoseResult, o: { verbose
   if (cap) {
     out.push('');
     const sum = cap.summary as { packets?: number; tcp?: { records?: number } } | undefined;
-    out.push(wrap(cap.ok
-      ? `capture: ${sum?.packets ?? 0} packets, ${sum?.tcp?.records ?? 0} connection records; ${cap.lines.length ? 'their evidence is in the verdict above' : 'nothing the probes did not see'}`
-      : `capture: not taken: ${cap.reason}`, WIDTH));
+    out.push(
+      wrap(
+        cap.ok
+          ? `capture: ${sum?.packets ?? 0} packets, ${sum?.tcp?.records ?? 0} connection records; ${cap.lines.length ? 'their evidence is in the verdict above' : 'nothing the probes did not see'}`
+          : `capture: not taken: ${cap.reason}`,
+        WIDTH,
+      ),
+    );
   }
   return out.join('\n') + '\n';
 }

@@ -36,13 +36,23 @@ export function table(rows: (string | number)[][], opts: { header?: boolean; ind
   const visible = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '').length;
   const cells = rows.map((r) => r.map((c) => String(c)));
   const widths: number[] = [];
-  for (const r of cells) r.forEach((c, i) => { widths[i] = Math.max(widths[i] ?? 0, visible(c)); });
-  const numeric = widths.map((_, i) => cells.slice(opts.header ? 1 : 0).every((r) => r[i] === undefined || /^[-\d.,%<>~ ]+(ms|s)?$/.test(r[i]!)));
-  const lines = cells.map((r) =>
-    (opts.indent ?? '') + r.map((c, i) => {
-      const pad = ' '.repeat(widths[i]! - visible(c));
-      return numeric[i] ? pad + c : c + (i === r.length - 1 ? '' : pad);
-    }).join('  ').trimEnd(),
+  for (const r of cells)
+    r.forEach((c, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, visible(c));
+    });
+  const numeric = widths.map((_, i) =>
+    cells.slice(opts.header ? 1 : 0).every((r) => r[i] === undefined || /^[-\d.,%<>~ ]+(ms|s)?$/.test(r[i]!)),
+  );
+  const lines = cells.map(
+    (r) =>
+      (opts.indent ?? '') +
+      r
+        .map((c, i) => {
+          const pad = ' '.repeat(widths[i]! - visible(c));
+          return numeric[i] ? pad + c : c + (i === r.length - 1 ? '' : pad);
+        })
+        .join('  ')
+        .trimEnd(),
   );
   return lines.join('\n');
 }

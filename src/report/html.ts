@@ -12,14 +12,22 @@ const STATUS_COLOR = { ok: '#1a7f37', degraded: '#9a6700', failing: '#cf222e' } 
 
 /** The waterfall as SVG: each phase's p50 bar starts where the one before ended; a whisker reaches its p99. */
 export function waterfallSvg(rows: WaterfallRow[]): string {
-  const W = 760, left = 110, right = 210, rowH = 28, top = 24;
+  const W = 760,
+    left = 110,
+    right = 210,
+    rowH = 28,
+    top = 24;
   const H = top + rows.length * rowH + 28;
   const total = rows.reduce((s, r) => s + (r.p50 ?? 0), 0);
   const span = Math.max(total, ...rows.map((r, i) => rows.slice(0, i).reduce((s, x) => s + (x.p50 ?? 0), 0) + (r.p99 ?? 0))) || 1;
   const x = (ms: number) => left + (ms / span) * (W - left - right);
   const parts: string[] = [];
-  parts.push(`<svg id="waterfall" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="phase waterfall">`);
-  parts.push(`<text x="${left}" y="14" class="axis">0 ms</text><text x="${W - right}" y="14" class="axis" text-anchor="end">${esc(fmtMs(span))} ms</text>`);
+  parts.push(
+    `<svg id="waterfall" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="phase waterfall">`,
+  );
+  parts.push(
+    `<text x="${left}" y="14" class="axis">0 ms</text><text x="${W - right}" y="14" class="axis" text-anchor="end">${esc(fmtMs(span))} ms</text>`,
+  );
   let at = 0;
   rows.forEach((r, i) => {
     const y = top + i * rowH;
@@ -29,10 +37,16 @@ export function waterfallSvg(rows: WaterfallRow[]): string {
       parts.push(`<text x="${W - right + 8}" y="${y + 17}" class="fail">failed: no successful attempt</text>`);
     } else {
       const w = Math.max(2, x(at + r.p50) - x(at));
-      parts.push(`<rect class="bar" data-phase="${esc(r.phase)}" x="${x(at).toFixed(1)}" y="${y + 5}" width="${w.toFixed(1)}" height="16" fill="${color}"><title>${esc(r.phase)} p50 ${esc(fmtMs(r.p50))} ms, p99 ${esc(fmtMs(r.p99))} ms</title></rect>`);
+      parts.push(
+        `<rect class="bar" data-phase="${esc(r.phase)}" x="${x(at).toFixed(1)}" y="${y + 5}" width="${w.toFixed(1)}" height="16" fill="${color}"><title>${esc(r.phase)} p50 ${esc(fmtMs(r.p50))} ms, p99 ${esc(fmtMs(r.p99))} ms</title></rect>`,
+      );
       if (r.p99 !== null && r.p99 > r.p50) {
-        parts.push(`<line class="whisker" x1="${x(at + r.p50).toFixed(1)}" x2="${x(at + r.p99).toFixed(1)}" y1="${y + 13}" y2="${y + 13}" stroke="${color}" stroke-width="2"/>`);
-        parts.push(`<line x1="${x(at + r.p99).toFixed(1)}" x2="${x(at + r.p99).toFixed(1)}" y1="${y + 8}" y2="${y + 18}" stroke="${color}" stroke-width="2"/>`);
+        parts.push(
+          `<line class="whisker" x1="${x(at + r.p50).toFixed(1)}" x2="${x(at + r.p99).toFixed(1)}" y1="${y + 13}" y2="${y + 13}" stroke="${color}" stroke-width="2"/>`,
+        );
+        parts.push(
+          `<line x1="${x(at + r.p99).toFixed(1)}" x2="${x(at + r.p99).toFixed(1)}" y1="${y + 8}" y2="${y + 18}" stroke="${color}" stroke-width="2"/>`,
+        );
       }
       parts.push(`<text x="${W - right + 8}" y="${y + 17}" class="fig">p50 ${esc(fmtMs(r.p50))} · p99 ${esc(fmtMs(r.p99))} ms</text>`);
       at += r.p50;
@@ -47,34 +61,46 @@ export function histogramSvg(title: string, res: ProbeResult | null | undefined,
   const enc = res?.histograms?.latency;
   if (!enc || enc.count === 0) return '';
   const bins = decodeHistogram(enc).bins(12);
-  const W = 340, H = 150, left = 34, bottom = 34, top = 22;
+  const W = 340,
+    H = 150,
+    left = 34,
+    bottom = 34,
+    top = 22;
   const max = Math.max(1, ...bins.map((b) => b.count));
   const bw = (W - left - 8) / Math.max(1, bins.length);
   const parts: string[] = [];
-  parts.push(`<svg class="histogram" data-phase="${esc(title)}" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(title)} latency histogram">`);
+  parts.push(
+    `<svg class="histogram" data-phase="${esc(title)}" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(title)} latency histogram">`,
+  );
   parts.push(`<text x="${left}" y="14" class="label">${esc(title)} (${enc.count} attempts)</text>`);
   parts.push(`<line x1="${left}" x2="${W - 8}" y1="${H - bottom}" y2="${H - bottom}" stroke="#888"/>`);
   parts.push(`<text x="${left - 4}" y="${top + 8}" class="axis" text-anchor="end">${max}</text>`);
   bins.forEach((b, i) => {
     const h = ((H - bottom - top) * b.count) / max;
     const x = left + i * bw;
-    parts.push(`<rect class="hbar" x="${(x + 1).toFixed(1)}" y="${(H - bottom - h).toFixed(1)}" width="${Math.max(1, bw - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${color}"><title>${esc(fmtMs(b.fromMs))}–${esc(fmtMs(b.toMs))} ms: ${b.count}</title></rect>`);
+    parts.push(
+      `<rect class="hbar" x="${(x + 1).toFixed(1)}" y="${(H - bottom - h).toFixed(1)}" width="${Math.max(1, bw - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${color}"><title>${esc(fmtMs(b.fromMs))}–${esc(fmtMs(b.toMs))} ms: ${b.count}</title></rect>`,
+    );
   });
   parts.push(`<text x="${left}" y="${H - bottom + 14}" class="axis">${esc(fmtMs(bins[0]?.fromMs))} ms</text>`);
-  parts.push(`<text x="${W - 8}" y="${H - bottom + 14}" class="axis" text-anchor="end">${esc(fmtMs(bins[bins.length - 1]?.toMs))} ms</text>`);
+  parts.push(
+    `<text x="${W - 8}" y="${H - bottom + 14}" class="axis" text-anchor="end">${esc(fmtMs(bins[bins.length - 1]?.toMs))} ms</text>`,
+  );
   parts.push('</svg>');
   return parts.join('');
 }
 
 function table(head: string[], rows: unknown[][]): string {
   const thead = head.some(Boolean) ? `<thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead>` : '';
-  return `<table>${thead}<tbody>${
-    rows.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+  return `<table>${thead}<tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
 }
 
 function outcomesText(r: ProbeResult | undefined | null): string {
   if (!r) return '–';
-  return Object.entries(r.outcomes).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}/${r.attempts}`).join(', ');
+  return Object.entries(r.outcomes)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${v}/${r.attempts}`)
+    .join(', ');
 }
 
 function by(res: ProbeResult | null): Record<string, ProbeResult> {
@@ -103,13 +129,26 @@ export function renderDiagnoseHtml(r: DiagnoseResult): string {
   h.push('<meta name="viewport" content="width=device-width, initial-scale=1">');
   h.push(`<title>conndx diagnose ${esc(r.target)}: ${esc(v.status)}</title><style>${CSS}</style></head><body>`);
   h.push(`<h1>conndx diagnose <span class="mono">${esc(r.target)}</span></h1>`);
-  h.push(`<div class="verdict" id="verdict" data-status="${esc(v.status)}" data-phase="${esc(v.phase)}" data-outcome="${esc(v.outcome)}" style="border-color:${color}">`);
-  h.push(`<div class="head" style="color:${color}">${esc(v.status.toUpperCase())}${v.status === 'ok' ? '' : ` · phase ${esc(v.phase)} · ${esc(v.outcome)}`}</div>`);
+  h.push(
+    `<div class="verdict" id="verdict" data-status="${esc(v.status)}" data-phase="${esc(v.phase)}" data-outcome="${esc(v.outcome)}" style="border-color:${color}">`,
+  );
+  h.push(
+    `<div class="head" style="color:${color}">${esc(v.status.toUpperCase())}${v.status === 'ok' ? '' : ` · phase ${esc(v.phase)} · ${esc(v.outcome)}`}</div>`,
+  );
   h.push(`<p>${esc(v.summary)}</p></div>`);
-  h.push(table(['', ''], [
-    ['command', m.command], ['started (UTC)', m.startedAt], ['host', m.host], ['conndx', m.conndxVersion],
-    ['took', fmtElapsed(r.elapsedMs)], ['count / timeout', `${r.plan.count} / ${fmtElapsed(r.plan.timeoutMs)}`],
-  ]).replace('<table>', '<table class="meta">'));
+  h.push(
+    table(
+      ['', ''],
+      [
+        ['command', m.command],
+        ['started (UTC)', m.startedAt],
+        ['host', m.host],
+        ['conndx', m.conndxVersion],
+        ['took', fmtElapsed(r.elapsedMs)],
+        ['count / timeout', `${r.plan.count} / ${fmtElapsed(r.plan.timeoutMs)}`],
+      ],
+    ).replace('<table>', '<table class="meta">'),
+  );
   if (v.evidence.length) h.push(`<h2>Evidence</h2><ul>${v.evidence.map((e) => `<li>${esc(e.trim())}</li>`).join('')}</ul>`);
   if (v.next.length) h.push(`<h2>Next checks</h2><ul>${v.next.map((n) => `<li><code>${esc(n)}</code></li>`).join('')}</ul>`);
   if (rows.length) {
@@ -117,32 +156,58 @@ export function renderDiagnoseHtml(r: DiagnoseResult): string {
     h.push(waterfallSvg(rows));
   }
   const hist = [
-    histogramSvg('lookup', r.dns, COLORS.lookup!), histogramSvg('connect', r.tcp, COLORS.connect!),
-    histogramSvg('tls', r.tls, COLORS.tls!), histogramSvg('first byte', r.http, COLORS['first byte']!),
+    histogramSvg('lookup', r.dns, COLORS.lookup!),
+    histogramSvg('connect', r.tcp, COLORS.connect!),
+    histogramSvg('tls', r.tls, COLORS.tls!),
+    histogramSvg('first byte', r.http, COLORS['first byte']!),
   ].filter(Boolean);
   if (hist.length) h.push(`<h2>Latency histograms</h2><div class="charts">${hist.join('')}</div>`);
   if (r.dns) {
     const d = r.dns;
     const s = d.system;
     h.push('<h2>DNS</h2>');
-    h.push(`<p>System resolver (${esc(s.source)}${s.via ? `, ${esc(s.via)}` : ''}): <b>${esc(s.outcome)}</b> ${esc(s.addresses.join(', '))} in ${esc(fmtMs(s.lookupMs))} ms${d.queried !== r.plan.host ? `; resolvers asked for <code>${esc(d.queried)}</code>` : ''}.</p>`);
+    h.push(
+      `<p>System resolver (${esc(s.source)}${s.via ? `, ${esc(s.via)}` : ''}): <b>${esc(s.outcome)}</b> ${esc(s.addresses.join(', '))} in ${esc(fmtMs(s.lookupMs))} ms${d.queried !== r.plan.host ? `; resolvers asked for <code>${esc(d.queried)}</code>` : ''}.</p>`,
+    );
     const servers = (d.byServer as Record<string, ProbeResult> | undefined) ?? (d.attempts ? { [r.plan.servers[0] ?? d.target]: d } : {});
     if (Object.keys(servers).length) {
-      h.push(table(['resolver', 'outcomes', 'p50 ms', 'p99 ms', 'max ms'], Object.entries(servers).map(([k, x]) => [
-        k, outcomesText(x), fmtMs(x.latencyMs?.p50), fmtMs(x.latencyMs?.p99), fmtMs(x.latencyMs?.max)])));
+      h.push(
+        table(
+          ['resolver', 'outcomes', 'p50 ms', 'p99 ms', 'max ms'],
+          Object.entries(servers).map(([k, x]) => [
+            k,
+            outcomesText(x),
+            fmtMs(x.latencyMs?.p50),
+            fmtMs(x.latencyMs?.p99),
+            fmtMs(x.latencyMs?.max),
+          ]),
+        ),
+      );
     }
   }
   if (r.addresses.length) {
     h.push('<h2>Per address</h2>');
     const head = ['address', 'from', 'tcp', ...(r.plan.tls ? ['tls'] : []), ...(r.plan.http ? ['http'] : [])];
-    h.push(table(head, r.addresses.map((a) => [
-      a.key, a.from.join(', '), outcomesText(by(r.tcp)[a.key]),
-      ...(r.plan.tls ? [outcomesText(by(r.tls)[a.key])] : []), ...(r.plan.http ? [outcomesText(by(r.http)[a.key])] : []),
-    ])));
+    h.push(
+      table(
+        head,
+        r.addresses.map((a) => [
+          a.key,
+          a.from.join(', '),
+          outcomesText(by(r.tcp)[a.key]),
+          ...(r.plan.tls ? [outcomesText(by(r.tls)[a.key])] : []),
+          ...(r.plan.http ? [outcomesText(by(r.http)[a.key])] : []),
+        ]),
+      ),
+    );
   }
   if (r.capture) {
     h.push('<h2>Packet capture</h2>');
-    h.push(r.capture.ok ? `<ul id="capture">${r.capture.lines.map((l) => `<li>${esc(l)}</li>`).join('') || '<li>nothing beyond what the probes saw</li>'}</ul>` : `<p>Not taken: ${esc(r.capture.reason)}.</p>`);
+    h.push(
+      r.capture.ok
+        ? `<ul id="capture">${r.capture.lines.map((l) => `<li>${esc(l)}</li>`).join('') || '<li>nothing beyond what the probes saw</li>'}</ul>`
+        : `<p>Not taken: ${esc(r.capture.reason)}.</p>`,
+    );
   }
   h.push(`<p class="axis"><small>conndx ${esc(m.conndxVersion)} on ${esc(m.host)}, ${esc(m.startedAt)}</small></p>`);
   h.push('</body></html>');

@@ -6,7 +6,10 @@ import { waterfallRows } from './diagnose-terminal.js';
 
 /** A table cell: pipes escaped, newlines flattened (GitHub-flavoured Markdown tables). */
 export function cell(text: unknown): string {
-  return String(text ?? '').replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+  return String(text ?? '')
+    .replace(/\\/g, '\\\\')
+    .replace(/\|/g, '\\|')
+    .replace(/\r?\n/g, ' ');
 }
 
 const NUMERIC = /^[-–\d.,/ ]+(ms|s)?$/;
@@ -29,7 +32,10 @@ const code = (s: string) => {
 
 function outcomesText(r: ProbeResult | undefined | null): string {
   if (!r) return '–';
-  return Object.entries(r.outcomes).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}/${r.attempts}`).join(', ');
+  return Object.entries(r.outcomes)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${v}/${r.attempts}`)
+    .join(', ');
 }
 
 function by(res: ProbeResult | null): Record<string, ProbeResult> {
@@ -38,7 +44,10 @@ function by(res: ProbeResult | null): Record<string, ProbeResult> {
 }
 
 function utc(iso: string): string {
-  return iso.replace('T', ' ').replace(/\.\d+Z$/, ' UTC').replace(/Z$/, ' UTC');
+  return iso
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, ' UTC')
+    .replace(/Z$/, ' UTC');
 }
 
 /** Markdown ready to paste into a ticket: the verdict first, then the evidence tables. */
@@ -53,14 +62,19 @@ export function renderDiagnoseMarkdown(r: DiagnoseResult): string {
   out.push('');
   out.push(`> ${v.summary}`);
   out.push('');
-  out.push(mdTable(['run', ''], [
-    ['command', code(m.command)],
-    ['started', utc(m.startedAt)],
-    ['host', m.host],
-    ['conndx', m.conndxVersion],
-    ['took', fmtElapsed(r.elapsedMs)],
-    ['count / timeout', `${r.plan.count} / ${fmtElapsed(r.plan.timeoutMs)}`],
-  ]));
+  out.push(
+    mdTable(
+      ['run', ''],
+      [
+        ['command', code(m.command)],
+        ['started', utc(m.startedAt)],
+        ['host', m.host],
+        ['conndx', m.conndxVersion],
+        ['took', fmtElapsed(r.elapsedMs)],
+        ['count / timeout', `${r.plan.count} / ${fmtElapsed(r.plan.timeoutMs)}`],
+      ],
+    ),
+  );
   out.push('');
   if (v.evidence.length) {
     out.push('## Evidence');
@@ -78,7 +92,12 @@ export function renderDiagnoseMarkdown(r: DiagnoseResult): string {
   if (rows.length) {
     out.push('## Phase waterfall');
     out.push('');
-    out.push(mdTable(['phase', 'p50 ms', 'p99 ms', 'successful attempts'], rows.map((x) => [x.phase, fmtMs(x.p50), fmtMs(x.p99), x.n])));
+    out.push(
+      mdTable(
+        ['phase', 'p50 ms', 'p99 ms', 'successful attempts'],
+        rows.map((x) => [x.phase, fmtMs(x.p50), fmtMs(x.p99), x.n]),
+      ),
+    );
     out.push('');
   }
   if (r.dns) {
@@ -86,15 +105,27 @@ export function renderDiagnoseMarkdown(r: DiagnoseResult): string {
     const s = d.system;
     out.push('## DNS');
     out.push('');
-    out.push(`System resolver (${s.source}${s.via ? `, ${s.via}` : ''}): **${s.outcome}**${s.addresses.length ? ` → ${s.addresses.map(code).join(', ')}` : ''} in ${fmtMs(s.lookupMs)} ms${s.cause ? ` (${s.cause})` : ''}.` +
-      (d.queried !== r.plan.host ? ` The resolvers were asked for ${code(d.queried)}.` : ''));
+    out.push(
+      `System resolver (${s.source}${s.via ? `, ${s.via}` : ''}): **${s.outcome}**${s.addresses.length ? ` → ${s.addresses.map(code).join(', ')}` : ''} in ${fmtMs(s.lookupMs)} ms${s.cause ? ` (${s.cause})` : ''}.` +
+        (d.queried !== r.plan.host ? ` The resolvers were asked for ${code(d.queried)}.` : ''),
+    );
     out.push('');
     const servers = (d.byServer as Record<string, ProbeResult> | undefined) ?? (d.attempts ? { [r.plan.servers[0] ?? d.target]: d } : {});
     if (Object.keys(servers).length) {
-      out.push(mdTable(['resolver', 'outcomes', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'answers'], Object.entries(servers).map(([k, x]) => [
-        k, outcomesText(x), fmtMs(x.latencyMs?.p50), fmtMs(x.latencyMs?.p90), fmtMs(x.latencyMs?.p99), fmtMs(x.latencyMs?.max),
-        ((x.answers as string[] | undefined) ?? []).map((a) => a.split(' ').slice(2).join(' ')).join('; ') || '–',
-      ])));
+      out.push(
+        mdTable(
+          ['resolver', 'outcomes', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'answers'],
+          Object.entries(servers).map(([k, x]) => [
+            k,
+            outcomesText(x),
+            fmtMs(x.latencyMs?.p50),
+            fmtMs(x.latencyMs?.p90),
+            fmtMs(x.latencyMs?.p99),
+            fmtMs(x.latencyMs?.max),
+            ((x.answers as string[] | undefined) ?? []).map((a) => a.split(' ').slice(2).join(' ')).join('; ') || '–',
+          ]),
+        ),
+      );
       out.push('');
     }
   }
@@ -105,13 +136,20 @@ export function renderDiagnoseMarkdown(r: DiagnoseResult): string {
     if (r.plan.tls) head.push('tls', 'handshake p50/p99 ms');
     if (r.plan.http) head.push('http', 'first byte p50/p99 ms');
     const pp = (x: ProbeResult | undefined) => (x?.latencyMs ? `${fmtMs(x.latencyMs.p50)} / ${fmtMs(x.latencyMs.p99)}` : '–');
-    out.push(mdTable(head, r.addresses.map((a) => {
-      const t = by(r.tcp)[a.key], s = by(r.tls)[a.key], h = by(r.http)[a.key];
-      const row: unknown[] = [a.key, a.from.join(', '), outcomesText(t), pp(t)];
-      if (r.plan.tls) row.push(outcomesText(s), pp(s));
-      if (r.plan.http) row.push(outcomesText(h), pp(h));
-      return row;
-    })));
+    out.push(
+      mdTable(
+        head,
+        r.addresses.map((a) => {
+          const t = by(r.tcp)[a.key],
+            s = by(r.tls)[a.key],
+            h = by(r.http)[a.key];
+          const row: unknown[] = [a.key, a.from.join(', '), outcomesText(t), pp(t)];
+          if (r.plan.tls) row.push(outcomesText(s), pp(s));
+          if (r.plan.http) row.push(outcomesText(h), pp(h));
+          return row;
+        }),
+      ),
+    );
     out.push('');
   }
   const neg = r.tls?.negotiated as Record<string, unknown> | undefined;
@@ -122,8 +160,15 @@ export function renderDiagnoseMarkdown(r: DiagnoseResult): string {
     const rows: unknown[][] = [];
     if (neg) rows.push(['negotiated', `${neg.version ?? '–'} ${neg.cipher ?? ''}, group ${neg.group ?? '–'}, alpn ${neg.alpn ?? '–'}`]);
     if (cert) {
-      rows.push(['subject', cert.subject], ['issuer', cert.issuer], ['valid', `${String(cert.notBefore)} to ${String(cert.notAfter)} (${String(cert.daysLeft)} days left)`]);
-      rows.push(['names', ((cert.sans as string[] | undefined) ?? []).join(', ')], ['chain', `${String(cert.chainLength)} certificates, self-signed ${cert.selfSigned ? 'yes' : 'no'}`]);
+      rows.push(
+        ['subject', cert.subject],
+        ['issuer', cert.issuer],
+        ['valid', `${String(cert.notBefore)} to ${String(cert.notAfter)} (${String(cert.daysLeft)} days left)`],
+      );
+      rows.push(
+        ['names', ((cert.sans as string[] | undefined) ?? []).join(', ')],
+        ['chain', `${String(cert.chainLength)} certificates, self-signed ${cert.selfSigned ? 'yes' : 'no'}`],
+      );
     }
     out.push(mdTable(['', ''], rows));
     out.push('');

@@ -15,22 +15,37 @@ function counts(m: Record<string, number>): string {
 export function renderPcapSummary(c: ChalkInstance, r: PcapResult): string {
   const out: string[] = [];
   const { tcp, tls, dns } = r;
-  out.push(c.bold(`${r.file}: ${r.format}, ${r.packets} packets over ${r.durationS.toFixed(3)} s`) +
-    (r.linkTypes.length ? c.dim(` (${r.linkTypes.join(', ')})`) : ''));
-  if (r.skipped.records) out.push(c.yellow(`skipped ${r.skipped.records} records (${r.skipped.bytes} bytes): ${counts(r.skipped.reasons)}`));
+  out.push(
+    c.bold(`${r.file}: ${r.format}, ${r.packets} packets over ${r.durationS.toFixed(3)} s`) +
+      (r.linkTypes.length ? c.dim(` (${r.linkTypes.join(', ')})`) : ''),
+  );
+  if (r.skipped.records)
+    out.push(c.yellow(`skipped ${r.skipped.records} records (${r.skipped.bytes} bytes): ${counts(r.skipped.reasons)}`));
   out.push('');
   const bad = (n: number) => (n > 0 ? c.red(String(n)) : String(n));
   const rows: (string | number)[][] = [];
   rows.push(['TCP', `${tcp.connections} attempts, ${tcp.established} established (${fmtPct(tcp.established, tcp.connections)})`]);
-  rows.push(['', `SYN retransmitted ${tcp.synRetransmitted}, refused ${bad(tcp.refused)}, never answered ${bad(tcp.unanswered)}, closed before data ${tcp.closedBeforeData}`]);
-  rows.push(['', `resets ${bad(tcp.resets)} (by client ${tcp.resetsBy.client}, by server ${tcp.resetsBy.server}; in phase tcp ${tcp.resetsInPhase.tcp}, tls ${tcp.resetsInPhase.tls}, app ${tcp.resetsInPhase.app})`]);
+  rows.push([
+    '',
+    `SYN retransmitted ${tcp.synRetransmitted}, refused ${bad(tcp.refused)}, never answered ${bad(tcp.unanswered)}, closed before data ${tcp.closedBeforeData}`,
+  ]);
+  rows.push([
+    '',
+    `resets ${bad(tcp.resets)} (by client ${tcp.resetsBy.client}, by server ${tcp.resetsBy.server}; in phase tcp ${tcp.resetsInPhase.tcp}, tls ${tcp.resetsInPhase.tls}, app ${tcp.resetsInPhase.app})`,
+  ]);
   rows.push(['', `handshake RTT ${pctsText(tcp.handshakeRttMs)}`]);
   if (tcp.midstream) rows.push(['', `${tcp.midstream} connections already open when the capture started`]);
   rows.push(['', c.dim(`Zeek conn_state: ${counts(tcp.states)}`)]);
-  rows.push(['TLS', `${tls.handshakes} handshakes, ${tls.completed} completed, ${bad(tls.failed)} failed (${fmtPct(tls.failed, tls.handshakes)})`]);
+  rows.push([
+    'TLS',
+    `${tls.handshakes} handshakes, ${tls.completed} completed, ${bad(tls.failed)} failed (${fmtPct(tls.failed, tls.handshakes)})`,
+  ]);
   if (tls.failed) rows.push(['', `failures: ${counts(tls.outcomes)}`]);
   rows.push(['', `versions: ${counts(tls.versions)}${Object.keys(tls.alerts).length ? `; alerts: ${counts(tls.alerts)}` : ''}`]);
-  rows.push(['DNS', `${dns.queries} queries, ${dns.answered} answered, ${bad(dns.unanswered)} unanswered${dns.truncated ? `, ${dns.truncated} truncated` : ''}`]);
+  rows.push([
+    'DNS',
+    `${dns.queries} queries, ${dns.answered} answered, ${bad(dns.unanswered)} unanswered${dns.truncated ? `, ${dns.truncated} truncated` : ''}`,
+  ]);
   rows.push(['', `rcodes: ${counts(dns.rcodes)}`]);
   rows.push(['', `response time ${pctsText(dns.latencyMs)}`]);
   out.push(table(rows, { indent: '  ' }));
@@ -48,8 +63,14 @@ export function renderPcapFlows(c: ChalkInstance, r: PcapResult): string {
   const rows: (string | number)[][] = [['start (UTC)', 'client', 'server', 'state', 'phase', 'outcome', 'syn-rtx', 'rtt', 'tls']];
   for (const k of conns) {
     rows.push([
-      utcMicros(k.start), k.client, k.server, k.zeekState, k.phase,
-      k.outcome === 'ok' ? c.green(k.outcome) : c.red(k.outcome), k.synRetransmits, k.rttMs === null ? '-' : fmtMs(k.rttMs),
+      utcMicros(k.start),
+      k.client,
+      k.server,
+      k.zeekState,
+      k.phase,
+      k.outcome === 'ok' ? c.green(k.outcome) : c.red(k.outcome),
+      k.synRetransmits,
+      k.rttMs === null ? '-' : fmtMs(k.rttMs),
       [k.tlsVersion, k.sni].filter(Boolean).join(' ') || '-',
     ]);
   }
@@ -66,7 +87,10 @@ export function utcMicros(epochSec: number): string {
   const whole = Math.floor(epochSec);
   let micros = Math.round((epochSec - whole) * 1e6);
   let secs = whole;
-  if (micros >= 1e6) { secs += 1; micros -= 1e6; }
+  if (micros >= 1e6) {
+    secs += 1;
+    micros -= 1e6;
+  }
   const d = new Date(secs * 1000);
   if (Number.isNaN(d.getTime())) return '-';
   return `${d.toISOString().slice(0, 19)}.${String(micros).padStart(6, '0')}Z`;

@@ -17,7 +17,9 @@ export function renderAttemptLine(c: ChalkInstance, r: AttemptRecord, extra = ''
   const phase = r.outcome === 'ok' ? '' : c.dim(` [${r.phase}]`);
   const cause = r.outcome !== 'ok' && r.cause ? c.dim(` (${r.cause})`) : '';
   const tries = r.tries > 1 ? c.dim(` tries=${r.tries}`) : '';
-  return `seq=${r.seq} ${r.target} ${paintOutcome(c, r.outcome)}${phase} ${time}${extra ? ' ' + extra : ''}${tries}${cause}`.replace(/ +/g, ' ').trimEnd();
+  return `seq=${r.seq} ${r.target} ${paintOutcome(c, r.outcome)}${phase} ${time}${extra ? ' ' + extra : ''}${tries}${cause}`
+    .replace(/ +/g, ' ')
+    .trimEnd();
 }
 
 function latencyRow(label: string, s: ProbeResult['latencyMs']): (string | number)[] {
@@ -35,7 +37,10 @@ export function renderHistogram(res: ProbeResult, indent = '  '): string {
   if (!enc || enc.count < 10) return '';
   const bins = decodeHistogram(enc).bins(8);
   const max = Math.max(...bins.map((b) => b.count));
-  return table(bins.map((b) => [`${fmtMs(b.fromMs)}-${fmtMs(b.toMs)} ms`, bar(b.count, max, 32), b.count]), { indent });
+  return table(
+    bins.map((b) => [`${fmtMs(b.fromMs)}-${fmtMs(b.toMs)} ms`, bar(b.count, max, 32), b.count]),
+    { indent },
+  );
 }
 
 export interface SummaryParts {
@@ -74,8 +79,17 @@ export function renderProbeSummary(c: ChalkInstance, res: ProbeResult, parts: Su
     out.push(c.bold(res.byServer ? '--- per server ---' : '--- per target ---'));
     const rows: (string | number)[][] = [[res.byServer ? 'server' : 'target', 'ok', 'failed', 'p50', 'p99', 'max', 'outcomes']];
     for (const [k, r] of Object.entries(groups)) {
-      rows.push([k, `${fmtPct(r.succeeded, r.attempts)}`, r.failed, fmtMs(r.latencyMs?.p50), fmtMs(r.latencyMs?.p99), fmtMs(r.latencyMs?.max),
-        Object.entries(r.outcomes).map(([o, n]) => `${o}=${n}`).join(' ')]);
+      rows.push([
+        k,
+        `${fmtPct(r.succeeded, r.attempts)}`,
+        r.failed,
+        fmtMs(r.latencyMs?.p50),
+        fmtMs(r.latencyMs?.p99),
+        fmtMs(r.latencyMs?.max),
+        Object.entries(r.outcomes)
+          .map(([o, n]) => `${o}=${n}`)
+          .join(' '),
+      ]);
     }
     out.push(table(rows, { header: true, indent: '  ' }));
     for (const [k, r] of Object.entries(groups)) one(r, `${k} ${res.probe} statistics`);

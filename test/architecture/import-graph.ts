@@ -24,7 +24,11 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
 /** Floors whose imports of other floors must be `import type` only. */
 export const TYPE_ONLY: Readonly<Record<string, readonly string[]>> = { report: ['probes', 'engine', 'capture', 'diagnose', 'checks'] };
 
-export interface Edge { from: string; to: string; typeOnly: boolean }
+export interface Edge {
+  from: string;
+  to: string;
+  typeOnly: boolean;
+}
 
 export function floorOf(file: string): string {
   const parts = file.split('/');
@@ -67,7 +71,10 @@ export function violations(edges: readonly Edge[]): string[] {
     const b = floorOf(e.to);
     if (a === b) continue;
     const allowed = ALLOWED[a];
-    if (!allowed) { out.push(`${e.from}: floor "${a}" is not in the list of floors`); continue; }
+    if (!allowed) {
+      out.push(`${e.from}: floor "${a}" is not in the list of floors`);
+      continue;
+    }
     if (allowed.includes(b)) continue;
     if (e.typeOnly && TYPE_ONLY[a]?.includes(b)) continue;
     out.push(`${e.from} imports ${e.to}: ${a} may not import ${b}${TYPE_ONLY[a]?.includes(b) ? ' (types only)' : ''}`);
@@ -84,7 +91,10 @@ export function violations(edges: readonly Edge[]): string[] {
     for (const m of next.get(n) ?? []) {
       if (state.get(m) === 1) {
         const cycle = [...stack.slice(stack.indexOf(m)), m].join(' -> ');
-        if (!seen.has(cycle)) { seen.add(cycle); out.push(`circle: ${cycle}`); }
+        if (!seen.has(cycle)) {
+          seen.add(cycle);
+          out.push(`circle: ${cycle}`);
+        }
       } else if (!state.has(m)) visit(m);
     }
     stack.pop();

@@ -36,7 +36,9 @@ describe('the checker fails when the rules are broken', () => {
     });
     try {
       expect(violations(readGraph(root))).toEqual(['src/probes/tcp.ts imports src/engine/run.ts: probes may not import engine']);
-    } finally { rmSync(root, { recursive: true, force: true }); }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
   test('core importing a probe, report importing engine values, and a circle are named', () => {
     const root = tree({
@@ -54,6 +56,8 @@ describe('the checker fails when the rules are broken', () => {
       expect(v).toContain('src/report/bad.ts imports src/engine/summary.ts: report may not import engine (types only)');
       expect(v.some((l) => l.startsWith('src/report/ok.ts'))).toBe(false);
       expect(v).toContain('circle: src/diagnose/x.ts -> src/diagnose/y.ts -> src/diagnose/x.ts');
-    } finally { rmSync(root, { recursive: true, force: true }); }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

@@ -31,7 +31,17 @@ describe('zeekConnState', () => {
   });
 });
 
-const base: ConnFacts = { zeekState: 'SF', attempt: true, synAcked: true, rstBy: null, finBy: 'client', clientBytes: 10, serverBytes: 10, tls: null, openAtEnd: false };
+const base: ConnFacts = {
+  zeekState: 'SF',
+  attempt: true,
+  synAcked: true,
+  rstBy: null,
+  finBy: 'client',
+  clientBytes: 10,
+  serverBytes: 10,
+  tls: null,
+  openAtEnd: false,
+};
 
 describe('classifyConnection', () => {
   test.each<[string, Partial<ConnFacts>, string, string]>([
@@ -42,11 +52,31 @@ describe('classifyConnection', () => {
     ['closed before any data', { finBy: 'server', clientBytes: 0, serverBytes: 0 }, 'tcp', 'closed'],
     ['reset mid-stream', { zeekState: 'RSTR', rstBy: 'server' }, 'app', 'reset'],
     ['clean', {}, 'ok', 'ok'],
-    ['TLS alert', { tls: { complete: false, alert: 'handshake_failure', encryptedAlert: false, serverBytes: 7 } }, 'tls', 'alert:handshake_failure'],
+    [
+      'TLS alert',
+      { tls: { complete: false, alert: 'handshake_failure', encryptedAlert: false, serverBytes: 7 } },
+      'tls',
+      'alert:handshake_failure',
+    ],
     ['TLS reset', { rstBy: 'server', tls: { complete: false, alert: null, encryptedAlert: false, serverBytes: 0 } }, 'tls', 'reset'],
-    ['TLS abandoned by the client', { finBy: 'client', tls: { complete: false, alert: null, encryptedAlert: false, serverBytes: 0 } }, 'tls', 'timeout'],
-    ['TLS closed by the server', { finBy: 'server', tls: { complete: false, alert: null, encryptedAlert: false, serverBytes: 100 } }, 'tls', 'closed'],
-    ['TLS stalled', { finBy: null, openAtEnd: true, tls: { complete: false, alert: null, encryptedAlert: false, serverBytes: 0 } }, 'tls', 'stalled'],
+    [
+      'TLS abandoned by the client',
+      { finBy: 'client', tls: { complete: false, alert: null, encryptedAlert: false, serverBytes: 0 } },
+      'tls',
+      'timeout',
+    ],
+    [
+      'TLS closed by the server',
+      { finBy: 'server', tls: { complete: false, alert: null, encryptedAlert: false, serverBytes: 100 } },
+      'tls',
+      'closed',
+    ],
+    [
+      'TLS stalled',
+      { finBy: null, openAtEnd: true, tls: { complete: false, alert: null, encryptedAlert: false, serverBytes: 0 } },
+      'tls',
+      'stalled',
+    ],
     ['TLS then reset', { rstBy: 'client', tls: { complete: true, alert: null, encryptedAlert: false, serverBytes: 900 } }, 'app', 'reset'],
     ['TLS ok', { tls: { complete: true, alert: null, encryptedAlert: false, serverBytes: 900 } }, 'ok', 'ok'],
   ])('%s', (_name, facts, phase, outcome) => {

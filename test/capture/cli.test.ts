@@ -12,14 +12,20 @@ const dir = mkdtempSync(join(tmpdir(), 'conndx-pcap-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function sink(isTTY = false): Writable & { text: string; isTTY: boolean } {
-  const w = new Writable({ write(chunk, _e, cb) { w.text += String(chunk); cb(); } }) as Writable & { text: string; isTTY: boolean };
+  const w = new Writable({
+    write(chunk, _e, cb) {
+      w.text += String(chunk);
+      cb();
+    },
+  }) as Writable & { text: string; isTTY: boolean };
   w.text = '';
   w.isTTY = isTTY;
   return w;
 }
 
 async function run(argv: string[], tty = false) {
-  const stdout = sink(tty), stderr = sink(tty);
+  const stdout = sink(tty),
+    stderr = sink(tty);
   const code = await main({ argv, stdout, stderr, env: {} });
   return { code, out: stdout.text, err: stderr.text };
 }
@@ -32,7 +38,8 @@ describe('conndx pcap', () => {
     const r = await run(['pcap', all, '--json']);
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out);
-    for (const k of ['file', 'format', 'packets', 'durationS', 'skipped', 'tcp', 'tls', 'dns', 'failures', 'verdict', 'warnings', 'meta']) expect(j, k).toHaveProperty(k);
+    for (const k of ['file', 'format', 'packets', 'durationS', 'skipped', 'tcp', 'tls', 'dns', 'failures', 'verdict', 'warnings', 'meta'])
+      expect(j, k).toHaveProperty(k);
     expect(j.format).toBe('pcap');
     expect(j.connections).toBeUndefined();
     expect(j.meta.command).toBe(`conndx pcap ${all} --json`);
@@ -83,11 +90,15 @@ describe('conndx pcap', () => {
 
   test('--dns-port reads another port as DNS', async () => {
     const f = join(dir, 'dns8053.pcap');
-    const c = '10.0.0.1', s = '10.0.0.53';
-    writeFileSync(f, writePcap([
-      { ts: 1, ip: udpDatagram({ src: c, dst: s, sport: 40000, dport: 8053 }, dnsQuery(7, 'x.example')) },
-      { ts: 1.005, ip: udpDatagram({ src: s, dst: c, sport: 8053, dport: 40000 }, dnsResponse(7, 'x.example', 5)) },
-    ]));
+    const c = '10.0.0.1',
+      s = '10.0.0.53';
+    writeFileSync(
+      f,
+      writePcap([
+        { ts: 1, ip: udpDatagram({ src: c, dst: s, sport: 40000, dport: 8053 }, dnsQuery(7, 'x.example')) },
+        { ts: 1.005, ip: udpDatagram({ src: s, dst: c, sport: 8053, dport: 40000 }, dnsResponse(7, 'x.example', 5)) },
+      ]),
+    );
     expect(JSON.parse((await run(['pcap', f, '--json'])).out).dns.queries).toBe(0);
     const j = JSON.parse((await run(['pcap', f, '--json', '--dns-port', '8053'])).out);
     expect(j.dns).toMatchObject({ queries: 1, answered: 1, rcodes: { REFUSED: 1 } });
@@ -99,7 +110,14 @@ describe('conndx pcap', () => {
     writeFileSync(notCap, 'hello, this is not a capture at all\n');
     const empty = join(dir, 'empty.pcap');
     writeFileSync(empty, '');
-    for (const argv of [['pcap', notCap], ['pcap', empty], ['pcap', join(dir, 'missing.pcap')], ['pcap', all, '--filter', 'port banana'], ['pcap', all, '--dns-port', '70000'], ['pcap', dir]]) {
+    for (const argv of [
+      ['pcap', notCap],
+      ['pcap', empty],
+      ['pcap', join(dir, 'missing.pcap')],
+      ['pcap', all, '--filter', 'port banana'],
+      ['pcap', all, '--dns-port', '70000'],
+      ['pcap', dir],
+    ]) {
       const r = await run(argv);
       expect(r.code, argv.join(' ')).toBe(3);
       expect(r.err.trim().split('\n'), argv.join(' ')).toHaveLength(1);
@@ -123,9 +141,18 @@ describe('conndx pcap', () => {
 
 describe('--filter parsing', () => {
   test.each([
-    ['host 10.0.0.1', true], ['src port 53 or dst port 53', true], ['not (tcp and port 443)', true],
-    ['host ::1', true], ['host 2001:db8::1 && !udp', true], ['after 2024-01-01T00:00:00Z', true],
-    ['port', false], ['host nope', false], ['(port 1', false], ['frobnicate', false], ['', false], ['after yesterday', false],
+    ['host 10.0.0.1', true],
+    ['src port 53 or dst port 53', true],
+    ['not (tcp and port 443)', true],
+    ['host ::1', true],
+    ['host 2001:db8::1 && !udp', true],
+    ['after 2024-01-01T00:00:00Z', true],
+    ['port', false],
+    ['host nope', false],
+    ['(port 1', false],
+    ['frobnicate', false],
+    ['', false],
+    ['after yesterday', false],
   ])('%s → %s', (expr, ok) => {
     expect(parseFilter(expr).ok).toBe(ok);
   });

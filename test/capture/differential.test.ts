@@ -9,15 +9,33 @@ const require = createRequire(import.meta.url);
 const pcapParser = require('pcap-parser') as { parse(path: string): NodeJS.EventEmitter };
 const root = sharedCorpus('robustness');
 
-interface Rec { sec: number; frac: number; caplen: number; len: number; hex: string }
+interface Rec {
+  sec: number;
+  frac: number;
+  caplen: number;
+  len: number;
+  hex: string;
+}
 
 function reference(path: string): Promise<Rec[]> {
   return new Promise((resolve, reject) => {
     const out: Rec[] = [];
     const p = pcapParser.parse(path);
-    p.on('packet', (pkt: { header: { timestampSeconds: number; timestampMicroseconds: number; capturedLength: number; originalLength: number }; data: Buffer }) => {
-      out.push({ sec: pkt.header.timestampSeconds, frac: pkt.header.timestampMicroseconds, caplen: pkt.header.capturedLength, len: pkt.header.originalLength, hex: pkt.data.toString('hex') });
-    });
+    p.on(
+      'packet',
+      (pkt: {
+        header: { timestampSeconds: number; timestampMicroseconds: number; capturedLength: number; originalLength: number };
+        data: Buffer;
+      }) => {
+        out.push({
+          sec: pkt.header.timestampSeconds,
+          frac: pkt.header.timestampMicroseconds,
+          caplen: pkt.header.capturedLength,
+          len: pkt.header.originalLength,
+          hex: pkt.data.toString('hex'),
+        });
+      },
+    );
     p.on('end', () => resolve(out));
     p.on('error', reject);
   });
@@ -25,16 +43,22 @@ function reference(path: string): Promise<Rec[]> {
 
 async function ours(path: string): Promise<Rec[]> {
   const out: Rec[] = [];
-  await readCaptureFile(path, (_lt, ts, buf, off, end, origLen) => {
-    const sec = Math.floor(ts);
-    out.push({ sec, frac: Math.round((ts - sec) * 1e6), caplen: end - off, len: origLen, hex: buf.toString('hex', off, end) });
-  }, { chunkSize: 4096 });
+  await readCaptureFile(
+    path,
+    (_lt, ts, buf, off, end, origLen) => {
+      const sec = Math.floor(ts);
+      out.push({ sec, frac: Math.round((ts - sec) * 1e6), caplen: end - off, len: origLen, hex: buf.toString('hex', off, end) });
+    },
+    { chunkSize: 4096 },
+  );
   return out;
 }
 
 /** Classic microsecond pcap files (pcap-parser reads only those). */
 function microsecondPcaps(): string[] {
-  const idx = JSON.parse(readFileSync(join(root!, 'index.json'), 'utf8')) as { files: { file: string; format: string; tsResolution: string; fileIssues: string[] }[] };
+  const idx = JSON.parse(readFileSync(join(root!, 'index.json'), 'utf8')) as {
+    files: { file: string; format: string; tsResolution: string; fileIssues: string[] }[];
+  };
   const names = new Set(readdirSync(root!));
   return idx.files.filter((f) => f.format === 'pcap' && f.tsResolution === 'us' && names.has(f.file)).map((f) => f.file);
 }

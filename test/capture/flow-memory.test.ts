@@ -16,7 +16,11 @@ describe('the flow table bounds itself (issue 19, item 8)', () => {
     (writeSynFlood as (p: string, n: number) => void)(file, 1_000_000);
     const useTime = existsSync('/usr/bin/time');
     const node = [process.execPath, '--max-old-space-size=112', BIN, 'pcap', file];
-    const r = spawnSync(useTime ? '/usr/bin/time' : node[0]!, useTime ? ['-v', ...node] : node.slice(1), { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 120_000 });
+    const r = spawnSync(useTime ? '/usr/bin/time' : node[0]!, useTime ? ['-v', ...node] : node.slice(1), {
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+      timeout: 120_000,
+    });
     expect(r.status, r.stderr.slice(-2000)).toBe(0);
     expect(r.stdout).toContain('1000000 packets over 1.000 s');
     expect(r.stdout).toContain('TCP  1000000 attempts, 0 established');

@@ -10,11 +10,15 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function records(path: string, chunkSize?: number) {
   const out: { lt: number; ts: number; len: number; hash: number }[] = [];
-  const r = await readCaptureFile(path, (lt, ts, buf, off, end, origLen) => {
-    let h = 0;
-    for (let i = off; i < end; i += 997) h = (h * 31 + buf[i]!) | 0;
-    out.push({ lt, ts, len: origLen, hash: h ^ (end - off) });
-  }, { chunkSize });
+  const r = await readCaptureFile(
+    path,
+    (lt, ts, buf, off, end, origLen) => {
+      let h = 0;
+      for (let i = off; i < end; i += 997) h = (h * 31 + buf[i]!) | 0;
+      out.push({ lt, ts, len: origLen, hash: h ^ (end - off) });
+    },
+    { chunkSize },
+  );
   return { r, out };
 }
 

@@ -24,7 +24,9 @@ function at(obj: unknown, path: string): unknown {
   let rest = path;
   while (rest) {
     const o = cur as Record<string, unknown>;
-    const key = Object.keys(o ?? {}).filter((k) => rest === k || rest.startsWith(`${k}.`)).sort((a, b) => b.length - a.length)[0];
+    const key = Object.keys(o ?? {})
+      .filter((k) => rest === k || rest.startsWith(`${k}.`))
+      .sort((a, b) => b.length - a.length)[0];
     if (key === undefined) return undefined;
     cur = o[key];
     rest = rest.slice(key.length + 1);
@@ -52,20 +54,40 @@ describe('failure phases from exact bytes', () => {
 describe('formats and link types give the same analysis', () => {
   const pkts = allInOne();
   let base: PcapResult;
-  const strip = (r: PcapResult) => ({ tcp: r.tcp, tls: r.tls, dns: r.dns, failures: r.failures, verdict: r.verdict, packets: r.packets, conns: r.connections!.map((c) => [c.client, c.server, c.zeekState, c.outcome]) });
+  const strip = (r: PcapResult) => ({
+    tcp: r.tcp,
+    tls: r.tls,
+    dns: r.dns,
+    failures: r.failures,
+    verdict: r.verdict,
+    packets: r.packets,
+    conns: r.connections!.map((c) => [c.client, c.server, c.zeekState, c.outcome]),
+  });
   test('classic pcap, Ethernet, µs, little-endian', async () => {
     base = await analyze('base.pcap', writePcap(pkts));
     expect(base.tcp.connections).toBe(17);
     // TCP and TLS tie at 5 failures: the earlier phase is named (it hides the later ones).
     expect(base.verdict.phase).toBe('tcp');
-    expect(base.verdict.summary).toMatch(/^TCP handshake success 82% of 17 attempts, SYN retransmitted in 12% of attempts, 5.9% refused \(RST\), 12% never answered, 1 reset before any data, 1 closed by the server before any data; TLS handshake failure 83% of 6/);
+    expect(base.verdict.summary).toMatch(
+      /^TCP handshake success 82% of 17 attempts, SYN retransmitted in 12% of attempts, 5.9% refused \(RST\), 12% never answered, 1 reset before any data, 1 closed by the server before any data; TLS handshake failure 83% of 6/,
+    );
   });
   const variants: [string, () => Buffer][] = [
     ['pcap ns big-endian', () => writePcap(pkts, { nano: true, bigEndian: true })],
     ['pcap µs big-endian', () => writePcap(pkts, { bigEndian: true })],
     ['pcapng ns resolution', () => writePcapng(pkts)],
-    ['pcapng two interfaces, different link types', () => writePcapng(pkts.map((p, i) => ({ ...p, link: (i % 2 ? 'sll' : 'ether') as Link })), ['ether', 'sll'])],
-    ...(['vlan', 'qinq', 'sll', 'sll2', 'null', 'raw'] as Link[]).map((l): [string, () => Buffer] => [`link ${l}`, () => writePcap(pkts, { link: l })]),
+    [
+      'pcapng two interfaces, different link types',
+      () =>
+        writePcapng(
+          pkts.map((p, i) => ({ ...p, link: (i % 2 ? 'sll' : 'ether') as Link })),
+          ['ether', 'sll'],
+        ),
+    ],
+    ...(['vlan', 'qinq', 'sll', 'sll2', 'null', 'raw'] as Link[]).map((l): [string, () => Buffer] => [
+      `link ${l}`,
+      () => writePcap(pkts, { link: l }),
+    ]),
   ];
   for (const [name, make] of variants) {
     test(name, async () => {
@@ -75,8 +97,16 @@ describe('formats and link types give the same analysis', () => {
   }
   test('IPv6 endpoints are written [addr]:port', async () => {
     const { conversation } = await import('../../fixtures/pcap/build.js');
-    const r = await analyze('v6.pcap', writePcap(conversation('2001:db8::1', '2001:db8::2', 40000, 443).syn(1).rstFromServer(1.001, false).pkts));
-    expect(r.connections![0]).toMatchObject({ client: '[2001:db8::1]:40000', server: '[2001:db8::2]:443', zeekState: 'REJ', outcome: 'refused' });
+    const r = await analyze(
+      'v6.pcap',
+      writePcap(conversation('2001:db8::1', '2001:db8::2', 40000, 443).syn(1).rstFromServer(1.001, false).pkts),
+    );
+    expect(r.connections![0]).toMatchObject({
+      client: '[2001:db8::1]:40000',
+      server: '[2001:db8::2]:443',
+      zeekState: 'REJ',
+      outcome: 'refused',
+    });
   });
 });
 

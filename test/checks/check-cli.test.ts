@@ -9,7 +9,17 @@ import { runCli } from '../helpers/cli.js';
 import { lab } from '../helpers/lab.js';
 import { parsePromText, sampleValue } from '../helpers/prom-text.js';
 
-const NAMES = ['tcp-open', 'tcp-refuse', 'tls-ok', 'tls-1.2-only', 'tls-expiring-soon', 'dns-ok', 'dns-nxdomain', 'dns-drop', 'tls-slow-handshake'];
+const NAMES = [
+  'tcp-open',
+  'tcp-refuse',
+  'tls-ok',
+  'tls-1.2-only',
+  'tls-expiring-soon',
+  'dns-ok',
+  'dns-nxdomain',
+  'dns-drop',
+  'tls-slow-handshake',
+];
 const ep: Record<string, LabEndpoint & { addr: string }> = {};
 let dir: string;
 
@@ -34,58 +44,76 @@ const tlsCheck = (name: string, endpoint: string, extra: string) =>
 
 describe('conndx check against lab endpoints', () => {
   test('OK: exit 0, the status line first, perfdata after |, one line per check', async () => {
-    const file = config(`checks:\n${tlsCheck('api-tls', 'tls-ok', 'expect: { minTlsVersion: TLSv1.3, certDaysLeft: 21, p99: 2s, successRate: 1 }')}`
-      + `  - name: db\n    tcp: ${ep['tcp-open']!.addr}\n    expect: { successRate: 1 }\n`
-      + `  - name: resolver\n    dns: lab.test\n    server: ${ep['dns-ok']!.addr}\n    expect: { rcode: NOERROR, p99: 2s }\n`);
+    const file = config(
+      `checks:\n${tlsCheck('api-tls', 'tls-ok', 'expect: { minTlsVersion: TLSv1.3, certDaysLeft: 21, p99: 2s, successRate: 1 }')}` +
+        `  - name: db\n    tcp: ${ep['tcp-open']!.addr}\n    expect: { successRate: 1 }\n` +
+        `  - name: resolver\n    dns: lab.test\n    server: ${ep['dns-ok']!.addr}\n    expect: { rcode: NOERROR, p99: 2s }\n`,
+    );
     const r = await runCli(['check', '--config', file]);
     const lines = r.stdout.trimEnd().split('\n');
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(lines[0]).toMatch(/^CONNDX OK - 0 critical, 0 warning, 0 unknown, 3 ok \| 'api-tls_success'=1;;1:;0;1 'api-tls_p50'=[\d.]+ms;;;0; 'api-tls_p99'=[\d.]+ms;;2000;0; 'api-tls_cert_days'=\d+;;21:;; /);
+    expect(lines[0]).toMatch(
+      /^CONNDX OK - 0 critical, 0 warning, 0 unknown, 3 ok \| 'api-tls_success'=1;;1:;0;1 'api-tls_p50'=[\d.]+ms;;;0; 'api-tls_p99'=[\d.]+ms;;2000;0; 'api-tls_cert_days'=\d+;;21:;; /,
+    );
     expect(lines[0]).toMatch(/'db_success'=1;;1:;0;1 .*'resolver_success'=1;1:;;0;1 /);
     expect(lines).toHaveLength(4);
-    expect(lines[1]).toMatch(/^api-tls OK: tls 127\.0\.0\.1:\d+: success 3\/3; p50 [\d.]+ms; p99 [\d.]+ms; TLSv1\.3; certificate \d+ days left$/);
+    expect(lines[1]).toMatch(
+      /^api-tls OK: tls 127\.0\.0\.1:\d+: success 3\/3; p50 [\d.]+ms; p99 [\d.]+ms; TLSv1\.3; certificate \d+ days left$/,
+    );
     expect(lines[2]).toMatch(/^db OK: tcp 127\.0\.0\.1:\d+: success 3\/3; p50 /);
     expect(lines[3]).toMatch(/^resolver OK: dns lab\.test: success 3\/3; .*rcode NOERROR 3$/);
     // Only the busy-machine warning may appear (timers late on a loaded machine).
-    expect(r.stderr).toMatch(/^(warning: this process was busy: timers ran up to \d+ ms late \(p99\), so latencies may be inflated by about that much\n)?$/);
+    expect(r.stderr).toMatch(
+      /^(warning: this process was busy: timers ran up to \d+ ms late \(p99\), so latencies may be inflated by about that much\n)?$/,
+    );
   });
 
   test('WARNING: exit 1 when only a warn threshold is crossed', async () => {
-    const file = config(`checks:\n${tlsCheck('soon', 'tls-expiring-soon', 'expect: { certDaysLeft: 3 }\nwarn: { certDaysLeft: 14 }')}`
-      + `  - name: db\n    tcp: ${ep['tcp-open']!.addr}\n`);
+    const file = config(
+      `checks:\n${tlsCheck('soon', 'tls-expiring-soon', 'expect: { certDaysLeft: 3 }\nwarn: { certDaysLeft: 14 }')}` +
+        `  - name: db\n    tcp: ${ep['tcp-open']!.addr}\n`,
+    );
     const r = await runCli(['check', '--config', file]);
     expect(r.code, r.stdout).toBe(1);
-    expect(r.stdout.split('\n')[0]).toMatch(/^CONNDX WARNING - 0 critical, 1 warning, 0 unknown, 1 ok: soon WARNING \(certificate [67] days left < 14\) \| /);
+    expect(r.stdout.split('\n')[0]).toMatch(
+      /^CONNDX WARNING - 0 critical, 1 warning, 0 unknown, 1 ok: soon WARNING \(certificate [67] days left < 14\) \| /,
+    );
     expect(r.stdout.split('\n')[1]).toMatch(/^soon WARNING: tls .*: certificate [67] days left < 14; success 3\/3/);
   });
 
   test('CRITICAL: exit 2, the worst state decides, each reason named', async () => {
-    const file = config(`checks:\n${tlsCheck('old-tls', 'tls-1.2-only', 'expect: { minTlsVersion: TLSv1.3 }')}`
-      + `  - name: refused\n    tcp: ${ep['tcp-refuse']!.addr}\n`
-      + `  - name: resolvers\n    dns: lab.test\n    server: ["${ep['dns-ok']!.addr}", "${ep['dns-nxdomain']!.addr}"]\n    expect: { rcode: NOERROR }\n`
-      + `${tlsCheck('soon', 'tls-expiring-soon', 'warn: { certDaysLeft: 14 }')}`
-      + `  - name: db\n    tcp: ${ep['tcp-open']!.addr}\n`);
+    const file = config(
+      `checks:\n${tlsCheck('old-tls', 'tls-1.2-only', 'expect: { minTlsVersion: TLSv1.3 }')}` +
+        `  - name: refused\n    tcp: ${ep['tcp-refuse']!.addr}\n` +
+        `  - name: resolvers\n    dns: lab.test\n    server: ["${ep['dns-ok']!.addr}", "${ep['dns-nxdomain']!.addr}"]\n    expect: { rcode: NOERROR }\n` +
+        `${tlsCheck('soon', 'tls-expiring-soon', 'warn: { certDaysLeft: 14 }')}` +
+        `  - name: db\n    tcp: ${ep['tcp-open']!.addr}\n`,
+    );
     const r = await runCli(['check', '--config', file]);
     expect(r.code, r.stdout).toBe(2);
     const first = r.stdout.split('\n')[0]!;
-    expect(first).toContain('CONNDX CRITICAL - 3 critical, 1 warning, 0 unknown, 1 ok: old-tls CRITICAL (TLSv1.2 < TLSv1.3), refused CRITICAL (success 0/3 (refused 3)), '
-      + `resolvers CRITICAL (${ep['dns-nxdomain']!.addr} success 0/3 (nxdomain 3); ${ep['dns-nxdomain']!.addr} rcode NXDOMAIN 3/3 (expected NOERROR)), soon WARNING (`);
+    expect(first).toContain(
+      'CONNDX CRITICAL - 3 critical, 1 warning, 0 unknown, 1 ok: old-tls CRITICAL (TLSv1.2 < TLSv1.3), refused CRITICAL (success 0/3 (refused 3)), ' +
+        `resolvers CRITICAL (${ep['dns-nxdomain']!.addr} success 0/3 (nxdomain 3); ${ep['dns-nxdomain']!.addr} rcode NXDOMAIN 3/3 (expected NOERROR)), soon WARNING (`,
+    );
     // Each server of a DNS check has its own perfdata.
     expect(first).toContain(`'resolvers@${ep['dns-ok']!.addr}_success'=1;`);
     expect(first).toContain(`'resolvers@${ep['dns-nxdomain']!.addr}_success'=0;`);
   });
 
   test('UNKNOWN: exit 3 for a bad config, file:line:field on stdout and stderr, nothing probed', async () => {
-    const file = config(`checks:\n  - name: db\n    tcp: ${ep['tcp-open']!.addr}\n    expect: { p99: fast }\n  - name: x\n    tls: 127.0.0.1:1\n    timout: 2s\n`);
+    const file = config(
+      `checks:\n  - name: db\n    tcp: ${ep['tcp-open']!.addr}\n    expect: { p99: fast }\n  - name: x\n    tls: 127.0.0.1:1\n    timout: 2s\n`,
+    );
     const r = await runCli(['check', '--config', file]);
     expect(r.code).toBe(3);
     expect(r.stdout).toBe(
-      `CONNDX UNKNOWN - bad config: ${file}:4:20: checks[0].expect.p99: bad p99 "fast": use a number with a unit, e.g. 250ms, 2s, 1m (and 1 more)\n`
-      + `${file}:7:5: checks[1].timout: unknown key "timout": did you mean "timeout"?\n`,
+      `CONNDX UNKNOWN - bad config: ${file}:4:20: checks[0].expect.p99: bad p99 "fast": use a number with a unit, e.g. 250ms, 2s, 1m (and 1 more)\n` +
+        `${file}:7:5: checks[1].timout: unknown key "timout": did you mean "timeout"?\n`,
     );
     expect(r.stderr).toBe(
-      `conndx: ${file}:4:20: checks[0].expect.p99: bad p99 "fast": use a number with a unit, e.g. 250ms, 2s, 1m\n`
-      + `conndx: ${file}:7:5: checks[1].timout: unknown key "timout": did you mean "timeout"?\n`,
+      `conndx: ${file}:4:20: checks[0].expect.p99: bad p99 "fast": use a number with a unit, e.g. 250ms, 2s, 1m\n` +
+        `conndx: ${file}:7:5: checks[1].timout: unknown key "timout": did you mean "timeout"?\n`,
     );
   });
 
@@ -98,14 +126,19 @@ describe('conndx check against lab endpoints', () => {
   });
 
   test('--json: every check with state, reasons, measures, the contract result, and meta', async () => {
-    const file = config(`checks:\n  - name: refused\n    tcp: ${ep['tcp-refuse']!.addr}\n    count: 2\n  - name: db\n    tcp: ${ep['tcp-open']!.addr}\n`);
+    const file = config(
+      `checks:\n  - name: refused\n    tcp: ${ep['tcp-refuse']!.addr}\n    count: 2\n  - name: db\n    tcp: ${ep['tcp-open']!.addr}\n`,
+    );
     const r = await runCli(['check', '--config', file, '--json']);
     expect(r.code).toBe(2);
     const j = JSON.parse(r.stdout);
     expect(j.status).toBe('CRITICAL');
     expect(j.counts).toEqual({ ok: 1, warning: 0, critical: 1, unknown: 0 });
     expect(j.summary).toMatch(/^CONNDX CRITICAL - 1 critical/);
-    expect(j.checks.map((c: { name: string; state: string }) => [c.name, c.state])).toEqual([['refused', 'CRITICAL'], ['db', 'OK']]);
+    expect(j.checks.map((c: { name: string; state: string }) => [c.name, c.state])).toEqual([
+      ['refused', 'CRITICAL'],
+      ['db', 'OK'],
+    ]);
     expect(j.checks[0].result).toMatchObject({ probe: 'tcp', attempts: 2, succeeded: 0, outcomes: { refused: 2 } });
     expect(j.checks[0].measures[0]).toMatchObject({ key: 'successRate', value: 0, state: 'CRITICAL' });
     expect(Object.keys(j.meta)).toEqual(['conndxVersion', 'startedAt', 'host', 'command']);
@@ -113,18 +146,23 @@ describe('conndx check against lab endpoints', () => {
 
   test('--dry-run prints the plan and probes nothing', async () => {
     let connections = 0;
-    const server = net.createServer((s) => { connections++; s.destroy(); });
+    const server = net.createServer((s) => {
+      connections++;
+      s.destroy();
+    });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as net.AddressInfo).port;
     try {
-      const file = config(`checks:\n  - name: db\n    tcp: 127.0.0.1:${port}\n    count: 2\n    interval: 30s\n    expect: { successRate: 1, p99: 50ms }\n    warn: { p90: 20ms }\n`);
+      const file = config(
+        `checks:\n  - name: db\n    tcp: 127.0.0.1:${port}\n    count: 2\n    interval: 30s\n    expect: { successRate: 1, p99: 50ms }\n    warn: { p90: 20ms }\n`,
+      );
       const r = await runCli(['check', '--config', file, '--dry-run']);
       expect(r.code).toBe(0);
       expect(r.stdout).toBe(
-        `CONNDX CHECK PLAN ${file}: 1 check\n`
-        + `db (line 2): tcp 127.0.0.1:${port}, count 2, concurrency 2, timeout 3s, interval 30s\n`
-        + '  CRITICAL if success < 100%, p99 > 50ms\n'
-        + '  WARNING if p90 > 20ms\n',
+        `CONNDX CHECK PLAN ${file}: 1 check\n` +
+          `db (line 2): tcp 127.0.0.1:${port}, count 2, concurrency 2, timeout 3s, interval 30s\n` +
+          '  CRITICAL if success < 100%, p99 > 50ms\n' +
+          '  WARNING if p90 > 20ms\n',
       );
       await new Promise((r) => setTimeout(r, 100));
       expect(connections).toBe(0);
@@ -159,7 +197,9 @@ describe('conndx check against lab endpoints', () => {
 
 describe('checks run concurrently, bounded, and a slow one delays no other', () => {
   test('a check that times out does not hold up the others', async () => {
-    const file = config(`checks:\n  - name: silent\n    dns: lab.test\n    server: ${ep['dns-drop']!.addr}\n    timeout: 1500ms\n  - name: db\n    tcp: ${ep['tcp-open']!.addr}\n`);
+    const file = config(
+      `checks:\n  - name: silent\n    dns: lab.test\n    server: ${ep['dns-drop']!.addr}\n    timeout: 1500ms\n  - name: db\n    tcp: ${ep['tcp-open']!.addr}\n`,
+    );
     const t0 = performance.now();
     const r = await runCli(['check', '--config', file, '--json']);
     const elapsed = performance.now() - t0;

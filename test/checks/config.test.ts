@@ -65,14 +65,17 @@ describe('the contract example', () => {
 // Each bad file with its exact messages (file:line:column: field: message), every problem at once.
 describe('bad config files name file, line and field', () => {
   const cases: [string, string[]][] = [
-    ['bad-many.yaml', [
-      '5:20: checks[0].expect.p99: bad p99 "fast": use a number with a unit, e.g. 250ms, 2s, 1m',
-      '5:39: checks[0].expect.successRate: expected a fraction from 0 to 1 (0.99 for 99%), got 99',
-      '8:24: checks[1].server[1]: bad address "10.0.0.3:99999": port must be 1-65535',
-      '9:5: checks[1].timout: unknown key "timout": did you mean "timeout"?',
-      '11:10: checks[2].tcp: bad address "db.internal": expected host:port',
-      '12:15: checks[2].expect.minTlsVersion: minTlsVersion applies to tls checks only',
-    ]],
+    [
+      'bad-many.yaml',
+      [
+        '5:20: checks[0].expect.p99: bad p99 "fast": use a number with a unit, e.g. 250ms, 2s, 1m',
+        '5:39: checks[0].expect.successRate: expected a fraction from 0 to 1 (0.99 for 99%), got 99',
+        '8:24: checks[1].server[1]: bad address "10.0.0.3:99999": port must be 1-65535',
+        '9:5: checks[1].timout: unknown key "timout": did you mean "timeout"?',
+        '11:10: checks[2].tcp: bad address "db.internal": expected host:port',
+        '12:15: checks[2].expect.minTlsVersion: minTlsVersion applies to tls checks only',
+      ],
+    ],
     ['bad-syntax.yaml', ['5:3: YAML: Flow map in block collection must be sufficiently indented and end with a }']],
     ['bad-no-probe.yaml', ['2:5: checks[0]: checks[0] names no probe: give one of dns: NAME, tcp: HOST:PORT or tls: HOST:PORT']],
     ['bad-duplicate.yaml', ['4:11: checks[1].name: "db" is already the name of checks[0]: names must be unique']],
@@ -89,11 +92,16 @@ describe('bad config files name file, line and field', () => {
 describe('field checks', () => {
   const one = (yaml: string) => issuesOf(() => parseChecks(yaml, 'c.yaml'));
   test('a missing file is one located problem', () => {
-    expect(issuesOf(() => loadChecksFile('/nonexistent/checks.yaml'))).toEqual(['/nonexistent/checks.yaml:0:0: cannot read the config file: ENOENT']);
+    expect(issuesOf(() => loadChecksFile('/nonexistent/checks.yaml'))).toEqual([
+      '/nonexistent/checks.yaml:0:0: cannot read the config file: ENOENT',
+    ]);
   });
   test('an empty file and an empty list', () => {
     expect(one('')).toEqual(['c.yaml:1:1: the file is empty: it needs a "checks" list']);
-    expect(one('check: []\n')).toEqual(['c.yaml:1:1: checks: required: a list of checks', 'c.yaml:1:1: check: unknown key "check": the file holds one key, "checks"']);
+    expect(one('check: []\n')).toEqual([
+      'c.yaml:1:1: checks: required: a list of checks',
+      'c.yaml:1:1: check: unknown key "check": the file holds one key, "checks"',
+    ]);
     expect(one('checks: []\n')).toEqual(['c.yaml:1:9: checks: the list is empty: give at least one check']);
   });
   test('two probes in one check', () => {
@@ -113,18 +121,22 @@ describe('field checks', () => {
     ]);
   });
   test('threshold values', () => {
-    expect(one([
-      'checks:',
-      '  - name: a',
-      '    dns: x.test',
-      '    server: 127.0.0.1:5353',
-      '    count: 0',
-      '    timeout: 3',
-      '    interval: 100ms',
-      '    type: BOGUS',
-      '    expect: { rcode: NOPE, p50: 10, certDaysLeft: 3 }',
-      '',
-    ].join('\n'))).toEqual([
+    expect(
+      one(
+        [
+          'checks:',
+          '  - name: a',
+          '    dns: x.test',
+          '    server: 127.0.0.1:5353',
+          '    count: 0',
+          '    timeout: 3',
+          '    interval: 100ms',
+          '    type: BOGUS',
+          '    expect: { rcode: NOPE, p50: 10, certDaysLeft: 3 }',
+          '',
+        ].join('\n'),
+      ),
+    ).toEqual([
       'c.yaml:5:12: checks[0].count: expected a whole number from 1 to 1000, got 0',
       'c.yaml:6:14: checks[0].timeout: write a unit: "3ms" or "3s"',
       'c.yaml:7:15: checks[0].interval: 100ms is too short: at least 1000 ms',
@@ -148,7 +160,10 @@ describe('tls files', () => {
   test('ca is read relative to the config file, and must hold a certificate', () => {
     writeFileSync(join(dir, 'not-a-cert.pem'), 'hello\n');
     const file = join(dir, 'checks.yaml');
-    writeFileSync(file, 'checks:\n  - name: a\n    tls: 127.0.0.1:443\n    ca: not-a-cert.pem\n  - name: b\n    tls: 127.0.0.1:443\n    ca: missing.pem\n    cert: c.pem\n');
+    writeFileSync(
+      file,
+      'checks:\n  - name: a\n    tls: 127.0.0.1:443\n    ca: not-a-cert.pem\n  - name: b\n    tls: 127.0.0.1:443\n    ca: missing.pem\n    cert: c.pem\n',
+    );
     expect(issuesOf(() => loadChecksFile(file))).toEqual([
       `${file}:4:9: checks[0].ca: "not-a-cert.pem" holds no PEM certificate`,
       `${file}:7:9: checks[1].ca: cannot read "missing.pem" (${join(dir, 'missing.pem')}): ENOENT`,

@@ -26,7 +26,11 @@ test.runIf(!env.ok && ROOT_TESTS_REQUIRED)('the prometheus tests can run (CONNDX
 const children: ChildProcess[] = [];
 const cleanups: (() => Promise<void> | void)[] = [];
 afterAll(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) { c.kill('SIGTERM'); await once(c, 'exit'); }
+  for (const c of children)
+    if (c.exitCode === null && c.signalCode === null) {
+      c.kill('SIGTERM');
+      await once(c, 'exit');
+    }
   for (const f of cleanups.reverse()) await f();
 });
 
@@ -42,8 +46,12 @@ function start(cmd: string, args: string[]): { child: ChildProcess; err: () => s
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let err = '';
-  child.stdout!.on('data', (d) => { err += d; });
-  child.stderr!.on('data', (d) => { err += d; });
+  child.stdout!.on('data', (d) => {
+    err += d;
+  });
+  child.stderr!.on('data', (d) => {
+    err += d;
+  });
   return { child, err: () => err };
 }
 
@@ -53,7 +61,9 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeou
     try {
       const v = await fn();
       if (v !== undefined) return v;
-    } catch { /* not yet */ }
+    } catch {
+      /* not yet */
+    }
     if (Date.now() > deadline) throw new Error(`${what} within ${timeoutMs} ms; log:\n${log().slice(-3000)}`);
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -62,7 +72,9 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeou
 describe.skipIf(!env.ok)(`Prometheus scrapes conndx serve${env.ok ? '' : ` (skipped: ${env.reason})`}`, () => {
   test('promtool accepts the documented scrape config and alert rules, and the rules fire as intended', () => {
     expect(execFileSync('promtool', ['check', 'config', join(DOCS, 'prometheus.yml')], { encoding: 'utf8' })).toContain('SUCCESS');
-    expect(execFileSync('promtool', ['check', 'rules', join(DOCS, 'alerts.yml')], { encoding: 'utf8' })).toContain('SUCCESS: 10 rules found');
+    expect(execFileSync('promtool', ['check', 'rules', join(DOCS, 'alerts.yml')], { encoding: 'utf8' })).toContain(
+      'SUCCESS: 10 rules found',
+    );
     expect(execFileSync('promtool', ['test', 'rules', join(FIX, 'alerts-test.yml')], { encoding: 'utf8' })).toContain('SUCCESS');
   });
 
@@ -75,17 +87,31 @@ describe.skipIf(!env.ok)(`Prometheus scrapes conndx serve${env.ok ? '' : ` (skip
     const checks = join(dir, 'checks.yaml');
     writeFileSync(checks, `checks:\n  - name: db\n    tcp: ${open.addr}\n    interval: 1s\n`);
     const serve = start(process.execPath, [BIN, 'serve', '--config', checks, '--listen', '127.0.0.1:0']);
-    const serveAddr = await waitFor('conndx serve listening', async () => /listening on http:\/\/(127\.0\.0\.1:\d+)/.exec(serve.err())?.[1], 10_000, serve.err);
+    const serveAddr = await waitFor(
+      'conndx serve listening',
+      async () => /listening on http:\/\/(127\.0\.0\.1:\d+)/.exec(serve.err())?.[1],
+      10_000,
+      serve.err,
+    );
 
     // promtool reads the exposition as Prometheus does.
-    const metrics = await waitFor('a first run of db', async () => {
-      const body = await (await fetch(`http://${serveAddr}/metrics`)).text();
-      return /^probe_success\{check="db"\} 1$/m.test(body) ? body : undefined;
-    }, 10_000, serve.err);
+    const metrics = await waitFor(
+      'a first run of db',
+      async () => {
+        const body = await (await fetch(`http://${serveAddr}/metrics`)).text();
+        return /^probe_success\{check="db"\} 1$/m.test(body) ? body : undefined;
+      },
+      10_000,
+      serve.err,
+    );
     const lint = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let lintOut = '';
-    lint.stdout.on('data', (d) => { lintOut += d; });
-    lint.stderr.on('data', (d) => { lintOut += d; });
+    lint.stdout.on('data', (d) => {
+      lintOut += d;
+    });
+    lint.stderr.on('data', (d) => {
+      lintOut += d;
+    });
     lint.stdin.end(metrics);
     const [lintCode] = await once(lint, 'exit');
     expect(lintOut).toBe('');
@@ -108,29 +134,43 @@ describe.skipIf(!env.ok)(`Prometheus scrapes conndx serve${env.ok ? '' : ` (skip
 
     const port = await freePort();
     const prom = start('prometheus', [
-      `--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn',
+      `--config.file=${join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--log.level=warn',
     ]);
     const api = `http://127.0.0.1:${port}/api/v1`;
     type Target = { labels: Record<string, string>; health: string; lastError: string; scrapeUrl: string };
-    const targets = await waitFor('both jobs up', async () => {
-      const r = await (await fetch(`${api}/targets?state=active`)).json() as { data: { activeTargets: Target[] } };
-      const t = r.data.activeTargets;
-      return t.length === 2 && t.every((x) => x.health === 'up') ? t : undefined;
-    }, 30_000, prom.err);
+    const targets = await waitFor(
+      'both jobs up',
+      async () => {
+        const r = (await (await fetch(`${api}/targets?state=active`)).json()) as { data: { activeTargets: Target[] } };
+        const t = r.data.activeTargets;
+        return t.length === 2 && t.every((x) => x.health === 'up') ? t : undefined;
+      },
+      30_000,
+      prom.err,
+    );
     const byJob = Object.fromEntries(targets.map((t) => [t.labels.job, t]));
     expect(byJob.conndx!.scrapeUrl).toBe(`http://${serveAddr}/metrics`);
     expect(byJob['conndx-probe-api-tls']!.scrapeUrl).toBe(`http://${serveAddr}/probe?module=db&target=${encodeURIComponent(open.addr)}`);
     expect(byJob['conndx-probe-api-tls']!.labels.instance).toBe(open.addr);
 
     const query = async (q: string) => {
-      const r = await (await fetch(`${api}/query?query=${encodeURIComponent(q)}`)).json() as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
+      const r = (await (await fetch(`${api}/query?query=${encodeURIComponent(q)}`)).json()) as {
+        data: { result: { metric: Record<string, string>; value: [number, string] }[] };
+      };
       return r.data.result;
     };
-    const own1 = await waitFor('probe_success of db in Prometheus', async () => {
-      const r = await query('probe_success{job="conndx",check="db"}');
-      return r.length ? r : undefined;
-    }, 15_000, prom.err);
+    const own1 = await waitFor(
+      'probe_success of db in Prometheus',
+      async () => {
+        const r = await query('probe_success{job="conndx",check="db"}');
+        return r.length ? r : undefined;
+      },
+      15_000,
+      prom.err,
+    );
     expect(own1[0]!.value[1]).toBe('1');
     expect(own1[0]!.metric.location).toBe('lab');
     const viaProbe = await query(`probe_success{job="conndx-probe-api-tls",instance="${open.addr}"}`);

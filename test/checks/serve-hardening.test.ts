@@ -11,7 +11,10 @@ import { lab } from '../helpers/lab.js';
 
 class Sink extends Writable {
   text = '';
-  override _write(chunk: Buffer | string, _e: BufferEncoding, cb: () => void) { this.text += chunk.toString(); cb(); }
+  override _write(chunk: Buffer | string, _e: BufferEncoding, cb: () => void) {
+    this.text += chunk.toString();
+    cb();
+  }
 }
 
 let dir: string;
@@ -24,7 +27,11 @@ let _recorderConnections = 0;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'conndx-serve-h-'));
   open = await lab('tcp-open');
-  recorder = createServer((s) => { _recorderConnections++; s.on('data', (d) => received.push(d)); s.on('error', () => {}); });
+  recorder = createServer((s) => {
+    _recorderConnections++;
+    s.on('data', (d) => received.push(d));
+    s.on('error', () => {});
+  });
   await new Promise<void>((r) => recorder.listen(0, '127.0.0.1', r));
   recorderAddr = `127.0.0.1:${(recorder.address() as { port: number }).port}`;
 });
@@ -39,22 +46,41 @@ async function serve(yaml: string, extra: string[] = []) {
   writeFileSync(file, yaml);
   const stop = new AbortController();
   const stderr = new Sink();
-  const done = main({ argv: ['serve', '--config', file, '--listen', '127.0.0.1:0', ...extra], stdout: new Sink(), stderr, env: {}, signal: stop.signal, reload: new EventTarget() });
+  const done = main({
+    argv: ['serve', '--config', file, '--listen', '127.0.0.1:0', ...extra],
+    stdout: new Sink(),
+    stderr,
+    env: {},
+    signal: stop.signal,
+    reload: new EventTarget(),
+  });
   const deadline = Date.now() + 10_000;
   let url: string | undefined;
   while (!(url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr.text)?.[1])) {
     if (Date.now() > deadline) throw new Error(`serve did not start: ${stderr.text}`);
     await new Promise((r) => setTimeout(r, 10));
   }
-  return { url, stderr, async stop() { stop.abort(); return done; } };
+  return {
+    url,
+    stderr,
+    async stop() {
+      stop.abort();
+      return done;
+    },
+  };
 }
 
-function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string; ms: number }> {
+function get(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string; ms: number }> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
     const req = request(url, { headers, agent: false }, (res) => {
       let body = '';
-      res.on('data', (d) => { body += d; });
+      res.on('data', (d) => {
+        body += d;
+      });
       res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body, ms: performance.now() - t0 }));
     });
     req.on('error', reject);
@@ -62,7 +88,7 @@ function get(url: string, headers: Record<string, string> = {}): Promise<{ statu
   });
 }
 
-describe('serve\'s edges (issue 19, item 6)', () => {
+describe("serve's edges (issue 19, item 6)", () => {
   test('X-Prometheus-Scrape-Timeout-Seconds of 1e12, Infinity, NaN or negative never gives a 500', async () => {
     const s = await serve(`checks:\n  - name: db\n    tcp: ${open.addr}\n    count: 1\n    interval: 1h\n`);
     try {
@@ -76,7 +102,7 @@ describe('serve\'s edges (issue 19, item 6)', () => {
     }
   });
 
-  test('a check\'s send: payload never goes to another check\'s target, even with --allow-any-target', async () => {
+  test("a check's send: payload never goes to another check's target, even with --allow-any-target", async () => {
     const yaml = `checks:\n  - name: sender\n    tcp: ${open.addr}\n    send: "SECRET-PAYLOAD"\n    count: 1\n    interval: 1h\n  - name: other\n    tcp: ${recorderAddr}\n    count: 1\n    interval: 1h\n`;
     for (const extra of [[], ['--allow-any-target']]) {
       const s = await serve(yaml, extra);
@@ -122,13 +148,18 @@ describe('serve\'s edges (issue 19, item 6)', () => {
 
   test('200 concurrent /probe requests against a stalling endpoint: a bounded queue answers 429 beyond it, and /metrics stays fast', async () => {
     const drop = await lab('tcp-drop');
-    const s = await serve(`checks:\n  - name: stall\n    tcp: ${drop.addr}\n    count: 2\n    timeout: 2s\n    interval: 1h\n`, ['--max-concurrent', '8']);
+    const s = await serve(`checks:\n  - name: stall\n    tcp: ${drop.addr}\n    count: 2\n    timeout: 2s\n    interval: 1h\n`, [
+      '--max-concurrent',
+      '8',
+    ]);
     try {
       // The truth of this run: /metrics latency while idle.
       const idle: number[] = [];
       for (let i = 0; i < 5; i++) idle.push((await get(`${s.url}/metrics`)).ms);
       const idleMax = Math.max(...idle);
-      const probes = Array.from({ length: 200 }, () => get(`${s.url}/probe?module=stall&target=${drop.addr}`, { 'X-Prometheus-Scrape-Timeout-Seconds': '10' }));
+      const probes = Array.from({ length: 200 }, () =>
+        get(`${s.url}/probe?module=stall&target=${drop.addr}`, { 'X-Prometheus-Scrape-Timeout-Seconds': '10' }),
+      );
       await new Promise((r) => setTimeout(r, 200));
       const during: number[] = [];
       for (let i = 0; i < 10; i++) {
@@ -141,7 +172,9 @@ describe('serve\'s edges (issue 19, item 6)', () => {
       expect(by(500)).toBe(0);
       expect(by(200) + by(429) + by(503)).toBe(200);
       const duringMax = Math.max(...during);
-      console.log(`/metrics idle max ${idleMax.toFixed(1)} ms, during 200 /probe max ${duringMax.toFixed(1)} ms; 200=${by(200)} 429=${by(429)} 503=${by(503)}`);
+      console.log(
+        `/metrics idle max ${idleMax.toFixed(1)} ms, during 200 /probe max ${duringMax.toFixed(1)} ms; 200=${by(200)} 429=${by(429)} 503=${by(503)}`,
+      );
       expect(duringMax).toBeLessThan(Math.max(500, 20 * idleMax));
     } finally {
       expect(await s.stop()).toBe(0);

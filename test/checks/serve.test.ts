@@ -29,7 +29,10 @@ afterAll(async () => {
 
 class Sink extends Writable {
   text = '';
-  override _write(chunk: Buffer | string, _e: BufferEncoding, cb: () => void) { this.text += chunk.toString(); cb(); }
+  override _write(chunk: Buffer | string, _e: BufferEncoding, cb: () => void) {
+    this.text += chunk.toString();
+    cb();
+  }
 }
 
 /** `conndx serve` in this process, on a free loopback port; stop() is SIGTERM, reload() is SIGHUP. */
@@ -38,7 +41,14 @@ async function serve(file: string, extra: string[] = []) {
   const reload = new EventTarget();
   const stdout = new Sink();
   const stderr = new Sink();
-  const done = main({ argv: ['serve', '--config', file, '--listen', '127.0.0.1:0', ...extra], stdout, stderr, env: {}, signal: stop.signal, reload });
+  const done = main({
+    argv: ['serve', '--config', file, '--listen', '127.0.0.1:0', ...extra],
+    stdout,
+    stderr,
+    env: {},
+    signal: stop.signal,
+    reload,
+  });
   const deadline = Date.now() + 10_000;
   let url: string | undefined;
   while (!(url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr.text)?.[1])) {
@@ -46,9 +56,13 @@ async function serve(file: string, extra: string[] = []) {
     await new Promise((r) => setTimeout(r, 10));
   }
   return {
-    url, stderr,
+    url,
+    stderr,
     reload: () => reload.dispatchEvent(new Event('reload')),
-    async stop() { stop.abort(); return done; },
+    async stop() {
+      stop.abort();
+      return done;
+    },
   };
 }
 
@@ -103,7 +117,7 @@ const baseConfig = () => `checks:
 `;
 
 describe('conndx serve', () => {
-  test('/metrics: every check\'s latest result in Prometheus names, parsed by a strict parser', async () => {
+  test("/metrics: every check's latest result in Prometheus names, parsed by a strict parser", async () => {
     const s = await serve(writeConfig('m.yaml', baseConfig()));
     try {
       const m = await scrapeAfterRuns(s.url, ['db', 'refused', 'api-tls', 'resolvers']);
@@ -136,7 +150,9 @@ describe('conndx serve', () => {
       // Each DNS server on its own.
       expect(sampleValue(m, 'conndx_probe_success_ratio', { check: 'resolvers', target: ep['dns-ok']!.addr })).toBe(1);
       expect(sampleValue(m, 'conndx_probe_success_ratio', { check: 'resolvers', target: ep['dns-nxdomain']!.addr })).toBe(0);
-      expect(sampleValue(m, 'conndx_probe_attempts_total', { check: 'resolvers', target: ep['dns-nxdomain']!.addr, outcome: 'nxdomain' })).toBeGreaterThanOrEqual(3);
+      expect(
+        sampleValue(m, 'conndx_probe_attempts_total', { check: 'resolvers', target: ep['dns-nxdomain']!.addr, outcome: 'nxdomain' }),
+      ).toBeGreaterThanOrEqual(3);
       expect(sampleValue(m, 'conndx_check_loop_lag_seconds', { check: 'db' })).toBeGreaterThanOrEqual(0);
       expect(sampleValue(m, 'conndx_checks_configured')).toBe(4);
       expect(sampleValue(m, 'conndx_config_last_reload_successful')).toBe(1);
@@ -172,7 +188,9 @@ describe('conndx serve', () => {
 
       const refused = await get(`${s.url}/probe?module=db&target=127.0.0.1:9`);
       expect(refused.status).toBe(403);
-      expect(refused.body).toBe('target "127.0.0.1:9" is not in the config: conndx serve probes only configured targets unless started with --allow-any-target\n');
+      expect(refused.body).toBe(
+        'target "127.0.0.1:9" is not in the config: conndx serve probes only configured targets unless started with --allow-any-target\n',
+      );
       expect((await get(`${s.url}/probe?module=nope&target=${ep['tcp-open']!.addr}`)).status).toBe(400);
       expect((await get(`${s.url}/probe?module=db`)).body).toBe('target parameter is missing\n');
       expect((await get(`${s.url}/probe?module=db&target=not%20a%20host`)).status).toBe(400);
@@ -190,7 +208,9 @@ describe('conndx serve', () => {
   });
 
   test('--allow-any-target lets /probe run any target', async () => {
-    const s = await serve(writeConfig('any.yaml', `checks:\n  - name: db\n    tcp: ${ep['tcp-open']!.addr}\n    interval: 1h\n`), ['--allow-any-target']);
+    const s = await serve(writeConfig('any.yaml', `checks:\n  - name: db\n    tcp: ${ep['tcp-open']!.addr}\n    interval: 1h\n`), [
+      '--allow-any-target',
+    ]);
     try {
       const r = await get(`${s.url}/probe?module=db&target=${ep['tcp-refuse']!.addr}`);
       expect(r.status).toBe(200);
@@ -212,14 +232,25 @@ describe('conndx serve', () => {
   });
 
   test('reload (SIGHUP): new checks appear, removed ones go, a bad config keeps the old one', async () => {
-    const file = writeConfig('r.yaml', `checks:\n  - name: db\n    tcp: ${ep['tcp-open']!.addr}\n    interval: 1s\n  - name: old\n    tcp: ${ep['tcp-refuse']!.addr}\n    interval: 1s\n`);
+    const file = writeConfig(
+      'r.yaml',
+      `checks:\n  - name: db\n    tcp: ${ep['tcp-open']!.addr}\n    interval: 1s\n  - name: old\n    tcp: ${ep['tcp-refuse']!.addr}\n    interval: 1s\n`,
+    );
     const s = await serve(file);
     try {
       await scrapeAfterRuns(s.url, ['db', 'old']);
-      writeFileSync(file, `checks:\n  - name: db\n    tcp: ${ep['tcp-open']!.addr}\n    interval: 1s\n  - name: new\n    dns: lab.test\n    server: ${ep['dns-ok']!.addr}\n    interval: 1s\n`);
+      writeFileSync(
+        file,
+        `checks:\n  - name: db\n    tcp: ${ep['tcp-open']!.addr}\n    interval: 1s\n  - name: new\n    dns: lab.test\n    server: ${ep['dns-ok']!.addr}\n    interval: 1s\n`,
+      );
       s.reload();
       const m = await scrapeAfterRuns(s.url, ['new']);
-      expect(m.get('probe_success')!.samples.map((x) => x.labels.check).sort()).toEqual(['db', 'new']);
+      expect(
+        m
+          .get('probe_success')!
+          .samples.map((x) => x.labels.check)
+          .sort(),
+      ).toEqual(['db', 'new']);
       expect(sampleValue(m, 'probe_success', { check: 'new' })).toBe(1);
       expect(s.stderr.text).toContain('config reloaded: 2 checks');
 
@@ -227,15 +258,24 @@ describe('conndx serve', () => {
       s.reload();
       const m2 = await scrape(s.url);
       expect(sampleValue(m2, 'conndx_config_last_reload_successful')).toBe(0);
-      expect(m2.get('probe_success')!.samples.map((x) => x.labels.check).sort()).toEqual(['db', 'new']);
-      expect(s.stderr.text).toContain(`config reload failed, keeping the previous config: ${file}:3:10: checks[0].tcp: bad address "nowhere": expected host:port`);
+      expect(
+        m2
+          .get('probe_success')!
+          .samples.map((x) => x.labels.check)
+          .sort(),
+      ).toEqual(['db', 'new']);
+      expect(s.stderr.text).toContain(
+        `config reload failed, keeping the previous config: ${file}:3:10: checks[0].tcp: bad address "nowhere": expected host:port`,
+      );
     } finally {
       await s.stop();
     }
   });
 
   test('each check on its own interval; a slow check skips its own turns and delays no other', async () => {
-    const file = writeConfig('slow.yaml', `checks:
+    const file = writeConfig(
+      'slow.yaml',
+      `checks:
   - name: silent
     dns: lab.test
     server: ${ep['dns-drop']!.addr}
@@ -244,7 +284,8 @@ describe('conndx serve', () => {
   - name: db
     tcp: ${ep['tcp-open']!.addr}
     interval: 1s
-`);
+`,
+    );
     const s = await serve(file);
     try {
       await new Promise((r) => setTimeout(r, 4200));
@@ -275,11 +316,20 @@ describe('conndx serve', () => {
 
 describe('bounded load', () => {
   test('--max-concurrent bounds /probe too: a request that finds no free slot in time gets 503', async () => {
-    const cfg = parseChecks(`checks:\n  - name: silent\n    dns: lab.test\n    server: ${ep['dns-drop']!.addr}\n    timeout: 1s\n    count: 1\n    interval: 1h\n`, join(dir, 'busy.yaml'));
+    const cfg = parseChecks(
+      `checks:\n  - name: silent\n    dns: lab.test\n    server: ${ep['dns-drop']!.addr}\n    timeout: 1s\n    count: 1\n    interval: 1h\n`,
+      join(dir, 'busy.yaml'),
+    );
     const logs: string[] = [];
     const srv = await startCheckServer(cfg, {
-      host: '127.0.0.1', port: 0, load: () => cfg, allowAnyTarget: false, maxConcurrent: 1, log: (l) => logs.push(l),
-      firstRunSpreadMs: 0, probeWaitMs: 200,
+      host: '127.0.0.1',
+      port: 0,
+      load: () => cfg,
+      allowAnyTarget: false,
+      maxConcurrent: 1,
+      log: (l) => logs.push(l),
+      firstRunSpreadMs: 0,
+      probeWaitMs: 200,
     });
     try {
       // The scheduled run holds the only slot for 1s (its query is never answered).
@@ -301,10 +351,17 @@ describe('bounded load', () => {
 
 describe('the conndx process', () => {
   test('SIGHUP reloads, SIGTERM lets the run in flight finish and exits 0', async () => {
-    const file = writeConfig('sig.yaml', `checks:\n  - name: silent\n    dns: lab.test\n    server: ${ep['dns-drop']!.addr}\n    timeout: 1500ms\n    count: 1\n    interval: 1h\n`);
-    const child = spawn(process.execPath, [BIN, 'serve', '--config', file, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const file = writeConfig(
+      'sig.yaml',
+      `checks:\n  - name: silent\n    dns: lab.test\n    server: ${ep['dns-drop']!.addr}\n    timeout: 1500ms\n    count: 1\n    interval: 1h\n`,
+    );
+    const child = spawn(process.execPath, [BIN, 'serve', '--config', file, '--listen', '127.0.0.1:0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let err = '';
-    child.stderr.on('data', (d) => { err += d; });
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     try {
       const until = async (re: RegExp) => {
@@ -315,7 +372,10 @@ describe('the conndx process', () => {
         }
       };
       await until(/listening on http:\/\/127\.0\.0\.1:\d+/);
-      writeFileSync(file, `checks:\n  - name: silent\n    dns: lab.test\n    server: ${ep['dns-drop']!.addr}\n    timeout: 1500ms\n    count: 1\n    interval: 1h\n  - name: db\n    tcp: ${ep['tcp-open']!.addr}\n`);
+      writeFileSync(
+        file,
+        `checks:\n  - name: silent\n    dns: lab.test\n    server: ${ep['dns-drop']!.addr}\n    timeout: 1500ms\n    count: 1\n    interval: 1h\n  - name: db\n    tcp: ${ep['tcp-open']!.addr}\n`,
+      );
       child.kill('SIGHUP');
       await until(/config reloaded: 2 checks/);
       // Wait until the silent check is in flight (it starts within 1s and waits 1.5s for its reply):
@@ -331,7 +391,9 @@ describe('the conndx process', () => {
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
       const ms = performance.now() - t0;
-      expect(err).toMatch(/stopping: letting the runs in flight finish\n.*check silent: start -> CRITICAL \(success 0\/1 \(timeout 1\)\)\n.*conndx serve: stopped\n$/s);
+      expect(err).toMatch(
+        /stopping: letting the runs in flight finish\n.*check silent: start -> CRITICAL \(success 0\/1 \(timeout 1\)\)\n.*conndx serve: stopped\n$/s,
+      );
       expect(ms).toBeLessThan(3000);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
@@ -345,15 +407,17 @@ describe('the limiter that bounds check runs', () => {
     let active = 0;
     let peak = 0;
     const order: number[] = [];
-    await Promise.all(Array.from({ length: 6 }, async (_, i) => {
-      const release = await l.acquire();
-      active++;
-      peak = Math.max(peak, active);
-      order.push(i);
-      await new Promise((r) => setTimeout(r, 10));
-      active--;
-      release();
-    }));
+    await Promise.all(
+      Array.from({ length: 6 }, async (_, i) => {
+        const release = await l.acquire();
+        active++;
+        peak = Math.max(peak, active);
+        order.push(i);
+        await new Promise((r) => setTimeout(r, 10));
+        active--;
+        release();
+      }),
+    );
     expect(peak).toBe(2);
     expect(order).toEqual([0, 1, 2, 3, 4, 5]);
     const ac = new AbortController();

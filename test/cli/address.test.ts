@@ -11,12 +11,23 @@ import { runCli } from '../helpers/cli.js';
 // port is refused (exit 3, one line naming the bracketed form), and nothing
 // is sent anywhere.
 
-interface Listener { host: string; port: number; connections: number; close: () => Promise<void> }
+interface Listener {
+  host: string;
+  port: number;
+  connections: number;
+  close: () => Promise<void>;
+}
 
 async function tcpListener(host: string): Promise<Listener> {
   const l: Listener = { host, port: 0, connections: 0, close: async () => {} };
-  const srv: Server = createServer((s) => { l.connections++; s.destroy(); });
-  await new Promise<void>((res, rej) => { srv.once('error', rej); srv.listen(0, host, () => res()); });
+  const srv: Server = createServer((s) => {
+    l.connections++;
+    s.destroy();
+  });
+  await new Promise<void>((res, rej) => {
+    srv.once('error', rej);
+    srv.listen(0, host, () => res());
+  });
   l.port = (srv.address() as { port: number }).port;
   l.close = () => new Promise((res) => srv.close(() => res()));
   return l;
@@ -25,7 +36,9 @@ async function tcpListener(host: string): Promise<Listener> {
 async function udpListener(host: string): Promise<Listener & { sock: UdpSocket }> {
   const sock = createSocket(host.includes(':') ? 'udp6' : 'udp4');
   const l = { host, port: 0, connections: 0, sock, close: async () => {} };
-  sock.on('message', () => { l.connections++; });
+  sock.on('message', () => {
+    l.connections++;
+  });
   await new Promise<void>((res) => sock.bind(0, host, () => res()));
   l.port = sock.address().port;
   l.close = () => new Promise<void>((res) => sock.close(() => res()));

@@ -26,7 +26,9 @@ describe('bin/conndx', () => {
   test('a reader that leaves early (| head) gets no stack trace', async () => {
     const child = spawn('bash', ['-c', `"${process.execPath}" "${BIN}" tcp --help | head -1`]);
     let err = '';
-    child.stderr.on('data', (d) => { err += d; });
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
     const code = await new Promise((r) => child.on('exit', r));
     expect(code).toBe(0);
     expect(err).toBe('');

@@ -7,7 +7,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BIN } from '../helpers/lab.js';
 
-interface Run { code: number | null; stdout: string; stderr: string; ms: number; maxRssKb?: number }
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+  maxRssKb?: number;
+}
 
 /** The real executable in a child, killed (and failed) past `limitMs`; with `time`, its peak RSS from /usr/bin/time -v. */
 function runBin(argv: string[], opts: { limitMs?: number; time?: boolean; stdoutFile?: string; stdin?: string } = {}): Promise<Run> {
@@ -17,14 +23,26 @@ function runBin(argv: string[], opts: { limitMs?: number; time?: boolean; stdout
   const args = useTime ? ['-v', process.execPath, BIN, ...argv] : [BIN, ...argv];
   const t0 = Date.now();
   return new Promise((resolve, reject) => {
-    const out = opts.stdoutFile ? (require_openSync(opts.stdoutFile)) : 'pipe';
+    const out = opts.stdoutFile ? require_openSync(opts.stdoutFile) : 'pipe';
     const child = spawn(cmd, args, { stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', out, 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout?.on('data', (d) => { stdout += d; });
-    child.stderr!.on('data', (d) => { stderr += d; });
-    if (opts.stdin !== undefined) { child.stdin!.on('error', () => { /* conndx stopped reading */ }); child.stdin!.end(opts.stdin); }
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`conndx ${argv.join(' ')} still running after ${limitMs} ms`)); }, limitMs);
+    child.stdout?.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr!.on('data', (d) => {
+      stderr += d;
+    });
+    if (opts.stdin !== undefined) {
+      child.stdin!.on('error', () => {
+        /* conndx stopped reading */
+      });
+      child.stdin!.end(opts.stdin);
+    }
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`conndx ${argv.join(' ')} still running after ${limitMs} ms`));
+    }, limitMs);
     child.on('exit', (code) => {
       clearTimeout(timer);
       let maxRssKb: number | undefined;
@@ -39,7 +57,9 @@ function runBin(argv: string[], opts: { limitMs?: number; time?: boolean; stdout
 }
 
 import { openSync } from 'node:fs';
-function require_openSync(path: string): number { return openSync(path, 'w'); }
+function require_openSync(path: string): number {
+  return openSync(path, 'w');
+}
 
 let dir: string;
 let server: Server;
@@ -47,11 +67,16 @@ let port: number;
 let connections = 0;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'conndx-harden-'));
-  server = createServer((s) => { connections++; s.destroy(); });
+  server = createServer((s) => {
+    connections++;
+    s.destroy();
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   port = (server.address() as { port: number }).port;
 });
-afterAll(() => { server.close(); });
+afterAll(() => {
+  server.close();
+});
 
 const oneLine = (r: Run) => {
   const lines = r.stderr.trim().split('\n');
@@ -87,7 +112,7 @@ describe('bounded input files (issue 19, item 1)', () => {
     expect(oneLine(r)).toMatch(/FIFO/);
   });
 
-  test('regular files over their kind\'s limit are refused, naming the limit', async () => {
+  test("regular files over their kind's limit are refused, naming the limit", async () => {
     const big = join(dir, 'big');
     writeFileSync(big, '');
     truncateSync(big, 50 * 1024 * 1024); // sparse: 50 MB claimed, nothing on disk
@@ -106,7 +131,10 @@ describe('bounded input files (issue 19, item 1)', () => {
 
   test('100,000 distinct targets are refused by the 10,000 cap in bounded memory, before any connection', async () => {
     const list = join(dir, 'targets.txt');
-    writeFileSync(list, Array.from({ length: 100_000 }, (_, i) => `127.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:${port}`).join('\n'));
+    writeFileSync(
+      list,
+      Array.from({ length: 100_000 }, (_, i) => `127.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:${port}`).join('\n'),
+    );
     const before = connections;
     const r = await runBin(['tcp', `@${list}`, '--count', '1'], { time: true });
     expect(r.code).toBe(3);
@@ -137,7 +165,7 @@ describe('bounded input files (issue 19, item 1)', () => {
     expect(r.stdout + r.stderr).not.toMatch(/internal error/);
   });
 
-  test('--help says each file kind\'s limit', async () => {
+  test("--help says each file kind's limit", async () => {
     const tcp = (await runBin(['tcp', '--help'])).stdout.replace(/\s+/g, ' ');
     expect(tcp).toContain('at most 10 MiB and 10,000 targets');
     expect(tcp).toContain('(at most 1 MiB)');
@@ -234,7 +262,16 @@ describe('durations in range (issue 19, item 4)', () => {
 describe('shell-safe suggestions, no raw control characters (issue 19, item 5)', () => {
   /** Runs each suggested line in bash with curl/conndx/openssl/getent stubbed to print their argv, and `id` booby-trapped. */
   function pasteEach(lines: string[]): string[] {
-    return lines.map((l) => execFileSync('bash', ['-c', `curl() { printf '<%s>' "$@"; }; conndx() { printf '<%s>' "$@"; }; sudo() { "$@"; }; openssl() { printf '<%s>' "$@"; }; getent() { printf '<%s>' "$@"; }; id() { echo INJECTED; }; ${l}`], { input: '' }).toString());
+    return lines.map((l) =>
+      execFileSync(
+        'bash',
+        [
+          '-c',
+          `curl() { printf '<%s>' "$@"; }; conndx() { printf '<%s>' "$@"; }; sudo() { "$@"; }; openssl() { printf '<%s>' "$@"; }; getent() { printf '<%s>' "$@"; }; id() { echo INJECTED; }; ${l}`,
+        ],
+        { input: '' },
+      ).toString(),
+    );
   }
 
   test('a URL with ";id" and "$(id)" gives suggestions that, pasted, run no id (terminal and Markdown)', async () => {
@@ -242,9 +279,15 @@ describe('shell-safe suggestions, no raw control characters (issue 19, item 5)',
     const md = join(dir, 'inject.md');
     const r = await runBin(['diagnose', url, '--count', '1', '--report', md], { limitMs: 20_000 });
     expect([1, 2], r.stderr).toContain(r.code);
-    const term = r.stdout.split('\n').filter((l) => l.startsWith('  $ ')).map((l) => l.slice(4));
+    const term = r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('  $ '))
+      .map((l) => l.slice(4));
     expect(term.some((l) => l.startsWith('curl'))).toBe(true);
-    const mdLines = readFileSync(md, 'utf8').split('\n').filter((l) => /^- `+ ?(curl|conndx|sudo|openssl)/.test(l)).map((l) => l.replace(/^- (`+) ?/, '').replace(/ ?`+$/, ''));
+    const mdLines = readFileSync(md, 'utf8')
+      .split('\n')
+      .filter((l) => /^- `+ ?(curl|conndx|sudo|openssl)/.test(l))
+      .map((l) => l.replace(/^- (`+) ?/, '').replace(/ ?`+$/, ''));
     expect(mdLines.some((l) => l.startsWith('curl'))).toBe(true);
     for (const out of pasteEach([...term, ...mdLines])) {
       expect(out).not.toContain('INJECTED');
@@ -264,7 +307,7 @@ describe('shell-safe suggestions, no raw control characters (issue 19, item 5)',
     const r = await runBin(argv(), { limitMs: 10_000 });
     expect(r.code).toBe(3);
     expect(oneLine(r)).toMatch(/control character|not a host name/);
-     
+
     expect(r.stderr.replace(/\n$/, '')).not.toMatch(/[\x00-\x1f\x7f]/);
     expect(connections).toBe(before);
   });
@@ -316,7 +359,10 @@ describe('names for what broke (issue 19, item 7)', () => {
 
   test('check caps its problem lines: 2,000 duplicate names give 20 lines and "… and N more"', async () => {
     const f = join(dir, 'dups.yaml');
-    writeFileSync(f, 'checks:\n' + Array.from({ length: 2000 }, () => `  - { name: same, probe: tcp, target: "127.0.0.1:${port}" }`).join('\n') + '\n');
+    writeFileSync(
+      f,
+      'checks:\n' + Array.from({ length: 2000 }, () => `  - { name: same, probe: tcp, target: "127.0.0.1:${port}" }`).join('\n') + '\n',
+    );
     const r = await runBin(['check', '--config', f]);
     expect(r.code).toBe(3);
     const lines = r.stderr.trim().split('\n');
@@ -327,7 +373,11 @@ describe('names for what broke (issue 19, item 7)', () => {
 
   test('diagnose refuses port 0 and --tls with --no-tls, before any connection', async () => {
     const before = connections;
-    for (const argv of [['diagnose', 'http://127.0.0.1:0/'], ['diagnose', '127.0.0.1:0'], ['diagnose', `127.0.0.1:${port}`, '--tls', '--no-tls']]) {
+    for (const argv of [
+      ['diagnose', 'http://127.0.0.1:0/'],
+      ['diagnose', '127.0.0.1:0'],
+      ['diagnose', `127.0.0.1:${port}`, '--tls', '--no-tls'],
+    ]) {
       const r = await runBin(argv);
       expect(r.code).toBe(3);
       expect(oneLine(r)).toMatch(/port must be 1-65535|--tls and --no-tls/);
@@ -336,7 +386,11 @@ describe('names for what broke (issue 19, item 7)', () => {
   });
 
   test('a pcapng block claiming 4 GB is skipped with a warning', async () => {
-    const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n >>> 0); return b; };
+    const u32 = (n: number) => {
+      const b = Buffer.alloc(4);
+      b.writeUInt32LE(n >>> 0);
+      return b;
+    };
     const shb = Buffer.concat([u32(0x0a0d0d0a), u32(28), u32(0x1a2b3c4d), Buffer.from([1, 0, 0, 0]), Buffer.alloc(8, 0xff), u32(28)]);
     const idb = Buffer.concat([u32(1), u32(20), Buffer.from([1, 0, 0, 0]), u32(65535), u32(20)]);
     const big = Buffer.concat([u32(6), u32(0xfffffffc), Buffer.alloc(24)]);
@@ -351,7 +405,10 @@ describe('names for what broke (issue 19, item 7)', () => {
 
 describe('protocol violations have their own outcome (issue 19, item 7)', () => {
   test('a server answering a TLS ClientHello with plain text is protocol-error, not error', async () => {
-    const garbage = createServer((s) => { s.on('data', () => s.end('HTTP/1.1 400 Bad Request\r\n\r\n')); s.on('error', () => {}); });
+    const garbage = createServer((s) => {
+      s.on('data', () => s.end('HTTP/1.1 400 Bad Request\r\n\r\n'));
+      s.on('error', () => {});
+    });
     await new Promise<void>((r) => garbage.listen(0, '127.0.0.1', r));
     try {
       const gp = (garbage.address() as { port: number }).port;

@@ -2,7 +2,14 @@ import { describe, expect, test } from 'vitest';
 import { parseDuration, parseHostPort, unescapeText } from '../../src/parse.js';
 
 describe('durations', () => {
-  test.each([['250ms', 250], ['2s', 2000], ['1m', 60_000], ['1.5s', 1500], ['3', 3000], ['1h', 3_600_000]])('%s', (t, ms) => {
+  test.each([
+    ['250ms', 250],
+    ['2s', 2000],
+    ['1m', 60_000],
+    ['1.5s', 1500],
+    ['3', 3000],
+    ['1h', 3_600_000],
+  ])('%s', (t, ms) => {
     expect(parseDuration(t)).toBe(ms);
   });
   test.each(['', 'abc', '5 parsecs', '-1s', '1x', 's', '1e3ms'])('rejects %j with a ConndxError', (t) => {
@@ -21,9 +28,12 @@ describe('host:port', () => {
   ] as const)('%s', (raw, def, want) => {
     expect(parseHostPort(raw, def)).toMatchObject({ raw, ...want });
   });
-  test.each(['host', 'host:0', 'host:65536', 'host:http', '[::1', '[nothex]:1', '300.1.1.1:1', '2001:db8::1:x', 'a..b:1', ':80'])('rejects %j', (raw) => {
-    expect(() => parseHostPort(raw)).toThrow(expect.objectContaining({ code: 'CONNDX_BAD_TARGET' }));
-  });
+  test.each(['host', 'host:0', 'host:65536', 'host:http', '[::1', '[nothex]:1', '300.1.1.1:1', '2001:db8::1:x', 'a..b:1', ':80'])(
+    'rejects %j',
+    (raw) => {
+      expect(() => parseHostPort(raw)).toThrow(expect.objectContaining({ code: 'CONNDX_BAD_TARGET' }));
+    },
+  );
 });
 
 describe('--send escapes', () => {

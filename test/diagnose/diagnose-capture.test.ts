@@ -11,13 +11,20 @@ const skip = need('tcpdump', { root: true, paths: ['/usr/sbin/tcpdump', '/usr/bi
 describe.skipIf(skip !== null)(`diagnose --capture${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let b: Awaited<ReturnType<typeof bench>>;
   let ca: string;
-  beforeAll(async () => { b = await bench(); ca = await b.ca(); });
+  beforeAll(async () => {
+    b = await bench();
+    ca = await b.ca();
+  });
   afterAll(() => b.close());
 
   test('dropped SYNs: the report carries the packet evidence (only SYNs, retransmitted, never answered)', async () => {
     const drop = await b.start('tcp-drop');
     const md = join(b.dir, 'drop.md');
-    const { code, json } = await runCliJson(['diagnose', `db.v4.lab.test:${drop.port}`, ...b.args(['--count', '2', '--timeout', '1500ms', '--concurrency', '2', '--capture', '--report', md])]);
+    const { code, json } = await runCliJson([
+      'diagnose',
+      `db.v4.lab.test:${drop.port}`,
+      ...b.args(['--count', '2', '--timeout', '1500ms', '--concurrency', '2', '--capture', '--report', md]),
+    ]);
     expect(code).toBe(1);
     expect(json.verdict).toMatchObject({ phase: 'tcp', outcome: 'timeout' });
     expect(json.capture.ok).toBe(true);
@@ -37,13 +44,21 @@ describe.skipIf(skip !== null)(`diagnose --capture${skip ? ` (skipped: ${skip})`
   test('reset after the ClientHello: the capture says the server sent the RST', async () => {
     const rst = await b.start('tls-rst-after-hello');
     const html = join(b.dir, 'rst.html');
-    const { json } = await runCliJson(['diagnose', `https://api.v4.lab.test:${rst.port}/`, ...b.args(['--count', '2', '--sni', LAB_SERVER_NAME, '--ca', ca, '--capture', '--report', html])]);
+    const { json } = await runCliJson([
+      'diagnose',
+      `https://api.v4.lab.test:${rst.port}/`,
+      ...b.args(['--count', '2', '--sni', LAB_SERVER_NAME, '--ca', ca, '--capture', '--report', html]),
+    ]);
     expect(json.verdict).toMatchObject({ phase: 'tls', outcome: 'reset' });
     const key = `127.0.0.1:${rst.port}`;
     // Two connections of the TCP phase (closed by us) and two of the TLS phase (reset by the server).
     expect(json.capture.byAddress[key].resetBy.server).toBe(2);
     expect(json.capture.byAddress[key].outcomes.reset).toBe(2);
-    expect(json.verdict.evidence.join('\n')).toMatch(new RegExp(`capture: ${key.replace(/\./g, '\\.')}: the server sent the RST during the TLS handshake, right after the ClientHello, in 2 of 4 connections \\(SNI ${LAB_SERVER_NAME.replace(/\./g, '\\.')}\\)`));
+    expect(json.verdict.evidence.join('\n')).toMatch(
+      new RegExp(
+        `capture: ${key.replace(/\./g, '\\.')}: the server sent the RST during the TLS handshake, right after the ClientHello, in 2 of 4 connections \\(SNI ${LAB_SERVER_NAME.replace(/\./g, '\\.')}\\)`,
+      ),
+    );
     expect(readFileSync(html, 'utf8')).toMatch(/<ul id="capture"><li>[^<]*the server sent the RST during the TLS handshake/);
   });
 

@@ -11,7 +11,18 @@ let ca: string;
 const eps: Record<string, { port: number }> = {};
 beforeAll(async () => {
   b = await bench();
-  for (const n of ['tls-ok', 'tcp-refuse', 'tcp-drop', 'tls-rst-after-hello', 'tls-expired', 'dns-loopback-slow-tail', 'http-ok', 'http-503', 'http-slow']) eps[n] = await b.start(n);
+  for (const n of [
+    'tls-ok',
+    'tcp-refuse',
+    'tcp-drop',
+    'tls-rst-after-hello',
+    'tls-expired',
+    'dns-loopback-slow-tail',
+    'http-ok',
+    'http-503',
+    'http-slow',
+  ])
+    eps[n] = await b.start(n);
   ca = await b.ca();
 });
 afterAll(() => b.close());
@@ -33,7 +44,11 @@ describe('diagnose names the phase and outcome of each lab fault', () => {
     }
     expect(json.http.statuses).toEqual({ 200: 3 });
     expect(json.tls.negotiated.version).toMatch(/^TLSv1\.[23]$/);
-    expect(json.dns).toMatchObject({ probe: 'dns', queried: 'ok.v4.lab.test', system: { source: 'emulated', outcome: 'ok', addresses: ['127.0.0.1'] } });
+    expect(json.dns).toMatchObject({
+      probe: 'dns',
+      queried: 'ok.v4.lab.test',
+      system: { source: 'emulated', outcome: 'ok', addresses: ['127.0.0.1'] },
+    });
     expect(json.dns.byType.A.outcomes).toEqual({ ok: 3 });
     expect(json.meta).toMatchObject({ conndxVersion: expect.any(String), host: expect.any(String) });
     expect(json.meta.command).toContain('conndx diagnose');
@@ -42,7 +57,17 @@ describe('diagnose names the phase and outcome of each lab fault', () => {
   test('slow DNS tail: degraded, phase dns, outcome slow, naming the slowest resolver', async () => {
     const slow = eps['dns-loopback-slow-tail']!;
     const rc = b.file('slow.conf', `nameserver 127.0.0.1:${slow.port}\n`);
-    const { code, json } = await runCliJson(['diagnose', `https://api.v4.lab.test:${eps['tls-ok']!.port}/`, '--resolv-conf', rc, '--hosts', b.hosts, '--count', '4', ...tlsArgs()]);
+    const { code, json } = await runCliJson([
+      'diagnose',
+      `https://api.v4.lab.test:${eps['tls-ok']!.port}/`,
+      '--resolv-conf',
+      rc,
+      '--hosts',
+      b.hosts,
+      '--count',
+      '4',
+      ...tlsArgs(),
+    ]);
     expect(json.verdict).toMatchObject({ status: 'degraded', phase: 'dns', outcome: 'slow' });
     expect(json.verdict.summary).toContain(`127.0.0.1:${slow.port}`);
     expect(json.dns.latencyMs.max).toBeGreaterThanOrEqual(LOOPBACK_SLOW_MS * 0.9);
@@ -53,7 +78,15 @@ describe('diagnose names the phase and outcome of each lab fault', () => {
   test('two resolvers, one with a slow tail: the verdict names the slow one, byServer holds both', async () => {
     const slow = `127.0.0.1:${eps['dns-loopback-slow-tail']!.port}`;
     const fast = `127.0.0.1:${b.dns.port}`;
-    const { json } = await diag(`https://api.v4.lab.test:${eps['tls-ok']!.port}/`, ['--count', '4', '--server', fast, '--server', slow, ...tlsArgs()]);
+    const { json } = await diag(`https://api.v4.lab.test:${eps['tls-ok']!.port}/`, [
+      '--count',
+      '4',
+      '--server',
+      fast,
+      '--server',
+      slow,
+      ...tlsArgs(),
+    ]);
     expect(json.verdict).toMatchObject({ status: 'degraded', phase: 'dns', outcome: 'slow' });
     expect(json.verdict.summary).toContain(`slowest resolver, ${slow}`);
     expect(Object.keys(json.dns.byServer).sort()).toEqual([fast, slow].sort());
@@ -63,7 +96,17 @@ describe('diagnose names the phase and outcome of each lab fault', () => {
   test('a resolver that never answers, next to one that does: degraded, phase dns, outcome timeout, the dead one named', async () => {
     const drop = await b.start('dns-drop');
     const dead = `127.0.0.1:${drop.port}`;
-    const { code, json } = await diag(`https://api.v4.lab.test:${eps['tls-ok']!.port}/`, ['--count', '2', '--timeout', '400ms', '--server', `127.0.0.1:${b.dns.port}`, '--server', dead, ...tlsArgs()]);
+    const { code, json } = await diag(`https://api.v4.lab.test:${eps['tls-ok']!.port}/`, [
+      '--count',
+      '2',
+      '--timeout',
+      '400ms',
+      '--server',
+      `127.0.0.1:${b.dns.port}`,
+      '--server',
+      dead,
+      ...tlsArgs(),
+    ]);
     expect(json.verdict).toMatchObject({ status: 'degraded', phase: 'dns', outcome: 'timeout' });
     expect(json.verdict.summary).toContain(`resolver ${dead}`);
     expect(json.dns.byServer[dead].outcomes).toEqual({ timeout: 4 });
@@ -88,7 +131,14 @@ describe('diagnose names the phase and outcome of each lab fault', () => {
   });
 
   test('dropped SYNs: phase tcp, outcome timeout, SYN retransmission in the evidence', async () => {
-    const { code, json } = await diag(`db.v4.lab.test:${eps['tcp-drop']!.port}`, ['--count', '2', '--timeout', '1200ms', '--concurrency', '2']);
+    const { code, json } = await diag(`db.v4.lab.test:${eps['tcp-drop']!.port}`, [
+      '--count',
+      '2',
+      '--timeout',
+      '1200ms',
+      '--concurrency',
+      '2',
+    ]);
     expect(json.verdict).toMatchObject({ status: 'failing', phase: 'tcp', outcome: 'timeout' });
     expect(json.tcp.synRetransmitSuspected).toBe(2);
     expect(json.verdict.evidence.join('\n')).toMatch(/SYN retransmission suspected in 2 of 2/);
@@ -160,7 +210,17 @@ describe('every address, both families, and how the name was resolved', () => {
   test('a hosts entry that DNS does not know: the disagreement is evidence, and the hosts address is tried', async () => {
     const hosts = b.file('hosts-override', `127.0.0.2 api.v4.lab.test\n`);
     const port = eps['tls-ok']!.port;
-    const { json } = await runCliJson(['diagnose', `api.v4.lab.test:${port}`, '--resolv-conf', b.resolvConf, '--hosts', hosts, '--count', '1', '--no-tls']);
+    const { json } = await runCliJson([
+      'diagnose',
+      `api.v4.lab.test:${port}`,
+      '--resolv-conf',
+      b.resolvConf,
+      '--hosts',
+      hosts,
+      '--count',
+      '1',
+      '--no-tls',
+    ]);
     expect(json.dns.system).toMatchObject({ via: 'hosts', addresses: ['127.0.0.2'] });
     const keys = json.addresses.map((a: { key: string; from: string[] }) => a.key);
     expect(keys).toEqual([`127.0.0.2:${port}`, `127.0.0.1:${port}`]);
@@ -169,7 +229,17 @@ describe('every address, both families, and how the name was resolved', () => {
 
   test('search list and ndots: a short name becomes the search-domain name, and that is what the resolvers are asked', async () => {
     const rc = b.file('search.conf', `nameserver 127.0.0.1:${b.dns.port}\nsearch v4.lab.test\noptions ndots:2\n`);
-    const { json } = await runCliJson(['diagnose', `api:${eps['tls-ok']!.port}`, '--resolv-conf', rc, '--hosts', b.hosts, '--count', '1', '--no-tls']);
+    const { json } = await runCliJson([
+      'diagnose',
+      `api:${eps['tls-ok']!.port}`,
+      '--resolv-conf',
+      rc,
+      '--hosts',
+      b.hosts,
+      '--count',
+      '1',
+      '--no-tls',
+    ]);
     expect(json.dns.queried).toBe('api.v4.lab.test');
     expect(json.dns.search).toMatchObject({ search: ['v4.lab.test'], ndots: 2 });
     expect(json.verdict.status).toBe('ok');

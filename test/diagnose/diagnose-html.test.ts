@@ -17,11 +17,25 @@ const chromium = () => CHROMIUM.find((p) => existsSync(p)) ?? 'chromium';
 async function headless(args: string[]): Promise<{ stdout: string; stderr: string }> {
   const profile = mkdtempSync(join(tmpdir(), 'conndx-chromium-'));
   try {
-    return await run(chromium(), [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', '--enable-logging=stderr', '--v=0',
-      `--user-data-dir=${profile}`, ...args,
-    ], { timeout: 60_000, maxBuffer: 16 << 20 });
+    return await run(
+      chromium(),
+      [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--disable-dev-shm-usage',
+        '--enable-logging=stderr',
+        '--v=0',
+        `--user-data-dir=${profile}`,
+        ...args,
+      ],
+      { timeout: 60_000, maxBuffer: 16 << 20 },
+    );
   } finally {
     rmSync(profile, { recursive: true, force: true });
   }
@@ -35,7 +49,11 @@ beforeAll(async () => {
   const ca = await b.ca();
   page = join(b.dir, 'report.html');
   // Both families: ::1 refuses while 127.0.0.1 answers, so the page has a verdict, a waterfall and four histograms.
-  const r = await runCli(['diagnose', `https://api.lab.test:${ok.port}/healthz`, ...b.args(['--count', '5', '--sni', LAB_SERVER_NAME, '--ca', ca, '--report', page])]);
+  const r = await runCli([
+    'diagnose',
+    `https://api.lab.test:${ok.port}/healthz`,
+    ...b.args(['--count', '5', '--sni', LAB_SERVER_NAME, '--ca', ca, '--report', page]),
+  ]);
   expect(r.code).toBe(1);
 });
 afterAll(() => b.close());

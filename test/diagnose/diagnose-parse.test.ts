@@ -22,9 +22,15 @@ describe('targets', () => {
 });
 
 describe('resolv.conf, hosts and the search list', () => {
-  test('nameservers (with conndx\'s port form), the last search line, ndots capped at 15', () => {
-    const c = parseResolvConf('# c\nnameserver 10.0.0.2\nnameserver 127.0.0.1:5353\nnameserver [::1]:53\nnameserver bogus\nsearch a.example\nsearch b.example c.example.\noptions rotate ndots:20\n');
-    expect(c.nameservers.map((n) => [n.address, n.port])).toEqual([['10.0.0.2', 53], ['127.0.0.1', 5353], ['::1', 53]]);
+  test("nameservers (with conndx's port form), the last search line, ndots capped at 15", () => {
+    const c = parseResolvConf(
+      '# c\nnameserver 10.0.0.2\nnameserver 127.0.0.1:5353\nnameserver [::1]:53\nnameserver bogus\nsearch a.example\nsearch b.example c.example.\noptions rotate ndots:20\n',
+    );
+    expect(c.nameservers.map((n) => [n.address, n.port])).toEqual([
+      ['10.0.0.2', 53],
+      ['127.0.0.1', 5353],
+      ['::1', 53],
+    ]);
     expect(c.search).toEqual(['b.example', 'c.example']);
     expect(c.ndots).toBe(15);
     expect(parseResolvConf('').ndots).toBe(1);
@@ -39,7 +45,11 @@ describe('resolv.conf, hosts and the search list', () => {
     const conf = { search: ['corp.example', 'example'], ndots: 1 };
     expect(searchCandidates('db', conf)).toEqual(['db.corp.example', 'db.example', 'db']);
     expect(searchCandidates('db.internal', conf)).toEqual(['db.internal', 'db.internal.corp.example', 'db.internal.example']);
-    expect(searchCandidates('db.internal', { ...conf, ndots: 5 })).toEqual(['db.internal.corp.example', 'db.internal.example', 'db.internal']);
+    expect(searchCandidates('db.internal', { ...conf, ndots: 5 })).toEqual([
+      'db.internal.corp.example',
+      'db.internal.example',
+      'db.internal',
+    ]);
     expect(searchCandidates('db.internal.', conf)).toEqual(['db.internal']);
   });
 });
@@ -65,7 +75,13 @@ describe('text helpers', () => {
     expect(out[1]!.startsWith('    word')).toBe(true);
   });
   test('Markdown tables escape pipes and right-align only figure columns', () => {
-    const t = mdTable(['name', 'ms', 'note'], [['a|b', '1.5', 'x'], ['c', '20', 'y\nz']]).split('\n');
+    const t = mdTable(
+      ['name', 'ms', 'note'],
+      [
+        ['a|b', '1.5', 'x'],
+        ['c', '20', 'y\nz'],
+      ],
+    ).split('\n');
     expect(t[1]).toBe('| --- | ---: | --- |');
     expect(t[2]).toBe('| a\\|b | 1.5 | x |');
     expect(t[3]).toBe('| c | 20 | y z |');

@@ -3,7 +3,7 @@ import { capConcurrency, readLocalLimits } from '../../src/engine/limits.js';
 import { judgeTiming } from '../../src/engine/timing.js';
 
 describe('local limits', () => {
-  test('reads this process\'s open-file limit and the port range from /proc', () => {
+  test("reads this process's open-file limit and the port range from /proc", () => {
     const l = readLocalLimits();
     expect(l.openFiles).toBeGreaterThan(0);
     expect(l.localPorts).toBeGreaterThan(1000);
@@ -41,7 +41,9 @@ describe('timing trust', () => {
     expect(cpuBound.statement).toMatch(/CPU-bound \(busy 97% of the run\)/);
     expect(judgeTiming(lag(120), 5000, lat(250), 0.4).statement).not.toMatch(/CPU-bound/);
     // with every core already probing, more workers is no advice
-    expect(judgeTiming(lag(120), 5000, lat(250), 0.97, { used: 2, cores: 2 }).statement).toMatch(/lower --concurrency \(all 2 cores already run probes\)$/);
+    expect(judgeTiming(lag(120), 5000, lat(250), 0.97, { used: 2, cores: 2 }).statement).toMatch(
+      /lower --concurrency \(all 2 cores already run probes\)$/,
+    );
     expect(judgeTiming(lag(120), 5000, lat(250), 0.97, { used: 1, cores: 2 }).statement).toMatch(/or add --workers$/);
   });
   test('at --concurrency 1 the advice is not to lower it: the load comes from elsewhere', () => {

@@ -10,9 +10,20 @@ import { lab } from '../helpers/lab.js';
 
 function rec(i: number, target: string, outcome: string, ms: number | null): AttemptRecord {
   return {
-    seq: i, target, startedAt: new Date().toISOString(), intendedAt: i, actualAt: i, durationMs: ms ?? 5,
-    latencyMs: ms, ms, tries: 1, firstOutcome: outcome, outcome, phase: 'tcp',
-    timings: ms === null ? undefined : { lookupMs: ms / 3 }, tallies: { rcodes: outcome === 'ok' ? 'NOERROR' : 'SERVFAIL' },
+    seq: i,
+    target,
+    startedAt: new Date().toISOString(),
+    intendedAt: i,
+    actualAt: i,
+    durationMs: ms ?? 5,
+    latencyMs: ms,
+    ms,
+    tries: 1,
+    firstOutcome: outcome,
+    outcome,
+    phase: 'tcp',
+    timings: ms === null ? undefined : { lookupMs: ms / 3 },
+    tallies: { rcodes: outcome === 'ok' ? 'NOERROR' : 'SERVFAIL' },
     counters: { synRetransmitSuspected: i % 7 === 0 ? 1 : 0 },
   };
 }

@@ -18,14 +18,25 @@ describe('open loop: latency from the intended start is never below the service 
       const recs: AttemptRecord[] = [];
       const agg = createAggregate({ probe: 't', target: 'x', keys: ['a'], openLoop: true });
       await runAttempts({
-        targets: [{ key: 'a', target: 1 }], probe: oneTurn, count: 300, rate, concurrency: 50, timeoutMs: 1000,
-        onAttempt: (r) => { recs.push(r); agg.add(r); },
+        targets: [{ key: 'a', target: 1 }],
+        probe: oneTurn,
+        count: 300,
+        rate,
+        concurrency: 50,
+        timeoutMs: 1000,
+        onAttempt: (r) => {
+          recs.push(r);
+          agg.add(r);
+        },
       });
       expect(recs).toHaveLength(300);
       const early = recs.filter((r) => r.actualAt < r.intendedAt);
       expect(early, `${early.length} attempts started before their schedule`).toEqual([]);
       const below = recs.filter((r) => r.latencyMs === null || r.ms === null || r.latencyMs < r.ms || r.latencyMs < 0);
-      expect(below.map((r) => [r.latencyMs, r.ms]), 'latency below the service time').toEqual([]);
+      expect(
+        below.map((r) => [r.latencyMs, r.ms]),
+        'latency below the service time',
+      ).toEqual([]);
       const res = agg.result();
       const service = res.serviceMs as { min: number; p50: number };
       expect(res.latencyMs!.min).toBeGreaterThanOrEqual(service.min * 0.99);
@@ -34,13 +45,20 @@ describe('open loop: latency from the intended start is never below the service 
   }
 });
 
-describe('closed loop: the latency is the attempt\'s own number', () => {
+describe("closed loop: the latency is the attempt's own number", () => {
   test('every latencyMs equals ms, so the summary min/max are per-attempt values', async () => {
     const recs: AttemptRecord[] = [];
     const agg = createAggregate({ probe: 't', target: 'x', keys: ['a'] });
     await runAttempts({
-      targets: [{ key: 'a', target: 1 }], probe: oneTurn, count: 200, concurrency: 4, timeoutMs: 1000,
-      onAttempt: (r) => { recs.push(r); agg.add(r); },
+      targets: [{ key: 'a', target: 1 }],
+      probe: oneTurn,
+      count: 200,
+      concurrency: 4,
+      timeoutMs: 1000,
+      onAttempt: (r) => {
+        recs.push(r);
+        agg.add(r);
+      },
     });
     expect(recs.filter((r) => r.latencyMs !== r.ms)).toEqual([]);
     const res = agg.result();

@@ -6,8 +6,12 @@ import { retryOnce, tolerance } from '../helpers/timing.js';
 // A resolver that serves one query at a time, 10 ms each: 100 queries/s at most.
 describe('open loop (--rate) against a server that cannot keep up', () => {
   let labp: Awaited<ReturnType<typeof labProcess>>;
-  beforeAll(async () => { labp = await labProcess(['dns-serial']); });
-  afterAll(async () => { await labp.stop(); });
+  beforeAll(async () => {
+    labp = await labProcess(['dns-serial']);
+  });
+  afterAll(async () => {
+    await labp.stop();
+  });
 
   test('below capacity the latency is the service time; above it the queue shows', async () => {
     // A loaded machine can offer fewer than 200/s for a moment (the queue then builds less): retried once, both reported.

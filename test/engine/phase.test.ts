@@ -8,7 +8,14 @@ describe('attempts the engine ends carry the phase of the probe kind', () => {
     const records: AttemptRecord[] = [];
     const { result } = await executeProbe(
       { probe: 'http', targets: [{ key: '127.0.0.1:1', target: null }], fn: () => new Promise(() => {}) },
-      { count: 1, concurrency: 1, timeoutMs: 10, onAttempt: (r) => { records.push(r); } },
+      {
+        count: 1,
+        concurrency: 1,
+        timeoutMs: 10,
+        onAttempt: (r) => {
+          records.push(r);
+        },
+      },
     );
     expect(records).toHaveLength(1);
     expect(records[0]?.outcome).toBe('timeout');
@@ -16,7 +23,12 @@ describe('attempts the engine ends carry the phase of the probe kind', () => {
     expect(result.attempts).toBe(1);
   });
   test('the kind table names every probe kind conndx runs', () => {
-    expect(Object.fromEntries(Object.entries(PROBERS).map(([k, v]) => [k, v.phase]))).toEqual({ dns: 'dns', tcp: 'tcp', tls: 'tls', http: 'app' });
+    expect(Object.fromEntries(Object.entries(PROBERS).map(([k, v]) => [k, v.phase]))).toEqual({
+      dns: 'dns',
+      tcp: 'tcp',
+      tls: 'tls',
+      http: 'app',
+    });
     for (const [k, v] of Object.entries(PROBERS)) expect(v.name).toBe(k);
   });
 });

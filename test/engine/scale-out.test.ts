@@ -10,8 +10,16 @@ import { BIN, lab } from '../helpers/lab.js';
 
 const MANIFEST = fileURLToPath(new URL('../../docs/scale-out/indexed-job.yaml', import.meta.url));
 
-interface Container { command: string[]; env: { name: string; value: string }[] }
-interface JobSpec { completionMode: string; completions: number; parallelism: number; template: { spec: { containers: Container[] } } }
+interface Container {
+  command: string[];
+  env: { name: string; value: string }[];
+}
+interface JobSpec {
+  completionMode: string;
+  completions: number;
+  parallelism: number;
+  template: { spec: { containers: Container[] } };
+}
 
 async function loadJob() {
   const docs = parseAllDocuments(await readFile(MANIFEST, 'utf8')).map((d) => d.toJS() as { kind: string; spec: unknown });
@@ -31,17 +39,25 @@ function runPod(command: string[], env: Record<string, string>, index: number): 
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let err = '';
-    child.stderr.on('data', (d) => { err += d; });
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
     const t = setTimeout(() => child.kill('SIGKILL'), 30_000);
     child.on('error', reject);
-    child.on('exit', (code) => { clearTimeout(t); if (err) process.stderr.write(err); resolve(code ?? -1); });
+    child.on('exit', (code) => {
+      clearTimeout(t);
+      if (err) process.stderr.write(err);
+      resolve(code ?? -1);
+    });
   });
 }
 
 describe('scale-out recipe: the Indexed Job manifest, run as the Job would, then merge DIR/', () => {
   let dir = '';
   const eps: { addr: string; close(): Promise<void> }[] = [];
-  beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'conndx-shards-')); });
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'conndx-shards-'));
+  });
   afterAll(async () => {
     await Promise.all(eps.map((e) => e.close()));
     await rm(dir, { recursive: true, force: true });

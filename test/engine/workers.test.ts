@@ -26,7 +26,10 @@ describe('worker threads', () => {
       expect(two.json.latencyMs.p50).toBeGreaterThan(0);
       expect(two.code).toBe(1);
       const nd = await runCli([...args, '--workers', '2', '--ndjson']);
-      const lines = nd.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      const lines = nd.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       expect(lines).toHaveLength(60);
       expect(new Set(lines.map((l) => l.seq)).size).toBe(60);
     } finally {
@@ -41,7 +44,20 @@ describe('worker threads', () => {
       const ok = labp.endpoints['tls-ok']!;
       const ca = join(dir, 'ca.pem');
       await writeFile(ca, labp.info['tls-ok']!.ca as string);
-      const r = await runCliJson(['tls', ok.addr, '--sni', labp.info['tls-ok']!.sni as string, '--ca', ca, '--duration', '2200ms', '--concurrency', '8', '--workers', '2']);
+      const r = await runCliJson([
+        'tls',
+        ok.addr,
+        '--sni',
+        labp.info['tls-ok']!.sni as string,
+        '--ca',
+        ca,
+        '--duration',
+        '2200ms',
+        '--concurrency',
+        '8',
+        '--workers',
+        '2',
+      ]);
       expect(r.json.timing.workers).toBe(2);
       const series = r.json.series as { t: number; completed: number; inFlightMax: number; limit: number }[];
       expect(series.length).toBeGreaterThanOrEqual(2);

@@ -16,8 +16,17 @@ import { REPO_ROOT } from '../helpers/capture-env.js';
 function seedFiles(): string[] {
   const out: string[] = [];
   const walk = (d: string) => {
-    let es; try { es = readdirSync(d, { withFileTypes: true }); } catch { return; }
-    for (const e of es) { const p = join(d, e.name); if (e.isDirectory()) walk(p); else if (/\.(pcap|pcapng|cap|dmp)$/i.test(e.name) && statSync(p).size <= 4 << 20) out.push(p); }
+    let es;
+    try {
+      es = readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of es) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.(pcap|pcapng|cap|dmp)$/i.test(e.name) && statSync(p).size <= 4 << 20) out.push(p);
+    }
   };
   walk(join(REPO_ROOT, '..', 'shared', 'corpus'));
   walk(join(REPO_ROOT, 'fixtures'));
@@ -25,7 +34,7 @@ function seedFiles(): string[] {
 }
 
 const INPUTS = Number(process.env.CONNDX_FUZZ_INPUTS ?? 6000);
-const RUN_SEED = Number(process.env.CONNDX_FUZZ_SEED ?? (Date.now() % 100_000));
+const RUN_SEED = Number(process.env.CONNDX_FUZZ_SEED ?? Date.now() % 100_000);
 const PER_INPUT_MS = 2000;
 
 describe(`fuzz: ${INPUTS} mutated captures (run seed ${RUN_SEED})`, () => {
@@ -44,7 +53,13 @@ describe(`fuzz: ${INPUTS} mutated captures (run seed ${RUN_SEED})`, () => {
     for (let i = 0; i < INPUTS && performance.now() - t0 < 20_000; i++, n++) {
       const { bytes, seed, ops } = mutate(seeds, RUN_SEED, i);
       const t = performance.now();
-      try { runInput(bytes, RUN_SEED, i); } catch (e) { bad.push(`input ${i} (seed ${seed < 2 ? 'generated' : files[seed - 2]}, ${ops.join('+')}): ${(e as Error).stack?.split('\n').slice(0, 3).join(' | ')}`); }
+      try {
+        runInput(bytes, RUN_SEED, i);
+      } catch (e) {
+        bad.push(
+          `input ${i} (seed ${seed < 2 ? 'generated' : files[seed - 2]}, ${ops.join('+')}): ${(e as Error).stack?.split('\n').slice(0, 3).join(' | ')}`,
+        );
+      }
       const ms = performance.now() - t;
       if (ms > PER_INPUT_MS) bad.push(`input ${i}: ${ms.toFixed(0)} ms (limit ${PER_INPUT_MS})`);
       if (bad.length > 5) break;
@@ -66,12 +81,43 @@ describe('headers that claim 4 GB do not allocate it', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const [pcap, pcapng] = generatedSeeds() as [Buffer, Buffer];
   const lies: [string, Buffer][] = [];
-  { const b = Buffer.from(pcap); b.writeUInt32LE(0xffffffff, 16); b.writeUInt32LE(0xffffffff, 24 + 8); lies.push(['pcap snaplen and caplen 0xFFFFFFFF', b]); }
-  { const b = Buffer.from(pcap); b.writeUInt32LE(0xffffffff, 16); b.writeUInt32LE(16 * 1024 * 1024, 24 + 8); lies.push(['pcap caplen 16 MB in a small file', b]); }
-  { const b = Buffer.from(pcapng); const shbLen = b.readUInt32LE(4); b.writeUInt32LE(0xfffffffc, shbLen + 4); lies.push(['pcapng block length 0xFFFFFFFC', b]); }
-  { const b = Buffer.from(pcapng); const shbLen = b.readUInt32LE(4); b.writeUInt32LE(16 * 1024 * 1024, shbLen + 4); lies.push(['pcapng block length 16 MB in a small file', b]); }
-  { const b = Buffer.from(pcapng); const shbLen = b.readUInt32LE(4); const idbLen = b.readUInt32LE(shbLen + 4); b.writeUInt32LE(0xffffffff, shbLen + idbLen + 20); lies.push(['pcapng EPB caplen 0xFFFFFFFF', b]); }
-  { const b = Buffer.from(pcapng); const shbLen = b.readUInt32LE(4); b.writeUInt16LE(0xffff, shbLen + 16 + 2); lies.push(['pcapng IDB option length 0xFFFF', b]); }
+  {
+    const b = Buffer.from(pcap);
+    b.writeUInt32LE(0xffffffff, 16);
+    b.writeUInt32LE(0xffffffff, 24 + 8);
+    lies.push(['pcap snaplen and caplen 0xFFFFFFFF', b]);
+  }
+  {
+    const b = Buffer.from(pcap);
+    b.writeUInt32LE(0xffffffff, 16);
+    b.writeUInt32LE(16 * 1024 * 1024, 24 + 8);
+    lies.push(['pcap caplen 16 MB in a small file', b]);
+  }
+  {
+    const b = Buffer.from(pcapng);
+    const shbLen = b.readUInt32LE(4);
+    b.writeUInt32LE(0xfffffffc, shbLen + 4);
+    lies.push(['pcapng block length 0xFFFFFFFC', b]);
+  }
+  {
+    const b = Buffer.from(pcapng);
+    const shbLen = b.readUInt32LE(4);
+    b.writeUInt32LE(16 * 1024 * 1024, shbLen + 4);
+    lies.push(['pcapng block length 16 MB in a small file', b]);
+  }
+  {
+    const b = Buffer.from(pcapng);
+    const shbLen = b.readUInt32LE(4);
+    const idbLen = b.readUInt32LE(shbLen + 4);
+    b.writeUInt32LE(0xffffffff, shbLen + idbLen + 20);
+    lies.push(['pcapng EPB caplen 0xFFFFFFFF', b]);
+  }
+  {
+    const b = Buffer.from(pcapng);
+    const shbLen = b.readUInt32LE(4);
+    b.writeUInt16LE(0xffff, shbLen + 16 + 2);
+    lies.push(['pcapng IDB option length 0xFFFF', b]);
+  }
 
   test.each(lies)('%s: read from a file and in chunks, memory bounded', async (_name, bytes) => {
     const file = join(dir, `lie-${lies.findIndex((l) => l[1] === bytes)}.cap`);

@@ -51,7 +51,12 @@ export async function bench() {
   const hosts = file('hosts', '127.0.0.1 localhost\n');
   let caFile: string | null = null;
   return {
-    dir, dns, resolvConf, hosts, start, file,
+    dir,
+    dns,
+    resolvConf,
+    hosts,
+    start,
+    file,
     /** --resolv-conf, --hosts and (when a TLS endpoint ran) --ca and --sni. */
     async ca(): Promise<string> {
       if (!caFile) {

@@ -20,12 +20,21 @@ export async function lab(name: string, opts?: { host?: string }): Promise<LabEn
  * timing tests do not share an event loop with the server they measure.
  * Needs `npm run build` first (the test command does it).
  */
-export async function labProcess(names: string[]): Promise<{ endpoints: Record<string, { host: string; port: number; addr: string }>; info: Record<string, Record<string, unknown>>; child: ChildProcess; stop(): Promise<void> }> {
+export async function labProcess(names: string[]): Promise<{
+  endpoints: Record<string, { host: string; port: number; addr: string }>;
+  info: Record<string, Record<string, unknown>>;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}> {
   const child = spawn(process.execPath, [BIN, 'lab', ...names, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout!.on('data', (d) => { out += d; });
+  child.stdout!.on('data', (d) => {
+    out += d;
+  });
   let err = '';
-  child.stderr!.on('data', (d) => { err += d; });
+  child.stderr!.on('data', (d) => {
+    err += d;
+  });
   const deadline = Date.now() + 15_000;
   while (!/\]\s*$/.test(out)) {
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`lab did not start: ${err}`);
@@ -34,7 +43,8 @@ export async function labProcess(names: string[]): Promise<{ endpoints: Record<s
   const list = JSON.parse(out) as { name: string; host: string; port: number; info?: Record<string, unknown> }[];
   const endpoints = Object.fromEntries(list.map((e) => [e.name, { host: e.host, port: e.port, addr: formatHostPort(e.host, e.port) }]));
   return {
-    endpoints, child,
+    endpoints,
+    child,
     info: Object.fromEntries(list.map((e) => [e.name, e.info ?? {}])),
     async stop() {
       if (child.exitCode !== null) return;

@@ -5,8 +5,17 @@
  * conndx's output also checks that Prometheus can read it.
  */
 
-export interface Sample { name: string; labels: Record<string, string>; value: number }
-export interface Family { name: string; type: string; help: string; samples: Sample[] }
+export interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+export interface Family {
+  name: string;
+  type: string;
+  help: string;
+  samples: Sample[];
+}
 
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -34,7 +43,7 @@ function parseLabels(text: string, line: number): { labels: Record<string, strin
     if (text[eq + 1] !== '"') throw new Error(`line ${line}: label value must be quoted`);
     let v = '';
     let j = eq + 2;
-    for (;; j++) {
+    for (; ; j++) {
       const c = text[j];
       if (c === undefined) throw new Error(`line ${line}: unterminated label value`);
       if (c === '"') break;
@@ -70,7 +79,9 @@ export function parsePromText(text: string): Map<string, Family> {
       if (!NAME.test(name)) throw new Error(`line ${line}: bad metric name "${name}"`);
       let f = families.get(name);
       if (!f) {
-        if (current && current.name !== name && current.samples.length === 0 && kind === 'HELP') { /* new family */ }
+        if (current && current.name !== name && current.samples.length === 0 && kind === 'HELP') {
+          /* new family */
+        }
         f = { name, type: 'untyped', help: '', samples: [] };
         families.set(name, f);
       } else if (f.samples.length) throw new Error(`line ${line}: ${kind} for ${name} after its samples`);
@@ -91,9 +102,22 @@ export function parsePromText(text: string): Map<string, Family> {
     if (!rest.startsWith(' ') || parts.length < 1 || parts.length > 2) throw new Error(`line ${line}: expected " value [timestamp]"`);
     if (parts[1] !== undefined && !/^-?\d+$/.test(parts[1])) throw new Error(`line ${line}: bad timestamp`);
     const value = parseValue(parts[0]!, line);
-    const base = current && (name === current.name || (['histogram', 'summary'].includes(current.type) && /_(sum|count|bucket)$/.test(name) && name.replace(/_(sum|count|bucket)$/, '') === current.name))
-      ? current : undefined;
-    const fam = base ?? families.get(name) ?? (() => { const f = { name, type: 'untyped', help: '', samples: [] as Sample[] }; families.set(name, f); return f; })();
+    const base =
+      current &&
+      (name === current.name ||
+        (['histogram', 'summary'].includes(current.type) &&
+          /_(sum|count|bucket)$/.test(name) &&
+          name.replace(/_(sum|count|bucket)$/, '') === current.name))
+        ? current
+        : undefined;
+    const fam =
+      base ??
+      families.get(name) ??
+      (() => {
+        const f = { name, type: 'untyped', help: '', samples: [] as Sample[] };
+        families.set(name, f);
+        return f;
+      })();
     if (fam !== current && fam.samples.length) throw new Error(`line ${line}: samples of ${fam.name} are not together`);
     const key = name + JSON.stringify(Object.entries(labels).sort());
     if (seen.has(key)) throw new Error(`line ${line}: series ${key} twice`);

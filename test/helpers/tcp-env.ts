@@ -65,7 +65,11 @@ export function createNetns(opts: { loUp?: boolean } = {}): Netns {
     destroy: () => {
       for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
       rmSync(`/etc/netns/${name}`, { recursive: true, force: true });
-      try { execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' }); } catch { /* already gone */ }
+      try {
+        execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
+      } catch {
+        /* already gone */
+      }
     },
   };
   if (opts.loUp !== false) ns.run(['ip', 'link', 'set', 'lo', 'up']);

@@ -7,7 +7,10 @@
  * block: the 10 ms lag timer's p99 over the run), so a test widens its
  * tolerance by the run's own lag, never by a guess, and says so when it fails.
  */
-export interface TimingBlock { loopLagMs?: { p50: number; p99: number; max: number } | null; busy?: number }
+export interface TimingBlock {
+  loopLagMs?: { p50: number; p99: number; max: number } | null;
+  busy?: number;
+}
 
 /** The run's own loop lag (p99, ms); 0 when the run was too short to measure. */
 export function lagOf(json: { timing?: TimingBlock }): number {
@@ -17,7 +20,11 @@ export function lagOf(json: { timing?: TimingBlock }): number {
 /** `base` ms widened by the run's loop lag, with the sentence a failure message carries. */
 export function tolerance(base: number, json: { timing?: TimingBlock }): { ms: number; why: string } {
   const lag = lagOf(json);
-  return { ms: base + lag, why: lag > 0 ? `${base.toFixed(1)} ms + ${lag.toFixed(1)} ms the loop ran late this run (timing.loopLagMs.p99)` : `${base.toFixed(1)} ms` };
+  return {
+    ms: base + lag,
+    why:
+      lag > 0 ? `${base.toFixed(1)} ms + ${lag.toFixed(1)} ms the loop ran late this run (timing.loopLagMs.p99)` : `${base.toFixed(1)} ms`,
+  };
 }
 
 /**

@@ -12,7 +12,12 @@ import { DNS_CASES, hostileDns, hostileTcp, TLS_CASES, type Hostile } from './se
 const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
 const TIMEOUT_MS = 1500;
 
-interface Ran { wallMs: number; rssMB: number | null; json: { outcomes: Record<string, number>; elapsedMs: number; timing?: { loopLagMs?: { p99: number } | null } }; code: number | null }
+interface Ran {
+  wallMs: number;
+  rssMB: number | null;
+  json: { outcomes: Record<string, number>; elapsedMs: number; timing?: { loopLagMs?: { p99: number } | null } };
+  code: number | null;
+}
 
 function conndx(args: string[]): Promise<Ran> {
   const t0 = performance.now();
@@ -22,14 +27,23 @@ function conndx(args: string[]): Promise<Ran> {
       const wallMs = performance.now() - t0;
       const m = /RSS_KB=(\d+)/.exec(stderr);
       try {
-        resolve({ wallMs, rssMB: m ? Number(m[1]) / 1024 : null, json: JSON.parse(stdout), code: err ? (err as { code?: number }).code ?? null : 0 });
-      } catch (e) { reject(new Error(`no JSON (${(e as Error).message}); stderr: ${stderr.slice(0, 500)}`)); }
+        resolve({
+          wallMs,
+          rssMB: m ? Number(m[1]) / 1024 : null,
+          json: JSON.parse(stdout),
+          code: err ? ((err as { code?: number }).code ?? null) : 0,
+        });
+      } catch (e) {
+        reject(new Error(`no JSON (${(e as Error).message}); stderr: ${stderr.slice(0, 500)}`));
+      }
     });
   });
 }
 
 const open: Hostile[] = [];
-afterAll(async () => { await Promise.all(open.map((h) => h.close())); });
+afterAll(async () => {
+  await Promise.all(open.map((h) => h.close()));
+});
 
 function check(r: Ran, what: string) {
   const outcomes = Object.keys(r.json.outcomes);
@@ -37,7 +51,10 @@ function check(r: Ran, what: string) {
   for (const o of outcomes) expect(o, `${what}: outcome name`).toMatch(/^[a-z][a-z0-9_:-]*$/);
   // The probe's own run (one attempt) ends within the timeout, plus 250 ms and the run's own loop lag.
   const lag = r.json.timing?.loopLagMs?.p99 ?? 0;
-  expect(r.json.elapsedMs, `${what}: run ${r.json.elapsedMs} ms against --timeout ${TIMEOUT_MS} ms (+250 ms + ${lag} ms loop lag)`).toBeLessThan(TIMEOUT_MS + 250 + lag);
+  expect(
+    r.json.elapsedMs,
+    `${what}: run ${r.json.elapsedMs} ms against --timeout ${TIMEOUT_MS} ms (+250 ms + ${lag} ms loop lag)`,
+  ).toBeLessThan(TIMEOUT_MS + 250 + lag);
   // The whole process too: node's start-up and exit on a loaded machine are the rest.
   expect(r.wallMs, `${what}: wall ${r.wallMs.toFixed(0)} ms against --timeout ${TIMEOUT_MS} ms`).toBeLessThan(TIMEOUT_MS + 15_000);
   if (r.rssMB !== null) expect(r.rssMB, `${what}: max RSS`).toBeLessThan(200);
@@ -49,7 +66,9 @@ describe('DNS probe against hostile resolvers', () => {
     open.push(h);
     const r = await conndx(['dns', 'lab.test', '--server', `127.0.0.1:${h.port}`, '-c', '1', '--timeout', `${TIMEOUT_MS}ms`, '--json']);
     check(r, name);
-    console.log(`hostile dns ${name}: run ${r.json.elapsedMs} ms, wall ${r.wallMs.toFixed(0)} ms (timeout ${TIMEOUT_MS}), rss ${r.rssMB?.toFixed(0)} MB, outcomes ${JSON.stringify(r.json.outcomes)}, exit ${r.code}`);
+    console.log(
+      `hostile dns ${name}: run ${r.json.elapsedMs} ms, wall ${r.wallMs.toFixed(0)} ms (timeout ${TIMEOUT_MS}), rss ${r.rssMB?.toFixed(0)} MB, outcomes ${JSON.stringify(r.json.outcomes)}, exit ${r.code}`,
+    );
     expect(r.json.outcomes.ok ?? 0, `${name}: no hostile reply counts as an answer`).toBe(0);
   });
 });
@@ -60,7 +79,9 @@ describe('TLS probe against hostile servers', () => {
     open.push(h);
     const r = await conndx(['tls', `127.0.0.1:${h.port}`, '-c', '1', '--timeout', `${TIMEOUT_MS}ms`, '--json']);
     check(r, name);
-    console.log(`hostile tls ${name}: run ${r.json.elapsedMs} ms, wall ${r.wallMs.toFixed(0)} ms (timeout ${TIMEOUT_MS}), rss ${r.rssMB?.toFixed(0)} MB, outcomes ${JSON.stringify(r.json.outcomes)}, exit ${r.code}`);
+    console.log(
+      `hostile tls ${name}: run ${r.json.elapsedMs} ms, wall ${r.wallMs.toFixed(0)} ms (timeout ${TIMEOUT_MS}), rss ${r.rssMB?.toFixed(0)} MB, outcomes ${JSON.stringify(r.json.outcomes)}, exit ${r.code}`,
+    );
     expect(r.json.outcomes.ok ?? 0).toBe(0);
   });
 });

@@ -7,29 +7,89 @@ import { createSocket } from 'node:dgram';
 import { createServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 
-export interface Hostile { port: number; close(): Promise<void> }
+export interface Hostile {
+  port: number;
+  close(): Promise<void>;
+}
 
-const header = (id: number, qd: number, an: number, ns = 0, ar = 0) => Buffer.from([id >> 8, id & 255, 0x81, 0x80, qd >> 8, qd & 255, an >> 8, an & 255, ns >> 8, ns & 255, ar >> 8, ar & 255]);
+const header = (id: number, qd: number, an: number, ns = 0, ar = 0) =>
+  Buffer.from([id >> 8, id & 255, 0x81, 0x80, qd >> 8, qd & 255, an >> 8, an & 255, ns >> 8, ns & 255, ar >> 8, ar & 255]);
 
 /** Replies built from the query; `null` means never answer. */
 export type DnsReply = (q: Buffer) => Buffer | null;
 
 export const DNS_CASES: Record<string, DnsReply> = {
   // the question echoed, then an answer whose name points at itself
-  'compression-loop': (q) => { const id = q.readUInt16BE(0); const question = q.subarray(12); const at = 12 + question.length; return Buffer.concat([header(id, 1, 1), question, Buffer.from([0xc0 | (at >> 8), at & 255, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1])]); },
+  'compression-loop': (q) => {
+    const id = q.readUInt16BE(0);
+    const question = q.subarray(12);
+    const at = 12 + question.length;
+    return Buffer.concat([
+      header(id, 1, 1),
+      question,
+      Buffer.from([0xc0 | (at >> 8), at & 255, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1]),
+    ]);
+  },
   // two names pointing at each other
-  'pointer-ping-pong': (q) => { const id = q.readUInt16BE(0); const question = q.subarray(12); const at = 12 + question.length; return Buffer.concat([header(id, 1, 2), question, Buffer.from([0xc0 | ((at + 16) >> 8), (at + 16) & 255, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1, 0xc0 | (at >> 8), at & 255, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1])]); },
+  'pointer-ping-pong': (q) => {
+    const id = q.readUInt16BE(0);
+    const question = q.subarray(12);
+    const at = 12 + question.length;
+    return Buffer.concat([
+      header(id, 1, 2),
+      question,
+      Buffer.from([
+        0xc0 | ((at + 16) >> 8),
+        (at + 16) & 255,
+        0,
+        1,
+        0,
+        1,
+        0,
+        0,
+        0,
+        60,
+        0,
+        4,
+        127,
+        0,
+        0,
+        1,
+        0xc0 | (at >> 8),
+        at & 255,
+        0,
+        1,
+        0,
+        1,
+        0,
+        0,
+        0,
+        60,
+        0,
+        4,
+        127,
+        0,
+        0,
+        1,
+      ]),
+    ]);
+  },
   // counts far above what the packet holds
   'counts-65535': (q) => Buffer.concat([header(q.readUInt16BE(0), 65535, 65535, 65535, 65535), q.subarray(12)]),
   // answer rdlength past the end
-  'rdlength-lie': (q) => Buffer.concat([header(q.readUInt16BE(0), 1, 1), q.subarray(12), Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0xff, 0xff, 127])]),
+  'rdlength-lie': (q) =>
+    Buffer.concat([header(q.readUInt16BE(0), 1, 1), q.subarray(12), Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0xff, 0xff, 127])]),
   'never-answers': () => null,
-  'garbage': () => Buffer.from('this is not dns at all, not even close'),
+  garbage: () => Buffer.from('this is not dns at all, not even close'),
 };
 
 export async function hostileDns(reply: DnsReply): Promise<Hostile> {
   const s = createSocket('udp4');
-  s.on('message', (m, r) => { if (m.length < 12) return; const out = reply(m); if (out) s.send(out, r.port, r.address); });
+  s.on('message', (m, r) => {
+    if (m.length < 12) return;
+    const out = reply(m);
+    if (out) s.send(out, r.port, r.address);
+  });
   await new Promise<void>((res) => s.bind(0, '127.0.0.1', res));
   return { port: (s.address() as AddressInfo).port, close: () => new Promise<void>((res) => s.close(() => res())) };
 }
@@ -37,38 +97,75 @@ export async function hostileDns(reply: DnsReply): Promise<Hostile> {
 /** A TCP server running `onConn` per connection; all sockets are destroyed on close. */
 export async function hostileTcp(onConn: (c: Socket) => void): Promise<Hostile> {
   const socks = new Set<Socket>();
-  const srv = createServer((c) => { socks.add(c); c.on('close', () => socks.delete(c)); c.on('error', () => {}); onConn(c); });
+  const srv = createServer((c) => {
+    socks.add(c);
+    c.on('close', () => socks.delete(c));
+    c.on('error', () => {});
+    onConn(c);
+  });
   await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
   return {
     port: (srv.address() as AddressInfo).port,
-    close: () => new Promise<void>((res) => { for (const s of socks) s.destroy(); srv.close(() => res()); }),
+    close: () =>
+      new Promise<void>((res) => {
+        for (const s of socks) s.destroy();
+        srv.close(() => res());
+      }),
   };
 }
 
 /** Writes `chunk` every `ms` until the peer goes away. */
 export function trickle(c: Socket, chunk: () => Buffer, ms: number): void {
-  const t = setInterval(() => { if (c.destroyed) { clearInterval(t); return; } c.write(chunk()); }, ms);
+  const t = setInterval(() => {
+    if (c.destroyed) {
+      clearInterval(t);
+      return;
+    }
+    c.write(chunk());
+  }, ms);
   c.on('close', () => clearInterval(t));
 }
 
-const rec = (type: number, body: Buffer) => { const h = Buffer.from([type, 3, 3, 0, 0]); h.writeUInt16BE(body.length, 3); return Buffer.concat([h, body]); };
-const hsMsg = (type: number, body: Buffer) => { const h = Buffer.alloc(4); h[0] = type; h.writeUIntBE(body.length, 1, 3); return Buffer.concat([h, body]); };
-const serverHello = () => rec(22, hsMsg(2, Buffer.concat([Buffer.from([3, 3]), Buffer.alloc(32, 1), Buffer.from([0, 0xc0, 0x2f, 0, 0, 0])])));
+const rec = (type: number, body: Buffer) => {
+  const h = Buffer.from([type, 3, 3, 0, 0]);
+  h.writeUInt16BE(body.length, 3);
+  return Buffer.concat([h, body]);
+};
+const hsMsg = (type: number, body: Buffer) => {
+  const h = Buffer.alloc(4);
+  h[0] = type;
+  h.writeUIntBE(body.length, 1, 3);
+  return Buffer.concat([h, body]);
+};
+const serverHello = () =>
+  rec(22, hsMsg(2, Buffer.concat([Buffer.from([3, 3]), Buffer.alloc(32, 1), Buffer.from([0, 0xc0, 0x2f, 0, 0, 0])])));
 
 export const TLS_CASES: Record<string, (c: Socket) => void> = {
   // one byte a second of a ServerHello, then of nothing
-  'trickle-1-byte-per-s': (c) => { const sh = serverHello(); let i = 0; trickle(c, () => sh.subarray(i, ++i).length ? sh.subarray(i - 1, i) : Buffer.from([0]), 1000); },
+  'trickle-1-byte-per-s': (c) => {
+    const sh = serverHello();
+    let i = 0;
+    trickle(c, () => (sh.subarray(i, ++i).length ? sh.subarray(i - 1, i) : Buffer.from([0])), 1000);
+  },
   // a ServerHello then a Certificate message claiming and carrying 1 MB in 16 KB records
   'certificate-1MB': (c) => {
     c.once('data', () => {
       c.write(serverHello());
       const total = 1 << 20;
-      const body = Buffer.alloc(total + 3, 0x30); body.writeUIntBE(total, 0, 3);
+      const body = Buffer.alloc(total + 3, 0x30);
+      body.writeUIntBE(total, 0, 3);
       const msg = hsMsg(11, body);
       for (let o = 0; o < msg.length; o += 16384) c.write(rec(22, msg.subarray(o, o + 16384)));
     });
   },
-  'garbage-after-serverhello': (c) => { c.once('data', () => { c.write(serverHello()); c.write(Buffer.alloc(65536, 0xee)); }); },
-  'endless-records': (c) => { c.once('data', () => trickle(c, () => rec(23, Buffer.alloc(16384, 0x41)), 5)); },
-  'silent': () => {},
+  'garbage-after-serverhello': (c) => {
+    c.once('data', () => {
+      c.write(serverHello());
+      c.write(Buffer.alloc(65536, 0xee));
+    });
+  },
+  'endless-records': (c) => {
+    c.once('data', () => trickle(c, () => rec(23, Buffer.alloc(16384, 0x41)), 5));
+  },
+  silent: () => {},
 };

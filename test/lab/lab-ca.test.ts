@@ -12,8 +12,12 @@ async function startLabCli(args: string[], until: RegExp) {
   const child = spawn(process.execPath, [BIN, 'lab', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
-  child.stdout.on('data', (d) => { out += d; });
-  child.stderr.on('data', (d) => { err += d; });
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    err += d;
+  });
   const deadline = Date.now() + 15_000;
   while (!until.test(out)) {
     if (child.exitCode !== null || Date.now() > deadline) {
@@ -83,7 +87,8 @@ describe('private CA vs missing intermediate, against the lab', () => {
       const ca = join(dir, 'ca.pem');
       const { writeFile } = await import('node:fs/promises');
       await writeFile(ca, String(missing.info!.ca));
-      const run = async (addr: string) => JSON.parse((await runCli(['tls', addr, '--sni', 'lab.conndx.test', '--ca', ca, '-c', '2', '--json'])).stdout);
+      const run = async (addr: string) =>
+        JSON.parse((await runCli(['tls', addr, '--sni', 'lab.conndx.test', '--ca', ca, '-c', '2', '--json'])).stdout);
       const a = await run(missing.addr);
       expect(a.outcomes).toEqual({ 'cert-chain-incomplete': 2 });
       const b = await run(priv.addr);

@@ -33,9 +33,16 @@ describe('lab: every expect is true as printed', () => {
     const one = async (e: LabEndpoint) => {
       const r = await runCli([...tryArgs(e, caFile), '--json']);
       let j: Record<string, any>;
-      try { j = JSON.parse(r.stdout); } catch { got[e.name] = `no JSON (exit ${r.code}): ${r.stderr.trim()}`; return; }
+      try {
+        j = JSON.parse(r.stdout);
+      } catch {
+        got[e.name] = `no JSON (exit ${r.code}): ${r.stderr.trim()}`;
+        return;
+      }
       const outcomes = (e.kind === 'http' ? j.http?.outcomes : j.outcomes) as Record<string, number> | undefined;
-      got[e.name] = Object.keys(outcomes ?? {}).sort().join(',');
+      got[e.name] = Object.keys(outcomes ?? {})
+        .sort()
+        .join(',');
       want[e.name] = e.expect;
     };
     // A few at a time: the silent endpoints each wait out their 1 s timeout.

@@ -9,8 +9,14 @@ import { TLS_ALERTS } from '../../src/core/tls.js';
 import { probeOnce, startTls } from '../helpers/tls-lab.js';
 
 const open: LabEndpoint[] = [];
-afterEach(async () => { await Promise.all(open.splice(0).map((e) => e.close())); });
-async function start(name: string) { const ep = await startTls(name); open.push(ep); return ep; }
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((e) => e.close()));
+});
+async function start(name: string) {
+  const ep = await startTls(name);
+  open.push(ep);
+  return ep;
+}
 
 describe('every TLS lab endpoint yields its contract outcome', () => {
   for (const name of Object.keys(TLS_LAB)) {
@@ -58,7 +64,13 @@ describe('the raw alert endpoint walks every alert of the table', () => {
 describe('decodeSni', () => {
   test('reads the server name of a real ClientHello and never throws on a cut one', async () => {
     const got = new Promise<Buffer>((resolve) => {
-      const srv = net.createServer((s) => onClientHello(s, (rec) => { resolve(rec); s.destroy(); srv.close(); }));
+      const srv = net.createServer((s) =>
+        onClientHello(s, (rec) => {
+          resolve(rec);
+          s.destroy();
+          srv.close();
+        }),
+      );
       srv.listen(0, '127.0.0.1', () => {
         const c = tls.connect({ host: '127.0.0.1', port: (srv.address() as net.AddressInfo).port, servername: 'alert-70.lab.conndx.test' });
         c.on('error', () => {});
@@ -85,7 +97,7 @@ describe('endpoint facts', () => {
     const a = await probeOnce(ep, { cert: ep.info!.clientCert as string, key: ep.info!.clientKey as string });
     expect(a.outcome, a.cause).toBe('ok');
   });
-  test('tls-slow-handshake: the handshake time includes the server\'s delay, the TCP connect does not', async () => {
+  test("tls-slow-handshake: the handshake time includes the server's delay, the TCP connect does not", async () => {
     const a = await probeOnce(await start('tls-slow-handshake'));
     expect(a.outcome).toBe('ok');
     // The endpoint holds each connection from accept; the probe's clock starts at the ClientHello,
@@ -111,7 +123,12 @@ describe('endpoint facts', () => {
   });
   test('tls-ok answers over IPv6 loopback too', async (t) => {
     let ep: LabEndpoint;
-    try { ep = await startTls('tls-ok', '::1'); } catch { t.skip(); return; }
+    try {
+      ep = await startTls('tls-ok', '::1');
+    } catch {
+      t.skip();
+      return;
+    }
     open.push(ep);
     const a = await probeOnce(ep, { family: 6 });
     expect(a.outcome, a.cause).toBe('ok');

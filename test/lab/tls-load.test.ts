@@ -16,8 +16,18 @@ test('5000 handshakes at concurrency 500: every attempt accounted for', async ()
   try {
     writeFileSync(join(dir, 'ca.pem'), ep.info!.ca as string);
     const { code, json } = await runCliJson([
-      'tls', `127.0.0.1:${ep.port}`, '--sni', 'lab.conndx.test', '--ca', join(dir, 'ca.pem'),
-      '--count', '5000', '--concurrency', '500', '--timeout', '20s',
+      'tls',
+      `127.0.0.1:${ep.port}`,
+      '--sni',
+      'lab.conndx.test',
+      '--ca',
+      join(dir, 'ca.pem'),
+      '--count',
+      '5000',
+      '--concurrency',
+      '500',
+      '--timeout',
+      '20s',
     ]);
     expect(json.attempts).toBe(5000);
     const outcomes = json.outcomes as Record<string, number>;

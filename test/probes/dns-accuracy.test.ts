@@ -58,57 +58,105 @@ async function startResolver(fast: number, slow: number): Promise<{ port: number
   child.stdout!.on('data', (d: Buffer) => {
     buf += String(d);
     let i;
-    while ((i = buf.indexOf('\n')) >= 0) { lines.push(buf.slice(0, i)); buf = buf.slice(i + 1); }
-    if (lines.length && waiter) { const w = waiter; waiter = null; w(lines.shift()!); }
+    while ((i = buf.indexOf('\n')) >= 0) {
+      lines.push(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+    }
+    if (lines.length && waiter) {
+      const w = waiter;
+      waiter = null;
+      w(lines.shift()!);
+    }
   });
-  const line = () => new Promise<string>((r) => { if (lines.length) r(lines.shift()!); else waiter = r; });
+  const line = () =>
+    new Promise<string>((r) => {
+      if (lines.length) r(lines.shift()!);
+      else waiter = r;
+    });
   const port = Number(await line());
   return {
     port,
-    async held() { child.stdin!.write('held\n'); return JSON.parse(await line()) as number[]; },
-    async stop() { child.stdin!.end(); if (child.exitCode === null) await once(child, 'exit'); },
+    async held() {
+      child.stdin!.write('held\n');
+      return JSON.parse(await line()) as number[];
+    },
+    async stop() {
+      child.stdin!.end();
+      if (child.exitCode === null) await once(child, 'exit');
+    },
   };
 }
 
 async function conndxDns(port: number, count: number, concurrency: number) {
-  const out = await run(process.execPath, [BIN, 'dns', 'lab.test', '--server', `127.0.0.1:${port}`, '-c', String(count), '--concurrency', String(concurrency), '--timeout', '2s', '--json'], { maxBuffer: 1 << 24 });
-  return JSON.parse(out.stdout) as { outcomes: Record<string, number>; latencyMs: { min: number; p50: number; p99: number }; timing?: { loopLagMs?: { p50: number; p99: number; max: number } } };
+  const out = await run(
+    process.execPath,
+    [
+      BIN,
+      'dns',
+      'lab.test',
+      '--server',
+      `127.0.0.1:${port}`,
+      '-c',
+      String(count),
+      '--concurrency',
+      String(concurrency),
+      '--timeout',
+      '2s',
+      '--json',
+    ],
+    { maxBuffer: 1 << 24 },
+  );
+  return JSON.parse(out.stdout) as {
+    outcomes: Record<string, number>;
+    latencyMs: { min: number; p50: number; p99: number };
+    timing?: { loopLagMs?: { p50: number; p99: number; max: number } };
+  };
 }
 
-describe('DNS latency percentiles against the server\'s own hold times', () => {
+describe("DNS latency percentiles against the server's own hold times", () => {
   const FAST = 20;
   const SLOW = 200;
   test.each([
     [1, 100, 2, 0.05],
     [200, 4000, 4, 0.15],
-  ])('concurrency %i (%i queries): within %i ms or %d of the truth, plus the run\'s own loop lag', async (concurrency, count, abs, rel) => {
-    // The bar widens by how late conndx's loop ran in this very run (its timing
-    // block): a reply that arrives while the loop is busy is read that much later.
-    // A burst of load on the server's side is not measured by either, so a miss
-    // is retried once and both results are reported.
-    await retryOnce(`dns accuracy at concurrency ${concurrency}`, async () => {
-      const srv = await startResolver(FAST, SLOW);
-      try {
-        const json = await conndxDns(srv.port, count, concurrency);
-        expect(json.outcomes).toEqual({ ok: count });
-        const held = await srv.held();
-        expect(held.length).toBe(count);
-        const truth = { p50: nearestRank(held, 50), p99: nearestRank(held, 99) };
-        const { p50, p99 } = json.latencyMs;
-        const lag = lagOf(json);
-        const bar = (t: number) => `${Math.max(abs, t * rel).toFixed(1)} ms + ${lag.toFixed(1)} ms loop lag of this run`;
-        expect(Math.abs(p50 - truth.p50) <= Math.max(abs, truth.p50 * rel) + lag, `p50 ${p50} vs ${truth.p50} ms held by the server (bar ${bar(truth.p50)})`).toBe(true);
-        expect(Math.abs(p99 - truth.p99) <= Math.max(abs, truth.p99 * rel) + lag, `p99 ${p99} vs ${truth.p99} ms held by the server (bar ${bar(truth.p99)})`).toBe(true);
-        // and the server did what it was told
-        expect(truth.p50).toBeGreaterThanOrEqual(FAST - 1);
-        expect(truth.p99).toBeGreaterThanOrEqual(SLOW - 1);
-        // Node timers may fire up to 1 ms early against a fresh clock reading (libuv caches loop time).
-        expect(json.latencyMs.min).toBeGreaterThanOrEqual(FAST - 1);
-      } finally {
-        await srv.stop();
-      }
-    });
-  }, 120_000);
+  ])(
+    "concurrency %i (%i queries): within %i ms or %d of the truth, plus the run's own loop lag",
+    async (concurrency, count, abs, rel) => {
+      // The bar widens by how late conndx's loop ran in this very run (its timing
+      // block): a reply that arrives while the loop is busy is read that much later.
+      // A burst of load on the server's side is not measured by either, so a miss
+      // is retried once and both results are reported.
+      await retryOnce(`dns accuracy at concurrency ${concurrency}`, async () => {
+        const srv = await startResolver(FAST, SLOW);
+        try {
+          const json = await conndxDns(srv.port, count, concurrency);
+          expect(json.outcomes).toEqual({ ok: count });
+          const held = await srv.held();
+          expect(held.length).toBe(count);
+          const truth = { p50: nearestRank(held, 50), p99: nearestRank(held, 99) };
+          const { p50, p99 } = json.latencyMs;
+          const lag = lagOf(json);
+          const bar = (t: number) => `${Math.max(abs, t * rel).toFixed(1)} ms + ${lag.toFixed(1)} ms loop lag of this run`;
+          expect(
+            Math.abs(p50 - truth.p50) <= Math.max(abs, truth.p50 * rel) + lag,
+            `p50 ${p50} vs ${truth.p50} ms held by the server (bar ${bar(truth.p50)})`,
+          ).toBe(true);
+          expect(
+            Math.abs(p99 - truth.p99) <= Math.max(abs, truth.p99 * rel) + lag,
+            `p99 ${p99} vs ${truth.p99} ms held by the server (bar ${bar(truth.p99)})`,
+          ).toBe(true);
+          // and the server did what it was told
+          expect(truth.p50).toBeGreaterThanOrEqual(FAST - 1);
+          expect(truth.p99).toBeGreaterThanOrEqual(SLOW - 1);
+          // Node timers may fire up to 1 ms early against a fresh clock reading (libuv caches loop time).
+          expect(json.latencyMs.min).toBeGreaterThanOrEqual(FAST - 1);
+        } finally {
+          await srv.stop();
+        }
+      });
+    },
+    120_000,
+  );
 });
 
 const tcpdump = requireTool('tcpdump', true);
@@ -116,52 +164,88 @@ const tshark = requireTool('tshark');
 const wireReady = tcpdump.ok && tshark.ok;
 const wireSkip = tcpdump.ok ? (tshark.ok ? '' : tshark.reason) : tcpdump.reason;
 
-describe.skipIf(!wireReady)(`DNS latency percentiles against the wire (tcpdump on lo, tshark dns.time)${wireReady ? '' : ` (skipped: ${wireSkip})`}`, () => {
-  const FAST = 5;
-  const SLOW = 100;
-  const dir = mkdtempSync(join(tmpdir(), 'conndx-dns-wire-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+describe.skipIf(!wireReady)(
+  `DNS latency percentiles against the wire (tcpdump on lo, tshark dns.time)${wireReady ? '' : ` (skipped: ${wireSkip})`}`,
+  () => {
+    const FAST = 5;
+    const SLOW = 100;
+    const dir = mkdtempSync(join(tmpdir(), 'conndx-dns-wire-'));
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  test.each([
-    [1, 200],
-    [200, 20_000],
-  ])('concurrency %i (%i queries): p50 and p99 within 2 ms or 5% of the wire, plus the run\'s own loop lag', async (concurrency, count) => {
-    await retryOnce(`dns accuracy on the wire at concurrency ${concurrency}`, async (n) => {
-      const srv = await startResolver(FAST, SLOW);
-      const file = join(dir, `c${concurrency}-${n}.pcap`);
-      const dump = spawn('tcpdump', ['-i', 'lo', '-n', '--immediate-mode', '-B', '65536', '-s', '256', '-Z', 'root', '-w', file, `udp port ${srv.port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-      try {
-        let err = '';
-        dump.stderr!.on('data', (d: Buffer) => { err += String(d); });
-        await new Promise<void>((resolve, reject) => {
-          const t = setInterval(() => { if (err.includes('listening on')) { clearInterval(t); resolve(); } }, 20);
-          dump.on('exit', (code) => { clearInterval(t); reject(new Error(`tcpdump exited with ${code}: ${err}`)); });
+    test.each([
+      [1, 200],
+      [200, 20_000],
+    ])(
+      "concurrency %i (%i queries): p50 and p99 within 2 ms or 5% of the wire, plus the run's own loop lag",
+      async (concurrency, count) => {
+        await retryOnce(`dns accuracy on the wire at concurrency ${concurrency}`, async (n) => {
+          const srv = await startResolver(FAST, SLOW);
+          const file = join(dir, `c${concurrency}-${n}.pcap`);
+          const dump = spawn(
+            'tcpdump',
+            ['-i', 'lo', '-n', '--immediate-mode', '-B', '65536', '-s', '256', '-Z', 'root', '-w', file, `udp port ${srv.port}`],
+            { stdio: ['ignore', 'ignore', 'pipe'] },
+          );
+          try {
+            let err = '';
+            dump.stderr!.on('data', (d: Buffer) => {
+              err += String(d);
+            });
+            await new Promise<void>((resolve, reject) => {
+              const t = setInterval(() => {
+                if (err.includes('listening on')) {
+                  clearInterval(t);
+                  resolve();
+                }
+              }, 20);
+              dump.on('exit', (code) => {
+                clearInterval(t);
+                reject(new Error(`tcpdump exited with ${code}: ${err}`));
+              });
+            });
+            await new Promise((r) => setTimeout(r, 200));
+            const json = await conndxDns(srv.port, count, concurrency);
+            expect(json.outcomes).toEqual({ ok: count });
+            await new Promise((r) => setTimeout(r, 200));
+            dump.kill('SIGINT');
+            await once(dump, 'exit');
+            const wire = execFileSync('tshark', ['-r', file, '-Y', 'dns.flags.response == 1', '-T', 'fields', '-e', 'dns.time'], {
+              encoding: 'utf8',
+              stdio: ['ignore', 'pipe', 'ignore'],
+            })
+              .trim()
+              .split('\n')
+              .filter(Boolean)
+              .map((x) => Number(x) * 1000);
+            // The capture holds (nearly) every exchange: the truth covers the run.
+            expect(wire.length, 'exchanges in the capture').toBeGreaterThanOrEqual(count * 0.9);
+            const truth = { p50: nearestRank(wire, 50), p99: nearestRank(wire, 99) };
+            const { p50, p99 } = json.latencyMs;
+            // 2 ms or 5% (the DNS issue's bar), plus how late conndx's loop ran in this run.
+            const lag = lagOf(json);
+            const bar = (t: number) => Math.max(2, t * 0.05) + lag;
+            expect(
+              Math.abs(p50 - truth.p50) <= bar(truth.p50),
+              `p50 ${p50} vs ${truth.p50} ms on the wire (bar ${bar(truth.p50).toFixed(1)} ms, of which ${lag.toFixed(1)} ms loop lag of this run)`,
+            ).toBe(true);
+            expect(
+              Math.abs(p99 - truth.p99) <= bar(truth.p99),
+              `p99 ${p99} vs ${truth.p99} ms on the wire (bar ${bar(truth.p99).toFixed(1)} ms, of which ${lag.toFixed(1)} ms loop lag of this run)`,
+            ).toBe(true);
+            // the mix is what the server was told, and conndx never reports less than the wire shows
+            expect(truth.p50).toBeGreaterThanOrEqual(FAST - 0.5);
+            expect(truth.p99).toBeGreaterThanOrEqual(SLOW - 0.5);
+            expect(p50).toBeGreaterThanOrEqual(truth.p50 - 0.05);
+          } finally {
+            if (dump.exitCode === null) {
+              dump.kill('SIGINT');
+              await once(dump, 'exit');
+            }
+            await srv.stop();
+          }
         });
-        await new Promise((r) => setTimeout(r, 200));
-        const json = await conndxDns(srv.port, count, concurrency);
-        expect(json.outcomes).toEqual({ ok: count });
-        await new Promise((r) => setTimeout(r, 200));
-        dump.kill('SIGINT');
-        await once(dump, 'exit');
-        const wire = execFileSync('tshark', ['-r', file, '-Y', 'dns.flags.response == 1', '-T', 'fields', '-e', 'dns.time'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
-          .trim().split('\n').filter(Boolean).map((x) => Number(x) * 1000);
-        // The capture holds (nearly) every exchange: the truth covers the run.
-        expect(wire.length, 'exchanges in the capture').toBeGreaterThanOrEqual(count * 0.9);
-        const truth = { p50: nearestRank(wire, 50), p99: nearestRank(wire, 99) };
-        const { p50, p99 } = json.latencyMs;
-        // 2 ms or 5% (the DNS issue's bar), plus how late conndx's loop ran in this run.
-        const lag = lagOf(json);
-        const bar = (t: number) => Math.max(2, t * 0.05) + lag;
-        expect(Math.abs(p50 - truth.p50) <= bar(truth.p50), `p50 ${p50} vs ${truth.p50} ms on the wire (bar ${bar(truth.p50).toFixed(1)} ms, of which ${lag.toFixed(1)} ms loop lag of this run)`).toBe(true);
-        expect(Math.abs(p99 - truth.p99) <= bar(truth.p99), `p99 ${p99} vs ${truth.p99} ms on the wire (bar ${bar(truth.p99).toFixed(1)} ms, of which ${lag.toFixed(1)} ms loop lag of this run)`).toBe(true);
-        // the mix is what the server was told, and conndx never reports less than the wire shows
-        expect(truth.p50).toBeGreaterThanOrEqual(FAST - 0.5);
-        expect(truth.p99).toBeGreaterThanOrEqual(SLOW - 0.5);
-        expect(p50).toBeGreaterThanOrEqual(truth.p50 - 0.05);
-      } finally {
-        if (dump.exitCode === null) { dump.kill('SIGINT'); await once(dump, 'exit'); }
-        await srv.stop();
-      }
-    });
-  }, 120_000);
-});
+      },
+      120_000,
+    );
+  },
+);

@@ -19,7 +19,10 @@ function reply(name: string, type: number = Packet.TYPE.A, rcode = 0): Buffer {
   const req = Packet.parse(query(name, type));
   const res = Packet.createResponseFromRequest(req);
   res.header.rcode = rcode;
-  if (rcode === 0) res.answers.push({ name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 60, address: '192.0.2.1' } as unknown as InstanceType<typeof Packet>['answers'][number]);
+  if (rcode === 0)
+    res.answers.push({ name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 60, address: '192.0.2.1' } as unknown as InstanceType<
+      typeof Packet
+    >['answers'][number]);
   return res.toBuffer();
 }
 
@@ -29,21 +32,27 @@ describe('the allocation-free reply checks of the UDP hot path', () => {
   test('wellFormed agrees with the full walk on real replies and on every cut and corruption of them', () => {
     const base = reply('api.lab.test');
     expect(wellFormed(base)).toBe(true);
-    fc.assert(fc.property(
-      fc.nat(base.length),
-      fc.array(fc.tuple(fc.nat(base.length - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }),
-      (cut, edits) => {
-        const b = Buffer.from(base.subarray(0, cut));
-        for (const [at, v] of edits) if (at < b.length) b[at] = v;
-        expect(wellFormed(b)).toBe(walkMessage(b) !== null);
-      },
-    ), { numRuns: 5000 });
+    fc.assert(
+      fc.property(
+        fc.nat(base.length),
+        fc.array(fc.tuple(fc.nat(base.length - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }),
+        (cut, edits) => {
+          const b = Buffer.from(base.subarray(0, cut));
+          for (const [at, v] of edits) if (at < b.length) b[at] = v;
+          expect(wellFormed(b)).toBe(walkMessage(b) !== null);
+        },
+      ),
+      { numRuns: 5000 },
+    );
   });
 
   test('wellFormed agrees with the full walk on random bytes', () => {
-    fc.assert(fc.property(fc.uint8Array({ minLength: 0, maxLength: 80 }), (b) => {
-      expect(wellFormed(b)).toBe(walkMessage(b) !== null);
-    }), { numRuns: 5000 });
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 0, maxLength: 80 }), (b) => {
+        expect(wellFormed(b)).toBe(walkMessage(b) !== null);
+      }),
+      { numRuns: 5000 },
+    );
   });
 
   test('skipName ends where readName ends, and fails where it fails (pointer loops, forward pointers)', () => {

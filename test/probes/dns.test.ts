@@ -36,8 +36,16 @@ describe('conndx dns against lab endpoints', () => {
 
   test('every DNS outcome name of the contract is covered by a test here', () => {
     // lab endpoints cover the rcode and network outcomes; truncated and error have their own tests below
-    const covered = new Set([...Object.keys(DNS_LAB).map((n) => n.replace(/^dns-/, '')), 'ok', 'timeout', 'network-error', 'truncated', 'error']);
-    const expects = new Set(rows.map(() => '')); void expects;
+    const covered = new Set([
+      ...Object.keys(DNS_LAB).map((n) => n.replace(/^dns-/, '')),
+      'ok',
+      'timeout',
+      'network-error',
+      'truncated',
+      'error',
+    ]);
+    const expects = new Set(rows.map(() => ''));
+    void expects;
     for (const o of DNS_OUTCOMES) expect(covered.has(o) || ['rcode-other'].includes(o), o).toBe(true);
   });
 
@@ -68,7 +76,16 @@ describe('conndx dns against lab endpoints', () => {
       udp.send(res.toBuffer(), r.port, r.address);
     });
     try {
-      const { json } = await runCliJson(['dns', 'lab.test', '--server', `127.0.0.1:${udp.address().port}`, '-c', '2', '--timeout', '500ms']);
+      const { json } = await runCliJson([
+        'dns',
+        'lab.test',
+        '--server',
+        `127.0.0.1:${udp.address().port}`,
+        '-c',
+        '2',
+        '--timeout',
+        '500ms',
+      ]);
       expect(json.outcomes).toEqual({ truncated: 2 });
     } finally {
       udp.close();
@@ -134,7 +151,10 @@ describe('conndx dns against lab endpoints', () => {
     const ep = await lab('dns-ok');
     try {
       const r = await runCli(['dns', 'lab.test', '--server', ep.addr, '-c', '5', '--ndjson']);
-      const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      const lines = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       expect(lines).toHaveLength(5);
       for (const l of lines) {
         expect(l).toMatchObject({ target: ep.addr, phase: 'dns', outcome: 'ok' });
@@ -166,12 +186,15 @@ describe('conndx dns against lab endpoints', () => {
   });
 });
 
-describe('local limits are this machine\'s errors, not the server\'s', () => {
+describe("local limits are this machine's errors, not the server's", () => {
   const exec = promisify(execFile);
   test('out of file descriptors gives `error` with EMFILE named, never a target failure', async () => {
     const ep = await lab('dns-drop');
     try {
-      const r = await exec('bash', ['-c', `ulimit -n 100; exec "${process.execPath}" "${BIN}" dns lab.test --server ${ep.addr} --tcp -c 150 --concurrency 150 --timeout 1s --no-cap --json`]).catch((e) => e);
+      const r = await exec('bash', [
+        '-c',
+        `ulimit -n 100; exec "${process.execPath}" "${BIN}" dns lab.test --server ${ep.addr} --tcp -c 150 --concurrency 150 --timeout 1s --no-cap --json`,
+      ]).catch((e) => e);
       const json = JSON.parse(r.stdout);
       expect(json.outcomes.error).toBeGreaterThan(0);
       expect(json.localErrors).toBe(json.outcomes.error);

@@ -6,7 +6,9 @@ import { lab } from '../helpers/lab.js';
 // handshake worked each time and its time was measured. The result keeps it.
 describe('tcp: failed attempts keep the phase times that were measured', () => {
   const eps: { close(): Promise<void> }[] = [];
-  afterAll(async () => { await Promise.all(eps.map((e) => e.close())); });
+  afterAll(async () => {
+    await Promise.all(eps.map((e) => e.close()));
+  });
 
   test('accept then FIN: 0% ok, yet the connect time and the handshake count are there', async () => {
     const ep = await lab('tcp-fin-accept');

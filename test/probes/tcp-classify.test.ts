@@ -57,8 +57,18 @@ describe('classifyTcpError: one test per row', () => {
 
 describe('resolveHost', () => {
   // These stand in for getaddrinfo: tests must not use the system resolver.
-  const answering: LookupFn = async (_h, o) => (o.family === 6 ? [{ address: '::1', family: 6 }] : [{ address: '127.0.0.1', family: 4 }, { address: '127.0.0.2', family: 4 }]);
-  const failing = (code: string): LookupFn => async () => { throw Object.assign(new Error(`getaddrinfo ${code} x`), { code }); };
+  const answering: LookupFn = async (_h, o) =>
+    o.family === 6
+      ? [{ address: '::1', family: 6 }]
+      : [
+          { address: '127.0.0.1', family: 4 },
+          { address: '127.0.0.2', family: 4 },
+        ];
+  const failing =
+    (code: string): LookupFn =>
+    async () => {
+      throw Object.assign(new Error(`getaddrinfo ${code} x`), { code });
+    };
 
   test('an address literal is not looked up', async () => {
     const r = await resolveHost('127.0.0.1', 0, failing('ENOTFOUND'));
@@ -77,15 +87,20 @@ describe('resolveHost', () => {
     expect(await resolveHost('::1', 4)).toMatchObject({ ok: false, outcome: 'error' });
   });
   test.each([
-    ['ENOTFOUND', 'nxdomain'], ['ENODATA', 'nxdomain'], ['ESERVFAIL', 'servfail'],
-    ['EREFUSED', 'refused'], ['ECONNREFUSED', 'network-error'], ['EBADNAME', 'error'],
+    ['ENOTFOUND', 'nxdomain'],
+    ['ENODATA', 'nxdomain'],
+    ['ESERVFAIL', 'servfail'],
+    ['EREFUSED', 'refused'],
+    ['ECONNREFUSED', 'network-error'],
+    ['EBADNAME', 'error'],
   ])('lookup error %s → DNS outcome %s', async (code, outcome) => {
     const r = await resolveHost('db.internal', 0, failing(code));
     expect(r).toMatchObject({ ok: false, outcome });
     expect(classifyLookupError({ code }).outcome).toBe(outcome);
   });
   test('EAI_AGAIN: a timeout when it took the resolver timeout, unreachable when it came back at once', async () => {
-    const slow: LookupFn = () => new Promise((_r, reject) => setTimeout(() => reject(Object.assign(new Error('x'), { code: 'EAI_AGAIN' })), 1050));
+    const slow: LookupFn = () =>
+      new Promise((_r, reject) => setTimeout(() => reject(Object.assign(new Error('x'), { code: 'EAI_AGAIN' })), 1050));
     expect(await resolveHost('db.internal', 0, slow)).toMatchObject({ ok: false, outcome: 'timeout' });
     expect(await resolveHost('db.internal', 0, failing('EAI_AGAIN'))).toMatchObject({ ok: false, outcome: 'network-error' });
   });

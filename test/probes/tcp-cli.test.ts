@@ -22,7 +22,15 @@ describe('conndx tcp', () => {
     const addr = await start('tcp-open');
     const { code, json } = await runCliJson(['tcp', addr, '--count', '5', '--concurrency', '2']);
     expect(code).toBe(0);
-    expect(json).toMatchObject({ probe: 'tcp', target: addr, attempts: 5, succeeded: 5, failed: 0, outcomes: { ok: 5 }, synRetransmitSuspected: 0 });
+    expect(json).toMatchObject({
+      probe: 'tcp',
+      target: addr,
+      attempts: 5,
+      succeeded: 5,
+      failed: 0,
+      outcomes: { ok: 5 },
+      synRetransmitSuspected: 0,
+    });
     expect(json.latencyMs.p50).toBeGreaterThan(0);
     expect(json.latencyMs.p50).toBeLessThan(100);
     expect(json.lookupMs).toBeUndefined();
@@ -116,7 +124,10 @@ describe('conndx tcp', () => {
     const refused = await start('tcp-refuse');
     const fin = await start('tcp-fin-accept');
     const r = await runCli(['tcp', refused, fin, '--count', '1', '--hold', '300ms', '--ndjson']);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const byT = Object.fromEntries(lines.map((l) => [l.target, l]));
     expect(byT[refused]).toMatchObject({ outcome: 'refused', phase: 'tcp' });
     expect(byT[fin]).toMatchObject({ outcome: 'closed', phase: 'app', detail: { peer: 'fin' } });

@@ -80,8 +80,15 @@ describe('SYN retransmission schedule', () => {
   });
   const sched: SynSchedule = { stepsMs: [1000, 3000, 7000], giveUpMs: 15000, source: 'test' };
   test.each([
-    [0.2, true, 0], [990, true, 1], [1000.4, true, 1], [1450, true, 1], [1600, true, 0], [3100, true, 2],
-    [900, false, 0], [2000, false, 1], [3000, false, 2],
+    [0.2, true, 0],
+    [990, true, 1],
+    [1000.4, true, 1],
+    [1450, true, 1],
+    [1600, true, 0],
+    [3100, true, 2],
+    [900, false, 0],
+    [2000, false, 1],
+    [3000, false, 2],
   ])('%f ms (completed %s) implies %i retransmission(s)', (ms, completed, n) => {
     expect(synRetransmitsImplied(ms, completed, sched)).toBe(n);
   });

@@ -19,10 +19,17 @@ function sh(script: string, timeoutMs: number): Promise<{ code: number | null; s
     const child = spawn('bash', ['-c', script], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => { clearTimeout(t); resolve({ code, stdout, stderr }); });
+    child.on('close', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 
@@ -43,7 +50,10 @@ describe('tcp under load', () => {
     const ep = await TCP_LAB['tcp-open']!();
     open.push(ep);
     // --hold keeps each connection open, so 3000 in flight need more descriptors than 1024.
-    const r = await sh(`ulimit -n 1024; exec "${process.execPath}" "${BIN}" tcp 127.0.0.1:${ep.port} --count 3000 --concurrency 3000 --hold 1s --no-cap --json`, 25_000);
+    const r = await sh(
+      `ulimit -n 1024; exec "${process.execPath}" "${BIN}" tcp 127.0.0.1:${ep.port} --count 3000 --concurrency 3000 --hold 1s --no-cap --json`,
+      25_000,
+    );
     // Local EMFILE failures say nothing about the target: they do not raise the exit code (issue 19).
     expect(r.code, r.stderr).toBe(0);
     const json = JSON.parse(r.stdout);
@@ -61,7 +71,10 @@ describe('tcp under load', () => {
   test('by default the same run is capped to the open-file limit up front, with a warning, and nothing fails', async () => {
     const ep = await TCP_LAB['tcp-open']!();
     open.push(ep);
-    const r = await sh(`ulimit -n 1024; exec "${process.execPath}" "${BIN}" tcp 127.0.0.1:${ep.port} --count 3000 --concurrency 3000 --hold 1s --json`, 25_000);
+    const r = await sh(
+      `ulimit -n 1024; exec "${process.execPath}" "${BIN}" tcp 127.0.0.1:${ep.port} --count 3000 --concurrency 3000 --hold 1s --json`,
+      25_000,
+    );
     const json = JSON.parse(r.stdout);
     expect(r.stderr).toMatch(/warning: --concurrency 3000 capped to \d+ by this machine's open-file limit 1024 \(ulimit -n\)/);
     expect(json.concurrencyCapped.requested).toBe(3000);

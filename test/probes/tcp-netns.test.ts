@@ -29,20 +29,36 @@ function netns(opts?: { loUp?: boolean }): Netns {
 
 function conndxIn(ns: Netns, args: string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const c = spawn('ip', ['netns', 'exec', ns.name, process.execPath, BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    const c = spawn('ip', ['netns', 'exec', ns.name, process.execPath, BIN, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1' },
+    });
     let stdout = '';
     let stderr = '';
-    c.stdout.on('data', (d) => { stdout += d; });
-    c.stderr.on('data', (d) => { stderr += d; });
+    c.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    c.stderr.on('data', (d) => {
+      stderr += d;
+    });
     const t = setTimeout(() => c.kill('SIGKILL'), timeoutMs);
-    c.on('close', (code) => { clearTimeout(t); resolve({ code, stdout, stderr }); });
+    c.on('close', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 
 async function echoServerIn(ns: Netns, port: number): Promise<void> {
-  const c = ns.spawn([process.execPath, '-e', `require('node:net').createServer((s) => { s.on('error', () => {}); s.pipe(s); }).listen(${port}, '127.0.0.1', () => console.log('ready'))`]);
+  const c = ns.spawn([
+    process.execPath,
+    '-e',
+    `require('node:net').createServer((s) => { s.on('error', () => {}); s.pipe(s); }).listen(${port}, '127.0.0.1', () => console.log('ready'))`,
+  ]);
   await new Promise<void>((resolve, reject) => {
-    c.stdout!.on('data', (d) => { if (String(d).includes('ready')) resolve(); });
+    c.stdout!.on('data', (d) => {
+      if (String(d).includes('ready')) resolve();
+    });
     c.once('exit', (code) => reject(new Error(`echo server exited ${code}`)));
   });
 }
@@ -58,15 +74,22 @@ describe.skipIf(!env.ok)(`tcp in a network namespace${env.ok ? '' : ` (skipped: 
   test('nftables drop: only SYNs on the wire, timeouts, SYN retransmission suspected past 1 s', async () => {
     const ns = netns();
     await echoServerIn(ns, 7001);
-    ns.run(['nft', '-f', '-'], `table inet conndx {
+    ns.run(
+      ['nft', '-f', '-'],
+      `table inet conndx {
       chain in { type filter hook input priority 0; tcp dport 7001 ${SYN_ONLY} drop
       }
-    }`);
+    }`,
+    );
     const dir = mkdtempSync(join(tmpdir(), 'conndx-pcap-'));
     const pcap = join(dir, 'drop.pcap');
     try {
       const td = ns.spawn(['tcpdump', '-i', 'lo', '-nn', '-U', '-w', pcap, 'tcp port 7001']);
-      await new Promise<void>((resolve) => td.stderr!.on('data', (d) => { if (String(d).includes('listening')) resolve(); }));
+      await new Promise<void>((resolve) =>
+        td.stderr!.on('data', (d) => {
+          if (String(d).includes('listening')) resolve();
+        }),
+      );
       const r = await conndxIn(ns, ['tcp', '127.0.0.1:7001', '--count', '2', '--concurrency', '2', '--timeout', '2500ms', '--json']);
       td.kill('SIGINT');
       await new Promise((res) => td.once('exit', res));
@@ -87,10 +110,13 @@ describe.skipIf(!env.ok)(`tcp in a network namespace${env.ok ? '' : ` (skipped: 
     const ns = netns();
     await echoServerIn(ns, 7002);
     // A set of source ports already seen: a port's first SYN is dropped and remembered, its resend passes.
-    ns.run(['nft', '-f', '-'], `table inet conndx {
+    ns.run(
+      ['nft', '-f', '-'],
+      `table inet conndx {
       set seen { type inet_service; flags dynamic,timeout; timeout 60s; }
       chain in { type filter hook input priority 0; tcp dport 7002 ${SYN_ONLY} tcp sport != @seen add @seen { tcp sport } drop; }
-    }`);
+    }`,
+    );
     const r = await conndxIn(ns, ['tcp', '127.0.0.1:7002', '--count', '3', '--timeout', '3s', '--json']);
     expect(r.code).toBe(0);
     const json = JSON.parse(r.stdout);
@@ -102,10 +128,13 @@ describe.skipIf(!env.ok)(`tcp in a network namespace${env.ok ? '' : ` (skipped: 
 
   test('ICMP host unreachable in answer to the SYN: unreachable, blamed on the path, not on this machine', async () => {
     const ns = netns();
-    ns.run(['nft', '-f', '-'], `table inet conndx {
+    ns.run(
+      ['nft', '-f', '-'],
+      `table inet conndx {
       chain in { type filter hook input priority 0; tcp dport 7004 ${SYN_ONLY} reject with icmpx type host-unreachable
       }
-    }`);
+    }`,
+    );
     const r = await conndxIn(ns, ['tcp', '127.0.0.1:7004', '--count', '2', '--json']);
     expect(r.code).toBe(2);
     const json = JSON.parse(r.stdout);

@@ -1,11 +1,11 @@
 import { describe, expect, test } from 'vitest';
-import {
-  alertName, CERT_ERRORS, classifyCertError, classifyTlsError, receivedAlert, TLS_ALERTS,
-} from '../../src/probes/classify-tls.js';
+import { alertName, CERT_ERRORS, classifyCertError, classifyTlsError, receivedAlert, TLS_ALERTS } from '../../src/probes/classify-tls.js';
 
 /** An error shaped as Node gives it when OpenSSL read an alert from the server. */
 function alertError(code: number, opensslCode?: string): Error {
-  const e = new Error(`8018D9F6:error:0A000410:SSL routines:ssl3_read_bytes:some alert:../deps/openssl/openssl/ssl/record/rec_layer_s3.c:1601:SSL alert number ${code}\n`);
+  const e = new Error(
+    `8018D9F6:error:0A000410:SSL routines:ssl3_read_bytes:some alert:../deps/openssl/openssl/ssl/record/rec_layer_s3.c:1601:SSL alert number ${code}\n`,
+  );
   Object.assign(e, { code: opensslCode ?? 'ERR_SSL_SOMETHING', library: 'SSL routines', reason: 'some alert' });
   return e;
 }
@@ -50,9 +50,15 @@ describe('transport and local rows', () => {
     expect(c.cause).toMatch(/EMFILE/);
   });
   test('an alert this client sent (no "alert number") is error with its cause, not the server\'s alert', () => {
-    const e = Object.assign(new Error('80DB:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../deps/openssl/openssl/ssl/record/ssl3_record.c:354:\n'), {
-      code: 'ERR_SSL_WRONG_VERSION_NUMBER', reason: 'wrong version number',
-    });
+    const e = Object.assign(
+      new Error(
+        '80DB:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../deps/openssl/openssl/ssl/record/ssl3_record.c:354:\n',
+      ),
+      {
+        code: 'ERR_SSL_WRONG_VERSION_NUMBER',
+        reason: 'wrong version number',
+      },
+    );
     const c = classifyTlsError(e);
     expect(c.outcome).toBe('protocol-error');
     expect(c.local).toBe(false);
@@ -87,10 +93,18 @@ describe('certificate rows', () => {
 
 describe('a leaf alone: missing intermediate or private CA', () => {
   test('with a CA Issuers URL (as public CAs write) it is an incomplete chain', () => {
-    expect(classifyCertError('UNABLE_TO_VERIFY_LEAF_SIGNATURE', { leafSelfIssued: false, chainLength: 1, caIssuers: true, issuer: 'CN=Some CA' }).outcome).toBe('cert-chain-incomplete');
+    expect(
+      classifyCertError('UNABLE_TO_VERIFY_LEAF_SIGNATURE', { leafSelfIssued: false, chainLength: 1, caIssuers: true, issuer: 'CN=Some CA' })
+        .outcome,
+    ).toBe('cert-chain-incomplete');
   });
   test('without one it is untrusted, with the issuer and both causes named', () => {
-    const c = classifyCertError('UNABLE_TO_VERIFY_LEAF_SIGNATURE', { leafSelfIssued: false, chainLength: 1, caIssuers: false, issuer: 'CN=Corp Root' });
+    const c = classifyCertError('UNABLE_TO_VERIFY_LEAF_SIGNATURE', {
+      leafSelfIssued: false,
+      chainLength: 1,
+      caIssuers: false,
+      issuer: 'CN=Corp Root',
+    });
     expect(c.outcome).toBe('cert-untrusted');
     expect(c.cause).toContain('"CN=Corp Root"');
     expect(c.cause).toMatch(/private CA.*--ca.*missing intermediate/);

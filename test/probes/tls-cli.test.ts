@@ -15,14 +15,30 @@ async function start(name: string) {
   if (ep.info?.ca) writeFileSync(caFile, ep.info.ca as string);
   return { ep, addr: `127.0.0.1:${ep.port}` };
 }
-beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'conndx-tls-')); caFile = join(dir, 'ca.pem'); });
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'conndx-tls-'));
+  caFile = join(dir, 'ca.pem');
+});
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-afterEach(async () => { await Promise.all(open.splice(0).map((e) => e.close())); });
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((e) => e.close()));
+});
 
 describe('conndx tls --json', () => {
   test('the contract fields of a good run', async () => {
     const { addr } = await start('tls-ok');
-    const { code, json } = await runCliJson(['tls', addr, '--sni', 'lab.conndx.test', '--ca', caFile, '--count', '3', '--alpn', 'h2,http/1.1']);
+    const { code, json } = await runCliJson([
+      'tls',
+      addr,
+      '--sni',
+      'lab.conndx.test',
+      '--ca',
+      caFile,
+      '--count',
+      '3',
+      '--alpn',
+      'h2,http/1.1',
+    ]);
     expect(code).toBe(0);
     expect(json).toMatchObject({ probe: 'tls', target: addr, attempts: 3, succeeded: 3, failed: 0, outcomes: { ok: 3 } });
     for (const k of ['latencyMs', 'tcpConnectMs']) {
@@ -39,7 +55,7 @@ describe('conndx tls --json', () => {
     expect(json.versions).toEqual({ 'TLSv1.2': 'ok', 'TLSv1.3': 'alert:protocol_version' });
     expect(json.attempts).toBe(1);
   });
-  test('a failing endpoint: exit 2, the outcome in the contract\'s words, certificate facts still there', async () => {
+  test("a failing endpoint: exit 2, the outcome in the contract's words, certificate facts still there", async () => {
     const { addr } = await start('tls-expired');
     const { code, json } = await runCliJson(['tls', addr, '--sni', 'lab.conndx.test', '--ca', caFile, '--count', '2']);
     expect(code).toBe(2);

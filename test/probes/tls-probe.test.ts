@@ -13,7 +13,11 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((e) => e.close()));
   await Promise.all(closers.splice(0).map((c) => c()));
 });
-async function start(name: string) { const ep = await startTls(name); open.push(ep); return ep; }
+async function start(name: string) {
+  const ep = await startTls(name);
+  open.push(ep);
+  return ep;
+}
 const signal = () => new AbortController().signal;
 
 describe('negotiated facts', () => {
@@ -22,7 +26,11 @@ describe('negotiated facts', () => {
     expect(a.outcome, a.cause).toBe('ok');
     expect(a.phase).toBe('tls');
     expect(a.facts?.negotiated).toEqual({
-      version: 'TLSv1.3', cipher: expect.stringMatching(/^TLS_(AES|CHACHA20)_/), group: 'X25519', alpn: 'http/1.1', resumed: false,
+      version: 'TLSv1.3',
+      cipher: expect.stringMatching(/^TLS_(AES|CHACHA20)_/),
+      group: 'X25519',
+      alpn: 'http/1.1',
+      resumed: false,
     });
     expect(a.ms!).toBeGreaterThan(0);
     expect(a.timings?.tcpConnectMs).toBeGreaterThan(0);
@@ -33,7 +41,7 @@ describe('negotiated facts', () => {
     const a = await probeOnce(await start('tls-ok'));
     expect((a.facts?.negotiated as { alpn: unknown }).alpn).toBeNull();
   });
-  test('--resume: the second handshake resumes the first one\'s session', async () => {
+  test("--resume: the second handshake resumes the first one's session", async () => {
     const a = await probeOnce(await start('tls-ok'), { resume: true });
     expect(a.outcome, a.cause).toBe('ok');
     expect((a.facts?.negotiated as { resumed: boolean }).resumed).toBe(true);
@@ -42,7 +50,7 @@ describe('negotiated facts', () => {
   });
   test('--resume over TLS 1.2 resumes too', async () => {
     const a = await probeOnce(await start('tls-1.2-only'), { resume: true });
-    expect((a.facts?.negotiated as { resumed: boolean; version: string })).toMatchObject({ resumed: true, version: 'TLSv1.2' });
+    expect(a.facts?.negotiated as { resumed: boolean; version: string }).toMatchObject({ resumed: true, version: 'TLSv1.2' });
   });
   test('min = max = TLSv1.3 against a TLS 1.2-only server: alert:protocol_version', async () => {
     const a = await probeOnce(await start('tls-1.2-only'), { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' });
@@ -50,13 +58,17 @@ describe('negotiated facts', () => {
   });
   test('versions: TLS 1.2-only server', async () => {
     const ep = await start('tls-1.2-only');
-    expect(await probeTlsVersions(targetOf(ep), { timeoutMs: 2000, ca: ep.info!.ca as string }, signal()))
-      .toEqual({ 'TLSv1.2': 'ok', 'TLSv1.3': 'alert:protocol_version' });
+    expect(await probeTlsVersions(targetOf(ep), { timeoutMs: 2000, ca: ep.info!.ca as string }, signal())).toEqual({
+      'TLSv1.2': 'ok',
+      'TLSv1.3': 'alert:protocol_version',
+    });
   });
   test('versions ignore certificate problems: an expired certificate still shows both versions ok', async () => {
     const ep = await start('tls-expired');
-    expect(await probeTlsVersions(targetOf(ep), { timeoutMs: 2000, ca: ep.info!.ca as string }, signal()))
-      .toEqual({ 'TLSv1.2': 'ok', 'TLSv1.3': 'ok' });
+    expect(await probeTlsVersions(targetOf(ep), { timeoutMs: 2000, ca: ep.info!.ca as string }, signal())).toEqual({
+      'TLSv1.2': 'ok',
+      'TLSv1.3': 'ok',
+    });
   });
 });
 
@@ -65,12 +77,27 @@ describe('certificates', () => {
     const a = await probeOnce(await start('tls-ok'));
     const c = a.facts?.certificate as Record<string, unknown>;
     expect(c).toMatchObject({
-      subject: 'CN=lab.conndx.test, O=conndx lab', issuer: 'CN=conndx lab intermediate CA, O=conndx lab',
+      subject: 'CN=lab.conndx.test, O=conndx lab',
+      issuer: 'CN=conndx lab intermediate CA, O=conndx lab',
       sans: ['DNS:lab.conndx.test', 'DNS:localhost', 'IP:127.0.0.1', 'IP:::1'],
-      selfSigned: false, chainLength: 3, ocspStapled: false,
+      selfSigned: false,
+      chainLength: 3,
+      ocspStapled: false,
     });
     expect(c.daysLeft === 88 || c.daysLeft === 89).toBe(true);
-    expect(Object.keys(c)).toEqual(['subject', 'issuer', 'notBefore', 'notAfter', 'daysLeft', 'sans', 'selfSigned', 'chainLength', 'ocspStapled', 'key', 'fingerprint256']);
+    expect(Object.keys(c)).toEqual([
+      'subject',
+      'issuer',
+      'notBefore',
+      'notAfter',
+      'daysLeft',
+      'sans',
+      'selfSigned',
+      'chainLength',
+      'ocspStapled',
+      'key',
+      'fingerprint256',
+    ]);
   });
   test('facts are reported when verification fails', async () => {
     const a = await probeOnce(await start('tls-expired'));
@@ -102,11 +129,16 @@ describe('certificates', () => {
   test('an OCSP staple is seen', async () => {
     const pki = await labPki();
     const srv = tls.createServer({ cert: pki.valid.cert + pki.intermediate.cert, key: pki.valid.key }, (s) => s.on('error', () => {}));
-    srv.on('OCSPRequest', (_c: Buffer, _i: Buffer, cb: (e: Error | null, r?: Buffer) => void) => cb(null, Buffer.from([0x30, 0x03, 0x0a, 0x01, 0x00])));
+    srv.on('OCSPRequest', (_c: Buffer, _i: Buffer, cb: (e: Error | null, r?: Buffer) => void) =>
+      cb(null, Buffer.from([0x30, 0x03, 0x0a, 0x01, 0x00])),
+    );
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     closers.push(() => new Promise((r) => srv.close(() => r())));
     const port = (srv.address() as net.AddressInfo).port;
-    const a = await createTlsProbe({ timeoutMs: 2000, ca: pki.ca.cert })({ key: 'x', host: '127.0.0.1', port, serverName: 'lab.conndx.test' }, signal());
+    const a = await createTlsProbe({ timeoutMs: 2000, ca: pki.ca.cert })(
+      { key: 'x', host: '127.0.0.1', port, serverName: 'lab.conndx.test' },
+      signal(),
+    );
     expect(a.outcome, a.cause).toBe('ok');
     expect((a.facts?.certificate as { ocspStapled: boolean }).ocspStapled).toBe(true);
   });
@@ -138,8 +170,12 @@ describe('certificate helpers', () => {
     expect(formatDn({ CN: 'a', OU: ['x', 'y'] } as never)).toBe('CN=a, OU=x, OU=y');
   });
   test('parseSans handles quoted values and IPv6', () => {
-    expect(parseSans('DNS:a.example, DNS:"b,c.example", IP Address:10.0.0.1, IP Address:2001:DB8:0:0:0:0:0:1'))
-      .toEqual(['DNS:a.example', 'DNS:b,c.example', 'IP:10.0.0.1', 'IP:2001:db8::1']);
+    expect(parseSans('DNS:a.example, DNS:"b,c.example", IP Address:10.0.0.1, IP Address:2001:DB8:0:0:0:0:0:1')).toEqual([
+      'DNS:a.example',
+      'DNS:b,c.example',
+      'IP:10.0.0.1',
+      'IP:2001:db8::1',
+    ]);
     expect(parseSans(undefined)).toEqual([]);
   });
   test('daysLeft: whole days left, whole days since once expired', () => {
@@ -159,7 +195,10 @@ describe('timing and post-handshake events', () => {
   // The handshake is timed from the return of tls.connect on a connected
   // socket; that is "ClientHello sent" only while Node writes it in that call.
   test('tls.connect on a connected socket has written the ClientHello when it returns', async () => {
-    const srv = net.createServer((c) => { c.on('error', () => {}); c.once('data', () => c.destroy()); });
+    const srv = net.createServer((c) => {
+      c.on('error', () => {});
+      c.once('data', () => c.destroy());
+    });
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     closers.push(() => new Promise((r) => srv.close(() => r())));
     const sock = net.connect((srv.address() as net.AddressInfo).port, '127.0.0.1');
@@ -178,19 +217,28 @@ describe('timing and post-handshake events', () => {
     ['a server that asked for one (the probe waits for its verdict)', true],
   ])('a reset right after a completed TLS 1.3 handshake leaves the handshake ok: %s', async (_, requestCert) => {
     const pki = await labPki();
-    const inner = tls.createServer({ cert: pki.valid.cert + pki.intermediate.cert, key: pki.valid.key, requestCert, rejectUnauthorized: false }, (s) => s.on('error', () => {}));
+    const inner = tls.createServer(
+      { cert: pki.valid.cert + pki.intermediate.cert, key: pki.valid.key, requestCert, rejectUnauthorized: false },
+      (s) => s.on('error', () => {}),
+    );
     inner.on('tlsClientError', () => {});
     let resets = 0;
     // The TCP socket under the TLS one: reset it as soon as the server side completes the handshake.
     const srv = net.createServer((raw) => {
       raw.on('error', () => {});
-      inner.once('secureConnection', () => { resets++; raw.resetAndDestroy(); });
+      inner.once('secureConnection', () => {
+        resets++;
+        raw.resetAndDestroy();
+      });
       inner.emit('connection', raw);
     });
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     closers.push(() => new Promise((r) => srv.close(() => r())));
     const port = (srv.address() as net.AddressInfo).port;
-    const a = await createTlsProbe({ timeoutMs: 2000, ca: pki.ca.cert })({ key: 'x', host: '127.0.0.1', port, serverName: 'lab.conndx.test' }, signal());
+    const a = await createTlsProbe({ timeoutMs: 2000, ca: pki.ca.cert })(
+      { key: 'x', host: '127.0.0.1', port, serverName: 'lab.conndx.test' },
+      signal(),
+    );
     expect(a.outcome, a.cause).toBe('ok');
     // With a CertificateRequest the probe waited past the server's verdict, so the reset came within the attempt.
     if (requestCert) expect(resets).toBe(1);

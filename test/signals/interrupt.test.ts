@@ -8,36 +8,65 @@ import { DNS_CASES, hostileDns, hostileTcp, TLS_CASES, type Hostile } from '../h
  * done (the JSON covers the attempts made, timing.interrupted is true) and
  * exits 130 (SIGINT) or 143 (SIGTERM), as docs/contract.md says.
  */
-function runAndSignal(args: string[], signal: NodeJS.Signals, afterMs: number): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+function runAndSignal(
+  args: string[],
+  signal: NodeJS.Signals,
+  afterMs: number,
+): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += String(d); });
-    child.stderr.on('data', (d: Buffer) => { stderr += String(d); });
+    let stdout = '',
+      stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += String(d);
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += String(d);
+    });
     let sentAt = 0;
-    const t = setTimeout(() => { sentAt = performance.now(); child.kill(signal); }, afterMs);
+    const t = setTimeout(() => {
+      sentAt = performance.now();
+      child.kill(signal);
+    }, afterMs);
     const hard = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('exit', (code) => { clearTimeout(t); clearTimeout(hard); resolve({ code, stdout, stderr, ms: sentAt ? performance.now() - sentAt : -1 }); });
+    child.on('exit', (code) => {
+      clearTimeout(t);
+      clearTimeout(hard);
+      resolve({ code, stdout, stderr, ms: sentAt ? performance.now() - sentAt : -1 });
+    });
   });
 }
 
 const open: Hostile[] = [];
-afterAll(async () => { await Promise.all(open.map((h) => h.close())); });
+afterAll(async () => {
+  await Promise.all(open.map((h) => h.close()));
+});
 
 describe('interrupts end the run with what was done and an "interrupted" exit code', () => {
-  test.each([['SIGINT', 130], ['SIGTERM', 143]] as const)('dns probe, %s: exit %i, JSON of the attempts made', async (sig, want) => {
-    const h = await hostileDns(DNS_CASES['never-answers']!);
-    open.push(h);
-    // 1000 attempts of 300 ms each would take 5 minutes; the signal comes after 2.5 s (node start-up included).
-    const r = await runAndSignal(['dns', 'lab.test', '--server', `127.0.0.1:${h.port}`, '-c', '1000', '--timeout', '300ms', '--json'], sig, 2500);
-    expect(r.code, r.stderr).toBe(want);
-    const json = JSON.parse(r.stdout) as { attempts: number; outcomes: Record<string, number>; timing: { interrupted?: boolean } };
-    expect(json.attempts).toBeGreaterThan(0);
-    expect(json.attempts).toBeLessThan(1000);
-    expect(json.timing.interrupted).toBe(true);
-    // the attempt in flight finishes (at most its 300 ms timeout), then the process exits
-    expect(r.ms).toBeLessThan(5000);
-  }, 40_000);
+  test.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)(
+    'dns probe, %s: exit %i, JSON of the attempts made',
+    async (sig, want) => {
+      const h = await hostileDns(DNS_CASES['never-answers']!);
+      open.push(h);
+      // 1000 attempts of 300 ms each would take 5 minutes; the signal comes after 2.5 s (node start-up included).
+      const r = await runAndSignal(
+        ['dns', 'lab.test', '--server', `127.0.0.1:${h.port}`, '-c', '1000', '--timeout', '300ms', '--json'],
+        sig,
+        2500,
+      );
+      expect(r.code, r.stderr).toBe(want);
+      const json = JSON.parse(r.stdout) as { attempts: number; outcomes: Record<string, number>; timing: { interrupted?: boolean } };
+      expect(json.attempts).toBeGreaterThan(0);
+      expect(json.attempts).toBeLessThan(1000);
+      expect(json.timing.interrupted).toBe(true);
+      // the attempt in flight finishes (at most its 300 ms timeout), then the process exits
+      expect(r.ms).toBeLessThan(5000);
+    },
+    40_000,
+  );
 
   test('tls probe against a server that never answers, SIGINT: exit 130', async () => {
     const h = await hostileTcp(TLS_CASES.silent!);

@@ -1,7 +1,16 @@
 import type { Command } from 'commander';
 import { isIP } from 'node:net';
 import {
-  ConfigError, exposition, formatIssue, loadChecksFile, runChecks, startCheckServer, STATE_CODE, textfileName, worst, writeTextfile,
+  ConfigError,
+  exposition,
+  formatIssue,
+  loadChecksFile,
+  runChecks,
+  startCheckServer,
+  STATE_CODE,
+  textfileName,
+  worst,
+  writeTextfile,
   type ChecksConfig,
 } from '../../checks/index.js';
 import { ConndxError, isConndxError } from '../../errors.js';
@@ -21,10 +30,20 @@ export const MAX_PROBLEM_LINES = 20;
 /** A config that cannot be used: UNKNOWN on stdout (Nagios reads it), every problem on stderr. */
 async function reportBadConfig(ctx: CliContext, e: ConfigError, json: boolean): Promise<void> {
   if (json) {
-    await write(ctx.stdout, JSON.stringify({
-      status: 'UNKNOWN', exitCode: 3, summary: `CONNDX UNKNOWN - bad config: ${formatIssue(e.issues[0]!)}`,
-      errors: e.issues, meta: makeMeta(ctx.argv),
-    }, null, 2) + '\n');
+    await write(
+      ctx.stdout,
+      JSON.stringify(
+        {
+          status: 'UNKNOWN',
+          exitCode: 3,
+          summary: `CONNDX UNKNOWN - bad config: ${formatIssue(e.issues[0]!)}`,
+          errors: e.issues,
+          meta: makeMeta(ctx.argv),
+        },
+        null,
+        2,
+      ) + '\n',
+    );
   } else {
     await write(ctx.stdout, renderConfigIssues(e.issues, formatIssue));
   }
@@ -38,7 +57,16 @@ async function reportBadConfig(ctx: CliContext, e: ConfigError, json: boolean): 
 function planJson(cfg: ChecksConfig) {
   return cfg.checks.map((c) => ({
     ...c,
-    ...(c.tls ? { tls: { ...c.tls, ca: c.tls.ca ? '(PEM)' : undefined, cert: c.tls.cert ? '(PEM)' : undefined, key: c.tls.key ? '(PEM)' : undefined } } : {}),
+    ...(c.tls
+      ? {
+          tls: {
+            ...c.tls,
+            ca: c.tls.ca ? '(PEM)' : undefined,
+            cert: c.tls.cert ? '(PEM)' : undefined,
+            key: c.tls.key ? '(PEM)' : undefined,
+          },
+        }
+      : {}),
   }));
 }
 
@@ -48,10 +76,12 @@ export function registerCheck(program: Command, ctx: CliContext): Command {
     .description('run synthetic checks once (Nagios/Icinga plugin): one status line, perfdata, exit 0 OK 1 WARNING 2 CRITICAL 3 UNKNOWN')
     .requiredOption('--config <file>', 'YAML file of checks (at most 1 MiB; ca: files at most 4 MiB)')
     .option('--dry-run', 'validate the config and print what each check would do, without probing')
-    .option('--json', 'one JSON object on stdout: every check\'s state, reasons and result')
-    .option('--textfile <dir>', 'also write the results for node_exporter\'s textfile collector into DIR (atomically)')
+    .option('--json', "one JSON object on stdout: every check's state, reasons and result")
+    .option('--textfile <dir>', "also write the results for node_exporter's textfile collector into DIR (atomically)")
     .option('--max-concurrent <n>', `checks run at once (default ${DEFAULT_MAX_CONCURRENT})`)
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   conndx check --config checks.yaml
   conndx check --config checks.yaml --dry-run
@@ -71,10 +101,14 @@ The config:
 expect: CRITICAL thresholds; warn: WARNING thresholds (successRate p50 p90 p99 minTlsVersion
 certDaysLeft rcode). Without a successRate, all attempts failing is CRITICAL and some failing
 WARNING. Each check makes 3 attempts by default, all at once, each within 3s.
-Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad config, or a check that could not run).`);
+Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad config, or a check that could not run).`,
+    );
   cmd.action(async (o: Record<string, unknown>) => {
     const json = Boolean(o.json);
-    const maxConcurrent = o.maxConcurrent === undefined ? DEFAULT_MAX_CONCURRENT : parsePositiveInt(String(o.maxConcurrent), '--max-concurrent', { max: 10_000 });
+    const maxConcurrent =
+      o.maxConcurrent === undefined
+        ? DEFAULT_MAX_CONCURRENT
+        : parsePositiveInt(String(o.maxConcurrent), '--max-concurrent', { max: 10_000 });
     let cfg: ChecksConfig;
     try {
       cfg = loadChecksFile(String(o.config));
@@ -83,7 +117,8 @@ Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad config, or a check that 
       throw e;
     }
     if (o.dryRun) {
-      if (json) await write(ctx.stdout, JSON.stringify({ file: cfg.file, checks: planJson(cfg), meta: makeMeta(ctx.argv) }, null, 2) + '\n');
+      if (json)
+        await write(ctx.stdout, JSON.stringify({ file: cfg.file, checks: planJson(cfg), meta: makeMeta(ctx.argv) }, null, 2) + '\n');
       else await write(ctx.stdout, renderPlan(cfg.file, cfg.checks));
       ctx.exitCode = 0;
       return;
@@ -94,11 +129,20 @@ Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad config, or a check that 
     const { summary, text } = renderCheckOutput(runs, status);
     if (json) {
       const report: CheckReport = {
-        status, exitCode: STATE_CODE[status], summary, counts: countStates(runs),
+        status,
+        exitCode: STATE_CODE[status],
+        summary,
+        counts: countStates(runs),
         checks: runs.map((r) => ({
-          name: r.name, probe: r.probe, target: r.target, state: r.verdict.state, reasons: r.verdict.reasons,
-          durationMs: r.durationMs, measures: r.verdict.measures,
-          ...(r.unresolved ? { unresolved: r.unresolved } : {}), ...(r.error ? { error: r.error } : {}),
+          name: r.name,
+          probe: r.probe,
+          target: r.target,
+          state: r.verdict.state,
+          reasons: r.verdict.reasons,
+          durationMs: r.durationMs,
+          measures: r.verdict.measures,
+          ...(r.unresolved ? { unresolved: r.unresolved } : {}),
+          ...(r.error ? { error: r.error } : {}),
           result: r.result,
         })),
         meta: makeMeta(ctx.argv),
@@ -109,14 +153,23 @@ Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad config, or a check that 
     }
     ctx.exitCode = STATE_CODE[status];
     // Timers running late mean this machine was busy: the latencies measured meanwhile include that wait.
-    const lag = Math.max(0, ...runs.map((r) => (r.result?.timing as { loopLagMs?: { p99: number } | null } | undefined)?.loopLagMs?.p99 ?? 0));
+    const lag = Math.max(
+      0,
+      ...runs.map((r) => (r.result?.timing as { loopLagMs?: { p99: number } | null } | undefined)?.loopLagMs?.p99 ?? 0),
+    );
     if (lag > LOOP_LAG_WARN_MS) {
-      warn(ctx, `this process was busy: timers ran up to ${Math.round(lag)} ms late (p99), so latencies may be inflated by about that much`);
+      warn(
+        ctx,
+        `this process was busy: timers ran up to ${Math.round(lag)} ms late (p99), so latencies may be inflated by about that much`,
+      );
     }
 
     if (o.textfile !== undefined) {
       const specs = new Map(cfg.checks.map((c) => [c.name, c]));
-      const { text: prom } = await exposition(runs.map((run) => ({ spec: specs.get(run.name)!, run })), { checkLabel: true });
+      const { text: prom } = await exposition(
+        runs.map((run) => ({ spec: specs.get(run.name)!, run })),
+        { checkLabel: true },
+      );
       try {
         writeTextfile(String(o.textfile), textfileName(cfg.file), prom);
       } catch (e) {
@@ -150,7 +203,9 @@ export function registerServe(program: Command, ctx: CliContext): Command {
     .option('--listen <host:port>', 'address to listen on (loopback unless told otherwise)', DEFAULT_LISTEN)
     .option('--allow-any-target', '/probe may probe any target, not only those in the config')
     .option('--max-concurrent <n>', `check runs in flight at once, scheduled and /probe together (default ${DEFAULT_MAX_CONCURRENT})`)
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   conndx serve --config checks.yaml
   conndx serve --config checks.yaml --listen 0.0.0.0:9115      # reachable from other hosts
@@ -161,10 +216,14 @@ time: a slow check skips its own turn and never delays the others. /probe runs t
 check's settings (module) against the given target now; the target must be one of the
 config (for a dns module: one of its servers) unless --allow-any-target.
 SIGHUP reloads the config (a bad config is logged and the old one kept); SIGTERM stops
-scheduling, lets the runs in flight finish and exits.`);
+scheduling, lets the runs in flight finish and exits.`,
+    );
   cmd.action(async (o: Record<string, unknown>) => {
     const file = String(o.config);
-    const maxConcurrent = o.maxConcurrent === undefined ? DEFAULT_MAX_CONCURRENT : parsePositiveInt(String(o.maxConcurrent), '--max-concurrent', { max: 10_000 });
+    const maxConcurrent =
+      o.maxConcurrent === undefined
+        ? DEFAULT_MAX_CONCURRENT
+        : parsePositiveInt(String(o.maxConcurrent), '--max-concurrent', { max: 10_000 });
     const listen = parseListen(String(o.listen));
     let cfg: ChecksConfig;
     try {
@@ -177,14 +236,22 @@ scheduling, lets the runs in flight finish and exits.`);
       throw e;
     }
     if (!isLoopback(listen.host)) {
-      warn(ctx, `listening on ${listen.host}: anyone who can reach port ${listen.port} can read the results${o.allowAnyTarget ? ' and make conndx probe any target' : ''}`);
+      warn(
+        ctx,
+        `listening on ${listen.host}: anyone who can reach port ${listen.port} can read the results${o.allowAnyTarget ? ' and make conndx probe any target' : ''}`,
+      );
     }
     const log = (line: string) => ctx.stderr.write(`${new Date().toISOString()} ${line}\n`);
     let server;
     try {
       server = await startCheckServer(cfg, {
-        host: listen.host, port: listen.port, load: () => loadChecksFile(file), allowAnyTarget: Boolean(o.allowAnyTarget),
-        maxConcurrent, log, argv: ctx.argv,
+        host: listen.host,
+        port: listen.port,
+        load: () => loadChecksFile(file),
+        allowAnyTarget: Boolean(o.allowAnyTarget),
+        maxConcurrent,
+        log,
+        argv: ctx.argv,
       });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;

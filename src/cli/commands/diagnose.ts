@@ -30,13 +30,17 @@ export function parseDiagnoseTarget(raw: string): DiagnoseTarget {
       throw new ConndxError('CONNDX_BAD_TARGET', `bad target "${raw}": only http:// and https:// URLs, or host:port`);
     }
     let u: URL;
-    try { u = new URL(text); } catch {
+    try {
+      u = new URL(text);
+    } catch {
       throw new ConndxError('CONNDX_BAD_TARGET', `bad target "${raw}": not a URL`);
     }
-    if (u.username || u.password) throw new ConndxError('CONNDX_BAD_TARGET', `bad target "${raw}": credentials in the URL are not sent; leave them out`);
+    if (u.username || u.password)
+      throw new ConndxError('CONNDX_BAD_TARGET', `bad target "${raw}": credentials in the URL are not sent; leave them out`);
     const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
     const family = isIP(host) as 0 | 4 | 6;
-    if (!family && !isValidHostName(host)) throw new ConndxError('CONNDX_BAD_TARGET', `bad target "${raw}": "${host}" is not a host name or address`);
+    if (!family && !isValidHostName(host))
+      throw new ConndxError('CONNDX_BAD_TARGET', `bad target "${raw}": "${host}" is not a host name or address`);
     const port = u.port ? Number(u.port) : scheme === 'https' ? 443 : 80;
     if (port < 1 || port > 65535) throw new ConndxError('CONNDX_BAD_TARGET', `bad target "${raw}": port must be 1-65535`);
     return { raw: text, scheme, host, family, port, path: `${u.pathname || '/'}${u.search}` };
@@ -46,12 +50,20 @@ export function parseDiagnoseTarget(raw: string): DiagnoseTarget {
 }
 
 function readText(file: string, flag: string): string {
-  return readInputTextSync(file, flag === '--hosts' ? 'hosts' : flag === '--resolv-conf' ? 'resolvConf' : flag === '--ca' ? 'ca' : 'pem', flag);
+  return readInputTextSync(
+    file,
+    flag === '--hosts' ? 'hosts' : flag === '--resolv-conf' ? 'resolvConf' : flag === '--ca' ? 'ca' : 'pem',
+    flag,
+  );
 }
 
 function toServer(raw: string): DnsServer {
   const hp = parseHostPort(raw, 53);
-  if (hp.family === 0) throw new ConndxError('CONNDX_BAD_TARGET', `bad --server "${raw}": give the resolver's address (a name would need a resolver to find it)`);
+  if (hp.family === 0)
+    throw new ConndxError(
+      'CONNDX_BAD_TARGET',
+      `bad --server "${raw}": give the resolver's address (a name would need a resolver to find it)`,
+    );
   return { key: raw, address: hp.host, port: hp.port };
 }
 
@@ -68,14 +80,21 @@ export function registerDiagnose(program: Command, ctx: CliContext): Command {
     .command('diagnose')
     .description('one command for a connection problem: DNS, TCP, TLS and HTTP for every address, a phase waterfall and a verdict')
     .argument('<target>', 'a URL (https://host/path, http://…) or host[:port] (port 443 when left out)')
-    .option('-s, --server <host[:port]>', 'resolver to ask directly (repeatable; default: the nameservers of resolv.conf)', (v: string, prev: string[] = []) => [...prev, v])
-    .option('--resolv-conf <file>', 'read nameservers, search and ndots from this file, and resolve as the stub resolver would instead of calling getaddrinfo (at most 1 MiB)')
+    .option(
+      '-s, --server <host[:port]>',
+      'resolver to ask directly (repeatable; default: the nameservers of resolv.conf)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option(
+      '--resolv-conf <file>',
+      'read nameservers, search and ndots from this file, and resolve as the stub resolver would instead of calling getaddrinfo (at most 1 MiB)',
+    )
     .option('--hosts <file>', 'a hosts(5) file to consult first (implies the emulated stub resolver; at most 1 MiB)')
     .option('--tls', 'negotiate TLS whatever the port (default: https:// or a TLS port such as 443)')
     .option('--no-tls', 'never negotiate TLS')
     .option('--http [path]', 'send one HTTP GET (default for http:// and https:// URLs; path default /)')
     .option('--report <file>', 'also write a report: FILE.md (Markdown for a ticket) or FILE.html (one self-contained page)')
-    .option('--capture', 'capture the diagnosis\'s own packets with tcpdump (needs root) and add the packet-level evidence')
+    .option('--capture', "capture the diagnosis's own packets with tcpdump (needs root) and add the packet-level evidence")
     .option('--sni <name>', 'server name to send and check the certificate against (default: the target name)')
     .option('--alpn <list>', 'ALPN protocols to offer in the TLS phase, e.g. h2,http/1.1')
     .option('--ca <file>', 'trust exactly the CA certificates in this PEM file (at most 4 MiB)')
@@ -89,7 +108,9 @@ export function registerDiagnose(program: Command, ctx: CliContext): Command {
     .addOption(new Option('--slow-tls <d>', 'p99 above which the TLS handshake counts as slow').default('500ms').hideHelp())
     .addOption(new Option('--slow-first-byte <d>', 'p99 above which the first byte counts as slow').default('1s').hideHelp());
   addProbeOptions(cmd);
-  cmd.addHelpText('after', `
+  cmd.addHelpText(
+    'after',
+    `
 Examples:
   conndx diagnose https://api.example.com/healthz
   conndx diagnose db.internal:5432 --count 10 --report incident-4711.md
@@ -100,27 +121,51 @@ The name is resolved the way applications do (getaddrinfo: /etc/hosts, nsswitch,
 domains) and by asking each resolver directly; every address it gets (IPv4 and IPv6) is
 tried. The verdict names the first phase that fails (else the first that is slow), the
 outcome, the evidence and the next checks. Exit codes: 0 every phase healthy, 1 something
-degraded or failing (a name that does not resolve included), 3 unusable input.`);
+degraded or failing (a name that does not resolve included), 3 unusable input.`,
+  );
   cmd.action(async (raw: string, o: Record<string, unknown>) => {
     const run = parseProbeOptions(o);
     if (run.ndjson) throw new ConndxError('CONNDX_BAD_ARGUMENT', '--ndjson is not available for diagnose: use --json');
-    if (run.rate !== undefined || run.durationMs !== undefined) throw new ConndxError('CONNDX_BAD_ARGUMENT', '--rate and --duration are not available for diagnose: use --count');
+    if (run.rate !== undefined || run.durationMs !== undefined)
+      throw new ConndxError('CONNDX_BAD_ARGUMENT', '--rate and --duration are not available for diagnose: use --count');
     const target = parseDiagnoseTarget(raw);
     if (target.family && run.family && target.family !== run.family) {
       throw new ConndxError('CONNDX_BAD_TARGET', `${target.host} is an IPv${target.family} address but -${run.family} was given`);
     }
     const tlsOpts = tlsOptionsFrom(o, run);
-    if (o.sni !== undefined && !isValidHostName(String(o.sni))) throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --sni "${String(o.sni)}": not a host name`);
+    if (o.sni !== undefined && !isValidHostName(String(o.sni)))
+      throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --sni "${String(o.sni)}": not a host name`);
     const reportFile = o.report === undefined ? undefined : String(o.report);
     const kind = reportFile ? reportKind(reportFile) : undefined;
     const servers = ((o.server as string[] | undefined) ?? []).map(toServer);
     for (const s of servers) {
       const fam = s.address.includes(':') ? 6 : 4;
-      if (run.family && fam !== run.family) throw new ConndxError('CONNDX_BAD_TARGET', `--server ${s.key} is IPv${fam} but -${run.family} was given`);
+      if (run.family && fam !== run.family)
+        throw new ConndxError('CONNDX_BAD_TARGET', `--server ${s.key} is IPv${fam} but -${run.family} was given`);
     }
     const emulate = o.resolvConf !== undefined || o.hosts !== undefined;
-    const confText = o.resolvConf !== undefined ? readText(String(o.resolvConf), '--resolv-conf') : (() => { try { return readInputTextSync('/etc/resolv.conf', 'resolvConf', '/etc/resolv.conf'); } catch { return ''; } })();
-    const hostsText = o.hosts !== undefined ? readText(String(o.hosts), '--hosts') : emulate ? (() => { try { return readInputTextSync('/etc/hosts', 'hosts', '/etc/hosts'); } catch { return ''; } })() : '';
+    const confText =
+      o.resolvConf !== undefined
+        ? readText(String(o.resolvConf), '--resolv-conf')
+        : (() => {
+            try {
+              return readInputTextSync('/etc/resolv.conf', 'resolvConf', '/etc/resolv.conf');
+            } catch {
+              return '';
+            }
+          })();
+    const hostsText =
+      o.hosts !== undefined
+        ? readText(String(o.hosts), '--hosts')
+        : emulate
+          ? (() => {
+              try {
+                return readInputTextSync('/etc/hosts', 'hosts', '/etc/hosts');
+              } catch {
+                return '';
+              }
+            })()
+          : '';
     const resolvConf = parseResolvConf(confText);
     const thresholds = {
       dnsMs: parseDuration(String(o.slowDns), '--slow-dns', { max: DURATION_MAX_MS.threshold }),
@@ -129,26 +174,55 @@ degraded or failing (a name that does not resolve included), 3 unusable input.`)
       firstByteMs: parseDuration(String(o.slowFirstByte), '--slow-first-byte', { max: DURATION_MAX_MS.threshold }),
     };
     const httpPath = o.http === undefined ? undefined : o.http === true ? '/' : String(o.http);
-    if (ctx.argv.includes('--tls') && ctx.argv.includes('--no-tls')) throw new ConndxError('CONNDX_BAD_ARGUMENT', '--tls and --no-tls cannot be used together');
+    if (ctx.argv.includes('--tls') && ctx.argv.includes('--no-tls'))
+      throw new ConndxError('CONNDX_BAD_ARGUMENT', '--tls and --no-tls cannot be used together');
     // CR/LF would end the request line and add headers or a second request: refused, as any control character or space.
     if (httpPath !== undefined && (hasControl(httpPath) || /\s/.test(httpPath))) {
-      throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --http "${escapeControl(httpPath)}": a path holds no spaces or control characters (percent-encode them)`);
+      throw new ConndxError(
+        'CONNDX_BAD_ARGUMENT',
+        `bad --http "${escapeControl(httpPath)}": a path holds no spaces or control characters (percent-encode them)`,
+      );
     }
     if (o.sni !== undefined && (hasControl(String(o.sni)) || /\s/.test(String(o.sni)))) {
-      throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --sni "${escapeControl(String(o.sni))}": a server name holds no spaces or control characters`);
+      throw new ConndxError(
+        'CONNDX_BAD_ARGUMENT',
+        `bad --sni "${escapeControl(String(o.sni))}": a server name holds no spaces or control characters`,
+      );
     }
-    if (httpPath !== undefined && !httpPath.startsWith('/')) throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --http "${httpPath}": a path starts with /`);
+    if (httpPath !== undefined && !httpPath.startsWith('/'))
+      throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --http "${httpPath}": a path starts with /`);
 
     const progress = ctx.stderr.isTTY && !run.json ? (line: string) => ctx.stderr.write(ctx.ce.dim(`… ${line}\n`)) : undefined;
-    const diagnose = (capture?: CaptureHooks) => runDiagnosis({
-      target, count: run.count ?? 10, timeoutMs: run.timeoutMs, concurrency: o.concurrency === undefined ? undefined : run.concurrency, retries: run.retries, breaker: run.breaker,
-      family: run.family, servers: servers.length ? servers : undefined, resolvConf,
-      emulate: emulate ? { hosts: parseHosts(hostsText) } : undefined,
-      tls: o.tls === undefined ? undefined : Boolean(o.tls),
-      tlsOptions: { ca: tlsOpts.ca, cert: tlsOpts.cert, key: tlsOpts.key, insecure: tlsOpts.insecure, alpn: tlsOpts.alpn, minVersion: tlsOpts.minVersion, maxVersion: tlsOpts.maxVersion },
-      sni: o.sni === undefined ? undefined : String(o.sni),
-      httpPath, thresholds, signal: ctx.stop, argv: ctx.argv, onProgress: progress, capture,
-    });
+    const diagnose = (capture?: CaptureHooks) =>
+      runDiagnosis({
+        target,
+        count: run.count ?? 10,
+        timeoutMs: run.timeoutMs,
+        concurrency: o.concurrency === undefined ? undefined : run.concurrency,
+        retries: run.retries,
+        breaker: run.breaker,
+        family: run.family,
+        servers: servers.length ? servers : undefined,
+        resolvConf,
+        emulate: emulate ? { hosts: parseHosts(hostsText) } : undefined,
+        tls: o.tls === undefined ? undefined : Boolean(o.tls),
+        tlsOptions: {
+          ca: tlsOpts.ca,
+          cert: tlsOpts.cert,
+          key: tlsOpts.key,
+          insecure: tlsOpts.insecure,
+          alpn: tlsOpts.alpn,
+          minVersion: tlsOpts.minVersion,
+          maxVersion: tlsOpts.maxVersion,
+        },
+        sni: o.sni === undefined ? undefined : String(o.sni),
+        httpPath,
+        thresholds,
+        signal: ctx.stop,
+        argv: ctx.argv,
+        onProgress: progress,
+        capture,
+      });
 
     const capture = o.capture ? tcpdumpCapture({ pathEnv: ctx.env.PATH ?? '' }) : undefined;
     const result: DiagnoseResult = await diagnose(capture);

@@ -41,13 +41,19 @@ export function registerDns(program: Command, ctx: CliContext): Command {
     .command('dns')
     .description('query DNS servers: latency percentiles per resolver, rcodes, timeouts, truncation')
     .argument('<name>', 'the name to look up')
-    .option('-s, --server <host[:port]>', 'resolver to ask (repeatable; default: the nameservers of /etc/resolv.conf)', (v: string, prev: string[] = []) => [...prev, v])
+    .option(
+      '-s, --server <host[:port]>',
+      'resolver to ask (repeatable; default: the nameservers of /etc/resolv.conf)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .option('-t, --type <type>', 'record type: A AAAA CNAME MX TXT NS SOA SRV PTR CAA HTTPS … (default A)', 'A')
     .option('--tcp', 'query over TCP instead of UDP')
     .option('--no-fallback', 'report a truncated UDP reply as `truncated` instead of retrying over TCP')
     .addOption(new Option('--resolv-conf <file>', 'where to find the default resolvers').default('/etc/resolv.conf').hideHelp());
   addProbeOptions(cmd);
-  cmd.addHelpText('after', `
+  cmd.addHelpText(
+    'after',
+    `
 Examples:
   conndx dns api.example.com --server 10.0.0.2 --server 10.0.0.3 --count 500 --concurrency 50
   conndx dns example.com --type AAAA --server [2001:db8::53]:53 --json
@@ -55,7 +61,8 @@ Examples:
   conndx dns example.com --rate 1000 --duration 10s -q     # open loop: latency includes queueing
 
 Latency is query sent to response (a TCP retry after a truncated reply included).
-Outcomes: ok nxdomain servfail refused formerr notimp rcode-other timeout truncated malformed network-error error.`);
+Outcomes: ok nxdomain servfail refused formerr notimp rcode-other timeout truncated malformed network-error error.`,
+  );
   cmd.action(async (name: string, o: Record<string, unknown>) => {
     const opts = parseProbeOptions(o);
     if (!isValidHostName(name) && name !== '.') {
@@ -65,7 +72,9 @@ Outcomes: ok nxdomain servfail refused formerr notimp rcode-other timeout trunca
     let rawServers = (o.server as string[] | undefined) ?? [];
     if (rawServers.length === 0) {
       let text = '';
-      try { text = readInputTextSync(String(o.resolvConf), 'resolvConf', '--resolv-conf'); } catch (e) {
+      try {
+        text = readInputTextSync(String(o.resolvConf), 'resolvConf', '--resolv-conf');
+      } catch (e) {
         // Missing is "lists no nameserver" below; a special or oversized file is bad input.
         if ((e as Error).message.includes('not a regular file') || (e as Error).message.includes('limit')) throw e;
       }
@@ -86,7 +95,13 @@ Outcomes: ok nxdomain servfail refused formerr notimp rcode-other timeout trunca
     const lines = !opts.json && !opts.ndjson && !opts.quiet && (opts.verbose || expected <= 100);
     const typeName = String(o.type).toUpperCase();
     const { plan, close } = await planDns({
-      name, type, servers, tcp: useTcp, noFallback: o.fallback === false, timeoutMs: opts.timeoutMs, decodeAnswers: lines || opts.ndjson,
+      name,
+      type,
+      servers,
+      tcp: useTcp,
+      noFallback: o.fallback === false,
+      timeoutMs: opts.timeoutMs,
+      decodeAnswers: lines || opts.ndjson,
     });
     try {
       await runProbeCommand(ctx, {
@@ -95,8 +110,17 @@ Outcomes: ok nxdomain servfail refused formerr notimp rcode-other timeout trunca
         header: `CONNDX DNS ${name} ${typeName} via ${servers.map((s) => s.key).join(', ')} (${useTcp ? 'tcp' : 'udp'}, ${describeRun(opts)})`,
         attemptDetail: (r) => {
           const d = r.detail ?? {};
-          const parts = [d.rcode && r.outcome === 'ok' ? String(d.rcode) : '', d.transport === 'tcp' && !useTcp ? 'via tcp (truncated over udp)' : ''];
-          if (Array.isArray(d.records) && d.records.length) parts.push(d.records.slice(0, 3).map((x) => String(x).split(' ').slice(3).join(' ')).join(', ') + (d.records.length > 3 ? ', …' : ''));
+          const parts = [
+            d.rcode && r.outcome === 'ok' ? String(d.rcode) : '',
+            d.transport === 'tcp' && !useTcp ? 'via tcp (truncated over udp)' : '',
+          ];
+          if (Array.isArray(d.records) && d.records.length)
+            parts.push(
+              d.records
+                .slice(0, 3)
+                .map((x) => String(x).split(' ').slice(3).join(' '))
+                .join(', ') + (d.records.length > 3 ? ', …' : ''),
+            );
           return parts.filter(Boolean).join(' ');
         },
         summary: {
@@ -104,15 +128,23 @@ Outcomes: ok nxdomain servfail refused formerr notimp rcode-other timeout trunca
           timingRows: [['replyMs', 'failed replies']],
           extra: (r) => {
             const out: string[] = [];
-            if (r.rcodes) out.push(`rcodes: ${Object.entries(r.rcodes as Record<string, number>).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+            if (r.rcodes)
+              out.push(
+                `rcodes: ${Object.entries(r.rcodes as Record<string, number>)
+                  .map(([k, v]) => `${k} ${v}`)
+                  .join(', ')}`,
+              );
             if (r.tcpFallback) out.push(`truncated over UDP and retried over TCP: ${r.tcpFallback as number}`);
             if (Array.isArray(r.answers) && r.answers.length) out.push(`answer: ${(r.answers as string[]).join('; ')}`);
             return out;
           },
         },
-        warnings: (res) => res.mismatchedReplies
-          ? [`${res.mismatchedReplies as number} replies did not match an outstanding query (wrong id or question, or late) and were ignored`]
-          : [],
+        warnings: (res) =>
+          res.mismatchedReplies
+            ? [
+                `${res.mismatchedReplies as number} replies did not match an outstanding query (wrong id or question, or late) and were ignored`,
+              ]
+            : [],
       });
     } finally {
       close();

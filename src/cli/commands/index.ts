@@ -14,14 +14,64 @@ export interface CommandEntry {
 
 /** Every subcommand, in the order `--help` lists them. */
 export const COMMANDS: CommandEntry[] = [
-  { name: 'dns', usage: '<name>', description: 'query DNS servers: latency percentiles per resolver, rcodes, timeouts, truncation', load: async () => (await import('./dns.js')).registerDns },
-  { name: 'tcp', usage: '<host:port...>', description: 'TCP connects: handshake time, refused vs. silently dropped, what the peer does after the handshake', load: async () => (await import('./tcp.js')).registerTcp },
-  { name: 'tls', usage: '<host:port...>', description: 'TLS handshakes: negotiated version, cipher, group, ALPN, certificate facts, and why a handshake fails', load: async () => (await import('./tls.js')).registerTls },
-  { name: 'pcap', usage: '<file>', description: 'read a capture (pcap, pcapng) and say in which phase connections failed', load: async () => (await import('./pcap.js')).registerPcap },
-  { name: 'diagnose', usage: '<url|host[:port]>', description: 'the whole chain against one endpoint: a phase waterfall, a verdict, a report for the ticket', load: async () => (await import('./diagnose.js')).registerDiagnose },
-  { name: 'check', usage: '--config FILE', description: 'run synthetic checks once (Nagios/Icinga plugin exit codes and perfdata)', load: async () => (await import('./check.js')).registerCheck },
-  { name: 'serve', usage: '--config FILE', description: 'run the checks periodically; Prometheus /metrics, /probe and /-/healthy', load: async () => (await import('./check.js')).registerServe },
-  { name: 'lab', usage: '[endpoint...]', description: 'misbehaving endpoints on loopback, until Ctrl-C', load: async () => (await import('./lab.js')).registerLab },
-  { name: 'demo', usage: '', description: 'start the lab, diagnose a healthy endpoint and several broken ones, exit', load: async () => (await import('./demo.js')).registerDemo },
-  { name: 'merge', usage: '<result.json|DIR...>', description: 'combine --json results of runs on several machines or shards, exactly', load: async () => (await import('./merge.js')).registerMerge },
+  {
+    name: 'dns',
+    usage: '<name>',
+    description: 'query DNS servers: latency percentiles per resolver, rcodes, timeouts, truncation',
+    load: async () => (await import('./dns.js')).registerDns,
+  },
+  {
+    name: 'tcp',
+    usage: '<host:port...>',
+    description: 'TCP connects: handshake time, refused vs. silently dropped, what the peer does after the handshake',
+    load: async () => (await import('./tcp.js')).registerTcp,
+  },
+  {
+    name: 'tls',
+    usage: '<host:port...>',
+    description: 'TLS handshakes: negotiated version, cipher, group, ALPN, certificate facts, and why a handshake fails',
+    load: async () => (await import('./tls.js')).registerTls,
+  },
+  {
+    name: 'pcap',
+    usage: '<file>',
+    description: 'read a capture (pcap, pcapng) and say in which phase connections failed',
+    load: async () => (await import('./pcap.js')).registerPcap,
+  },
+  {
+    name: 'diagnose',
+    usage: '<url|host[:port]>',
+    description: 'the whole chain against one endpoint: a phase waterfall, a verdict, a report for the ticket',
+    load: async () => (await import('./diagnose.js')).registerDiagnose,
+  },
+  {
+    name: 'check',
+    usage: '--config FILE',
+    description: 'run synthetic checks once (Nagios/Icinga plugin exit codes and perfdata)',
+    load: async () => (await import('./check.js')).registerCheck,
+  },
+  {
+    name: 'serve',
+    usage: '--config FILE',
+    description: 'run the checks periodically; Prometheus /metrics, /probe and /-/healthy',
+    load: async () => (await import('./check.js')).registerServe,
+  },
+  {
+    name: 'lab',
+    usage: '[endpoint...]',
+    description: 'misbehaving endpoints on loopback, until Ctrl-C',
+    load: async () => (await import('./lab.js')).registerLab,
+  },
+  {
+    name: 'demo',
+    usage: '',
+    description: 'start the lab, diagnose a healthy endpoint and several broken ones, exit',
+    load: async () => (await import('./demo.js')).registerDemo,
+  },
+  {
+    name: 'merge',
+    usage: '<result.json|DIR...>',
+    description: 'combine --json results of runs on several machines or shards, exactly',
+    load: async () => (await import('./merge.js')).registerMerge,
+  },
 ];

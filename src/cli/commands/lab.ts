@@ -17,8 +17,13 @@ export function registerLab(program: Command, ctx: CliContext): Command {
     .option('--list', 'list the endpoints and exit')
     .option('--json', 'print the endpoints as JSON (each with `try`: the command that shows its expect)')
     .option('--try', 'print, for each endpoint, the conndx command that shows its expect')
-    .option('--ca-out <file>', "write the lab's CA certificate (PEM) here, for --ca (default: a temporary file, removed when the lab stops)")
-    .addHelpText('after', `
+    .option(
+      '--ca-out <file>',
+      "write the lab's CA certificate (PEM) here, for --ca (default: a temporary file, removed when the lab stops)",
+    )
+    .addHelpText(
+      'after',
+      `
 Examples:
   conndx lab                         # every endpoint
   conndx lab dns-slow-tail dns-drop  # just these
@@ -26,7 +31,8 @@ Examples:
   conndx lab tcp-fin-accept --try         # the command to run, and what it should report
   conndx lab tls-ok --ca-out lab-ca.pem   # then: conndx tls ADDR --sni lab.conndx.test --ca lab-ca.pem
 
-Everything binds 127.0.0.1 only. Each line names the outcome a probe should report.`)
+Everything binds 127.0.0.1 only. Each line names the outcome a probe should report.`,
+    )
     .action(async (names: string[], o: { list?: boolean; json?: boolean; caOut?: string; try?: boolean }) => {
       if (o.list) {
         ctx.stdout.write(Object.keys(LAB).join('\n') + '\n');
@@ -49,7 +55,18 @@ Everything binds 127.0.0.1 only. Each line names the outcome a probe should repo
         }
       }
       if (o.json) {
-        ctx.stdout.write(JSON.stringify(eps.map(({ close: _c, info, ...e }) => ({ ...e, try: ['conndx', ...tryArgs({ ...e, info }, caFile)], ...(caFile && info?.ca ? { caFile } : {}), info: info && Object.fromEntries(Object.entries(info).filter(([, v]) => !Array.isArray(v) || v.length < 20)) })), null, 2) + '\n');
+        ctx.stdout.write(
+          JSON.stringify(
+            eps.map(({ close: _c, info, ...e }) => ({
+              ...e,
+              try: ['conndx', ...tryArgs({ ...e, info }, caFile)],
+              ...(caFile && info?.ca ? { caFile } : {}),
+              info: info && Object.fromEntries(Object.entries(info).filter(([, v]) => !Array.isArray(v) || v.length < 20)),
+            })),
+            null,
+            2,
+          ) + '\n',
+        );
       } else if (o.try) {
         ctx.stdout.write(ctx.c.bold('conndx lab: each endpoint, the command that shows it, and what it reports (Ctrl-C to stop)') + '\n');
         for (const e of eps) ctx.stdout.write(`conndx ${tryArgs(e, caFile).join(' ')}    # ${e.name}: ${e.expect}\n`);
@@ -57,15 +74,24 @@ Everything binds 127.0.0.1 only. Each line names the outcome a probe should repo
         ctx.stdout.write(ctx.c.bold('conndx lab: misbehaving endpoints on loopback (Ctrl-C to stop)') + '\n');
         // The expect column names the flags an endpoint needs beyond the defaults.
         const expectOf = (e: { name: string; expect: string }) => (expectFlags(e.name) ? `${e.expect} (${expectFlags(e.name)})` : e.expect);
-        ctx.stdout.write(table([['endpoint', 'kind', 'address', 'expect', 'what it does'],
-          ...eps.map((e) => [e.name, e.kind, formatHostPort(e.host, e.port), expectOf(e), e.description])], { header: true }) + '\n');
+        ctx.stdout.write(
+          table(
+            [
+              ['endpoint', 'kind', 'address', 'expect', 'what it does'],
+              ...eps.map((e) => [e.name, e.kind, formatHostPort(e.host, e.port), expectOf(e), e.description]),
+            ],
+            { header: true },
+          ) + '\n',
+        );
         const dns = eps.find((e) => e.kind === 'dns' && e.expect === 'ok');
         if (dns) ctx.stdout.write(`\ntry: conndx dns lab.test --server ${formatHostPort(dns.host, dns.port)}\n`);
         ctx.stdout.write(`${dns ? '' : '\n'}conndx lab --try prints the command that shows each expect\n`);
         const tlsOk = eps.find((e) => e.kind === 'tls' && e.expect === 'ok') ?? eps.find((e) => e.kind === 'tls');
         if (caFile && tlsOk) {
           ctx.stdout.write(`lab CA: ${caFile}${tmp ? ' (removed when the lab stops; --ca-out FILE keeps one)' : ''}\n`);
-          ctx.stdout.write(`try: conndx tls ${formatHostPort(tlsOk.host, tlsOk.port)} --sni ${String(tlsOk.info?.sni ?? 'lab.conndx.test')} --ca ${caFile}\n`);
+          ctx.stdout.write(
+            `try: conndx tls ${formatHostPort(tlsOk.host, tlsOk.port)} --sni ${String(tlsOk.info?.sni ?? 'lab.conndx.test')} --ca ${caFile}\n`,
+          );
         }
       }
       await new Promise<void>((resolve) => {

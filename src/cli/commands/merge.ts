@@ -16,20 +16,25 @@ export function registerMerge(program: Command, ctx: CliContext): Command {
     .description('combine the --json results of runs on several machines (or shards) exactly')
     .argument('<result.json|DIR...>', 'results of the same probe, from `--json`; a folder stands for every *.json file in it')
     .option('--json', 'print the merged result as JSON')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   conndx tcp @targets.txt --shard 1/2 --json > a.json    # on host A
   conndx tcp @targets.txt --shard 2/2 --json > b.json    # on host B
   conndx merge a.json b.json
   conndx merge results/                                   # every *.json in the folder (a Job's volume)
 
-Percentiles come from the merged histograms: the same as one run over all the attempts.`)
+Percentiles come from the merged histograms: the same as one run over all the attempts.`,
+    )
     .action(async (files: string[], o: { json?: boolean }) => {
       const results: ProbeResult[] = [];
       for (const f of await expandFolders(files)) {
         const text = await readInput(f, 'result', 'result file');
         let r: ProbeResult;
-        try { r = JSON.parse(text) as ProbeResult; } catch {
+        try {
+          r = JSON.parse(text) as ProbeResult;
+        } catch {
           throw new ConndxError('CONNDX_BAD_ARGUMENT', `${f} is not a conndx JSON result`);
         }
         if (typeof r !== 'object' || r === null || typeof r.probe !== 'string' || typeof r.attempts !== 'number') {
@@ -57,10 +62,19 @@ async function expandFolders(args: string[]): Promise<string[]> {
   const files: string[] = [];
   for (const a of args) {
     let isDir = false;
-    try { isDir = (await stat(a)).isDirectory(); } catch { /* reported when it is read */ }
-    if (!isDir) { files.push(a); continue; }
+    try {
+      isDir = (await stat(a)).isDirectory();
+    } catch {
+      /* reported when it is read */
+    }
+    if (!isDir) {
+      files.push(a);
+      continue;
+    }
     let names: string[];
-    try { names = await readdir(a); } catch (e) {
+    try {
+      names = await readdir(a);
+    } catch (e) {
       throw new ConndxError('CONNDX_IO', `cannot read the folder ${a}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
     }
     const json = names.filter((n) => n.endsWith('.json')).sort((x, y) => x.localeCompare(y, 'en', { numeric: true }));

@@ -5,13 +5,19 @@ import { ConndxError } from '../../errors.js';
 import { makeMeta } from '../../core/meta.js';
 import { warn, write, type CliContext } from '../context.js';
 
-interface PcapOpts { flows?: boolean; filter?: string; dnsPort?: string[]; json?: boolean }
+interface PcapOpts {
+  flows?: boolean;
+  filter?: string;
+  dnsPort?: string[];
+  json?: boolean;
+}
 
 function parsePorts(list: string[] | undefined): number[] {
   const out: number[] = [];
   for (const item of list ?? []) {
     for (const p of item.split(',')) {
-      if (!/^\d+$/.test(p) || Number(p) < 1 || Number(p) > 65535) throw new ConndxError('CONNDX_BAD_ARGUMENT', `--dns-port needs a port number 1-65535, got "${p}"`);
+      if (!/^\d+$/.test(p) || Number(p) < 1 || Number(p) > 65535)
+        throw new ConndxError('CONNDX_BAD_ARGUMENT', `--dns-port needs a port number 1-65535, got "${p}"`);
       out.push(Number(p));
     }
   }
@@ -27,7 +33,9 @@ export function registerPcap(program: Command, ctx: CliContext): Command {
     .option('--flows', 'one record per TCP connection (with --json: a "connections" array)')
     .option('--filter <expr>', 'only packets matching: host A, port N, src/dst host|port, tcp, udp, after T, before T; and/or/not')
     .option('--dns-port <n...>', 'also read this UDP/TCP port as DNS (53, 5353 and 5355 always are)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   conndx pcap outage.pcapng
   conndx pcap x.pcap --json > facts.json
@@ -36,7 +44,8 @@ Examples:
   conndx pcap x.pcap --dns-port 8053
 
 Exit codes: 0 the capture was analysed (also when cut short: a warning says so),
-            3 not a capture (no valid pcap/pcapng header), or bad options.`)
+            3 not a capture (no valid pcap/pcapng header), or bad options.`,
+    )
     .action(async (file: string, o: PcapOpts) => {
       const startedAt = new Date().toISOString();
       // Loaded on use: other commands' start-up does not pay for the capture code.
@@ -59,10 +68,12 @@ Exit codes: 0 the capture was analysed (also when cut short: a warning says so),
       let shown = false;
       const onProgress = tty
         ? (done: number, total: number) => {
-          if (total < 64 * 1024 * 1024) return;
-          shown = true;
-          ctx.stderr.write(`\rreading ${file}: ${(done / 1e6).toFixed(0)} of ${(total / 1e6).toFixed(0)} MB (${Math.round((100 * done) / total)}%)`);
-        }
+            if (total < 64 * 1024 * 1024) return;
+            shown = true;
+            ctx.stderr.write(
+              `\rreading ${file}: ${(done / 1e6).toFixed(0)} of ${(total / 1e6).toFixed(0)} MB (${Math.round((100 * done) / total)}%)`,
+            );
+          }
         : undefined;
       let res;
       try {
@@ -70,7 +81,8 @@ Exit codes: 0 the capture was analysed (also when cut short: a warning says so),
       } catch (e) {
         // A file system error is the user's to fix; anything else is ours and stays an internal error.
         const code = (e as NodeJS.ErrnoException).code;
-        if (typeof code === 'string' && code.startsWith('E')) throw new ConndxError('CONNDX_IO', `cannot read "${file}": ${code}`, { cause: e });
+        if (typeof code === 'string' && code.startsWith('E'))
+          throw new ConndxError('CONNDX_IO', `cannot read "${file}": ${code}`, { cause: e });
         throw e;
       }
       if (shown) ctx.stderr.write('\n');

@@ -40,13 +40,26 @@ export function registerTcp(program: Command, ctx: CliContext): Command {
   const cmd = program
     .command('tcp')
     .description('TCP connects: handshake time percentiles, refused vs. silently dropped, and what the peer does after the handshake')
-    .argument('<host:port...>', 'targets, e.g. db.internal:5432 10.1.2.3:443 [::1]:8080; @FILE reads one per line, @- from stdin (at most 10 MiB and 10,000 targets)')
-    .option('--send <data>', 'send this once connected: text with escapes (\\r \\n \\t \\0 \\\\ \\xHH), or @file for a file\'s bytes (at most 1 MiB)')
-    .option('--hold <d>', 'watch the connection this long after the handshake: quiet, data, FIN (closed) or RST (reset) (default 0, at most 1h)')
-    .addOption(new Option('--close <how>', 'how conndx ends its own connections: fin or rst (see below)').choices(['fin', 'rst']).default('fin'));
+    .argument(
+      '<host:port...>',
+      'targets, e.g. db.internal:5432 10.1.2.3:443 [::1]:8080; @FILE reads one per line, @- from stdin (at most 10 MiB and 10,000 targets)',
+    )
+    .option(
+      '--send <data>',
+      "send this once connected: text with escapes (\\r \\n \\t \\0 \\\\ \\xHH), or @file for a file's bytes (at most 1 MiB)",
+    )
+    .option(
+      '--hold <d>',
+      'watch the connection this long after the handshake: quiet, data, FIN (closed) or RST (reset) (default 0, at most 1h)',
+    )
+    .addOption(
+      new Option('--close <how>', 'how conndx ends its own connections: fin or rst (see below)').choices(['fin', 'rst']).default('fin'),
+    );
   addProbeOptions(cmd);
   const schedule = machineSynSchedule();
-  cmd.addHelpText('after', `
+  cmd.addHelpText(
+    'after',
+    `
 Examples:
   conndx tcp db.internal:5432 10.1.2.3:443 --count 200 --concurrency 20
   conndx tcp api:8080 --send $'GET / HTTP/1.0\\r\\n\\r\\n' --hold 2s
@@ -78,7 +91,8 @@ SYN retransmission: Linux resends an unanswered SYN; on this machine at
 ${schedule.stepsMs.map((x) => secs(x)).join(', ')} after the first
 (${schedule.source}).
 A connect that completes from ${SYN_SLACK_BEFORE_MS} ms before to ${SYN_WINDOW_AFTER_MS} ms (a tenth of the step for late
-steps) after one of those steps, or a timeout longer than the first step, counts in synRetransmitSuspected.`);
+steps) after one of those steps, or a timeout longer than the first step, counts in synRetransmitSuspected.`,
+  );
 
   cmd.action(async (args: string[], o: Record<string, unknown>) => {
     const opts = parseProbeOptions(o);
@@ -90,7 +104,14 @@ steps) after one of those steps, or a timeout longer than the first step, counts
     // Resolve each name once, before the run; the lookup time is reported apart.
     const resolved = await Promise.all(hps.map((hp) => resolveHost(hp.host, opts.family)));
     // A name that does not resolve is a finding about that target: the others are still probed.
-    const { unresolved, done } = await reportUnresolved(ctx, 'tcp', hps.map((hp) => hp.raw), resolved, raw.join(' '), opts.json);
+    const { unresolved, done } = await reportUnresolved(
+      ctx,
+      'tcp',
+      hps.map((hp) => hp.raw),
+      resolved,
+      raw.join(' '),
+      opts.json,
+    );
     if (done) return;
 
     const targets: TargetRef<TcpTarget>[] = hps.flatMap((hp, i) => {
@@ -132,7 +153,11 @@ steps) after one of those steps, or a timeout longer than the first step, counts
       },
       summary: {
         phaseLabel: 'tcp connect',
-        timingRows: [['tcpConnectMs', 'tcp connect, failed after'], ['firstByteMs', 'first byte'], ['peerCloseMs', 'peer close']],
+        timingRows: [
+          ['tcpConnectMs', 'tcp connect, failed after'],
+          ['firstByteMs', 'first byte'],
+          ['peerCloseMs', 'peer close'],
+        ],
         extra: (r) => {
           const lines: string[] = [];
           const n = (r.synRetransmitSuspected as number | undefined) ?? 0;
@@ -141,14 +166,27 @@ steps) after one of those steps, or a timeout longer than the first step, counts
           }
           const f = r.failures as Record<string, number> | undefined;
           if (f && (f.tcp || f.app)) {
-            const of = (names: string[]) => names.filter((k) => r.outcomes[k]).map((k) => `${k} ${r.outcomes[k]}`).join(', ');
-            lines.push(`failures by phase: tcp ${f.tcp}${f.tcp ? ` (${of(['refused', 'timeout', 'unreachable', 'error'])})` : ''}, app ${f.app}${f.app ? ` (${of(['reset', 'closed'])})` : ''}`);
+            const of = (names: string[]) =>
+              names
+                .filter((k) => r.outcomes[k])
+                .map((k) => `${k} ${r.outcomes[k]}`)
+                .join(', ');
+            lines.push(
+              `failures by phase: tcp ${f.tcp}${f.tcp ? ` (${of(['refused', 'timeout', 'unreachable', 'error'])})` : ''}, app ${f.app}${f.app ? ` (${of(['reset', 'closed'])})` : ''}`,
+            );
             // The phase that worked: the handshake itself, when only what came after it failed.
-            if (f.app) lines.push(`tcp handshake completed in ${r.succeeded + f.app} of ${r.attempts} attempts; ${f.app} failed after it (phase app)`);
+            if (f.app)
+              lines.push(
+                `tcp handshake completed in ${r.succeeded + f.app} of ${r.attempts} attempts; ${f.app} failed after it (phase app)`,
+              );
           }
           const peers = r.peerAfterConnect as Record<string, number> | undefined;
           if (peers) {
-            lines.push(`after connect the peer: ${Object.entries(peers).map(([k, v]) => `${PEER_WORDS[k] ?? k} ${v}`).join(', ')}`);
+            lines.push(
+              `after connect the peer: ${Object.entries(peers)
+                .map(([k, v]) => `${PEER_WORDS[k] ?? k} ${v}`)
+                .join(', ')}`,
+            );
           }
           return lines;
         },
@@ -156,14 +194,20 @@ steps) after one of those steps, or a timeout longer than the first step, counts
       decorate: (res) => {
         const add = (x: ProbeResult, key: string) => {
           const l = lookups.get(key);
-          if (l) { x.lookupMs = round(l.ms); x.address = l.address; }
+          if (l) {
+            x.lookupMs = round(l.ms);
+            x.address = l.address;
+          }
         };
         if (hps.length === 1) add(res, hps[0]!.raw);
         else if (lookups.size > 0) {
           // Several names: each target carries its own; the top level carries the slowest.
           res.lookupMs = round(Math.max(...[...lookups.values()].map((l) => l.ms)));
         }
-        for (const [k, x] of Object.entries((res.byTarget ?? {}) as Record<string, ProbeResult>)) { add(x, k); x.failures = failuresByPhase(x); }
+        for (const [k, x] of Object.entries((res.byTarget ?? {}) as Record<string, ProbeResult>)) {
+          add(x, k);
+          x.failures = failuresByPhase(x);
+        }
         res.failures = failuresByPhase(res);
         res.synSchedule = { stepsMs: schedule.stepsMs, giveUpMs: schedule.giveUpMs, source: schedule.source };
       },

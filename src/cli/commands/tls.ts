@@ -8,7 +8,16 @@ import { fmtMs } from '../../report/format.js';
 import { CERT_WARN_DAYS, type CertificateFacts } from '../../probes/cert.js';
 import { resolveHost } from '../../probes/resolve.js';
 import {
-  createTlsProbe, probeTlsVersions, TLS_DEFAULT_PORT, tlsAttemptAllowanceMs, TLS_VERSIONS, type CertProblem, type Negotiated, type TlsProbeOptions, type TlsTarget, type TlsVersion,
+  createTlsProbe,
+  probeTlsVersions,
+  TLS_DEFAULT_PORT,
+  tlsAttemptAllowanceMs,
+  TLS_VERSIONS,
+  type CertProblem,
+  type Negotiated,
+  type TlsProbeOptions,
+  type TlsTarget,
+  type TlsVersion,
 } from '../../probes/tls.js';
 import type { TargetRef } from '../../core/types.js';
 import type { CliContext } from '../context.js';
@@ -27,10 +36,15 @@ export function parseTlsVersion(text: string, flag: string): TlsVersion {
 
 /** "h2,http/1.1" → ["h2", "http/1.1"] (RFC 7301 section 3.1: 1 to 255 bytes each). */
 export function parseAlpn(text: string): string[] {
-  const list = String(text).split(',').map((s) => s.trim()).filter(Boolean);
-  if (list.length === 0) throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --alpn "${text}": give protocols separated by commas, e.g. h2,http/1.1`);
+  const list = String(text)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (list.length === 0)
+    throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --alpn "${text}": give protocols separated by commas, e.g. h2,http/1.1`);
   for (const p of list) {
-    if (Buffer.byteLength(p) > 255) throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --alpn protocol "${p.slice(0, 20)}…": longer than 255 bytes`);
+    if (Buffer.byteLength(p) > 255)
+      throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --alpn protocol "${p.slice(0, 20)}…": longer than 255 bytes`);
   }
   return list;
 }
@@ -86,19 +100,32 @@ export function tlsSummaryLines(r: ProbeResult, c: CliContext['c']): string[] {
   const out: string[] = [];
   const n = r.negotiated as Negotiated | undefined;
   if (n) {
-    out.push(`negotiated: ${n.version ?? '-'} ${n.cipher ?? '-'}, group ${n.group ?? '-'}, alpn ${n.alpn ?? '-'}, resumed ${yesNo(n.resumed)}`);
+    out.push(
+      `negotiated: ${n.version ?? '-'} ${n.cipher ?? '-'}, group ${n.group ?? '-'}, alpn ${n.alpn ?? '-'}, resumed ${yesNo(n.resumed)}`,
+    );
   }
   const res = r.resumption as Record<string, number> | undefined;
-  if (res) out.push(`resumption: ${Object.entries(res).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  if (res)
+    out.push(
+      `resumption: ${Object.entries(res)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}`,
+    );
   const cert = r.certificate as CertificateFacts | undefined;
   if (cert) {
-    const days = cert.daysLeft < 0 ? c.red(`expired ${-cert.daysLeft} days ago`)
-      : cert.daysLeft < CERT_WARN_DAYS ? c.yellow(`${cert.daysLeft} days left`) : `${cert.daysLeft} days left`;
+    const days =
+      cert.daysLeft < 0
+        ? c.red(`expired ${-cert.daysLeft} days ago`)
+        : cert.daysLeft < CERT_WARN_DAYS
+          ? c.yellow(`${cert.daysLeft} days left`)
+          : `${cert.daysLeft} days left`;
     out.push(`certificate: ${cert.subject}`);
     out.push(`  issuer ${cert.issuer}`);
     out.push(`  valid ${cert.notBefore} to ${cert.notAfter} (${days})`);
     if (cert.sans.length) out.push(`  sans ${cert.sans.join(', ')}`);
-    out.push(`  chain ${cert.chainLength} certificate${cert.chainLength === 1 ? '' : 's'}, self-signed ${yesNo(cert.selfSigned)}, OCSP staple ${yesNo(cert.ocspStapled)}`);
+    out.push(
+      `  chain ${cert.chainLength} certificate${cert.chainLength === 1 ? '' : 's'}, self-signed ${yesNo(cert.selfSigned)}, OCSP staple ${yesNo(cert.ocspStapled)}`,
+    );
     if (cert.key) out.push(`  key ${cert.key}`);
     if (cert.fingerprint256) out.push(`  sha256 ${cert.fingerprint256}`);
   }
@@ -132,9 +159,14 @@ export function tlsWarnings(r: ProbeResult): string[] {
 export function registerTls(program: Command, ctx: CliContext): Command {
   const cmd = program
     .command('tls')
-    .description('TLS handshakes: TCP connect and handshake times apart, what was negotiated, the certificate chain, and why a handshake fails')
+    .description(
+      'TLS handshakes: TCP connect and handshake times apart, what was negotiated, the certificate chain, and why a handshake fails',
+    )
     .argument('<targets...>', 'host:port (port 443 when left out)')
-    .option('--sni <name>', 'server name to send (SNI) and to check the certificate against (default: the target name; none for an address)')
+    .option(
+      '--sni <name>',
+      'server name to send (SNI) and to check the certificate against (default: the target name; none for an address)',
+    )
     .option('--alpn <list>', 'ALPN protocols to offer, comma-separated, e.g. h2,http/1.1')
     .option('--ca <file>', 'trust exactly the CA certificates in this PEM file instead of the default roots (at most 4 MiB)')
     .option('--cert <file>', 'client certificate (PEM, with its chain) for servers that require one')
@@ -143,9 +175,11 @@ export function registerTls(program: Command, ctx: CliContext): Command {
     .option('--min-version <v>', 'lowest version to offer: TLSv1.2 or TLSv1.3 (default TLSv1.2)')
     .option('--max-version <v>', 'highest version to offer: TLSv1.2 or TLSv1.3 (default TLSv1.3)')
     .option('--versions', 'also try one handshake pinned to each of TLSv1.2 and TLSv1.3 and report which the server accepts')
-    .option('--resume', 'a second handshake per attempt resuming the first one\'s session (reported as negotiated.resumed)');
+    .option('--resume', "a second handshake per attempt resuming the first one's session (reported as negotiated.resumed)");
   addProbeOptions(cmd);
-  cmd.addHelpText('after', `
+  cmd.addHelpText(
+    'after',
+    `
 Examples:
   conndx tls api.example.com:443 --count 20
   conndx tls 10.0.0.5:443 --sni api.example.com --alpn h2,http/1.1 --versions
@@ -154,19 +188,31 @@ Examples:
 
 Latency: "tls handshake" is ClientHello sent to handshake complete; "tcp connect" (SYN to established) is apart.
 Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid cert-hostname-mismatch
-          cert-untrusted cert-chain-incomplete error tcp:<tcp outcome>`);
+          cert-untrusted cert-chain-incomplete error tcp:<tcp outcome>`,
+  );
   cmd.action(async (args: string[], o: Record<string, unknown>) => {
     const run = parseProbeOptions(o);
     const popts = tlsOptionsFrom(o, run);
     if (o.sni !== undefined && !isValidHostName(String(o.sni))) {
       throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --sni "${String(o.sni)}": not a host name`);
     }
-    const { raw: rawTargets, hps: parsed } = await parseTargetList(args, { defaultPort: TLS_DEFAULT_PORT, family: run.family, stdin: ctx.stdin });
+    const { raw: rawTargets, hps: parsed } = await parseTargetList(args, {
+      defaultPort: TLS_DEFAULT_PORT,
+      family: run.family,
+      stdin: ctx.stdin,
+    });
 
     // Resolve each name once, before the run (as `conndx tcp` does); the lookup time is reported apart.
     const resolved = await Promise.all(parsed.map((hp) => resolveHost(hp.host, run.family)));
     // A name that does not resolve is a finding about that target: the others are still probed.
-    const { unresolved, done } = await reportUnresolved(ctx, 'tls', parsed.map((hp) => hp.raw), resolved, rawTargets.join(' '), run.json);
+    const { unresolved, done } = await reportUnresolved(
+      ctx,
+      'tls',
+      parsed.map((hp) => hp.raw),
+      resolved,
+      rawTargets.join(' '),
+      run.json,
+    );
     if (done) return;
     const targets: TargetRef<TlsTarget>[] = [];
     const lookupMs = new Map<string, number>();
@@ -216,7 +262,10 @@ Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid c
       },
       summary: {
         phaseLabel: 'tls handshake',
-        timingRows: [['tcpConnectMs', 'tcp connect'], ['resumeHandshakeMs', 'tls resumed']],
+        timingRows: [
+          ['tcpConnectMs', 'tcp connect'],
+          ['resumeHandshakeMs', 'tls resumed'],
+        ],
         extra: (r) => tlsSummaryLines(r, ctx.c),
       },
       decorate: (res) => {

@@ -6,5 +6,8 @@ import type { ProbeKindInfo } from './kind.js';
  * and tls. `http-<status>`, `tcp:<outcome>` and `tls:<outcome>` are open-ended.
  */
 export const httpKind: ProbeKindInfo = {
-  name: 'http', phase: 'app', defaultPort: 443, outcomes: ['ok', 'timeout', 'reset', 'closed', 'malformed', ...ENGINE_OUTCOMES],
+  name: 'http',
+  phase: 'app',
+  defaultPort: 443,
+  outcomes: ['ok', 'timeout', 'reset', 'closed', 'malformed', ...ENGINE_OUTCOMES],
 };
