@@ -5,7 +5,7 @@
 // watchdog: an input still running after HANG_MS is a hang (the worker is
 // terminated and restarted after it). Crashes, hangs and slow inputs are saved
 // to test/fuzz/repro/ and summarised on stdout as JSON.
-import { readdirSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -14,32 +14,12 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const HANG_MS = Number(process.env.FUZZ_HANG_MS ?? 10_000);
 const SLOW_MS = Number(process.env.FUZZ_SLOW_MS ?? 1000);
 
-function seedFiles() {
-  const out = [];
-  const walk = (d) => {
-    let es;
-    try {
-      es = readdirSync(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of es) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (/\.(pcap|pcapng|cap|dmp)$/i.test(e.name) && statSync(p).size <= 4 << 20) out.push(p);
-    }
-  };
-  walk(join(ROOT, '..', 'shared', 'corpus'));
-  walk(join(ROOT, 'fixtures'));
-  return out.sort();
-}
-
 if (isMainThread) {
   const total = Number(process.argv[2] ?? 100_000);
   const runSeed = Number(process.argv[3] ?? 1);
-  const files = seedFiles();
-  const shared = new Int32Array(new SharedArrayBuffer(8)); // [0] index now running, [1] inputs done
   const h = await import(join(ROOT, 'dist', 'fuzz', 'harness.js'));
+  const files = h.seedFiles(ROOT);
+  const shared = new Int32Array(new SharedArrayBuffer(8)); // [0] index now running, [1] inputs done
   const seeds = [...h.generatedSeeds(), ...files.map((f) => readFileSync(f))];
   const crashes = [],
     hangs = [],

@@ -1,5 +1,6 @@
 import { fmtMs } from '../report/format.js';
 import { makeMeta } from '../core/meta.js';
+import { emptyResult } from '../core/types.js';
 import type { Resolved } from '../probes/resolve.js';
 import { write, type CliContext } from './context.js';
 
@@ -37,22 +38,7 @@ export async function reportUnresolved(
   if (json) {
     await write(
       ctx.stdout,
-      JSON.stringify(
-        {
-          probe,
-          target: label,
-          attempts: 0,
-          succeeded: 0,
-          failed: 0,
-          elapsedMs: 0,
-          latencyMs: null,
-          outcomes: {},
-          dns: dnsField(unresolved),
-          meta: makeMeta(ctx.argv),
-        },
-        null,
-        2,
-      ) + '\n',
+      JSON.stringify({ ...emptyResult(probe, label), dns: dnsField(unresolved), meta: makeMeta(ctx.argv) }, null, 2) + '\n',
     );
   }
   ctx.exitCode = 2;

@@ -153,3 +153,8 @@ export interface ProbePlan<T> {
   /** How a worker thread rebuilds `fn`: set for CPU-bound probes (TLS) that gain from every core. */
   worker?: WorkerProbeSpec;
 }
+
+/** The result of a run that made no attempt (every name unresolved, nothing asked): the contract's shape, all zero. */
+export function emptyResult(probe: string, target: string): ProbeResult {
+  return { probe, target, attempts: 0, succeeded: 0, failed: 0, elapsedMs: 0, latencyMs: null, outcomes: {} };
+}

@@ -7,7 +7,7 @@ import { planDns, type DnsServer } from '../probes/dns.js';
 import { createTlsProbe, type TlsProbeOptions, type TlsTarget } from '../probes/tls.js';
 import { makeTcpProbe, type TcpTarget } from '../probes/tcp.js';
 import type { LookupFn } from '../probes/resolve.js';
-import type { TargetRef } from '../core/types.js';
+import { emptyResult, type TargetRef } from '../core/types.js';
 import { makeMeta, conndxVersion, type Meta } from '../core/meta.js';
 import { createHttpProbe, type HttpTarget } from './http.js';
 import { addressesOf, emulateStub, systemLookup } from './lookup.js';
@@ -249,16 +249,7 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
           runs,
           servers.map((s) => s.key),
         )
-      : ({
-          probe: 'dns',
-          target: queried,
-          attempts: 0,
-          succeeded: 0,
-          failed: 0,
-          elapsedMs: 0,
-          latencyMs: null,
-          outcomes: {},
-        } as ProbeResult);
+      : emptyResult('dns', queried);
     dns = { ...combined, queried, byType, system, search: { search: o.resolvConf.search, ndots: o.resolvConf.ndots, candidates } };
     for (const a of system.addresses) add(a, 'system');
     const perServer = (combined.byServer as Record<string, ProbeResult> | undefined) ?? (servers[0] ? { [servers[0].key]: combined } : {});

@@ -45,23 +45,25 @@ export function capConcurrency(
   sameDestination = false,
 ): { concurrency: number; warning?: string } {
   let cap = Infinity;
-  const reasons: string[] = [];
+  // The limit that binds: the lower of the two (the port range wins a tie, as it is checked last).
+  let why = '';
+  let byPorts = false;
   if (limits.openFiles !== null) {
     const headroom = Math.max(32, limits.openNow ?? 0) + 32;
     const byFd = Math.floor((limits.openFiles - headroom) / fdsPerAttempt);
     if (byFd < cap) {
       cap = byFd;
-      reasons.push(`open-file limit ${limits.openFiles} (ulimit -n)`);
+      why = `open-file limit ${limits.openFiles} (ulimit -n)`;
     }
   }
   if (sameDestination && limits.localPorts !== null && limits.localPorts < cap) {
     cap = limits.localPorts;
-    reasons.push(`${limits.localPorts} local ports (net.ipv4.ip_local_port_range)`);
+    why = `${limits.localPorts} local ports (net.ipv4.ip_local_port_range)`;
+    byPorts = true;
   }
   if (requested <= cap) return { concurrency: requested };
-  const why = reasons.at(-1)!;
   // Ports closed with FIN wait in TIME_WAIT (60 s on Linux) before they can be used again.
-  const ports = why.includes('local ports')
+  const ports = byPorts
     ? '; connections closed with FIN hold their port in TIME_WAIT for 60 s (with tcp, --close rst frees it at once)'
     : '';
   if (cap < 1) {

@@ -9,6 +9,8 @@
  * Used by test/fuzz (a small budget in the suite) and bench/fuzz/fuzz.mjs
  * (millions of inputs, by hand).
  */
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { createAnalyzer } from '../capture/analyze.js';
 import { decodeDns, decodeDnsName } from '../capture/dns.js';
 import { decodeIpv4, decodeIpv6 } from '../capture/ip.js';
@@ -359,4 +361,29 @@ export function generatedSeeds(): Buffer[] {
   const spb = block(3, Buffer.concat([Buffer.from([frames[0]!.length, 0, 0, 0]), frames[0]!]));
   const pcapng = Buffer.concat([shb, idb, ...epbs, spb]);
   return [pcap, pcapng];
+}
+
+/**
+ * The fuzz seeds: every capture under ../shared/corpus/ and fixtures/ of the
+ * repository at `root` (files up to 4 MB), sorted, so a run seed names the
+ * same inputs everywhere.
+ */
+export function seedFiles(root: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    let es;
+    try {
+      es = readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of es) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.(pcap|pcapng|cap|dmp)$/i.test(e.name) && statSync(p).size <= 4 << 20) out.push(p);
+    }
+  };
+  walk(join(root, '..', 'shared', 'corpus'));
+  walk(join(root, 'fixtures'));
+  return out.sort();
 }

@@ -1,3 +1,4 @@
+import { formatHostPort } from '../parse.js';
 import type { LabEndpoint } from './types.js';
 
 /**
@@ -24,7 +25,7 @@ export function expectFlags(name: string): string {
  * small, so a run over the whole lab takes seconds.
  */
 export function tryArgs(ep: Pick<LabEndpoint, 'name' | 'kind' | 'host' | 'port' | 'info'>, caFile?: string): string[] {
-  const addr = ep.host.includes(':') ? `[${ep.host}]:${ep.port}` : `${ep.host}:${ep.port}`;
+  const addr = formatHostPort(ep.host, ep.port);
   const extra = EXTRA[ep.name] ?? [];
   switch (ep.kind) {
     case 'dns':

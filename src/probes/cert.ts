@@ -102,9 +102,18 @@ export function walkChain(leaf: DetailedPeerCertificate): DetailedPeerCertificat
   return chain;
 }
 
-function selfSigned(raw: Buffer): boolean {
+/** The leaf parsed once per chain walk, for the facts Node's PeerCertificate lacks; null when it does not parse. */
+function parseLeaf(raw: Buffer): X509Certificate | null {
   try {
-    const x = new X509Certificate(raw);
+    return new X509Certificate(raw);
+  } catch {
+    return null;
+  }
+}
+
+function selfSigned(x: X509Certificate | null): boolean {
+  if (!x) return false;
+  try {
     // Not checkIssued(): OpenSSL's X509_check_issued also wants keyCertSign, which a self-signed leaf lacks.
     return x.subject === x.issuer && x.verify(x.publicKey);
   } catch {
@@ -139,6 +148,7 @@ export function certificateFacts(
   const key = `${leaf.fingerprint256}/${src.authCode ?? ''}`;
   let s = cache.get(key);
   if (!s) {
+    const x509 = parseLeaf(leaf.raw);
     const chain = walkChain(src.chain() ?? (leaf as DetailedPeerCertificate));
     const subject = formatDn(leaf.subject);
     const issuer = formatDn(leaf.issuer);
@@ -150,9 +160,9 @@ export function certificateFacts(
         notBefore: isoDate(leaf.valid_from),
         notAfter,
         sans: parseSans(leaf.subjectaltname),
-        selfSigned: selfSigned(leaf.raw),
+        selfSigned: selfSigned(x509),
         chainLength: chain.length,
-        key: keyOf(leaf.raw),
+        key: keyOf(x509),
         fingerprint256: leaf.fingerprint256,
       },
       shape: { leafSelfIssued: subject === issuer, chainLength: chain.length, caIssuers: hasCaIssuers(leaf), issuer },
@@ -199,9 +209,10 @@ function hasCaIssuers(leaf: PeerCertificate): boolean {
 const CURVES: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' };
 
 /** The leaf's key type and size, once per chain walk (cached with it). */
-export function keyOf(raw: Buffer): string | null {
+function keyOf(x: X509Certificate | null): string | null {
+  if (!x) return null;
   try {
-    const k = new X509Certificate(raw).publicKey;
+    const k = x.publicKey;
     const d = k.asymmetricKeyDetails ?? {};
     switch (k.asymmetricKeyType) {
       case 'rsa':

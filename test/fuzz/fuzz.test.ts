@@ -1,44 +1,18 @@
-import { readdirSync, readFileSync, statSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { analyzeCapture } from '../../src/capture/analyze.js';
 import { createChunkReader, readCaptureFile } from '../../src/capture/reader.js';
-import { generatedSeeds, mutate, runInput } from '../../src/fuzz/harness.js';
+import { generatedSeeds, mutate, runInput, seedFiles } from '../../src/fuzz/harness.js';
 import { REPO_ROOT } from '../helpers/capture-env.js';
-
-/**
- * The fuzz harness with a small budget (bench/fuzz/fuzz.mjs runs millions):
- * every corpus and fixture capture is a seed; each input is a pure function of
- * (run seed, index), so a failure names the two numbers that reproduce it.
- * CONNDX_FUZZ_INPUTS and CONNDX_FUZZ_SEED change the budget and the seed.
- */
-function seedFiles(): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    let es;
-    try {
-      es = readdirSync(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of es) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (/\.(pcap|pcapng|cap|dmp)$/i.test(e.name) && statSync(p).size <= 4 << 20) out.push(p);
-    }
-  };
-  walk(join(REPO_ROOT, '..', 'shared', 'corpus'));
-  walk(join(REPO_ROOT, 'fixtures'));
-  return out.sort();
-}
 
 const INPUTS = Number(process.env.CONNDX_FUZZ_INPUTS ?? 6000);
 const RUN_SEED = Number(process.env.CONNDX_FUZZ_SEED ?? Date.now() % 100_000);
 const PER_INPUT_MS = 2000;
 
 describe(`fuzz: ${INPUTS} mutated captures (run seed ${RUN_SEED})`, () => {
-  const files = seedFiles();
+  const files = seedFiles(REPO_ROOT);
   const seeds = [...generatedSeeds(), ...files.map((f) => readFileSync(f))];
 
   test('the generated seeds are captures the reader reads in full', () => {
