@@ -52,9 +52,7 @@ function outcomesOf(kind: ProbeKind): string[] {
 
 /** The phase an outcome belongs to (the contract's phases): where the attempt failed, or the probe's own phase when ok. */
 export function outcomePhase(kind: ProbeKind, outcome: string): (typeof PHASE_LABELS)[number] {
-  if (kind === 'dns') return 'dns';
-  if (kind === 'tcp') return outcome === 'reset' || outcome === 'closed' ? 'app' : 'tcp';
-  return outcome.startsWith('tcp:') ? 'tcp' : 'tls';
+  return PROBERS[kind].phaseOfOutcome(outcome);
 }
 
 const attemptKey = (target: string, phase: string, outcome: string) => JSON.stringify([target, phase, outcome]);

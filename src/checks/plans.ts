@@ -1,30 +1,16 @@
 import { readInputSync, readInputTextSync } from '../input.js';
 import { parseResolvConf } from '../probes/resolv-conf.js';
 import type { ProbePlan } from '../engine/execute.js';
-import type { ProbeResult } from '../engine/summary.js';
 import { parseHostPort, unescapeText } from '../parse.js';
 import { PROBERS } from '../probes/registry.js';
-import { planDns, type DnsServer } from '../probes/dns.js';
-import { resolveHost, type LookupFn } from '../probes/resolve.js';
-import { machineSynSchedule, makeTcpProbe, type TcpTarget } from '../probes/tcp.js';
-import {
-  createTlsProbe,
-  probeTlsVersions,
-  tlsAttemptAllowanceMs,
-  type TlsProbeOptions,
-  type TlsTarget,
-  type TlsVersion,
-} from '../probes/tls.js';
-import type { TargetRef } from '../core/types.js';
+import type { DnsServer } from '../probes/dns.js';
+import type { TlsKindSettings } from '../probes/kinds/tls.js';
+import { resolveTargets, type LookupFn, type UnresolvedTarget } from '../probes/resolve.js';
+import type { TlsProbeOptions } from '../probes/tls.js';
 import type { CheckSpec } from './config.js';
 
 /** A target (or DNS server) whose name did not resolve: the check is CRITICAL, naming the DNS outcome. */
-export interface Unresolved {
-  key: string;
-  outcome: string;
-  cause: string;
-  lookupMs: number;
-}
+export type Unresolved = UnresolvedTarget;
 
 export type BuiltPlan =
   | {
@@ -55,8 +41,6 @@ export function withTarget(spec: CheckSpec, target: string): CheckSpec {
   return { ...spec, target };
 }
 
-const round = (x: number) => Math.round(x * 1000) / 1000;
-
 function tlsOptions(spec: CheckSpec): TlsProbeOptions {
   const t = spec.tls!;
   const o: TlsProbeOptions = { timeoutMs: spec.timeoutMs, insecure: t.insecure, resume: t.resume };
@@ -72,10 +56,16 @@ function tlsOptions(spec: CheckSpec): TlsProbeOptions {
   return o;
 }
 
+/** A check's `send:` (text with escapes, or @file), as `conndx tcp --send` reads it. */
+function sendOf(send: string | undefined): Buffer | undefined {
+  if (send === undefined) return undefined;
+  return send.startsWith('@') ? readInputSync(send.slice(1), 'send', 'send file') : unescapeText(send);
+}
+
 /**
- * Builds the probe plan of a check, as `conndx dns|tcp|tls` builds it from
- * flags: names are resolved once, before the run, and a name that does not
- * resolve is a finding, not an error.
+ * Builds the probe plan of a check through its kind (probes/registry.ts), as
+ * `conndx dns|tcp|tls` builds it from flags: names are resolved once, before
+ * the run, and a name that does not resolve is a finding, not an error.
  */
 export async function buildCheckPlan(spec: CheckSpec, o: PlanOptions = {}): Promise<BuiltPlan> {
   if (spec.probe === 'dns') {
@@ -91,78 +81,33 @@ export async function buildCheckPlan(spec: CheckSpec, o: PlanOptions = {}): Prom
       raws = resolvConfServers(text);
       if (raws.length === 0) throw new Error(`no server given and ${o.resolvConf ?? '/etc/resolv.conf'} lists no nameserver`);
     }
-    const resolved = await Promise.all(
-      raws.map(async (raw) => {
-        const hp = parseHostPort(raw, PROBERS.dns?.defaultPort);
-        const r = await resolveHost(hp.host, spec.family, o.lookup);
-        return { raw, hp, r };
-      }),
-    );
-    const unresolved = resolved.flatMap(({ raw, r }) =>
-      r.ok ? [] : [{ key: raw, outcome: r.outcome, cause: r.cause, lookupMs: round(r.lookupMs) }],
+    const { targets, unresolved } = await resolveTargets(
+      raws.map((raw) => parseHostPort(raw, PROBERS.dns.defaultPort)),
+      spec.family,
+      o.lookup,
     );
     if (unresolved.length) return { ok: false, unresolved };
-    const servers: DnsServer[] = resolved.map(({ raw, hp, r }) => ({ key: raw, address: r.ok ? r.address : hp.host, port: hp.port }));
-    const { plan, close } = await planDns({
-      name: spec.target,
-      type: d.qtype,
+    const servers: DnsServer[] = targets.map((t) => ({ key: t.key, address: t.address, port: t.port }));
+    const built = await PROBERS.dns.plan(
+      { name: spec.target, type: d.qtype, tcp: d.tcp, noFallback: d.noFallback, timeoutMs: spec.timeoutMs, decodeAnswers: false },
       servers,
-      tcp: d.tcp,
-      noFallback: d.noFallback,
-      timeoutMs: spec.timeoutMs,
-      decodeAnswers: false,
-    });
-    return { ok: true, plan: plan as ProbePlan<unknown>, engineTimeoutMs: spec.timeoutMs, close };
+    );
+    return { ok: true, ...built };
   }
 
-  const hp = parseHostPort(spec.target, PROBERS[spec.probe]?.defaultPort);
-  const r = await resolveHost(hp.host, spec.family, o.lookup);
-  if (!r.ok) return { ok: false, unresolved: [{ key: spec.target, outcome: r.outcome, cause: r.cause, lookupMs: round(r.lookupMs) }] };
-  const lookupMs = r.lookupMs;
-  const putLookup = (res: ProbeResult) => {
-    if (lookupMs !== null) res.lookupMs = round(lookupMs);
-  };
-
+  const kind = PROBERS[spec.probe];
+  const { targets, unresolved } = await resolveTargets([parseHostPort(spec.target, kind.defaultPort)], spec.family, o.lookup);
+  if (unresolved.length) return { ok: false, unresolved };
+  const env = o.signal ? { signal: o.signal } : {};
   if (spec.probe === 'tcp') {
     const t = spec.tcp!;
-    const send =
-      t.send === undefined
-        ? undefined
-        : t.send.startsWith('@')
-          ? readInputSync(t.send.slice(1), 'send', 'send file')
-          : unescapeText(t.send);
-    const target: TargetRef<TcpTarget> = { key: spec.target, target: { address: r.address, port: hp.port, family: r.family } };
-    const watchMs = t.holdMs > 0 ? t.holdMs : send ? spec.timeoutMs : 0;
-    const plan: ProbePlan<TcpTarget> = {
-      probe: 'tcp',
-      targets: [target],
-      fn: makeTcpProbe({ timeoutMs: spec.timeoutMs, send, holdMs: t.holdMs, close: t.close, synSchedule: machineSynSchedule() }),
-      zeroCounters: ['synRetransmitSuspected'],
-      decorate: putLookup,
+    return {
+      ok: true,
+      ...(await PROBERS.tcp.plan({ timeoutMs: spec.timeoutMs, send: sendOf(t.send), holdMs: t.holdMs, close: t.close }, targets, env)),
     };
-    return { ok: true, plan: plan as ProbePlan<unknown>, engineTimeoutMs: spec.timeoutMs + watchMs, close: () => {} };
   }
-
-  const popts = tlsOptions(spec);
-  const serverName = spec.tls!.sni ?? (hp.family === 0 ? hp.host : undefined);
-  const target: TargetRef<TlsTarget> = { key: spec.target, target: { key: spec.target, host: r.address, port: hp.port, serverName } };
-  let versions: Record<TlsVersion, string> | undefined;
-  const plan: ProbePlan<TlsTarget> = {
-    probe: 'tls',
-    targets: [target],
-    fn: createTlsProbe(popts),
-    decorate: async (res) => {
-      putLookup(res);
-      if (spec.tls!.versions) {
-        versions = await probeTlsVersions(target.target, popts, o.signal ?? new AbortController().signal);
-        res.versions = versions;
-      }
-    },
-  };
-  return {
-    ok: true,
-    plan: plan as ProbePlan<unknown>,
-    engineTimeoutMs: tlsAttemptAllowanceMs(spec.timeoutMs, spec.tls?.resume),
-    close: () => {},
-  };
+  const t = spec.tls!;
+  const settings: TlsKindSettings = { probe: tlsOptions(spec), versions: t.versions };
+  if (t.sni !== undefined) settings.sni = t.sni;
+  return { ok: true, ...(await PROBERS.tls.plan(settings, targets, env)) };
 }

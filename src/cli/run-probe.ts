@@ -6,6 +6,7 @@ import type { Aggregate, ProbeResult } from '../engine/summary.js';
 import { fmtMs } from '../report/format.js';
 import { renderAttemptLine, renderProbeSummary, type SummaryParts } from '../report/probe-terminal.js';
 import type { AttemptRecord } from '../core/types.js';
+import type { KindSummary, ResolvedTarget } from '../probes/kinds/kind.js';
 import { warn, write, type CliContext } from './context.js';
 import { dnsField, unresolvedHeader, type Unresolved } from './unresolved.js';
 import type { ProbeRunOptions } from './probe-options.js';
@@ -23,6 +24,23 @@ export interface ProbeCommand<T> extends ProbePlan<T> {
   warnings?: (res: ProbeResult) => string[];
   /** Targets left out because their names did not resolve: named in the header and the result's `dns`, and the run never exits 0. */
   leftOut?: Unresolved[];
+}
+
+/** A kind's summary parts as the shared renderer takes them, in this terminal's colours. */
+export function kindSummaryParts(k: KindSummary, ctx: CliContext): Pick<ProbeCommand<unknown>, 'summary' | 'attemptDetail' | 'warnings'> {
+  const { extra, attemptDetail, warnings, ...rest } = k;
+  return {
+    summary: { ...rest, ...(extra ? { extra: (r: ProbeResult) => extra(r, ctx.c) } : {}) },
+    ...(attemptDetail ? { attemptDetail } : {}),
+    ...(warnings ? { warnings } : {}),
+  };
+}
+
+/** The header lines naming what each target's name resolved to, and how long that took. */
+export function lookupLines(targets: readonly ResolvedTarget[]): string[] {
+  return targets.flatMap((t) =>
+    t.lookupMs === null ? [] : [`  ${t.key}: resolved to ${t.address} in ${fmtMs(t.lookupMs)} ms (not counted in the connect time)`],
+  );
 }
 
 /** Attempts past which per-attempt lines are off unless -v. */

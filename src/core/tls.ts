@@ -108,3 +108,6 @@ export function parseTlsVersion(s: string): TlsVersion | null {
   const m = /^(?:tls\s*v?)?1\.([23])$/i.exec(s.trim());
   return m ? (`TLSv1.${m[1]}` as TlsVersion) : null;
 }
+
+/** The port a tls target without one is probed on. */
+export const TLS_DEFAULT_PORT = 443;

@@ -3,13 +3,13 @@ import { now } from '../core/clock.js';
 import { executeProbe, type ExecOptions } from '../engine/execute.js';
 import { createHistogram, decodeHistogram, roundStats } from '../core/histogram.js';
 import type { ProbeResult } from '../engine/summary.js';
-import { planDns, type DnsServer } from '../probes/dns.js';
-import { createTlsProbe, type TlsProbeOptions, type TlsTarget } from '../probes/tls.js';
-import { makeTcpProbe, type TcpTarget } from '../probes/tcp.js';
+import type { DnsServer } from '../probes/dns.js';
+import type { TlsProbeOptions } from '../probes/tls.js';
+import type { ResolvedTarget } from '../probes/kinds/kind.js';
+import { PROBERS } from '../probes/registry.js';
 import type { LookupFn } from '../probes/resolve.js';
-import { emptyResult, type TargetRef } from '../core/types.js';
+import { emptyResult } from '../core/types.js';
 import { makeMeta, conndxVersion, type Meta } from '../core/meta.js';
-import { createHttpProbe, type HttpTarget } from './http.js';
 import { addressesOf, emulateStub, systemLookup } from './lookup.js';
 import { searchCandidates, type ResolvConf } from '../probes/resolv-conf.js';
 import { TLS_PORTS, type DiagnoseTarget } from './target.js';
@@ -180,10 +180,10 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
   const plan = planOf(o);
   const signal = o.signal ?? new AbortController().signal;
   const say = o.onProgress ?? (() => {});
-  const exec = (targets: number): ExecOptions => ({
+  const exec = (targets: number, timeoutMs = o.timeoutMs): ExecOptions => ({
     count: o.count,
     concurrency: o.concurrency ?? Math.max(1, targets),
-    timeoutMs: o.timeoutMs,
+    timeoutMs,
     retries: o.retries,
     breaker: o.breaker,
     signal,
@@ -224,15 +224,17 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
     const runs: ProbeResult[] = [];
     if (servers.length > 0) {
       for (const type of types) {
-        const { plan: p, close } = await planDns({
-          name: queried,
-          type,
+        const { plan: p, close } = await PROBERS.dns.plan(
+          {
+            name: queried,
+            type,
+            tcp: false,
+            noFallback: false,
+            timeoutMs: o.timeoutMs,
+            decodeAnswers: true,
+          },
           servers,
-          tcp: false,
-          noFallback: false,
-          timeoutMs: o.timeoutMs,
-          decodeAnswers: true,
-        });
+        );
         try {
           const { result } = await executeProbe(p, exec(servers.length));
           delete result.meta;
@@ -265,22 +267,23 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
     await o.capture.start(addresses, t.port);
     capturing = true;
   }
+  // Every phase is planned by its kind (probes/registry.ts), as `conndx tcp|tls` plan theirs; the
+  // SNI and Host header come from the target as asked (a name, or the literal and no SNI).
+  const resolvedOf = (list: AddressInfo[]): ResolvedTarget[] =>
+    list.map((a) => ({
+      key: a.key,
+      host: t.host,
+      hostFamily: t.family,
+      address: a.address,
+      family: a.family,
+      port: t.port,
+      lookupMs: null,
+    }));
   if (addresses.length && !signal.aborted) {
     say(`tcp to ${addresses.map((a) => a.key).join(', ')}`);
-    const targets: TargetRef<TcpTarget>[] = addresses.map((a) => ({
-      key: a.key,
-      target: { address: a.address, port: t.port, family: a.family },
-    }));
-    ({ result: tcp } = await executeProbe(
-      {
-        probe: 'tcp',
-        label,
-        targets,
-        fn: makeTcpProbe({ timeoutMs: o.timeoutMs, holdMs: 0, close: 'fin' }),
-        zeroCounters: ['synRetransmitSuspected'],
-      },
-      exec(targets.length),
-    ));
+    const targets = resolvedOf(addresses);
+    const built = await PROBERS.tcp.plan({ timeoutMs: o.timeoutMs, holdMs: 0, close: 'fin' }, targets);
+    ({ result: tcp } = await executeProbe({ ...built.plan, label }, exec(targets.length, built.engineTimeoutMs)));
     keyed(
       tcp,
       targets.map((x) => x.key),
@@ -291,19 +294,9 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
     const up = okAt(tcp);
     if (up.length) {
       say(`tls to ${up.map((a) => a.key).join(', ')}${plan.sni ? ` (sni ${plan.sni})` : ''}`);
-      const targets: TargetRef<TlsTarget>[] = up.map((a) => ({
-        key: a.key,
-        target: { key: a.key, host: a.address, port: t.port, serverName: plan.sni ?? undefined },
-      }));
-      ({ result: tlsRes } = await executeProbe(
-        {
-          probe: 'tls',
-          label,
-          targets,
-          fn: createTlsProbe({ ...o.tlsOptions, timeoutMs: o.timeoutMs }),
-        },
-        exec(targets.length),
-      ));
+      const targets = resolvedOf(up);
+      const built = await PROBERS.tls.plan({ probe: { ...o.tlsOptions, timeoutMs: o.timeoutMs }, sni: plan.sni ?? undefined }, targets);
+      ({ result: tlsRes } = await executeProbe({ ...built.plan, label }, exec(targets.length, built.engineTimeoutMs)));
       keyed(
         tlsRes,
         targets.map((x) => x.key),
@@ -314,27 +307,21 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
     const up = okAt(plan.tls ? tlsRes : tcp);
     if (up.length) {
       say(`http GET ${plan.path} on ${up.map((a) => a.key).join(', ')}`);
-      const defaultPort = plan.tls ? 443 : 80;
-      const hostHeader = (t.family === 6 ? `[${t.host}]` : t.host) + (t.port === defaultPort ? '' : `:${t.port}`);
-      const targets: TargetRef<HttpTarget>[] = up.map((a) => ({
-        key: a.key,
-        target: { address: a.address, port: t.port, tls: plan.tls, serverName: plan.sni ?? undefined, hostHeader, path: plan.path ?? '/' },
-      }));
-      ({ result: http } = await executeProbe(
+      const targets = resolvedOf(up);
+      const built = await PROBERS.http.plan(
         {
-          probe: 'http',
-          label: t.raw,
-          targets,
-          fn: createHttpProbe({
-            timeoutMs: o.timeoutMs,
-            ca: o.tlsOptions?.ca,
-            cert: o.tlsOptions?.cert,
-            key: o.tlsOptions?.key,
-            userAgent: `conndx/${conndxVersion()}`,
-          }),
+          tls: plan.tls,
+          ...(plan.sni ? { sni: plan.sni } : {}),
+          path: plan.path ?? '/',
+          timeoutMs: o.timeoutMs,
+          ca: o.tlsOptions?.ca,
+          cert: o.tlsOptions?.cert,
+          key: o.tlsOptions?.key,
+          userAgent: `conndx/${conndxVersion()}`,
         },
-        exec(targets.length),
-      ));
+        targets,
+      );
+      ({ result: http } = await executeProbe({ ...built.plan, label: t.raw }, exec(targets.length, built.engineTimeoutMs)));
       keyed(
         http,
         targets.map((x) => x.key),

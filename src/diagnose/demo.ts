@@ -1,4 +1,5 @@
 import * as net from 'node:net';
+import { URL_DEFAULT_PORTS } from '../probes/kinds/http.js';
 import { now } from '../core/clock.js';
 import { LAB } from '../lab/registry.js';
 import type { LabEndpoint } from '../lab/types.js';
@@ -115,7 +116,7 @@ function labTarget(raw: string): DiagnoseTarget {
       scheme,
       host: u.hostname,
       family: 0,
-      port: u.port ? Number(u.port) : scheme === 'https' ? 443 : 80,
+      port: u.port ? Number(u.port) : URL_DEFAULT_PORTS[scheme],
       path: `${u.pathname}${u.search}`,
     };
   }

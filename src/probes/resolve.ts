@@ -1,6 +1,7 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { now } from '../core/clock.js';
+import type { ResolvedTarget } from './kinds/kind.js';
 
 /** A lookup function shaped like dns.promises.lookup (the system resolver: getaddrinfo). */
 export type LookupFn = (host: string, opts: { family: 0 | 4 | 6; all: true }) => Promise<{ address: string; family: number }[]>;
@@ -65,4 +66,42 @@ export async function resolveHost(host: string, family: 0 | 4 | 6, lookup: Looku
     }
     return { ok: false, ...c, lookupMs };
   }
+}
+
+/** A target that did not resolve: a finding about it, the others are still probed. */
+export interface UnresolvedTarget {
+  key: string;
+  outcome: string;
+  cause: string;
+  lookupMs: number;
+}
+
+/**
+ * Resolves every target once, before the run, in parallel: the one way
+ * `conndx tcp|tls`, the checks and `diagnose` turn host:port into addresses.
+ * `resolved[i]` answers `hps[i]`.
+ */
+export async function resolveTargets(
+  hps: readonly { raw: string; host: string; port: number; family: 0 | 4 | 6 }[],
+  family: 0 | 4 | 6,
+  lookup?: LookupFn,
+): Promise<{ resolved: Resolved[]; targets: ResolvedTarget[]; unresolved: UnresolvedTarget[] }> {
+  const resolved = await Promise.all(hps.map((hp) => resolveHost(hp.host, family, lookup)));
+  const targets: ResolvedTarget[] = [];
+  const unresolved: UnresolvedTarget[] = [];
+  hps.forEach((hp, i) => {
+    const r = resolved[i]!;
+    if (r.ok)
+      targets.push({
+        key: hp.raw,
+        host: hp.host,
+        hostFamily: hp.family,
+        address: r.address,
+        family: r.family,
+        port: hp.port,
+        lookupMs: r.lookupMs,
+      });
+    else unresolved.push({ key: hp.raw, outcome: r.outcome, cause: r.cause, lookupMs: Math.round(r.lookupMs * 1000) / 1000 });
+  });
+  return { resolved, targets, unresolved };
 }

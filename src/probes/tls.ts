@@ -412,7 +412,7 @@ export async function probeTlsVersions(t: TlsTarget, o: TlsProbeOptions, signal:
   return out;
 }
 
-export { TLS_DEFAULT_PORT } from './kinds/tls.js';
+export { TLS_DEFAULT_PORT } from '../core/tls.js';
 
 /**
  * How long the engine lets one tls attempt run: --timeout per handshake, so

@@ -1,4 +1,7 @@
 import { Chalk, type ChalkInstance } from 'chalk';
+import { fmtMs } from '../core/format.js';
+
+export { fmtMs };
 
 /** Colour only on a TTY and never with NO_COLOR set (https://no-color.org). */
 export function makeChalk(isTTY: boolean, env: Record<string, string | undefined>): ChalkInstance {
@@ -6,14 +9,6 @@ export function makeChalk(isTTY: boolean, env: Record<string, string | undefined
   return new Chalk({ level: off ? 0 : 1 });
 }
 
-/** A latency figure in ms, 3 significant digits (no unit: columns say "ms"). */
-export function fmtMs(ms: number | null | undefined): string {
-  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '-';
-  if (ms >= 100) return ms.toFixed(0);
-  if (ms >= 10) return ms.toFixed(1);
-  if (ms >= 1) return ms.toFixed(2);
-  return ms.toFixed(3);
-}
 
 /** A duration with its unit: "412 ms", "3.20 s", "2m05s". */
 export function fmtElapsed(ms: number): string {

@@ -142,17 +142,3 @@ describe('tls reads its targets as tcp does', () => {
     expect(v6.connections).toBe(b6 + 1);
   });
 });
-
-describe('the tls --resume allowance is decided in one place', async () => {
-  const { tlsAttemptAllowanceMs } = await import('../../src/probes/tls.js');
-  const { readFileSync } = await import('node:fs');
-  test('twice --timeout with --resume, --timeout without', () => {
-    expect(tlsAttemptAllowanceMs(1500, true)).toBe(3000);
-    expect(tlsAttemptAllowanceMs(1500, false)).toBe(1500);
-  });
-  test('the tls command and checks both take it from the probe module', () => {
-    for (const f of ['src/cli/commands/tls.ts', 'src/checks/plans.ts']) {
-      expect(readFileSync(f, 'utf8'), f).toMatch(/engineTimeoutMs: tlsAttemptAllowanceMs\(/);
-    }
-  });
-});

@@ -1,4 +1,6 @@
 import { Option, type Command } from 'commander';
+import { URL_DEFAULT_PORTS } from '../../probes/kinds/http.js';
+import { PROBERS } from '../../probes/registry.js';
 import { writeFileAtomic } from '../../output.js';
 import { escapeControl, hasControl } from '../../shell.js';
 import { readInputTextSync } from '../../input.js';
@@ -41,7 +43,7 @@ export function parseDiagnoseTarget(raw: string): DiagnoseTarget {
     const family = isIP(host) as 0 | 4 | 6;
     if (!family && !isValidHostName(host))
       throw new ConndxError('CONNDX_BAD_TARGET', `bad target "${raw}": "${host}" is not a host name or address`);
-    const port = u.port ? Number(u.port) : scheme === 'https' ? 443 : 80;
+    const port = u.port ? Number(u.port) : URL_DEFAULT_PORTS[scheme];
     if (port < 1 || port > 65535) throw new ConndxError('CONNDX_BAD_TARGET', `bad target "${raw}": port must be 1-65535`);
     return { raw: text, scheme, host, family, port, path: `${u.pathname || '/'}${u.search}` };
   }
@@ -58,7 +60,7 @@ function readText(file: string, flag: string): string {
 }
 
 function toServer(raw: string): DnsServer {
-  const hp = parseHostPort(raw, 53);
+  const hp = parseHostPort(raw, PROBERS.dns.defaultPort);
   if (hp.family === 0)
     throw new ConndxError(
       'CONNDX_BAD_TARGET',

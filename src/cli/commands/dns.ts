@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import { PROBERS } from '../../probes/registry.js';
 import { readInputTextSync } from '../../input.js';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
@@ -6,11 +7,12 @@ import { ConndxError } from '../../errors.js';
 import { fmtElapsed } from '../../report/format.js';
 import { QTYPES } from '../../probes/dns-wire.js';
 import { parseResolvConf } from '../../probes/resolv-conf.js';
-import { planDns, type DnsServer } from '../../probes/dns.js';
+import type { DnsServer } from '../../probes/dns.js';
 import type { CliContext } from '../context.js';
 import { parseHostPort, isValidHostName } from '../../parse.js';
 import { addProbeOptions, parseProbeOptions } from '../probe-options.js';
-import { runProbeCommand } from '../run-probe.js';
+import { kindSummaryParts, runProbeCommand } from '../run-probe.js';
+import { dnsKind, type DnsKindSettings } from '../../probes/kinds/dns.js';
 
 /** Name servers of a resolv.conf text, as `--server` would take them. */
 export function resolvConfServers(text: string): string[] {
@@ -26,7 +28,7 @@ export function parseQtype(text: string): number {
 }
 
 async function toServer(raw: string): Promise<DnsServer> {
-  const hp = parseHostPort(raw, 53);
+  const hp = parseHostPort(raw, PROBERS.dns.defaultPort);
   if (hp.family !== 0) return { key: raw, address: hp.host, port: hp.port };
   try {
     const r = await lookup(hp.host);
@@ -94,60 +96,25 @@ Outcomes: ok nxdomain servfail refused formerr notimp rcode-other timeout trunca
     const expected = (opts.count ?? Infinity) * servers.length;
     const lines = !opts.json && !opts.ndjson && !opts.quiet && (opts.verbose || expected <= 100);
     const typeName = String(o.type).toUpperCase();
-    const { plan, close } = await planDns({
+    const settings: DnsKindSettings = {
       name,
       type,
-      servers,
       tcp: useTcp,
       noFallback: o.fallback === false,
       timeoutMs: opts.timeoutMs,
       decodeAnswers: lines || opts.ndjson,
-    });
+    };
+    const built = await dnsKind.plan(settings, servers);
     try {
       await runProbeCommand(ctx, {
-        ...plan,
+        ...built.plan,
         opts,
+        engineTimeoutMs: built.engineTimeoutMs,
         header: `CONNDX DNS ${name} ${typeName} via ${servers.map((s) => s.key).join(', ')} (${useTcp ? 'tcp' : 'udp'}, ${describeRun(opts)})`,
-        attemptDetail: (r) => {
-          const d = r.detail ?? {};
-          const parts = [
-            d.rcode && r.outcome === 'ok' ? String(d.rcode) : '',
-            d.transport === 'tcp' && !useTcp ? 'via tcp (truncated over udp)' : '',
-          ];
-          if (Array.isArray(d.records) && d.records.length)
-            parts.push(
-              d.records
-                .slice(0, 3)
-                .map((x) => String(x).split(' ').slice(3).join(' '))
-                .join(', ') + (d.records.length > 3 ? ', …' : ''),
-            );
-          return parts.filter(Boolean).join(' ');
-        },
-        summary: {
-          phaseLabel: 'dns query',
-          timingRows: [['replyMs', 'failed replies']],
-          extra: (r) => {
-            const out: string[] = [];
-            if (r.rcodes)
-              out.push(
-                `rcodes: ${Object.entries(r.rcodes as Record<string, number>)
-                  .map(([k, v]) => `${k} ${v}`)
-                  .join(', ')}`,
-              );
-            if (r.tcpFallback) out.push(`truncated over UDP and retried over TCP: ${r.tcpFallback as number}`);
-            if (Array.isArray(r.answers) && r.answers.length) out.push(`answer: ${(r.answers as string[]).join('; ')}`);
-            return out;
-          },
-        },
-        warnings: (res) =>
-          res.mismatchedReplies
-            ? [
-                `${res.mismatchedReplies as number} replies did not match an outstanding query (wrong id or question, or late) and were ignored`,
-              ]
-            : [],
+        ...kindSummaryParts(dnsKind.summary(settings), ctx),
       });
     } finally {
-      close();
+      built.close();
     }
   });
   return cmd;

@@ -3,28 +3,14 @@ import { readInputTextSync } from '../../input.js';
 import { createSecureContext } from 'node:tls';
 import { ConndxError } from '../../errors.js';
 import { parseTlsVersion as parseVersion } from '../../core/tls.js';
-import type { ProbeResult } from '../../engine/summary.js';
-import { fmtMs } from '../../report/format.js';
-import { CERT_WARN_DAYS, type CertificateFacts } from '../../probes/cert.js';
-import { resolveHost } from '../../probes/resolve.js';
-import {
-  createTlsProbe,
-  probeTlsVersions,
-  TLS_DEFAULT_PORT,
-  tlsAttemptAllowanceMs,
-  TLS_VERSIONS,
-  type CertProblem,
-  type Negotiated,
-  type TlsProbeOptions,
-  type TlsTarget,
-  type TlsVersion,
-} from '../../probes/tls.js';
-import type { TargetRef } from '../../core/types.js';
+import { resolveTargets } from '../../probes/resolve.js';
+import { serverNameOf, tlsKind, tlsSummaryLines, tlsWarnings, type TlsKindSettings } from '../../probes/kinds/tls.js';
+import { TLS_DEFAULT_PORT, type TlsProbeOptions, type TlsVersion } from '../../probes/tls.js';
 import type { CliContext } from '../context.js';
 import { isValidHostName } from '../../parse.js';
 import { parseTargetList } from '../targets.js';
 import { addProbeOptions, parseProbeOptions, type ProbeRunOptions } from '../probe-options.js';
-import { runProbeCommand } from '../run-probe.js';
+import { kindSummaryParts, lookupLines, runProbeCommand } from '../run-probe.js';
 import { reportUnresolved } from '../unresolved.js';
 
 /** "TLSv1.3", "tlsv1.3", "1.3", "TLS1.3" → "TLSv1.3". */
@@ -93,68 +79,8 @@ function describe(run: ProbeRunOptions): string {
 }
 
 const fmtSeconds = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000}s` : ms < 1000 ? `${ms}ms` : `${ms / 1000}s`);
-const yesNo = (b: unknown) => (b ? 'yes' : 'no');
 
-/** The summary lines of the TLS facts in a result (negotiated, certificate, versions). */
-export function tlsSummaryLines(r: ProbeResult, c: CliContext['c']): string[] {
-  const out: string[] = [];
-  const n = r.negotiated as Negotiated | undefined;
-  if (n) {
-    out.push(
-      `negotiated: ${n.version ?? '-'} ${n.cipher ?? '-'}, group ${n.group ?? '-'}, alpn ${n.alpn ?? '-'}, resumed ${yesNo(n.resumed)}`,
-    );
-  }
-  const res = r.resumption as Record<string, number> | undefined;
-  if (res)
-    out.push(
-      `resumption: ${Object.entries(res)
-        .map(([k, v]) => `${k} ${v}`)
-        .join(', ')}`,
-    );
-  const cert = r.certificate as CertificateFacts | undefined;
-  if (cert) {
-    const days =
-      cert.daysLeft < 0
-        ? c.red(`expired ${-cert.daysLeft} days ago`)
-        : cert.daysLeft < CERT_WARN_DAYS
-          ? c.yellow(`${cert.daysLeft} days left`)
-          : `${cert.daysLeft} days left`;
-    out.push(`certificate: ${cert.subject}`);
-    out.push(`  issuer ${cert.issuer}`);
-    out.push(`  valid ${cert.notBefore} to ${cert.notAfter} (${days})`);
-    if (cert.sans.length) out.push(`  sans ${cert.sans.join(', ')}`);
-    out.push(
-      `  chain ${cert.chainLength} certificate${cert.chainLength === 1 ? '' : 's'}, self-signed ${yesNo(cert.selfSigned)}, OCSP staple ${yesNo(cert.ocspStapled)}`,
-    );
-    if (cert.key) out.push(`  key ${cert.key}`);
-    if (cert.fingerprint256) out.push(`  sha256 ${cert.fingerprint256}`);
-  }
-  const problem = r.certProblem as CertProblem | undefined;
-  if (problem && r.succeeded > 0) out.push(c.yellow(`certificate problem (not failed: --insecure): ${problem.outcome} (${problem.cause})`));
-  const versions = r.versions as Record<string, string> | undefined;
-  if (versions) {
-    out.push('versions:');
-    for (const v of TLS_VERSIONS) out.push(`  ${v}  ${versions[v] === 'ok' ? c.green('ok') : c.red(versions[v] ?? '-')}`);
-  }
-  return out;
-}
-
-/** Warnings from a result: a certificate close to or past its end, a problem --insecure let through. */
-export function tlsWarnings(r: ProbeResult): string[] {
-  const w: string[] = [];
-  const each = (res: ProbeResult, label: string) => {
-    const cert = res.certificate as CertificateFacts | undefined;
-    if (cert && cert.daysLeft >= 0 && cert.daysLeft < CERT_WARN_DAYS) {
-      w.push(`${label}certificate ${cert.subject} expires in ${cert.daysLeft} day${cert.daysLeft === 1 ? '' : 's'} (${cert.notAfter})`);
-    }
-    const problem = res.certProblem as CertProblem | undefined;
-    if (problem && res.succeeded > 0) w.push(`${label}${problem.outcome} ignored because of --insecure: ${problem.cause}`);
-  };
-  const by = r.byTarget as Record<string, ProbeResult> | undefined;
-  if (by && Object.keys(by).length > 1) for (const [k, res] of Object.entries(by)) each(res, `${k}: `);
-  else each(r, '');
-  return w;
-}
+export { tlsSummaryLines, tlsWarnings };
 
 export function registerTls(program: Command, ctx: CliContext): Command {
   const cmd = program
@@ -203,7 +129,7 @@ Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid c
     });
 
     // Resolve each name once, before the run (as `conndx tcp` does); the lookup time is reported apart.
-    const resolved = await Promise.all(parsed.map((hp) => resolveHost(hp.host, run.family)));
+    const { resolved, targets } = await resolveTargets(parsed, run.family);
     // A name that does not resolve is a finding about that target: the others are still probed.
     const { unresolved, done } = await reportUnresolved(
       ctx,
@@ -214,72 +140,22 @@ Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid c
       run.json,
     );
     if (done) return;
-    const targets: TargetRef<TlsTarget>[] = [];
-    const lookupMs = new Map<string, number>();
-    const headerLines: string[] = [];
-    parsed.forEach((hp, i) => {
-      const r = resolved[i]!;
-      if (!r.ok) return;
-      if (r.lookupMs !== null) {
-        lookupMs.set(hp.raw, r.lookupMs);
-        headerLines.push(`  ${hp.raw}: resolved to ${r.address} in ${fmtMs(r.lookupMs)} ms (not counted in the connect time)`);
-      }
-      const serverName = o.sni !== undefined ? String(o.sni) : hp.family === 0 ? hp.host : undefined;
-      targets.push({ key: hp.raw, target: { key: hp.raw, host: r.address, port: hp.port, serverName } });
-    });
 
-    const versions = new Map<string, Record<TlsVersion, string>>();
-    if (o.versions) {
-      for (const t of targets) versions.set(t.key, await probeTlsVersions(t.target, popts, ctx.stop));
-    }
-
-    const sni = targets[0]!.target.serverName;
+    const settings: TlsKindSettings = { probe: popts, versions: Boolean(o.versions) };
+    if (o.sni !== undefined) settings.sni = String(o.sni);
+    const built = await tlsKind.plan(settings, targets, { signal: ctx.stop });
+    const sni = serverNameOf(targets[0]!, settings.sni);
     await runProbeCommand(ctx, {
-      probe: 'tls',
+      ...built.plan,
       label: rawTargets.join(' '),
       leftOut: unresolved,
-      targets,
-      fn: createTlsProbe(popts),
-      // Handshakes are CPU-bound: worker threads rebuild the same probe from these options.
-      worker: { module: 'probes/tls.js', factory: 'createTlsProbe', args: popts },
-      fdsPerAttempt: 1,
       opts: run,
-      engineTimeoutMs: tlsAttemptAllowanceMs(run.timeoutMs, popts.resume),
+      engineTimeoutMs: built.engineTimeoutMs,
       header: [
         `CONNDX TLS ${rawTargets.join(' ')}${sni ? ` sni=${sni}` : ''}${popts.alpn ? ` alpn=${popts.alpn.join(',')}` : ''} (${describe(run)})`,
-        ...headerLines,
+        ...lookupLines(targets),
       ].join('\n'),
-      attemptDetail: (r) => {
-        const d = r.detail ?? {};
-        const parts: string[] = [];
-        if (d.version) parts.push(String(d.version), String(d.cipher ?? ''));
-        if (d.alpn) parts.push(`alpn=${String(d.alpn)}`);
-        if (d.resumed !== undefined) parts.push(`resumed=${yesNo(d.resumed)}`);
-        if (d.certProblem && r.outcome === 'ok') parts.push(`(${String(d.certProblem)} ignored)`);
-        const tcp = r.timings?.tcpConnectMs;
-        if (tcp !== undefined) parts.push(`tcp ${fmtMs(tcp)} ms`);
-        return parts.join(' ');
-      },
-      summary: {
-        phaseLabel: 'tls handshake',
-        timingRows: [
-          ['tcpConnectMs', 'tcp connect'],
-          ['resumeHandshakeMs', 'tls resumed'],
-        ],
-        extra: (r) => tlsSummaryLines(r, ctx.c),
-      },
-      decorate: (res) => {
-        const by = res.byTarget as Record<string, ProbeResult> | undefined;
-        const put = (r: ProbeResult, key: string) => {
-          const l = lookupMs.get(key);
-          if (l !== undefined) r.lookupMs = Math.round(l * 1000) / 1000;
-          const v = versions.get(key);
-          if (v) r.versions = v;
-        };
-        if (by && Object.keys(by).length > 1) for (const [k, r] of Object.entries(by)) put(r, k);
-        else put(res, targets[0]!.key);
-      },
-      warnings: tlsWarnings,
+      ...kindSummaryParts(tlsKind.summary(settings), ctx),
     });
   });
   return cmd;

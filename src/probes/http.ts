@@ -2,8 +2,8 @@ import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import { isIP } from 'node:net';
 import { now } from '../core/clock.js';
-import { classifyTlsError } from '../probes/classify-tls.js';
-import { connectTcp } from '../probes/tcp.js';
+import { classifyTlsError } from './classify-tls.js';
+import { connectTcp } from './tcp.js';
 import type { Attempt, Probe } from '../core/types.js';
 
 /** One HTTP request over its own connection: status line and time to first byte. */
