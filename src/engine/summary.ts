@@ -143,7 +143,6 @@ export function createAggregate(opts: {
   zeroCounters?: string[];
 }): Aggregate {
   const total = newAcc();
-  const single = opts.keys.length === 1 ? opts.keys[0] : undefined;
   const per = new Map(opts.keys.map((k) => [k, newAcc()] as const));
   const openLoop = opts.openLoop ?? false;
   const finish = (acc: Acc, target: string) => {
@@ -154,17 +153,26 @@ export function createAggregate(opts: {
   return {
     add(rec) {
       addTo(total, rec, openLoop);
-      // One target: its breakdown would repeat the total, so none is kept (result() shows one only for several).
-      if (single === rec.target) return;
       let acc = per.get(rec.target);
       if (!acc) per.set(rec.target, (acc = newAcc()));
       addTo(acc, rec, openLoop);
     },
     result() {
       const res = finish(total, opts.target);
-      if (per.size > 1) {
-        res[opts.breakdown ?? 'byTarget'] = Object.fromEntries([...per].map(([k, acc]) => [k, finish(acc, k)]));
+      // The breakdown is there for one target too: the JSON's shape does not depend on how many there are.
+      const by = Object.fromEntries([...per].map(([k, acc]) => [k, finish(acc, k)]));
+      res[opts.breakdown ?? 'byTarget'] = by;
+      // A fact of the handshake (negotiated, certificate…) is the whole run's only when every
+      // target that has it agrees; else the top level would show whichever target came last.
+      const differ: string[] = [];
+      for (const k of Object.keys(total.factsOk ?? total.factsAny ?? {})) {
+        const seen = new Set(Object.values(by).flatMap((r) => (r[k] === undefined ? [] : [JSON.stringify(r[k])])));
+        if (seen.size > 1) {
+          delete res[k];
+          differ.push(k);
+        }
       }
+      if (differ.length) res.differByTarget = differ;
       return res;
     },
     snapshot() {

@@ -9,7 +9,6 @@ export function makeChalk(isTTY: boolean, env: Record<string, string | undefined
   return new Chalk({ level: off ? 0 : 1 });
 }
 
-
 /** A duration with its unit: "412 ms", "3.20 s", "2m05s". */
 export function fmtElapsed(ms: number): string {
   if (!Number.isFinite(ms)) return '-';

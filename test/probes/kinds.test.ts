@@ -40,7 +40,10 @@ describe('allowances are the kind’s', () => {
     const kind = await PROBERS.tls.plan({ probe: { timeoutMs: 1500, insecure: true, resume: true } }, targets);
     expect(kind.engineTimeoutMs).toBe(tlsAttemptAllowanceMs(1500, true));
     expect(kind.engineTimeoutMs).toBe(3000);
-    const [spec] = parseChecks('checks:\n  - name: t\n    tls: 127.0.0.1:1\n    resume: true\n    insecure: true\n    timeout: 1500ms\n', 'c.yaml').checks;
+    const [spec] = parseChecks(
+      'checks:\n  - name: t\n    tls: 127.0.0.1:1\n    resume: true\n    insecure: true\n    timeout: 1500ms\n',
+      'c.yaml',
+    ).checks;
     const built = await buildCheckPlan(spec!);
     expect(built.ok && built.engineTimeoutMs).toBe(3000);
   });
@@ -69,7 +72,10 @@ describe('a tcp check and `conndx tcp` give the same facts of the same target', 
   test('failures by phase and the SYN schedule, from the kind’s decoration in both', async () => {
     const target = `127.0.0.1:${port}`;
     const cli = await runCliJson(['tcp', target, '--count', '3', '--hold', '300ms', '--timeout', '2s']);
-    const [spec] = parseChecks(`checks:\n  - name: t\n    tcp: ${target}\n    count: 3\n    hold: 300ms\n    timeout: 2s\n`, 'c.yaml').checks;
+    const [spec] = parseChecks(
+      `checks:\n  - name: t\n    tcp: ${target}\n    count: 3\n    hold: 300ms\n    timeout: 2s\n`,
+      'c.yaml',
+    ).checks;
     const check = await runCheck(spec!);
     const res = check.result!;
     expect(cli.json.outcomes).toEqual({ reset: 3 });

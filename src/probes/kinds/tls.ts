@@ -64,6 +64,8 @@ export function tlsSummaryLines(r: ProbeResult, c: Paint): string[] {
   }
   const problem = r.certProblem as CertProblem | undefined;
   if (problem && r.succeeded > 0) out.push(c.yellow(`certificate problem (not failed: --insecure): ${problem.outcome} (${problem.cause})`));
+  const differ = r.differByTarget as string[] | undefined;
+  if (differ?.length) out.push(c.yellow(`${differ.join(', ')}: differ by target (each target's block above shows its own)`));
   const versions = r.versions as Record<string, string> | undefined;
   if (versions) {
     out.push('versions:');
@@ -141,8 +143,8 @@ export const tlsKind: ProbeKind<TlsKindSettings> = {
         const by = res.byTarget as Record<string, ProbeResult> | undefined;
         for (const t of targets) {
           const v: Record<TlsVersion, string> = await probeTlsVersions(t.target, s.probe, env.signal ?? new AbortController().signal);
-          if (by && by[t.key] && targets.length > 1) by[t.key]!.versions = v;
-          else res.versions = v;
+          if (by?.[t.key]) by[t.key]!.versions = v;
+          if (targets.length === 1) res.versions = v;
         }
       },
     };
