@@ -23,6 +23,9 @@ describe('conndx dns against lab endpoints', () => {
       expect(json.probe).toBe('dns');
       expect(json.target).toBe('lab.test');
       expect(json.meta.command).toContain('conndx dns lab.test');
+      // One server: byServer names it, as it would among several.
+      expect(Object.keys(json.byServer)).toEqual([ep.addr]);
+      expect(json.byServer[ep.addr].outcomes).toEqual(json.outcomes);
       if (ep.expect === 'ok') {
         expect(json.latencyMs.p50).toBeGreaterThan(0);
         expect(json.answers[0]).toContain('192.0.2.10');
