@@ -41,6 +41,7 @@ export const TLS_OUTCOMES = [
   'cert-hostname-mismatch',
   'cert-untrusted',
   'cert-chain-incomplete',
+  'not-tls',
   'protocol-error',
   'error',
 ] as const;

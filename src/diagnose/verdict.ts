@@ -297,6 +297,7 @@ const OUTCOME_WORDS: Record<string, string> = {
   'cert-hostname-mismatch': 'cert-hostname-mismatch (the certificate does not name the host asked for)',
   'cert-untrusted': 'cert-untrusted (the chain does not lead to a trusted root)',
   'cert-chain-incomplete': 'cert-chain-incomplete (the server does not send the intermediate certificate)',
+  'not-tls': 'not-tls (the port answers in plaintext, not TLS: a plain service there, or the wrong port)',
 };
 
 function describeOutcome(phase: Phase, outcome: string): string {
@@ -325,6 +326,7 @@ function tlsDetail(_k: string, r: ProbeResult): string[] {
     );
   }
   if (problem) out.push(`  ${problem.outcome}: ${problem.cause}`);
+  if (typeof r.answeredWith === 'string') out.push(`  the server answered in plaintext: ${r.answeredWith}`);
   return out;
 }
 

@@ -149,6 +149,21 @@ function rawEndpoint(
   };
 }
 
+/** A server that speaks first (SSH, SMTP): its greeting on connect, then it reads and waits, as those servers do. */
+function bannerEndpoint(name: string, description: string, banner: string): LabFactory {
+  return async (opts) => {
+    const host = opts?.host ?? LAB_HOST;
+    const server = net.createServer((s) => {
+      s.on('error', noop);
+      s.write(banner);
+      // An SSH server drops a client that sends garbage instead of its own banner.
+      s.once('data', () => s.end());
+    });
+    const l = await listen(server, host);
+    return { name, kind: 'tls', host, port: l.port, description, expect: 'not-tls', info: {}, close: l.close };
+  };
+}
+
 /** The raw alert endpoint: answers every ClientHello with a plaintext alert, `description` unless the SNI chooses another. */
 export function createAlertEndpoint(description = 40): LabFactory {
   return rawEndpoint(
@@ -287,4 +302,15 @@ export const TLS_LAB: Record<string, LabFactory> = {
   'tls-fin-after-hello': rawEndpoint('tls-fin-after-hello', 'closes the connection (FIN) on the ClientHello', 'closed', (s) => s.end()),
   'tls-stall-after-hello': rawEndpoint('tls-stall-after-hello', 'reads the ClientHello and never answers', 'timeout', () => {}),
   'tls-alert': createAlertEndpoint(40),
+  'tls-plaintext-http': rawEndpoint(
+    'tls-plaintext-http',
+    'a plain HTTP server on a TLS port: answers the ClientHello with "HTTP/1.1 400 Bad Request"',
+    'not-tls',
+    (s) => s.end('HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nThis is a plain HTTP port.\n'),
+  ),
+  'tls-ssh-banner': bannerEndpoint(
+    'tls-ssh-banner',
+    'an SSH server on a TLS port: greets every connection with its banner',
+    'SSH-2.0-OpenSSH_9.2p1 conndx-lab\r\n',
+  ),
 };

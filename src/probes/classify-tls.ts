@@ -57,6 +57,15 @@ interface Row {
 const fixed = (o: TlsOutcome) => () => o;
 
 /** One row per case, first match wins; local limits come first (never blame the target). */
+/** OpenSSL's words for a reply that is not a TLS record: a version byte that is no TLS version, a length no record has. */
+const NOT_TLS_CODES = new Set([
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+  'ERR_SSL_PACKET_LENGTH_TOO_LONG',
+  'ERR_SSL_UNKNOWN_PROTOCOL',
+  'ERR_SSL_HTTP_REQUEST',
+  'ERR_SSL_RECORD_LAYER_FAILURE',
+]);
+
 const ROWS: Row[] = [
   { test: (_c, e) => localErrorCause(e) !== null, outcome: fixed('error'), cause: (_c, e) => localErrorCause(e)!, local: true },
   {
@@ -78,6 +87,13 @@ const ROWS: Row[] = [
     cause: (c) => `${c}: the server reset the connection (RST) during the handshake`,
   },
   { test: (c) => c === 'ETIMEDOUT', outcome: fixed('timeout'), cause: () => 'ETIMEDOUT: the kernel gave up on the connection' },
+  // What came back is no TLS record at all: a plaintext server on a TLS port
+  // (the probe then asks what it is: probes/sniff.ts).
+  {
+    test: (c) => NOT_TLS_CODES.has(c),
+    outcome: fixed('not-tls'),
+    cause: (_c, e) => `the server did not answer in TLS (${opensslReason(e)})`,
+  },
   // Anything else from OpenSSL is this client refusing what the server sent: a
   // protocol violation by the server (not TLS at all, a bad record), not a
   // failure of this machine, which is what `error` names.

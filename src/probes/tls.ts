@@ -4,6 +4,7 @@ import { now } from '../core/clock.js';
 import { certificateFacts, type CertificateFacts } from './cert.js';
 import { classifyCertError, classifyTlsError } from './classify-tls.js';
 import { connectTcp } from './tcp.js';
+import { sniffPlaintext } from './sniff.js';
 import type { Attempt, Probe, TlsOutcome } from '../core/types.js';
 
 import { TLS_VERSIONS, type TlsVersion } from '../core/tls.js';
@@ -386,9 +387,28 @@ export function createTlsProbe(o: TlsProbeOptions): Probe<TlsTarget> {
     family: o.family,
     wantSession: Boolean(o.resume),
   };
+  // What a plaintext server says, asked once per target and run (not per attempt: a load of
+  // failed handshakes must not double its connections).
+  const sniffed = new Map<string, Promise<string | null>>();
   return async (t, signal) => {
     const deadline = now() + o.timeoutMs;
     const first = await handshakeOnce(t, setup, signal, deadline);
+    if (first.outcome === 'not-tls') {
+      const key = `${t.host}:${t.port}`;
+      if (!sniffed.has(key))
+        sniffed.set(
+          key,
+          sniffPlaintext(t.host, t.port, Math.min(1000, o.timeoutMs), signal).catch(() => null),
+        );
+      const what = await sniffed.get(key)!;
+      const a = toAttempt(first, { resumeWanted: Boolean(o.resume) });
+      if (what) {
+        a.cause = `the server answered in plaintext: ${what}`;
+        a.detail = { ...a.detail, answeredWith: what };
+        a.facts = { ...a.facts, answeredWith: what };
+      }
+      return a;
+    }
     if (!o.resume || first.outcome !== 'ok') return toAttempt(first, { resumeWanted: Boolean(o.resume) });
     if (!first.session) return toAttempt(first, { resumeWanted: true });
     // --timeout is per attempt (contract): the resumed handshake gets what the first one left.

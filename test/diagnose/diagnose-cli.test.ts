@@ -16,6 +16,7 @@ beforeAll(async () => {
     'tcp-refuse',
     'tcp-drop',
     'tls-rst-after-hello',
+    'tls-plaintext-http',
     'tls-expired',
     'dns-loopback-slow-tail',
     'http-ok',
@@ -150,6 +151,13 @@ describe('diagnose names the phase and outcome of each lab fault', () => {
     expect(json.verdict).toMatchObject({ status: 'failing', phase: 'tls', outcome: 'reset' });
     expect(json.tcp.outcomes).toEqual({ ok: 2 });
     expect(json.http).toBeNull();
+  });
+
+  test('plain HTTP on the TLS port: phase tls, outcome not-tls, what answered in the evidence', async () => {
+    const { json } = await diag(`https://api.v4.lab.test:${eps['tls-plaintext-http']!.port}/`, ['--count', '2', ...tlsArgs()]);
+    expect(json.verdict).toMatchObject({ status: 'failing', phase: 'tls', outcome: 'not-tls' });
+    expect(json.tcp.outcomes).toEqual({ ok: 2 });
+    expect(json.verdict.evidence.join('\n')).toContain('HTTP/1.1 400 Bad Request');
   });
 
   test('expired certificate: phase tls, outcome cert-expired, the dates in the evidence', async () => {

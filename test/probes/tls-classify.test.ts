@@ -49,7 +49,7 @@ describe('transport and local rows', () => {
     expect(c).toMatchObject({ outcome: 'error', local: true });
     expect(c.cause).toMatch(/EMFILE/);
   });
-  test('an alert this client sent (no "alert number") is error with its cause, not the server\'s alert', () => {
+  test("a reply that is no TLS record (OpenSSL: wrong version number) is not-tls with its cause, not the server's alert", () => {
     const e = Object.assign(
       new Error(
         '80DB:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../deps/openssl/openssl/ssl/record/ssl3_record.c:354:\n',
@@ -60,9 +60,9 @@ describe('transport and local rows', () => {
       },
     );
     const c = classifyTlsError(e);
-    expect(c.outcome).toBe('protocol-error');
+    expect(c.outcome).toBe('not-tls');
     expect(c.local).toBe(false);
-    expect(c.cause).toBe('ERR_SSL_WRONG_VERSION_NUMBER: wrong version number');
+    expect(c.cause).toBe('the server did not answer in TLS (ERR_SSL_WRONG_VERSION_NUMBER: wrong version number)');
   });
   test('AggregateError: the inner error decides', () => {
     expect(classifyTlsError(new AggregateError([err('ECONNRESET')])).outcome).toBe('reset');

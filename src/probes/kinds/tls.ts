@@ -62,6 +62,7 @@ export function tlsSummaryLines(r: ProbeResult, c: Paint): string[] {
     if (cert.key) out.push(`  key ${cert.key}`);
     if (cert.fingerprint256) out.push(`  sha256 ${cert.fingerprint256}`);
   }
+  if (typeof r.answeredWith === 'string') out.push(c.red(`not TLS: the server answered in plaintext: ${r.answeredWith}`));
   const problem = r.certProblem as CertProblem | undefined;
   if (problem && r.succeeded > 0) out.push(c.yellow(`certificate problem (not failed: --insecure): ${problem.outcome} (${problem.cause})`));
   const differ = r.differByTarget as string[] | undefined;
