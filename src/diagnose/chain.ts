@@ -97,6 +97,8 @@ export function planOf(o: DiagnoseOptions): DiagnosePlan {
   };
 }
 
+/** How long diagnose watches a plain TCP service after the handshake for a reset or close. */
+export const DIAGNOSE_TCP_WATCH_MS = 500;
 const round = (x: number) => Math.round(x * 1000) / 1000;
 const hostPort = (a: string, port: number) => (isIP(a) === 6 ? `[${a}]:${port}` : `${a}:${port}`);
 
@@ -282,7 +284,10 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
   if (addresses.length && !signal.aborted) {
     say(`tcp to ${addresses.map((a) => a.key).join(', ')}`);
     const targets = resolvedOf(addresses);
-    const built = await PROBERS.tcp.plan({ timeoutMs: o.timeoutMs, holdMs: 0, close: 'fin' }, targets);
+    // A plain TCP service (no TLS or HTTP phase after) is watched briefly after the handshake, so a
+    // server that accepts and then resets or closes is seen, as `conndx tcp --hold` sees it.
+    const holdMs = plan.tls || plan.http ? 0 : Math.min(DIAGNOSE_TCP_WATCH_MS, o.timeoutMs);
+    const built = await PROBERS.tcp.plan({ timeoutMs: o.timeoutMs, holdMs, close: 'fin' }, targets);
     ({ result: tcp } = await executeProbe({ ...built.plan, label }, exec(targets.length, built.engineTimeoutMs)));
     keyed(
       tcp,

@@ -1,4 +1,5 @@
 import { shq } from '../shell.js';
+import { PROBERS } from '../probes/registry.js';
 import type { ProbeResult } from '../engine/summary.js';
 import type { Phase } from '../core/types.js';
 import type { AddressInfo, DiagnosePlan, DnsPhase } from './types.js';
@@ -217,8 +218,20 @@ function judgeConn(
     const outcome = stripPrefix(worstOutcome(res.outcomes) ?? 'error');
     const none = res.succeeded === 0;
     const dead = failing.filter(([, r]) => r.succeeded === 0);
+    // The phase is the outcome's, as the kind says, not the probe's: a reset or close after a
+    // completed TCP handshake failed the phase that came next (tls when a TLS handshake was to
+    // follow, as `conndx tls` says; else app, as `conndx tcp --hold` and `pcap` say).
+    const after = phase === 'tcp' && PROBERS.tcp.phaseOfOutcome(outcome) !== 'tcp';
+    const at: Phase = after ? (j.plan.tls ? 'tls' : 'app') : phase;
     let summary: string;
-    if (none) {
+    if (at !== phase) {
+      const then = outcome === 'closed' ? 'closes it (FIN) before sending anything' : 'resets it (RST)';
+      const before = j.plan.tls ? ', before the TLS handshake' : '';
+      summary =
+        entries.length === 1
+          ? `TCP connect to ${entries[0]![0]} succeeds, then the server ${then}${before}, in ${res.failed} of ${res.attempts} attempts.`
+          : `TCP connect succeeds, then the server ${then}${before}, in ${res.failed} of ${res.attempts} attempts on ${failing.length} of ${entries.length} addresses.`;
+    } else if (none) {
       summary =
         entries.length === 1
           ? `${label} to ${entries[0]![0]} fails: ${describeOutcome(phase, outcome)} in ${res.failed} of ${res.attempts} attempts.`
@@ -246,7 +259,7 @@ function judgeConn(
       evidence.push(...detail(k, r));
     }
     out.push({
-      phase,
+      phase: at,
       kind: 'fails',
       status: none ? 'failing' : 'degraded',
       outcome,

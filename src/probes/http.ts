@@ -46,6 +46,11 @@ export function createHttpProbe(o: HttpProbeOptions): Probe<HttpTarget> {
   return async (t, signal) => {
     const deadline = now() + o.timeoutMs;
     const c = await connectTcp({ host: t.address, port: t.port, timeoutMs: o.timeoutMs, signal });
+    if (c.outcome === 'reset') {
+      // Accepted, then reset at once: the phase after the handshake failed, as `conndx tcp --hold` says.
+      const cause = 'the server accepted the connection and reset it (RST) before the request';
+      return t.tls ? { outcome: 'tls:reset', phase: 'tls', ms: null, cause } : { outcome: 'reset', phase: 'app', ms: null, cause };
+    }
     if (c.outcome !== 'ok' || !c.socket) {
       return { outcome: `tcp:${c.outcome}`, phase: 'tcp', ms: null, cause: c.cause, ...(c.local ? { local: true } : {}) };
     }

@@ -110,6 +110,17 @@ export async function handshakeOnce(
   session?: Buffer,
 ): Promise<HandshakeResult> {
   const tcp = await connectTcp({ host: t.host, port: t.port, timeoutMs: Math.max(1, deadline - now()), signal, family: setup.family });
+  if (tcp.outcome === 'reset') {
+    // The TCP handshake completed and the server reset at once: the TLS handshake is what failed
+    // (`conndx tcp --hold` calls the same connection phase app: after the handshake, never tcp).
+    return {
+      outcome: 'reset',
+      phase: 'tls',
+      tcpConnectMs: null,
+      ms: null,
+      cause: 'the server accepted the connection and reset it (RST) before the TLS handshake could start',
+    };
+  }
   if (tcp.outcome !== 'ok' || !tcp.socket) {
     return { outcome: `tcp:${tcp.outcome}`, phase: 'tcp', tcpConnectMs: null, ms: null, cause: tcp.cause, local: tcp.local };
   }
