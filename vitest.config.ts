@@ -35,6 +35,8 @@ const TIMING = [
   'test/diagnose/diagnose-cli.test.ts',
   'test/diagnose/diagnose-capture.test.ts',
   'test/capture/loopback-capture.test.ts',
+  'test/capture/self-agreement.test.ts',
+  'test/diagnose/phase-agreement.test.ts',
   'test/demo.test.ts',
   'test/hostile/**/*.test.ts',
   'test/signals/**/*.test.ts',

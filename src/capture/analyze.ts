@@ -59,6 +59,8 @@ export interface PcapResult {
     resets: number;
     resetsBy: { client: number; server: number };
     resetsInPhase: { tcp: number; tls: number; app: number };
+    /** Resets the client sent after its own FIN: it ended its own connection (Zeek: SF), no failure. */
+    resetsAfterClientClose: number;
     closedBeforeData: number;
     midstream: number;
     records: number;
@@ -191,6 +193,7 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     resets: 0,
     resetsBy: { client: 0, server: 0 },
     resetsInPhase: { tcp: 0, tls: 0, app: 0 },
+    resetsAfterClientClose: 0,
     closedBeforeData: 0,
     midstream: 0,
     records: 0,
@@ -332,8 +335,8 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       tcp.resets++;
       if (c.rstBy === 'orig') tcp.resetsBy.client++;
       else tcp.resetsBy.server++;
-      const p = phase === 'ok' ? 'app' : phase;
-      tcp.resetsInPhase[p]++;
+      if (phase === 'ok') tcp.resetsAfterClientClose++;
+      else tcp.resetsInPhase[phase]++;
     }
     const t = c.tls;
     if (t) {

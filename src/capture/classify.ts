@@ -76,7 +76,10 @@ export interface Classified {
  * TCP phase: refused (REJ), timeout (SYN never answered), reset, closed;
  * TLS phase: alert:<name>, reset, closed, stalled, timeout; app: reset.
  */
-export function classifyConnection(f: ConnFacts): Classified {
+export function classifyConnection(facts: ConnFacts): Classified {
+  // A client that closed first (FIN) and then reset what still arrived ended its own
+  // connection, as Zeek's SF says: no failure of the server (conndx's own probes do this).
+  const f = facts.rstBy === 'client' && facts.finBy === 'client' ? { ...facts, rstBy: null } : facts;
   if (f.attempt && !f.synAcked) {
     if (f.zeekState === 'REJ' || f.rstBy === 'server') return { phase: 'tcp', outcome: 'refused' };
     return { phase: 'tcp', outcome: 'timeout' };

@@ -31,7 +31,7 @@ export function renderPcapSummary(c: ChalkInstance, r: PcapResult): string {
   ]);
   rows.push([
     '',
-    `resets ${bad(tcp.resets)} (by client ${tcp.resetsBy.client}, by server ${tcp.resetsBy.server}; in phase tcp ${tcp.resetsInPhase.tcp}, tls ${tcp.resetsInPhase.tls}, app ${tcp.resetsInPhase.app})`,
+    `resets ${bad(tcp.resets)} (by client ${tcp.resetsBy.client}, by server ${tcp.resetsBy.server}; in phase tcp ${tcp.resetsInPhase.tcp}, tls ${tcp.resetsInPhase.tls}, app ${tcp.resetsInPhase.app}${tcp.resetsAfterClientClose ? `; ${tcp.resetsAfterClientClose} after the client's own FIN, no failure` : ''})`,
   ]);
   rows.push(['', `handshake RTT ${pctsText(tcp.handshakeRttMs)}`]);
   if (tcp.midstream) rows.push(['', `${tcp.midstream} connections already open when the capture started`]);

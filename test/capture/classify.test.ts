@@ -77,7 +77,21 @@ describe('classifyConnection', () => {
       'tls',
       'stalled',
     ],
-    ['TLS then reset', { rstBy: 'client', tls: { complete: true, alert: null, encryptedAlert: false, serverBytes: 900 } }, 'app', 'reset'],
+    ['TLS then reset', { rstBy: 'server', tls: { complete: true, alert: null, encryptedAlert: false, serverBytes: 900 } }, 'app', 'reset'],
+    [
+      'TLS then a client reset without its FIN',
+      { rstBy: 'client', finBy: null, tls: { complete: true, alert: null, encryptedAlert: false, serverBytes: 900 } },
+      'app',
+      'reset',
+    ],
+    // The client closed first, then reset what still arrived (a session ticket): Zeek's SF, not a failure.
+    [
+      'TLS, client FIN then client RST',
+      { rstBy: 'client', finBy: 'client', tls: { complete: true, alert: null, encryptedAlert: false, serverBytes: 900 } },
+      'ok',
+      'ok',
+    ],
+    ['plain, client FIN then client RST', { rstBy: 'client', finBy: 'client' }, 'ok', 'ok'],
     ['TLS ok', { tls: { complete: true, alert: null, encryptedAlert: false, serverBytes: 900 } }, 'ok', 'ok'],
   ])('%s', (_name, facts, phase, outcome) => {
     expect(classifyConnection({ ...base, ...facts })).toEqual({ phase, outcome });
