@@ -181,3 +181,24 @@ export function unescapeText(text: string): Buffer {
   }
   return Buffer.from(out);
 }
+
+/**
+ * `--expect-status`: "200-299,301", "2xx,304" → inclusive ranges of HTTP
+ * statuses (100-599). Anything else is bad input.
+ */
+export function parseStatusRanges(text: string, flag = '--expect-status'): [number, number][] {
+  const out: [number, number][] = [];
+  for (const part of String(text)
+    .split(',')
+    .map((p) => p.trim())) {
+    const m = /^([1-5])xx$/i.exec(part) ?? /^(\d{3})(?:-(\d{3}))?$/.exec(part);
+    const bad = () => new ConndxError('CONNDX_BAD_ARGUMENT', `bad ${flag} "${text}": give statuses or ranges such as 200-299,301 or 2xx`);
+    if (!m) throw bad();
+    const range: [number, number] = part.toLowerCase().endsWith('xx')
+      ? [Number(m[1]) * 100, Number(m[1]) * 100 + 99]
+      : [Number(m[1]), Number(m[2] ?? m[1])];
+    if (range[0] < 100 || range[1] > 599 || range[0] > range[1]) throw bad();
+    out.push(range);
+  }
+  return out;
+}

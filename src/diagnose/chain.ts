@@ -47,6 +47,8 @@ export interface DiagnoseOptions {
   sni?: string;
   /** Send one HTTP GET (default: for http:// and https:// targets). */
   httpPath?: string | null;
+  /** HTTP statuses that count as healthy (default: below 400; a 4xx is then DEGRADED, a 5xx FAILING). */
+  expectStatus?: [number, number][];
   thresholds?: Partial<Thresholds>;
   signal?: AbortSignal;
   argv?: readonly string[];
@@ -94,6 +96,7 @@ export function planOf(o: DiagnoseOptions): DiagnosePlan {
     timeoutMs: o.timeoutMs,
     family: o.family,
     servers,
+    ...(o.expectStatus ? { expectStatus: o.expectStatus } : {}),
   };
 }
 
@@ -323,6 +326,7 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
           cert: o.tlsOptions?.cert,
           key: o.tlsOptions?.key,
           userAgent: `conndx/${conndxVersion()}`,
+          ...(o.expectStatus ? { expectStatus: o.expectStatus } : {}),
         },
         targets,
       );

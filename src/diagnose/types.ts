@@ -32,4 +32,6 @@ export interface DiagnosePlan {
   timeoutMs: number;
   family: 0 | 4 | 6;
   servers: string[];
+  /** `--expect-status`: the HTTP statuses that count as healthy. */
+  expectStatus?: [number, number][];
 }

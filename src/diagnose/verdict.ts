@@ -258,10 +258,14 @@ function judgeConn(
       evidence.push(`${k}: ${outcomeList(r)}${r.errors ? `; ${Object.keys(r.errors).join('; ')}` : ''}`);
       evidence.push(...detail(k, r));
     }
+    // A client-error status (4xx) without --expect-status: the server works, the URL or the
+    // request is wrong (degraded); a 5xx, or a status --expect-status rules out, is failing.
+    const clientError =
+      at === 'app' && !j.plan.expectStatus && Object.keys(res.outcomes).every((k) => k === 'ok' || /^http-4\d\d$/.test(k));
     out.push({
       phase: at,
       kind: 'fails',
-      status: none ? 'failing' : 'degraded',
+      status: none && !clientError ? 'failing' : 'degraded',
       outcome,
       summary,
       evidence,
@@ -319,6 +323,9 @@ function describeOutcome(phase: Phase, outcome: string): string {
   if (phase === 'tls' && outcome === 'reset') return 'reset (RST right after the ClientHello, as an SNI filter or a non-TLS service does)';
   if (phase === 'tls' && outcome === 'timeout') return 'timeout (no complete handshake: the server stalled after the ClientHello)';
   if (outcome.startsWith('alert:')) return `${outcome} (the server refused the handshake with this TLS alert)`;
+  if (/^http-4\d\d$/.test(outcome))
+    return `${outcome} (a client-error status: the path, Host or credentials are not what the server serves)`;
+  if (/^http-5\d\d$/.test(outcome)) return `${outcome} (the server's own error)`;
   return OUTCOME_WORDS[outcome] ?? outcome;
 }
 

@@ -74,6 +74,15 @@ export const HTTP_LAB: Record<string, LabFactory> = {
     res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '5' });
     res.end('unavailable\n');
   }),
+  'http-404': httpEndpoint(
+    'http-404',
+    'answers every request with 404 Not Found (a health URL that is not there)',
+    'http-404',
+    (_req, res) => {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('not found\n');
+    },
+  ),
   'http-slow': httpEndpoint(
     'http-slow',
     `answers with 200 after ${HTTP_SLOW_FIRST_BYTE_MS} ms (a slow first byte)`,

@@ -25,13 +25,28 @@ export interface HttpProbeOptions {
   cert?: string;
   key?: string;
   userAgent: string;
+  /** Statuses that count as ok (default: below 400). */
+  expectStatus?: StatusRanges;
 }
 
 /** Statuses at or above this count as the application failing (5xx: the server's own error). */
 export const HTTP_FAIL_STATUS = 500;
 
+/** Inclusive status ranges, as `--expect-status 200-299,301` gives them. */
+export type StatusRanges = [number, number][];
+
 /**
- * Outcomes: `ok` (a status line below 500 arrived), `http-<status>` for 5xx,
+ * Is a status what was expected? With ranges: inside one of them (as
+ * blackbox_exporter's valid_status_codes). Without: below 400, as `curl -f`
+ * counts success (a 404 on a health URL is no healthy answer).
+ */
+export function statusExpected(status: number, ranges?: StatusRanges): boolean {
+  if (ranges?.length) return ranges.some(([lo, hi]) => status >= lo && status <= hi);
+  return status < 400;
+}
+
+/**
+ * Outcomes: `ok` (an expected status: below 400 unless `expectStatus` says), `http-<status>` otherwise,
  * `timeout` (no first byte within the timeout), `reset`, `closed` (FIN
  * before a response), `malformed` (bytes that are not an HTTP response), and
  * `tcp:<outcome>` / `tls:<outcome>` when the connection itself failed. Phase
@@ -148,13 +163,14 @@ function exchange(
           cause: `not an HTTP response: ${JSON.stringify(line.slice(0, 40))}`,
         });
       const status = Number(m[2]);
+      const ok = statusExpected(status, o.expectStatus);
       finish({
-        outcome: status >= HTTP_FAIL_STATUS ? `http-${status}` : 'ok',
+        outcome: ok ? 'ok' : `http-${status}`,
         phase: 'app',
         ms: firstByteMs,
         tallies: { statuses: String(status) },
         facts: { statusLine: line.slice(0, 120) },
-        ...(status >= HTTP_FAIL_STATUS ? { cause: line.slice(0, 120) } : {}),
+        ...(ok ? {} : { cause: line.slice(0, 120) }),
         detail: { status },
       });
     });

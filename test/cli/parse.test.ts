@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { parseDuration, parseHostPort, unescapeText } from '../../src/parse.js';
+import { parseDuration, parseHostPort, parseStatusRanges, unescapeText } from '../../src/parse.js';
+import { statusExpected } from '../../src/probes/http.js';
 
 describe('durations', () => {
   test.each([
@@ -41,5 +42,27 @@ describe('--send escapes', () => {
     expect(unescapeText('GET / HTTP/1.0\\r\\n\\r\\n').toString()).toBe('GET / HTTP/1.0\r\n\r\n');
     expect([...unescapeText('\\x00\\xff\\t\\\\')]).toEqual([0, 255, 9, 92]);
     expect(unescapeText('plain').toString()).toBe('plain');
+  });
+});
+
+describe('--expect-status', () => {
+  test('ranges, single statuses and classes', () => {
+    expect(parseStatusRanges('200-299,301')).toEqual([
+      [200, 299],
+      [301, 301],
+    ]);
+    expect(parseStatusRanges('2xx, 304')).toEqual([
+      [200, 299],
+      [304, 304],
+    ]);
+  });
+  test.each(['', '2x9', '99', '600', '300-200', '200-', 'abc'])('%j is bad input', (t) => {
+    expect(() => parseStatusRanges(t)).toThrow(/bad --expect-status/);
+  });
+  test('without ranges below 400 counts, as curl -f; with them, only inside', () => {
+    expect(statusExpected(302)).toBe(true);
+    expect(statusExpected(404)).toBe(false);
+    expect(statusExpected(404, [[404, 404]])).toBe(true);
+    expect(statusExpected(302, [[200, 299]])).toBe(false);
   });
 });

@@ -21,6 +21,7 @@ beforeAll(async () => {
     'dns-loopback-slow-tail',
     'http-ok',
     'http-503',
+    'http-404',
     'http-slow',
   ])
     eps[n] = await b.start(n);
@@ -172,6 +173,25 @@ describe('diagnose names the phase and outcome of each lab fault', () => {
     expect(json.http.statuses).toEqual({ 503: 2 });
     expect(json.tls).toBeNull();
     expect(code).toBe(1);
+  });
+
+  test('HTTP status: 404 is degraded, exit 1; --expect-status decides (failing outside it, ok inside)', async () => {
+    const url = `http://api.v4.lab.test:${eps['http-404']!.port}/healthz`;
+    const plain = await diag(url, ['--count', '2']);
+    expect(plain.json.verdict).toMatchObject({ status: 'degraded', phase: 'app', outcome: 'http-404' });
+    expect(plain.code).toBe(1);
+    const strict = await diag(url, ['--count', '2', '--expect-status', '200-299']);
+    expect(strict.json.verdict).toMatchObject({ status: 'failing', phase: 'app', outcome: 'http-404' });
+    expect(strict.json.plan.expectStatus).toEqual([[200, 299]]);
+    const wanted = await diag(url, ['--count', '2', '--expect-status', '404']);
+    expect(wanted.json.verdict).toMatchObject({ status: 'ok' });
+    expect(wanted.code).toBe(0);
+    const five = await diag(`http://api.v4.lab.test:${eps['http-503']!.port}/`, ['--count', '2']);
+    expect(five.json.verdict).toMatchObject({ status: 'failing', phase: 'app', outcome: 'http-503' });
+    const bad = await runCli(['diagnose', url, '--expect-status', '2x9']);
+    expect(bad.code).toBe(3);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toContain('bad --expect-status "2x9"');
   });
 
   test('a slow first byte: degraded, phase app, outcome slow; plain http:// needs no TLS', async () => {

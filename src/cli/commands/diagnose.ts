@@ -16,7 +16,7 @@ import { renderDiagnose } from '../../report/diagnose-terminal.js';
 import { renderDiagnoseHtml } from '../../report/html.js';
 import { renderDiagnoseMarkdown } from '../../report/markdown.js';
 import { write, warn, type CliContext } from '../context.js';
-import { DURATION_MAX_MS, isValidHostName, parseDuration, parseHostPort } from '../../parse.js';
+import { DURATION_MAX_MS, isValidHostName, parseDuration, parseHostPort, parseStatusRanges } from '../../parse.js';
 import { addProbeOptions, parseProbeOptions } from '../probe-options.js';
 import { tlsOptionsFrom } from './tls.js';
 
@@ -95,6 +95,10 @@ export function registerDiagnose(program: Command, ctx: CliContext): Command {
     .option('--tls', 'negotiate TLS whatever the port (default: https:// or a TLS port such as 443)')
     .option('--no-tls', 'never negotiate TLS')
     .option('--http [path]', 'send one HTTP GET (default for http:// and https:// URLs; path default /)')
+    .option(
+      '--expect-status <list>',
+      'HTTP statuses that count as healthy, e.g. 200-299,301 or 2xx (default: below 400; 4xx DEGRADED, 5xx FAILING)',
+    )
     .option('--report <file>', 'also write a report: FILE.md (Markdown for a ticket) or FILE.html (one self-contained page)')
     .option('--capture', "capture the diagnosis's own packets with tcpdump (needs root) and add the packet-level evidence")
     .option('--sni <name>', 'server name to send and check the certificate against (default: the target name)')
@@ -219,6 +223,7 @@ degraded or failing (a name that does not resolve included), 3 unusable input.`,
         },
         sni: o.sni === undefined ? undefined : String(o.sni),
         httpPath,
+        ...(o.expectStatus !== undefined ? { expectStatus: parseStatusRanges(String(o.expectStatus)) } : {}),
         thresholds,
         signal: ctx.stop,
         argv: ctx.argv,
