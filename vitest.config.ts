@@ -36,6 +36,7 @@ const TIMING = [
   'test/diagnose/diagnose-capture.test.ts',
   'test/capture/loopback-capture.test.ts',
   'test/capture/self-agreement.test.ts',
+  'test/cli/pacing.test.ts',
   'test/diagnose/phase-agreement.test.ts',
   'test/demo.test.ts',
   'test/hostile/**/*.test.ts',

@@ -19,6 +19,8 @@ export interface CliContext {
   reload: EventTarget;
   /** Set by the command's action: 0..3. */
   exitCode: number;
+  /** Set by a command that runs until stopped (--watch): Ctrl-C is its normal end, not an interruption (no exit 130). */
+  untilStopped?: boolean;
 }
 
 /** Write and wait for 'drain' when the stream asks for it. */

@@ -95,7 +95,7 @@ export async function main(args: MainArgs): Promise<number> {
     interrupts++;
     stoppedBy ??= 'SIGINT';
     if (interrupts === 1) {
-      args.stderr.write('\n(interrupted: finishing attempts in flight; Ctrl-C again to quit now)\n');
+      if (!ctx.untilStopped) args.stderr.write('\n(interrupted: finishing attempts in flight; Ctrl-C again to quit now)\n');
       stopper.abort();
     } else {
       process.exit(130);
@@ -130,7 +130,7 @@ export async function main(args: MainArgs): Promise<number> {
     await program.parseAsync([...args.argv], { from: 'user' });
     // `serve` and `lab` run until stopped: a signal is how they end (serve drains first), not an interruption.
     const daemon = args.argv[0] === 'serve' || args.argv[0] === 'lab';
-    if (stoppedBy === 'SIGINT' && !daemon) return 130;
+    if (stoppedBy === 'SIGINT' && !daemon && !ctx.untilStopped) return 130;
     if (stoppedBy === 'SIGTERM' && !daemon) return 143;
     return ctx.exitCode;
   } catch (e) {

@@ -24,6 +24,32 @@ export interface ProbeRunOptions {
   workers?: number;
   /** This host's share of the work: K of N (1-based). */
   shard?: { k: number; n: number };
+  /** Pacing as ping does it: one attempt per target every this many ms (--interval; default 1 s with --watch, or --duration alone). */
+  intervalMs?: number;
+  /** --watch: run until Ctrl-C (which is then the normal end, not an interruption), with a rolling summary. */
+  watch: boolean;
+}
+
+/** The default pace of --watch and of --duration without --count, --rate or --concurrency: one attempt a second, as ping. */
+export const DEFAULT_INTERVAL_MS = 1000;
+/** How often --watch prints its rolling summary. */
+export const WATCH_SUMMARY_MS = 10_000;
+
+const secs = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000}s` : ms < 1000 ? `${ms}ms` : `${ms / 1000}s`);
+
+/** The run's pacing and limits, as every probe's header line says them: "every 1s, until Ctrl-C, timeout 3s". */
+export function describePacing(o: ProbeRunOptions): string {
+  const parts: string[] = [];
+  if (o.watch) parts.push('until Ctrl-C');
+  else if (o.durationMs !== undefined) parts.push(`for ${secs(o.durationMs)}`);
+  if (o.count !== undefined) parts.push(`count ${o.count}`);
+  if (o.intervalMs !== undefined) parts.push(`every ${secs(o.intervalMs)} per target`);
+  else {
+    if (o.rate !== undefined) parts.push(`rate ${o.rate}/s`);
+    parts.push(`concurrency ${o.concurrency}`);
+  }
+  parts.push(`timeout ${secs(o.timeoutMs)}`);
+  return parts.join(', ');
 }
 
 export function addProbeOptions(cmd: Command, defaults: { count?: number } = {}): Command {
@@ -31,7 +57,9 @@ export function addProbeOptions(cmd: Command, defaults: { count?: number } = {})
     .option('-c, --count <n>', `attempts per target (default ${defaults.count ?? 10}; with --duration, unlimited)`)
     .option('--concurrency <n>', 'attempts in flight at once (default 1; with --rate, 1000)')
     .option('--rate <n>', 'open loop: attempts started per second; latency counts from each scheduled start')
-    .option('--duration <d>', 'run for a time (e.g. 30s, 2m; more than 0, at most 24h) instead of a count')
+    .option('--duration <d>', 'run for a time (e.g. 30s, 2m; more than 0, at most 24h) instead of a count (alone: one attempt a second)')
+    .option('-i, --interval <d>', 'one attempt per target every <d>, as ping (e.g. 1s, 200ms); lines are printed as they come')
+    .option('--watch', 'run until Ctrl-C, one attempt a second (or --interval), with a summary every 10s; Ctrl-C ends it normally')
     .option('--timeout <d>', 'per attempt (default 3s, at most 10m)')
     .option('--retries <n>', 'retry a failed attempt up to n times, exponential backoff with jitter (default 0)')
     .option('--breaker <n>', 'circuit breaker: after n consecutive failures skip the target for 10s')
@@ -54,8 +82,27 @@ export function parseProbeOptions(o: Record<string, unknown>, defaults: { count?
   const durationMs =
     str('duration') !== undefined ? parseDuration(str('duration')!, '--duration', { min: 1, max: DURATION_MAX_MS.duration }) : undefined;
   const rate = str('rate') !== undefined ? parsePositiveNumber(str('rate')!, '--rate') : undefined;
+  const watch = Boolean(o.watch);
+  if (watch && (str('count') !== undefined || durationMs !== undefined)) {
+    throw new ConndxError('CONNDX_BAD_ARGUMENT', '--watch runs until Ctrl-C: drop --count and --duration');
+  }
+  let intervalMs =
+    str('interval') !== undefined ? parseDuration(str('interval')!, '--interval', { min: 1, max: DURATION_MAX_MS.hold }) : undefined;
+  if (intervalMs !== undefined && (rate !== undefined || o.adaptive || str('concurrency') !== undefined)) {
+    throw new ConndxError(
+      'CONNDX_BAD_ARGUMENT',
+      '--interval paces one attempt at a time per target: drop --rate, --concurrency and --adaptive',
+    );
+  }
+  // Asked for a time (or to watch), not for load: pace as ping does.
+  const load = rate !== undefined || o.adaptive || str('concurrency') !== undefined || str('count') !== undefined;
+  if (intervalMs === undefined && !load && (watch || durationMs !== undefined)) intervalMs = DEFAULT_INTERVAL_MS;
   const count =
-    str('count') !== undefined ? parsePositiveInt(str('count')!, '--count') : durationMs !== undefined ? undefined : (defaults.count ?? 10);
+    str('count') !== undefined
+      ? parsePositiveInt(str('count')!, '--count')
+      : durationMs !== undefined || watch
+        ? undefined
+        : (defaults.count ?? 10);
   const concurrency =
     str('concurrency') !== undefined
       ? parsePositiveInt(str('concurrency')!, '--concurrency', { max: 1_000_000 })
@@ -102,6 +149,10 @@ export function parseProbeOptions(o: Record<string, unknown>, defaults: { count?
     quiet: Boolean(o.quiet),
     verbose: Boolean(o.verbose),
     retries: str('retries') !== undefined ? parsePositiveInt(str('retries')!, '--retries', { min: 0, max: 100 }) : 0,
+    watch,
+    ...(intervalMs !== undefined ? { intervalMs } : {}),
+    // --watch runs until stopped; the engine's own cap (24 h) is its end if nothing stops it.
+    ...(watch ? { durationMs: DURATION_MAX_MS.duration } : {}),
     breaker: str('breaker') !== undefined ? parsePositiveInt(str('breaker')!, '--breaker') : undefined,
   };
 }

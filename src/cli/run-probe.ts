@@ -9,7 +9,7 @@ import type { AttemptRecord } from '../core/types.js';
 import type { KindSummary, ResolvedTarget } from '../probes/kinds/kind.js';
 import { warn, write, type CliContext } from './context.js';
 import { dnsField, unresolvedHeader, type Unresolved } from './unresolved.js';
-import type { ProbeRunOptions } from './probe-options.js';
+import { WATCH_SUMMARY_MS, type ProbeRunOptions } from './probe-options.js';
 
 export interface ProbeCommand<T> extends ProbePlan<T> {
   opts: ProbeRunOptions;
@@ -43,6 +43,19 @@ export function lookupLines(targets: readonly ResolvedTarget[]): string[] {
   );
 }
 
+/** A paced (--interval) result: latency is the attempts' own time, at each level. */
+function asPaced(r: ProbeResult): void {
+  if (r.serviceMs !== undefined) {
+    r.latencyMs = r.serviceMs as ProbeResult['latencyMs'];
+    delete r.serviceMs;
+  }
+  if (r.histograms?.service) {
+    r.histograms.latency = r.histograms.service;
+    delete r.histograms.service;
+  }
+  for (const by of [r.byTarget, r.byServer]) for (const x of Object.values(by ?? {})) asPaced(x);
+}
+
 /** Attempts past which per-attempt lines are off unless -v. */
 const LINES_UNTIL = 100;
 
@@ -66,7 +79,11 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
   const o = p.opts;
   const human = !o.json && !o.ndjson;
   const expected = o.count !== undefined ? o.count * p.targets.length : Infinity;
-  const lines = human && !o.quiet && (o.verbose || expected <= LINES_UNTIL);
+  // A paced run (--interval, --watch) prints every attempt as it comes, as ping does.
+  const paced = o.intervalMs !== undefined;
+  const lines = human && !o.quiet && (o.verbose || paced || expected <= LINES_UNTIL);
+  // --watch ends with Ctrl-C: that is its normal end, and the exit code is the results'.
+  if (o.watch) ctx.untilStopped = true;
   let agg: Aggregate | undefined;
   const leftOut = p.leftOut ?? [];
   const header = [p.header, ...unresolvedHeader(leftOut)].join('\n');
@@ -75,6 +92,22 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
   // A live line on stderr for long runs on a terminal.
   let progress: NodeJS.Timeout | undefined;
   const live = ctx.stderr.isTTY && !lines && expected > LINES_UNTIL;
+  // --watch: a rolling summary line every WATCH_SUMMARY_MS, on stdout between the attempt lines.
+  let rolling: NodeJS.Timeout | undefined;
+  if (o.watch && human) {
+    const t0 = Date.now();
+    rolling = setInterval(() => {
+      if (!agg) return;
+      const s = agg.snapshot();
+      const pct = s.attempts ? ((100 * s.succeeded) / s.attempts).toFixed(1) : '-';
+      void write(
+        ctx.stdout,
+        ctx.c.dim(
+          `--- ${Math.round((Date.now() - t0) / 1000)}s: ${s.attempts} attempts, ${s.succeeded} ok (${pct}%), p50 ${fmtMs(s.p50)} ms, p99 ${fmtMs(s.p99)} ms ---`,
+        ) + '\n',
+      );
+    }, WATCH_SUMMARY_MS);
+  }
   if (live) {
     const t0 = Date.now();
     let last = 0;
@@ -107,18 +140,24 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
       if (rate !== undefined) rate = rate / n;
     }
   }
+  // --interval: one attempt per target every interval, open loop (as ping sends whether or not the
+  // last one was answered), with room for every attempt still within its timeout.
+  if (paced) {
+    rate = (plan.targets.length * 1000) / o.intervalMs!;
+  }
   // Local limits: cap the concurrency up front instead of failing half-way with EMFILE/EADDRNOTAVAIL.
-  let concurrency = o.concurrency;
+  const wanted = paced ? plan.targets.length * (Math.ceil((p.engineTimeoutMs ?? o.timeoutMs) / o.intervalMs!) + 1) : o.concurrency;
+  let concurrency = wanted;
   let adaptive = o.adaptive;
   if (o.cap && p.fdsPerAttempt) {
-    const capped = capConcurrency(o.concurrency, readLocalLimits(), p.fdsPerAttempt, plan.targets.length === 1);
+    const capped = capConcurrency(concurrency, readLocalLimits(), p.fdsPerAttempt, plan.targets.length === 1);
     if (capped.warning) {
       warn(ctx, capped.warning);
       concurrency = capped.concurrency;
       if (adaptive) adaptive = { min: Math.min(adaptive.min, concurrency), max: Math.min(adaptive.max, concurrency) };
     }
   }
-  const workers = o.adaptive ? 1 : (o.workers ?? (p.worker ? defaultWorkers(o.concurrency) : 1));
+  const workers = o.adaptive || paced ? 1 : (o.workers ?? (p.worker ? defaultWorkers(o.concurrency) : 1));
   if (workers > 1 && !p.worker) warn(ctx, `--workers: the ${p.probe} probe runs on one thread`);
   const exec = (x: ExecOptions) => (workers > 1 && p.worker ? executeInWorkers(plan, p.worker, x, workers) : executeProbe(plan, x));
   const { result, stats } = await exec({
@@ -147,10 +186,14 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
     clearInterval(progress);
     ctx.stderr.write('\r\x1b[K');
   }
+  if (rolling) clearInterval(rolling);
 
-  if (stats.interrupted) warn(ctx, 'interrupted: the result covers the attempts made before Ctrl-C');
+  if (stats.interrupted && !o.watch) warn(ctx, 'interrupted: the result covers the attempts made before Ctrl-C');
+  // A paced run is no load test: its latency is each attempt's own time (as ping's), not the time
+  // from a schedule a timer of this process kept; so the scheduler's lateness does not enter it.
+  if (paced) asPaced(result);
   const trust = result.timing as { trustworthy?: boolean; statement?: string } | undefined;
-  if (trust && trust.trustworthy === false && trust.statement) warn(ctx, trust.statement);
+  if (trust && trust.trustworthy === false && trust.statement && !paced) warn(ctx, trust.statement);
   if (result.localErrors) {
     warn(
       ctx,
@@ -159,7 +202,7 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
   }
   for (const w of p.warnings?.(result) ?? []) warn(ctx, w);
   if (o.shard) result.shard = `${o.shard.k}/${o.shard.n}`;
-  if (concurrency !== o.concurrency) result.concurrencyCapped = { requested: o.concurrency, used: concurrency };
+  if (concurrency !== wanted) result.concurrencyCapped = { requested: wanted, used: concurrency };
 
   if (leftOut.length) result.dns = dnsField(leftOut);
   if (o.json) await write(ctx.stdout, JSON.stringify(result, null, 2) + '\n');

@@ -404,7 +404,7 @@ describe('names for what broke (issue 19, item 7)', () => {
 });
 
 describe('protocol violations have their own outcome (issue 19, item 7)', () => {
-  test('a server answering a TLS ClientHello with plain text is protocol-error, not error', async () => {
+  test('a server answering a TLS ClientHello with plain text is not-tls (named), not error', async () => {
     const garbage = createServer((s) => {
       s.on('data', () => s.end('HTTP/1.1 400 Bad Request\r\n\r\n'));
       s.on('error', () => {});
@@ -415,7 +415,8 @@ describe('protocol violations have their own outcome (issue 19, item 7)', () => 
       const r = await runBin(['tls', `127.0.0.1:${gp}`, '--count', '2', '--json']);
       expect(r.code, r.stderr).toBe(2);
       const json = JSON.parse(r.stdout);
-      expect(json.outcomes).toEqual({ 'protocol-error': 2 });
+      expect(json.outcomes).toEqual({ 'not-tls': 2 });
+      expect(json.answeredWith).toBe('HTTP ("HTTP/1.1 400 Bad Request")');
       expect(json.localErrors ?? 0).toBe(0);
     } finally {
       garbage.close();

@@ -4,13 +4,12 @@ import { readInputTextSync } from '../../input.js';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { ConndxError } from '../../errors.js';
-import { fmtElapsed } from '../../report/format.js';
 import { QTYPES } from '../../probes/dns-wire.js';
 import { parseResolvConf } from '../../probes/resolv-conf.js';
 import type { DnsServer } from '../../probes/dns.js';
 import type { CliContext } from '../context.js';
 import { parseHostPort, isValidHostName } from '../../parse.js';
-import { addProbeOptions, parseProbeOptions } from '../probe-options.js';
+import { addProbeOptions, describePacing, parseProbeOptions } from '../probe-options.js';
 import { kindSummaryParts, runProbeCommand } from '../run-probe.js';
 import { dnsKind, type DnsKindSettings } from '../../probes/kinds/dns.js';
 
@@ -110,7 +109,7 @@ Outcomes: ok nxdomain servfail refused formerr notimp rcode-other timeout trunca
         ...built.plan,
         opts,
         engineTimeoutMs: built.engineTimeoutMs,
-        header: `CONNDX DNS ${name} ${typeName} via ${servers.map((s) => s.key).join(', ')} (${useTcp ? 'tcp' : 'udp'}, ${describeRun(opts)})`,
+        header: `CONNDX DNS ${name} ${typeName} via ${servers.map((s) => s.key).join(', ')} (${useTcp ? 'tcp' : 'udp'}, ${describePacing(opts)})`,
         ...kindSummaryParts(dnsKind.summary(settings), ctx),
       });
     } finally {
@@ -118,13 +117,4 @@ Outcomes: ok nxdomain servfail refused formerr notimp rcode-other timeout trunca
     }
   });
   return cmd;
-}
-
-export function describeRun(o: { count?: number; concurrency: number; rate?: number; durationMs?: number; timeoutMs: number }): string {
-  const parts: string[] = [];
-  if (o.durationMs !== undefined) parts.push(`for ${fmtElapsed(o.durationMs)}`);
-  if (o.count !== undefined) parts.push(`count ${o.count}`);
-  if (o.rate !== undefined) parts.push(`rate ${o.rate}/s`);
-  parts.push(`concurrency ${o.concurrency}`, `timeout ${fmtElapsed(o.timeoutMs)}`);
-  return parts.join(', ');
 }

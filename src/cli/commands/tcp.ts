@@ -6,7 +6,7 @@ import { failuresByPhase, tcpKind, type TcpKindSettings } from '../../probes/kin
 import { machineSynSchedule, SYN_SLACK_BEFORE_MS, SYN_WINDOW_AFTER_MS } from '../../probes/tcp.js';
 import type { CliContext } from '../context.js';
 import { DURATION_MAX_MS, parseDuration, unescapeText } from '../../parse.js';
-import { addProbeOptions, parseProbeOptions, type ProbeRunOptions } from '../probe-options.js';
+import { addProbeOptions, describePacing, parseProbeOptions, type ProbeRunOptions } from '../probe-options.js';
 import { kindSummaryParts, lookupLines, runProbeCommand } from '../run-probe.js';
 import { reportUnresolved } from '../unresolved.js';
 import { parseTargetList } from '../targets.js';
@@ -23,11 +23,7 @@ export function parseSend(text: string | undefined): Buffer | undefined {
 const secs = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000}s` : `${fmtMs(ms)} ms`);
 
 function describeTcpRun(o: ProbeRunOptions, holdMs: number, close: string): string {
-  const parts: string[] = [];
-  if (o.durationMs !== undefined) parts.push(`for ${secs(o.durationMs)}`);
-  if (o.count !== undefined) parts.push(`count ${o.count}`);
-  if (o.rate !== undefined) parts.push(`rate ${o.rate}/s`);
-  parts.push(`concurrency ${o.concurrency}`, `timeout ${secs(o.timeoutMs)}`);
+  const parts: string[] = [describePacing(o)];
   if (holdMs > 0) parts.push(`hold ${secs(holdMs)}`);
   if (close !== 'fin') parts.push(`close ${close}`);
   return parts.join(', ');

@@ -9,7 +9,7 @@ import { TLS_DEFAULT_PORT, type TlsProbeOptions, type TlsVersion } from '../../p
 import type { CliContext } from '../context.js';
 import { isValidHostName } from '../../parse.js';
 import { parseTargetList } from '../targets.js';
-import { addProbeOptions, parseProbeOptions, type ProbeRunOptions } from '../probe-options.js';
+import { addProbeOptions, describePacing, parseProbeOptions, type ProbeRunOptions } from '../probe-options.js';
 import { kindSummaryParts, lookupLines, runProbeCommand } from '../run-probe.js';
 import { reportUnresolved } from '../unresolved.js';
 
@@ -68,17 +68,6 @@ export function tlsOptionsFrom(o: Record<string, unknown>, run: ProbeRunOptions)
   }
   return opts;
 }
-
-function describe(run: ProbeRunOptions): string {
-  const parts: string[] = [];
-  if (run.durationMs !== undefined) parts.push(`for ${fmtSeconds(run.durationMs)}`);
-  if (run.count !== undefined) parts.push(`count ${run.count}`);
-  if (run.rate !== undefined) parts.push(`rate ${run.rate}/s`);
-  parts.push(`concurrency ${run.concurrency}`, `timeout ${fmtSeconds(run.timeoutMs)}`);
-  return parts.join(', ');
-}
-
-const fmtSeconds = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000}s` : ms < 1000 ? `${ms}ms` : `${ms / 1000}s`);
 
 export { tlsSummaryLines, tlsWarnings };
 
@@ -152,7 +141,7 @@ Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid c
       opts: run,
       engineTimeoutMs: built.engineTimeoutMs,
       header: [
-        `CONNDX TLS ${rawTargets.join(' ')}${sni ? ` sni=${sni}` : ''}${popts.alpn ? ` alpn=${popts.alpn.join(',')}` : ''} (${describe(run)})`,
+        `CONNDX TLS ${rawTargets.join(' ')}${sni ? ` sni=${sni}` : ''}${popts.alpn ? ` alpn=${popts.alpn.join(',')}` : ''} (${describePacing(run)})`,
         ...lookupLines(targets),
       ].join('\n'),
       ...kindSummaryParts(tlsKind.summary(settings), ctx),
