@@ -25,6 +25,7 @@ const TIMING = [
   'test/probes/tls-probe.test.ts',
   'test/probes/tls-raw.test.ts',
   'test/probes/tls-raw-cli.test.ts',
+  'test/probes/tls-raw-wire.test.ts',
   'test/probes/failed-attempt-times.test.ts',
   'test/engine/open-loop.test.ts',
   'test/engine/run.test.ts',
