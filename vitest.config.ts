@@ -36,6 +36,7 @@ const TIMING = [
   'test/checks/serve.test.ts',
   'test/checks/netns.test.ts',
   'test/diagnose/diagnose-cli.test.ts',
+  'test/diagnose/diagnose-h2.test.ts',
   'test/diagnose/diagnose-capture.test.ts',
   'test/capture/loopback-capture.test.ts',
   'test/demo.test.ts',

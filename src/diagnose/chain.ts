@@ -9,7 +9,7 @@ import { makeTcpProbe, type TcpTarget } from '../probes/tcp.js';
 import type { LookupFn } from '../probes/resolve.js';
 import { emptyResult, type TargetRef } from '../core/types.js';
 import { makeMeta, conndxVersion, type Meta } from '../core/meta.js';
-import { createHttpProbe, type HttpTarget } from './http.js';
+import { alpnFor, createHttpProbe, type HttpProtocolChoice, type HttpTarget } from './http.js';
 import { addressesOf, emulateStub, systemLookup } from './lookup.js';
 import { searchCandidates, type ResolvConf } from '../probes/resolv-conf.js';
 import { TLS_PORTS, type DiagnoseTarget } from './target.js';
@@ -47,6 +47,8 @@ export interface DiagnoseOptions {
   sni?: string;
   /** Send one HTTP GET (default: for http:// and https:// targets). */
   httpPath?: string | null;
+  /** The HTTP phase's protocol (default `auto`: ALPN h2,http/1.1, HTTP/2 when the server picks h2). */
+  httpProtocol?: HttpProtocolChoice;
   thresholds?: Partial<Thresholds>;
   signal?: AbortSignal;
   argv?: readonly string[];
@@ -90,6 +92,7 @@ export function planOf(o: DiagnoseOptions): DiagnosePlan {
     http: path !== null,
     path,
     sni,
+    httpProtocol: o.httpProtocol ?? 'auto',
     count: o.count,
     timeoutMs: o.timeoutMs,
     family: o.family,
@@ -300,7 +303,12 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
           probe: 'tls',
           label,
           targets,
-          fn: createTlsProbe({ ...o.tlsOptions, timeoutMs: o.timeoutMs }),
+          // The TLS phase offers what the HTTP phase will (h2,http/1.1 by default), so an ALPN refusal shows where it happens.
+          fn: createTlsProbe({
+            ...o.tlsOptions,
+            ...(o.tlsOptions?.alpn === undefined && plan.http ? { alpn: alpnFor(plan.httpProtocol) } : {}),
+            timeoutMs: o.timeoutMs,
+          }),
         },
         exec(targets.length),
       ));
@@ -331,6 +339,7 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
             cert: o.tlsOptions?.cert,
             key: o.tlsOptions?.key,
             userAgent: `conndx/${conndxVersion()}`,
+            protocol: plan.httpProtocol,
           }),
         },
         exec(targets.length),
