@@ -9,8 +9,10 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { GROUP_X25519, GROUP_X25519MLKEM768 } from '../../src/core/tls.js';
 import { labPki, LAB_SERVER_NAME } from '../../src/lab/certs.js';
 import { defaultOffer, rawHelloOnce, type RawHelloOffer } from '../../src/probes/tls-raw.js';
+import { now } from '../../src/core/clock.js';
 import { requireTool } from '../helpers/capture-env.js';
-import { lab } from '../helpers/lab.js';
+import { lab, labProcess } from '../helpers/lab.js';
+import { retryOnce } from '../helpers/timing.js';
 
 /**
  * The raw prober's ClientHello on the wire: tcpdump records it on lo and
@@ -181,4 +183,92 @@ describe.skipIf(!ready)(`the raw ClientHello in tshark (tcpdump on lo)${ready ? 
       await ep.close();
     }
   }, 30_000);
+
+  test('time to ServerHello agrees with the capture within 10% or 0.3 ms (plus the loop lateness seen during that attempt), at concurrency 1', async () => {
+    const ep = await labProcess(['tls-ok']);
+    try {
+      const port = ep.endpoints['tls-ok']!.port;
+      await retryOnce('raw time to ServerHello against the wire', async (n) => {
+        const file = join(dir, `timing-${n}.pcap`);
+        const N = 20;
+        const runs = await capture(file, port, async () => {
+          const out: { ms: number; lateMs: number }[] = [];
+          for (let i = 0; i < N; i++) {
+            // How late a 1 ms timer fires during the attempt (and at the first tick after it, which
+            // covers the stretch in which the ServerHello arrived): the time this process could not run.
+            let late = 0;
+            let stop = false;
+            let ended: () => void = () => {};
+            const last = new Promise<void>((res) => (ended = res));
+            const tick = (at: number) =>
+              setTimeout(() => {
+                late = Math.max(late, now() - at - 1);
+                if (stop) ended();
+                else tick(now());
+              }, 1);
+            tick(now());
+            const r = await rawHelloOnce({ host: '127.0.0.1', port, serverName: LAB_SERVER_NAME }, defaultOffer(), {
+              timeoutMs: 2000,
+              signal: never,
+            });
+            stop = true;
+            await last;
+            expect(r.outcome, r.cause).toBe('ok');
+            out.push({ ms: r.serverHelloMs!, lateMs: late });
+          }
+          return out;
+        });
+        const rows = execFileSync(
+          'tshark',
+          [
+            '-r',
+            file,
+            '-d',
+            `tcp.port==${port},tls`,
+            '-Y',
+            'tls.handshake.type == 1 || tls.handshake.type == 2',
+            '-T',
+            'fields',
+            '-E',
+            'separator=|',
+            '-e',
+            'tcp.stream',
+            '-e',
+            'frame.time_relative',
+            '-e',
+            'tls.handshake.type',
+          ],
+          { encoding: 'utf8' },
+        )
+          .trim()
+          .split('\n')
+          .filter(Boolean);
+        const byStream = new Map<number, { ch?: number; sh?: number }>();
+        for (const line of rows) {
+          const [stream, t, types] = line.split('|');
+          const e = byStream.get(Number(stream)) ?? {};
+          const kinds = (types ?? '').split(',').map(Number);
+          if (kinds.includes(1) && e.ch === undefined) e.ch = Number(t) * 1000;
+          if (kinds.includes(2) && e.sh === undefined) e.sh = Number(t) * 1000;
+          byStream.set(Number(stream), e);
+        }
+        const wire = [...byStream.entries()]
+          .sort((a, b) => a[0] - b[0])
+          .map(([, e]) => (e.ch !== undefined && e.sh !== undefined ? e.sh - e.ch : NaN));
+        expect(wire.length, 'one TCP stream per attempt in the capture').toBe(N);
+        runs.forEach((r, i) => {
+          const truth = wire[i]!;
+          const bar = Math.max(0.3, truth * 0.1) + r.lateMs;
+          expect(
+            Math.abs(r.ms - truth) <= bar,
+            `attempt ${i}: conndx ${r.ms.toFixed(3)} ms, wire ${truth.toFixed(3)} ms (bar ${bar.toFixed(3)} ms, of which ${r.lateMs.toFixed(3)} ms the loop ran late)`,
+          ).toBe(true);
+          // never less than the wire shows (the ClientHello leaves inside the write call)
+          expect(r.ms).toBeGreaterThanOrEqual(truth - 0.05);
+        });
+      });
+    } finally {
+      await ep.stop();
+    }
+  }, 60_000);
 });

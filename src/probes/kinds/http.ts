@@ -9,5 +9,5 @@ export const httpKind: ProbeKindInfo = {
   name: 'http',
   phase: 'app',
   defaultPort: 443,
-  outcomes: ['ok', 'timeout', 'reset', 'closed', 'malformed', ...ENGINE_OUTCOMES],
+  outcomes: ['ok', 'timeout', 'reset', 'closed', 'malformed', 'no-h2', ...ENGINE_OUTCOMES],
 };
