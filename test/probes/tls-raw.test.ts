@@ -233,3 +233,50 @@ describe('raw ClientHello against the raw lab endpoints', () => {
     }
   });
 });
+
+describe('raw ClientHello: hostile bytes never throw', () => {
+  // A fixed-seed generator, so a failure replays.
+  let seed = 0x2545f491;
+  const rnd = () => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) / 2 ** 32;
+  };
+  const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(rnd() * 256)));
+
+  test('readServerFlight and parseClientHello on 3000 random and truncated inputs: a verdict, never an exception', () => {
+    const hello = buildClientHello(defaultOffer({ serverName: 'lab.conndx.test' })).record;
+    const kinds = new Set<string>();
+    for (let i = 0; i < 1000; i++) {
+      const junk = bytes(Math.floor(rnd() * 300));
+      // a TLS-looking header in front of junk, the real hello cut anywhere, and a real hello with one byte flipped
+      const framed = Buffer.concat([Buffer.from([22, 3, 3, junk.length >> 8, junk.length & 0xff]), junk]);
+      const cut = hello.subarray(0, Math.floor(rnd() * hello.length));
+      const flipped = Buffer.from(hello);
+      const at = Math.floor(rnd() * flipped.length);
+      flipped[at] = flipped[at]! ^ (1 << Math.floor(rnd() * 8));
+      for (const b of [junk, framed, cut, flipped]) {
+        expect(() => parseClientHello(b)).not.toThrow();
+        const f = readServerFlight(b);
+        kinds.add(f.kind);
+      }
+    }
+    // the generator reached more than one branch of the reader
+    expect(kinds.size).toBeGreaterThanOrEqual(2);
+    expect(parseClientHello(hello)).not.toBeNull();
+  });
+});
+
+describe('raw ClientHello over IPv6', () => {
+  test('::1: the hybrid endpoint answers with X25519MLKEM768', async () => {
+    const ep = await lab('tls-raw-hybrid', { host: '::1' });
+    try {
+      const r = await rawHelloOnce({ host: '::1', port: ep.port }, defaultOffer(), { timeoutMs: TIMEOUT, family: 6, signal: never });
+      expect(r.outcome, r.cause).toBe('ok');
+      expect(r.serverHello!.group).toBe('X25519MLKEM768');
+    } finally {
+      await ep.close();
+    }
+  });
+});
