@@ -280,3 +280,29 @@ describe('raw ClientHello over IPv6', () => {
     }
   });
 });
+
+describe('raw ClientHello: alert, RST, FIN, silence, refused', () => {
+  test.each([
+    ['tls-alert', 'alert:handshake_failure'],
+    ['tls-rst-after-hello', 'reset'],
+    ['tls-fin-after-hello', 'closed'],
+    ['tls-stall-after-hello', 'timeout'],
+    ['tcp-refuse', 'tcp:refused'],
+  ])('%s: %s, with a cause', async (name, outcome) => {
+    const ep = await lab(name);
+    try {
+      const t0 = now();
+      const r = await rawHelloOnce({ host: ep.host, port: ep.port }, defaultOffer(), { timeoutMs: 500, signal: never });
+      expect(r.outcome).toBe(outcome);
+      expect(r.cause).toBeTruthy();
+      expect(r.serverHello).toBeUndefined();
+      expect(r.serverHelloMs).toBeNull();
+      expect(r.phase).toBe(outcome.startsWith('tcp:') ? 'tcp' : 'tls');
+      // silence is waited out to the timeout, the others end before it
+      if (outcome === 'timeout') expect(now() - t0).toBeGreaterThanOrEqual(500 - 1);
+      else expect(now() - t0).toBeLessThan(500);
+    } finally {
+      await ep.close();
+    }
+  });
+});
