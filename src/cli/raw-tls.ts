@@ -133,6 +133,8 @@ interface TargetReport {
   outcomes: Record<string, number>;
 }
 
+const fmtSeconds = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
+
 const answered = (outcome: string) => outcome === 'ok' || outcome === 'hello-retry';
 
 function describeAttempt(r: RawHelloResult): string {
@@ -189,7 +191,11 @@ export async function runRawTls(
   const reports: TargetReport[] = [];
   let good = 0;
   let bad = 0;
-  if (!json) await write(ctx.stdout, `CONNDX TLS RAW ${label} (timeout ${ro.timeoutMs} ms)\n${offerLine(ro.offer)}\n`);
+  if (!json)
+    await write(
+      ctx.stdout,
+      `CONNDX TLS RAW ${label} (${ro.raw ? `count ${ro.count}, ` : ''}timeout ${fmtSeconds(ro.timeoutMs)})\n${offerLine(ro.offer)}\n`,
+    );
   for (const { key, target: t } of targets) {
     if (ctx.stop.aborted) break;
     const rt = { host: t.host, port: t.port, ...(t.serverName ? { serverName: t.serverName } : {}) };

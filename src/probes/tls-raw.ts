@@ -1,10 +1,11 @@
-import { createECDH, generateKeyPairSync, randomBytes, randomInt } from 'node:crypto';
+import { createDiffieHellman, createECDH, generateKeyPairSync, randomBytes, randomInt } from 'node:crypto';
 import type * as net from 'node:net';
 import { isIP } from 'node:net';
 import { now } from '../core/clock.js';
 import {
   alertName,
   cipherSuiteName,
+  FFDHE_PRIMES,
   GREASE_VALUES,
   GROUP_SECP256R1,
   GROUP_X25519,
@@ -134,12 +135,12 @@ export function keyShareFor(code: number): Buffer {
     case 0x11ed:
       return Buffer.concat([ecPublic('secp384r1'), mlkemEncapsulationKey(4)]);
   }
+  const prime = FFDHE_PRIMES[code];
   const row = groupByCode(code);
-  if (row) {
-    // FFDHE: a random value below the prime (its top bit clear, never 0 or 1).
-    const y = randomBytes(row.shareLength);
-    y[0] = (y[0]! & 0x7f) | 0x40;
-    return y;
+  if (prime && row) {
+    // A real FFDHE public value: a random one fails a server's subgroup check about half the time.
+    const y = createDiffieHellman(Buffer.from(prime, 'hex'), 2).generateKeys();
+    return Buffer.concat([Buffer.alloc(row.shareLength - y.length), y]);
   }
   return Buffer.from([0]); // GREASE and unknown groups: one byte, as browsers send
 }

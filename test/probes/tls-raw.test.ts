@@ -147,6 +147,19 @@ describe('raw ClientHello against a real TLS server (Node OpenSSL)', () => {
     expect(Object.keys(matrix).length).toBe(RAW_MATRIX_GROUPS.length);
   });
 
+  test('ffdhe2048 alone: a real FFDHE share passes the server checks every time (10 of 10; a random one fails half)', async () => {
+    const outcomes: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const r = await rawHelloOnce({ host: '127.0.0.1', port }, defaultOffer({ groups: [0x0100], keyShares: [0x0100] }), {
+        timeoutMs: TIMEOUT,
+        signal: never,
+      });
+      outcomes.push(r.outcome);
+      if (r.outcome === 'ok') expect(r.serverHello).toMatchObject({ group: 'ffdhe2048', keyShareLength: 256 });
+    }
+    expect(outcomes).toEqual(Array(10).fill('ok'));
+  });
+
   test('a TLS 1.2-only offer gets a TLS 1.2 ServerHello without key_share', async () => {
     const r = await rawHelloOnce({ host: '127.0.0.1', port }, defaultOffer({ versions: [0x0303] }), {
       timeoutMs: TIMEOUT,
