@@ -73,6 +73,7 @@ export function rawTlsOptionsFrom(o: Record<string, unknown>, run: ProbeRunOptio
     ['--versions', o.versions],
     ['--duration', o.duration],
     ['--rate', o.rate],
+    ['--ndjson', o.ndjson],
   ] as const) {
     if (set !== undefined && set !== false) {
       throw new ConndxError(

@@ -44,6 +44,14 @@ describe('conndx tls --raw / --groups / --large-hello', () => {
     expect(r.code).toBe(1);
   });
 
+  test('two targets: byTarget holds each, outcomes are summed', async () => {
+    const { code, json } = await runCliJson(['tls', hybrid.addr, drop.addr, '--raw', '--offer-groups', 'x25519', '--timeout', '1s']);
+    expect(code).toBe(0);
+    expect(Object.keys(json.byTarget)).toEqual([hybrid.addr, drop.addr]);
+    expect(json.byTarget[hybrid.addr].attempts[0].serverHello.group).toBe('x25519');
+    expect(json.outcomes).toEqual({ ok: 2 });
+  });
+
   test('--hello-size pads the --raw ClientHello', async () => {
     const { json } = await runCliJson(['tls', hybrid.addr, '--raw', '--hello-size', '3000', '--timeout', '1s']);
     expect(json.attempts[0].helloBytes).toBe(3000);
@@ -57,6 +65,7 @@ describe('conndx tls --raw / --groups / --large-hello', () => {
     [['--large-hello', '--hello-size', '1000'], /needs 1500 bytes or more/],
     [['--raw', '--resume'], /--resume does not go with --raw/],
     [['--groups', '--rate', '5'], /--rate does not go with/],
+    [['--raw', '--ndjson'], /--ndjson does not go with/],
   ])('bad input %j: one line, exit 3', async (flags, message) => {
     const r = await runCli(['tls', hybrid.addr, ...flags]);
     expect(r.code).toBe(3);
