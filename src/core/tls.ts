@@ -111,3 +111,143 @@ export function parseTlsVersion(s: string): TlsVersion | null {
 
 /** The port a tls target without one is probed on. */
 export const TLS_DEFAULT_PORT = 443;
+
+/**
+ * Supported groups (IANA TLS Supported Groups registry, tls-parameters-8):
+ * the groups the raw ClientHello prober offers, with the size of the key
+ * share a client sends for each (RFC 8446 section 4.2.8.2, RFC 7919, and
+ * draft-ietf-tls-ecdhe-mlkem for the hybrids: ML-KEM-768 encapsulation key
+ * 1184 bytes, ciphertext 1088 bytes).
+ */
+export interface GroupRow {
+  code: number;
+  /** The registry's name. */
+  name: string;
+  /** Client key share length in bytes. */
+  shareLength: number;
+  /** Server key share length (differs for the ML-KEM hybrids: a ciphertext, not a key). */
+  serverShareLength: number;
+  /** Other spellings conndx accepts on the command line (lower case). */
+  aliases: readonly string[];
+}
+
+export const TLS_GROUPS: readonly GroupRow[] = [
+  { code: 0x0017, name: 'secp256r1', shareLength: 65, serverShareLength: 65, aliases: ['p-256', 'p256', 'prime256v1'] },
+  { code: 0x0018, name: 'secp384r1', shareLength: 97, serverShareLength: 97, aliases: ['p-384', 'p384'] },
+  { code: 0x0019, name: 'secp521r1', shareLength: 133, serverShareLength: 133, aliases: ['p-521', 'p521'] },
+  { code: 0x001d, name: 'x25519', shareLength: 32, serverShareLength: 32, aliases: [] },
+  { code: 0x001e, name: 'x448', shareLength: 56, serverShareLength: 56, aliases: [] },
+  { code: 0x0100, name: 'ffdhe2048', shareLength: 256, serverShareLength: 256, aliases: [] },
+  { code: 0x0101, name: 'ffdhe3072', shareLength: 384, serverShareLength: 384, aliases: [] },
+  { code: 0x11eb, name: 'SecP256r1MLKEM768', shareLength: 65 + 1184, serverShareLength: 65 + 1088, aliases: ['p256mlkem768'] },
+  { code: 0x11ec, name: 'X25519MLKEM768', shareLength: 1184 + 32, serverShareLength: 1088 + 32, aliases: ['x25519mlkem', 'mlkem'] },
+  { code: 0x11ed, name: 'SecP384r1MLKEM1024', shareLength: 97 + 1568, serverShareLength: 97 + 1568, aliases: ['p384mlkem1024'] },
+];
+
+export const GROUP_X25519 = 0x001d;
+export const GROUP_SECP256R1 = 0x0017;
+export const GROUP_X25519MLKEM768 = 0x11ec;
+
+const GROUP_BY_CODE = new Map(TLS_GROUPS.map((g) => [g.code, g] as const));
+
+/** The group row of a number, or undefined (GREASE and unknown numbers). */
+export function groupByCode(code: number): GroupRow | undefined {
+  return GROUP_BY_CODE.get(code);
+}
+
+/** The printed name of a group number: the registry's, `GREASE` for a GREASE value, else `0x….`. */
+export function groupName(code: number): string {
+  return GROUP_BY_CODE.get(code)?.name ?? (isGrease(code) ? 'GREASE' : hex4(code));
+}
+
+/** `x25519`, `X25519MLKEM768`, `p-256`, `0x11ec` → the group row; null for anything else. */
+export function parseGroup(s: string): GroupRow | null {
+  const t = s.trim().toLowerCase();
+  if (/^0x[0-9a-f]{1,4}$/.test(t)) return GROUP_BY_CODE.get(parseInt(t, 16)) ?? null;
+  return TLS_GROUPS.find((g) => g.name.toLowerCase() === t || g.aliases.includes(t)) ?? null;
+}
+
+/**
+ * The RFC 7919 FFDHE primes (generator 2), hex: a client key share for these
+ * groups is 2^x mod p, left-padded to the prime's length (RFC 8446 section 4.2.8.1).
+ */
+export const FFDHE_PRIMES: Readonly<Record<number, string>> = {
+  0x0100:
+    'ffffffffffffffffadf85458a2bb4a9aafdc5620273d3cf1d8b9c583ce2d3695a9e13641146433fbcc939dce249b3ef9' +
+    '7d2fe363630c75d8f681b202aec4617ad3df1ed5d5fd65612433f51f5f066ed0856365553ded1af3b557135e7f57c935' +
+    '984f0c70e0e68b77e2a689daf3efe8721df158a136ade73530acca4f483a797abc0ab182b324fb61d108a94bb2c8e3fb' +
+    'b96adab760d7f4681d4f42a3de394df4ae56ede76372bb190b07a7c8ee0a6d709e02fce1cdf7e2ecc03404cd28342f61' +
+    '9172fe9ce98583ff8e4f1232eef28183c3fe3b1b4c6fad733bb5fcbc2ec22005c58ef1837d1683b2c6f34a26c1b2effa' +
+    '886b423861285c97ffffffffffffffff',
+  0x0101:
+    'ffffffffffffffffadf85458a2bb4a9aafdc5620273d3cf1d8b9c583ce2d3695a9e13641146433fbcc939dce249b3ef9' +
+    '7d2fe363630c75d8f681b202aec4617ad3df1ed5d5fd65612433f51f5f066ed0856365553ded1af3b557135e7f57c935' +
+    '984f0c70e0e68b77e2a689daf3efe8721df158a136ade73530acca4f483a797abc0ab182b324fb61d108a94bb2c8e3fb' +
+    'b96adab760d7f4681d4f42a3de394df4ae56ede76372bb190b07a7c8ee0a6d709e02fce1cdf7e2ecc03404cd28342f61' +
+    '9172fe9ce98583ff8e4f1232eef28183c3fe3b1b4c6fad733bb5fcbc2ec22005c58ef1837d1683b2c6f34a26c1b2effa' +
+    '886b4238611fcfdcde355b3b6519035bbc34f4def99c023861b46fc9d6e6c9077ad91d2691f7f7ee598cb0fac186d91c' +
+    'aefe130985139270b4130c93bc437944f4fd4452e2d74dd364f2e21e71f54bff5cae82ab9c9df69ee86d2bc522363a0d' +
+    'abc521979b0deada1dbf9a42d5c4484e0abcd06bfa53ddef3c1b20ee3fd59d7c25e41d2b66c62e37ffffffffffffffff',
+};
+
+/** The 16 GREASE values of RFC 8701 (0x0a0a, 0x1a1a, … 0xfafa), for cipher suites, groups, versions and extensions. */
+export const GREASE_VALUES: readonly number[] = Array.from({ length: 16 }, (_, i) => ((i << 4) | 0x0a) * 0x0101);
+
+export function isGrease(v: number): boolean {
+  return (v & 0x0f0f) === 0x0a0a && v >> 8 === (v & 0xff);
+}
+
+/** Cipher suites the raw prober offers or may read back (IANA TLS Cipher Suites registry). */
+export const TLS_CIPHER_SUITES: Readonly<Record<number, string>> = {
+  0x1301: 'TLS_AES_128_GCM_SHA256',
+  0x1302: 'TLS_AES_256_GCM_SHA384',
+  0x1303: 'TLS_CHACHA20_POLY1305_SHA256',
+  0x1304: 'TLS_AES_128_CCM_SHA256',
+  0x1305: 'TLS_AES_128_CCM_8_SHA256',
+  0xc02b: 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256',
+  0xc02f: 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256',
+  0xc02c: 'TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384',
+  0xc030: 'TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384',
+  0xcca9: 'TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256',
+  0xcca8: 'TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256',
+  0xc013: 'TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA',
+  0xc014: 'TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA',
+  0x009c: 'TLS_RSA_WITH_AES_128_GCM_SHA256',
+  0x009d: 'TLS_RSA_WITH_AES_256_GCM_SHA384',
+  0x002f: 'TLS_RSA_WITH_AES_128_CBC_SHA',
+  0x0035: 'TLS_RSA_WITH_AES_256_CBC_SHA',
+  0x00ff: 'TLS_EMPTY_RENEGOTIATION_INFO_SCSV',
+};
+
+export function cipherSuiteName(code: number): string {
+  return TLS_CIPHER_SUITES[code] ?? (isGrease(code) ? 'GREASE' : hex4(code));
+}
+
+/** TLS extension numbers the raw prober writes or reads (IANA TLS ExtensionType Values). */
+export const TLS_EXT = {
+  serverName: 0,
+  supportedGroups: 10,
+  ecPointFormats: 11,
+  signatureAlgorithms: 13,
+  alpn: 16,
+  padding: 21,
+  extendedMasterSecret: 23,
+  sessionTicket: 35,
+  supportedVersions: 43,
+  pskKeyExchangeModes: 45,
+  keyShare: 51,
+  renegotiationInfo: 0xff01,
+} as const;
+
+/** Signature schemes offered by the raw prober (RFC 8446 section 4.2.3). */
+export const TLS_SIGNATURE_SCHEMES: readonly number[] = [0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601, 0x0807];
+
+/**
+ * The ServerHello.random of a HelloRetryRequest (RFC 8446 section 4.1.3):
+ * SHA-256 of "HelloRetryRequest".
+ */
+export const HRR_RANDOM = Buffer.from('cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c', 'hex');
+
+function hex4(v: number): string {
+  return `0x${v.toString(16).padStart(4, '0')}`;
+}

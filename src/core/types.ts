@@ -45,6 +45,14 @@ export const TLS_OUTCOMES = [
   'protocol-error',
   'error',
 ] as const;
+/**
+ * Outcomes of one raw ClientHello (`conndx tls --raw`, `--groups`): `ok` is
+ * a ServerHello, `hello-retry` a HelloRetryRequest; `alert:<name>` and
+ * `tcp:<outcome>` as for `tls`.
+ */
+export const TLS_RAW_OUTCOMES = ['ok', 'hello-retry', 'reset', 'closed', 'timeout', 'protocol-error', 'error'] as const;
+/** Verdicts of the small-versus-large ClientHello comparison (`conndx tls --large-hello`). */
+export const HELLO_SIZE_VERDICTS = ['answered', 'large-hello-dropped', 'large-hello-rejected', 'inconclusive'] as const;
 /** Outcomes the engine itself gives, for any probe. */
 export const ENGINE_OUTCOMES = ['dropped', 'skipped'] as const;
 

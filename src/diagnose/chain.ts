@@ -10,6 +10,7 @@ import { PROBERS } from '../probes/registry.js';
 import type { LookupFn } from '../probes/resolve.js';
 import { emptyResult } from '../core/types.js';
 import { makeMeta, conndxVersion, type Meta } from '../core/meta.js';
+import { alpnFor, type HttpProtocolChoice } from '../probes/http.js';
 import { addressesOf, emulateStub, systemLookup } from './lookup.js';
 import { searchCandidates, type ResolvConf } from '../probes/resolv-conf.js';
 import { TLS_PORTS, type DiagnoseTarget } from './target.js';
@@ -49,6 +50,8 @@ export interface DiagnoseOptions {
   httpPath?: string | null;
   /** HTTP statuses that count as healthy (default: below 400; a 4xx is then DEGRADED, a 5xx FAILING). */
   expectStatus?: [number, number][];
+  /** The HTTP phase's protocol (default `auto`: ALPN h2,http/1.1, HTTP/2 when the server picks h2). */
+  httpProtocol?: HttpProtocolChoice;
   thresholds?: Partial<Thresholds>;
   signal?: AbortSignal;
   argv?: readonly string[];
@@ -92,6 +95,7 @@ export function planOf(o: DiagnoseOptions): DiagnosePlan {
     http: path !== null,
     path,
     sni,
+    httpProtocol: o.httpProtocol ?? 'auto',
     count: o.count,
     timeoutMs: o.timeoutMs,
     family: o.family,
@@ -303,7 +307,13 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
     if (up.length) {
       say(`tls to ${up.map((a) => a.key).join(', ')}${plan.sni ? ` (sni ${plan.sni})` : ''}`);
       const targets = resolvedOf(up);
-      const built = await PROBERS.tls.plan({ probe: { ...o.tlsOptions, timeoutMs: o.timeoutMs }, sni: plan.sni ?? undefined }, targets);
+      // The TLS phase offers what the HTTP phase will (h2,http/1.1 by default), so an ALPN refusal shows where it happens.
+      const probe = {
+        ...o.tlsOptions,
+        ...(o.tlsOptions?.alpn === undefined && plan.http ? { alpn: alpnFor(plan.httpProtocol) } : {}),
+        timeoutMs: o.timeoutMs,
+      };
+      const built = await PROBERS.tls.plan({ probe, sni: plan.sni ?? undefined }, targets);
       ({ result: tlsRes } = await executeProbe({ ...built.plan, label }, exec(targets.length, built.engineTimeoutMs)));
       keyed(
         tlsRes,
@@ -327,6 +337,7 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
           key: o.tlsOptions?.key,
           userAgent: `conndx/${conndxVersion()}`,
           ...(o.expectStatus ? { expectStatus: o.expectStatus } : {}),
+          protocol: plan.httpProtocol,
         },
         targets,
       );

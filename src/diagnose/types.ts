@@ -28,6 +28,8 @@ export interface DiagnosePlan {
   http: boolean;
   path: string | null;
   sni: string | null;
+  /** The HTTP phase's protocol choice: `auto` (ALPN h2,http/1.1), `http1.1` or `h2`. */
+  httpProtocol: 'auto' | 'http1.1' | 'h2';
   count: number;
   timeoutMs: number;
   family: 0 | 4 | 6;

@@ -441,6 +441,8 @@ function healthySummary(j: Judged): string {
   const neg = j.tls?.negotiated as { version?: string } | undefined;
   if (j.tls?.latencyMs) parts.push(`${neg?.version ?? 'TLS'} p50 ${ms(j.tls.latencyMs.p50)}`);
   const st = j.http?.statuses as Record<string, number> | undefined;
-  if (j.http?.latencyMs) parts.push(`HTTP ${Object.keys(st ?? {}).join('/')} first byte p50 ${ms(j.http.latencyMs.p50)}`);
+  const protocols = Object.keys((j.http?.protocols as Record<string, number> | undefined) ?? {});
+  const over = protocols.length ? ` over ${protocols.map((p) => (p === 'h2' ? 'HTTP/2' : p.toUpperCase())).join('+')}` : '';
+  if (j.http?.latencyMs) parts.push(`HTTP ${Object.keys(st ?? {}).join('/')}${over} first byte p50 ${ms(j.http.latencyMs.p50)}`);
   return `healthy: ${parts.join(', ')}; every attempt of every phase succeeded.`;
 }

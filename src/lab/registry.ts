@@ -2,6 +2,7 @@ import type { LabFactory } from './types.js';
 import { DNS_LAB } from './dns.js';
 import { TCP_LAB } from './tcp.js';
 import { TLS_LAB } from './tls.js';
+import { TLS_RAW_LAB } from './tls-raw.js';
 import { NAMES_LAB } from './names.js';
 import { HTTP_LAB } from './http.js';
 
@@ -13,6 +14,7 @@ export const LAB: Record<string, LabFactory> = {
   ...DNS_LAB,
   ...TCP_LAB,
   ...TLS_LAB,
+  ...TLS_RAW_LAB,
   ...NAMES_LAB,
   ...HTTP_LAB,
 };

@@ -1,3 +1,4 @@
+import * as http2 from 'node:http2';
 import * as https from 'node:https';
 import * as net from 'node:net';
 import type * as tls from 'node:tls';
@@ -54,6 +55,8 @@ interface TlsServerSpec {
   expect: string;
   options: (pki: LabPki) => tls.TlsOptions;
   info?: (pki: LabPki) => Record<string, unknown>;
+  /** Serve HTTP/2 only (node:http2, no HTTP/1.1 fallback) instead of HTTPS. */
+  h2Only?: boolean;
 }
 
 function baseInfo(pki: LabPki): Record<string, unknown> {
@@ -64,8 +67,16 @@ function tlsEndpoint(spec: TlsServerSpec): LabFactory {
   return async (opts) => {
     const host = opts?.host ?? LAB_HOST;
     const pki = await labPki();
-    const server = https.createServer(spec.options(pki), answer);
-    server.keepAliveTimeout = 1000;
+    let server: net.Server;
+    if (spec.h2Only) {
+      const h2 = http2.createSecureServer({ ...spec.options(pki), allowHTTP1: false }, answer);
+      h2.on('sessionError', noop);
+      server = h2;
+    } else {
+      const h1 = https.createServer(spec.options(pki), answer);
+      h1.keepAliveTimeout = 1000;
+      server = h1;
+    }
     const l = await listen(server, host);
     return {
       name: spec.name,
@@ -288,8 +299,9 @@ export const TLS_LAB: Record<string, LabFactory> = {
   'tls-alpn-h2-only': tlsEndpoint({
     name: 'tls-alpn-h2-only',
     expect: 'alert:no_application_protocol',
-    description: 'accepts ALPN h2 only: a client offering http/1.1 alone gets alert no_application_protocol',
+    description: 'an HTTP/2-only server (ALPN h2 only): a client offering http/1.1 alone gets alert no_application_protocol',
     options: (p) => ({ cert: chainOf(p.valid, p), key: p.valid.key, ALPNProtocols: ['h2'] }),
+    h2Only: true,
     info: () => ({ alpn: ['http/1.1'] }),
   }),
   'tls-slow-handshake': slowEndpoint(SLOW_HANDSHAKE_MS),

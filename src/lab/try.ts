@@ -11,6 +11,10 @@ const EXTRA: Record<string, string[]> = {
   'tcp-fin-accept': ['--hold', '500ms'],
   'tcp-rst-after-data': ['--send', 'ping'],
   'tls-alpn-h2-only': ['--alpn', 'http/1.1'],
+  'tls-raw-hrr': ['--raw'],
+  'tls-raw-hybrid': ['--raw'],
+  'tls-raw-large-drop': ['--large-hello'],
+  'tls-raw-large-reset': ['--large-hello'],
 };
 
 /** The extra flags of an endpoint, for the `expect` column ("" when the defaults do). */

@@ -5,6 +5,10 @@ import { now } from '../core/clock.js';
 import { classifyTlsError } from './classify-tls.js';
 import { connectTcp } from './tcp.js';
 import type { Attempt, Probe } from '../core/types.js';
+import { alpnFor, exchangeH2, HTTP_FAIL_STATUS, type HttpProtocolChoice } from './http2.js';
+import { statusExpected, type StatusRanges } from './http-status.js';
+
+export { HTTP_FAIL_STATUS, alpnFor, statusExpected, type HttpProtocolChoice, type StatusRanges };
 
 /** One HTTP request over its own connection: status line and time to first byte. */
 export interface HttpTarget {
@@ -27,29 +31,20 @@ export interface HttpProbeOptions {
   userAgent: string;
   /** Statuses that count as ok (default: below 400). */
   expectStatus?: StatusRanges;
-}
-
-/** Statuses at or above this count as the application failing (5xx: the server's own error). */
-export const HTTP_FAIL_STATUS = 500;
-
-/** Inclusive status ranges, as `--expect-status 200-299,301` gives them. */
-export type StatusRanges = [number, number][];
-
-/**
- * Is a status what was expected? With ranges: inside one of them (as
- * blackbox_exporter's valid_status_codes). Without: below 400, as `curl -f`
- * counts success (a 404 on a health URL is no healthy answer).
- */
-export function statusExpected(status: number, ranges?: StatusRanges): boolean {
-  if (ranges?.length) return ranges.some(([lo, hi]) => status >= lo && status <= hi);
-  return status < 400;
+  /**
+   * `auto` (default): ALPN h2,http/1.1 and the request over HTTP/2 when the
+   * server picks h2; `http1.1` or `h2` force one (`h2` over plain TCP is
+   * HTTP/2 with prior knowledge).
+   */
+  protocol?: HttpProtocolChoice;
 }
 
 /**
  * Outcomes: `ok` (an expected status: below 400 unless `expectStatus` says), `http-<status>` otherwise,
  * `timeout` (no first byte within the timeout), `reset`, `closed` (FIN
  * before a response), `malformed` (bytes that are not an HTTP response), and
- * `tcp:<outcome>` / `tls:<outcome>` when the connection itself failed. Phase
+ * `tcp:<outcome>` / `tls:<outcome>` when the connection itself failed,
+ * `no-h2` when `--http2` was asked and the server's ALPN chose otherwise. Phase
  * `app` once the connection is up. The certificate is not judged here: the
  * TLS phase does that.
  */
@@ -58,6 +53,8 @@ export function createHttpProbe(o: HttpProbeOptions): Probe<HttpTarget> {
     ...(o.ca !== undefined ? { ca: o.ca } : {}),
     ...(o.cert !== undefined ? { cert: o.cert, key: o.key } : {}),
   });
+  const choice = o.protocol ?? 'auto';
+  const alpn = alpnFor(choice);
   return async (t, signal) => {
     const deadline = now() + o.timeoutMs;
     const c = await connectTcp({ host: t.address, port: t.port, timeoutMs: o.timeoutMs, signal });
@@ -78,7 +75,7 @@ export function createHttpProbe(o: HttpProbeOptions): Probe<HttpTarget> {
           socket: c.socket!,
           secureContext: context,
           rejectUnauthorized: false,
-          ALPNProtocols: ['http/1.1'],
+          ALPNProtocols: alpn,
           ...(t.serverName && isIP(t.serverName) === 0 ? { servername: t.serverName } : {}),
         });
         const timer = setTimeout(
@@ -109,9 +106,47 @@ export function createHttpProbe(o: HttpProbeOptions): Probe<HttpTarget> {
       }
       timings.tlsHandshakeMs = now() - tStart;
       sock = r.s;
-    }
+      const chosen = r.s.alpnProtocol;
+      if (choice === 'h2' && chosen !== 'h2') {
+        r.s.destroy();
+        return {
+          outcome: 'no-h2',
+          phase: 'app',
+          ms: null,
+          timings,
+          cause: `HTTP/2 was asked (--http2) and the server's ALPN chose ${chosen ? `"${chosen}"` : 'no protocol'}`,
+        };
+      }
+      if (chosen === 'h2') return h2(sock, t, o, signal, deadline, timings);
+    } else if (choice === 'h2') return h2(sock, t, o, signal, deadline, timings);
     return exchange(sock, t, o, signal, deadline, timings);
   };
+}
+
+function h2(sock: net.Socket, t: HttpTarget, o: HttpProbeOptions, signal: AbortSignal, deadline: number, timings: Record<string, number>) {
+  if (/[\s\x00-\x1f\x7f]/.test(t.path) || /[\s\x00-\x1f\x7f]/.test(t.hostHeader)) {
+    sock.destroy();
+    return Promise.resolve<Attempt>({
+      outcome: 'error',
+      phase: 'app',
+      ms: null,
+      cause: 'the HTTP path or host holds a control character or space: not sent',
+    });
+  }
+  return exchangeH2(
+    sock,
+    {
+      scheme: t.tls ? 'https' : 'http',
+      authority: t.hostHeader,
+      path: t.path,
+      userAgent: o.userAgent,
+      timeoutMs: o.timeoutMs,
+      ...(o.expectStatus ? { expectStatus: o.expectStatus } : {}),
+    },
+    signal,
+    deadline,
+    timings,
+  );
 }
 
 function exchange(
@@ -168,10 +203,10 @@ function exchange(
         outcome: ok ? 'ok' : `http-${status}`,
         phase: 'app',
         ms: firstByteMs,
-        tallies: { statuses: String(status) },
-        facts: { statusLine: line.slice(0, 120) },
+        tallies: { statuses: String(status), protocols: 'http/1.1' },
+        facts: { statusLine: line.slice(0, 120), protocol: 'http/1.1' },
         ...(ok ? {} : { cause: line.slice(0, 120) }),
-        detail: { status },
+        detail: { status, protocol: 'http/1.1' },
       });
     });
     sock.once('end', () =>

@@ -99,6 +99,8 @@ export function registerDiagnose(program: Command, ctx: CliContext): Command {
       '--expect-status <list>',
       'HTTP statuses that count as healthy, e.g. 200-299,301 or 2xx (default: below 400; 4xx DEGRADED, 5xx FAILING)',
     )
+    .option('--http1.1', 'the HTTP phase speaks HTTP/1.1 only (ALPN http/1.1)')
+    .option('--http2', 'the HTTP phase speaks HTTP/2 only (ALPN h2; over plain TCP, HTTP/2 with prior knowledge)')
     .option('--report <file>', 'also write a report: FILE.md (Markdown for a ticket) or FILE.html (one self-contained page)')
     .option('--capture', "capture the diagnosis's own packets with tcpdump (needs root) and add the packet-level evidence")
     .option('--sni <name>', 'server name to send and check the certificate against (default: the target name)')
@@ -195,6 +197,8 @@ degraded or failing (a name that does not resolve included), 3 unusable input.`,
         `bad --sni "${escapeControl(String(o.sni))}": a server name holds no spaces or control characters`,
       );
     }
+    if (o['http1.1'] && o.http2) throw new ConndxError('CONNDX_BAD_ARGUMENT', '--http1.1 and --http2 cannot be used together');
+    const httpProtocol = o.http2 ? 'h2' : o['http1.1'] ? 'http1.1' : 'auto';
     if (httpPath !== undefined && !httpPath.startsWith('/'))
       throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --http "${httpPath}": a path starts with /`);
 
@@ -224,6 +228,7 @@ degraded or failing (a name that does not resolve included), 3 unusable input.`,
         sni: o.sni === undefined ? undefined : String(o.sni),
         httpPath,
         ...(o.expectStatus !== undefined ? { expectStatus: parseStatusRanges(String(o.expectStatus)) } : {}),
+        httpProtocol,
         thresholds,
         signal: ctx.stop,
         argv: ctx.argv,

@@ -5,13 +5,15 @@ import { ConndxError } from '../../errors.js';
 import { parseTlsVersion as parseVersion } from '../../core/tls.js';
 import { resolveTargets } from '../../probes/resolve.js';
 import { serverNameOf, tlsKind, tlsSummaryLines, tlsWarnings, type TlsKindSettings } from '../../probes/kinds/tls.js';
-import { TLS_DEFAULT_PORT, type TlsProbeOptions, type TlsVersion } from '../../probes/tls.js';
+import { TLS_DEFAULT_PORT, type TlsProbeOptions, type TlsTarget, type TlsVersion } from '../../probes/tls.js';
+import type { TargetRef } from '../../core/types.js';
 import type { CliContext } from '../context.js';
 import { isValidHostName } from '../../parse.js';
 import { parseTargetList } from '../targets.js';
 import { addProbeOptions, describePacing, parseProbeOptions, type ProbeRunOptions } from '../probe-options.js';
 import { kindSummaryParts, lookupLines, runProbeCommand } from '../run-probe.js';
 import { reportUnresolved } from '../unresolved.js';
+import { rawTlsOptionsFrom, runRawTls, wantsRaw } from '../raw-tls.js';
 
 /** "TLSv1.3", "tlsv1.3", "1.3", "TLS1.3" → "TLSv1.3". */
 export function parseTlsVersion(text: string, flag: string): TlsVersion {
@@ -90,7 +92,20 @@ export function registerTls(program: Command, ctx: CliContext): Command {
     .option('--min-version <v>', 'lowest version to offer: TLSv1.2 or TLSv1.3 (default TLSv1.2)')
     .option('--max-version <v>', 'highest version to offer: TLSv1.2 or TLSv1.3 (default TLSv1.3)')
     .option('--versions', 'also try one handshake pinned to each of TLSv1.2 and TLSv1.3 and report which the server accepts')
-    .option('--resume', "a second handshake per attempt resuming the first one's session (reported as negotiated.resumed)");
+    .option('--resume', "a second handshake per attempt resuming the first one's session (reported as negotiated.resumed)")
+    .option(
+      '--raw',
+      'send a hand-built ClientHello (X25519MLKEM768 and x25519 key shares, GREASE) and report the ServerHello, HelloRetryRequest, alert or silence',
+    )
+    .option('--groups', 'one hand-built ClientHello per group (x25519, secp256r1, …, X25519MLKEM768): which groups the server accepts')
+    .option(
+      '--large-hello',
+      'compare a small ClientHello with one of --hello-size bytes (default 1800, two segments): large-hello-dropped when only the small one is answered',
+    )
+    .option('--hello-size <bytes>', 'pad the --raw ClientHello to this many bytes (5-byte record header included; at most 16389)')
+    .option('--offer-groups <list>', 'groups the --raw ClientHello offers, in order (and the groups --groups tries)')
+    .option('--key-shares <list>', 'groups the --raw ClientHello sends key shares for (each among the offered groups)')
+    .option('--no-grease', 'no GREASE values in the hand-built ClientHello');
   addProbeOptions(cmd);
   cmd.addHelpText(
     'after',
@@ -100,6 +115,7 @@ Examples:
   conndx tls 10.0.0.5:443 --sni api.example.com --alpn h2,http/1.1 --versions
   conndx tls vip:8443 --ca internal-ca.pem --count 2000 --concurrency 500
   conndx tls mtls.internal:443 --cert client.pem --key client.key --resume
+  conndx tls api.example.com:443 --raw --groups --large-hello
 
 Latency: "tls handshake" is ClientHello sent to handshake complete; "tcp connect" (SYN to established) is apart.
 Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid cert-hostname-mismatch
@@ -108,6 +124,7 @@ Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid c
   cmd.action(async (args: string[], o: Record<string, unknown>) => {
     const run = parseProbeOptions(o);
     const popts = tlsOptionsFrom(o, run);
+    const raw = wantsRaw(o) ? rawTlsOptionsFrom(o, run, popts) : null;
     if (o.sni !== undefined && !isValidHostName(String(o.sni))) {
       throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --sni "${String(o.sni)}": not a host name`);
     }
@@ -132,6 +149,14 @@ Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid c
 
     const settings: TlsKindSettings = { probe: popts, versions: Boolean(o.versions) };
     if (o.sni !== undefined) settings.sni = String(o.sni);
+    if (raw) {
+      // The raw prober builds its own ClientHello: it takes the same targets and SNI, not the plan.
+      const rawTargets2: TargetRef<TlsTarget>[] = targets.map((t) => ({
+        key: t.key,
+        target: { key: t.key, host: t.address, port: t.port, serverName: serverNameOf(t, settings.sni) },
+      }));
+      return runRawTls(ctx, rawTargets2, raw, rawTargets.join(' '), run.json);
+    }
     const built = await tlsKind.plan(settings, targets, { signal: ctx.stop });
     const sni = serverNameOf(targets[0]!, settings.sni);
     await runProbeCommand(ctx, {

@@ -30,7 +30,7 @@ export const httpKind: ProbeKind<HttpKindSettings> = {
   name: 'http',
   phase: 'app',
   defaultPort: URL_DEFAULT_PORTS.https,
-  outcomes: ['ok', 'timeout', 'reset', 'closed', 'malformed', ...ENGINE_OUTCOMES],
+  outcomes: ['ok', 'timeout', 'reset', 'closed', 'malformed', 'no-h2', ...ENGINE_OUTCOMES],
   phaseOfOutcome: (o) => (o.startsWith('tcp:') ? 'tcp' : o.startsWith('tls:') ? 'tls' : 'app'),
   summary: () => summary,
   plan(s, resolved) {
