@@ -17,6 +17,7 @@ import { defineConfig } from 'vitest/config';
 const TIMING = [
   'test/probes/dns-accuracy.test.ts',
   'test/probes/dns.test.ts',
+  'test/probes/dns-edns.test.ts',
   'test/probes/tcp-cli.test.ts',
   'test/probes/tcp-connect.test.ts',
   'test/probes/tcp-load.test.ts',

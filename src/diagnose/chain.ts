@@ -232,6 +232,7 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
           noFallback: false,
           timeoutMs: o.timeoutMs,
           decodeAnswers: true,
+          nodata: 'ok',
         });
         try {
           const { result } = await executeProbe(p, exec(servers.length));

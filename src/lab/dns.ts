@@ -9,7 +9,8 @@ type DnsPacket = InstanceType<typeof Packet>;
 
 /** What a lab DNS handler answers: a packet, raw bytes, or nothing at all. */
 type Answer = DnsPacket | Buffer | null;
-type Handler = (req: DnsPacket, transport: 'udp' | 'tcp') => Answer | Promise<Answer>;
+/** `raw` is the query as received: what dns2 drops (EDNS options it has no decoder for) is read from it. */
+export type Handler = (req: DnsPacket, transport: 'udp' | 'tcp', raw: Buffer) => Answer | Promise<Answer>;
 
 export const LAB_ANSWER_V4 = '192.0.2.10';
 export const LAB_ANSWER_V6 = '2001:db8::10';
@@ -52,7 +53,7 @@ function withRcode(req: DnsPacket, rcode: number): DnsPacket {
   return res;
 }
 
-interface Bound {
+export interface Bound {
   port: number;
   close(): Promise<void>;
 }
@@ -69,11 +70,11 @@ function toBuffer(a: Answer): Buffer | null {
  * bytes, TC without payload limits), so the servers here are dgram/net with
  * dns2 as the codec.
  */
-interface ServeOptions {
+export interface ServeOptions {
   /** The answer depends only on the question and transport: build it once, then patch the id. */
   cacheable?: boolean;
-  /** Hold each query this long before answering (ms). */
-  delayMs?: () => number;
+  /** Hold each query this long before answering (ms); `raw` is the query. */
+  delayMs?: (raw: Buffer) => number;
   /** Told how long each query was actually held (receipt to send). */
   onHeld?: (ms: number) => void;
 }
@@ -94,14 +95,14 @@ export async function serveDns(handler: Handler, host = LAB_HOST, so: ServeOptio
       } catch {
         return null;
       }
-      out = toBuffer(await handler(req, transport));
+      out = toBuffer(await handler(req, transport, msg));
       if (key !== undefined && cache.size < 10_000) cache.set(key, out);
     }
     if (out && key !== undefined) {
       out = Buffer.from(out);
       msg.copy(out, 0, 0, 2);
     }
-    const d = so.delayMs?.();
+    const d = so.delayMs?.(msg);
     if (d) await delay(d);
     so.onHeld?.(performance.now() - t0);
     return out;

@@ -11,6 +11,8 @@ import type { CliContext } from '../context.js';
 import { parseHostPort, isValidHostName } from '../../parse.js';
 import { addProbeOptions, parseProbeOptions } from '../probe-options.js';
 import { runProbeCommand } from '../run-probe.js';
+import { addDnsEdnsOptions, parseDnsEdnsOptions } from '../dns-options.js';
+import { dnsAttemptParts, dnsSummaryLines, dnsWarnings } from '../dns-summary.js';
 
 /** Name servers of a resolv.conf text, as `--server` would take them. */
 export function resolvConfServers(text: string): string[] {
@@ -50,6 +52,7 @@ export function registerDns(program: Command, ctx: CliContext): Command {
     .option('--tcp', 'query over TCP instead of UDP')
     .option('--no-fallback', 'report a truncated UDP reply as `truncated` instead of retrying over TCP')
     .addOption(new Option('--resolv-conf <file>', 'where to find the default resolvers').default('/etc/resolv.conf').hideHelp());
+  addDnsEdnsOptions(cmd);
   addProbeOptions(cmd);
   cmd.addHelpText(
     'after',
@@ -61,7 +64,7 @@ Examples:
   conndx dns example.com --rate 1000 --duration 10s -q     # open loop: latency includes queueing
 
 Latency is query sent to response (a TCP retry after a truncated reply included).
-Outcomes: ok nxdomain servfail refused formerr notimp rcode-other timeout truncated malformed network-error error.`,
+Outcomes: ok nodata nxdomain servfail refused formerr notimp rcode-other timeout truncated malformed network-error error.`,
   );
   cmd.action(async (name: string, o: Record<string, unknown>) => {
     const opts = parseProbeOptions(o);
@@ -69,6 +72,7 @@ Outcomes: ok nxdomain servfail refused formerr notimp rcode-other timeout trunca
       throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad name "${name}": not a valid DNS name`);
     }
     const type = parseQtype(String(o.type));
+    const ednsChoice = parseDnsEdnsOptions(o, name);
     let rawServers = (o.server as string[] | undefined) ?? [];
     if (rawServers.length === 0) {
       let text = '';
@@ -102,6 +106,7 @@ Outcomes: ok nxdomain servfail refused formerr notimp rcode-other timeout trunca
       noFallback: o.fallback === false,
       timeoutMs: opts.timeoutMs,
       decodeAnswers: lines || opts.ndjson,
+      ...ednsChoice,
     });
     try {
       await runProbeCommand(ctx, {
@@ -113,6 +118,7 @@ Outcomes: ok nxdomain servfail refused formerr notimp rcode-other timeout trunca
           const parts = [
             d.rcode && r.outcome === 'ok' ? String(d.rcode) : '',
             d.transport === 'tcp' && !useTcp ? 'via tcp (truncated over udp)' : '',
+            ...dnsAttemptParts(d),
           ];
           if (Array.isArray(d.records) && d.records.length)
             parts.push(
@@ -136,15 +142,11 @@ Outcomes: ok nxdomain servfail refused formerr notimp rcode-other timeout trunca
               );
             if (r.tcpFallback) out.push(`truncated over UDP and retried over TCP: ${r.tcpFallback as number}`);
             if (Array.isArray(r.answers) && r.answers.length) out.push(`answer: ${(r.answers as string[]).join('; ')}`);
+            out.push(...dnsSummaryLines(r));
             return out;
           },
         },
-        warnings: (res) =>
-          res.mismatchedReplies
-            ? [
-                `${res.mismatchedReplies as number} replies did not match an outstanding query (wrong id or question, or late) and were ignored`,
-              ]
-            : [],
+        warnings: (res) => dnsWarnings(res),
       });
     } finally {
       close();

@@ -1,0 +1,65 @@
+import { randomBytes } from 'node:crypto';
+import type { Command } from 'commander';
+import { ConndxError } from '../errors.js';
+import { DEFAULT_EDNS_SIZE, parseEcs, type EdnsOptions } from '../probes/edns.js';
+import { RANDOM_LABEL_LENGTH } from '../probes/dns.js';
+
+/** How `conndx dns` carries its queries. */
+export const DNS_TRANSPORTS = ['udp', 'tcp', 'dot', 'doh'] as const;
+export type DnsTransport = (typeof DNS_TRANSPORTS)[number];
+
+/** The EDNS, cache-miss and transport options of `conndx dns` (and the same keys in checks config). */
+export function addDnsEdnsOptions(cmd: Command): Command {
+  return cmd
+    .option('--transport <t>', `udp, tcp, dot (DNS over TLS, RFC 7858) or doh (DNS over HTTPS, RFC 8484); default udp`)
+    .option('--edns-size <n>', `EDNS UDP payload size advertised in the OPT record (512-65535, default ${DEFAULT_EDNS_SIZE})`)
+    .option('--no-edns', 'send no OPT record (plain RFC 1035 queries)')
+    .option('--dnssec', 'set the DO bit: report the AD flag and RRSIG records of every reply')
+    .option('--nsid', 'ask for the server identifier (RFC 5001): which anycast instance answered, counted per server')
+    .option('--ecs <prefix>', 'send an EDNS client subnet (RFC 7871), e.g. 192.0.2.0/24')
+    .option('--no-cookie', 'send no DNS cookie (RFC 7873; by default a client cookie is sent and the server cookie checked)')
+    .option(
+      '--random-label',
+      `a fresh ${RANDOM_LABEL_LENGTH}-character label in front of the name on every query: each one misses the cache`,
+    );
+}
+
+export interface DnsEdnsChoice {
+  edns: EdnsOptions | null;
+  randomLabel: boolean;
+}
+
+/** Reads the options added by addDnsEdnsOptions; bad input is a ConndxError (exit 3). */
+export function parseDnsEdnsOptions(o: Record<string, unknown>, name: string): DnsEdnsChoice {
+  const randomLabel = Boolean(o.randomLabel);
+  if (randomLabel && name.replace(/\.$/, '').length > 253 - RANDOM_LABEL_LENGTH - 1) {
+    throw new ConndxError('CONNDX_BAD_ARGUMENT', `--random-label: "${name}" leaves no room for a ${RANDOM_LABEL_LENGTH}-character label`);
+  }
+  const ednsWanted = o.edns !== false;
+  const given = ['ednsSize', 'dnssec', 'nsid', 'ecs'].filter((k) => o[k] !== undefined && o[k] !== false);
+  if (!ednsWanted) {
+    if (given.length) {
+      const flag = given[0]!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+      throw new ConndxError('CONNDX_BAD_ARGUMENT', `--no-edns cannot be combined with --${flag}: it needs the OPT record`);
+    }
+    return { edns: null, randomLabel };
+  }
+  let udpSize = DEFAULT_EDNS_SIZE;
+  if (o.ednsSize !== undefined) {
+    const t = String(o.ednsSize);
+    udpSize = /^\d{1,5}$/.test(t) ? Number(t) : NaN;
+    if (!(udpSize >= 512 && udpSize <= 65535)) {
+      throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --edns-size "${t}": a whole number from 512 to 65535 (RFC 6891 §6.2.5)`);
+    }
+  }
+  return {
+    edns: {
+      udpSize,
+      dnssec: Boolean(o.dnssec),
+      nsid: Boolean(o.nsid),
+      ...(o.ecs !== undefined ? { ecs: parseEcs(String(o.ecs)) } : {}),
+      ...(o.cookie !== false ? { clientCookie: randomBytes(8) } : {}),
+    },
+    randomLabel,
+  };
+}
