@@ -79,12 +79,15 @@ export interface ServeOptions {
   onHeld?: (ms: number) => void;
 }
 
-export async function serveDns(handler: Handler, host = LAB_HOST, so: ServeOptions = {}): Promise<Bound> {
-  let closed = false;
+/**
+ * The reply bytes to one query message (null: stay silent), as serveDns
+ * gives them over UDP and TCP and the DoT and DoH endpoints over TLS and HTTP.
+ */
+export function makeResponder(handler: Handler, so: ServeOptions = {}): (msg: Buffer, transport: 'udp' | 'tcp') => Promise<Buffer | null> {
   const cache = new Map<string, Buffer | null>();
   // Parsing with dns2 costs more than the rest of a reply; a lab that answers
   // thousands of queries a second reuses the reply bytes of a question it saw.
-  const reply = async (msg: Buffer, transport: 'udp' | 'tcp'): Promise<Buffer | null> => {
+  return async (msg: Buffer, transport: 'udp' | 'tcp'): Promise<Buffer | null> => {
     const t0 = performance.now();
     const key = so.cacheable && msg.length >= 12 ? transport + msg.subarray(12).toString('latin1') : undefined;
     let out: Buffer | null | undefined = key === undefined ? undefined : cache.get(key);
@@ -107,6 +110,11 @@ export async function serveDns(handler: Handler, host = LAB_HOST, so: ServeOptio
     so.onHeld?.(performance.now() - t0);
     return out;
   };
+}
+
+export async function serveDns(handler: Handler, host = LAB_HOST, so: ServeOptions = {}): Promise<Bound> {
+  let closed = false;
+  const reply = makeResponder(handler, so);
   for (let tries = 0; ; tries++) {
     // Large buffers: a burst of thousands of queries must not be lost in the lab's own socket.
     const udp = dgram.createSocket({ type: net.isIP(host) === 6 ? 'udp6' : 'udp4', recvBufferSize: 8 << 20, sendBufferSize: 8 << 20 });

@@ -328,7 +328,12 @@ export interface DnsExchange {
 export type ExchangeReply = (
   | { kind: 'message'; buf: Buffer; at: number; valid: boolean }
   | { kind: 'error'; outcome: string; cause: string; local?: boolean; at: number; phase?: 'tcp' | 'tls' | 'dns' }
-) & { timings?: Record<string, number>; facts?: Record<string, unknown>; detail?: Record<string, unknown> };
+) & {
+  timings?: Record<string, number>;
+  facts?: Record<string, unknown>;
+  detail?: Record<string, unknown>;
+  counters?: Record<string, number>;
+};
 
 export interface DnsProbeTarget {
   server: DnsServer;
@@ -553,6 +558,8 @@ export function makeDnsProbe(q: DnsQuery): Probe<DnsProbeTarget> {
     }
     if (reply.facts) a.facts = { ...a.facts, ...reply.facts };
     if (reply.detail) a.detail = { ...a.detail, ...reply.detail };
+    if (reply.counters) a.counters = { ...a.counters, ...reply.counters };
+    if (reply.detail?.http) a.tallies = { ...a.tallies, http: String(reply.detail.http) };
     return a;
   };
 
@@ -719,6 +726,7 @@ export async function planDns(o: DnsPlanOptions): Promise<{
   const typeName = QTYPE_NAMES[o.type] ?? `TYPE${o.type}`;
   const transport = exchanges[0]?.transport ?? (o.tcp ? 'tcp' : 'udp');
   const zeroCounters = ['tcpFallback'];
+  if (exchanges.length) zeroCounters.push('connections');
   if (o.edns?.dnssec) zeroCounters.push('adReplies', 'rrsigReplies');
   return {
     plan: {

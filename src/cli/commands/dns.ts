@@ -11,7 +11,14 @@ import type { CliContext } from '../context.js';
 import { parseHostPort, isValidHostName } from '../../parse.js';
 import { addProbeOptions, parseProbeOptions } from '../probe-options.js';
 import { runProbeCommand } from '../run-probe.js';
-import { addDnsEdnsOptions, parseDnsEdnsOptions } from '../dns-options.js';
+import {
+  addDnsEdnsOptions,
+  addDnsSecureOptions,
+  exchangeOpener,
+  parseDnsEdnsOptions,
+  parseDnsSecureOptions,
+  parseDnsServers,
+} from '../dns-options.js';
 import { dnsAttemptParts, dnsSummaryLines, dnsWarnings } from '../dns-summary.js';
 
 /** Name servers of a resolv.conf text, as `--server` would take them. */
@@ -27,8 +34,8 @@ export function parseQtype(text: string): number {
   throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --type "${text}": use ${Object.keys(QTYPES).join(', ')} or TYPEnnn`);
 }
 
-async function toServer(raw: string): Promise<DnsServer> {
-  const hp = parseHostPort(raw, 53);
+async function toServer(raw: string, hostPort = raw, defaultPort = 53): Promise<DnsServer> {
+  const hp = parseHostPort(hostPort, defaultPort);
   if (hp.family !== 0) return { key: raw, address: hp.host, port: hp.port };
   try {
     const r = await lookup(hp.host);
@@ -53,6 +60,7 @@ export function registerDns(program: Command, ctx: CliContext): Command {
     .option('--no-fallback', 'report a truncated UDP reply as `truncated` instead of retrying over TCP')
     .addOption(new Option('--resolv-conf <file>', 'where to find the default resolvers').default('/etc/resolv.conf').hideHelp());
   addDnsEdnsOptions(cmd);
+  addDnsSecureOptions(cmd);
   addProbeOptions(cmd);
   cmd.addHelpText(
     'after',
@@ -87,14 +95,16 @@ Outcomes: ok nodata nxdomain servfail refused formerr notimp rcode-other timeout
         throw new ConndxError('CONNDX_BAD_ARGUMENT', `no --server given and ${String(o.resolvConf)} lists no nameserver`);
       }
     }
-    const servers = await Promise.all(rawServers.map(toServer));
+    const { transport, specs } = parseDnsServers(o, rawServers);
+    const secure = parseDnsSecureOptions(o, transport);
+    const servers = await Promise.all(specs.map((sp) => toServer(sp.key, sp.hostPort, sp.defaultPort)));
     for (const s of servers) {
       const fam = isIP(s.address);
       if (opts.family && fam !== opts.family) {
         throw new ConndxError('CONNDX_BAD_TARGET', `--server ${s.key} is IPv${fam} but -${opts.family} was given`);
       }
     }
-    const useTcp = Boolean(o.tcp);
+    const useTcp = transport === 'tcp';
     const expected = (opts.count ?? Infinity) * servers.length;
     const lines = !opts.json && !opts.ndjson && !opts.quiet && (opts.verbose || expected <= 100);
     const typeName = String(o.type).toUpperCase();
@@ -107,12 +117,13 @@ Outcomes: ok nodata nxdomain servfail refused formerr notimp rcode-other timeout
       timeoutMs: opts.timeoutMs,
       decodeAnswers: lines || opts.ndjson,
       ...ednsChoice,
+      openExchange: exchangeOpener(transport, specs, secure),
     });
     try {
       await runProbeCommand(ctx, {
         ...plan,
         opts,
-        header: `CONNDX DNS ${name} ${typeName} via ${servers.map((s) => s.key).join(', ')} (${useTcp ? 'tcp' : 'udp'}, ${describeRun(opts)})`,
+        header: `CONNDX DNS ${name} ${typeName} via ${servers.map((s) => s.key).join(', ')} (${transport}, ${describeRun(opts)})`,
         attemptDetail: (r) => {
           const d = r.detail ?? {};
           const parts = [
@@ -131,7 +142,12 @@ Outcomes: ok nodata nxdomain servfail refused formerr notimp rcode-other timeout
         },
         summary: {
           phaseLabel: 'dns query',
-          timingRows: [['replyMs', 'failed replies']],
+          timingRows: [
+            ['tcpConnectMs', 'tcp connect'],
+            ['tlsHandshakeMs', 'tls handshake'],
+            ['queryMs', 'query'],
+            ['replyMs', 'failed replies'],
+          ],
           extra: (r) => {
             const out: string[] = [];
             if (r.rcodes)
