@@ -32,6 +32,7 @@ const TIMING = [
   'test/engine/workers.test.ts',
   'test/lab/**/*.test.ts',
   'test/checks/check-cli.test.ts',
+  'test/checks/dns-transport-check.test.ts',
   'test/checks/serve.test.ts',
   'test/checks/netns.test.ts',
   'test/diagnose/diagnose-cli.test.ts',

@@ -5,6 +5,7 @@ import type { ProbeResult } from '../engine/summary.js';
 import { parseHostPort, unescapeText } from '../parse.js';
 import { PROBERS } from '../probes/registry.js';
 import { planDns, type DnsServer } from '../probes/dns.js';
+import { dnsCheckRun } from './dns-options.js';
 import { resolveHost, type LookupFn } from '../probes/resolve.js';
 import { machineSynSchedule, makeTcpProbe, type TcpTarget } from '../probes/tcp.js';
 import {
@@ -91,11 +92,13 @@ export async function buildCheckPlan(spec: CheckSpec, o: PlanOptions = {}): Prom
       raws = resolvConfServers(text);
       if (raws.length === 0) throw new Error(`no server given and ${o.resolvConf ?? '/etc/resolv.conf'} lists no nameserver`);
     }
+    // tls:// and https:// servers, and the check's transport (a /probe target is read the same way).
+    const x = dnsCheckRun(d, raws);
     const resolved = await Promise.all(
-      raws.map(async (raw) => {
-        const hp = parseHostPort(raw, PROBERS.dns?.defaultPort);
+      x.specs.map(async (sp) => {
+        const hp = parseHostPort(sp.hostPort, sp.defaultPort);
         const r = await resolveHost(hp.host, spec.family, o.lookup);
-        return { raw, hp, r };
+        return { raw: sp.key, hp, r };
       }),
     );
     const unresolved = resolved.flatMap(({ raw, r }) =>
@@ -111,6 +114,7 @@ export async function buildCheckPlan(spec: CheckSpec, o: PlanOptions = {}): Prom
       noFallback: d.noFallback,
       timeoutMs: spec.timeoutMs,
       decodeAnswers: false,
+      ...x.query,
     });
     return { ok: true, plan: plan as ProbePlan<unknown>, engineTimeoutMs: spec.timeoutMs, close };
   }
