@@ -98,7 +98,7 @@ export function ednsHandler(b: EdnsBehaviour, stats: EdnsLabStats, base: (req: D
     const edns = queryEdns(raw);
     const ecs = edns?.ecs;
     let res = base(req);
-    if (b.nodata) res.answers = [];
+    if (b.nodata || b.ede) res.answers = [];
     if (b.ede) res.header.rcode = b.ede.rcode & 0xf;
     if (!edns) {
       // RFC 6891 §7: no OPT in the query, none in the reply.
