@@ -19,6 +19,7 @@ const TIMING = [
   'test/probes/dns.test.ts',
   'test/probes/dns-edns.test.ts',
   'test/probes/dns-secure.test.ts',
+  'test/probes/dns-secure-wire.test.ts',
   'test/probes/tcp-cli.test.ts',
   'test/probes/tcp-connect.test.ts',
   'test/probes/tcp-load.test.ts',
