@@ -271,7 +271,10 @@ export function openDoh(server: DnsServer, o: DohOptions): DnsExchange {
         const entry = { session, alive: true };
         session.on('error', () => (entry.alive = false));
         session.on('goaway', () => (entry.alive = false));
-        session.on('close', () => (entry.alive = false));
+        session.on('close', () => {
+          entry.alive = false;
+          live.delete(session);
+        });
         live.add(session);
         if (reuse && !closed) h2 = entry;
         opened();
@@ -293,6 +296,7 @@ export function openDoh(server: DnsServer, o: DohOptions): DnsExchange {
         version = 'h1';
         const c: H1Conn = { socket: r.socket, dead: false };
         r.socket.on('error', () => (c.dead = true));
+        r.socket.on('close', () => live.delete(r.socket));
         live.add(r.socket);
         result = await runH1(c, path, body, deadline, signal);
       }
