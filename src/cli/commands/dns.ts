@@ -70,6 +70,10 @@ Examples:
   conndx dns example.com --type AAAA --server [2001:db8::53]:53 --json
   conndx dns big.example.com --type TXT --no-fallback     # see truncation instead of the TCP retry
   conndx dns example.com --rate 1000 --duration 10s -q     # open loop: latency includes queueing
+  conndx dns example.com --server 10.0.0.2 --nsid --dnssec # which instance answered, AD and RRSIG, EDE by name
+  conndx dns www.example.com --server 10.0.0.2 --random-label -c 100   # every query a cache miss
+  conndx dns example.com --server tls://10.0.0.2 --no-reuse            # DoT: connect, TLS and query times
+  conndx dns example.com --server https://10.0.0.2/dns-query --method GET  # DoH over HTTP/2
 
 Latency is query sent to response (a TCP retry after a truncated reply included).
 Outcomes: ok nodata nxdomain servfail refused formerr notimp rcode-other timeout truncated malformed network-error error.`,
