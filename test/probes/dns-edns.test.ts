@@ -2,6 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { runCli, runCliJson } from '../helpers/cli.js';
 import { lab } from '../helpers/lab.js';
 import type { EdnsLabStats } from '../../src/lab/dns-edns.js';
+import { answerFor, serveDns } from '../../src/lab/dns.js';
 
 // EDNS facts, NODATA, --random-label and id mismatches, each against a real lab resolver on loopback.
 
@@ -170,6 +171,25 @@ describe('NODATA, id mismatches', () => {
     } finally {
       await spoof.close();
       await ok.close();
+    }
+  });
+});
+
+describe('late replies', () => {
+  test('a reply to a query that already timed out is counted as late, not as a foreign id', async () => {
+    // Every reply after 200 ms against a 40 ms timeout: the first replies arrive while later queries run.
+    const srv = await serveDns(answerFor, '127.0.0.1', { delayMs: () => 200 });
+    const addr = `127.0.0.1:${srv.port}`;
+    try {
+      const { json } = await runCliJson(['dns', 'lab.test', '--server', addr, '-c', '12', '--timeout', '40ms']);
+      expect(json.outcomes).toEqual({ timeout: 12 });
+      const m = json.mismatchedBy[addr];
+      expect(m.late).toBeGreaterThan(0);
+      expect(m.idMismatch).toBe(0);
+      expect(m.questionMismatch).toBe(0);
+      expect(json.mismatchedReplies).toBe(m.late);
+    } finally {
+      await srv.close();
     }
   });
 });
