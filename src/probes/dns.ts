@@ -6,7 +6,17 @@ import { localErrorCause } from './local-errors.js';
 import type { ProbePlan } from '../core/types.js';
 import { QTYPE_NAMES, answersQuestion, rcodeName, wellFormed, type Question } from './dns-wire.js';
 import type { Attempt, DnsOutcome, Probe, TargetRef } from '../core/types.js';
-import { adFlag, encodeOpt, encodeQuestion, fullRcode, scanReply, serverCookieOk, type EdnsOptions, type ReplyScan } from './edns.js';
+import {
+  adFlag,
+  encodeOpt,
+  encodeQuestion,
+  fullRcode,
+  scanReply,
+  serverCookieOk,
+  type EdnsOptions,
+  type EdnsReply,
+  type ReplyScan,
+} from './edns.js';
 
 const { Packet } = dns2;
 
@@ -387,9 +397,49 @@ export function makeDnsProbe(q: DnsQuery): Probe<DnsProbeTarget> {
   const okTallies = { rcodes: 'NOERROR' };
   const okDetail = new Map<number, Record<string, unknown>>();
 
+  type EdnsFacts = { detail: Record<string, unknown>; tallies: Record<string, string>; counters: Record<string, number> };
+  // The default run (OPT and cookie, nothing else asked): the facts of one server's replies are the
+  // same reply after reply, so they are built once per server and shared while they stay the same.
+  const plainAsk = edns !== null && !edns.nsid && !edns.ecs && !edns.dnssec;
+  const plainFacts = new Map<string, { e: EdnsReply; state: string; facts: EdnsFacts }>();
+  const sameReply = (a: EdnsReply, b: EdnsReply) =>
+    a.udpSize === b.udpSize &&
+    a.version === b.version &&
+    a.dnssecOk === b.dnssecOk &&
+    (a.cookie?.server === undefined
+      ? b.cookie?.server === undefined
+      : b.cookie?.server !== undefined && a.cookie.server.equals(b.cookie.server));
+  const okParts = new WeakMap<EdnsFacts, Map<number, { tallies: Record<string, string>; detail: Record<string, unknown> }>>();
+
   /** What the reply's OPT record says, as detail, tallies and counters; null when no OPT was sent. */
-  const ednsFacts = (t: DnsProbeTarget, buf: Buffer, scan: ReplyScan) => {
+  const ednsFacts = (t: DnsProbeTarget, buf: Buffer, scan: ReplyScan): (EdnsFacts & { shared?: boolean }) | null => {
     if (!edns) return null;
+    const e0 = scan.edns;
+    const plain = plainAsk && e0 !== null && e0.ede.length === 0 && e0.ecsScope === undefined && e0.nsid === undefined;
+    if (plain) {
+      const prev = plainFacts.get(t.server.key);
+      const c = e0.cookie;
+      const state = !edns.clientCookie
+        ? ''
+        : !c
+          ? 'none'
+          : !c.client.equals(edns.clientCookie)
+            ? 'client-mismatch'
+            : !c.server
+              ? 'no-server-cookie'
+              : serverCookieOk(c.server)
+                ? 'ok'
+                : 'bad-server-cookie';
+      if (prev && prev.state === state && sameReply(prev.e, e0)) return { ...prev.facts, shared: true };
+      const facts = ednsFactsOf(t, buf, scan);
+      plainFacts.set(t.server.key, { e: e0, state, facts });
+      return facts;
+    }
+    return ednsFactsOf(t, buf, scan);
+  };
+
+  const ednsFactsOf = (t: DnsProbeTarget, buf: Buffer, scan: ReplyScan): EdnsFacts => {
+    const edns = q.edns!;
     const detail: Record<string, unknown> = {};
     const tallies: Record<string, string> = {};
     const counters: Record<string, number> = {};
@@ -494,6 +544,18 @@ export function makeDnsProbe(q: DnsQuery): Probe<DnsProbeTarget> {
       let detail = okDetail.get(ancount);
       if (!detail) okDetail.set(ancount, (detail = { transport, rcode, answers: ancount }));
       a = { outcome, phase: 'dns', ms, tallies: okTallies, detail };
+    } else if (outcome === 'ok' && transport === 'udp' && !fellBack && ef?.shared) {
+      // The same facts as this server's previous reply: share the attempt's parts too (no counters in a plain run).
+      const key = plainFacts.get(t.server.key)!.facts;
+      let byCount = okParts.get(key);
+      if (!byCount) okParts.set(key, (byCount = new Map()));
+      let parts = byCount.get(ancount);
+      if (!parts)
+        byCount.set(
+          ancount,
+          (parts = { tallies: { rcodes: rcode, ...ef.tallies }, detail: { transport, rcode, answers: ancount, ...ef.detail } }),
+        );
+      a = { outcome, phase: 'dns', ms, tallies: parts.tallies, detail: parts.detail };
     } else {
       const answered = outcome === 'ok';
       a = {
