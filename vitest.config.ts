@@ -17,6 +17,9 @@ import { defineConfig } from 'vitest/config';
 const TIMING = [
   'test/probes/dns-accuracy.test.ts',
   'test/probes/dns.test.ts',
+  'test/probes/dns-edns.test.ts',
+  'test/probes/dns-secure.test.ts',
+  'test/probes/dns-secure-wire.test.ts',
   'test/probes/tcp-cli.test.ts',
   'test/probes/tcp-connect.test.ts',
   'test/probes/tcp-load.test.ts',
@@ -33,6 +36,7 @@ const TIMING = [
   'test/engine/workers.test.ts',
   'test/lab/**/*.test.ts',
   'test/checks/check-cli.test.ts',
+  'test/checks/dns-transport-check.test.ts',
   'test/checks/serve.test.ts',
   'test/checks/netns.test.ts',
   'test/diagnose/diagnose-cli.test.ts',

@@ -7,6 +7,7 @@ import { ConndxError } from '../errors.js';
 import { parseTlsVersion, TLS_VERSIONS, type TlsVersion } from '../core/tls.js';
 import { DURATION_MAX_MS, isValidHostName, parseDuration, parseHostPort } from '../parse.js';
 import { QTYPES, RCODE_LIST } from '../core/dns.js';
+import { validateDnsExtras, type DnsCheckExtras } from './dns-options.js';
 import { PROBERS } from '../probes/registry.js';
 
 export const PROBE_KINDS = ['dns', 'tcp', 'tls'] as const;
@@ -45,6 +46,8 @@ export interface DnsSettings {
   qtype: number;
   tcp: boolean;
   noFallback: boolean;
+  /** EDNS, --random-label and DoT/DoH settings (src/checks/dns-options.ts). */
+  extras?: DnsCheckExtras;
 }
 export interface TcpSettings {
   send?: string;
@@ -143,6 +146,27 @@ const thresholdsShape = z.object(
   { error: (i) => (i.code === 'invalid_type' ? `expected a mapping of thresholds, got ${describe(i.input)}` : undefined) },
 );
 
+/** The dns keys of src/checks/dns-options.ts: a check without any of them keeps the plain settings shape. */
+const DNS_EXTRA_KEYS = [
+  'transport',
+  'ednsSize',
+  'edns',
+  'dnssec',
+  'nsid',
+  'ecs',
+  'cookie',
+  'randomLabel',
+  'reuse',
+  'method',
+  'http1',
+  'sni',
+  'ca',
+  'insecure',
+] as const;
+
+/** Options of more than one probe kind: DoT/DoH dns checks take the TLS trust keys too. */
+const SHARED_OPTIONS: Record<string, ProbeKind[]> = { sni: ['tls', 'dns'], ca: ['tls', 'dns'], insecure: ['tls', 'dns'] };
+
 const OPTION_KINDS: Record<string, ProbeKind | 'any'> = {
   count: 'any',
   concurrency: 'any',
@@ -155,6 +179,17 @@ const OPTION_KINDS: Record<string, ProbeKind | 'any'> = {
   type: 'dns',
   tcp: 'dns',
   noFallback: 'dns',
+  transport: 'dns',
+  ednsSize: 'dns',
+  edns: 'dns',
+  dnssec: 'dns',
+  nsid: 'dns',
+  ecs: 'dns',
+  cookie: 'dns',
+  randomLabel: 'dns',
+  reuse: 'dns',
+  method: 'dns',
+  http1: 'dns',
   send: 'tcp',
   hold: 'tcp',
   close: 'tcp',
@@ -189,6 +224,17 @@ const checkShape = z.object(
     server: strOrList.optional(),
     type: str.optional(),
     noFallback: bool.optional(),
+    transport: str.optional(),
+    ednsSize: num.optional(),
+    edns: bool.optional(),
+    dnssec: bool.optional(),
+    nsid: bool.optional(),
+    ecs: str.optional(),
+    cookie: bool.optional(),
+    randomLabel: bool.optional(),
+    reuse: bool.optional(),
+    method: str.optional(),
+    http1: bool.optional(),
     send: str.optional(),
     hold: durationLike.optional(),
     close: str.optional(),
@@ -451,6 +497,7 @@ function validateCheck(raw: RawCheck, idx: number, add: Add, baseDir: string): O
   const target = raw[probe] as string;
   for (const [opt, kind] of Object.entries(OPTION_KINDS)) {
     if (kind === 'any' || kind === probe || (raw as Record<string, unknown>)[opt] === undefined) continue;
+    if (SHARED_OPTIONS[opt]?.includes(probe)) continue;
     if (opt === 'tcp' && probe === 'tcp') continue;
     err([opt], `"${opt}" is an option of ${kind} checks, not of ${probe} checks`, true);
   }
@@ -528,14 +575,8 @@ function validateCheck(raw: RawCheck, idx: number, add: Add, baseDir: string): O
 
   if (probe === 'dns') {
     const servers = raw.server === undefined ? [] : Array.isArray(raw.server) ? raw.server : [raw.server];
-    servers.forEach((s, i) => {
-      const path: PathKey[] = Array.isArray(raw.server) ? ['server', i] : ['server'];
-      try {
-        parseHostPort(s, PROBERS.dns?.defaultPort);
-      } catch (e) {
-        err(path, (e as Error).message);
-      }
-    });
+    // host:port, tls://host[:port] or https://host/path: each read with the transport its scheme names.
+    const extras = validateDnsExtras(raw, err, baseDir);
     if (new Set(servers).size !== servers.length) err(['server'], 'a server is listed twice');
     const type = (raw.type ?? 'A').toUpperCase();
     let qtype = QTYPES[type];
@@ -544,7 +585,15 @@ function validateCheck(raw: RawCheck, idx: number, add: Add, baseDir: string): O
       if (m && Number(m[1]) < 65536) qtype = Number(m[1]);
       else err(['type'], `unknown record type "${raw.type}": use ${Object.keys(QTYPES).join(', ')} or TYPEnnn`);
     }
-    spec.dns = { servers, type, qtype: qtype ?? 1, tcp: raw.tcp === true, noFallback: raw.noFallback === true };
+    const plain = DNS_EXTRA_KEYS.every((k) => raw[k] === undefined) && servers.every((x) => !x.includes('://'));
+    spec.dns = {
+      servers,
+      type,
+      qtype: qtype ?? 1,
+      tcp: extras.transport === 'tcp',
+      noFallback: raw.noFallback === true,
+      ...(plain ? {} : { extras }),
+    };
   } else if (probe === 'tcp') {
     const close = raw.close ?? 'fin';
     if (close !== 'fin' && close !== 'rst') err(['close'], `expected fin or rst, got "${close}"`);

@@ -57,6 +57,12 @@ export function outcomePhase(kind: ProbeKind, outcome: string): (typeof PHASE_LA
 
 const attemptKey = (target: string, phase: string, outcome: string) => JSON.stringify([target, phase, outcome]);
 
+/** The `transport` label of a dns check's series (udp, tcp, dot, doh); none for tcp and tls checks. */
+function transportLabel(spec: CheckSpec): Record<string, string> {
+  if (spec.probe !== 'dns') return {};
+  return { transport: spec.dns!.extras?.transport ?? (spec.dns!.tcp ? 'tcp' : 'udp') };
+}
+
 /** Folds a finished run into the state: the latest run, and the cumulative counters. */
 export function recordRun(state: CheckState, run: CheckRun): void {
   state.last = run;
@@ -180,16 +186,17 @@ export function registerCheckMetrics(registry: Registry, states: () => Iterable<
   gauge(
     'conndx_probe_phase_duration_seconds',
     'Latency percentiles of the latest run per phase, over its successful attempts: dns query, tcp connect (SYN to established), tls handshake (ClientHello to done)',
-    ['target', 'phase', 'percentile'],
+    ['target', 'phase', 'percentile', 'transport'],
     (g) => {
       for (const s of withLast()) {
         for (const [t, r] of perTarget(s.last, s.spec)) {
           const own = s.spec.probe;
           const stats: [string, ProbeResult['latencyMs']][] = [[own, r.latencyMs]];
-          if (own === 'tls') stats.push(['tcp', (r.tcpConnectMs ?? null) as ProbeResult['latencyMs']]);
+          if (own === 'tls' || own === 'dns') stats.push(['tcp', (r.tcpConnectMs ?? null) as ProbeResult['latencyMs']]);
+          if (own === 'dns') stats.push(['tls', (r.tlsHandshakeMs ?? null) as ProbeResult['latencyMs']]);
           for (const [phase, st] of stats) {
             if (!st) continue;
-            for (const [q, k] of PERCENTILES) g.set(lb(s, { target: t, phase, percentile: q }), sec(st[k]));
+            for (const [q, k] of PERCENTILES) g.set(lb(s, { target: t, phase, percentile: q, ...transportLabel(s.spec) }), sec(st[k]));
           }
         }
       }
@@ -208,19 +215,38 @@ export function registerCheckMetrics(registry: Registry, states: () => Iterable<
       }
     },
   );
+  gauge(
+    'conndx_dns_nsid_replies',
+    'Replies of the latest run per server identifier (NSID, RFC 5001): which anycast instance answered (dns checks with nsid: true)',
+    ['target', 'transport', 'nsid'],
+    (g) => {
+      for (const s of withLast()) {
+        if (s.spec.probe !== 'dns') continue;
+        for (const [t, r] of perTarget(s.last, s.spec)) {
+          for (const [nsid, n] of Object.entries((r.nsid ?? {}) as Record<string, number>))
+            g.set(lb(s, { target: t, nsid, ...transportLabel(s.spec) }), n);
+        }
+      }
+    },
+  );
   gauge('probe_tls_version_info', 'The TLS version the latest handshake negotiated', ['version'], (g) => {
     for (const s of withLast()) {
-      const v = (s.last.result?.negotiated as { version?: string | null } | undefined)?.version;
+      const v =
+        (s.last.result?.negotiated as { version?: string | null } | undefined)?.version ??
+        (s.last.result?.tls as { version?: string | null } | undefined)?.version;
       if (v) g.set(lb(s, { version: v }), 1);
     }
   });
   // A gauge without labels is exposed as 0 when nothing set it: a tcp or dns
   // /probe answer would then say the certificate expired in 1970 and fire every
   // expiry alert. The series exists only where a TLS check can set it.
-  if (opts.checkLabel || [...states()].some((s) => s.spec.probe === 'tls')) {
+  const overTls = (s: CheckState) => s.spec.probe === 'tls' || ['dot', 'doh'].includes(transportLabel(s.spec).transport ?? '');
+  if (opts.checkLabel || [...states()].some(overTls)) {
     gauge('probe_ssl_earliest_cert_expiry', "When the server's leaf certificate expires (Unix time)", [], (g) => {
       for (const s of withLast()) {
-        const na = (s.last.result?.certificate as { notAfter?: string } | undefined)?.notAfter;
+        const na =
+          (s.last.result?.certificate as { notAfter?: string } | undefined)?.notAfter ??
+          (s.last.result?.tls as { certificate?: { notAfter?: string } } | undefined)?.certificate?.notAfter;
         if (na) g.set(lb(s), Date.parse(na) / 1000);
       }
     });
@@ -228,14 +254,14 @@ export function registerCheckMetrics(registry: Registry, states: () => Iterable<
   new Counter({
     name: 'conndx_probe_attempts_total',
     help: "Attempts by target, phase and outcome (contract outcome names; ok in the probe's own phase)",
-    labelNames: [...base, 'target', 'phase', 'outcome'],
+    labelNames: [...base, 'target', 'phase', 'outcome', 'transport'],
     registers: [registry],
     collect() {
       this.reset();
       for (const s of states()) {
         for (const [k, n] of s.attempts) {
           const [target, phase, outcome] = JSON.parse(k) as [string, string, string];
-          this.inc(lb(s, { target, phase, outcome }), n);
+          this.inc(lb(s, { target, phase, outcome, ...transportLabel(s.spec) }), n);
         }
       }
     },

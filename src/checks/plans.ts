@@ -7,6 +7,7 @@ import type { DnsServer } from '../probes/dns.js';
 import type { TlsKindSettings } from '../probes/kinds/tls.js';
 import { resolveTargets, type LookupFn, type UnresolvedTarget } from '../probes/resolve.js';
 import type { TlsProbeOptions } from '../probes/tls.js';
+import { dnsCheckRun } from './dns-options.js';
 import type { CheckSpec } from './config.js';
 
 /** A target (or DNS server) whose name did not resolve: the check is CRITICAL, naming the DNS outcome. */
@@ -81,15 +82,25 @@ export async function buildCheckPlan(spec: CheckSpec, o: PlanOptions = {}): Prom
       raws = resolvConfServers(text);
       if (raws.length === 0) throw new Error(`no server given and ${o.resolvConf ?? '/etc/resolv.conf'} lists no nameserver`);
     }
+    // tls:// and https:// servers, and the check's transport (a /probe target is read the same way).
+    const x = dnsCheckRun(d, raws);
     const { targets, unresolved } = await resolveTargets(
-      raws.map((raw) => parseHostPort(raw, PROBERS.dns.defaultPort)),
+      x.specs.map((sp) => ({ ...parseHostPort(sp.hostPort, sp.defaultPort), raw: sp.key })),
       spec.family,
       o.lookup,
     );
     if (unresolved.length) return { ok: false, unresolved };
     const servers: DnsServer[] = targets.map((t) => ({ key: t.key, address: t.address, port: t.port }));
     const built = await PROBERS.dns.plan(
-      { name: spec.target, type: d.qtype, tcp: d.tcp, noFallback: d.noFallback, timeoutMs: spec.timeoutMs, decodeAnswers: false },
+      {
+        name: spec.target,
+        type: d.qtype,
+        tcp: d.tcp,
+        noFallback: d.noFallback,
+        timeoutMs: spec.timeoutMs,
+        decodeAnswers: false,
+        ...x.query,
+      },
       servers,
     );
     return { ok: true, ...built };

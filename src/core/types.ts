@@ -18,6 +18,7 @@ export interface WorkerProbeSpec {
 
 export const DNS_OUTCOMES = [
   'ok',
+  'nodata',
   'nxdomain',
   'servfail',
   'refused',

@@ -241,6 +241,8 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
             noFallback: false,
             timeoutMs: o.timeoutMs,
             decodeAnswers: true,
+            // An empty answer (no AAAA, say) is a finding of the address list, not a failed lookup here.
+            nodata: 'ok',
           },
           servers,
         );

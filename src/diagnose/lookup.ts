@@ -44,7 +44,15 @@ export async function queryOnce(
     return { outcome: 'error', cause: (e as NodeJS.ErrnoException).code ?? String(e), ms: now() - t0, addresses: [] };
   }
   try {
-    const probe = makeDnsProbe({ name, type: type === 'A' ? 1 : 28, tcp: false, noFallback: false, timeoutMs, decodeAnswers: true });
+    const probe = makeDnsProbe({
+      name,
+      type: type === 'A' ? 1 : 28,
+      tcp: false,
+      noFallback: false,
+      timeoutMs,
+      decodeAnswers: true,
+      nodata: 'ok',
+    });
     const a = await probe({ server, udp: ch }, signal);
     return { outcome: a.outcome, cause: a.cause, ms: a.ms ?? now() - t0, addresses: addressesOf(a.facts?.answers) };
   } finally {

@@ -9,7 +9,8 @@ type DnsPacket = InstanceType<typeof Packet>;
 
 /** What a lab DNS handler answers: a packet, raw bytes, or nothing at all. */
 type Answer = DnsPacket | Buffer | null;
-type Handler = (req: DnsPacket, transport: 'udp' | 'tcp') => Answer | Promise<Answer>;
+/** `raw` is the query as received: what dns2 drops (EDNS options it has no decoder for) is read from it. */
+export type Handler = (req: DnsPacket, transport: 'udp' | 'tcp', raw: Buffer) => Answer | Promise<Answer>;
 
 export const LAB_ANSWER_V4 = '192.0.2.10';
 export const LAB_ANSWER_V6 = '2001:db8::10';
@@ -52,7 +53,7 @@ function withRcode(req: DnsPacket, rcode: number): DnsPacket {
   return res;
 }
 
-interface Bound {
+export interface Bound {
   port: number;
   close(): Promise<void>;
 }
@@ -69,21 +70,24 @@ function toBuffer(a: Answer): Buffer | null {
  * bytes, TC without payload limits), so the servers here are dgram/net with
  * dns2 as the codec.
  */
-interface ServeOptions {
+export interface ServeOptions {
   /** The answer depends only on the question and transport: build it once, then patch the id. */
   cacheable?: boolean;
-  /** Hold each query this long before answering (ms). */
-  delayMs?: () => number;
+  /** Hold each query this long before answering (ms); `raw` is the query. */
+  delayMs?: (raw: Buffer) => number;
   /** Told how long each query was actually held (receipt to send). */
   onHeld?: (ms: number) => void;
 }
 
-export async function serveDns(handler: Handler, host = LAB_HOST, so: ServeOptions = {}): Promise<Bound> {
-  let closed = false;
+/**
+ * The reply bytes to one query message (null: stay silent), as serveDns
+ * gives them over UDP and TCP and the DoT and DoH endpoints over TLS and HTTP.
+ */
+export function makeResponder(handler: Handler, so: ServeOptions = {}): (msg: Buffer, transport: 'udp' | 'tcp') => Promise<Buffer | null> {
   const cache = new Map<string, Buffer | null>();
   // Parsing with dns2 costs more than the rest of a reply; a lab that answers
   // thousands of queries a second reuses the reply bytes of a question it saw.
-  const reply = async (msg: Buffer, transport: 'udp' | 'tcp'): Promise<Buffer | null> => {
+  return async (msg: Buffer, transport: 'udp' | 'tcp'): Promise<Buffer | null> => {
     const t0 = performance.now();
     const key = so.cacheable && msg.length >= 12 ? transport + msg.subarray(12).toString('latin1') : undefined;
     let out: Buffer | null | undefined = key === undefined ? undefined : cache.get(key);
@@ -94,18 +98,23 @@ export async function serveDns(handler: Handler, host = LAB_HOST, so: ServeOptio
       } catch {
         return null;
       }
-      out = toBuffer(await handler(req, transport));
+      out = toBuffer(await handler(req, transport, msg));
       if (key !== undefined && cache.size < 10_000) cache.set(key, out);
     }
     if (out && key !== undefined) {
       out = Buffer.from(out);
       msg.copy(out, 0, 0, 2);
     }
-    const d = so.delayMs?.();
+    const d = so.delayMs?.(msg);
     if (d) await delay(d);
     so.onHeld?.(performance.now() - t0);
     return out;
   };
+}
+
+export async function serveDns(handler: Handler, host = LAB_HOST, so: ServeOptions = {}): Promise<Bound> {
+  let closed = false;
+  const reply = makeResponder(handler, so);
   for (let tries = 0; ; tries++) {
     // Large buffers: a burst of thousands of queries must not be lost in the lab's own socket.
     const udp = dgram.createSocket({ type: net.isIP(host) === 6 ? 'udp6' : 'udp4', recvBufferSize: 8 << 20, sendBufferSize: 8 << 20 });

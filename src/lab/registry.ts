@@ -1,5 +1,7 @@
 import type { LabFactory } from './types.js';
 import { DNS_LAB } from './dns.js';
+import { DNS_EDNS_LAB } from './dns-edns.js';
+import { DNS_SECURE_LAB } from './dns-secure.js';
 import { TCP_LAB } from './tcp.js';
 import { TLS_LAB } from './tls.js';
 import { TLS_RAW_LAB } from './tls-raw.js';
@@ -12,6 +14,8 @@ import { HTTP_LAB } from './http.js';
  */
 export const LAB: Record<string, LabFactory> = {
   ...DNS_LAB,
+  ...DNS_EDNS_LAB,
+  ...DNS_SECURE_LAB,
   ...TCP_LAB,
   ...TLS_LAB,
   ...TLS_RAW_LAB,

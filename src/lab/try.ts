@@ -33,7 +33,19 @@ export function tryArgs(ep: Pick<LabEndpoint, 'name' | 'kind' | 'host' | 'port' 
   const extra = EXTRA[ep.name] ?? [];
   switch (ep.kind) {
     case 'dns':
-      return ['dns', String(ep.info?.name ?? 'lab.test'), '--server', addr, '-c', '3', '--timeout', '1s', ...extra];
+      // DoT and DoH endpoints give their tls:// or https:// URL and need the lab CA.
+      return [
+        'dns',
+        String(ep.info?.name ?? 'lab.test'),
+        '--server',
+        typeof ep.info?.url === 'string' ? ep.info.url : addr,
+        ...(typeof ep.info?.url === 'string' && caFile ? ['--ca', caFile] : []),
+        '-c',
+        '3',
+        '--timeout',
+        '1s',
+        ...extra,
+      ];
     case 'tcp':
       return ['tcp', addr, '-c', '3', '--timeout', '1s', ...extra];
     case 'tls':

@@ -6,6 +6,17 @@ import { localErrorCause } from './local-errors.js';
 import type { ProbePlan } from '../core/types.js';
 import { QTYPE_NAMES, answersQuestion, rcodeName, wellFormed, type Question } from './dns-wire.js';
 import type { Attempt, DnsOutcome, Probe, TargetRef } from '../core/types.js';
+import {
+  adFlag,
+  encodeOpt,
+  encodeQuestion,
+  fullRcode,
+  scanReply,
+  serverCookieOk,
+  type EdnsOptions,
+  type EdnsReply,
+  type ReplyScan,
+} from './edns.js';
 
 const { Packet } = dns2;
 
@@ -26,7 +37,20 @@ export interface DnsQuery {
   timeoutMs: number;
   /** Decode answers into facts (costs a parse per reply). */
   decodeAnswers: boolean;
+  /** The OPT record to send (RFC 6891); absent or null: none (--no-edns). */
+  edns?: EdnsOptions | null;
+  /** A fresh random label in front of the name on every query, so each one misses the resolver's cache. */
+  randomLabel?: boolean;
+  /**
+   * NOERROR without a record of the asked type: the outcome `nodata` (default), or `ok` where an
+   * empty answer is a normal one (diagnose asking AAAA of an IPv4-only name).
+   */
+  nodata?: 'outcome' | 'ok';
 }
+
+/** Length of the --random-label label: 12 of [a-z0-9], about 62 bits. */
+export const RANDOM_LABEL_LENGTH = 12;
+const LABEL_CHARS = 'abcdefghijklmnopqrstuvwxyz0123456789';
 
 /** Outcome of a reply's RCODE (RFC 1035 §4.1.1, RFC 6895). */
 export function outcomeOfRcode(rcode: number): DnsOutcome {
@@ -72,7 +96,18 @@ export interface DnsUdpChannel {
   query(q: Buffer, asked: Asked, timeoutMs: number, done: (r: Reply) => void): void;
   /** Replies that matched nothing outstanding (late, or id/question mismatch). */
   mismatched(): number;
+  /** The same replies by why: an id no query had, an id of a query that had timed out, another question (or not a response). */
+  mismatchKinds(): MismatchCounts;
   close(): void;
+}
+
+export interface MismatchCounts {
+  /** An id no query of the run was waiting for. */
+  idMismatch: number;
+  /** The id of a query that had already timed out. */
+  late: number;
+  /** The id of an outstanding query but another question, or without the QR bit. */
+  questionMismatch: number;
 }
 
 interface Pending {
@@ -92,16 +127,21 @@ export function openUdpChannel(server: DnsServer): Promise<DnsUdpChannel> {
   // Outstanding queries in send order. Every query of a run has the same
   // timeout, so the oldest expire first: one sweep replaces a timer per query.
   const pending = new Map<number, Pending>();
+  // Ids of queries that timed out, so a reply that comes after its deadline is named late, not foreign.
+  const expired = new Set<number>();
   const sweep = setInterval(() => {
     const t = now();
     for (const [id, p] of pending) {
       if (p.deadline > t) break;
       pending.delete(id);
+      if (expired.size >= 4096) expired.clear();
+      expired.add(id);
       p.done({ kind: 'error', outcome: 'timeout', cause: `no reply within ${Math.round(p.deadline - p.sentAt)} ms`, at: t });
     }
   }, 10);
   sweep.unref();
   let mismatched = 0;
+  const kinds: MismatchCounts = { idMismatch: 0, late: 0, questionMismatch: 0 };
   let closed = false;
 
   // Stamp each reply the moment its callback runs and do the rest later, in
@@ -123,6 +163,8 @@ export function openUdpChannel(server: DnsServer): Promise<DnsUdpChannel> {
       const p = pending.get(id);
       if (!p) {
         mismatched++;
+        if (expired.has(id)) kinds.late++;
+        else kinds.idMismatch++;
         continue;
       }
       // RFC 5452 §9.1: a reply must match id and question; anything else may be
@@ -130,6 +172,7 @@ export function openUdpChannel(server: DnsServer): Promise<DnsUdpChannel> {
       const valid = wellFormed(buf);
       if (valid && (!(buf[2]! & 0x80) || !answersQuestion(buf, p.asked.wire))) {
         mismatched++;
+        kinds.questionMismatch++;
         continue;
       }
       pending.delete(id);
@@ -140,6 +183,7 @@ export function openUdpChannel(server: DnsServer): Promise<DnsUdpChannel> {
     const at = now();
     if (buf.length < 2) {
       mismatched++;
+      kinds.idMismatch++;
       return;
     }
     inBuf.push(buf);
@@ -183,6 +227,7 @@ export function openUdpChannel(server: DnsServer): Promise<DnsUdpChannel> {
           let id: number;
           do id = (Math.random() * 0x10000) | 0;
           while (pending.has(id));
+          expired.delete(id);
           q[0] = id >> 8;
           q[1] = id & 0xff;
           const sentAt = now();
@@ -202,6 +247,7 @@ export function openUdpChannel(server: DnsServer): Promise<DnsUdpChannel> {
           });
         },
         mismatched: () => mismatched,
+        mismatchKinds: () => ({ ...kinds }),
         close() {
           closed = true;
           clearInterval(sweep);
@@ -278,31 +324,167 @@ export function queryTcp(server: DnsServer, q: Buffer, timeoutMs: number, signal
   });
 }
 
+/**
+ * A transport that carries one query per call and times its own phases:
+ * DoT (src/probes/dns-dot.ts) and DoH (src/probes/dns-doh.ts).
+ */
+export interface DnsExchange {
+  transport: 'dot' | 'doh';
+  exchange(q: Buffer, timeoutMs: number, signal: AbortSignal): Promise<ExchangeReply>;
+  close(): void;
+}
+
+/** A reply over DoT/DoH, with the phase times (connectMs, tlsMs, queryMs) and the connection's facts. */
+export type ExchangeReply = (
+  | { kind: 'message'; buf: Buffer; at: number; valid: boolean }
+  | { kind: 'error'; outcome: string; cause: string; local?: boolean; at: number; phase?: 'tcp' | 'tls' | 'dns' }
+) & {
+  timings?: Record<string, number>;
+  facts?: Record<string, unknown>;
+  detail?: Record<string, unknown>;
+  counters?: Record<string, number>;
+};
+
 export interface DnsProbeTarget {
   server: DnsServer;
   udp?: DnsUdpChannel;
+  /** DoT or DoH to this server. */
+  exchange?: DnsExchange;
 }
+
+type Transport = 'udp' | 'tcp' | 'dot' | 'doh';
 
 /**
  * The DNS probe: one query to one server. Latency is query sent to the
- * final response, a TCP retry after a truncated UDP reply included.
+ * final response, a TCP retry after a truncated UDP reply included; over
+ * DoT and DoH it includes the connect and TLS handshake when the query
+ * opened a connection (each phase is also timed on its own).
  */
 export function makeDnsProbe(q: DnsQuery): Probe<DnsProbeTarget> {
-  const template = (() => {
-    const p = new Packet();
-    p.header.id = 0;
-    p.header.rd = 1;
-    p.questions.push({ name: q.name, type: q.type, class: Packet.CLASS.IN } as unknown as InstanceType<typeof Packet.Question>);
-    return p.toBuffer();
-  })();
-  const asked: Asked = {
-    wire: Buffer.from(template.subarray(12)),
-    question: { name: q.name.toLowerCase().replace(/\.$/, ''), type: q.type, cls: 1 },
+  const edns = q.edns ?? null;
+  const name = q.name.toLowerCase().replace(/\.$/, '');
+  const rl = q.randomLabel ? RANDOM_LABEL_LENGTH : 0;
+  // Header and question; with --random-label a placeholder label of fixed length leads, overwritten per query.
+  const question = encodeQuestion(rl ? `${'x'.repeat(rl)}.${name}` : q.name, q.type);
+  const fixedAsked: Asked = { wire: Buffer.from(question.subarray(12)), question: { name, type: q.type, cls: 1 } };
+  const opt0 = edns ? encodeOpt(edns) : null;
+  // Per server: the OPT record to send, carrying the server cookie of its last reply (RFC 7873 §5.3).
+  const optFor = new Map<string, Buffer>();
+  const serverCookies = new Map<string, string>();
+
+  const build = (t: DnsProbeTarget): { buf: Buffer; asked: Asked } => {
+    const opt = edns ? (optFor.get(t.server.key) ?? opt0!) : null;
+    const buf = Buffer.allocUnsafe(question.length + (opt ? opt.length : 0));
+    question.copy(buf);
+    if (opt) {
+      opt.copy(buf, question.length);
+      buf[11] = 1; // ARCOUNT
+    }
+    if (!rl) return { buf, asked: fixedAsked };
+    for (let i = 0; i < rl; i++) buf[13 + i] = LABEL_CHARS.charCodeAt((Math.random() * LABEL_CHARS.length) | 0);
+    const label = buf.toString('latin1', 13, 13 + rl);
+    return {
+      buf,
+      asked: {
+        wire: Buffer.from(buf.subarray(12, question.length)),
+        question: { name: name ? `${label}.${name}` : label, type: q.type, cls: 1 },
+      },
+    };
   };
+
   const decodedFor = new Set<string>();
-  // Per-attempt objects the aggregate only reads, shared across attempts (hot path).
+  // Per-attempt objects the aggregate only reads, shared across attempts (hot path: no EDNS in the reply).
   const okTallies = { rcodes: 'NOERROR' };
   const okDetail = new Map<number, Record<string, unknown>>();
+
+  type EdnsFacts = { detail: Record<string, unknown>; tallies: Record<string, string>; counters: Record<string, number> };
+  // The default run (OPT and cookie, nothing else asked): the facts of one server's replies are the
+  // same reply after reply, so they are built once per server and shared while they stay the same.
+  const plainAsk = edns !== null && !edns.nsid && !edns.ecs && !edns.dnssec;
+  const plainFacts = new Map<string, { e: EdnsReply; state: string; facts: EdnsFacts }>();
+  const sameReply = (a: EdnsReply, b: EdnsReply) =>
+    a.udpSize === b.udpSize &&
+    a.version === b.version &&
+    a.dnssecOk === b.dnssecOk &&
+    (a.cookie?.server === undefined
+      ? b.cookie?.server === undefined
+      : b.cookie?.server !== undefined && a.cookie.server.equals(b.cookie.server));
+  const okParts = new WeakMap<EdnsFacts, Map<number, { tallies: Record<string, string>; detail: Record<string, unknown> }>>();
+
+  /** What the reply's OPT record says, as detail, tallies and counters; null when no OPT was sent. */
+  const ednsFacts = (t: DnsProbeTarget, buf: Buffer, scan: ReplyScan): (EdnsFacts & { shared?: boolean }) | null => {
+    if (!edns) return null;
+    const e0 = scan.edns;
+    const plain = plainAsk && e0 !== null && e0.ede.length === 0 && e0.ecsScope === undefined && e0.nsid === undefined;
+    if (plain) {
+      const prev = plainFacts.get(t.server.key);
+      const c = e0.cookie;
+      const state = !edns.clientCookie
+        ? ''
+        : !c
+          ? 'none'
+          : !c.client.equals(edns.clientCookie)
+            ? 'client-mismatch'
+            : !c.server
+              ? 'no-server-cookie'
+              : serverCookieOk(c.server)
+                ? 'ok'
+                : 'bad-server-cookie';
+      if (prev && prev.state === state && sameReply(prev.e, e0)) return { ...prev.facts, shared: true };
+      const facts = ednsFactsOf(t, buf, scan);
+      plainFacts.set(t.server.key, { e: e0, state, facts });
+      return facts;
+    }
+    return ednsFactsOf(t, buf, scan);
+  };
+
+  const ednsFactsOf = (t: DnsProbeTarget, buf: Buffer, scan: ReplyScan): EdnsFacts => {
+    const edns = q.edns!;
+    const detail: Record<string, unknown> = {};
+    const tallies: Record<string, string> = {};
+    const counters: Record<string, number> = {};
+    const e = scan.edns;
+    tallies.edns = e ? 'opt' : scan.badOpt ? 'bad-opt' : 'no-opt';
+    if (e) {
+      detail.edns = { udpSize: e.udpSize, version: e.version, do: e.dnssecOk };
+      if (e.ede.length) {
+        detail.ede = e.ede;
+        tallies.ede = e.ede.map((x) => `${x.code} ${x.name}`).join(', ');
+      }
+      if (e.ecsScope !== undefined) detail.ecsScope = e.ecsScope;
+    }
+    if (edns.nsid) {
+      if (e?.nsid !== undefined) detail.nsid = e.nsid;
+      tallies.nsid = e?.nsid ?? '(none)';
+    }
+    if (edns.ecs) tallies.ecsScope = e?.ecsScope === undefined ? '(none)' : `/${e.ecsScope}`;
+    if (edns.clientCookie && e) {
+      const c = e.cookie;
+      let state: string;
+      if (!c) state = 'none';
+      else if (!c.client.equals(edns.clientCookie)) state = 'client-mismatch';
+      else if (!c.server) state = 'no-server-cookie';
+      else if (!serverCookieOk(c.server)) state = 'bad-server-cookie';
+      else {
+        state = 'ok';
+        const hex = c.server.toString('hex');
+        if (serverCookies.get(t.server.key) !== hex) {
+          serverCookies.set(t.server.key, hex);
+          optFor.set(t.server.key, encodeOpt(edns, c.server));
+        }
+        detail.serverCookie = hex;
+      }
+      tallies.cookie = state;
+    }
+    if (edns.dnssec) {
+      const ad = adFlag(buf);
+      detail.ad = ad;
+      detail.rrsig = scan.rrsig;
+      counters.adReplies = ad ? 1 : 0;
+      counters.rrsigReplies = scan.rrsig > 0 ? 1 : 0;
+    }
+    return { detail, tallies, counters };
+  };
 
   /** The attempt for a reply that arrived (`ms` after the query left). */
   const fromMessage = (
@@ -310,11 +492,12 @@ export function makeDnsProbe(q: DnsQuery): Probe<DnsProbeTarget> {
     buf: Buffer,
     valid: boolean,
     ms: number,
-    transport: 'udp' | 'tcp',
+    transport: Transport,
     id: number,
     fellBack: boolean,
+    asked: Asked,
   ): Attempt => {
-    const counters = fellBack ? { tcpFallback: 1 } : undefined;
+    const counters: Record<string, number> | undefined = fellBack ? { tcpFallback: 1 } : undefined;
     if (!valid) {
       return {
         outcome: 'malformed',
@@ -326,8 +509,8 @@ export function makeDnsProbe(q: DnsQuery): Probe<DnsProbeTarget> {
       };
     }
     // The UDP channel matched id and question before handing the reply over.
-    if (transport === 'tcp' && (((buf[0]! << 8) | buf[1]!) !== id || !answersQuestion(buf, asked.wire))) {
-      // Only reachable over TCP: a reply on our own connection that answers another question.
+    if (transport !== 'udp' && (((buf[0]! << 8) | buf[1]!) !== id || !answersQuestion(buf, asked.wire))) {
+      // Only reachable over a stream: a reply on our own connection that answers another question.
       return {
         outcome: 'malformed',
         phase: 'dns',
@@ -338,31 +521,60 @@ export function makeDnsProbe(q: DnsQuery): Probe<DnsProbeTarget> {
       };
     }
     const flags = (buf[2]! << 8) | buf[3]!;
-    if (flags & 0x0200 && transport === 'tcp') {
-      return { outcome: 'truncated', phase: 'dns', ms: null, cause: 'TC bit set on a TCP reply', counters, detail: { transport } };
+    if (flags & 0x0200 && transport !== 'udp') {
+      return {
+        outcome: 'truncated',
+        phase: 'dns',
+        ms: null,
+        cause: `TC bit set on a ${transport.toUpperCase()} reply`,
+        counters,
+        detail: { transport },
+      };
     }
-    const rc = flags & 0xf;
+    const scan = scanReply(buf, q.type);
+    const rc = fullRcode(buf, scan.edns);
     const ancount = (buf[6]! << 8) | buf[7]!;
-    const outcome = outcomeOfRcode(rc);
+    let outcome: string = outcomeOfRcode(rc);
+    // NOERROR without a record of the asked type (RFC 2308 §2.2): the name exists, the data does not.
+    if (outcome === 'ok' && scan.ofType === 0 && q.nodata !== 'ok') outcome = 'nodata';
     const rcode = rcodeName(rc);
+    const ef = ednsFacts(t, buf, scan);
     let a: Attempt;
-    if (outcome === 'ok' && transport === 'udp' && !fellBack) {
+    if (outcome === 'ok' && transport === 'udp' && !fellBack && !ef) {
       let detail = okDetail.get(ancount);
       if (!detail) okDetail.set(ancount, (detail = { transport, rcode, answers: ancount }));
       a = { outcome, phase: 'dns', ms, tallies: okTallies, detail };
+    } else if (outcome === 'ok' && transport === 'udp' && !fellBack && ef?.shared) {
+      // The same facts as this server's previous reply: share the attempt's parts too (no counters in a plain run).
+      const key = plainFacts.get(t.server.key)!.facts;
+      let byCount = okParts.get(key);
+      if (!byCount) okParts.set(key, (byCount = new Map()));
+      let parts = byCount.get(ancount);
+      if (!parts)
+        byCount.set(
+          ancount,
+          (parts = { tallies: { rcodes: rcode, ...ef.tallies }, detail: { transport, rcode, answers: ancount, ...ef.detail } }),
+        );
+      a = { outcome, phase: 'dns', ms, tallies: parts.tallies, detail: parts.detail };
     } else {
+      const answered = outcome === 'ok';
       a = {
         outcome,
         phase: 'dns',
-        ms: outcome === 'ok' ? ms : null,
-        // A SERVFAIL or NXDOMAIN is an answer that took a measured time: keep it.
-        ...(outcome === 'ok' ? {} : { timings: { replyMs: ms } }),
-        tallies: { rcodes: rcode },
-        counters,
-        detail: { transport, rcode, answers: ancount, ...(outcome === 'ok' ? {} : { replyMs: round(ms) }) },
+        ms: answered ? ms : null,
+        // A SERVFAIL, NXDOMAIN or NODATA is an answer that took a measured time: keep it.
+        ...(answered ? {} : { timings: { replyMs: ms } }),
+        tallies: ef ? { rcodes: rcode, ...ef.tallies } : { rcodes: rcode },
+        counters: ef ? { ...counters, ...ef.counters } : counters,
+        detail: { transport, rcode, answers: ancount, ...(answered ? {} : { replyMs: round(ms) }), ...ef?.detail },
       };
     }
-    if (outcome !== 'ok') a.cause = rcode;
+    if (outcome !== 'ok') {
+      const ede = scan.edns?.ede ?? [];
+      a.cause =
+        (outcome === 'nodata' ? `NOERROR without a ${QTYPE_NAMES[q.type] ?? `TYPE${q.type}`} record` : rcode) +
+        (ede.length ? ` (EDE ${ede.map((x) => `${x.code} ${x.name}${x.text ? `: ${x.text}` : ''}`).join('; ')})` : '');
+    }
     if (q.decodeAnswers || !decodedFor.has(t.server.key)) {
       decodedFor.add(t.server.key);
       try {
@@ -376,7 +588,7 @@ export function makeDnsProbe(q: DnsQuery): Probe<DnsProbeTarget> {
     return a;
   };
 
-  const fromError = (reply: Reply & { kind: 'error' }, transport: 'udp' | 'tcp', fellBack: boolean): Attempt => ({
+  const fromError = (reply: Reply & { kind: 'error' }, transport: Transport, fellBack: boolean): Attempt => ({
     outcome: reply.outcome,
     phase: 'dns',
     ms: null,
@@ -387,15 +599,34 @@ export function makeDnsProbe(q: DnsQuery): Probe<DnsProbeTarget> {
   });
 
   /** Over TCP from the start (--tcp, or no UDP channel). */
-  const overTcp = async (t: DnsProbeTarget, buf: Buffer, signal: AbortSignal): Promise<Attempt> => {
+  const overTcp = async (t: DnsProbeTarget, buf: Buffer, asked: Asked, signal: AbortSignal): Promise<Attempt> => {
     const start = now();
     const reply = await queryTcp(t.server, buf, q.timeoutMs, signal);
     if (reply.kind === 'error') return fromError(reply, 'tcp', false);
-    return fromMessage(t, reply.buf, reply.valid, reply.at - start, 'tcp', buf.readUInt16BE(0), false);
+    return fromMessage(t, reply.buf, reply.valid, reply.at - start, 'tcp', buf.readUInt16BE(0), false, asked);
+  };
+
+  /** Over DoT or DoH: the exchange times its phases; the attempt's ms is the whole of it. */
+  const overExchange = async (t: DnsProbeTarget, x: DnsExchange, buf: Buffer, asked: Asked, signal: AbortSignal): Promise<Attempt> => {
+    const start = now();
+    const reply = await x.exchange(buf, q.timeoutMs, signal);
+    let a: Attempt;
+    if (reply.kind === 'error') {
+      a = { ...fromError(reply as Reply & { kind: 'error' }, x.transport, false), phase: reply.phase ?? 'dns' };
+      if (reply.timings) a.timings = { ...reply.timings };
+    } else {
+      a = fromMessage(t, reply.buf, reply.valid, reply.at - start, x.transport, buf.readUInt16BE(0), false, asked);
+      if (reply.timings) a.timings = { ...a.timings, ...reply.timings };
+    }
+    if (reply.facts) a.facts = { ...a.facts, ...reply.facts };
+    if (reply.detail) a.detail = { ...a.detail, ...reply.detail };
+    if (reply.counters) a.counters = { ...a.counters, ...reply.counters };
+    if (reply.detail?.http) a.tallies = { ...a.tallies, http: String(reply.detail.http) };
+    return a;
   };
 
   /** RFC 7766 §5: a truncated UDP reply is retried over TCP, within the same deadline. */
-  const fallBack = async (t: DnsProbeTarget, buf: Buffer, start: number, signal: AbortSignal): Promise<Attempt> => {
+  const fallBack = async (t: DnsProbeTarget, buf: Buffer, asked: Asked, start: number, signal: AbortSignal): Promise<Attempt> => {
     const left = Math.max(1, q.timeoutMs - (now() - start));
     const reply = await queryTcp(t.server, buf, left, signal);
     if (reply.kind === 'error') {
@@ -409,15 +640,18 @@ export function makeDnsProbe(q: DnsQuery): Probe<DnsProbeTarget> {
         detail: { transport: 'tcp', tc: true },
       };
     }
-    return fromMessage(t, reply.buf, reply.valid, reply.at - start, 'tcp', buf.readUInt16BE(0), true);
+    return fromMessage(t, reply.buf, reply.valid, reply.at - start, 'tcp', buf.readUInt16BE(0), true, asked);
   };
 
   return (t, signal) => {
-    const buf = Buffer.allocUnsafe(template.length);
-    template.copy(buf);
+    const { buf, asked } = build(t);
+    if (t.exchange) {
+      buf.writeUInt16BE((Math.random() * 0x10000) | 0, 0);
+      return overExchange(t, t.exchange, buf, asked, signal);
+    }
     if (q.tcp || !t.udp) {
       buf.writeUInt16BE((Math.random() * 0x10000) | 0, 0);
-      return overTcp(t, buf, signal);
+      return overTcp(t, buf, asked, signal);
     }
     // UDP: a callback straight from the channel, one promise per attempt.
     return new Promise<Attempt>((resolve) => {
@@ -436,9 +670,9 @@ export function makeDnsProbe(q: DnsQuery): Probe<DnsProbeTarget> {
               detail: { transport: 'udp', tc: true },
             });
           }
-          return resolve(fallBack(t, buf, start, signal));
+          return resolve(fallBack(t, buf, asked, start, signal));
         }
-        resolve(fromMessage(t, b, reply.valid, reply.at - start, 'udp', (buf[0]! << 8) | buf[1]!, false));
+        resolve(fromMessage(t, b, reply.valid, reply.at - start, 'udp', (buf[0]! << 8) | buf[1]!, false, asked));
       });
     });
   };
@@ -453,7 +687,11 @@ const round = (x: number) => Math.round(x * 1000) / 1000;
  */
 export function formatAnswer(r: Record<string, unknown>): string {
   const type = Number(r.type);
-  const typeName = Object.entries(Packet.TYPE).find(([, v]) => v === type)?.[0] ?? `TYPE${type}`;
+  const known = Object.entries(Packet.TYPE).find(([, v]) => v === type)?.[0];
+  const typeName = known ?? QTYPE_NAMES[type] ?? `TYPE${type}`;
+  // A type dns2 cannot decode (RRSIG, NSEC, …): RFC 3597's generic form, never raw bytes on a terminal.
+  if (!known && Buffer.isBuffer(r.data))
+    return `${String(r.name)} ${String(r.ttl)} ${typeName} \\# ${r.data.length} ${r.data.toString('hex')}`;
   const txt = (d: unknown) => (Array.isArray(d) ? d : [d]).map((x) => JSON.stringify(String(x))).join(' ');
   let rdata: string;
   switch (typeName) {
@@ -491,32 +729,67 @@ export function formatAnswer(r: Record<string, unknown>): string {
 
 export interface DnsPlanOptions extends DnsQuery {
   servers: DnsServer[];
+  /** DoT or DoH per server (src/probes/dns-dot.ts, dns-doh.ts); UDP/TCP when absent. */
+  openExchange?: (server: DnsServer) => DnsExchange | Promise<DnsExchange>;
+}
+
+/** What the result says of the query sent (`query` field). */
+function describeQuery(o: DnsPlanOptions, typeName: string, transport: string): Record<string, unknown> {
+  const e = o.edns;
+  return {
+    name: o.name,
+    type: typeName,
+    transport,
+    fallback: !o.noFallback,
+    ...(o.randomLabel ? { randomLabel: true } : {}),
+    edns: e
+      ? {
+          udpSize: e.udpSize,
+          do: e.dnssec,
+          nsid: e.nsid,
+          cookie: Boolean(e.clientCookie),
+          ...(e.ecs ? { ecs: e.ecs.text } : {}),
+        }
+      : false,
+  };
 }
 
 /**
- * The DNS probe against each server, with the shared UDP sockets opened:
- * what `conndx dns`, checks and diagnose run. Call `close()` when done.
+ * The DNS probe against each server, with the shared UDP sockets (or the
+ * DoT/DoH connections) opened: what `conndx dns`, checks and diagnose run.
+ * Call `close()` when done.
  */
 export async function planDns(o: DnsPlanOptions): Promise<{
   plan: ProbePlan<DnsProbeTarget>;
   close(): void;
 }> {
   const channels: DnsUdpChannel[] = [];
+  const exchanges: DnsExchange[] = [];
+  const byKey = new Map<string, DnsUdpChannel>();
   const targets: TargetRef<DnsProbeTarget>[] = [];
   try {
     for (const server of o.servers) {
       const t: DnsProbeTarget = { server };
-      if (!o.tcp) {
+      if (o.openExchange) {
+        t.exchange = await o.openExchange(server);
+        exchanges.push(t.exchange);
+      } else if (!o.tcp) {
         t.udp = await openUdpChannel(server);
         channels.push(t.udp);
+        byKey.set(server.key, t.udp);
       }
       targets.push({ key: server.key, target: t });
     }
   } catch (e) {
     for (const c of channels) c.close();
+    for (const x of exchanges) x.close();
     throw e;
   }
   const typeName = QTYPE_NAMES[o.type] ?? `TYPE${o.type}`;
+  const transport = exchanges[0]?.transport ?? (o.tcp ? 'tcp' : 'udp');
+  const zeroCounters = ['tcpFallback'];
+  if (exchanges.length) zeroCounters.push('connections');
+  if (o.edns?.dnssec) zeroCounters.push('adReplies', 'rrsigReplies');
   return {
     plan: {
       probe: 'dns',
@@ -524,17 +797,29 @@ export async function planDns(o: DnsPlanOptions): Promise<{
       targets,
       fn: makeDnsProbe(o),
       breakdown: 'byServer',
-      zeroCounters: ['tcpFallback'],
-      // UDP shares one socket per server; TCP (forced, or a fallback) holds one per query.
+      zeroCounters,
+      // UDP shares one socket per server; TCP (forced, or a fallback) holds one per query; DoT/DoH one per connection.
       fdsPerAttempt: 1,
       decorate: (res) => {
-        res.query = { name: o.name, type: typeName, transport: o.tcp ? 'tcp' : 'udp', fallback: !o.noFallback };
+        res.query = describeQuery(o, typeName, transport);
         const mismatched = channels.reduce((n, c) => n + c.mismatched(), 0);
-        if (mismatched) res.mismatchedReplies = mismatched;
+        if (mismatched) {
+          res.mismatchedReplies = mismatched;
+          // Which server sent them, and why each was not taken.
+          const per: Record<string, MismatchCounts> = {};
+          for (const [key, c] of byKey) {
+            if (!c.mismatched()) continue;
+            per[key] = c.mismatchKinds();
+            const sub = (res.byServer as Record<string, Record<string, unknown>> | undefined)?.[key];
+            if (sub) Object.assign(sub, { mismatchedReplies: c.mismatched(), ...per[key] });
+          }
+          res.mismatchedBy = per;
+        }
       },
     },
     close() {
       for (const c of channels) c.close();
+      for (const x of exchanges) x.close();
     },
   };
 }

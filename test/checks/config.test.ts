@@ -141,7 +141,7 @@ describe('field checks', () => {
       'c.yaml:6:14: checks[0].timeout: write a unit: "3ms" or "3s"',
       'c.yaml:7:15: checks[0].interval: 100ms is too short: at least 1000 ms',
       'c.yaml:8:11: checks[0].type: unknown record type "BOGUS": use A, NS, CNAME, SOA, PTR, HINFO, MX, TXT, AAAA, SRV, NAPTR, DS, RRSIG, NSEC, DNSKEY, NSEC3, HTTPS, SVCB, CAA, ANY or TYPEnnn',
-      'c.yaml:9:22: checks[0].expect.rcode: unknown rcode "NOPE": use NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED, YXDOMAIN, YXRRSET, NXRRSET, NOTAUTH, NOTZONE',
+      'c.yaml:9:22: checks[0].expect.rcode: unknown rcode "NOPE": use NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED, YXDOMAIN, YXRRSET, NXRRSET, NOTAUTH, NOTZONE, BADVERS, BADCOOKIE',
       'c.yaml:9:33: checks[0].expect.p50: write a unit: "10ms"',
       'c.yaml:9:37: checks[0].expect.certDaysLeft: certDaysLeft applies to tls checks only',
     ]);

@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import dns2 from 'dns2';
 import { describe, expect, test } from 'vitest';
 import { DNS_LAB } from '../../src/lab/dns.js';
+import { DNS_EDNS_LAB } from '../../src/lab/dns-edns.js';
 import { DNS_OUTCOMES } from '../../src/core/types.js';
 import { runCli, runCliJson } from '../helpers/cli.js';
 import { BIN, lab } from '../helpers/lab.js';
@@ -41,6 +42,8 @@ describe('conndx dns against lab endpoints', () => {
     // lab endpoints cover the rcode and network outcomes; truncated and error have their own tests below
     const covered = new Set([
       ...Object.keys(DNS_LAB).map((n) => n.replace(/^dns-/, '')),
+      // the EDNS lab (test/probes/dns-edns.test.ts): dns-nodata
+      ...Object.keys(DNS_EDNS_LAB).map((n) => n.replace(/^dns-/, '')),
       'ok',
       'timeout',
       'network-error',

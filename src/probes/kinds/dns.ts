@@ -1,19 +1,26 @@
 import { DNS_OUTCOMES, ENGINE_OUTCOMES } from '../../core/types.js';
-import { planDns, type DnsQuery, type DnsServer } from '../dns.js';
+import { planDns, type DnsPlanOptions, type DnsServer } from '../dns.js';
 import type { KindSummary, ProbeKind } from './kind.js';
+import { dnsAttemptParts, dnsSummaryLines, dnsWarnings } from '../dns-summary.js';
 
 /** What a dns plan is built from: the query; the targets are the servers asked. */
-export type DnsKindSettings = DnsQuery;
+export type DnsKindSettings = Omit<DnsPlanOptions, 'servers'>;
 
 function summary(s: DnsKindSettings): KindSummary {
   return {
     phaseLabel: 'dns query',
-    timingRows: [['replyMs', 'failed replies']],
+    timingRows: [
+      ['tcpConnectMs', 'tcp connect'],
+      ['tlsHandshakeMs', 'tls handshake'],
+      ['queryMs', 'query'],
+      ['replyMs', 'failed replies'],
+    ],
     attemptDetail: (r) => {
       const d = r.detail ?? {};
       const parts = [
         d.rcode && r.outcome === 'ok' ? String(d.rcode) : '',
         d.transport === 'tcp' && !s.tcp ? 'via tcp (truncated over udp)' : '',
+        ...dnsAttemptParts(d),
       ];
       if (Array.isArray(d.records) && d.records.length)
         parts.push(
@@ -34,12 +41,10 @@ function summary(s: DnsKindSettings): KindSummary {
         );
       if (r.tcpFallback) out.push(`truncated over UDP and retried over TCP: ${r.tcpFallback as number}`);
       if (Array.isArray(r.answers) && r.answers.length) out.push(`answer: ${(r.answers as string[]).join('; ')}`);
+      out.push(...dnsSummaryLines(r));
       return out;
     },
-    warnings: (res) =>
-      res.mismatchedReplies
-        ? [`${res.mismatchedReplies as number} replies did not match an outstanding query (wrong id or question, or late) and were ignored`]
-        : [],
+    warnings: dnsWarnings,
   };
 }
 
@@ -48,7 +53,9 @@ export const dnsKind: ProbeKind<DnsKindSettings, DnsServer> = {
   phase: 'dns',
   defaultPort: 53,
   outcomes: [...DNS_OUTCOMES, ...ENGINE_OUTCOMES],
-  phaseOfOutcome: () => 'dns',
+  // DoT/DoH: a failed connect or handshake is named as the tls probe names it, in its own phase.
+  phaseOfOutcome: (o) =>
+    o.startsWith('tcp:') ? 'tcp' : o.startsWith('cert-') || o.startsWith('alert:') || o === 'protocol-error' ? 'tls' : 'dns',
   summary,
   async plan(s, servers) {
     const { plan, close } = await planDns({ ...s, servers });
