@@ -16,6 +16,9 @@ import { readCaptureFile, type CaptureFormat, type ReaderStats } from './reader.
 import { decodeTcp, type TcpSegment } from './tcp.js';
 import { alertName, tlsVersionName } from './tls.js';
 import { decodeUdp } from './udp.js';
+import { createAttemptJoin, type AttemptPhase, type AttemptsSummary, type Lookup } from './attempts.js';
+import { answerAddresses } from './dns-answers.js';
+import { decodeIcmpError } from './icmp.js';
 
 export interface Pcts {
   p50: number;
@@ -38,6 +41,23 @@ export interface ConnectionRecord {
   tlsVersion: string | null;
   alert: string | null;
   resetBy: 'client' | 'server' | null;
+  /** The ICMP unreachable / time-exceeded that quoted this connection (e.g. `admin-prohibited`). */
+  icmp: string | null;
+  /** MTU of an ICMP fragmentation-needed / packet-too-big that quoted it. */
+  icmpMtu: number | null;
+  /** Set when a PMTU black hole is suspected: who sent the lost segment and the sizes (TCP payload bytes). */
+  pmtu: PmtuSuspicion | null;
+  /** The ClientHello followed a plaintext upgrade: `smtp`, `imap`, `pop3`, `postgres` or `plaintext`. */
+  starttls: string | null;
+  /** What named the outcome beyond its name (the ICMP code, the PMTU sizes), or null. */
+  cause: string | null;
+}
+
+export interface PmtuSuspicion {
+  sender: 'client' | 'server';
+  lostSegmentBytes: number;
+  retransmits: number;
+  largestAckedBytes: number;
 }
 
 export interface PcapResult {
@@ -56,6 +76,10 @@ export interface PcapResult {
     synRetransmitted: number;
     refused: number;
     unanswered: number;
+    /** Attempts answered by an ICMP error, by its name. */
+    unreachable: number;
+    unreachableBy: Record<string, number>;
+    pmtuBlackholeSuspected: number;
     resets: number;
     resetsBy: { client: number; server: number };
     resetsInPhase: { tcp: number; tls: number; app: number };
@@ -93,6 +117,18 @@ export interface PcapResult {
     rcodes: Record<string, number>;
     latencyMs: Pcts | null;
   };
+  icmp: {
+    /** ICMP / ICMPv6 errors read (unreachable, time exceeded, too big), by name. */
+    errors: number;
+    byName: Record<string, number>;
+    /** Errors quoting a TCP flow the capture holds, a UDP datagram, or nothing known. */
+    matchedTcp: number;
+    udp: number;
+    unmatched: number;
+    /** MTUs named by fragmentation-needed / packet-too-big, with counts. */
+    mtus: Record<string, number>;
+  };
+  attempts: AttemptsSummary;
   failures: { dns: number; tcp: number; tls: number; app: number };
   verdict: { phase: Phase | 'dns'; summary: string };
   warnings: string[];
@@ -101,6 +137,8 @@ export interface PcapResult {
 
 export interface AnalyzeOptions {
   flows?: boolean;
+  /** Keep one row per attempt (`attempts.rows`); the attempts summary is always made. */
+  attempts?: boolean;
   filter?: PacketFilter;
   /** Extra ports whose UDP/TCP payload is read as DNS (53, 5353 and 5355 always are). */
   dnsPorts?: number[];
@@ -152,6 +190,34 @@ function endpointText(addr: string, port: number, v6: boolean): string {
   return v6 ? `[${addr}]:${port}` : `${addr}:${port}`;
 }
 
+/** Smallest lost segment that can mean a path MTU problem (below any IPv4 path's 576-byte minimum it cannot). */
+const PMTU_MIN_LOST_BYTES = 512;
+
+/**
+ * A PMTU black hole, suspected: one side sent a segment again at least twice and it was never
+ * acknowledged, while every acknowledged segment (either way) was smaller, and no ICMP
+ * fragmentation-needed / packet-too-big quoted the flow.
+ */
+export function pmtuOf(c: Conn): PmtuSuspicion | null {
+  if (c.icmpMtu >= 0) return null;
+  const o = c.orig.pm;
+  const r = c.resp.pm;
+  const acked = Math.max(o?.ackedMax ?? 0, r?.ackedMax ?? 0);
+  if (acked === 0) return null;
+  for (const [w, sender] of [
+    [r, 'server'],
+    [o, 'client'],
+  ] as const) {
+    if (w && w.rtxLen >= PMTU_MIN_LOST_BYTES && w.rtxCount >= 2 && w.rtxLen > acked)
+      return { sender, lostSegmentBytes: w.rtxLen, retransmits: w.rtxCount, largestAckedBytes: acked };
+  }
+  return null;
+}
+
+function pmtuWords(p: PmtuSuspicion): string {
+  return `a ${p.lostSegmentBytes}-byte segment from the ${p.sender} retransmitted ${p.retransmits} times, never acknowledged; acknowledged segments up to ${p.largestAckedBytes} bytes`;
+}
+
 interface Attempt {
   first: Conn;
   syns: number;
@@ -188,6 +254,9 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     synRetransmitted: 0,
     refused: 0,
     unanswered: 0,
+    unreachable: 0,
+    unreachableBy: {},
+    pmtuBlackholeSuspected: 0,
     resets: 0,
     resetsBy: { client: 0, server: 0 },
     resetsInPhase: { tcp: 0, tls: 0, app: 0 },
@@ -225,13 +294,17 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     rcodes: {},
     latencyMs: null,
   };
+  const icmp: PcapResult['icmp'] = { errors: 0, byName: {}, matchedTcp: 0, udp: 0, unmatched: 0, mtus: {} };
+  const join = createAttemptJoin({ keepRows: opts.attempts });
+  /** The DNS answer each attempt's first record was joined to at its first SYN. */
+  const lookupOf = new WeakMap<Conn, Lookup>();
   const failures = { dns: 0, tcp: 0, tls: 0, app: 0 };
   const rttHist = createHistogram();
   const connectHist = createHistogram();
   const dnsHist = createHistogram();
   const connections: ConnectionRecord[] | undefined = opts.flows ? [] : undefined;
   const held = new Map<string, Attempt>();
-  const dnsPending = new Map<string, number>();
+  const dnsPending = new Map<string, { ts: number; client: string; name: string; qtype: number }>();
 
   function skip(reason: string, bytes: number): void {
     skippedRecords++;
@@ -260,6 +333,11 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
         tlsVersion: t?.serverHello ? tlsVersionName(t.serverHello.selected) : null,
         alert: t?.alert ? alertName(t.alert.desc) : null,
         resetBy: c.rstBy === 'orig' ? 'client' : c.rstBy === 'resp' ? 'server' : null,
+        icmp: c.icmp,
+        icmpMtu: c.icmpMtu >= 0 ? c.icmpMtu : null,
+        pmtu: pmtuOf(c),
+        starttls: c.starttls,
+        cause: facts.cause ?? null,
       });
     }
     // Zeek splits a SYN unanswered for 5 s into records; the client's retries with the same
@@ -286,10 +364,11 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     } else countAttempt(attempt);
   }
 
-  function classify(f: FinishedConn) {
+  function classify(f: FinishedConn, icmpName: string | null = f.conn.icmp) {
     const c = f.conn;
     const t = c.tls;
-    return classifyConnection({
+    const pm = pmtuOf(c);
+    const r = classifyConnection({
       zeekState: f.zeekState,
       attempt: c.origSyns > 0,
       synAcked: c.synAckTs >= 0,
@@ -306,14 +385,44 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
           }
         : null,
       openAtEnd: f.endedBy === 'capture-end' && !c.orig.didClose && !c.resp.didClose,
+      icmp: icmpName,
+      pmtuBlackhole: pm !== null,
     });
+    if (r.outcome === 'pmtu-blackhole-suspected' && pm) r.cause = pmtuWords(pm);
+    return r;
   }
 
   function countAttempt(a: Attempt): void {
     const c = a.last.conn;
     const first = a.first;
-    const { phase, outcome } = classify(a.last);
+    const icmpName = c.icmp ?? first.icmp;
+    const { phase, outcome, cause } = classify(a.last, icmpName);
+    if (outcome === 'pmtu-blackhole-suspected') tcp.pmtuBlackholeSuspected++;
     if (first.origSyns > 0) {
+      const l = lookupOf.get(first) ?? null;
+      const t = c.tls;
+      join.add({
+        start: first.firstSynTs,
+        client: endpointText(first.origAddr, first.origPort, first.v6),
+        server: endpointText(first.respAddr, first.respPort, first.v6),
+        name: l ? l.name : null,
+        lookupMs: l ? round3(Math.max(0, l.answerTs - l.queryTs) * 1000) : null,
+        rcode: l ? l.rcode : null,
+        connectMs: c.synAckTs >= 0 && c.synAckTs >= first.firstSynTs ? round3((c.synAckTs - first.firstSynTs) * 1000) : null,
+        synRetransmits: Math.max(0, a.syns - 1),
+        tls: t
+          ? {
+              outcome: t.complete ? 'ok' : phase === 'tls' ? outcome : 'incomplete',
+              version: t.serverHello ? tlsVersionName(t.serverHello.selected) : null,
+              sni: t.clientHello?.sni ?? null,
+              starttls: c.starttls,
+            }
+          : null,
+        appBytes: { sent: c.orig.payload, received: c.resp.payload },
+        phase: (phase === 'tls' && c.starttls ? 'starttls' : phase) as AttemptPhase,
+        outcome,
+        cause: cause ?? null,
+      });
       tcp.connections++;
       if (c.synAckTs >= 0) {
         tcp.established++;
@@ -323,6 +432,10 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       if (a.syns > 1) tcp.synRetransmitted++;
       if (phase === 'tcp' && outcome === 'refused') tcp.refused++;
       if (phase === 'tcp' && outcome === 'timeout') tcp.unanswered++;
+      if (phase === 'tcp' && outcome === 'unreachable') {
+        tcp.unreachable++;
+        inc(tcp.unreachableBy, cause ?? 'unknown');
+      }
       if (phase === 'tcp' && outcome === 'closed') tcp.closedBeforeData++;
     } else {
       tcp.midstream++;
@@ -357,7 +470,19 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
 
   const table = createFlowTable({ onFinish: record });
 
-  function dnsMessage(m: DnsMessage, ts: number, srcHalf: string, dstHalf: string, overTcp: boolean): void {
+  /**
+   * One DNS message. `client` is the address of the host that asked (the query's source, the
+   * response's destination); `addrs` gives a response's A/AAAA addresses when asked.
+   */
+  function dnsMessage(
+    m: DnsMessage,
+    ts: number,
+    srcHalf: string,
+    dstHalf: string,
+    overTcp: boolean,
+    client: string,
+    addrs: () => string[],
+  ): void {
     if (!m.qr) {
       const key = `${srcHalf}|${dstHalf}|${m.id}|${m.qname}|${m.qtype}`;
       if (dnsPending.has(key)) {
@@ -366,14 +491,15 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       }
       dns.queries++;
       if (overTcp) dns.tcp++;
-      dnsPending.set(key, ts);
+      dnsPending.set(key, { ts, client, name: m.qname ?? '.', qtype: m.qtype ?? 0 });
     } else {
       const key = `${dstHalf}|${srcHalf}|${m.id}|${m.qname}|${m.qtype}`;
-      const qts = dnsPending.get(key);
-      if (qts === undefined) {
+      const q = dnsPending.get(key);
+      if (q === undefined) {
         dns.unmatchedResponses++;
         return;
       }
+      const qts = q.ts;
       dnsPending.delete(key);
       dns.answered++;
       if (m.tc) dns.truncated++;
@@ -381,7 +507,21 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       inc(dns.rcodes, name);
       if (name !== 'NOERROR' && name !== 'NXDOMAIN') failures.dns++;
       dnsHist.record(Math.max(0, ts - qts) * 1000);
+      join.lookup({
+        client: q.client,
+        name: q.name,
+        qtype: q.qtype,
+        queryTs: qts,
+        answerTs: ts,
+        rcode: name,
+        addrs: m.rcode === 0 && m.ancount > 0 ? addrs() : [],
+        used: false,
+      });
     }
+  }
+
+  function lookupUnanswered(q: { ts: number; client: string; name: string; qtype: number }): void {
+    join.lookup({ client: q.client, name: q.name, qtype: q.qtype, queryTs: q.ts, answerTs: -1, rcode: null, addrs: [], used: false });
   }
 
   /**
@@ -410,8 +550,9 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
           return true;
         }
         const m = decodeDns(all, 2, need);
+        const msg = all;
         if ('anomaly' in m) dns.malformed++;
-        else dnsMessage(m, ts, srcHalf, dstHalf, true);
+        else dnsMessage(m, ts, srcHalf, dstHalf, true, conn.origAddr, () => answerAddresses(msg, 2, need));
         all = all.subarray(need);
         s.acc[d] = all.length ? [all] : [];
         s.len[d] = all.length;
@@ -426,13 +567,15 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
         held.delete(k);
         countAttempt(a);
       }
-    for (const [k, qts] of dnsPending) {
-      if (now - qts > DNS_ANSWER_WINDOW_S) {
+    for (const [k, q] of dnsPending) {
+      if (now - q.ts > DNS_ANSWER_WINDOW_S) {
         dnsPending.delete(k);
         dns.unanswered++;
         failures.dns++;
+        lookupUnanswered(q);
       }
     }
+    join.sweep(now);
   }
 
   const view: PacketView = { buf: Buffer.alloc(0), v6: false, srcOff: 0, dstOff: 0, proto: 0, srcPort: 0, dstPort: 0, ts: 0 };
@@ -540,6 +683,11 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       curBuf = data;
       curIp = ip;
       const conn = table.packet(id, keySrcFirst, ts, seg, data, newConnAddrs);
+      // The attempt's DNS answer is the one before its first SYN: joined now, while it is the latest.
+      if ((seg.flags & 0x12) === 0x02 && conn.origSyns === 1 && conn.firstSynTs === ts && dns.answered > 0) {
+        const l = join.join(conn.origAddr, conn.respAddr, ts);
+        if (l) lookupOf.set(conn, l);
+      }
       if ((dnsPort[seg.srcPort] === 1 || dnsPort[seg.dstPort] === 1) && seg.end > seg.off && !(seg.flags & 0x04)) {
         dnsOverTcp(
           conn,
@@ -570,11 +718,58 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
           return;
         }
         if (!looksLikeDns(m)) return;
-        dnsMessage(m, ts, half(data, ip.srcOff, v6, u.srcPort), half(data, ip.dstOff, v6, u.dstPort), false);
+        const off = m.qr ? ip.dstOff : ip.srcOff;
+        dnsMessage(
+          m,
+          ts,
+          half(data, ip.srcOff, v6, u.srcPort),
+          half(data, ip.dstOff, v6, u.dstPort),
+          false,
+          v6 ? formatIpv6(data, off) : formatIpv4(data, off),
+          () => answerAddresses(data, u.off, u.end),
+        );
       }
       return;
     }
-    if (filter && !passes(data, ip, 0, 0, ts)) ipStats.filteredOut++;
+    if (filter && !passes(data, ip, 0, 0, ts)) {
+      ipStats.filteredOut++;
+      return;
+    }
+    if (ip.proto === (v6 ? 58 : 1)) icmpPacket(data, ip, ts, caplen);
+  }
+
+  /** An ICMP error: counted by name, and noted on the TCP flow it quotes. */
+  function icmpPacket(data: Buffer, ip: IpPacket, ts: number, caplen: number): void {
+    const v6 = ip.version === 6;
+    const e = decodeIcmpError(data, ip.off, ip.end, v6);
+    if (e === null) return;
+    if ('anomaly' in e) {
+      skip(e.anomaly, caplen);
+      return;
+    }
+    icmp.errors++;
+    inc(icmp.byName, e.name);
+    if (e.kind === 'too-big') inc(icmp.mtus, String(e.mtu));
+    if (e.inner.proto === 17) {
+      icmp.udp++;
+      return;
+    }
+    if (e.inner.proto !== 6 || e.srcPort === 0) {
+      icmp.unmatched++;
+      return;
+    }
+    const c = table.find(flowKey(data, e.inner, e.srcPort, e.dstPort));
+    if (!c) {
+      icmp.unmatched++;
+      return;
+    }
+    icmp.matchedTcp++;
+    if (e.kind === 'too-big') {
+      if (c.icmpMtu < 0 || e.mtu < c.icmpMtu) c.icmpMtu = e.mtu;
+    } else if (!c.icmp) {
+      c.icmp = e.name;
+      c.icmpTs = ts;
+    }
   }
 
   function passes(buf: Buffer, ip: IpPacket, sp: number, dp: number, ts: number): boolean {
@@ -595,6 +790,7 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     held.clear();
     dns.unanswered += dnsPending.size;
     failures.dns += dnsPending.size;
+    for (const q of dnsPending.values()) lookupUnanswered(q);
     dnsPending.clear();
     for (const [r, n] of Object.entries(reader.skipped)) {
       inc(skippedReasons, r, n);
@@ -641,6 +837,8 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       tcp,
       tls,
       dns,
+      icmp,
+      attempts: join.finish(),
       failures,
       verdict: { phase: 'ok', summary: '' },
       warnings,
@@ -697,6 +895,12 @@ export function verdictOf(r: Pick<PcapResult, 'tcp' | 'tls' | 'dns' | 'failures'
     if (tcp.synRetransmitted) bits.push(`SYN retransmitted in ${pct(tcp.synRetransmitted, tcp.connections)} of attempts`);
     if (tcp.refused) bits.push(`${pct(tcp.refused, tcp.connections)} refused (RST)`);
     if (tcp.unanswered) bits.push(`${pct(tcp.unanswered, tcp.connections)} never answered`);
+    if (tcp.unreachable) {
+      const by = Object.entries(tcp.unreachableBy ?? {})
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, n]) => `${k} ${n}`);
+      bits.push(`${pct(tcp.unreachable, tcp.connections)} unreachable (ICMP ${by.join(', ')})`);
+    }
     if (tcp.resetsInPhase.tcp) bits.push(`${tcp.resetsInPhase.tcp} reset before any data`);
     if (tcp.closedBeforeData) bits.push(`${tcp.closedBeforeData} closed by the server before any data`);
     return bits.join(', ');
@@ -710,11 +914,22 @@ export function verdictOf(r: Pick<PcapResult, 'tcp' | 'tls' | 'dns' | 'failures'
       if (tls.stalled) bits.push(`${pct(tls.stalled, tls.failed)} stalled`);
       if (tls.timeout) bits.push(`${pct(tls.timeout, tls.failed)} abandoned by the client`);
       if (tls.closed) bits.push(`${pct(tls.closed, tls.failed)} closed`);
+      const pm = tls.outcomes['pmtu-blackhole-suspected'];
+      if (pm) bits.push(`${pct(pm, tls.failed)} PMTU black hole suspected (a full-size segment never acknowledged)`);
     }
     return bits.join(', ');
   };
-  const appPart = () =>
-    `${failures.app} connection${failures.app === 1 ? '' : 's'} reset after the handshake (resets in all phases: ${tcp.resetsBy.server} by the server, ${tcp.resetsBy.client} by the client)`;
+  const appPart = () => {
+    const pm = tcp.pmtuBlackholeSuspected - (tls.outcomes['pmtu-blackhole-suspected'] ?? 0);
+    const resets = failures.app - Math.max(0, pm);
+    const bits: string[] = [];
+    if (resets > 0 || pm <= 0)
+      bits.push(
+        `${resets} connection${resets === 1 ? '' : 's'} reset after the handshake (resets in all phases: ${tcp.resetsBy.server} by the server, ${tcp.resetsBy.client} by the client)`,
+      );
+    if (pm > 0) bits.push(`${pm} with a PMTU black hole suspected (a full-size segment never acknowledged)`);
+    return bits.join(', ');
+  };
   if (phase === 'ok') {
     const bits: string[] = [];
     if (tcp.connections) bits.push(`${tcp.connections} TCP connection attempt${tcp.connections === 1 ? '' : 's'}, all established`);

@@ -47,6 +47,79 @@ export interface Endpoint {
   histLastRst: number;
   pkts: number;
   payload: number;
+  /** Path-MTU watch (the first data segments only): see `watchData`. */
+  pm: PmtuWatch | null;
+}
+
+/**
+ * What a PMTU black hole looks like from one sender: its segments up to some
+ * size are acknowledged, one larger segment is sent again and again and never
+ * is. Kept for the first PMTU_WATCH_SEGMENTS data segments of each direction
+ * (a black hole shows at the first full-size flight), and for as long as a
+ * retransmitted segment is outstanding.
+ */
+export interface PmtuWatch {
+  /** New data segments seen (retransmissions not counted). */
+  segs: number;
+  /** End of the highest data sent (sequence number). */
+  high: number;
+  /** Outstanding segments: end sequence and length, oldest first (bounded). */
+  outEnd: number[];
+  outLen: number[];
+  /** Largest segment the peer acknowledged. */
+  ackedMax: number;
+  /** Largest segment sent. */
+  sentMax: number;
+  /** The retransmitted segment not acknowledged (len 0: none). */
+  rtxSeq: number;
+  rtxLen: number;
+  rtxCount: number;
+}
+
+export const PMTU_WATCH_SEGMENTS = 64;
+const PMTU_OUTSTANDING = 16;
+
+function watchData(ep: Endpoint, seq: number, len: number): void {
+  let w = ep.pm;
+  if (!w) {
+    w = ep.pm = { segs: 0, high: seq, outEnd: [], outLen: [], ackedMax: 0, sentMax: 0, rtxSeq: 0, rtxLen: 0, rtxCount: 0 };
+  }
+  if (w.segs >= PMTU_WATCH_SEGMENTS && w.rtxLen === 0) return;
+  const end = (seq + len) >>> 0;
+  if (seqDelta(seq, w.high) < 0) {
+    // Starts below the highest data sent: a retransmission.
+    if (w.rtxLen > 0 && seq === w.rtxSeq && len === w.rtxLen) w.rtxCount++;
+    else if (len > w.rtxLen) {
+      w.rtxSeq = seq;
+      w.rtxLen = len;
+      w.rtxCount = 1;
+    }
+    if (seqDelta(end, w.high) > 0) w.high = end;
+    return;
+  }
+  if (w.segs >= PMTU_WATCH_SEGMENTS) return;
+  w.segs++;
+  w.high = end;
+  if (len > w.sentMax) w.sentMax = len;
+  if (w.outEnd.length >= PMTU_OUTSTANDING) {
+    w.outEnd.shift();
+    w.outLen.shift();
+  }
+  w.outEnd.push(end);
+  w.outLen.push(len);
+}
+
+function watchAck(w: PmtuWatch, ack: number): void {
+  while (w.outEnd.length && seqDelta(ack, w.outEnd[0]!) >= 0) {
+    const l = w.outLen.shift()!;
+    w.outEnd.shift();
+    if (l > w.ackedMax) w.ackedMax = l;
+  }
+  if (w.rtxLen > 0 && seqDelta(ack, (w.rtxSeq + w.rtxLen) >>> 0) >= 0) {
+    if (w.rtxLen > w.ackedMax) w.ackedMax = w.rtxLen;
+    w.rtxLen = 0;
+    w.rtxCount = 0;
+  }
 }
 
 /** A flow's identity: the hash key plus, for IPv4, the exact tuple compared on lookup. */
@@ -97,6 +170,15 @@ export interface Conn {
   tlsStreams: [ByteStream, ByteStream] | null;
   tlsDone: boolean;
   flipped: boolean;
+  /** The first ICMP unreachable / time-exceeded that quoted this flow (its name), and when. */
+  icmp: string | null;
+  icmpTs: number;
+  /** MTU of an ICMP fragmentation-needed / packet-too-big quoting this flow (-1: none seen). */
+  icmpMtu: number;
+  /** A plaintext upgrade request seen before the ClientHello: smtp, postgres, or null. */
+  upgrade: string | null;
+  /** The ClientHello came after plaintext (STARTTLS): the upgrade named, `plaintext` when unknown. */
+  starttls: string | null;
 }
 
 export interface FinishedConn {
@@ -122,6 +204,7 @@ function newEndpoint(): Endpoint {
     histLastRst: -1,
     pkts: 0,
     payload: 0,
+    pm: null,
   };
 }
 
@@ -257,10 +340,23 @@ export interface FlowTable {
     buf: Buffer,
     makeConn: () => { srcAddr: string; dstAddr: string; v6: boolean },
   ): Conn;
+  /** The live record of this flow, if any (ICMP errors are matched to the flow they quote). */
+  find(id: FlowId): Conn | undefined;
   /** End records whose timers have fired by `now` (network time). */
   sweep(now: number): void;
   /** End of capture: every record still open is logged. */
   flush(): void;
+}
+
+/** PostgreSQL SSLRequest (length 8, code 80877103), or a STARTTLS / STLS command line. */
+function upgradeRequest(p: Buffer): string | null {
+  if (p.length === 8 && p.readUInt32BE(0) === 8 && p.readUInt32BE(4) === 80877103) return 'postgres';
+  if (p.length > 64) return null;
+  const line = p.toString('latin1').toUpperCase();
+  if (/^STARTTLS\r?\n$/.test(line)) return 'smtp';
+  if (/^\S+ STARTTLS\r?\n$/.test(line)) return 'imap';
+  if (/^STLS\r?\n$/.test(line)) return 'pop3';
+  return null;
 }
 
 export function createFlowTable(opts: FlowTableOptions): FlowTable {
@@ -387,6 +483,11 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
       tlsStreams: null,
       tlsDone: false,
       flipped: flip,
+      icmp: null,
+      icmpTs: -1,
+      icmpMtu: -1,
+      upgrade: null,
+      starttls: null,
     };
     conns.set(id.key, c);
     live++;
@@ -535,6 +636,7 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
         const d = seqDelta(seg.ack, peer.ackSeq);
         if (!(seg.ack === 0 && d > TOO_LARGE_SEQ_DELTA) && d > 0) peer.ackSeq = seg.ack;
       }
+      if (peer.pm) watchAck(peer.pm, seg.ack);
     }
     const deltaLast = seqDelta(seqEnd, ep.lastSeq);
     if (f & (SYN | RST) && (deltaLast > TOO_LARGE_SEQ_DELTA || deltaLast < -TOO_LARGE_SEQ_DELTA)) {
@@ -560,7 +662,10 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
       c.rstTs = ts;
     }
     if (f & FIN && !c.finBy) c.finBy = isOrig ? 'orig' : 'resp';
-    if (len > 0 && !(f & RST)) ep.payload += len;
+    if (len > 0 && !(f & RST)) {
+      ep.payload += len;
+      if (!ep.pm || ep.pm.segs < PMTU_WATCH_SEGMENTS || ep.pm.rtxLen > 0) watchData(ep, seg.seq, len);
+    }
 
     const wasFlipped = c.flipped;
     stateMachine(c, ts, isOrig, ep, peer, seg, len);
@@ -590,7 +695,11 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
         c.tlsDone = true;
         return;
       }
-      if (!startsWithClientHello(payload)) return;
+      if (!startsWithClientHello(payload)) {
+        if (!c.upgrade) c.upgrade = upgradeRequest(payload);
+        return;
+      }
+      if (c.orig.payload > payload.length || c.resp.payload > 0) c.starttls = c.upgrade ?? 'plaintext';
       c.tls = createTlsState();
       c.tlsStreams = [createByteStream(seg.seq), createByteStream(null)];
     }
@@ -604,6 +713,7 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
     conns,
     size: () => live,
     evicted: () => evicted,
+    find: lookup,
     packet(id, srcFirst, ts, seg, buf, makeConn) {
       let c = lookup(id);
       if (c) {

@@ -44,6 +44,11 @@ export const TLS_OUTCOMES = [
   'protocol-error',
   'error',
 ] as const;
+/**
+ * Outcomes only a capture can tell (`conndx pcap`): a handshake still open when the capture
+ * ended, and a full-size segment retransmitted unacknowledged while smaller ones got through.
+ */
+export const CAPTURE_OUTCOMES = ['stalled', 'pmtu-blackhole-suspected'] as const;
 /** Outcomes the engine itself gives, for any probe. */
 export const ENGINE_OUTCOMES = ['dropped', 'skipped'] as const;
 
