@@ -35,6 +35,7 @@ const TIMING = [
   'test/diagnose/diagnose-cli.test.ts',
   'test/diagnose/diagnose-capture.test.ts',
   'test/capture/loopback-capture.test.ts',
+  'test/capture/pcap-stdin.test.ts',
   'test/demo.test.ts',
   'test/hostile/**/*.test.ts',
   'test/signals/**/*.test.ts',

@@ -228,6 +228,18 @@ interface Attempt {
 export interface Analyzer {
   packet(linkType: number, ts: number, buf: Buffer, off: number, end: number, origLen: number): void;
   finish(file: string, reader: ReaderStats): PcapResult;
+  /** So far, without ending anything (`--follow`): attempts already over, and the connections still open. */
+  progress(): AnalyzerProgress;
+}
+
+export interface AnalyzerProgress {
+  packets: number;
+  durationS: number;
+  open: number;
+  tcp: { connections: number; established: number; unreachable: number };
+  dns: { queries: number; answered: number };
+  failures: PcapResult['failures'];
+  verdict: PcapResult['verdict'];
 }
 
 /** The analysis as a packet sink, usable with any reader (tests feed it chunk by chunk). */
@@ -848,7 +860,20 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     return result;
   }
 
-  return { packet, finish };
+  function progress(): AnalyzerProgress {
+    const snap = { tcp: { ...tcp }, tls: { ...tls }, dns: { ...dns }, failures: { ...failures } };
+    return {
+      packets,
+      durationS: packets ? round6(lastTs - firstTs) : 0,
+      open: table.size() + held.size,
+      tcp: { connections: tcp.connections, established: tcp.established, unreachable: tcp.unreachable },
+      dns: { queries: dns.queries, answered: dns.answered },
+      failures: { ...failures },
+      verdict: verdictOf(snap),
+    };
+  }
+
+  return { packet, finish, progress };
 }
 
 function round3(x: number): number {

@@ -27,7 +27,9 @@ export function renderPcapSummary(c: ChalkInstance, r: PcapResult): string {
   rows.push(['TCP', `${tcp.connections} attempts, ${tcp.established} established (${fmtPct(tcp.established, tcp.connections)})`]);
   rows.push([
     '',
-    `SYN retransmitted ${tcp.synRetransmitted}, refused ${bad(tcp.refused)}, never answered ${bad(tcp.unanswered)}, closed before data ${tcp.closedBeforeData}`,
+    `SYN retransmitted ${tcp.synRetransmitted}, refused ${bad(tcp.refused)}, never answered ${bad(tcp.unanswered)}, closed before data ${tcp.closedBeforeData}` +
+      (tcp.unreachable ? `, unreachable ${bad(tcp.unreachable)} (${counts(tcp.unreachableBy)})` : '') +
+      (tcp.pmtuBlackholeSuspected ? `, PMTU black hole suspected ${bad(tcp.pmtuBlackholeSuspected)}` : ''),
   ]);
   rows.push([
     '',
@@ -48,6 +50,14 @@ export function renderPcapSummary(c: ChalkInstance, r: PcapResult): string {
   ]);
   rows.push(['', `rcodes: ${counts(dns.rcodes)}`]);
   rows.push(['', `response time ${pctsText(dns.latencyMs)}`]);
+  if (r.icmp?.errors) {
+    const mtus = Object.keys(r.icmp.mtus);
+    rows.push([
+      'ICMP',
+      `${r.icmp.errors} errors (${counts(r.icmp.byName)}); ${r.icmp.matchedTcp} quoting a TCP connection seen${mtus.length ? `; MTU ${mtus.join(', ')}` : ''}`,
+    ]);
+  }
+  if (r.attempts) rows.push(['Attempts', r.attempts.summary]);
   out.push(table(rows, { indent: '  ' }));
   out.push('');
   out.push(`failures by phase: dns ${r.failures.dns}, tcp ${r.failures.tcp}, tls ${r.failures.tls}, app ${r.failures.app}`);
