@@ -36,6 +36,7 @@ const TIMING = [
   'test/diagnose/diagnose-capture.test.ts',
   'test/capture/loopback-capture.test.ts',
   'test/capture/pcap-stdin.test.ts',
+  'test/capture/netns-attempts.test.ts',
   'test/demo.test.ts',
   'test/hostile/**/*.test.ts',
   'test/signals/**/*.test.ts',
