@@ -47,7 +47,7 @@ export interface ConnectionRecord {
   icmpMtu: number | null;
   /** Set when a PMTU black hole is suspected: who sent the lost segment and the sizes (TCP payload bytes). */
   pmtu: PmtuSuspicion | null;
-  /** The ClientHello followed a plaintext upgrade: `smtp`, `imap`, `pop3`, `postgres` or `plaintext`. */
+  /** The ClientHello followed a plaintext upgrade: `smtp`, `starttls`, `imap`, `pop3`, `ftp`, `postgres` or `plaintext`. */
   starttls: string | null;
   /** What named the outcome beyond its name (the ICMP code, the PMTU sizes), or null. */
   cause: string | null;

@@ -175,7 +175,7 @@ export interface Conn {
   icmpTs: number;
   /** MTU of an ICMP fragmentation-needed / packet-too-big quoting this flow (-1: none seen). */
   icmpMtu: number;
-  /** A plaintext upgrade request seen before the ClientHello: smtp, postgres, or null. */
+  /** A plaintext upgrade request seen before the ClientHello: starttls, imap, pop3, ftp, postgres, or null. */
   upgrade: string | null;
   /** The ClientHello came after plaintext (STARTTLS): the upgrade named, `plaintext` when unknown. */
   starttls: string | null;
@@ -348,16 +348,22 @@ export interface FlowTable {
   flush(): void;
 }
 
-/** PostgreSQL SSLRequest (length 8, code 80877103), or a STARTTLS / STLS command line. */
+/**
+ * PostgreSQL SSLRequest (length 8, code 80877103), or an upgrade command line: STARTTLS (SMTP,
+ * IRC, …), a tagged STARTTLS (IMAP), STLS (POP3), AUTH TLS (FTP).
+ */
 function upgradeRequest(p: Buffer): string | null {
   if (p.length === 8 && p.readUInt32BE(0) === 8 && p.readUInt32BE(4) === 80877103) return 'postgres';
   if (p.length > 64) return null;
   const line = p.toString('latin1').toUpperCase();
-  if (/^STARTTLS\r?\n$/.test(line)) return 'smtp';
+  if (/^STARTTLS\r?\n$/.test(line)) return 'starttls';
+  if (/^AUTH (TLS|SSL)\r?\n$/.test(line)) return 'ftp';
   if (/^\S+ STARTTLS\r?\n$/.test(line)) return 'imap';
   if (/^STLS\r?\n$/.test(line)) return 'pop3';
   return null;
 }
+
+const SMTP_PORTS = new Set([25, 465, 587, 2525]);
 
 export function createFlowTable(opts: FlowTableOptions): FlowTable {
   const conns = new Map<number | string, Conn>();
@@ -699,7 +705,11 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
         if (!c.upgrade) c.upgrade = upgradeRequest(payload);
         return;
       }
-      if (c.orig.payload > payload.length || c.resp.payload > 0) c.starttls = c.upgrade ?? 'plaintext';
+      if (c.orig.payload > payload.length || c.resp.payload > 0) {
+        // A bare STARTTLS command is SMTP's on the mail ports (IRC and others use the word too).
+        const smtp = c.upgrade === 'starttls' && SMTP_PORTS.has(c.respPort);
+        c.starttls = smtp ? 'smtp' : (c.upgrade ?? 'plaintext');
+      }
       c.tls = createTlsState();
       c.tlsStreams = [createByteStream(seg.seq), createByteStream(null)];
     }

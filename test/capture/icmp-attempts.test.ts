@@ -370,3 +370,28 @@ describe('STARTTLS: the ClientHello after a plaintext upgrade', () => {
     expect(r.connections![0]!.starttls).toBeNull();
   });
 });
+
+describe('STARTTLS names', () => {
+  test('IRC STARTTLS (not a mail port), FTP AUTH TLS, POP3 STLS, and other plaintext first', async () => {
+    const cases: [number, string, string][] = [
+      [6667, 'STARTTLS\r\n', 'starttls'],
+      [21, 'AUTH TLS\r\n', 'ftp'],
+      [110, 'STLS\r\n', 'pop3'],
+      [143, 'a1 STARTTLS\r\n', 'imap'],
+      [8080, 'CONNECT x.test:443 HTTP/1.1\r\n\r\n', 'plaintext'],
+    ];
+    const pkts: P[] = [];
+    cases.forEach(([port, cmd], i) => {
+      const c = conversation(C, S, 40700 + i, port)
+        .syn(T0 + i)
+        .synAck(T0 + i + 0.01)
+        .ack(T0 + i + 0.011);
+      c.clientData(T0 + i + 0.02, Buffer.from(cmd))
+        .serverData(T0 + i + 0.03, Buffer.from('ok\r\n'))
+        .clientData(T0 + i + 0.04, clientHello('x.test'));
+      pkts.push(...c.pkts);
+    });
+    const r = await analyze(pkts);
+    expect(r.connections!.map((k) => k.starttls)).toEqual(cases.map(([, , name]) => name));
+  });
+});
