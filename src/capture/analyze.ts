@@ -200,16 +200,15 @@ const PMTU_MIN_LOST_BYTES = 512;
  */
 export function pmtuOf(c: Conn): PmtuSuspicion | null {
   if (c.icmpMtu >= 0) return null;
-  const o = c.orig.pm;
-  const r = c.resp.pm;
-  const acked = Math.max(o?.ackedMax ?? 0, r?.ackedMax ?? 0);
+  if (c.orig.pmRtxLen === 0 && c.resp.pmRtxLen === 0) return null;
+  const acked = Math.max(c.orig.pmAcked, c.resp.pmAcked);
   if (acked === 0) return null;
-  for (const [w, sender] of [
-    [r, 'server'],
-    [o, 'client'],
+  for (const [ep, sender] of [
+    [c.resp, 'server'],
+    [c.orig, 'client'],
   ] as const) {
-    if (w && w.rtxLen >= PMTU_MIN_LOST_BYTES && w.rtxCount >= 2 && w.rtxLen > acked)
-      return { sender, lostSegmentBytes: w.rtxLen, retransmits: w.rtxCount, largestAckedBytes: acked };
+    if (ep.pmRtxLen >= PMTU_MIN_LOST_BYTES && ep.pmRtxCount >= 2 && ep.pmRtxLen > acked)
+      return { sender, lostSegmentBytes: ep.pmRtxLen, retransmits: ep.pmRtxCount, largestAckedBytes: acked };
   }
   return null;
 }
@@ -307,7 +306,8 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     latencyMs: null,
   };
   const icmp: PcapResult['icmp'] = { errors: 0, byName: {}, matchedTcp: 0, udp: 0, unmatched: 0, mtus: {} };
-  const join = createAttemptJoin({ keepRows: opts.attempts });
+  const keepRows = opts.attempts === true;
+  const join = createAttemptJoin({ keepRows });
   /** The DNS answer each attempt's first record was joined to at its first SYN. */
   const lookupOf = new WeakMap<Conn, Lookup>();
   const failures = { dns: 0, tcp: 0, tls: 0, app: 0 };
@@ -415,8 +415,9 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       const t = c.tls;
       join.add({
         start: first.firstSynTs,
-        client: endpointText(first.origAddr, first.origPort, first.v6),
-        server: endpointText(first.respAddr, first.respPort, first.v6),
+        // The endpoints' text only where rows are kept: the summary never reads it.
+        client: keepRows ? endpointText(first.origAddr, first.origPort, first.v6) : '',
+        server: keepRows ? endpointText(first.respAddr, first.respPort, first.v6) : '',
         name: l ? l.name : null,
         lookupMs: l ? round3(Math.max(0, l.answerTs - l.queryTs) * 1000) : null,
         rcode: l ? l.rcode : null,

@@ -47,78 +47,26 @@ export interface Endpoint {
   histLastRst: number;
   pkts: number;
   payload: number;
-  /** Path-MTU watch (the first data segments only): see `watchData`. */
-  pm: PmtuWatch | null;
+  /**
+   * Path-MTU watch, kept in the endpoint itself (no allocation, no work on an ordinary segment):
+   * what a PMTU black hole looks like from one sender. Its data up to some size is acknowledged,
+   * one larger segment is sent again and again and never is.
+   */
+  /** Largest single advance of the peer's acknowledgement over data (≥ the segment it acknowledged). */
+  pmAcked: number;
+  /** The retransmitted segment not acknowledged (length 0: none), and how often it was sent again. */
+  pmRtxSeq: number;
+  pmRtxLen: number;
+  pmRtxCount: number;
 }
 
-/**
- * What a PMTU black hole looks like from one sender: its segments up to some
- * size are acknowledged, one larger segment is sent again and again and never
- * is. Kept for the first PMTU_WATCH_SEGMENTS data segments of each direction
- * (a black hole shows at the first full-size flight), and for as long as a
- * retransmitted segment is outstanding.
- */
-export interface PmtuWatch {
-  /** New data segments seen (retransmissions not counted). */
-  segs: number;
-  /** End of the highest data sent (sequence number). */
-  high: number;
-  /** Outstanding segments: end sequence and length, oldest first (bounded). */
-  outEnd: number[];
-  outLen: number[];
-  /** Largest segment the peer acknowledged. */
-  ackedMax: number;
-  /** Largest segment sent. */
-  sentMax: number;
-  /** The retransmitted segment not acknowledged (len 0: none). */
-  rtxSeq: number;
-  rtxLen: number;
-  rtxCount: number;
-}
-
-export const PMTU_WATCH_SEGMENTS = 64;
-const PMTU_OUTSTANDING = 16;
-
-function watchData(ep: Endpoint, seq: number, len: number): void {
-  let w = ep.pm;
-  if (!w) {
-    w = ep.pm = { segs: 0, high: seq, outEnd: [], outLen: [], ackedMax: 0, sentMax: 0, rtxSeq: 0, rtxLen: 0, rtxCount: 0 };
-  }
-  if (w.segs >= PMTU_WATCH_SEGMENTS && w.rtxLen === 0) return;
-  const end = (seq + len) >>> 0;
-  if (seqDelta(seq, w.high) < 0) {
-    // Starts below the highest data sent: a retransmission.
-    if (w.rtxLen > 0 && seq === w.rtxSeq && len === w.rtxLen) w.rtxCount++;
-    else if (len > w.rtxLen) {
-      w.rtxSeq = seq;
-      w.rtxLen = len;
-      w.rtxCount = 1;
-    }
-    if (seqDelta(end, w.high) > 0) w.high = end;
-    return;
-  }
-  if (w.segs >= PMTU_WATCH_SEGMENTS) return;
-  w.segs++;
-  w.high = end;
-  if (len > w.sentMax) w.sentMax = len;
-  if (w.outEnd.length >= PMTU_OUTSTANDING) {
-    w.outEnd.shift();
-    w.outLen.shift();
-  }
-  w.outEnd.push(end);
-  w.outLen.push(len);
-}
-
-function watchAck(w: PmtuWatch, ack: number): void {
-  while (w.outEnd.length && seqDelta(ack, w.outEnd[0]!) >= 0) {
-    const l = w.outLen.shift()!;
-    w.outEnd.shift();
-    if (l > w.ackedMax) w.ackedMax = l;
-  }
-  if (w.rtxLen > 0 && seqDelta(ack, (w.rtxSeq + w.rtxLen) >>> 0) >= 0) {
-    if (w.rtxLen > w.ackedMax) w.ackedMax = w.rtxLen;
-    w.rtxLen = 0;
-    w.rtxCount = 0;
+/** A retransmission (its end not past the highest data sent) of the largest segment yet: remembered. */
+function watchRetransmit(ep: Endpoint, seq: number, len: number): void {
+  if (ep.pmRtxLen > 0 && seq === ep.pmRtxSeq && len === ep.pmRtxLen) ep.pmRtxCount++;
+  else if (len > ep.pmRtxLen) {
+    ep.pmRtxSeq = seq;
+    ep.pmRtxLen = len;
+    ep.pmRtxCount = 1;
   }
 }
 
@@ -204,7 +152,10 @@ function newEndpoint(): Endpoint {
     histLastRst: -1,
     pkts: 0,
     payload: 0,
-    pm: null,
+    pmAcked: 0,
+    pmRtxSeq: 0,
+    pmRtxLen: 0,
+    pmRtxCount: 0,
   };
 }
 
@@ -640,9 +591,17 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
         peer.seqInit = true;
       } else if (!(f & RST)) {
         const d = seqDelta(seg.ack, peer.ackSeq);
-        if (!(seg.ack === 0 && d > TOO_LARGE_SEQ_DELTA) && d > 0) peer.ackSeq = seg.ack;
+        if (!(seg.ack === 0 && d > TOO_LARGE_SEQ_DELTA) && d > 0) {
+          peer.ackSeq = seg.ack;
+          // More than the SYN or FIN alone: data was acknowledged.
+          if (d > 1 && d > peer.pmAcked && d <= TOO_LARGE_SEQ_DELTA) peer.pmAcked = d;
+        }
+        if (peer.pmRtxLen > 0 && seqDelta(seg.ack, (peer.pmRtxSeq + peer.pmRtxLen) >>> 0) >= 0) {
+          if (peer.pmRtxLen > peer.pmAcked) peer.pmAcked = peer.pmRtxLen;
+          peer.pmRtxLen = 0;
+          peer.pmRtxCount = 0;
+        }
       }
-      if (peer.pm) watchAck(peer.pm, seg.ack);
     }
     const deltaLast = seqDelta(seqEnd, ep.lastSeq);
     if (f & (SYN | RST) && (deltaLast > TOO_LARGE_SEQ_DELTA || deltaLast < -TOO_LARGE_SEQ_DELTA)) {
@@ -670,7 +629,7 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
     if (f & FIN && !c.finBy) c.finBy = isOrig ? 'orig' : 'resp';
     if (len > 0 && !(f & RST)) {
       ep.payload += len;
-      if (!ep.pm || ep.pm.segs < PMTU_WATCH_SEGMENTS || ep.pm.rtxLen > 0) watchData(ep, seg.seq, len);
+      if (deltaLast <= 0 && len >= ep.pmRtxLen) watchRetransmit(ep, seg.seq, len);
     }
 
     const wasFlipped = c.flipped;
