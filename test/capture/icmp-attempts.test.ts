@@ -395,3 +395,30 @@ describe('STARTTLS names', () => {
     expect(r.connections!.map((k) => k.starttls)).toEqual(cases.map(([, , name]) => name));
   });
 });
+
+describe('the attempt join bounds its memory', () => {
+  test('past maxJoinable client/address pairs the oldest is let go; the window forgets old answers', async () => {
+    const { createAttemptJoin } = await import('../../src/capture/attempts.js');
+    const j = createAttemptJoin({ maxJoinable: 3, windowS: 60 });
+    for (let i = 0; i < 5; i++)
+      j.lookup({
+        client: C,
+        name: `n${i}.test`,
+        qtype: 1,
+        queryTs: T0 + i,
+        answerTs: T0 + i + 0.1,
+        rcode: 'NOERROR',
+        addrs: [`10.1.0.${i}`],
+        used: false,
+      });
+    // The two oldest pairs were dropped: their answers can no longer be joined.
+    expect(j.join(C, '10.1.0.0', T0 + 10)).toBeNull();
+    expect(j.join(C, '10.1.0.1', T0 + 10)).toBeNull();
+    expect(j.join(C, '10.1.0.4', T0 + 10)!.name).toBe('n4.test');
+    // 200 s later nothing is joinable, and every lookup is settled.
+    j.sweep(T0 + 200);
+    expect(j.join(C, '10.1.0.3', T0 + 200)).toBeNull();
+    const s = j.finish();
+    expect(s.lookups).toEqual({ total: 5, ledToConnection: 1, withoutConnection: 4, withoutConnectionBy: { 'not-used': 4 } });
+  });
+});
