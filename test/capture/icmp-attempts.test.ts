@@ -10,6 +10,7 @@ import {
   conversation,
   dnsQuery,
   dnsResponse,
+  icmpError,
   ipPacket,
   serverHello,
   sortByTime,
@@ -18,6 +19,7 @@ import {
   writePcap,
   type Endpoints,
 } from '../../fixtures/pcap/build.js';
+import { ATTEMPT_SCENARIOS } from '../../fixtures/pcap/attempts.js';
 import { analyzeCapture, type PcapResult } from '../../src/capture/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'conndx-icmp-'));
@@ -37,26 +39,6 @@ const T0 = 1700000000;
 const C = '10.0.0.1';
 const S = '10.0.0.9';
 const ROUTER = '10.0.0.254';
-
-/** An ICMP (or ICMPv6) error from `from` to the quoted packet's source, quoting `quoted` (IP header + 8 bytes, as RFC 792 asks). */
-function icmpError(from: string, quoted: Buffer, type: number, code: number, mtu = 0, quoteAll = false): Buffer {
-  const v6 = quoted[0]! >> 4 === 6;
-  const hl = v6 ? 40 : (quoted[0]! & 15) * 4;
-  const q = quoteAll ? quoted : quoted.subarray(0, hl + 8);
-  const h = Buffer.alloc(8);
-  h[0] = type;
-  h[1] = code;
-  if (v6) h.writeUInt32BE(mtu, 4);
-  else h.writeUInt16BE(mtu, 6);
-  const to = v6 ? quotedAddr6(quoted, 8) : [...quoted.subarray(12, 16)].join('.');
-  const e: Endpoints = { src: from, dst: to, sport: 0, dport: 0 };
-  return ipPacket(e, v6 ? 58 : 1, Buffer.concat([h, q]));
-}
-function quotedAddr6(b: Buffer, o: number): string {
-  const g: string[] = [];
-  for (let i = 0; i < 8; i++) g.push(b.readUInt16BE(o + 2 * i).toString(16));
-  return g.join(':');
-}
 
 describe('ICMP errors matched to the flow they quote', () => {
   test('admin-prohibited answering a SYN: the attempt is unreachable with the code named', async () => {
@@ -343,7 +325,7 @@ describe('STARTTLS: the ClientHello after a plaintext upgrade', () => {
     expect(r.attempts.byPhase).toEqual({ starttls: 1 });
   });
 
-  test('PostgreSQL SSLRequest, S, then a handshake that completes', async () => {
+  test('PostgreSQL SSLRequest, S, then a ClientHello and a ServerHello', async () => {
     const c = conversation(C, S, 40601, 5432)
       .syn(T0)
       .synAck(T0 + 0.01)
@@ -421,4 +403,30 @@ describe('the attempt join bounds its memory', () => {
     const s = j.finish();
     expect(s.lookups).toEqual({ total: 5, ledToConnection: 1, withoutConnection: 4, withoutConnectionBy: { 'not-used': 4 } });
   });
+});
+
+describe('the committed issue-18 fixtures (fixtures/pcap/{icmp,attempts,pmtu,starttls})', () => {
+  function at(obj: unknown, path: string): unknown {
+    // Keys may contain dots or dashes: match the longest key first.
+    let cur: unknown = obj;
+    let rest = path;
+    while (rest) {
+      const o = cur as Record<string, unknown>;
+      const key = Object.keys(o ?? {})
+        .filter((k) => rest === k || rest.startsWith(`${k}.`))
+        .sort((a, b) => b.length - a.length)[0];
+      if (key === undefined) return undefined;
+      cur = o[key];
+      rest = rest.slice(key.length + 1);
+    }
+    return cur;
+  }
+  for (const s of ATTEMPT_SCENARIOS) {
+    test(`${s.dir}/${s.name}`, async () => {
+      const r = await analyze(s.pkts);
+      expect(r.attempts.rows!).toHaveLength(s.rows.length);
+      s.rows.forEach((want, i) => expect(r.attempts.rows![i]).toMatchObject(want));
+      for (const [path, value] of Object.entries(s.summary)) expect(at(r, path), path).toEqual(value);
+    });
+  }
 });
