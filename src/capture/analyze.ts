@@ -124,6 +124,8 @@ export interface PcapResult {
     /** Errors quoting a TCP flow the capture holds, a UDP datagram, or nothing known. */
     matchedTcp: number;
     udp: number;
+    /** Of `udp`: errors quoting a DNS query still unanswered (its lookup is then `icmp:<name>`). */
+    matchedDns: number;
     unmatched: number;
     /** MTUs named by fragmentation-needed / packet-too-big, with counts. */
     mtus: Record<string, number>;
@@ -217,6 +219,15 @@ function pmtuWords(p: PmtuSuspicion): string {
   return `a ${p.lostSegmentBytes}-byte segment from the ${p.sender} retransmitted ${p.retransmits} times, never acknowledged; acknowledged segments up to ${p.largestAckedBytes} bytes`;
 }
 
+interface PendingQuery {
+  ts: number;
+  client: string;
+  name: string;
+  qtype: number;
+  /** An ICMP unreachable quoting the query (the resolver's port closed, or no route to it). */
+  icmp?: string;
+}
+
 interface Attempt {
   first: Conn;
   syns: number;
@@ -305,7 +316,7 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     rcodes: {},
     latencyMs: null,
   };
-  const icmp: PcapResult['icmp'] = { errors: 0, byName: {}, matchedTcp: 0, udp: 0, unmatched: 0, mtus: {} };
+  const icmp: PcapResult['icmp'] = { errors: 0, byName: {}, matchedTcp: 0, udp: 0, matchedDns: 0, unmatched: 0, mtus: {} };
   const keepRows = opts.attempts === true;
   const join = createAttemptJoin({ keepRows });
   /** The DNS answer each attempt's first record was joined to at its first SYN. */
@@ -316,7 +327,7 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
   const dnsHist = createHistogram();
   const connections: ConnectionRecord[] | undefined = opts.flows ? [] : undefined;
   const held = new Map<string, Attempt>();
-  const dnsPending = new Map<string, { ts: number; client: string; name: string; qtype: number }>();
+  const dnsPending = new Map<string, PendingQuery>();
 
   function skip(reason: string, bytes: number): void {
     skippedRecords++;
@@ -533,8 +544,18 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     }
   }
 
-  function lookupUnanswered(q: { ts: number; client: string; name: string; qtype: number }): void {
-    join.lookup({ client: q.client, name: q.name, qtype: q.qtype, queryTs: q.ts, answerTs: -1, rcode: null, addrs: [], used: false });
+  function lookupUnanswered(q: PendingQuery): void {
+    join.lookup({
+      client: q.client,
+      name: q.name,
+      qtype: q.qtype,
+      queryTs: q.ts,
+      answerTs: -1,
+      rcode: null,
+      addrs: [],
+      used: false,
+      icmp: q.icmp,
+    });
   }
 
   /**
@@ -751,6 +772,20 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     if (ip.proto === (v6 ? 58 : 1)) icmpPacket(data, ip, ts, caplen);
   }
 
+  /**
+   * An unreachable quoting a DNS query (a resolver's port closed, no route to it): noted on the
+   * query when the quote holds the DNS header and question (Linux quotes up to 576 bytes).
+   */
+  function dnsUnreachable(data: Buffer, inner: IpPacket, sp: number, dp: number, name: string): void {
+    const v6 = inner.version === 6;
+    const m = decodeDns(data, inner.off + 8, inner.end);
+    if ('anomaly' in m || m.qr) return;
+    const q = dnsPending.get(`${half(data, inner.srcOff, v6, sp)}|${half(data, inner.dstOff, v6, dp)}|${m.id}|${m.qname}|${m.qtype}`);
+    if (!q || q.icmp) return;
+    q.icmp = name;
+    icmp.matchedDns++;
+  }
+
   /** An ICMP error: counted by name, and noted on the TCP flow it quotes. */
   function icmpPacket(data: Buffer, ip: IpPacket, ts: number, caplen: number): void {
     const v6 = ip.version === 6;
@@ -765,6 +800,7 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     if (e.kind === 'too-big') inc(icmp.mtus, String(e.mtu));
     if (e.inner.proto === 17) {
       icmp.udp++;
+      if (e.kind === 'unreachable' && dnsPort[e.dstPort] === 1) dnsUnreachable(data, e.inner, e.srcPort, e.dstPort, e.name);
       return;
     }
     if (e.inner.proto !== 6 || e.srcPort === 0) {

@@ -27,6 +27,8 @@ export interface Lookup {
   rcode: string | null;
   addrs: string[];
   used: boolean;
+  /** An unanswered query answered by an ICMP unreachable instead: its name. */
+  icmp?: string;
 }
 
 export type AttemptPhase = 'ok' | 'tcp' | 'starttls' | 'tls' | 'app';
@@ -117,7 +119,15 @@ export function createAttemptJoin(opts: { keepRows?: boolean; windowS?: number; 
     }
     s.lookups.withoutConnection++;
     const why =
-      l.answerTs < 0 ? 'unanswered' : l.rcode !== 'NOERROR' ? (l.rcode ?? 'unanswered') : l.addrs.length === 0 ? 'no-address' : 'not-used';
+      l.answerTs < 0
+        ? l.icmp
+          ? `icmp:${l.icmp}`
+          : 'unanswered'
+        : l.rcode !== 'NOERROR'
+          ? (l.rcode ?? 'unanswered')
+          : l.addrs.length === 0
+            ? 'no-address'
+            : 'not-used';
     inc(s.lookups.withoutConnectionBy, why);
   }
 

@@ -159,6 +159,18 @@ function lookup(client: string, id: number, name: string, qts: number, ats: numb
   return out;
 }
 
+test('a DNS query answered by ICMP port unreachable (the whole query quoted): its lookup says so', async () => {
+  const q = udpDatagram({ src: C, dst: '10.0.0.53', sport: 5000, dport: 53 }, dnsQuery(7, 'down.test'));
+  const r = await analyze([
+    { ts: T0, ip: q },
+    { ts: T0 + 0.001, ip: icmpError('10.0.0.53', q, 3, 3, 0, true) },
+  ]);
+  expect(r.icmp).toMatchObject({ errors: 1, udp: 1, matchedDns: 1 });
+  expect(r.dns.unanswered).toBe(1);
+  expect(r.attempts.lookups.withoutConnectionBy).toEqual({ 'icmp:port-unreachable': 1 });
+  expect(r.attempts.summary).toBe('no TCP connection attempts; 1 lookup led to no connection (1 icmp:port-unreachable).');
+});
+
 describe('attempts: each connection joined to the DNS answer that gave its address', () => {
   test('slow lookup, retransmitted SYNs, TLS reset: one row with every fact; lookups without a connection apart', async () => {
     const pkts: P[] = [];
