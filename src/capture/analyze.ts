@@ -15,7 +15,7 @@ import { decodeLink, isSupportedLinkType, LINK_NAMES, type LinkLayer } from './l
 import { readCaptureFile, type CaptureFormat, type ReaderStats } from './reader.js';
 import { decodeTcp, type TcpSegment } from './tcp.js';
 import { alertName, tlsVersionName } from './tls.js';
-import { decodeUdp } from './udp.js';
+import { decodeUdp, type UdpDatagram } from './udp.js';
 import { createAttemptJoin, type AttemptPhase, type AttemptsSummary, type Lookup } from './attempts.js';
 import { answerAddresses } from './dns-answers.js';
 import { decodeIcmpError } from './icmp.js';
@@ -717,11 +717,7 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       curBuf = data;
       curIp = ip;
       const conn = table.packet(id, keySrcFirst, ts, seg, data, newConnAddrs);
-      // The attempt's DNS answer is the one before its first SYN: joined now, while it is the latest.
-      if ((seg.flags & 0x12) === 0x02 && conn.origSyns === 1 && conn.firstSynTs === ts && dns.answered > 0) {
-        const l = join.join(conn.origAddr, conn.respAddr, ts);
-        if (l) lookupOf.set(conn, l);
-      }
+      if ((seg.flags & 0x12) === 0x02 && dns.answered > 0) joinFirstSyn(conn, ts);
       if ((dnsPort[seg.srcPort] === 1 || dnsPort[seg.dstPort] === 1) && seg.end > seg.off && !(seg.flags & 0x04)) {
         dnsOverTcp(
           conn,
@@ -745,24 +741,7 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
         ipStats.filteredOut++;
         return;
       }
-      if (dnsPort[u.srcPort] === 1 || dnsPort[u.dstPort] === 1) {
-        const m = decodeDns(data, u.off, u.end);
-        if ('anomaly' in m) {
-          dns.malformed++;
-          return;
-        }
-        if (!looksLikeDns(m)) return;
-        const off = m.qr ? ip.dstOff : ip.srcOff;
-        dnsMessage(
-          m,
-          ts,
-          half(data, ip.srcOff, v6, u.srcPort),
-          half(data, ip.dstOff, v6, u.dstPort),
-          false,
-          v6 ? formatIpv6(data, off) : formatIpv4(data, off),
-          () => answerAddresses(data, u.off, u.end),
-        );
-      }
+      if (dnsPort[u.srcPort] === 1 || dnsPort[u.dstPort] === 1) udpDns(data, ip, u, ts);
       return;
     }
     if (filter && !passes(data, ip, 0, 0, ts)) {
@@ -770,6 +749,33 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       return;
     }
     if (ip.proto === (v6 ? 58 : 1)) icmpPacket(data, ip, ts, caplen);
+  }
+
+  /** The attempt's DNS answer is the one before its first SYN: joined now, while it is the latest. */
+  function joinFirstSyn(conn: Conn, ts: number): void {
+    if (conn.origSyns !== 1 || conn.firstSynTs !== ts) return;
+    const l = join.join(conn.origAddr, conn.respAddr, ts);
+    if (l) lookupOf.set(conn, l);
+  }
+
+  function udpDns(data: Buffer, ip: IpPacket, u: UdpDatagram, ts: number): void {
+    const v6 = ip.version === 6;
+    const m = decodeDns(data, u.off, u.end);
+    if ('anomaly' in m) {
+      dns.malformed++;
+      return;
+    }
+    if (!looksLikeDns(m)) return;
+    const off = m.qr ? ip.dstOff : ip.srcOff;
+    dnsMessage(
+      m,
+      ts,
+      half(data, ip.srcOff, v6, u.srcPort),
+      half(data, ip.dstOff, v6, u.dstPort),
+      false,
+      v6 ? formatIpv6(data, off) : formatIpv4(data, off),
+      () => answerAddresses(data, u.off, u.end),
+    );
   }
 
   /**
@@ -887,7 +893,7 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       tls,
       dns,
       icmp,
-      attempts: join.finish(),
+      attempts: join.finish(dns.latencyMs),
       failures,
       verdict: { phase: 'ok', summary: '' },
       warnings,

@@ -10,7 +10,6 @@
  * by MAX_JOINABLE (the flow table's 20,000-record idea); rows are kept only
  * when asked for, like `--flows`.
  */
-import { createHistogram } from '../core/histogram.js';
 
 /** An answer older than this before the SYN is not the one the client used. */
 export const JOIN_WINDOW_S = 60;
@@ -75,7 +74,8 @@ export interface AttemptJoin {
   /** Forget lookups that can no longer be joined (network time `now`). */
   sweep(now: number): void;
   add(row: AttemptRow): void;
-  finish(): AttemptsSummary;
+  /** `lookupMs`: the response times of every answered lookup (the analysis has them already). */
+  finish(lookupMs: AttemptsSummary['lookupMs']): AttemptsSummary;
 }
 
 function inc(m: Record<string, number>, k: string): void {
@@ -93,7 +93,6 @@ export function createAttemptJoin(opts: { keepRows?: boolean; windowS?: number; 
   const open: Lookup[] = [];
   let openHead = 0;
   const rows: AttemptRow[] | undefined = opts.keepRows ? [] : undefined;
-  const lookupHist = createHistogram();
   const s: AttemptsSummary = {
     attempts: 0,
     withLookup: 0,
@@ -139,7 +138,6 @@ export function createAttemptJoin(opts: { keepRows?: boolean; windowS?: number; 
   return {
     lookup(l) {
       s.lookups.total++;
-      if (l.answerTs >= 0) lookupHist.record(Math.max(0, l.answerTs - l.queryTs) * 1000);
       if (l.answerTs < 0 || l.addrs.length === 0) {
         // Nothing to connect to: settled now (a NODATA AAAA beside a used A is settled at sweep).
         if (l.answerTs >= 0 && l.rcode === 'NOERROR') open.push(l);
@@ -200,14 +198,12 @@ export function createAttemptJoin(opts: { keepRows?: boolean; windowS?: number; 
       );
       rows?.push(row);
     },
-    finish() {
+    finish(lookupMs) {
       for (let i = openHead; i < open.length; i++) settle(open[i]!);
       open.length = 0;
       openHead = 0;
       byPair.clear();
-      const st = lookupHist.stats();
-      const r = (x: number) => Math.round(x * 1000) / 1000;
-      s.lookupMs = st ? { p50: r(st.p50), p90: r(st.p90), p99: r(st.p99), max: r(st.max) } : null;
+      s.lookupMs = lookupMs;
       s.summary = attemptsSentence(s);
       if (rows) s.rows = rows.sort((a, b) => a.start - b.start);
       return s;

@@ -62,11 +62,25 @@ export interface Endpoint {
 
 /** A retransmission (its end not past the highest data sent) of the largest segment yet: remembered. */
 function watchRetransmit(ep: Endpoint, seq: number, len: number): void {
+  if (len < ep.pmRtxLen) return;
   if (ep.pmRtxLen > 0 && seq === ep.pmRtxSeq && len === ep.pmRtxLen) ep.pmRtxCount++;
   else if (len > ep.pmRtxLen) {
     ep.pmRtxSeq = seq;
     ep.pmRtxLen = len;
     ep.pmRtxCount = 1;
+  }
+}
+
+/**
+ * The peer's acknowledgement moved `d` bytes over `ep`'s data (more than the SYN or FIN alone:
+ * data was acknowledged), and may cover the retransmitted segment.
+ */
+function watchAck(ep: Endpoint, d: number, ack: number): void {
+  if (d > 1 && d > ep.pmAcked && d <= TOO_LARGE_SEQ_DELTA && !(ack === 0 && d > TOO_LARGE_SEQ_DELTA)) ep.pmAcked = d;
+  if (ep.pmRtxLen > 0 && seqDelta(ack, (ep.pmRtxSeq + ep.pmRtxLen) >>> 0) >= 0) {
+    if (ep.pmRtxLen > ep.pmAcked) ep.pmAcked = ep.pmRtxLen;
+    ep.pmRtxLen = 0;
+    ep.pmRtxCount = 0;
   }
 }
 
@@ -591,16 +605,8 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
         peer.seqInit = true;
       } else if (!(f & RST)) {
         const d = seqDelta(seg.ack, peer.ackSeq);
-        if (!(seg.ack === 0 && d > TOO_LARGE_SEQ_DELTA) && d > 0) {
-          peer.ackSeq = seg.ack;
-          // More than the SYN or FIN alone: data was acknowledged.
-          if (d > 1 && d > peer.pmAcked && d <= TOO_LARGE_SEQ_DELTA) peer.pmAcked = d;
-        }
-        if (peer.pmRtxLen > 0 && seqDelta(seg.ack, (peer.pmRtxSeq + peer.pmRtxLen) >>> 0) >= 0) {
-          if (peer.pmRtxLen > peer.pmAcked) peer.pmAcked = peer.pmRtxLen;
-          peer.pmRtxLen = 0;
-          peer.pmRtxCount = 0;
-        }
+        if (!(seg.ack === 0 && d > TOO_LARGE_SEQ_DELTA) && d > 0) peer.ackSeq = seg.ack;
+        if (d > peer.pmAcked || peer.pmRtxLen > 0) watchAck(peer, d, seg.ack);
       }
     }
     const deltaLast = seqDelta(seqEnd, ep.lastSeq);
@@ -629,7 +635,7 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
     if (f & FIN && !c.finBy) c.finBy = isOrig ? 'orig' : 'resp';
     if (len > 0 && !(f & RST)) {
       ep.payload += len;
-      if (deltaLast <= 0 && len >= ep.pmRtxLen) watchRetransmit(ep, seg.seq, len);
+      if (deltaLast <= 0) watchRetransmit(ep, seg.seq, len);
     }
 
     const wasFlipped = c.flipped;

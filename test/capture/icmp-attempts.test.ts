@@ -412,7 +412,7 @@ describe('the attempt join bounds its memory', () => {
     // 200 s later nothing is joinable, and every lookup is settled.
     j.sweep(T0 + 200);
     expect(j.join(C, '10.1.0.3', T0 + 200)).toBeNull();
-    const s = j.finish();
+    const s = j.finish(null);
     expect(s.lookups).toEqual({ total: 5, ledToConnection: 1, withoutConnection: 4, withoutConnectionBy: { 'not-used': 4 } });
   });
 });
