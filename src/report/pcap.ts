@@ -50,15 +50,15 @@ export function renderPcapSummary(c: ChalkInstance, r: PcapResult): string {
   ]);
   rows.push(['', `rcodes: ${counts(dns.rcodes)}`]);
   rows.push(['', `response time ${pctsText(dns.latencyMs)}`]);
+  out.push(table(rows, { indent: '  ' }));
+  // Below the table, so the phase column keeps its width.
   if (r.icmp?.errors) {
     const mtus = Object.keys(r.icmp.mtus);
-    rows.push([
-      'ICMP',
-      `${r.icmp.errors} errors (${counts(r.icmp.byName)}); ${r.icmp.matchedTcp} quoting a TCP connection seen${mtus.length ? `; MTU ${mtus.join(', ')}` : ''}`,
-    ]);
+    out.push(
+      `  ICMP: ${r.icmp.errors} errors (${counts(r.icmp.byName)}); ${r.icmp.matchedTcp} quoting a TCP connection seen${mtus.length ? `; MTU ${mtus.join(', ')}` : ''}`,
+    );
   }
-  if (r.attempts) rows.push(['Attempts', r.attempts.summary]);
-  out.push(table(rows, { indent: '  ' }));
+  if (r.attempts) out.push(`  attempts: ${r.attempts.summary}`);
   out.push('');
   out.push(`failures by phase: dns ${r.failures.dns}, tcp ${r.failures.tcp}, tls ${r.failures.tls}, app ${r.failures.app}`);
   const v = r.verdict;

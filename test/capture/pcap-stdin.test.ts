@@ -89,7 +89,7 @@ describe('conndx pcap - (standard input)', () => {
     expect(r.stdout()).toMatch(
       /10\.0\.0\.1:40000\s+10\.0\.0\.9:443\s+api\.test\s+200 ms\s+NOERROR\s+10\.0 ms\s+0\s+reset\s+\d+\/0\s+tls\s+reset/,
     );
-    expect(r.stdout()).toContain('Attempts  DNS p99 200 ms; of 1 attempt 100% connected, 0% ok, 100% tls reset.');
+    expect(r.stdout()).toContain('  attempts: DNS p99 200 ms; of 1 attempt 100% connected, 0% ok, 100% tls reset.');
     expect(r.stderr()).toContain('reading stopped by an interrupt');
     r.child.stdin!.destroy();
   }, 40_000);
