@@ -50,9 +50,9 @@ export interface Endpoint {
   /**
    * Path-MTU watch, kept in the endpoint itself (no allocation, no work on an ordinary segment):
    * what a PMTU black hole looks like from one sender. Its data up to some size is acknowledged,
-   * one larger segment is sent again and again and never is.
+   * one larger segment is sent again and again and never is. `pmAcked`: the largest single
+   * advance of the peer's acknowledgement over data (at least the segment it acknowledged).
    */
-  /** Largest single advance of the peer's acknowledgement over data (≥ the segment it acknowledged). */
   pmAcked: number;
   /** The retransmitted segment not acknowledged (length 0: none), and how often it was sent again. */
   pmRtxSeq: number;
