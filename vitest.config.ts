@@ -46,6 +46,8 @@ const TIMING = [
   'test/capture/self-agreement.test.ts',
   'test/cli/pacing.test.ts',
   'test/diagnose/phase-agreement.test.ts',
+  'test/capture/pcap-stdin.test.ts',
+  'test/capture/netns-attempts.test.ts',
   'test/demo.test.ts',
   'test/hostile/**/*.test.ts',
   'test/signals/**/*.test.ts',

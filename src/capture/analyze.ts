@@ -15,7 +15,10 @@ import { decodeLink, isSupportedLinkType, LINK_NAMES, type LinkLayer } from './l
 import { readCaptureFile, type CaptureFormat, type ReaderStats } from './reader.js';
 import { decodeTcp, type TcpSegment } from './tcp.js';
 import { alertName, tlsVersionName } from './tls.js';
-import { decodeUdp } from './udp.js';
+import { decodeUdp, type UdpDatagram } from './udp.js';
+import { createAttemptJoin, type AttemptPhase, type AttemptsSummary, type Lookup } from './attempts.js';
+import { answerAddresses } from './dns-answers.js';
+import { decodeIcmpError } from './icmp.js';
 
 export interface Pcts {
   p50: number;
@@ -38,6 +41,23 @@ export interface ConnectionRecord {
   tlsVersion: string | null;
   alert: string | null;
   resetBy: 'client' | 'server' | null;
+  /** The ICMP unreachable / time-exceeded that quoted this connection (e.g. `admin-prohibited`). */
+  icmp: string | null;
+  /** MTU of an ICMP fragmentation-needed / packet-too-big that quoted it. */
+  icmpMtu: number | null;
+  /** Set when a PMTU black hole is suspected: who sent the lost segment and the sizes (TCP payload bytes). */
+  pmtu: PmtuSuspicion | null;
+  /** The ClientHello followed a plaintext upgrade: `smtp`, `starttls`, `imap`, `pop3`, `ftp`, `postgres` or `plaintext`. */
+  starttls: string | null;
+  /** What named the outcome beyond its name (the ICMP code, the PMTU sizes), or null. */
+  cause: string | null;
+}
+
+export interface PmtuSuspicion {
+  sender: 'client' | 'server';
+  lostSegmentBytes: number;
+  retransmits: number;
+  largestAckedBytes: number;
 }
 
 export interface PcapResult {
@@ -56,6 +76,10 @@ export interface PcapResult {
     synRetransmitted: number;
     refused: number;
     unanswered: number;
+    /** Attempts answered by an ICMP error, by its name. */
+    unreachable: number;
+    unreachableBy: Record<string, number>;
+    pmtuBlackholeSuspected: number;
     resets: number;
     resetsBy: { client: number; server: number };
     resetsInPhase: { tcp: number; tls: number; app: number };
@@ -95,6 +119,20 @@ export interface PcapResult {
     rcodes: Record<string, number>;
     latencyMs: Pcts | null;
   };
+  icmp: {
+    /** ICMP / ICMPv6 errors read (unreachable, time exceeded, too big), by name. */
+    errors: number;
+    byName: Record<string, number>;
+    /** Errors quoting a TCP flow the capture holds, a UDP datagram, or nothing known. */
+    matchedTcp: number;
+    udp: number;
+    /** Of `udp`: errors quoting a DNS query still unanswered (its lookup is then `icmp:<name>`). */
+    matchedDns: number;
+    unmatched: number;
+    /** MTUs named by fragmentation-needed / packet-too-big, with counts. */
+    mtus: Record<string, number>;
+  };
+  attempts: AttemptsSummary;
   failures: { dns: number; tcp: number; tls: number; app: number };
   verdict: { phase: Phase | 'dns'; summary: string };
   warnings: string[];
@@ -103,6 +141,8 @@ export interface PcapResult {
 
 export interface AnalyzeOptions {
   flows?: boolean;
+  /** Keep one row per attempt (`attempts.rows`); the attempts summary is always made. */
+  attempts?: boolean;
   filter?: PacketFilter;
   /** Extra ports whose UDP/TCP payload is read as DNS (53, 5353 and 5355 always are). */
   dnsPorts?: number[];
@@ -154,6 +194,42 @@ function endpointText(addr: string, port: number, v6: boolean): string {
   return v6 ? `[${addr}]:${port}` : `${addr}:${port}`;
 }
 
+/** Smallest lost segment that can mean a path MTU problem (below any IPv4 path's 576-byte minimum it cannot). */
+const PMTU_MIN_LOST_BYTES = 512;
+
+/**
+ * A PMTU black hole, suspected: one side sent a segment again at least twice and it was never
+ * acknowledged, while every acknowledged segment (either way) was smaller, and no ICMP
+ * fragmentation-needed / packet-too-big quoted the flow.
+ */
+export function pmtuOf(c: Conn): PmtuSuspicion | null {
+  if (c.icmpMtu >= 0) return null;
+  if (c.orig.pmRtxLen === 0 && c.resp.pmRtxLen === 0) return null;
+  const acked = Math.max(c.orig.pmAcked, c.resp.pmAcked);
+  if (acked === 0) return null;
+  for (const [ep, sender] of [
+    [c.resp, 'server'],
+    [c.orig, 'client'],
+  ] as const) {
+    if (ep.pmRtxLen >= PMTU_MIN_LOST_BYTES && ep.pmRtxCount >= 2 && ep.pmRtxLen > acked)
+      return { sender, lostSegmentBytes: ep.pmRtxLen, retransmits: ep.pmRtxCount, largestAckedBytes: acked };
+  }
+  return null;
+}
+
+function pmtuWords(p: PmtuSuspicion): string {
+  return `a ${p.lostSegmentBytes}-byte segment from the ${p.sender} retransmitted ${p.retransmits} times, never acknowledged; acknowledged segments up to ${p.largestAckedBytes} bytes`;
+}
+
+interface PendingQuery {
+  ts: number;
+  client: string;
+  name: string;
+  qtype: number;
+  /** An ICMP unreachable quoting the query (the resolver's port closed, or no route to it). */
+  icmp?: string;
+}
+
 interface Attempt {
   first: Conn;
   syns: number;
@@ -164,6 +240,18 @@ interface Attempt {
 export interface Analyzer {
   packet(linkType: number, ts: number, buf: Buffer, off: number, end: number, origLen: number): void;
   finish(file: string, reader: ReaderStats): PcapResult;
+  /** So far, without ending anything (`--follow`): attempts already over, and the connections still open. */
+  progress(): AnalyzerProgress;
+}
+
+export interface AnalyzerProgress {
+  packets: number;
+  durationS: number;
+  open: number;
+  tcp: { connections: number; established: number; unreachable: number };
+  dns: { queries: number; answered: number };
+  failures: PcapResult['failures'];
+  verdict: PcapResult['verdict'];
 }
 
 /** The analysis as a packet sink, usable with any reader (tests feed it chunk by chunk). */
@@ -190,6 +278,9 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     synRetransmitted: 0,
     refused: 0,
     unanswered: 0,
+    unreachable: 0,
+    unreachableBy: {},
+    pmtuBlackholeSuspected: 0,
     resets: 0,
     resetsBy: { client: 0, server: 0 },
     resetsInPhase: { tcp: 0, tls: 0, app: 0 },
@@ -228,13 +319,18 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     rcodes: {},
     latencyMs: null,
   };
+  const icmp: PcapResult['icmp'] = { errors: 0, byName: {}, matchedTcp: 0, udp: 0, matchedDns: 0, unmatched: 0, mtus: {} };
+  const keepRows = opts.attempts === true;
+  const join = createAttemptJoin({ keepRows });
+  /** The DNS answer each attempt's first record was joined to at its first SYN. */
+  const lookupOf = new WeakMap<Conn, Lookup>();
   const failures = { dns: 0, tcp: 0, tls: 0, app: 0 };
   const rttHist = createHistogram();
   const connectHist = createHistogram();
   const dnsHist = createHistogram();
   const connections: ConnectionRecord[] | undefined = opts.flows ? [] : undefined;
   const held = new Map<string, Attempt>();
-  const dnsPending = new Map<string, number>();
+  const dnsPending = new Map<string, PendingQuery>();
 
   function skip(reason: string, bytes: number): void {
     skippedRecords++;
@@ -263,6 +359,11 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
         tlsVersion: t?.serverHello ? tlsVersionName(t.serverHello.selected) : null,
         alert: t?.alert ? alertName(t.alert.desc) : null,
         resetBy: c.rstBy === 'orig' ? 'client' : c.rstBy === 'resp' ? 'server' : null,
+        icmp: c.icmp,
+        icmpMtu: c.icmpMtu >= 0 ? c.icmpMtu : null,
+        pmtu: pmtuOf(c),
+        starttls: c.starttls,
+        cause: facts.cause ?? null,
       });
     }
     // Zeek splits a SYN unanswered for 5 s into records; the client's retries with the same
@@ -289,10 +390,11 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     } else countAttempt(attempt);
   }
 
-  function classify(f: FinishedConn) {
+  function classify(f: FinishedConn, icmpName: string | null = f.conn.icmp) {
     const c = f.conn;
     const t = c.tls;
-    return classifyConnection({
+    const pm = pmtuOf(c);
+    const r = classifyConnection({
       zeekState: f.zeekState,
       attempt: c.origSyns > 0,
       synAcked: c.synAckTs >= 0,
@@ -309,14 +411,45 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
           }
         : null,
       openAtEnd: f.endedBy === 'capture-end' && !c.orig.didClose && !c.resp.didClose,
+      icmp: icmpName,
+      pmtuBlackhole: pm !== null,
     });
+    if (r.outcome === 'pmtu-blackhole-suspected' && pm) r.cause = pmtuWords(pm);
+    return r;
   }
 
   function countAttempt(a: Attempt): void {
     const c = a.last.conn;
     const first = a.first;
-    const { phase, outcome } = classify(a.last);
+    const icmpName = c.icmp ?? first.icmp;
+    const { phase, outcome, cause } = classify(a.last, icmpName);
+    if (outcome === 'pmtu-blackhole-suspected') tcp.pmtuBlackholeSuspected++;
     if (first.origSyns > 0) {
+      const l = lookupOf.get(first) ?? null;
+      const t = c.tls;
+      join.add({
+        start: first.firstSynTs,
+        // The endpoints' text only where rows are kept: the summary never reads it.
+        client: keepRows ? endpointText(first.origAddr, first.origPort, first.v6) : '',
+        server: keepRows ? endpointText(first.respAddr, first.respPort, first.v6) : '',
+        name: l ? l.name : null,
+        lookupMs: l ? round3(Math.max(0, l.answerTs - l.queryTs) * 1000) : null,
+        rcode: l ? l.rcode : null,
+        connectMs: c.synAckTs >= 0 && c.synAckTs >= first.firstSynTs ? round3((c.synAckTs - first.firstSynTs) * 1000) : null,
+        synRetransmits: Math.max(0, a.syns - 1),
+        tls: t
+          ? {
+              outcome: t.complete ? 'ok' : phase === 'tls' ? outcome : 'incomplete',
+              version: t.serverHello ? tlsVersionName(t.serverHello.selected) : null,
+              sni: t.clientHello?.sni ?? null,
+              starttls: c.starttls,
+            }
+          : null,
+        appBytes: { sent: c.orig.payload, received: c.resp.payload },
+        phase: (phase === 'tls' && c.starttls ? 'starttls' : phase) as AttemptPhase,
+        outcome,
+        cause: cause ?? null,
+      });
       tcp.connections++;
       if (c.synAckTs >= 0) {
         tcp.established++;
@@ -326,6 +459,10 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       if (a.syns > 1) tcp.synRetransmitted++;
       if (phase === 'tcp' && outcome === 'refused') tcp.refused++;
       if (phase === 'tcp' && outcome === 'timeout') tcp.unanswered++;
+      if (phase === 'tcp' && outcome === 'unreachable') {
+        tcp.unreachable++;
+        inc(tcp.unreachableBy, cause ?? 'unknown');
+      }
       if (phase === 'tcp' && outcome === 'closed') tcp.closedBeforeData++;
     } else {
       tcp.midstream++;
@@ -360,7 +497,19 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
 
   const table = createFlowTable({ onFinish: record });
 
-  function dnsMessage(m: DnsMessage, ts: number, srcHalf: string, dstHalf: string, overTcp: boolean): void {
+  /**
+   * One DNS message. `client` is the address of the host that asked (the query's source, the
+   * response's destination); `addrs` gives a response's A/AAAA addresses when asked.
+   */
+  function dnsMessage(
+    m: DnsMessage,
+    ts: number,
+    srcHalf: string,
+    dstHalf: string,
+    overTcp: boolean,
+    client: string,
+    addrs: () => string[],
+  ): void {
     if (!m.qr) {
       const key = `${srcHalf}|${dstHalf}|${m.id}|${m.qname}|${m.qtype}`;
       if (dnsPending.has(key)) {
@@ -369,14 +518,15 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       }
       dns.queries++;
       if (overTcp) dns.tcp++;
-      dnsPending.set(key, ts);
+      dnsPending.set(key, { ts, client, name: m.qname ?? '.', qtype: m.qtype ?? 0 });
     } else {
       const key = `${dstHalf}|${srcHalf}|${m.id}|${m.qname}|${m.qtype}`;
-      const qts = dnsPending.get(key);
-      if (qts === undefined) {
+      const q = dnsPending.get(key);
+      if (q === undefined) {
         dns.unmatchedResponses++;
         return;
       }
+      const qts = q.ts;
       dnsPending.delete(key);
       dns.answered++;
       if (m.tc) dns.truncated++;
@@ -384,7 +534,31 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       inc(dns.rcodes, name);
       if (name !== 'NOERROR' && name !== 'NXDOMAIN') failures.dns++;
       dnsHist.record(Math.max(0, ts - qts) * 1000);
+      join.lookup({
+        client: q.client,
+        name: q.name,
+        qtype: q.qtype,
+        queryTs: qts,
+        answerTs: ts,
+        rcode: name,
+        addrs: m.rcode === 0 && m.ancount > 0 ? addrs() : [],
+        used: false,
+      });
     }
+  }
+
+  function lookupUnanswered(q: PendingQuery): void {
+    join.lookup({
+      client: q.client,
+      name: q.name,
+      qtype: q.qtype,
+      queryTs: q.ts,
+      answerTs: -1,
+      rcode: null,
+      addrs: [],
+      used: false,
+      icmp: q.icmp,
+    });
   }
 
   /**
@@ -413,8 +587,9 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
           return true;
         }
         const m = decodeDns(all, 2, need);
+        const msg = all;
         if ('anomaly' in m) dns.malformed++;
-        else dnsMessage(m, ts, srcHalf, dstHalf, true);
+        else dnsMessage(m, ts, srcHalf, dstHalf, true, conn.origAddr, () => answerAddresses(msg, 2, need));
         all = all.subarray(need);
         s.acc[d] = all.length ? [all] : [];
         s.len[d] = all.length;
@@ -429,13 +604,15 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
         held.delete(k);
         countAttempt(a);
       }
-    for (const [k, qts] of dnsPending) {
-      if (now - qts > DNS_ANSWER_WINDOW_S) {
+    for (const [k, q] of dnsPending) {
+      if (now - q.ts > DNS_ANSWER_WINDOW_S) {
         dnsPending.delete(k);
         dns.unanswered++;
         failures.dns++;
+        lookupUnanswered(q);
       }
     }
+    join.sweep(now);
   }
 
   const view: PacketView = { buf: Buffer.alloc(0), v6: false, srcOff: 0, dstOff: 0, proto: 0, srcPort: 0, dstPort: 0, ts: 0 };
@@ -543,6 +720,7 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       curBuf = data;
       curIp = ip;
       const conn = table.packet(id, keySrcFirst, ts, seg, data, newConnAddrs);
+      if ((seg.flags & 0x12) === 0x02 && dns.answered > 0) joinFirstSyn(conn, ts);
       if ((dnsPort[seg.srcPort] === 1 || dnsPort[seg.dstPort] === 1) && seg.end > seg.off && !(seg.flags & 0x04)) {
         dnsOverTcp(
           conn,
@@ -566,18 +744,90 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
         ipStats.filteredOut++;
         return;
       }
-      if (dnsPort[u.srcPort] === 1 || dnsPort[u.dstPort] === 1) {
-        const m = decodeDns(data, u.off, u.end);
-        if ('anomaly' in m) {
-          dns.malformed++;
-          return;
-        }
-        if (!looksLikeDns(m)) return;
-        dnsMessage(m, ts, half(data, ip.srcOff, v6, u.srcPort), half(data, ip.dstOff, v6, u.dstPort), false);
-      }
+      if (dnsPort[u.srcPort] === 1 || dnsPort[u.dstPort] === 1) udpDns(data, ip, u, ts);
       return;
     }
-    if (filter && !passes(data, ip, 0, 0, ts)) ipStats.filteredOut++;
+    if (filter && !passes(data, ip, 0, 0, ts)) {
+      ipStats.filteredOut++;
+      return;
+    }
+    if (ip.proto === (v6 ? 58 : 1)) icmpPacket(data, ip, ts, caplen);
+  }
+
+  /** The attempt's DNS answer is the one before its first SYN: joined now, while it is the latest. */
+  function joinFirstSyn(conn: Conn, ts: number): void {
+    if (conn.origSyns !== 1 || conn.firstSynTs !== ts) return;
+    const l = join.join(conn.origAddr, conn.respAddr, ts);
+    if (l) lookupOf.set(conn, l);
+  }
+
+  function udpDns(data: Buffer, ip: IpPacket, u: UdpDatagram, ts: number): void {
+    const v6 = ip.version === 6;
+    const m = decodeDns(data, u.off, u.end);
+    if ('anomaly' in m) {
+      dns.malformed++;
+      return;
+    }
+    if (!looksLikeDns(m)) return;
+    const off = m.qr ? ip.dstOff : ip.srcOff;
+    dnsMessage(
+      m,
+      ts,
+      half(data, ip.srcOff, v6, u.srcPort),
+      half(data, ip.dstOff, v6, u.dstPort),
+      false,
+      v6 ? formatIpv6(data, off) : formatIpv4(data, off),
+      () => answerAddresses(data, u.off, u.end),
+    );
+  }
+
+  /**
+   * An unreachable quoting a DNS query (a resolver's port closed, no route to it): noted on the
+   * query when the quote holds the DNS header and question (Linux quotes up to 576 bytes).
+   */
+  function dnsUnreachable(data: Buffer, inner: IpPacket, sp: number, dp: number, name: string): void {
+    const v6 = inner.version === 6;
+    const m = decodeDns(data, inner.off + 8, inner.end);
+    if ('anomaly' in m || m.qr) return;
+    const q = dnsPending.get(`${half(data, inner.srcOff, v6, sp)}|${half(data, inner.dstOff, v6, dp)}|${m.id}|${m.qname}|${m.qtype}`);
+    if (!q || q.icmp) return;
+    q.icmp = name;
+    icmp.matchedDns++;
+  }
+
+  /** An ICMP error: counted by name, and noted on the TCP flow it quotes. */
+  function icmpPacket(data: Buffer, ip: IpPacket, ts: number, caplen: number): void {
+    const v6 = ip.version === 6;
+    const e = decodeIcmpError(data, ip.off, ip.end, v6);
+    if (e === null) return;
+    if ('anomaly' in e) {
+      skip(e.anomaly, caplen);
+      return;
+    }
+    icmp.errors++;
+    inc(icmp.byName, e.name);
+    if (e.kind === 'too-big') inc(icmp.mtus, String(e.mtu));
+    if (e.inner.proto === 17) {
+      icmp.udp++;
+      if (e.kind === 'unreachable' && dnsPort[e.dstPort] === 1) dnsUnreachable(data, e.inner, e.srcPort, e.dstPort, e.name);
+      return;
+    }
+    if (e.inner.proto !== 6 || e.srcPort === 0) {
+      icmp.unmatched++;
+      return;
+    }
+    const c = table.find(flowKey(data, e.inner, e.srcPort, e.dstPort));
+    if (!c) {
+      icmp.unmatched++;
+      return;
+    }
+    icmp.matchedTcp++;
+    if (e.kind === 'too-big') {
+      if (c.icmpMtu < 0 || e.mtu < c.icmpMtu) c.icmpMtu = e.mtu;
+    } else if (!c.icmp) {
+      c.icmp = e.name;
+      c.icmpTs = ts;
+    }
   }
 
   function passes(buf: Buffer, ip: IpPacket, sp: number, dp: number, ts: number): boolean {
@@ -598,6 +848,7 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     held.clear();
     dns.unanswered += dnsPending.size;
     failures.dns += dnsPending.size;
+    for (const q of dnsPending.values()) lookupUnanswered(q);
     dnsPending.clear();
     for (const [r, n] of Object.entries(reader.skipped)) {
       inc(skippedReasons, r, n);
@@ -644,6 +895,8 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       tcp,
       tls,
       dns,
+      icmp,
+      attempts: join.finish(dns.latencyMs),
       failures,
       verdict: { phase: 'ok', summary: '' },
       warnings,
@@ -653,7 +906,20 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     return result;
   }
 
-  return { packet, finish };
+  function progress(): AnalyzerProgress {
+    const snap = { tcp: { ...tcp }, tls: { ...tls }, dns: { ...dns }, failures: { ...failures } };
+    return {
+      packets,
+      durationS: packets ? round6(lastTs - firstTs) : 0,
+      open: table.size() + held.size,
+      tcp: { connections: tcp.connections, established: tcp.established, unreachable: tcp.unreachable },
+      dns: { queries: dns.queries, answered: dns.answered },
+      failures: { ...failures },
+      verdict: verdictOf(snap),
+    };
+  }
+
+  return { packet, finish, progress };
 }
 
 function round3(x: number): number {
@@ -700,6 +966,12 @@ export function verdictOf(r: Pick<PcapResult, 'tcp' | 'tls' | 'dns' | 'failures'
     if (tcp.synRetransmitted) bits.push(`SYN retransmitted in ${pct(tcp.synRetransmitted, tcp.connections)} of attempts`);
     if (tcp.refused) bits.push(`${pct(tcp.refused, tcp.connections)} refused (RST)`);
     if (tcp.unanswered) bits.push(`${pct(tcp.unanswered, tcp.connections)} never answered`);
+    if (tcp.unreachable) {
+      const by = Object.entries(tcp.unreachableBy ?? {})
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, n]) => `${k} ${n}`);
+      bits.push(`${pct(tcp.unreachable, tcp.connections)} unreachable (ICMP ${by.join(', ')})`);
+    }
     if (tcp.resetsInPhase.tcp) bits.push(`${tcp.resetsInPhase.tcp} reset before any data`);
     if (tcp.closedBeforeData) bits.push(`${tcp.closedBeforeData} closed by the server before any data`);
     return bits.join(', ');
@@ -713,11 +985,22 @@ export function verdictOf(r: Pick<PcapResult, 'tcp' | 'tls' | 'dns' | 'failures'
       if (tls.stalled) bits.push(`${pct(tls.stalled, tls.failed)} stalled`);
       if (tls.timeout) bits.push(`${pct(tls.timeout, tls.failed)} abandoned by the client`);
       if (tls.closed) bits.push(`${pct(tls.closed, tls.failed)} closed`);
+      const pm = tls.outcomes['pmtu-blackhole-suspected'];
+      if (pm) bits.push(`${pct(pm, tls.failed)} PMTU black hole suspected (a full-size segment never acknowledged)`);
     }
     return bits.join(', ');
   };
-  const appPart = () =>
-    `${failures.app} connection${failures.app === 1 ? '' : 's'} reset after the handshake (resets in all phases: ${tcp.resetsBy.server} by the server, ${tcp.resetsBy.client} by the client)`;
+  const appPart = () => {
+    const pm = tcp.pmtuBlackholeSuspected - (tls.outcomes['pmtu-blackhole-suspected'] ?? 0);
+    const resets = failures.app - Math.max(0, pm);
+    const bits: string[] = [];
+    if (resets > 0 || pm <= 0)
+      bits.push(
+        `${resets} connection${resets === 1 ? '' : 's'} reset after the handshake (resets in all phases: ${tcp.resetsBy.server} by the server, ${tcp.resetsBy.client} by the client)`,
+      );
+    if (pm > 0) bits.push(`${pm} with a PMTU black hole suspected (a full-size segment never acknowledged)`);
+    return bits.join(', ');
+  };
   if (phase === 'ok') {
     const bits: string[] = [];
     if (tcp.connections) bits.push(`${tcp.connections} TCP connection attempt${tcp.connections === 1 ? '' : 's'}, all established`);

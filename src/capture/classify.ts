@@ -64,11 +64,17 @@ export interface ConnFacts {
   };
   /** The connection was still open when the capture ended. */
   openAtEnd: boolean;
+  /** Name of an ICMP unreachable / time-exceeded that quoted this connection (e.g. admin-prohibited). */
+  icmp?: string | null;
+  /** A full-size segment retransmitted without acknowledgement while smaller ones were acknowledged. */
+  pmtuBlackhole?: boolean;
 }
 
 export interface Classified {
   phase: Phase;
   outcome: string;
+  /** What named the outcome, when more than the outcome: the ICMP code (`admin-prohibited`). */
+  cause?: string;
 }
 
 /**
@@ -82,11 +88,14 @@ export function classifyConnection(facts: ConnFacts): Classified {
   const f = facts.rstBy === 'client' && facts.finBy === 'client' ? { ...facts, rstBy: null } : facts;
   if (f.attempt && !f.synAcked) {
     if (f.zeekState === 'REJ' || f.rstBy === 'server') return { phase: 'tcp', outcome: 'refused' };
+    // Answered by an ICMP error: unreachable, as the tcp probe names EHOSTUNREACH / ENETUNREACH.
+    if (f.icmp) return { phase: 'tcp', outcome: 'unreachable', cause: f.icmp };
     return { phase: 'tcp', outcome: 'timeout' };
   }
   if (f.tls) {
     const t = f.tls;
     if (!t.complete) {
+      if (f.pmtuBlackhole && !t.alert) return { phase: 'tls', outcome: 'pmtu-blackhole-suspected' };
       if (t.alert && t.alert !== 'close_notify') return { phase: 'tls', outcome: `alert:${t.alert}` };
       if (t.encryptedAlert && !f.openAtEnd) return { phase: 'tls', outcome: 'alert:encrypted' };
       if (f.rstBy === 'client' && t.serverBytes === 0) return { phase: 'tls', outcome: 'timeout' };
@@ -98,6 +107,7 @@ export function classifyConnection(facts: ConnFacts): Classified {
     if (f.rstBy) return { phase: 'app', outcome: 'reset' };
     return { phase: 'ok', outcome: 'ok' };
   }
+  if (f.pmtuBlackhole) return { phase: 'app', outcome: 'pmtu-blackhole-suspected' };
   if (f.rstBy) {
     // Reset before any payload is a TCP-phase failure, as the tcp probe reports it.
     if (f.attempt && f.clientBytes === 0 && f.serverBytes === 0) return { phase: 'tcp', outcome: 'reset' };

@@ -47,6 +47,41 @@ export interface Endpoint {
   histLastRst: number;
   pkts: number;
   payload: number;
+  /**
+   * Path-MTU watch, kept in the endpoint itself (no allocation, no work on an ordinary segment):
+   * what a PMTU black hole looks like from one sender. Its data up to some size is acknowledged,
+   * one larger segment is sent again and again and never is. `pmAcked`: the largest single
+   * advance of the peer's acknowledgement over data (at least the segment it acknowledged).
+   */
+  pmAcked: number;
+  /** The retransmitted segment not acknowledged (length 0: none), and how often it was sent again. */
+  pmRtxSeq: number;
+  pmRtxLen: number;
+  pmRtxCount: number;
+}
+
+/** A retransmission (its end not past the highest data sent) of the largest segment yet: remembered. */
+function watchRetransmit(ep: Endpoint, seq: number, len: number): void {
+  if (len < ep.pmRtxLen) return;
+  if (ep.pmRtxLen > 0 && seq === ep.pmRtxSeq && len === ep.pmRtxLen) ep.pmRtxCount++;
+  else if (len > ep.pmRtxLen) {
+    ep.pmRtxSeq = seq;
+    ep.pmRtxLen = len;
+    ep.pmRtxCount = 1;
+  }
+}
+
+/**
+ * The peer's acknowledgement moved `d` bytes over `ep`'s data (more than the SYN or FIN alone:
+ * data was acknowledged), and may cover the retransmitted segment.
+ */
+function watchAck(ep: Endpoint, d: number, ack: number): void {
+  if (d > 1 && d > ep.pmAcked && d <= TOO_LARGE_SEQ_DELTA && !(ack === 0 && d > TOO_LARGE_SEQ_DELTA)) ep.pmAcked = d;
+  if (ep.pmRtxLen > 0 && seqDelta(ack, (ep.pmRtxSeq + ep.pmRtxLen) >>> 0) >= 0) {
+    if (ep.pmRtxLen > ep.pmAcked) ep.pmAcked = ep.pmRtxLen;
+    ep.pmRtxLen = 0;
+    ep.pmRtxCount = 0;
+  }
 }
 
 /** A flow's identity: the hash key plus, for IPv4, the exact tuple compared on lookup. */
@@ -97,6 +132,15 @@ export interface Conn {
   tlsStreams: [ByteStream, ByteStream] | null;
   tlsDone: boolean;
   flipped: boolean;
+  /** The first ICMP unreachable / time-exceeded that quoted this flow (its name), and when. */
+  icmp: string | null;
+  icmpTs: number;
+  /** MTU of an ICMP fragmentation-needed / packet-too-big quoting this flow (-1: none seen). */
+  icmpMtu: number;
+  /** A plaintext upgrade request seen before the ClientHello: starttls, imap, pop3, ftp, postgres, or null. */
+  upgrade: string | null;
+  /** The ClientHello came after plaintext (STARTTLS): the upgrade named, `plaintext` when unknown. */
+  starttls: string | null;
 }
 
 export interface FinishedConn {
@@ -122,6 +166,10 @@ function newEndpoint(): Endpoint {
     histLastRst: -1,
     pkts: 0,
     payload: 0,
+    pmAcked: 0,
+    pmRtxSeq: 0,
+    pmRtxLen: 0,
+    pmRtxCount: 0,
   };
 }
 
@@ -257,11 +305,30 @@ export interface FlowTable {
     buf: Buffer,
     makeConn: () => { srcAddr: string; dstAddr: string; v6: boolean },
   ): Conn;
+  /** The live record of this flow, if any (ICMP errors are matched to the flow they quote). */
+  find(id: FlowId): Conn | undefined;
   /** End records whose timers have fired by `now` (network time). */
   sweep(now: number): void;
   /** End of capture: every record still open is logged. */
   flush(): void;
 }
+
+/**
+ * PostgreSQL SSLRequest (length 8, code 80877103), or an upgrade command line: STARTTLS (SMTP,
+ * IRC, …), a tagged STARTTLS (IMAP), STLS (POP3), AUTH TLS (FTP).
+ */
+function upgradeRequest(p: Buffer): string | null {
+  if (p.length === 8 && p.readUInt32BE(0) === 8 && p.readUInt32BE(4) === 80877103) return 'postgres';
+  if (p.length > 64) return null;
+  const line = p.toString('latin1').toUpperCase();
+  if (/^STARTTLS\r?\n$/.test(line)) return 'starttls';
+  if (/^AUTH (TLS|SSL)\r?\n$/.test(line)) return 'ftp';
+  if (/^\S+ STARTTLS\r?\n$/.test(line)) return 'imap';
+  if (/^STLS\r?\n$/.test(line)) return 'pop3';
+  return null;
+}
+
+const SMTP_PORTS = new Set([25, 465, 587, 2525]);
 
 export function createFlowTable(opts: FlowTableOptions): FlowTable {
   const conns = new Map<number | string, Conn>();
@@ -387,6 +454,11 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
       tlsStreams: null,
       tlsDone: false,
       flipped: flip,
+      icmp: null,
+      icmpTs: -1,
+      icmpMtu: -1,
+      upgrade: null,
+      starttls: null,
     };
     conns.set(id.key, c);
     live++;
@@ -534,6 +606,7 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
       } else if (!(f & RST)) {
         const d = seqDelta(seg.ack, peer.ackSeq);
         if (!(seg.ack === 0 && d > TOO_LARGE_SEQ_DELTA) && d > 0) peer.ackSeq = seg.ack;
+        if (d > peer.pmAcked || peer.pmRtxLen > 0) watchAck(peer, d, seg.ack);
       }
     }
     const deltaLast = seqDelta(seqEnd, ep.lastSeq);
@@ -560,7 +633,10 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
       c.rstTs = ts;
     }
     if (f & FIN && !c.finBy) c.finBy = isOrig ? 'orig' : 'resp';
-    if (len > 0 && !(f & RST)) ep.payload += len;
+    if (len > 0 && !(f & RST)) {
+      ep.payload += len;
+      if (deltaLast <= 0) watchRetransmit(ep, seg.seq, len);
+    }
 
     const wasFlipped = c.flipped;
     stateMachine(c, ts, isOrig, ep, peer, seg, len);
@@ -590,7 +666,15 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
         c.tlsDone = true;
         return;
       }
-      if (!startsWithClientHello(payload)) return;
+      if (!startsWithClientHello(payload)) {
+        if (!c.upgrade) c.upgrade = upgradeRequest(payload);
+        return;
+      }
+      if (c.orig.payload > payload.length || c.resp.payload > 0) {
+        // A bare STARTTLS command is SMTP's on the mail ports (IRC and others use the word too).
+        const smtp = c.upgrade === 'starttls' && SMTP_PORTS.has(c.respPort);
+        c.starttls = smtp ? 'smtp' : (c.upgrade ?? 'plaintext');
+      }
       c.tls = createTlsState();
       c.tlsStreams = [createByteStream(seg.seq), createByteStream(null)];
     }
@@ -604,6 +688,7 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
     conns,
     size: () => live,
     evicted: () => evicted,
+    find: lookup,
     packet(id, srcFirst, ts, seg, buf, makeConn) {
       let c = lookup(id);
       if (c) {

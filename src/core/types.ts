@@ -54,6 +54,11 @@ export const TLS_OUTCOMES = [
 export const TLS_RAW_OUTCOMES = ['ok', 'hello-retry', 'reset', 'closed', 'timeout', 'protocol-error', 'error'] as const;
 /** Verdicts of the small-versus-large ClientHello comparison (`conndx tls --large-hello`). */
 export const HELLO_SIZE_VERDICTS = ['answered', 'large-hello-dropped', 'large-hello-rejected', 'inconclusive'] as const;
+/**
+ * Outcomes only a capture can tell (`conndx pcap`): a handshake still open when the capture
+ * ended, and a full-size segment retransmitted unacknowledged while smaller ones got through.
+ */
+export const CAPTURE_OUTCOMES = ['stalled', 'pmtu-blackhole-suspected'] as const;
 /** Outcomes the engine itself gives, for any probe. */
 export const ENGINE_OUTCOMES = ['dropped', 'skipped'] as const;
 

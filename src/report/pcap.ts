@@ -27,7 +27,9 @@ export function renderPcapSummary(c: ChalkInstance, r: PcapResult): string {
   rows.push(['TCP', `${tcp.connections} attempts, ${tcp.established} established (${fmtPct(tcp.established, tcp.connections)})`]);
   rows.push([
     '',
-    `SYN retransmitted ${tcp.synRetransmitted}, refused ${bad(tcp.refused)}, never answered ${bad(tcp.unanswered)}, closed before data ${tcp.closedBeforeData}`,
+    `SYN retransmitted ${tcp.synRetransmitted}, refused ${bad(tcp.refused)}, never answered ${bad(tcp.unanswered)}, closed before data ${tcp.closedBeforeData}` +
+      (tcp.unreachable ? `, unreachable ${bad(tcp.unreachable)} (${counts(tcp.unreachableBy)})` : '') +
+      (tcp.pmtuBlackholeSuspected ? `, PMTU black hole suspected ${bad(tcp.pmtuBlackholeSuspected)}` : ''),
   ]);
   rows.push([
     '',
@@ -49,6 +51,14 @@ export function renderPcapSummary(c: ChalkInstance, r: PcapResult): string {
   rows.push(['', `rcodes: ${counts(dns.rcodes)}`]);
   rows.push(['', `response time ${pctsText(dns.latencyMs)}`]);
   out.push(table(rows, { indent: '  ' }));
+  // Below the table, so the phase column keeps its width.
+  if (r.icmp?.errors) {
+    const mtus = Object.keys(r.icmp.mtus);
+    out.push(
+      `  ICMP: ${r.icmp.errors} errors (${counts(r.icmp.byName)}); ${r.icmp.matchedTcp} quoting a TCP connection seen${mtus.length ? `; MTU ${mtus.join(', ')}` : ''}`,
+    );
+  }
+  if (r.attempts) out.push(`  attempts: ${r.attempts.summary}`);
   out.push('');
   out.push(`failures by phase: dns ${r.failures.dns}, tcp ${r.failures.tcp}, tls ${r.failures.tls}, app ${r.failures.app}`);
   const v = r.verdict;

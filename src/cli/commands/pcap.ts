@@ -1,12 +1,14 @@
 import type { Command } from 'commander';
 import { stat } from 'node:fs/promises';
-import type { PacketFilter } from '../../capture/index.js';
+import type { PacketFilter, PcapResult } from '../../capture/index.js';
 import { ConndxError } from '../../errors.js';
 import { makeMeta } from '../../core/meta.js';
 import { warn, write, type CliContext } from '../context.js';
 
 interface PcapOpts {
   flows?: boolean;
+  attempts?: boolean;
+  follow?: boolean;
   filter?: string;
   dnsPort?: string[];
   json?: boolean;
@@ -28,9 +30,11 @@ export function registerPcap(program: Command, ctx: CliContext): Command {
   return program
     .command('pcap')
     .description('read a capture (pcap or pcapng) and say in which phase connections failed: DNS, TCP, TLS or the application')
-    .argument('<file>', 'a pcap or pcapng file (tcpdump -w, Wireshark, dumpcap)')
+    .argument('<file>', 'a pcap or pcapng file (tcpdump -w, Wireshark, dumpcap), or - to read one from standard input')
     .option('--json', 'one JSON object on stdout')
     .option('--flows', 'one record per TCP connection (with --json: a "connections" array)')
+    .option('--attempts', 'one row per connection attempt: DNS answer, connect, TLS, app bytes, verdict (with --json: "attempts.rows")')
+    .option('--follow', 'with -: the figures so far on stderr every 2 s (refreshed in place on a terminal)')
     .option('--filter <expr>', 'only packets matching: host A, port N, src/dst host|port, tcp, udp, after T, before T; and/or/not')
     .option('--dns-port <n...>', 'also read this UDP/TCP port as DNS (53, 5353 and 5355 always are)')
     .addHelpText(
@@ -42,6 +46,8 @@ Examples:
   conndx pcap x.pcap --flows --filter 'port 443'
   conndx pcap x.pcap --filter 'host 10.0.0.2 and after 2024-05-01T10:00:00Z and before 2024-05-01T10:05:00Z'
   conndx pcap x.pcap --dns-port 8053
+  conndx pcap x.pcap --attempts
+  tcpdump -i lo -U -w - tcp | conndx pcap - --follow     (Ctrl-C: the summary of what was read)
 
 Exit codes: 0 the capture was analysed (also when cut short: a warning says so),
             3 not a capture (no valid pcap/pcapng header), or bad options.`,
@@ -57,6 +63,14 @@ Exit codes: 0 the capture was analysed (also when cut short: a warning says so),
         filter = f.filter;
       }
       const dnsPorts = parsePorts(o.dnsPort);
+      if (o.follow && file !== '-')
+        throw new ConndxError('CONNDX_BAD_ARGUMENT', '--follow reads a live capture: use it with - (standard input)');
+      if (file === '-') {
+        const { runPcapStdin } = await import('../pcap-stdin.js');
+        const res = await runPcapStdin(ctx, { flows: o.flows, attempts: o.attempts, filter, dnsPorts, follow: o.follow });
+        await printPcap(ctx, res, o, startedAt);
+        return;
+      }
       try {
         const s = await stat(file);
         if (!s.isFile()) throw new ConndxError('CONNDX_IO', `cannot read "${file}": not a regular file`);
@@ -77,7 +91,7 @@ Exit codes: 0 the capture was analysed (also when cut short: a warning says so),
         : undefined;
       let res;
       try {
-        res = await analyzeCapture(file, { flows: o.flows, filter, dnsPorts, onProgress, signal: ctx.stop });
+        res = await analyzeCapture(file, { flows: o.flows, attempts: o.attempts, filter, dnsPorts, onProgress, signal: ctx.stop });
       } catch (e) {
         // A file system error is the user's to fix; anything else is ours and stays an internal error.
         const code = (e as NodeJS.ErrnoException).code;
@@ -87,15 +101,22 @@ Exit codes: 0 the capture was analysed (also when cut short: a warning says so),
       }
       if (shown) ctx.stderr.write('\n');
       if (!res.ok) throw new ConndxError('CONNDX_NOT_A_CAPTURE', `"${file}" is not a capture conndx can read: ${res.reason}`);
-      const result = res.result;
-      const { renderPcapFlows, renderPcapSummary } = await import('../../report/pcap.js');
-      for (const w of result.warnings) warn(ctx, w);
-      if (o.json) {
-        await write(ctx.stdout, JSON.stringify({ ...result, meta: makeMeta(ctx.argv, startedAt) }, null, 2) + '\n');
-      } else {
-        if (o.flows) await write(ctx.stdout, renderPcapFlows(ctx.c, result) + '\n');
-        await write(ctx.stdout, renderPcapSummary(ctx.c, result));
-      }
-      ctx.exitCode = 0;
+      await printPcap(ctx, res.result, o, startedAt);
     });
+}
+
+async function printPcap(ctx: CliContext, result: PcapResult, o: PcapOpts, startedAt: string): Promise<void> {
+  const { renderPcapFlows, renderPcapSummary } = await import('../../report/pcap.js');
+  for (const w of result.warnings) warn(ctx, w);
+  if (o.json) {
+    await write(ctx.stdout, JSON.stringify({ ...result, meta: makeMeta(ctx.argv, startedAt) }, null, 2) + '\n');
+  } else {
+    if (o.flows) await write(ctx.stdout, renderPcapFlows(ctx.c, result) + '\n');
+    if (o.attempts) {
+      const { renderPcapAttempts } = await import('../../report/pcap-attempts.js');
+      await write(ctx.stdout, renderPcapAttempts(ctx.c, result) + '\n');
+    }
+    await write(ctx.stdout, renderPcapSummary(ctx.c, result));
+  }
+  ctx.exitCode = 0;
 }
