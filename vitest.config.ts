@@ -23,6 +23,8 @@ const TIMING = [
   'test/probes/tcp-netns.test.ts',
   'test/probes/tls-cli.test.ts',
   'test/probes/tls-probe.test.ts',
+  'test/probes/starttls.test.ts',
+  'test/probes/proxy.test.ts',
   'test/probes/failed-attempt-times.test.ts',
   'test/engine/open-loop.test.ts',
   'test/engine/run.test.ts',

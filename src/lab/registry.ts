@@ -4,6 +4,8 @@ import { TCP_LAB } from './tcp.js';
 import { TLS_LAB } from './tls.js';
 import { NAMES_LAB } from './names.js';
 import { HTTP_LAB } from './http.js';
+import { STARTTLS_LAB } from './starttls.js';
+import { PROXY_LAB } from './proxy.js';
 
 /**
  * Every lab endpoint by name, in the order `conndx lab` lists them.
@@ -15,4 +17,6 @@ export const LAB: Record<string, LabFactory> = {
   ...TLS_LAB,
   ...NAMES_LAB,
   ...HTTP_LAB,
+  ...STARTTLS_LAB,
+  ...PROXY_LAB,
 };

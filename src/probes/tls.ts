@@ -3,8 +3,10 @@ import * as tls from 'node:tls';
 import { now } from '../core/clock.js';
 import { certificateFacts, type CertificateFacts } from './cert.js';
 import { classifyCertError, classifyTlsError } from './classify-tls.js';
-import { connectTcp } from './tcp.js';
-import type { Attempt, Probe, TlsOutcome } from '../core/types.js';
+import { openTlsPath, type TlsPathOptions } from './tls-path.js';
+import type { ProxyConfig } from './proxy.js';
+import type { StarttlsProtocol } from './starttls.js';
+import type { Attempt, Phase, Probe, TlsOutcome } from '../core/types.js';
 
 import { TLS_VERSIONS, type TlsVersion } from '../core/tls.js';
 export { TLS_VERSIONS, type TlsVersion };
@@ -12,11 +14,13 @@ export { TLS_VERSIONS, type TlsVersion };
 export interface TlsTarget {
   /** As the user wrote it. */
   key: string;
-  /** IP literal to connect to. */
+  /** IP literal to connect to (through a proxy: the host CONNECT names, possibly a name the proxy resolves). */
   host: string;
   port: number;
   /** Name sent as SNI and checked against the certificate; without it no SNI is sent and the address is checked. */
   serverName?: string;
+  /** An HTTP CONNECT proxy to tunnel through (phases proxy and tunnel), chosen per target (NO_PROXY). */
+  proxy?: ProxyConfig;
 }
 
 export interface TlsProbeOptions {
@@ -35,6 +39,8 @@ export interface TlsProbeOptions {
   maxVersion?: TlsVersion;
   /** A second handshake per attempt, resuming the first one's session. */
   resume?: boolean;
+  /** The plaintext upgrade before the handshake (phase starttls). */
+  starttls?: StarttlsProtocol;
 }
 
 /** The contract's `negotiated` object. */
@@ -55,9 +61,15 @@ export interface CertProblem {
 /** One TCP connect plus one TLS handshake. */
 export interface HandshakeResult {
   outcome: TlsOutcome;
-  phase: 'tcp' | 'tls';
+  phase: Phase;
   /** SYN → established. */
   tcpConnectMs: number | null;
+  /** The phases before the handshake other than tcp (proxyConnectMs, tunnelMs, starttlsMs). */
+  timings?: Record<string, number>;
+  /** Facts of the way to the handshake (proxyStatus). */
+  pathDetail?: Record<string, unknown>;
+  /** Counted into the result: proxyStatuses, starttlsReplies. */
+  pathTallies?: Record<string, string>;
   /** ClientHello written → handshake complete (set when the handshake completed, even if the certificate then failed). */
   ms: number | null;
   /** The tls.connect call: building and writing the ClientHello (not in `ms`; curl's appconnect − connect includes it). */
@@ -76,6 +88,8 @@ interface HandshakeSetup {
   alpn?: string[];
   insecure: boolean;
   family?: 4 | 6;
+  /** A STARTTLS dialog before the ClientHello (the proxy is the target's). */
+  path?: TlsPathOptions;
   /**
    * Keep the session for a resumed handshake. Only then does the probe
    * listen for 'session': with a listener, Node serialises every ticket the
@@ -96,7 +110,7 @@ function codeOfAuthError(e: unknown): string | null {
 }
 
 /**
- * Connects over TCP, then runs one TLS handshake on that socket. The
+ * Connects over TCP (or through a proxy, then STARTTLS when asked), then runs one TLS handshake on that socket. The
  * handshake is timed from the return of tls.connect on the connected socket
  * (the ClientHello has been written by then) to 'secureConnect'. Never
  * throws for a network outcome.
@@ -108,16 +122,37 @@ export async function handshakeOnce(
   deadline: number,
   session?: Buffer,
 ): Promise<HandshakeResult> {
-  const tcp = await connectTcp({ host: t.host, port: t.port, timeoutMs: Math.max(1, deadline - now()), signal, family: setup.family });
-  if (tcp.outcome !== 'ok' || !tcp.socket) {
-    return { outcome: `tcp:${tcp.outcome}`, phase: 'tcp', tcpConnectMs: null, ms: null, cause: tcp.cause, local: tcp.local };
+  const path = { family: setup.family, ...setup.path, ...(t.proxy ? { proxy: t.proxy } : {}) };
+  const way = await openTlsPath(t.host, t.port, path, signal, deadline, now);
+  const before = {
+    timings: way.timings,
+    ...(way.detail ? { pathDetail: way.detail } : {}),
+    ...(way.tallies ? { pathTallies: way.tallies } : {}),
+  };
+  if (way.outcome !== 'ok' || !way.socket) {
+    return {
+      outcome: way.outcome,
+      phase: way.phase,
+      tcpConnectMs: way.tcpConnectMs,
+      ms: null,
+      cause: way.cause,
+      local: way.local,
+      ...before,
+    };
   }
-  const socket = tcp.socket;
-  const tcpConnectMs = tcp.connectMs;
+  const socket = way.socket;
+  const tcpConnectMs = way.tcpConnectMs;
   const remaining = deadline - now();
   if (remaining <= 0 || signal.aborted) {
     socket.destroy();
-    return { outcome: 'timeout', phase: 'tls', tcpConnectMs, ms: null, cause: 'no time left for the handshake after the TCP connect' };
+    return {
+      outcome: 'timeout',
+      phase: 'tls',
+      tcpConnectMs,
+      ms: null,
+      cause: `no time left for the handshake after the ${way.phase} phase`,
+      ...before,
+    };
   }
 
   return new Promise<HandshakeResult>((resolve) => {
@@ -153,7 +188,8 @@ export async function handshakeOnce(
         s?.destroy();
         socket.destroy();
       }
-      resolve(helloMs === undefined ? r : { ...r, clientHelloMs: helloMs });
+      const r2 = { ...r, ...before };
+      resolve(helloMs === undefined ? r2 : { ...r2, clientHelloMs: helloMs });
     };
     const timer = setTimeout(() => {
       if (ok) return finish(ok);
@@ -336,7 +372,7 @@ function toAttempt(h: HandshakeResult, extra: { resumed?: HandshakeResult; resum
   const cause = failedSecond ? `resumed handshake: ${r.cause ?? r.outcome}` : h.cause;
   if (cause && outcome !== 'ok') a.cause = cause;
   if (h.local || r?.local) a.local = true;
-  const timings: Record<string, number> = {};
+  const timings: Record<string, number> = { ...h.timings };
   if (h.tcpConnectMs !== null) timings.tcpConnectMs = h.tcpConnectMs;
   if (h.clientHelloMs !== undefined) timings.clientHelloMs = h.clientHelloMs;
   if (r?.ms !== null && r?.ms !== undefined && r.outcome === 'ok') timings.resumeHandshakeMs = r.ms;
@@ -348,11 +384,17 @@ function toAttempt(h: HandshakeResult, extra: { resumed?: HandshakeResult; resum
   if (h.certificate) facts.certificate = h.certificate;
   if (h.certProblem) facts.certProblem = h.certProblem;
   if (Object.keys(facts).length) a.facts = facts;
+  if (h.pathTallies) a.tallies = { ...h.pathTallies };
   if (extra.resumeWanted && h.outcome === 'ok') {
-    a.tallies = { resumption: r ? (r.negotiated?.resumed ? 'resumed' : r.outcome === 'ok' ? 'full' : 'failed') : 'no-session' };
+    a.tallies = {
+      ...a.tallies,
+      resumption: r ? (r.negotiated?.resumed ? 'resumed' : r.outcome === 'ok' ? 'full' : 'failed') : 'no-session',
+    };
   }
+  if (h.pathDetail) a.detail = { ...h.pathDetail };
   if (h.negotiated) {
     a.detail = {
+      ...a.detail,
       version: h.negotiated.version,
       cipher: h.negotiated.cipher,
       group: h.negotiated.group,
@@ -362,6 +404,10 @@ function toAttempt(h: HandshakeResult, extra: { resumed?: HandshakeResult; resum
     };
   }
   return a;
+}
+
+function pathOf(o: TlsProbeOptions): TlsPathOptions | undefined {
+  return o.starttls ? { starttls: o.starttls } : undefined;
 }
 
 function contextFor(o: TlsProbeOptions, pin?: TlsVersion): tls.SecureContext {
@@ -384,6 +430,7 @@ export function createTlsProbe(o: TlsProbeOptions): Probe<TlsTarget> {
     alpn: o.alpn,
     insecure: Boolean(o.insecure),
     family: o.family,
+    path: pathOf(o),
     wantSession: Boolean(o.resume),
   };
   return async (t, signal) => {
@@ -405,7 +452,7 @@ export function createTlsProbe(o: TlsProbeOptions): Probe<TlsTarget> {
 export async function probeTlsVersions(t: TlsTarget, o: TlsProbeOptions, signal: AbortSignal): Promise<Record<TlsVersion, string>> {
   const out = {} as Record<TlsVersion, string>;
   for (const v of TLS_VERSIONS) {
-    const setup: HandshakeSetup = { context: contextFor(o, v), alpn: o.alpn, insecure: true, family: o.family };
+    const setup: HandshakeSetup = { context: contextFor(o, v), alpn: o.alpn, insecure: true, family: o.family, path: pathOf(o) };
     const h = await handshakeOnce(t, setup, signal, now() + o.timeoutMs);
     out[v] = h.outcome === 'ok' && h.negotiated?.version !== v ? `error` : h.outcome;
   }

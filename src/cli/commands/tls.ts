@@ -26,6 +26,10 @@ import { parseTargetList } from '../targets.js';
 import { addProbeOptions, parseProbeOptions, type ProbeRunOptions } from '../probe-options.js';
 import { runProbeCommand } from '../run-probe.js';
 import { reportUnresolved } from '../unresolved.js';
+import { proxyFlag, starttlsFlag } from '../tls-path.js';
+import { STARTTLS_DEFAULT_PORTS } from '../../probes/starttls.js';
+import type { Resolved } from '../../probes/resolve.js';
+import { isIP } from 'node:net';
 
 /** "TLSv1.3", "tlsv1.3", "1.3", "TLS1.3" → "TLSv1.3". */
 export function parseTlsVersion(text: string, flag: string): TlsVersion {
@@ -61,6 +65,8 @@ export function tlsOptionsFrom(o: Record<string, unknown>, run: ProbeRunOptions)
   const opts: TlsProbeOptions = { timeoutMs: run.timeoutMs, insecure: Boolean(o.insecure), resume: Boolean(o.resume) };
   if (run.family) opts.family = run.family;
   if (o.alpn !== undefined) opts.alpn = parseAlpn(String(o.alpn));
+  const starttls = starttlsFlag(o.starttls);
+  if (starttls) opts.starttls = starttls;
   if (o.minVersion !== undefined) opts.minVersion = parseTlsVersion(String(o.minVersion), '--min-version');
   if (o.maxVersion !== undefined) opts.maxVersion = parseTlsVersion(String(o.maxVersion), '--max-version');
   if (opts.minVersion && opts.maxVersion && opts.minVersion > opts.maxVersion) {
@@ -175,7 +181,12 @@ export function registerTls(program: Command, ctx: CliContext): Command {
     .option('--min-version <v>', 'lowest version to offer: TLSv1.2 or TLSv1.3 (default TLSv1.2)')
     .option('--max-version <v>', 'highest version to offer: TLSv1.2 or TLSv1.3 (default TLSv1.3)')
     .option('--versions', 'also try one handshake pinned to each of TLSv1.2 and TLSv1.3 and report which the server accepts')
-    .option('--resume', "a second handshake per attempt resuming the first one's session (reported as negotiated.resumed)");
+    .option('--resume', "a second handshake per attempt resuming the first one's session (reported as negotiated.resumed)")
+    .option(
+      '--starttls <protocol>',
+      'upgrade a plaintext connection first: smtp, imap, pop3, postgres, ldap or mysql (its own phase, timed apart)',
+    )
+    .option('--proxy <url>', 'tunnel through an HTTP CONNECT proxy, http://HOST:PORT; "env": HTTPS_PROXY unless NO_PROXY names the target');
   addProbeOptions(cmd);
   cmd.addHelpText(
     'after',
@@ -185,10 +196,17 @@ Examples:
   conndx tls 10.0.0.5:443 --sni api.example.com --alpn h2,http/1.1 --versions
   conndx tls vip:8443 --ca internal-ca.pem --count 2000 --concurrency 500
   conndx tls mtls.internal:443 --cert client.pem --key client.key --resume
+  conndx tls mail.example.com:587 --starttls smtp
+  conndx tls db.example.com --starttls postgres --ca db-ca.pem
+  conndx tls api.example.com:443 --proxy http://proxy.example.com:3128
 
-Latency: "tls handshake" is ClientHello sent to handshake complete; "tcp connect" (SYN to established) is apart.
+Latency: "tls handshake" is ClientHello sent to handshake complete; "tcp connect" (SYN to established),
+         "starttls" (the plaintext upgrade) and the proxy's connect and CONNECT answer are apart.
 Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid cert-hostname-mismatch
-          cert-untrusted cert-chain-incomplete error tcp:<tcp outcome>`,
+          cert-untrusted cert-chain-incomplete error tcp:<tcp outcome>
+          starttls-not-offered starttls-refused starttls-timeout starttls-closed starttls-reset starttls-protocol-error
+          proxy-refused proxy-timeout proxy-unreachable proxy-error (connect to the proxy)
+          proxy-denied proxy-answer-timeout proxy-closed proxy-reset proxy-protocol-error (its answer to CONNECT)`,
   );
   cmd.action(async (args: string[], o: Record<string, unknown>) => {
     const run = parseProbeOptions(o);
@@ -196,14 +214,23 @@ Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid c
     if (o.sni !== undefined && !isValidHostName(String(o.sni))) {
       throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --sni "${String(o.sni)}": not a host name`);
     }
+    const proxy = proxyFlag(o.proxy, run.family);
     const { raw: rawTargets, hps: parsed } = await parseTargetList(args, {
-      defaultPort: TLS_DEFAULT_PORT,
+      defaultPort: popts.starttls ? STARTTLS_DEFAULT_PORTS[popts.starttls] : TLS_DEFAULT_PORT,
       family: run.family,
       stdin: ctx.stdin,
     });
 
+    // Through a proxy the proxy resolves the name (CONNECT names it as written).
+    const proxies = await Promise.all(parsed.map((hp) => proxy?.forTarget(hp.host, hp.port)));
     // Resolve each name once, before the run (as `conndx tcp` does); the lookup time is reported apart.
-    const resolved = await Promise.all(parsed.map((hp) => resolveHost(hp.host, run.family)));
+    const resolved = await Promise.all(
+      parsed.map((hp, i): Promise<Resolved> | Resolved =>
+        proxies[i]
+          ? { ok: true, address: hp.host, family: isIP(hp.host) === 6 ? 6 : 4, lookupMs: null, addresses: [hp.host] }
+          : resolveHost(hp.host, run.family),
+      ),
+    );
     // A name that does not resolve is a finding about that target: the others are still probed.
     const { unresolved, done } = await reportUnresolved(
       ctx,
@@ -225,7 +252,8 @@ Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid c
         headerLines.push(`  ${hp.raw}: resolved to ${r.address} in ${fmtMs(r.lookupMs)} ms (not counted in the connect time)`);
       }
       const serverName = o.sni !== undefined ? String(o.sni) : hp.family === 0 ? hp.host : undefined;
-      targets.push({ key: hp.raw, target: { key: hp.raw, host: r.address, port: hp.port, serverName } });
+      const via = proxies[i];
+      targets.push({ key: hp.raw, target: { key: hp.raw, host: r.address, port: hp.port, serverName, ...(via ? { proxy: via } : {}) } });
     });
 
     const versions = new Map<string, Record<TlsVersion, string>>();
@@ -246,7 +274,8 @@ Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid c
       opts: run,
       engineTimeoutMs: tlsAttemptAllowanceMs(run.timeoutMs, popts.resume),
       header: [
-        `CONNDX TLS ${rawTargets.join(' ')}${sni ? ` sni=${sni}` : ''}${popts.alpn ? ` alpn=${popts.alpn.join(',')}` : ''} (${describe(run)})`,
+        `CONNDX TLS ${rawTargets.join(' ')}${sni ? ` sni=${sni}` : ''}${popts.alpn ? ` alpn=${popts.alpn.join(',')}` : ''}` +
+          `${popts.starttls ? ` starttls=${popts.starttls}` : ''}${proxies[0] ? ` proxy=${proxies[0].url}` : ''} (${describe(run)})`,
         ...headerLines,
       ].join('\n'),
       attemptDetail: (r) => {
@@ -258,12 +287,21 @@ Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid c
         if (d.certProblem && r.outcome === 'ok') parts.push(`(${String(d.certProblem)} ignored)`);
         const tcp = r.timings?.tcpConnectMs;
         if (tcp !== undefined) parts.push(`tcp ${fmtMs(tcp)} ms`);
+        const px = r.timings?.proxyConnectMs;
+        if (px !== undefined) parts.push(`proxy ${fmtMs(px)} ms`);
+        const tun = r.timings?.tunnelMs;
+        if (tun !== undefined) parts.push(`CONNECT ${d.proxyStatus ?? ''} ${fmtMs(tun)} ms`);
+        const st = r.timings?.starttlsMs;
+        if (st !== undefined) parts.push(`starttls ${fmtMs(st)} ms`);
         return parts.join(' ');
       },
       summary: {
         phaseLabel: 'tls handshake',
         timingRows: [
+          ['proxyConnectMs', 'proxy connect'],
+          ['tunnelMs', 'proxy CONNECT'],
           ['tcpConnectMs', 'tcp connect'],
+          ['starttlsMs', 'starttls'],
           ['resumeHandshakeMs', 'tls resumed'],
         ],
         extra: (r) => tlsSummaryLines(r, ctx.c),
