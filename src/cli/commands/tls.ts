@@ -214,7 +214,7 @@ Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid c
     if (o.sni !== undefined && !isValidHostName(String(o.sni))) {
       throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --sni "${String(o.sni)}": not a host name`);
     }
-    const proxy = proxyFlag(o.proxy, run.family);
+    const proxy = proxyFlag(o.proxy, run.family, ctx.env);
     const { raw: rawTargets, hps: parsed } = await parseTargetList(args, {
       defaultPort: popts.starttls ? STARTTLS_DEFAULT_PORTS[popts.starttls] : TLS_DEFAULT_PORT,
       family: run.family,
