@@ -25,6 +25,7 @@ const TIMING = [
   'test/probes/tls-probe.test.ts',
   'test/probes/starttls.test.ts',
   'test/probes/proxy.test.ts',
+  'test/probes/cert-chain.test.ts',
   'test/probes/failed-attempt-times.test.ts',
   'test/engine/open-loop.test.ts',
   'test/engine/run.test.ts',

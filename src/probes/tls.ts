@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import * as tls from 'node:tls';
 import { now } from '../core/clock.js';
-import { certificateFacts, type CertificateFacts } from './cert.js';
+import { certificateFacts, trustedBy, type CertificateFacts } from './cert.js';
 import { classifyCertError, classifyTlsError } from './classify-tls.js';
 import { openTlsPath, type TlsPathOptions } from './tls-path.js';
 import type { ProxyConfig } from './proxy.js';
@@ -88,6 +88,8 @@ interface HandshakeSetup {
   alpn?: string[];
   insecure: boolean;
   family?: 4 | 6;
+  /** Whether a certificate is in the trust store (certificate.chain[].source). */
+  trusted?: (fingerprint256: string) => boolean;
   /** A STARTTLS dialog before the ClientHello (the proxy is the target's). */
   path?: TlsPathOptions;
   /**
@@ -301,6 +303,7 @@ export async function handshakeOnce(
           leaf: () => s.getPeerCertificate(false),
           chain: () => s.getPeerCertificate(true),
           authCode,
+          trusted: setup.trusted,
         },
         { ocspStapled: ocsp },
       );
@@ -431,6 +434,7 @@ export function createTlsProbe(o: TlsProbeOptions): Probe<TlsTarget> {
     insecure: Boolean(o.insecure),
     family: o.family,
     path: pathOf(o),
+    trusted: trustedBy(o.ca),
     wantSession: Boolean(o.resume),
   };
   return async (t, signal) => {

@@ -134,6 +134,20 @@ export function tlsSummaryLines(r: ProbeResult, c: CliContext['c']): string[] {
     );
     if (cert.key) out.push(`  key ${cert.key}`);
     if (cert.fingerprint256) out.push(`  sha256 ${cert.fingerprint256}`);
+    if (cert.chain?.length) {
+      out.push('  chain, leaf first:');
+      cert.chain.forEach((x, i) => {
+        const left =
+          x.daysLeft < 0
+            ? c.red(`expired ${-x.daysLeft} days ago`)
+            : x.daysLeft < CERT_WARN_DAYS
+              ? c.yellow(`${x.daysLeft} days left`)
+              : `${x.daysLeft} days left`;
+        out.push(`    ${i} ${x.subject}  (${x.source === 'sent' ? 'sent' : 'from the trust store'})`);
+        out.push(`      issuer ${x.issuer}, ${left}, key ${x.key ?? '-'}`);
+        out.push(`      sha256 ${x.fingerprint256}`);
+      });
+    }
   }
   const problem = r.certProblem as CertProblem | undefined;
   if (problem && r.succeeded > 0) out.push(c.yellow(`certificate problem (not failed: --insecure): ${problem.outcome} (${problem.cause})`));
