@@ -5,6 +5,7 @@ import { createHistogram, decodeHistogram, roundStats } from '../core/histogram.
 import type { ProbeResult } from '../engine/summary.js';
 import { planDns, type DnsServer } from '../probes/dns.js';
 import { createTlsProbe, type TlsProbeOptions, type TlsTarget } from '../probes/tls.js';
+import type { StarttlsProtocol } from '../probes/starttls.js';
 import { makeTcpProbe, type TcpTarget } from '../probes/tcp.js';
 import type { LookupFn } from '../probes/resolve.js';
 import { emptyResult, type TargetRef } from '../core/types.js';
@@ -79,7 +80,8 @@ export interface CaptureReport {
 /** What the chain will do for a target, decided up front. */
 export function planOf(o: DiagnoseOptions): DiagnosePlan {
   const t = o.target;
-  const tls = o.tls ?? (t.scheme ? t.scheme === 'https' : TLS_PORTS.has(t.port));
+  const starttls = o.tlsOptions?.starttls ?? t.starttls;
+  const tls = o.tls ?? (starttls ? true : t.scheme ? t.scheme === 'https' : TLS_PORTS.has(t.port));
   const path = o.httpPath !== undefined ? o.httpPath : t.path;
   const sni = o.sni ?? (t.family === 0 ? t.host : null);
   const servers = (o.servers ?? o.resolvConf.nameservers).map((s) => s.key);
@@ -90,6 +92,7 @@ export function planOf(o: DiagnoseOptions): DiagnosePlan {
     http: path !== null,
     path,
     sni,
+    ...(starttls && tls ? { starttls } : {}),
     count: o.count,
     timeoutMs: o.timeoutMs,
     family: o.family,
@@ -300,7 +303,11 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
           probe: 'tls',
           label,
           targets,
-          fn: createTlsProbe({ ...o.tlsOptions, timeoutMs: o.timeoutMs }),
+          fn: createTlsProbe({
+            ...o.tlsOptions,
+            ...(plan.starttls ? { starttls: plan.starttls as StarttlsProtocol } : {}),
+            timeoutMs: o.timeoutMs,
+          }),
         },
         exec(targets.length),
       ));

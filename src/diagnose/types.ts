@@ -28,6 +28,8 @@ export interface DiagnosePlan {
   http: boolean;
   path: string | null;
   sni: string | null;
+  /** The STARTTLS dialog before the handshake, when there is one. */
+  starttls?: string;
   count: number;
   timeoutMs: number;
   family: 0 | 4 | 6;

@@ -10,6 +10,10 @@ import type { LabEndpoint } from '../../src/lab/types.js';
 import { parseStarttls, type StarttlsProtocol } from '../../src/probes/starttls.js';
 import { createTlsProbe } from '../../src/probes/tls.js';
 import { runCli, runCliJson } from '../helpers/cli.js';
+import { parseDiagnoseTarget } from '../../src/cli/commands/diagnose.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 let pki: LabPki;
 const eps: Record<string, LabEndpoint> = {};
@@ -254,5 +258,35 @@ describe('conndx tls --starttls', () => {
     expect(parseStarttls('PostgreSQL')).toBe('postgres');
     expect(parseStarttls('SMTP')).toBe('smtp');
     expect(parseStarttls('ftp')).toBeNull();
+  });
+});
+
+describe('conndx diagnose smtp:// postgres://', () => {
+  test('the URL schemes name the dialog and its default port; no HTTP request', () => {
+    expect(parseDiagnoseTarget('postgres://db.test')).toMatchObject({ host: 'db.test', port: 5432, starttls: 'postgres', path: null });
+    expect(parseDiagnoseTarget('postgresql://db.test:6432/app')).toMatchObject({ port: 6432, starttls: 'postgres', path: null });
+    expect(parseDiagnoseTarget('smtp://[::1]:2525')).toMatchObject({ host: '::1', family: 6, port: 2525, starttls: 'smtp' });
+    expect(parseDiagnoseTarget('imap://mail.test')).toMatchObject({ port: 143, starttls: 'imap' });
+    expect(() => parseDiagnoseTarget('gopher://x.test')).toThrow(/only http:\/\/ and https:\/\/ URLs, smtp:\/\//);
+  });
+
+  test('smtp:// is healthy through the upgrade; a server without STARTTLS fails in phase starttls, not tls', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'conndx-starttls-'));
+    const ca = join(dir, 'ca.pem');
+    writeFileSync(ca, pki.ca.cert);
+    try {
+      const ok = await runCliJson(['diagnose', `smtp://127.0.0.1:${eps['smtp-starttls']!.port}`, '--ca', ca, '--count', '2']);
+      expect(ok.code).toBe(0);
+      expect(ok.json.plan).toMatchObject({ tls: true, http: false, starttls: 'smtp' });
+      expect(ok.json.tls.outcomes).toEqual({ ok: 2 });
+      expect(ok.json.tls.starttlsMs.p50).toBeGreaterThan(0);
+      const no = await runCliJson(['diagnose', `smtp://127.0.0.1:${eps['smtp-no-starttls']!.port}`, '--ca', ca, '--count', '2']);
+      expect(no.code).toBe(1);
+      expect(no.json.verdict).toMatchObject({ phase: 'starttls', outcome: 'starttls-not-offered' });
+      const pg = await runCliJson(['diagnose', `postgres://127.0.0.1:${eps['postgres-no-ssl']!.port}`, '--ca', ca, '--count', '1']);
+      expect(pg.json.verdict).toMatchObject({ phase: 'starttls', outcome: 'starttls-not-offered' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
