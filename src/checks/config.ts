@@ -8,6 +8,7 @@ import { parseTlsVersion, TLS_VERSIONS, type TlsVersion } from '../core/tls.js';
 import { DURATION_MAX_MS, isValidHostName, parseDuration, parseHostPort } from '../parse.js';
 import { QTYPES, RCODE_LIST } from '../core/dns.js';
 import { PROBERS } from '../probes/registry.js';
+import { parseStarttls, STARTTLS_DEFAULT_PORTS, STARTTLS_PROTOCOLS, type StarttlsProtocol } from '../probes/starttls.js';
 
 export const PROBE_KINDS = ['dns', 'tcp', 'tls'] as const;
 export type ProbeKind = (typeof PROBE_KINDS)[number];
@@ -63,6 +64,8 @@ export interface TlsSettings {
   maxVersion?: TlsVersionName;
   versions: boolean;
   resume: boolean;
+  /** The plaintext upgrade before the handshake. */
+  starttls?: StarttlsProtocol;
 }
 
 export interface CheckSpec {
@@ -168,6 +171,7 @@ const OPTION_KINDS: Record<string, ProbeKind | 'any'> = {
   maxVersion: 'tls',
   versions: 'tls',
   resume: 'tls',
+  starttls: 'tls',
 };
 
 const checkShape = z.object(
@@ -202,6 +206,7 @@ const checkShape = z.object(
     maxVersion: str.optional(),
     versions: bool.optional(),
     resume: bool.optional(),
+    starttls: str.optional(),
     expect: thresholdsShape.optional(),
     warn: thresholdsShape.optional(),
   },
@@ -572,6 +577,19 @@ function validateCheck(raw: RawCheck, idx: number, add: Add, baseDir: string): O
       if (!p) err([key], `bad ${key} "${v}": use TLSv1.2 or TLSv1.3`);
       return p;
     };
+    if (raw.starttls !== undefined) {
+      const p = parseStarttls(raw.starttls);
+      if (!p) err(['starttls'], `bad starttls "${raw.starttls}": use one of ${STARTTLS_PROTOCOLS.join(', ')}`);
+      else {
+        t.starttls = p;
+        // The tls default port (443) is no STARTTLS port: the target names its own.
+        try {
+          parseHostPort(target, undefined);
+        } catch {
+          err(['tls'], `with starttls, give the port: e.g. ${target}:${STARTTLS_DEFAULT_PORTS[p]}`);
+        }
+      }
+    }
     t.minVersion = ver('minVersion');
     t.maxVersion = ver('maxVersion');
     if (t.minVersion && t.maxVersion && t.minVersion > t.maxVersion)

@@ -54,6 +54,7 @@ function outcomesOf(kind: ProbeKind): string[] {
 export function outcomePhase(kind: ProbeKind, outcome: string): (typeof PHASE_LABELS)[number] {
   if (kind === 'dns') return 'dns';
   if (kind === 'tcp') return outcome === 'reset' || outcome === 'closed' ? 'app' : 'tcp';
+  // The phases before the handshake (proxy, tunnel, starttls) are labelled tls: PHASE_LABELS is the metric's fixed set.
   return outcome.startsWith('tcp:') ? 'tcp' : 'tls';
 }
 

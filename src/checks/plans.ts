@@ -69,6 +69,7 @@ function tlsOptions(spec: CheckSpec): TlsProbeOptions {
   }
   if (t.minVersion) o.minVersion = t.minVersion;
   if (t.maxVersion) o.maxVersion = t.maxVersion;
+  if (t.starttls) o.starttls = t.starttls;
   return o;
 }
 

@@ -290,3 +290,30 @@ describe('conndx diagnose smtp:// postgres://', () => {
     }
   });
 });
+
+describe('checks: starttls in a tls check', () => {
+  test('a check with starttls: smtp is OK through the upgrade, CRITICAL when the server does not offer it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'conndx-starttls-check-'));
+    writeFileSync(join(dir, 'ca.pem'), pki.ca.cert);
+    const file = join(dir, 'checks.yaml');
+    const check = (name: string, ep: string) =>
+      `  - name: ${name}\n    tls: 127.0.0.1:${eps[ep]!.port}\n    starttls: smtp\n    sni: lab.conndx.test\n    ca: ca.pem\n    expect: { successRate: 1 }\n`;
+    try {
+      writeFileSync(file, `checks:\n${check('mail', 'smtp-starttls')}${check('mail-plain', 'smtp-no-starttls')}`);
+      const r = await runCli(['check', '--config', file]);
+      expect(r.code, r.stdout + r.stderr).toBe(2);
+      expect(r.stdout).toMatch(/^mail OK: tls 127\.0\.0\.1:\d+: success 3\/3/m);
+      expect(r.stdout).toMatch(/^mail-plain CRITICAL: .*starttls-not-offered/m);
+      writeFileSync(
+        file,
+        `checks:\n  - name: bad\n    tls: 127.0.0.1\n    starttls: smtp\n  - name: worse\n    tls: 127.0.0.1:25\n    starttls: ftp\n`,
+      );
+      const bad = await runCli(['check', '--config', file]);
+      expect(bad.code).toBe(3);
+      expect(bad.stderr).toMatch(/with starttls, give the port: e\.g\. 127\.0\.0\.1:587/);
+      expect(bad.stderr).toMatch(/bad starttls "ftp": use one of smtp/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
