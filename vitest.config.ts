@@ -26,6 +26,7 @@ const TIMING = [
   'test/probes/starttls.test.ts',
   'test/probes/proxy.test.ts',
   'test/probes/cert-chain.test.ts',
+  'test/probes/tls-wire.test.ts',
   'test/probes/failed-attempt-times.test.ts',
   'test/engine/open-loop.test.ts',
   'test/engine/run.test.ts',

@@ -65,6 +65,7 @@ export async function openTlsPath(
     tcpConnectMs = tcp.connectMs;
   }
   if (o.starttls) {
+    socket.setNoDelay(true);
     const s = await starttls(socket, o.starttls, deadline, signal);
     if (s.outcome !== 'ok') {
       socket.destroy();

@@ -241,7 +241,13 @@ export async function handshakeOnce(
       finish({ outcome: c.outcome, phase: 'tls', tcpConnectMs, ms: null, cause: c.cause, local: c.local || undefined });
       return;
     }
+    // Set at 'secureConnect' until the handshake is judged (below).
+    let secured = false;
+    const whenSecured = () => {
+      if (secured && !ok && !done) judgeSecured();
+    };
     s.on('end', () => {
+      whenSecured();
       endFirst = true;
       // A FIN after a completed handshake is the server's business, not a failed handshake.
       if (ok) finish(ok);
@@ -256,6 +262,7 @@ export async function handshakeOnce(
       });
     }
     s.on('error', (e: Error) => {
+      whenSecured();
       const c = classifyTlsError(e, { endFirst });
       // An alert after 'secureConnect' fails the handshake (TLS 1.3: the
       // server judges the client's certificate after its own Finished); a
@@ -271,7 +278,8 @@ export async function handshakeOnce(
         certificate: ok?.certificate,
       });
     });
-    s.on('close', () =>
+    s.on('close', () => {
+      whenSecured();
       finish(
         ok ?? {
           outcome: endFirst ? 'closed' : 'reset',
@@ -280,10 +288,21 @@ export async function handshakeOnce(
           ms: null,
           cause: 'the connection closed before the handshake completed',
         },
-      ),
-    );
+      );
+    });
+    // The handshake is complete at 'secureConnect'; our Finished, queued by
+    // OpenSSL, is written only when that callback returns. So the clock stops
+    // there and the bookkeeping (certificate facts, negotiated values) waits
+    // one turn of the loop, or until an event of this socket needs it: the
+    // server then sees our Finished when we completed, and a capture of the
+    // run shows the handshake time conndx reports.
     s.once('secureConnect', () => {
       ms = now() - t0;
+      secured = true;
+      setImmediate(whenSecured);
+    });
+    const judgeSecured = () => {
+      secured = false;
       delete (s as Partial<Pick<tls.TLSSocket, 'getPeerCertificate'>>).getPeerCertificate;
       const version = s.getProtocol();
       const cipher = s.getCipher();
@@ -350,7 +369,7 @@ export async function handshakeOnce(
           settle = setTimeout(() => finish(ok!, true), Math.max(0, deadline - now()));
           return;
         }
-        const wait = certRequested || setup.wantSession ? Math.min(deadline - now(), Math.max(20, 2 * ms)) : 0;
+        const wait = certRequested || setup.wantSession ? Math.min(deadline - now(), Math.max(20, 2 * ms!)) : 0;
         if (wait > 0) {
           if (!setup.wantSession) s.once('session', () => finish(ok!, true));
           settle = setTimeout(() => finish(ok!, true), wait);
@@ -358,7 +377,7 @@ export async function handshakeOnce(
         }
       }
       finish(setup.wantSession ? { ...ok, session: ticket ?? s.getSession() } : ok, true);
-    });
+    };
   });
 }
 
