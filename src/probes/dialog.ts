@@ -109,8 +109,6 @@ export class Dialog {
     this.socket.off('data', this.onData);
     this.socket.off('end', this.onEnd);
     this.socket.off('error', this.onError);
-    // Back to paused, as a socket that was never read from: the TLS socket then reads it itself.
-    this.socket.pause();
   }
 }
 

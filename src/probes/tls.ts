@@ -166,6 +166,11 @@ export async function handshakeOnce(
     let ok: HandshakeResult | undefined;
     let settle: NodeJS.Timeout | undefined;
     let s: tls.TLSSocket;
+    // Set at 'secureConnect' until the handshake is judged (below).
+    let secured = false;
+    const whenSecured = () => {
+      if (secured && !ok && !done) judgeSecured();
+    };
 
     const finish = (r: HandshakeResult, politely = false) => {
       if (done) return;
@@ -194,6 +199,7 @@ export async function handshakeOnce(
       resolve(helloMs === undefined ? r2 : { ...r2, clientHelloMs: helloMs });
     };
     const timer = setTimeout(() => {
+      whenSecured();
       if (ok) return finish(ok);
       finish({
         outcome: 'timeout',
@@ -204,7 +210,10 @@ export async function handshakeOnce(
         cause: `no complete handshake within ${Math.round(remaining)} ms (the server did not answer the ClientHello or stalled)`,
       });
     }, remaining);
-    const onAbort = () => finish(ok ?? { outcome: 'timeout', phase: 'tls', tcpConnectMs, ms: null, cause: 'aborted during the handshake' });
+    const onAbort = () => {
+      whenSecured();
+      finish(ok ?? { outcome: 'timeout', phase: 'tls', tcpConnectMs, ms: null, cause: 'aborted during the handshake' });
+    };
     signal.addEventListener('abort', onAbort, { once: true });
 
     let t0 = now();
@@ -241,11 +250,6 @@ export async function handshakeOnce(
       finish({ outcome: c.outcome, phase: 'tls', tcpConnectMs, ms: null, cause: c.cause, local: c.local || undefined });
       return;
     }
-    // Set at 'secureConnect' until the handshake is judged (below).
-    let secured = false;
-    const whenSecured = () => {
-      if (secured && !ok && !done) judgeSecured();
-    };
     s.on('end', () => {
       whenSecured();
       endFirst = true;
