@@ -8,6 +8,7 @@ import { parseTlsVersion, TLS_VERSIONS, type TlsVersion } from '../core/tls.js';
 import { DURATION_MAX_MS, isValidHostName, parseDuration, parseHostPort } from '../parse.js';
 import { QTYPES, RCODE_LIST } from '../core/dns.js';
 import { PROBERS } from '../probes/registry.js';
+import { parseProxyUrl } from '../probes/proxy.js';
 import { parseStarttls, STARTTLS_DEFAULT_PORTS, STARTTLS_PROTOCOLS, type StarttlsProtocol } from '../probes/starttls.js';
 
 export const PROBE_KINDS = ['dns', 'tcp', 'tls'] as const;
@@ -66,6 +67,8 @@ export interface TlsSettings {
   resume: boolean;
   /** The plaintext upgrade before the handshake. */
   starttls?: StarttlsProtocol;
+  /** An HTTP CONNECT proxy URL (http://HOST:PORT) to tunnel through. */
+  proxy?: string;
 }
 
 export interface CheckSpec {
@@ -172,6 +175,7 @@ const OPTION_KINDS: Record<string, ProbeKind | 'any'> = {
   versions: 'tls',
   resume: 'tls',
   starttls: 'tls',
+  proxy: 'tls',
 };
 
 const checkShape = z.object(
@@ -207,6 +211,7 @@ const checkShape = z.object(
     versions: bool.optional(),
     resume: bool.optional(),
     starttls: str.optional(),
+    proxy: str.optional(),
     expect: thresholdsShape.optional(),
     warn: thresholdsShape.optional(),
   },
@@ -589,6 +594,11 @@ function validateCheck(raw: RawCheck, idx: number, add: Add, baseDir: string): O
           err(['tls'], `with starttls, give the port: e.g. ${target}:${STARTTLS_DEFAULT_PORTS[p]}`);
         }
       }
+    }
+    if (raw.proxy !== undefined) {
+      const u = parseProxyUrl(raw.proxy);
+      if ('error' in u) err(['proxy'], `bad proxy "${raw.proxy.replace(/\/\/[^@/]*@/, '//…@')}": ${u.error}`);
+      else t.proxy = raw.proxy;
     }
     t.minVersion = ver('minVersion');
     t.maxVersion = ver('maxVersion');

@@ -5,7 +5,8 @@ import type { ProbeResult } from '../engine/summary.js';
 import { parseHostPort, unescapeText } from '../parse.js';
 import { PROBERS } from '../probes/registry.js';
 import { planDns, type DnsServer } from '../probes/dns.js';
-import { resolveHost, type LookupFn } from '../probes/resolve.js';
+import { resolveHost, type LookupFn, type Resolved } from '../probes/resolve.js';
+import { parseProxyUrl, type ProxyConfig } from '../probes/proxy.js';
 import { machineSynSchedule, makeTcpProbe, type TcpTarget } from '../probes/tcp.js';
 import {
   createTlsProbe,
@@ -117,7 +118,23 @@ export async function buildCheckPlan(spec: CheckSpec, o: PlanOptions = {}): Prom
   }
 
   const hp = parseHostPort(spec.target, PROBERS[spec.probe]?.defaultPort);
-  const r = await resolveHost(hp.host, spec.family, o.lookup);
+  // Through a proxy, the proxy's name is resolved here and the target's is the proxy's to resolve.
+  let proxy: ProxyConfig | undefined;
+  const via = spec.probe === 'tls' ? spec.tls!.proxy : undefined;
+  if (via) {
+    const u = parseProxyUrl(via);
+    if ('error' in u) throw new Error(`proxy: ${u.error}`);
+    const pr = await resolveHost(u.host, spec.family, o.lookup);
+    if (!pr.ok)
+      return {
+        ok: false,
+        unresolved: [{ key: u.url, outcome: pr.outcome, cause: `the proxy: ${pr.cause}`, lookupMs: round(pr.lookupMs) }],
+      };
+    proxy = { url: u.url, host: pr.address, port: u.port, ...(u.auth ? { auth: u.auth } : {}) };
+  }
+  const r: Resolved = proxy
+    ? { ok: true, address: hp.host, family: hp.family === 6 ? 6 : 4, lookupMs: null, addresses: [hp.host] }
+    : await resolveHost(hp.host, spec.family, o.lookup);
   if (!r.ok) return { ok: false, unresolved: [{ key: spec.target, outcome: r.outcome, cause: r.cause, lookupMs: round(r.lookupMs) }] };
   const lookupMs = r.lookupMs;
   const putLookup = (res: ProbeResult) => {
@@ -146,7 +163,10 @@ export async function buildCheckPlan(spec: CheckSpec, o: PlanOptions = {}): Prom
 
   const popts = tlsOptions(spec);
   const serverName = spec.tls!.sni ?? (hp.family === 0 ? hp.host : undefined);
-  const target: TargetRef<TlsTarget> = { key: spec.target, target: { key: spec.target, host: r.address, port: hp.port, serverName } };
+  const target: TargetRef<TlsTarget> = {
+    key: spec.target,
+    target: { key: spec.target, host: r.address, port: hp.port, serverName, ...(proxy ? { proxy } : {}) },
+  };
   let versions: Record<TlsVersion, string> | undefined;
   const plan: ProbePlan<TlsTarget> = {
     probe: 'tls',

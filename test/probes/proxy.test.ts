@@ -8,6 +8,9 @@ import type { LabEndpoint } from '../../src/lab/types.js';
 import { parseProxyUrl, proxyFromEnv, type ProxyConfig } from '../../src/probes/proxy.js';
 import { createTlsProbe } from '../../src/probes/tls.js';
 import { runCli, runCliJson } from '../helpers/cli.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const eps: Record<string, LabEndpoint> = {};
 const servers: net.Server[] = [];
@@ -201,5 +204,29 @@ describe('conndx tls --proxy', () => {
     expect(r.code).toBe(3);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/bad --proxy "socks5:\/\/127\.0\.0\.1:1080": only http:\/\/ proxies/);
+  });
+});
+
+describe('checks: proxy in a tls check', () => {
+  test('OK through the tunnelling proxy, CRITICAL naming proxy-denied through the refusing one; a bad URL is a config error', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'conndx-proxy-check-'));
+    writeFileSync(join(dir, 'ca.pem'), String(eps['proxy-connect']!.info!.ca));
+    const file = join(dir, 'checks.yaml');
+    const target = String(eps['proxy-connect']!.info!.proxyTarget);
+    const check = (name: string, ep: string) =>
+      `  - name: ${name}\n    tls: ${target}\n    proxy: http://127.0.0.1:${eps[ep]!.port}\n    sni: lab.conndx.test\n    ca: ca.pem\n    expect: { successRate: 1 }\n`;
+    try {
+      writeFileSync(file, `checks:\n${check('via', 'proxy-connect')}${check('denied', 'proxy-deny')}`);
+      const r = await runCli(['check', '--config', file]);
+      expect(r.code, r.stdout + r.stderr).toBe(2);
+      expect(r.stdout).toMatch(/^via OK: tls 127\.0\.0\.1:\d+: success 3\/3/m);
+      expect(r.stdout).toMatch(/^denied CRITICAL: .*proxy-denied/m);
+      writeFileSync(file, `checks:\n  - name: bad\n    tls: 127.0.0.1:443\n    proxy: socks5://127.0.0.1:1080\n`);
+      const bad = await runCli(['check', '--config', file]);
+      expect(bad.code).toBe(3);
+      expect(bad.stderr).toMatch(/bad proxy "socks5:\/\/127\.0\.0\.1:1080": only http:\/\/ proxies/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
