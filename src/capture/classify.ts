@@ -42,7 +42,7 @@ export function zeekConnState(os: EndpointState, rs: EndpointState, origSize: nu
 }
 
 /** Where a captured connection failed (a capture sees no dns phase of its own), or ok. */
-export type Phase = 'ok' | Exclude<CorePhase, 'dns'>;
+export type Phase = 'ok' | Exclude<CorePhase, 'dns' | 'proxy' | 'tunnel' | 'starttls'>;
 
 /** What the classifier needs to know about one connection record. */
 export interface ConnFacts {

@@ -9,6 +9,8 @@ import { DURATION_MAX_MS, isValidHostName, parseDuration, parseHostPort } from '
 import { QTYPES, RCODE_LIST } from '../core/dns.js';
 import { validateDnsExtras, type DnsCheckExtras } from './dns-options.js';
 import { PROBERS } from '../probes/registry.js';
+import { parseProxyUrl } from '../probes/proxy.js';
+import { parseStarttls, STARTTLS_DEFAULT_PORTS, STARTTLS_PROTOCOLS, type StarttlsProtocol } from '../probes/starttls.js';
 
 export const PROBE_KINDS = ['dns', 'tcp', 'tls'] as const;
 export type ProbeKind = (typeof PROBE_KINDS)[number];
@@ -66,6 +68,10 @@ export interface TlsSettings {
   maxVersion?: TlsVersionName;
   versions: boolean;
   resume: boolean;
+  /** The plaintext upgrade before the handshake. */
+  starttls?: StarttlsProtocol;
+  /** An HTTP CONNECT proxy URL (http://HOST:PORT) to tunnel through. */
+  proxy?: string;
 }
 
 export interface CheckSpec {
@@ -203,6 +209,8 @@ const OPTION_KINDS: Record<string, ProbeKind | 'any'> = {
   maxVersion: 'tls',
   versions: 'tls',
   resume: 'tls',
+  starttls: 'tls',
+  proxy: 'tls',
 };
 
 const checkShape = z.object(
@@ -248,6 +256,8 @@ const checkShape = z.object(
     maxVersion: str.optional(),
     versions: bool.optional(),
     resume: bool.optional(),
+    starttls: str.optional(),
+    proxy: str.optional(),
     expect: thresholdsShape.optional(),
     warn: thresholdsShape.optional(),
   },
@@ -621,6 +631,24 @@ function validateCheck(raw: RawCheck, idx: number, add: Add, baseDir: string): O
       if (!p) err([key], `bad ${key} "${v}": use TLSv1.2 or TLSv1.3`);
       return p;
     };
+    if (raw.starttls !== undefined) {
+      const p = parseStarttls(raw.starttls);
+      if (!p) err(['starttls'], `bad starttls "${raw.starttls}": use one of ${STARTTLS_PROTOCOLS.join(', ')}`);
+      else {
+        t.starttls = p;
+        // The tls default port (443) is no STARTTLS port: the target names its own.
+        try {
+          parseHostPort(target, undefined);
+        } catch {
+          err(['tls'], `with starttls, give the port: e.g. ${target}:${STARTTLS_DEFAULT_PORTS[p]}`);
+        }
+      }
+    }
+    if (raw.proxy !== undefined) {
+      const u = parseProxyUrl(raw.proxy);
+      if ('error' in u) err(['proxy'], `bad proxy "${raw.proxy.replace(/\/\/[^@/]*@/, '//…@')}": ${u.error}`);
+      else t.proxy = raw.proxy;
+    }
     t.minVersion = ver('minVersion');
     t.maxVersion = ver('maxVersion');
     if (t.minVersion && t.maxVersion && t.minVersion > t.maxVersion)

@@ -1,3 +1,4 @@
+import { PHASES } from '../core/types.js';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { ProbeResult } from '../engine/summary.js';
 import { PROBERS } from '../probes/registry.js';
@@ -14,7 +15,8 @@ import { STATE_CODE } from './verdict.js';
  * reload that drops a check drops its series too.
  */
 
-export const PHASE_LABELS = ['dns', 'tcp', 'tls', 'app'] as const;
+/** Every phase a check can fail in (core's phases: proxy, tunnel and starttls come before tls when a check asks for them). */
+export const PHASE_LABELS = PHASES;
 /** Percentiles of the contract's latency stats; not `quantile`, which Prometheus reserves for summaries. */
 const PERCENTILES = [
   ['50', 'p50'],

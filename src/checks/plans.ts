@@ -8,6 +8,7 @@ import type { TlsKindSettings } from '../probes/kinds/tls.js';
 import { resolveTargets, type LookupFn, type UnresolvedTarget } from '../probes/resolve.js';
 import type { TlsProbeOptions } from '../probes/tls.js';
 import { dnsCheckRun } from './dns-options.js';
+import { parseProxyUrl, type ProxyConfig } from '../probes/proxy.js';
 import type { CheckSpec } from './config.js';
 
 /** A target (or DNS server) whose name did not resolve: the check is CRITICAL, naming the DNS outcome. */
@@ -54,6 +55,7 @@ function tlsOptions(spec: CheckSpec): TlsProbeOptions {
   }
   if (t.minVersion) o.minVersion = t.minVersion;
   if (t.maxVersion) o.maxVersion = t.maxVersion;
+  if (t.starttls) o.starttls = t.starttls;
   return o;
 }
 
@@ -107,7 +109,20 @@ export async function buildCheckPlan(spec: CheckSpec, o: PlanOptions = {}): Prom
   }
 
   const kind = PROBERS[spec.probe];
-  const { targets, unresolved } = await resolveTargets([parseHostPort(spec.target, kind.defaultPort)], spec.family, o.lookup);
+  // Through a proxy, the proxy's name is resolved here and the target's is the proxy's to resolve.
+  let proxy: ProxyConfig | undefined;
+  const via = spec.probe === 'tls' ? spec.tls!.proxy : undefined;
+  if (via) {
+    const u = parseProxyUrl(via);
+    if ('error' in u) throw new Error(`proxy: ${u.error}`);
+    const pr = await resolveTargets([{ raw: u.url, host: u.host, port: u.port, family: 0 }], spec.family, o.lookup);
+    const p = pr.targets[0];
+    if (!p) return { ok: false, unresolved: pr.unresolved.map((x) => ({ ...x, cause: `the proxy: ${x.cause}` })) };
+    proxy = { url: u.url, host: p.address, port: u.port, ...(u.auth ? { auth: u.auth } : {}) };
+  }
+  const { targets, unresolved } = await resolveTargets([parseHostPort(spec.target, kind.defaultPort)], spec.family, o.lookup, {
+    asWritten: () => proxy !== undefined,
+  });
   if (unresolved.length) return { ok: false, unresolved };
   const env = o.signal ? { signal: o.signal } : {};
   if (spec.probe === 'tcp') {
@@ -120,5 +135,6 @@ export async function buildCheckPlan(spec: CheckSpec, o: PlanOptions = {}): Prom
   const t = spec.tls!;
   const settings: TlsKindSettings = { probe: tlsOptions(spec), versions: t.versions };
   if (t.sni !== undefined) settings.sni = t.sni;
+  if (proxy) settings.proxies = new Map([[spec.target, proxy]]);
   return { ok: true, ...(await PROBERS.tls.plan(settings, targets, env)) };
 }

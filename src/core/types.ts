@@ -1,8 +1,13 @@
 import type { EncodedHistogram, LatencyStats } from './histogram.js';
 import type { Meta } from './meta.js';
 
-/** The phases a connection goes through, in order. */
-export const PHASES = ['dns', 'tcp', 'tls', 'app'] as const;
+/**
+ * The phases a connection goes through, in order. `proxy` (TCP connect to an
+ * HTTP proxy) and `tunnel` (its answer to CONNECT) stand in for `tcp` when a
+ * proxy is used; `starttls` (the plaintext upgrade dialog) comes before `tls`
+ * when asked for.
+ */
+export const PHASES = ['dns', 'proxy', 'tunnel', 'tcp', 'starttls', 'tls', 'app'] as const;
 export type Phase = (typeof PHASES)[number];
 
 /**
@@ -59,13 +64,55 @@ export const HELLO_SIZE_VERDICTS = ['answered', 'large-hello-dropped', 'large-he
  * ended, and a full-size segment retransmitted unacknowledged while smaller ones got through.
  */
 export const CAPTURE_OUTCOMES = ['stalled', 'pmtu-blackhole-suspected'] as const;
+/**
+ * The plaintext upgrade before a TLS handshake (`--starttls`), phase `starttls`:
+ * the server does not offer it, refuses it (the cause quotes its reply), does
+ * not answer in time, closes or resets, or speaks something else.
+ */
+export const STARTTLS_OUTCOMES = [
+  'starttls-not-offered',
+  'starttls-refused',
+  'starttls-timeout',
+  'starttls-closed',
+  'starttls-reset',
+  'starttls-protocol-error',
+] as const;
+/**
+ * An HTTP CONNECT proxy on the way (`--proxy`): its TCP connect (phase `proxy`:
+ * refused, timeout, unreachable, error) and its answer to CONNECT (phase
+ * `tunnel`: denied with a non-2xx status, no answer in time, closed, reset,
+ * not HTTP).
+ */
+export const PROXY_OUTCOMES = [
+  'proxy-refused',
+  'proxy-timeout',
+  'proxy-unreachable',
+  'proxy-error',
+  'proxy-denied',
+  'proxy-answer-timeout',
+  'proxy-closed',
+  'proxy-reset',
+  'proxy-protocol-error',
+] as const;
 /** Outcomes the engine itself gives, for any probe. */
 export const ENGINE_OUTCOMES = ['dropped', 'skipped'] as const;
 
 export type DnsOutcome = (typeof DNS_OUTCOMES)[number];
 export type TcpOutcome = (typeof TCP_OUTCOMES)[number];
 /** `alert:<name>` and `tcp:<outcome>` are open-ended by design. */
-export type TlsOutcome = (typeof TLS_OUTCOMES)[number] | `alert:${string}` | `tcp:${TcpOutcome}`;
+export type StarttlsOutcome = (typeof STARTTLS_OUTCOMES)[number];
+export type ProxyOutcome = (typeof PROXY_OUTCOMES)[number];
+export type TlsOutcome = (typeof TLS_OUTCOMES)[number] | `alert:${string}` | `tcp:${TcpOutcome}` | StarttlsOutcome | ProxyOutcome;
+
+/** The phase a tls attempt's outcome belongs to (tcp:…, proxy…, starttls…, else tls). */
+export function tlsOutcomePhase(outcome: string): 'proxy' | 'tunnel' | 'tcp' | 'starttls' | 'tls' {
+  if (outcome.startsWith('tcp:')) return 'tcp';
+  if (outcome.startsWith('starttls-')) return 'starttls';
+  if (outcome === 'proxy-refused' || outcome === 'proxy-timeout' || outcome === 'proxy-unreachable' || outcome === 'proxy-error')
+    return 'proxy';
+  if (outcome.startsWith('proxy-')) return 'tunnel';
+  return 'tls';
+}
 export type EngineOutcome = (typeof ENGINE_OUTCOMES)[number];
 
 /**

@@ -7,6 +7,7 @@ import type { DnsServer } from '../probes/dns.js';
 import type { TlsProbeOptions } from '../probes/tls.js';
 import type { ResolvedTarget } from '../probes/kinds/kind.js';
 import { PROBERS } from '../probes/registry.js';
+import type { StarttlsProtocol } from '../probes/starttls.js';
 import type { LookupFn } from '../probes/resolve.js';
 import { emptyResult } from '../core/types.js';
 import { makeMeta, conndxVersion, type Meta } from '../core/meta.js';
@@ -84,7 +85,8 @@ export interface CaptureReport {
 /** What the chain will do for a target, decided up front. */
 export function planOf(o: DiagnoseOptions): DiagnosePlan {
   const t = o.target;
-  const tls = o.tls ?? (t.scheme ? t.scheme === 'https' : TLS_PORTS.has(t.port));
+  const starttls = o.tlsOptions?.starttls ?? t.starttls;
+  const tls = o.tls ?? (starttls ? true : t.scheme ? t.scheme === 'https' : TLS_PORTS.has(t.port));
   const path = o.httpPath !== undefined ? o.httpPath : t.path;
   const sni = o.sni ?? (t.family === 0 ? t.host : null);
   const servers = (o.servers ?? o.resolvConf.nameservers).map((s) => s.key);
@@ -96,6 +98,7 @@ export function planOf(o: DiagnoseOptions): DiagnosePlan {
     path,
     sni,
     httpProtocol: o.httpProtocol ?? 'auto',
+    ...(starttls && tls ? { starttls } : {}),
     count: o.count,
     timeoutMs: o.timeoutMs,
     family: o.family,
@@ -313,6 +316,7 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
       const probe = {
         ...o.tlsOptions,
         ...(o.tlsOptions?.alpn === undefined && plan.http ? { alpn: alpnFor(plan.httpProtocol) } : {}),
+        ...(plan.starttls ? { starttls: plan.starttls as StarttlsProtocol } : {}),
         timeoutMs: o.timeoutMs,
       };
       const built = await PROBERS.tls.plan({ probe, sni: plan.sni ?? undefined }, targets);

@@ -1,3 +1,5 @@
+import type { StarttlsProtocol } from '../probes/starttls.js';
+
 /** What `conndx diagnose` was asked about: a URL or host[:port]. */
 export interface DiagnoseTarget {
   /** As the user wrote it. */
@@ -10,6 +12,8 @@ export interface DiagnoseTarget {
   port: number;
   /** Path and query for the HTTP request (URLs only). */
   path: string | null;
+  /** smtp://, postgres:// … URLs: the STARTTLS dialog before the TLS handshake (no HTTP). */
+  starttls?: StarttlsProtocol;
 }
 
 /** Ports where a TLS handshake comes first: HTTPS, DoT, IMAPS, POP3S, SMTPS, LDAPS, AMQPS, Kubernetes API. */

@@ -30,6 +30,8 @@ export interface DiagnosePlan {
   sni: string | null;
   /** The HTTP phase's protocol choice: `auto` (ALPN h2,http/1.1), `http1.1` or `h2`. */
   httpProtocol: 'auto' | 'http1.1' | 'h2';
+  /** The STARTTLS dialog before the handshake, when there is one. */
+  starttls?: string;
   count: number;
   timeoutMs: number;
   family: 0 | 4 | 6;

@@ -47,7 +47,7 @@ export interface Judged {
   plan: DiagnosePlan;
 }
 
-const PHASE_ORDER: Phase[] = ['dns', 'tcp', 'tls', 'app'];
+const PHASE_ORDER: Phase[] = ['dns', 'tcp', 'starttls', 'tls', 'app'];
 const KIND_ORDER = { fails: 0, slow: 1, note: 2 } as const;
 
 const f1 = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
@@ -378,14 +378,17 @@ export function judge(j: Judged, thresholds: Partial<Thresholds> = {}): Verdict 
       tcpDetail,
     ),
     ...judgeConn(
-      'tls',
-      'TLS handshake',
+      // A STARTTLS refusal is the upgrade's finding, not the handshake's.
+      j.plan.starttls && Object.keys(j.tls?.outcomes ?? {}).some((x) => x.startsWith('starttls-')) ? 'starttls' : 'tls',
+      j.plan.starttls && Object.keys(j.tls?.outcomes ?? {}).some((x) => x.startsWith('starttls-'))
+        ? `STARTTLS (${j.plan.starttls})`
+        : 'TLS handshake',
       j.tls,
       j,
       th.tlsMs,
       (k) => [
-        `conndx tls ${shq(k)}${sni} --versions`,
-        `openssl s_client -connect ${shq(k)}${j.plan.sni ? ` -servername ${shq(j.plan.sni)}` : ''} </dev/null`,
+        `conndx tls ${shq(k)}${sni}${j.plan.starttls ? ` --starttls ${j.plan.starttls}` : ''} --versions`,
+        `openssl s_client -connect ${shq(k)}${j.plan.starttls ? ` -starttls ${j.plan.starttls}` : ''}${j.plan.sni ? ` -servername ${shq(j.plan.sni)}` : ''} </dev/null`,
       ],
       tlsDetail,
     ),

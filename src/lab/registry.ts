@@ -7,6 +7,8 @@ import { TLS_LAB } from './tls.js';
 import { TLS_RAW_LAB } from './tls-raw.js';
 import { NAMES_LAB } from './names.js';
 import { HTTP_LAB } from './http.js';
+import { STARTTLS_LAB } from './starttls.js';
+import { PROXY_LAB } from './proxy.js';
 
 /**
  * Every lab endpoint by name, in the order `conndx lab` lists them.
@@ -21,4 +23,6 @@ export const LAB: Record<string, LabFactory> = {
   ...TLS_RAW_LAB,
   ...NAMES_LAB,
   ...HTTP_LAB,
+  ...STARTTLS_LAB,
+  ...PROXY_LAB,
 };

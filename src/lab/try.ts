@@ -15,6 +15,11 @@ const EXTRA: Record<string, string[]> = {
   'tls-raw-hybrid': ['--raw'],
   'tls-raw-large-drop': ['--large-hello'],
   'tls-raw-large-reset': ['--large-hello'],
+  'smtp-starttls': ['--starttls', 'smtp'],
+  'smtp-no-starttls': ['--starttls', 'smtp'],
+  'smtp-starttls-refused': ['--starttls', 'smtp'],
+  'postgres-ssl': ['--starttls', 'postgres'],
+  'postgres-no-ssl': ['--starttls', 'postgres'],
 };
 
 /** The extra flags of an endpoint, for the `expect` column ("" when the defaults do). */
@@ -51,7 +56,8 @@ export function tryArgs(ep: Pick<LabEndpoint, 'name' | 'kind' | 'host' | 'port' 
     case 'tls':
       return [
         'tls',
-        addr,
+        // A proxy endpoint is asked for the TLS server behind it.
+        ...(typeof ep.info?.proxyTarget === 'string' ? [ep.info.proxyTarget, '--proxy', `http://${addr}`] : [addr]),
         '--sni',
         String(ep.info?.sni ?? 'lab.conndx.test'),
         ...(caFile ? ['--ca', caFile] : []),

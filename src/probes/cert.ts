@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { checkServerIdentity, type DetailedPeerCertificate, type PeerCertificate } from 'node:tls';
+import { checkServerIdentity, rootCertificates, type DetailedPeerCertificate, type PeerCertificate } from 'node:tls';
 import type { ChainShape } from './classify-tls.js';
 
 /** The contract's `certificate` object: the leaf as the client saw it, and the chain's shape. */
@@ -21,6 +21,28 @@ export interface CertificateFacts {
   key: string | null;
   /** SHA-256 fingerprint of the leaf, as OpenSSL prints it (AA:BB:…), to compare with `openssl x509 -fingerprint -sha256`. */
   fingerprint256: string;
+  /** Every certificate from the leaf up, the leaf first: those the server sent, then any the client's trust store supplied. */
+  chain: ChainCertificate[];
+}
+
+/** One certificate of `certificate.chain`. */
+export interface ChainCertificate {
+  subject: string;
+  issuer: string;
+  /** UTC ISO 8601. */
+  notAfter: string;
+  daysLeft: number;
+  /** "EC P-256", "RSA 2048", "Ed25519" (null when Node cannot read it). */
+  key: string | null;
+  fingerprint256: string;
+  /**
+   * `sent`: in the server's Certificate message; `trust-store`: not sent but
+   * found in the client's trust store (--ca, or the default roots) to finish
+   * the chain. A certificate the server sent that is also in the trust store,
+   * past a certificate that is not self-signed, reads `trust-store`: the peer
+   * chain Node gives cannot tell the two apart.
+   */
+  source: 'sent' | 'trust-store';
 }
 
 /** Days under which a certificate's expiry is worth a warning. */
@@ -77,13 +99,46 @@ export function daysLeft(notAfterIso: string, nowMs: number = Date.now()): numbe
 }
 
 interface Static {
-  facts: Omit<CertificateFacts, 'daysLeft' | 'ocspStapled'>;
+  facts: Omit<CertificateFacts, 'daysLeft' | 'ocspStapled' | 'chain'> & { chain: Omit<ChainCertificate, 'daysLeft'>[] };
   shape: ChainShape;
   /** The leaf as Node reads it (for the name check). */
   leaf: PeerCertificate;
   /** Result of the name check per name asked: the mismatch in words, or null when the name matches. */
   names: Map<string, string | null>;
 }
+
+// The trust store is part of the cache key: it decides the chain's `source`.
+const trustIds = new WeakMap<object, number>();
+let trustCount = 0;
+function trustId(f: object | undefined): number {
+  if (!f) return 0;
+  let id = trustIds.get(f);
+  if (id === undefined) {
+    id = ++trustCount;
+    trustIds.set(f, id);
+  }
+  return id;
+}
+
+/** A trust check for `certificate.chain`: the given CA PEMs, or Node's default roots; parsed once, when first asked. */
+export function trustedBy(ca: string | string[] | undefined): (fingerprint256: string) => boolean {
+  let set: Set<string> | undefined;
+  return (fp) => {
+    if (!set) {
+      set = new Set();
+      const pems = ca === undefined ? rootCertificates : (Array.isArray(ca) ? ca : [ca]).flatMap((t) => t.match(PEM_CERT) ?? []);
+      for (const pem of pems) {
+        try {
+          set.add(new X509Certificate(pem).fingerprint256);
+        } catch {
+          // Not a certificate: it trusts nothing.
+        }
+      }
+    }
+    return set.has(fp);
+  };
+}
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
 // Handshakes against one server see one chain: parse it once, not per attempt.
 const cache = new Map<string, Static>();
@@ -129,6 +184,8 @@ export interface PeerSource {
   chain(): DetailedPeerCertificate | undefined;
   /** The verification result; part of the cache key, since the same leaf may come with another chain. */
   authCode: string | null;
+  /** Whether a certificate (by SHA-256 fingerprint) is in the client's trust store; the chain's `source` comes from it. */
+  trusted?: (fingerprint256: string) => boolean;
 }
 
 /**
@@ -145,7 +202,7 @@ export function certificateFacts(
 ): { facts: CertificateFacts; shape: ChainShape; hostnameError(name: string): string | null } | null {
   const leaf = src.leaf();
   if (!leaf || !leaf.raw || Object.keys(leaf).length === 0) return null;
-  const key = `${leaf.fingerprint256}/${src.authCode ?? ''}`;
+  const key = `${leaf.fingerprint256}/${src.authCode ?? ''}/${trustId(src.trusted)}`;
   let s = cache.get(key);
   if (!s) {
     const x509 = parseLeaf(leaf.raw);
@@ -164,6 +221,7 @@ export function certificateFacts(
         chainLength: chain.length,
         key: keyOf(x509),
         fingerprint256: leaf.fingerprint256,
+        chain: chainFacts(chain, x509, src.trusted),
       },
       shape: { leafSelfIssued: subject === issuer, chainLength: chain.length, caIssuers: hasCaIssuers(leaf), issuer },
       leaf,
@@ -186,6 +244,7 @@ export function certificateFacts(
       ocspStapled: o.ocspStapled,
       key: st.facts.key,
       fingerprint256: st.facts.fingerprint256,
+      chain: st.facts.chain.map((c) => ({ ...c, daysLeft: daysLeft(c.notAfter, o.nowMs) })),
     },
     shape: st.shape,
     hostnameError(name) {
@@ -199,6 +258,34 @@ export function certificateFacts(
     },
   };
 }
+
+/**
+ * The walked chain as `certificate.chain`. Node links the certificates the
+ * server sent first, and only past the last of them that is not self-signed
+ * asks the trust store for issuers: so from the first trusted certificate
+ * that follows one that is not self-signed, the rest came from the store.
+ */
+function chainFacts(
+  chain: DetailedPeerCertificate[],
+  leafX509: X509Certificate | null,
+  trusted: ((fp: string) => boolean) | undefined,
+): Omit<ChainCertificate, 'daysLeft'>[] {
+  let fromStore = false;
+  return chain.map((c, i) => {
+    const x = i === 0 ? leafX509 : parseLeaf(c.raw);
+    if (i > 0 && !fromStore && trusted?.(c.fingerprint256) && !selfIssued(chain[i - 1]!)) fromStore = true;
+    return {
+      subject: formatDn(c.subject),
+      issuer: formatDn(c.issuer),
+      notAfter: isoDate(c.valid_to),
+      key: keyOf(x),
+      fingerprint256: c.fingerprint256,
+      source: fromStore ? 'trust-store' : 'sent',
+    };
+  });
+}
+
+const selfIssued = (c: PeerCertificate) => formatDn(c.subject) === formatDn(c.issuer);
 
 /** Whether the leaf carries an Authority Information Access "CA Issuers" URL. */
 function hasCaIssuers(leaf: PeerCertificate): boolean {

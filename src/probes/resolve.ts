@@ -85,8 +85,16 @@ export async function resolveTargets(
   hps: readonly { raw: string; host: string; port: number; family: 0 | 4 | 6 }[],
   family: 0 | 4 | 6,
   lookup?: LookupFn,
+  o: { asWritten?: (hp: { raw: string; host: string; port: number; family: 0 | 4 | 6 }) => boolean } = {},
 ): Promise<{ resolved: Resolved[]; targets: ResolvedTarget[]; unresolved: UnresolvedTarget[] }> {
-  const resolved = await Promise.all(hps.map((hp) => resolveHost(hp.host, family, lookup)));
+  // `asWritten`: targets another host resolves (a proxy's CONNECT names them as written).
+  const resolved = await Promise.all(
+    hps.map((hp): Promise<Resolved> | Resolved =>
+      o.asWritten?.(hp)
+        ? { ok: true, address: hp.host, family: isIP(hp.host) === 6 ? 6 : 4, lookupMs: null, addresses: [hp.host] }
+        : resolveHost(hp.host, family, lookup),
+    ),
+  );
   const targets: ResolvedTarget[] = [];
   const unresolved: UnresolvedTarget[] = [];
   hps.forEach((hp, i) => {

@@ -1,11 +1,13 @@
 import { isIP } from 'node:net';
 import * as tls from 'node:tls';
 import { now } from '../core/clock.js';
-import { certificateFacts, type CertificateFacts } from './cert.js';
+import { certificateFacts, trustedBy, type CertificateFacts } from './cert.js';
 import { classifyCertError, classifyTlsError } from './classify-tls.js';
-import { connectTcp } from './tcp.js';
 import { sniffPlaintext } from './sniff.js';
-import type { Attempt, Probe, TlsOutcome } from '../core/types.js';
+import { openTlsPath, type TlsPathOptions } from './tls-path.js';
+import type { ProxyConfig } from './proxy.js';
+import type { StarttlsProtocol } from './starttls.js';
+import type { Attempt, Phase, Probe, TlsOutcome } from '../core/types.js';
 
 import { TLS_VERSIONS, type TlsVersion } from '../core/tls.js';
 export { TLS_VERSIONS, type TlsVersion };
@@ -13,11 +15,13 @@ export { TLS_VERSIONS, type TlsVersion };
 export interface TlsTarget {
   /** As the user wrote it. */
   key: string;
-  /** IP literal to connect to. */
+  /** IP literal to connect to (through a proxy: the host CONNECT names, possibly a name the proxy resolves). */
   host: string;
   port: number;
   /** Name sent as SNI and checked against the certificate; without it no SNI is sent and the address is checked. */
   serverName?: string;
+  /** An HTTP CONNECT proxy to tunnel through (phases proxy and tunnel), chosen per target (NO_PROXY). */
+  proxy?: ProxyConfig;
 }
 
 export interface TlsProbeOptions {
@@ -36,6 +40,8 @@ export interface TlsProbeOptions {
   maxVersion?: TlsVersion;
   /** A second handshake per attempt, resuming the first one's session. */
   resume?: boolean;
+  /** The plaintext upgrade before the handshake (phase starttls). */
+  starttls?: StarttlsProtocol;
 }
 
 /** The contract's `negotiated` object. */
@@ -56,9 +62,15 @@ export interface CertProblem {
 /** One TCP connect plus one TLS handshake. */
 export interface HandshakeResult {
   outcome: TlsOutcome;
-  phase: 'tcp' | 'tls';
+  phase: Phase;
   /** SYN → established. */
   tcpConnectMs: number | null;
+  /** The phases before the handshake other than tcp (proxyConnectMs, tunnelMs, starttlsMs). */
+  timings?: Record<string, number>;
+  /** Facts of the way to the handshake (proxyStatus). */
+  pathDetail?: Record<string, unknown>;
+  /** Counted into the result: proxyStatuses, starttlsReplies. */
+  pathTallies?: Record<string, string>;
   /** ClientHello written → handshake complete (set when the handshake completed, even if the certificate then failed). */
   ms: number | null;
   /** The tls.connect call: building and writing the ClientHello (not in `ms`; curl's appconnect − connect includes it). */
@@ -77,6 +89,10 @@ interface HandshakeSetup {
   alpn?: string[];
   insecure: boolean;
   family?: 4 | 6;
+  /** Whether a certificate is in the trust store (certificate.chain[].source). */
+  trusted?: (fingerprint256: string) => boolean;
+  /** A STARTTLS dialog before the ClientHello (the proxy is the target's). */
+  path?: TlsPathOptions;
   /**
    * Keep the session for a resumed handshake. Only then does the probe
    * listen for 'session': with a listener, Node serialises every ticket the
@@ -97,7 +113,7 @@ function codeOfAuthError(e: unknown): string | null {
 }
 
 /**
- * Connects over TCP, then runs one TLS handshake on that socket. The
+ * Connects over TCP (or through a proxy, then STARTTLS when asked), then runs one TLS handshake on that socket. The
  * handshake is timed from the return of tls.connect on the connected socket
  * (the ClientHello has been written by then) to 'secureConnect'. Never
  * throws for a network outcome.
@@ -109,27 +125,37 @@ export async function handshakeOnce(
   deadline: number,
   session?: Buffer,
 ): Promise<HandshakeResult> {
-  const tcp = await connectTcp({ host: t.host, port: t.port, timeoutMs: Math.max(1, deadline - now()), signal, family: setup.family });
-  if (tcp.outcome === 'reset') {
-    // The TCP handshake completed and the server reset at once: the TLS handshake is what failed
-    // (`conndx tcp --hold` calls the same connection phase app: after the handshake, never tcp).
+  const path = { family: setup.family, ...setup.path, ...(t.proxy ? { proxy: t.proxy } : {}) };
+  const way = await openTlsPath(t.host, t.port, path, signal, deadline, now);
+  const before = {
+    timings: way.timings,
+    ...(way.detail ? { pathDetail: way.detail } : {}),
+    ...(way.tallies ? { pathTallies: way.tallies } : {}),
+  };
+  if (way.outcome !== 'ok' || !way.socket) {
     return {
-      outcome: 'reset',
-      phase: 'tls',
-      tcpConnectMs: null,
+      outcome: way.outcome,
+      phase: way.phase,
+      tcpConnectMs: way.tcpConnectMs,
       ms: null,
-      cause: 'the server accepted the connection and reset it (RST) before the TLS handshake could start',
+      cause: way.cause,
+      local: way.local,
+      ...before,
     };
   }
-  if (tcp.outcome !== 'ok' || !tcp.socket) {
-    return { outcome: `tcp:${tcp.outcome}`, phase: 'tcp', tcpConnectMs: null, ms: null, cause: tcp.cause, local: tcp.local };
-  }
-  const socket = tcp.socket;
-  const tcpConnectMs = tcp.connectMs;
+  const socket = way.socket;
+  const tcpConnectMs = way.tcpConnectMs;
   const remaining = deadline - now();
   if (remaining <= 0 || signal.aborted) {
     socket.destroy();
-    return { outcome: 'timeout', phase: 'tls', tcpConnectMs, ms: null, cause: 'no time left for the handshake after the TCP connect' };
+    return {
+      outcome: 'timeout',
+      phase: 'tls',
+      tcpConnectMs,
+      ms: null,
+      cause: `no time left for the handshake after the ${way.phase} phase`,
+      ...before,
+    };
   }
 
   return new Promise<HandshakeResult>((resolve) => {
@@ -141,6 +167,11 @@ export async function handshakeOnce(
     let ok: HandshakeResult | undefined;
     let settle: NodeJS.Timeout | undefined;
     let s: tls.TLSSocket;
+    // Set at 'secureConnect' until the handshake is judged (below).
+    let secured = false;
+    const whenSecured = () => {
+      if (secured && !ok && !done) judgeSecured();
+    };
 
     const finish = (r: HandshakeResult, politely = false) => {
       if (done) return;
@@ -165,9 +196,11 @@ export async function handshakeOnce(
         s?.destroy();
         socket.destroy();
       }
-      resolve(helloMs === undefined ? r : { ...r, clientHelloMs: helloMs });
+      const r2 = { ...r, ...before };
+      resolve(helloMs === undefined ? r2 : { ...r2, clientHelloMs: helloMs });
     };
     const timer = setTimeout(() => {
+      whenSecured();
       if (ok) return finish(ok);
       finish({
         outcome: 'timeout',
@@ -178,7 +211,10 @@ export async function handshakeOnce(
         cause: `no complete handshake within ${Math.round(remaining)} ms (the server did not answer the ClientHello or stalled)`,
       });
     }, remaining);
-    const onAbort = () => finish(ok ?? { outcome: 'timeout', phase: 'tls', tcpConnectMs, ms: null, cause: 'aborted during the handshake' });
+    const onAbort = () => {
+      whenSecured();
+      finish(ok ?? { outcome: 'timeout', phase: 'tls', tcpConnectMs, ms: null, cause: 'aborted during the handshake' });
+    };
     signal.addEventListener('abort', onAbort, { once: true });
 
     let t0 = now();
@@ -216,6 +252,7 @@ export async function handshakeOnce(
       return;
     }
     s.on('end', () => {
+      whenSecured();
       endFirst = true;
       // A FIN after a completed handshake is the server's business, not a failed handshake.
       if (ok) finish(ok);
@@ -230,6 +267,7 @@ export async function handshakeOnce(
       });
     }
     s.on('error', (e: Error) => {
+      whenSecured();
       const c = classifyTlsError(e, { endFirst });
       // An alert after 'secureConnect' fails the handshake (TLS 1.3: the
       // server judges the client's certificate after its own Finished); a
@@ -245,7 +283,8 @@ export async function handshakeOnce(
         certificate: ok?.certificate,
       });
     });
-    s.on('close', () =>
+    s.on('close', () => {
+      whenSecured();
       finish(
         ok ?? {
           outcome: endFirst ? 'closed' : 'reset',
@@ -254,10 +293,21 @@ export async function handshakeOnce(
           ms: null,
           cause: 'the connection closed before the handshake completed',
         },
-      ),
-    );
+      );
+    });
+    // The handshake is complete at 'secureConnect'; our Finished, queued by
+    // OpenSSL, is written only when that callback returns. So the clock stops
+    // there and the bookkeeping (certificate facts, negotiated values) waits
+    // one turn of the loop, or until an event of this socket needs it: the
+    // server then sees our Finished when we completed, and a capture of the
+    // run shows the handshake time conndx reports.
     s.once('secureConnect', () => {
       ms = now() - t0;
+      secured = true;
+      setImmediate(whenSecured);
+    });
+    const judgeSecured = () => {
+      secured = false;
       delete (s as Partial<Pick<tls.TLSSocket, 'getPeerCertificate'>>).getPeerCertificate;
       const version = s.getProtocol();
       const cipher = s.getCipher();
@@ -277,6 +327,7 @@ export async function handshakeOnce(
           leaf: () => s.getPeerCertificate(false),
           chain: () => s.getPeerCertificate(true),
           authCode,
+          trusted: setup.trusted,
         },
         { ocspStapled: ocsp },
       );
@@ -323,7 +374,7 @@ export async function handshakeOnce(
           settle = setTimeout(() => finish(ok!, true), Math.max(0, deadline - now()));
           return;
         }
-        const wait = certRequested || setup.wantSession ? Math.min(deadline - now(), Math.max(20, 2 * ms)) : 0;
+        const wait = certRequested || setup.wantSession ? Math.min(deadline - now(), Math.max(20, 2 * ms!)) : 0;
         if (wait > 0) {
           if (!setup.wantSession) s.once('session', () => finish(ok!, true));
           settle = setTimeout(() => finish(ok!, true), wait);
@@ -331,7 +382,7 @@ export async function handshakeOnce(
         }
       }
       finish(setup.wantSession ? { ...ok, session: ticket ?? s.getSession() } : ok, true);
-    });
+    };
   });
 }
 
@@ -348,7 +399,7 @@ function toAttempt(h: HandshakeResult, extra: { resumed?: HandshakeResult; resum
   const cause = failedSecond ? `resumed handshake: ${r.cause ?? r.outcome}` : h.cause;
   if (cause && outcome !== 'ok') a.cause = cause;
   if (h.local || r?.local) a.local = true;
-  const timings: Record<string, number> = {};
+  const timings: Record<string, number> = { ...h.timings };
   if (h.tcpConnectMs !== null) timings.tcpConnectMs = h.tcpConnectMs;
   if (h.clientHelloMs !== undefined) timings.clientHelloMs = h.clientHelloMs;
   if (r?.ms !== null && r?.ms !== undefined && r.outcome === 'ok') timings.resumeHandshakeMs = r.ms;
@@ -360,11 +411,17 @@ function toAttempt(h: HandshakeResult, extra: { resumed?: HandshakeResult; resum
   if (h.certificate) facts.certificate = h.certificate;
   if (h.certProblem) facts.certProblem = h.certProblem;
   if (Object.keys(facts).length) a.facts = facts;
+  if (h.pathTallies) a.tallies = { ...h.pathTallies };
   if (extra.resumeWanted && h.outcome === 'ok') {
-    a.tallies = { resumption: r ? (r.negotiated?.resumed ? 'resumed' : r.outcome === 'ok' ? 'full' : 'failed') : 'no-session' };
+    a.tallies = {
+      ...a.tallies,
+      resumption: r ? (r.negotiated?.resumed ? 'resumed' : r.outcome === 'ok' ? 'full' : 'failed') : 'no-session',
+    };
   }
+  if (h.pathDetail) a.detail = { ...h.pathDetail };
   if (h.negotiated) {
     a.detail = {
+      ...a.detail,
       version: h.negotiated.version,
       cipher: h.negotiated.cipher,
       group: h.negotiated.group,
@@ -374,6 +431,10 @@ function toAttempt(h: HandshakeResult, extra: { resumed?: HandshakeResult; resum
     };
   }
   return a;
+}
+
+function pathOf(o: TlsProbeOptions): TlsPathOptions | undefined {
+  return o.starttls ? { starttls: o.starttls } : undefined;
 }
 
 function contextFor(o: TlsProbeOptions, pin?: TlsVersion): tls.SecureContext {
@@ -396,6 +457,8 @@ export function createTlsProbe(o: TlsProbeOptions): Probe<TlsTarget> {
     alpn: o.alpn,
     insecure: Boolean(o.insecure),
     family: o.family,
+    path: pathOf(o),
+    trusted: trustedBy(o.ca),
     wantSession: Boolean(o.resume),
   };
   // What a plaintext server says, asked once per target and run (not per attempt: a load of
@@ -436,7 +499,7 @@ export function createTlsProbe(o: TlsProbeOptions): Probe<TlsTarget> {
 export async function probeTlsVersions(t: TlsTarget, o: TlsProbeOptions, signal: AbortSignal): Promise<Record<TlsVersion, string>> {
   const out = {} as Record<TlsVersion, string>;
   for (const v of TLS_VERSIONS) {
-    const setup: HandshakeSetup = { context: contextFor(o, v), alpn: o.alpn, insecure: true, family: o.family };
+    const setup: HandshakeSetup = { context: contextFor(o, v), alpn: o.alpn, insecure: true, family: o.family, path: pathOf(o) };
     const h = await handshakeOnce(t, setup, signal, now() + o.timeoutMs);
     out[v] = h.outcome === 'ok' && h.negotiated?.version !== v ? `error` : h.outcome;
   }

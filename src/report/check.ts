@@ -151,6 +151,9 @@ export function renderPlan(file: string, specs: CheckSpec[]): string {
       if (s.tls.maxVersion) opts.push(`max ${s.tls.maxVersion}`);
       if (s.tls.versions) opts.push('versions');
       if (s.tls.resume) opts.push('resume');
+      if (s.tls.starttls) opts.push(`starttls ${s.tls.starttls}`);
+      // Without any credentials the URL carries.
+      if (s.tls.proxy) opts.push(`proxy ${s.tls.proxy.replace(/\/\/[^@/]*@/, '//')}`);
     }
     opts.push(`count ${s.count}`, `concurrency ${s.concurrency}`, `timeout ${dur(s.timeoutMs)}`, `interval ${dur(s.intervalMs)}`);
     if (s.retries) opts.push(`retries ${s.retries}`);

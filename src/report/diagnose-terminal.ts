@@ -105,7 +105,12 @@ export function renderDiagnose(c: ChalkInstance, r: DiagnoseResult, o: { verbose
   const full = o.verbose || r.verdict.status !== 'ok' || r.capture !== undefined;
   const out: string[] = [];
   const p = r.plan;
-  const chain = ['dns' as const, 'tcp', ...(p.tls ? ['tls'] : []), ...(p.http ? ['http'] : [])].filter((x) => x !== 'dns' || r.dns);
+  const chain = [
+    'dns' as const,
+    'tcp',
+    ...(p.tls ? (p.starttls ? [`starttls ${p.starttls}`, 'tls'] : ['tls']) : []),
+    ...(p.http ? ['http'] : []),
+  ].filter((x) => x !== 'dns' || r.dns);
   out.push(c.bold(wrap(`conndx diagnose ${escapeControl(r.target)}`, WIDTH)));
   out.push(
     c.dim(

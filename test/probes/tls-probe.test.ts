@@ -97,6 +97,7 @@ describe('certificates', () => {
       'ocspStapled',
       'key',
       'fingerprint256',
+      'chain',
     ]);
   });
   test('facts are reported when verification fails', async () => {

@@ -19,6 +19,7 @@ import { write, warn, type CliContext } from '../context.js';
 import { DURATION_MAX_MS, isValidHostName, parseDuration, parseHostPort, parseStatusRanges } from '../../parse.js';
 import { addProbeOptions, parseProbeOptions } from '../probe-options.js';
 import { tlsOptionsFrom } from './tls.js';
+import { STARTTLS_DEFAULT_PORTS, STARTTLS_SCHEMES } from '../../probes/starttls.js';
 
 /** "https://api.example.com/healthz", "db.internal:5432", "[::1]:443", "api.example.com" (443). */
 export function parseDiagnoseTarget(raw: string): DiagnoseTarget {
@@ -28,8 +29,12 @@ export function parseDiagnoseTarget(raw: string): DiagnoseTarget {
   const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(text);
   if (m) {
     const scheme = m[1]!.toLowerCase();
-    if (scheme !== 'http' && scheme !== 'https') {
-      throw new ConndxError('CONNDX_BAD_TARGET', `bad target "${raw}": only http:// and https:// URLs, or host:port`);
+    const starttls = STARTTLS_SCHEMES[scheme];
+    if (scheme !== 'http' && scheme !== 'https' && !starttls) {
+      throw new ConndxError(
+        'CONNDX_BAD_TARGET',
+        `bad target "${raw}": only http:// and https:// URLs, ${Object.keys(STARTTLS_SCHEMES).join(':// ')}:// (STARTTLS) URLs, or host:port`,
+      );
     }
     let u: URL;
     try {
@@ -43,11 +48,13 @@ export function parseDiagnoseTarget(raw: string): DiagnoseTarget {
     const family = isIP(host) as 0 | 4 | 6;
     if (!family && !isValidHostName(host))
       throw new ConndxError('CONNDX_BAD_TARGET', `bad target "${raw}": "${host}" is not a host name or address`);
-    const port = u.port ? Number(u.port) : URL_DEFAULT_PORTS[scheme];
+    const port = u.port ? Number(u.port) : starttls ? STARTTLS_DEFAULT_PORTS[starttls] : URL_DEFAULT_PORTS[scheme as 'http' | 'https'];
     if (port < 1 || port > 65535) throw new ConndxError('CONNDX_BAD_TARGET', `bad target "${raw}": port must be 1-65535`);
-    return { raw: text, scheme, host, family, port, path: `${u.pathname || '/'}${u.search}` };
+    // A database or mail URL names a server, not a document: its path (a database name) is not requested.
+    if (starttls) return { raw: text, scheme: null, host, family, port, path: null, starttls };
+    return { raw: text, scheme: scheme as 'http' | 'https', host, family, port, path: `${u.pathname || '/'}${u.search}` };
   }
-  const hp = parseHostPort(text, 443);
+  const hp = parseHostPort(text, URL_DEFAULT_PORTS.https);
   return { raw: text, scheme: null, host: hp.host, family: hp.family, port: hp.port, path: null };
 }
 
@@ -94,6 +101,10 @@ export function registerDiagnose(program: Command, ctx: CliContext): Command {
     .option('--hosts <file>', 'a hosts(5) file to consult first (implies the emulated stub resolver; at most 1 MiB)')
     .option('--tls', 'negotiate TLS whatever the port (default: https:// or a TLS port such as 443)')
     .option('--no-tls', 'never negotiate TLS')
+    .option(
+      '--starttls <protocol>',
+      'upgrade a plaintext connection before TLS: smtp, imap, pop3, postgres, ldap or mysql (smtp:// and postgres:// URLs do)',
+    )
     .option('--http [path]', 'send one HTTP GET (default for http:// and https:// URLs; path default /)')
     .option(
       '--expect-status <list>',
@@ -224,6 +235,7 @@ degraded or failing (a name that does not resolve included), 3 unusable input.`,
           alpn: tlsOpts.alpn,
           minVersion: tlsOpts.minVersion,
           maxVersion: tlsOpts.maxVersion,
+          ...(tlsOpts.starttls ? { starttls: tlsOpts.starttls } : {}),
         },
         sni: o.sni === undefined ? undefined : String(o.sni),
         httpPath,

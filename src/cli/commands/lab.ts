@@ -89,9 +89,11 @@ Everything binds 127.0.0.1 only. Each line names the outcome a probe should repo
         const tlsOk = eps.find((e) => e.kind === 'tls' && e.expect === 'ok') ?? eps.find((e) => e.kind === 'tls');
         if (caFile && tlsOk) {
           ctx.stdout.write(`lab CA: ${caFile}${tmp ? ' (removed when the lab stops; --ca-out FILE keeps one)' : ''}\n`);
-          ctx.stdout.write(
-            `try: conndx tls ${formatHostPort(tlsOk.host, tlsOk.port)} --sni ${String(tlsOk.info?.sni ?? 'lab.conndx.test')} --ca ${caFile}\n`,
+          // The endpoint's own command (its --starttls or --proxy included), without the lab's small count and timeout.
+          const args = tryArgs(tlsOk, caFile).filter(
+            (x, i, all) => !['-c', '--timeout'].includes(x) && !['-c', '--timeout'].includes(all[i - 1] ?? ''),
           );
+          ctx.stdout.write(`try: conndx ${args.join(' ')}\n`);
         }
       }
       await new Promise<void>((resolve) => {

@@ -14,6 +14,9 @@ import { addProbeOptions, describePacing, parseProbeOptions, type ProbeRunOption
 import { kindSummaryParts, lookupLines, runProbeCommand } from '../run-probe.js';
 import { reportUnresolved } from '../unresolved.js';
 import { rawTlsOptionsFrom, runRawTls, wantsRaw } from '../raw-tls.js';
+import { proxyFlag, starttlsFlag } from '../tls-path.js';
+import { STARTTLS_DEFAULT_PORTS } from '../../probes/starttls.js';
+import type { ProxyConfig } from '../../probes/proxy.js';
 
 /** "TLSv1.3", "tlsv1.3", "1.3", "TLS1.3" → "TLSv1.3". */
 export function parseTlsVersion(text: string, flag: string): TlsVersion {
@@ -48,6 +51,8 @@ function readPem(file: string, flag: string, kind: 'CERTIFICATE' | 'PRIVATE KEY'
 export function tlsOptionsFrom(o: Record<string, unknown>, run: ProbeRunOptions): TlsProbeOptions {
   const opts: TlsProbeOptions = { timeoutMs: run.timeoutMs, insecure: Boolean(o.insecure), resume: Boolean(o.resume) };
   if (run.family) opts.family = run.family;
+  const starttls = starttlsFlag(o.starttls);
+  if (starttls) opts.starttls = starttls;
   if (o.alpn !== undefined) opts.alpn = parseAlpn(String(o.alpn));
   if (o.minVersion !== undefined) opts.minVersion = parseTlsVersion(String(o.minVersion), '--min-version');
   if (o.maxVersion !== undefined) opts.maxVersion = parseTlsVersion(String(o.maxVersion), '--max-version');
@@ -94,6 +99,11 @@ export function registerTls(program: Command, ctx: CliContext): Command {
     .option('--versions', 'also try one handshake pinned to each of TLSv1.2 and TLSv1.3 and report which the server accepts')
     .option('--resume', "a second handshake per attempt resuming the first one's session (reported as negotiated.resumed)")
     .option(
+      '--starttls <protocol>',
+      'upgrade a plaintext connection first: smtp, imap, pop3, postgres, ldap or mysql (its own phase, timed apart)',
+    )
+    .option('--proxy <url>', 'tunnel through an HTTP CONNECT proxy, http://HOST:PORT; "env": HTTPS_PROXY unless NO_PROXY names the target')
+    .option(
       '--raw',
       'send a hand-built ClientHello (X25519MLKEM768 and x25519 key shares, GREASE) and report the ServerHello, HelloRetryRequest, alert or silence',
     )
@@ -116,10 +126,17 @@ Examples:
   conndx tls vip:8443 --ca internal-ca.pem --count 2000 --concurrency 500
   conndx tls mtls.internal:443 --cert client.pem --key client.key --resume
   conndx tls api.example.com:443 --raw --groups --large-hello
+  conndx tls mail.example.com:587 --starttls smtp
+  conndx tls db.example.com --starttls postgres --ca db-ca.pem
+  conndx tls api.example.com:443 --proxy http://proxy.example.com:3128
 
-Latency: "tls handshake" is ClientHello sent to handshake complete; "tcp connect" (SYN to established) is apart.
+Latency: "tls handshake" is ClientHello sent to handshake complete; "tcp connect" (SYN to established),
+         "starttls" (the plaintext upgrade) and the proxy's connect and CONNECT answer are apart.
 Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid cert-hostname-mismatch
-          cert-untrusted cert-chain-incomplete error tcp:<tcp outcome>`,
+          cert-untrusted cert-chain-incomplete not-tls protocol-error error tcp:<tcp outcome>
+          starttls-not-offered starttls-refused starttls-timeout starttls-closed starttls-reset starttls-protocol-error
+          proxy-refused proxy-timeout proxy-unreachable proxy-error (connect to the proxy)
+          proxy-denied proxy-answer-timeout proxy-closed proxy-reset proxy-protocol-error (its answer to CONNECT)`,
   );
   cmd.action(async (args: string[], o: Record<string, unknown>) => {
     const run = parseProbeOptions(o);
@@ -128,14 +145,21 @@ Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid c
     if (o.sni !== undefined && !isValidHostName(String(o.sni))) {
       throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --sni "${String(o.sni)}": not a host name`);
     }
+    const proxy = proxyFlag(o.proxy, run.family, ctx.env);
     const { raw: rawTargets, hps: parsed } = await parseTargetList(args, {
-      defaultPort: TLS_DEFAULT_PORT,
+      defaultPort: popts.starttls ? STARTTLS_DEFAULT_PORTS[popts.starttls] : TLS_DEFAULT_PORT,
       family: run.family,
       stdin: ctx.stdin,
     });
 
+    // Through a proxy the proxy resolves the name (CONNECT names it as written).
+    const proxies = new Map<string, ProxyConfig>();
+    for (const hp of parsed) {
+      const via = await proxy?.forTarget(hp.host, hp.port);
+      if (via) proxies.set(hp.raw, via);
+    }
     // Resolve each name once, before the run (as `conndx tcp` does); the lookup time is reported apart.
-    const { resolved, targets } = await resolveTargets(parsed, run.family);
+    const { resolved, targets } = await resolveTargets(parsed, run.family, undefined, { asWritten: (hp) => proxies.has(hp.raw) });
     // A name that does not resolve is a finding about that target: the others are still probed.
     const { unresolved, done } = await reportUnresolved(
       ctx,
@@ -149,6 +173,7 @@ Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid c
 
     const settings: TlsKindSettings = { probe: popts, versions: Boolean(o.versions) };
     if (o.sni !== undefined) settings.sni = String(o.sni);
+    if (proxies.size) settings.proxies = proxies;
     if (raw) {
       // The raw prober builds its own ClientHello: it takes the same targets and SNI, not the plan.
       const rawTargets2: TargetRef<TlsTarget>[] = targets.map((t) => ({
@@ -166,7 +191,8 @@ Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid c
       opts: run,
       engineTimeoutMs: built.engineTimeoutMs,
       header: [
-        `CONNDX TLS ${rawTargets.join(' ')}${sni ? ` sni=${sni}` : ''}${popts.alpn ? ` alpn=${popts.alpn.join(',')}` : ''} (${describePacing(run)})`,
+        `CONNDX TLS ${rawTargets.join(' ')}${sni ? ` sni=${sni}` : ''}${popts.alpn ? ` alpn=${popts.alpn.join(',')}` : ''}` +
+          `${popts.starttls ? ` starttls=${popts.starttls}` : ''}${proxies.size ? ` proxy=${[...proxies.values()][0]!.url}` : ''} (${describePacing(run)})`,
         ...lookupLines(targets),
       ].join('\n'),
       ...kindSummaryParts(tlsKind.summary(settings), ctx),

@@ -1,7 +1,16 @@
 import { fmtMs } from '../../core/format.js';
 import { TLS_DEFAULT_PORT } from '../../core/tls.js';
-import { ENGINE_OUTCOMES, TCP_OUTCOMES, TLS_OUTCOMES, type ProbePlan, type ProbeResult, type TargetRef } from '../../core/types.js';
+import {
+  ENGINE_OUTCOMES,
+  TCP_OUTCOMES,
+  TLS_OUTCOMES,
+  tlsOutcomePhase,
+  type ProbePlan,
+  type ProbeResult,
+  type TargetRef,
+} from '../../core/types.js';
 import { CERT_WARN_DAYS, type CertificateFacts } from '../cert.js';
+import type { ProxyConfig } from '../proxy.js';
 import {
   createTlsProbe,
   probeTlsVersions,
@@ -24,6 +33,8 @@ export interface TlsKindSettings {
   sni?: string;
   /** After the run, one handshake pinned to each version per target (reported as `versions`). */
   versions?: boolean;
+  /** The HTTP CONNECT proxy of each target that goes through one, by target key (`--proxy`, NO_PROXY applied). */
+  proxies?: ReadonlyMap<string, ProxyConfig>;
 }
 
 const yesNo = (b: unknown) => (b ? 'yes' : 'no');
@@ -61,6 +72,20 @@ export function tlsSummaryLines(r: ProbeResult, c: Paint): string[] {
     );
     if (cert.key) out.push(`  key ${cert.key}`);
     if (cert.fingerprint256) out.push(`  sha256 ${cert.fingerprint256}`);
+    if (cert.chain?.length) {
+      out.push('  chain, leaf first:');
+      cert.chain.forEach((x, i) => {
+        const left =
+          x.daysLeft < 0
+            ? c.red(`expired ${-x.daysLeft} days ago`)
+            : x.daysLeft < CERT_WARN_DAYS
+              ? c.yellow(`${x.daysLeft} days left`)
+              : `${x.daysLeft} days left`;
+        out.push(`    ${i} ${x.subject}  (${x.source === 'sent' ? 'sent' : 'from the trust store'})`);
+        out.push(`      issuer ${x.issuer}, ${left}, key ${x.key ?? '-'}`);
+        out.push(`      sha256 ${x.fingerprint256}`);
+      });
+    }
   }
   if (typeof r.answeredWith === 'string') out.push(c.red(`not TLS: the server answered in plaintext: ${r.answeredWith}`));
   const problem = r.certProblem as CertProblem | undefined;
@@ -95,7 +120,10 @@ export function tlsWarnings(r: ProbeResult): string[] {
 const summary: KindSummary = {
   phaseLabel: 'tls handshake',
   timingRows: [
+    ['proxyConnectMs', 'proxy connect'],
+    ['tunnelMs', 'proxy CONNECT'],
     ['tcpConnectMs', 'tcp connect'],
+    ['starttlsMs', 'starttls'],
     ['resumeHandshakeMs', 'tls resumed'],
   ],
   extra: tlsSummaryLines,
@@ -109,6 +137,12 @@ const summary: KindSummary = {
     if (d.certProblem && r.outcome === 'ok') parts.push(`(${String(d.certProblem)} ignored)`);
     const tcp = r.timings?.tcpConnectMs;
     if (tcp !== undefined) parts.push(`tcp ${fmtMs(tcp)} ms`);
+    const px = r.timings?.proxyConnectMs;
+    if (px !== undefined) parts.push(`proxy ${fmtMs(px)} ms`);
+    const tun = r.timings?.tunnelMs;
+    if (tun !== undefined) parts.push(`CONNECT ${String(d.proxyStatus ?? '')} ${fmtMs(tun)} ms`);
+    const st = r.timings?.starttlsMs;
+    if (st !== undefined) parts.push(`starttls ${fmtMs(st)} ms`);
     return parts.join(' ');
   },
 };
@@ -124,12 +158,19 @@ export const tlsKind: ProbeKind<TlsKindSettings> = {
   defaultPort: TLS_DEFAULT_PORT,
   // TLS alerts (alert:<name>) are open-ended: they appear when first seen.
   outcomes: [...TLS_OUTCOMES, ...TCP_OUTCOMES.filter((o) => o !== 'ok').map((o) => `tcp:${o}`), ...ENGINE_OUTCOMES],
-  phaseOfOutcome: (o) => (o.startsWith('tcp:') ? 'tcp' : 'tls'),
+  // tcp:*, and the phases before the handshake: proxy-*, starttls-* (core/types.ts tlsOutcomePhase).
+  phaseOfOutcome: tlsOutcomePhase,
   summary: () => summary,
   plan(s, resolved: ResolvedTarget[], env = {}) {
     const targets: TargetRef<TlsTarget>[] = resolved.map((t) => ({
       key: t.key,
-      target: { key: t.key, host: t.address, port: t.port, serverName: serverNameOf(t, s.sni) },
+      target: {
+        key: t.key,
+        host: t.address,
+        port: t.port,
+        serverName: serverNameOf(t, s.sni),
+        ...(s.proxies?.get(t.key) ? { proxy: s.proxies.get(t.key)! } : {}),
+      },
     }));
     const plan: ProbePlan<TlsTarget> = {
       probe: 'tls',
