@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterAll, describe, expect, test } from 'vitest';
 import { BIN } from '../helpers/lab.js';
-import { DNS_CASES, hostileDns, hostileTcp, TLS_CASES, type Hostile } from './servers.js';
+import { DNS_CASES, DNS_TCP_CASES, hostileDns, hostileTcp, HTTP_CASES, TLS_CASES, type Hostile } from './servers.js';
 
 /**
  * Every probe against a hostile server ends within --timeout (measured by the
@@ -83,5 +83,71 @@ describe('TLS probe against hostile servers', () => {
       `hostile tls ${name}: run ${r.json.elapsedMs} ms, wall ${r.wallMs.toFixed(0)} ms (timeout ${TIMEOUT_MS}), rss ${r.rssMB?.toFixed(0)} MB, outcomes ${JSON.stringify(r.json.outcomes)}, exit ${r.code}`,
     );
     expect(r.json.outcomes.ok ?? 0).toBe(0);
+  });
+});
+
+describe('DNS over TCP against hostile resolvers', () => {
+  test.each(Object.keys(DNS_TCP_CASES))('%s', async (name) => {
+    const h = await hostileTcp(DNS_TCP_CASES[name]!);
+    open.push(h);
+    const r = await conndx([
+      'dns',
+      'lab.test',
+      '--tcp',
+      '--server',
+      `127.0.0.1:${h.port}`,
+      '-c',
+      '1',
+      '--timeout',
+      `${TIMEOUT_MS}ms`,
+      '--json',
+    ]);
+    check(r, name);
+    console.log(
+      `hostile dns-tcp ${name}: run ${r.json.elapsedMs} ms, wall ${r.wallMs.toFixed(0)} ms (timeout ${TIMEOUT_MS}), rss ${r.rssMB?.toFixed(0)} MB, outcomes ${JSON.stringify(r.json.outcomes)}, exit ${r.code}`,
+    );
+    // The 64 KB reply is a real (if huge) answer; the others never complete one.
+    if (name !== 'reply-64KB') expect(r.json.outcomes.ok ?? 0, `${name}: no endless reply counts as an answer`).toBe(0);
+  });
+});
+
+describe('diagnose HTTP phase against hostile servers', () => {
+  test.each(Object.keys(HTTP_CASES))('%s', async (name) => {
+    const h = await hostileTcp(HTTP_CASES[name]!);
+    open.push(h);
+    const t0 = performance.now();
+    const [cmd, argv] = TIME
+      ? [
+          TIME,
+          [
+            '-f',
+            'RSS_KB=%M',
+            process.execPath,
+            BIN,
+            'diagnose',
+            `http://127.0.0.1:${h.port}/`,
+            '-c',
+            '1',
+            '--timeout',
+            `${TIMEOUT_MS}ms`,
+            '--json',
+          ],
+        ]
+      : [process.execPath, [BIN, 'diagnose', `http://127.0.0.1:${h.port}/`, '-c', '1', '--timeout', `${TIMEOUT_MS}ms`, '--json']];
+    const out = await new Promise<{ stdout: string; stderr: string }>((resolve) =>
+      execFile(cmd, argv, { maxBuffer: 1 << 24, timeout: 60_000 }, (_e, stdout, stderr) => resolve({ stdout, stderr })),
+    );
+    const wallMs = performance.now() - t0;
+    const json = JSON.parse(out.stdout) as { http: { outcomes: Record<string, number> } | null; verdict: { phase: string } };
+    const m = /RSS_KB=(\d+)/.exec(out.stderr);
+    const rss = m ? Number(m[1]) / 1024 : null;
+    console.log(
+      `hostile http ${name}: wall ${wallMs.toFixed(0)} ms, rss ${rss?.toFixed(0)} MB, http ${JSON.stringify(json.http?.outcomes)}`,
+    );
+    expect(json.http, `${name}: the request phase ran`).not.toBeNull();
+    expect(Object.keys(json.http!.outcomes).length).toBeGreaterThan(0);
+    // A process that reads forever would be killed at 60 s: it ends within a few timeouts (tcp, http).
+    expect(wallMs).toBeLessThan(4 * TIMEOUT_MS + 5000);
+    if (rss !== null) expect(rss).toBeLessThan(200);
   });
 });

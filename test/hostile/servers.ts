@@ -169,3 +169,65 @@ export const TLS_CASES: Record<string, (c: Socket) => void> = {
   },
   silent: () => {},
 };
+
+/** A DNS answer to `q` over TCP: the 2-byte length, then `body` (built from the query). */
+const tcpFramed = (msg: Buffer) => Buffer.concat([Buffer.from([msg.length >> 8, msg.length & 255]), msg]);
+
+/** Reads one length-prefixed DNS query from a TCP connection, then runs `then` with it. */
+function onTcpQuery(c: Socket, then: (q: Buffer) => void): void {
+  let buf = Buffer.alloc(0);
+  const on = (d: Buffer) => {
+    buf = Buffer.concat([buf, d]);
+    if (buf.length < 2) return;
+    const n = buf.readUInt16BE(0);
+    if (buf.length < 2 + n) return;
+    c.off('data', on);
+    then(buf.subarray(2, 2 + n));
+  };
+  c.on('data', on);
+}
+
+/** Hostile resolvers over TCP (the probe asks with --tcp). */
+export const DNS_TCP_CASES: Record<string, (c: Socket) => void> = {
+  // a 65,535-byte reply (the most a length prefix can say) of 4,000 A records with padding
+  'reply-64KB': (c) =>
+    onTcpQuery(c, (q) => {
+      const id = q.readUInt16BE(0);
+      const question = q.subarray(12);
+      const rr = Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1]);
+      const n = Math.floor((65535 - 12 - question.length) / rr.length);
+      const msg = Buffer.concat([header(id, 1, n), question, ...Array.from({ length: n }, () => rr)]);
+      const padded = Buffer.concat([msg, Buffer.alloc(65535 - msg.length)]);
+      c.write(tcpFramed(padded));
+    }),
+  // a length prefix of 65,535, then one byte every 50 ms, forever
+  'endless-slow-reply': (c) =>
+    onTcpQuery(c, () => {
+      c.write(Buffer.from([0xff, 0xff]));
+      trickle(c, () => Buffer.from([0]), 50);
+    }),
+  // replies that never end: length-prefixed garbage messages back to back, as fast as the socket takes them
+  'endless-messages': (c) =>
+    onTcpQuery(c, () => {
+      trickle(c, () => tcpFramed(Buffer.alloc(512, 0xab)), 1);
+    }),
+};
+
+/** Hostile HTTP servers for diagnose's request phase. */
+export const HTTP_CASES: Record<string, (c: Socket) => void> = {
+  // a status line that never ends
+  'endless-status-line': (c) => c.once('data', () => trickle(c, () => Buffer.alloc(4096, 0x41), 2)),
+  // a 200 status line, then header lines forever
+  'endless-headers': (c) =>
+    c.once('data', () => {
+      c.write('HTTP/1.1 200 OK\r\n');
+      let i = 0;
+      trickle(c, () => Buffer.from(`X-Filler-${i++}: ${'x'.repeat(200)}\r\n`), 1);
+    }),
+  // a 200 with an endless chunked body
+  'endless-body': (c) =>
+    c.once('data', () => {
+      c.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n');
+      trickle(c, () => Buffer.from(`4000\r\n${'y'.repeat(0x4000)}\r\n`), 1);
+    }),
+};
