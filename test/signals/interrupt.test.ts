@@ -78,3 +78,31 @@ describe('interrupts end the run with what was done and an "interrupted" exit co
     expect(Object.keys(json.outcomes)).toContain('timeout');
   }, 40_000);
 });
+
+describe('diagnose and check stop on a signal too, with what they found', () => {
+  test('diagnose against a silent TLS server, SIGINT: exit 130, a verdict on what ran', async () => {
+    const h = await hostileTcp(TLS_CASES.silent!);
+    open.push(h);
+    // 200 handshakes of 2 s would take minutes; the signal comes after 2.5 s.
+    const r = await runAndSignal(['diagnose', `https://127.0.0.1:${h.port}/`, '-c', '200', '--timeout', '2s', '--json'], 'SIGINT', 2500);
+    expect(r.code, r.stderr).toBe(130);
+    const json = JSON.parse(r.stdout) as { verdict: { status: string; phase: string }; tls: { attempts: number } | null };
+    expect(json.verdict.status).not.toBe('ok');
+    expect(r.ms).toBeLessThan(5000);
+  }, 40_000);
+
+  test('check, SIGTERM: exit 143 after one status line', async () => {
+    const h = await hostileTcp(TLS_CASES.silent!);
+    open.push(h);
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'conndx-sig-'));
+    const file = join(dir, 'c.yaml');
+    writeFileSync(file, `checks:\n  - name: silent\n    tls: 127.0.0.1:${h.port}\n    count: 200\n    timeout: 2s\n`);
+    const r = await runAndSignal(['check', '--config', file], 'SIGTERM', 2500);
+    expect(r.code, r.stderr).toBe(143);
+    expect(r.stdout.trim().split('\n')[0]).toMatch(/^CONNDX (OK|WARNING|CRITICAL|UNKNOWN)\b/);
+    expect(r.ms).toBeLessThan(5000);
+  }, 40_000);
+});
