@@ -107,6 +107,9 @@ export function planOf(o: DiagnoseOptions): DiagnosePlan {
   };
 }
 
+/** Identical timeouts in a row (on every address, none answered) after which a connection phase stops and concludes. */
+export const STOP_AFTER_TIMEOUTS = 3;
+
 /** How long diagnose watches a plain TCP service after the handshake for a reset or close. */
 export const DIAGNOSE_TCP_WATCH_MS = 500;
 const round = (x: number) => Math.round(x * 1000) / 1000;
@@ -201,6 +204,46 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
     signal,
     argv: o.argv,
   });
+
+  /**
+   * The options of a connection phase that stops early: once every address has timed out
+   * STOP_AFTER_TIMEOUTS times in a row and none answered, more of the same proves nothing and
+   * costs --timeout each. `stopped()` says whether it did (the phase result then carries
+   * `stoppedEarly`).
+   */
+  const phaseExec = (targets: number, timeoutMs: number) => {
+    const stop = new AbortController();
+    const outer = () => stop.abort();
+    signal.addEventListener('abort', outer, { once: true });
+    const streak = new Map<string, number>();
+    let answered = false;
+    let stopped = false;
+    const base = exec(targets, timeoutMs);
+    const opts: ExecOptions = {
+      ...base,
+      signal: stop.signal,
+      onAttempt: (r) => {
+        if (r.outcome === 'timeout' || r.outcome === 'tcp:timeout') streak.set(r.target, (streak.get(r.target) ?? 0) + 1);
+        else answered = true;
+        const all = streak.size === targets && [...streak.values()].every((n) => n >= STOP_AFTER_TIMEOUTS);
+        if (!answered && all && (o.count ?? 0) > STOP_AFTER_TIMEOUTS && !stop.signal.aborted) {
+          stopped = true;
+          stop.abort();
+        }
+      },
+    };
+    return {
+      opts,
+      done(res: ProbeResult) {
+        signal.removeEventListener('abort', outer);
+        if (stopped && !signal.aborted) {
+          res.stoppedEarly = { after: STOP_AFTER_TIMEOUTS, outcome: 'timeout', of: o.count, timeoutMs };
+          delete (res.timing as { interrupted?: boolean } | undefined)?.interrupted;
+        }
+        return res;
+      },
+    };
+  };
 
   const t = o.target;
   let dns: DnsPhase | null = null;
@@ -300,7 +343,9 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
     // server that accepts and then resets or closes is seen, as `conndx tcp --hold` sees it.
     const holdMs = plan.tls || plan.http ? 0 : Math.min(DIAGNOSE_TCP_WATCH_MS, o.timeoutMs);
     const built = await PROBERS.tcp.plan({ timeoutMs: o.timeoutMs, holdMs, close: 'fin' }, targets);
-    ({ result: tcp } = await executeProbe({ ...built.plan, label }, exec(targets.length, built.engineTimeoutMs)));
+    const ph = phaseExec(targets.length, built.engineTimeoutMs);
+    ({ result: tcp } = await executeProbe({ ...built.plan, label }, ph.opts));
+    ph.done(tcp);
     keyed(
       tcp,
       targets.map((x) => x.key),
@@ -320,7 +365,9 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
         timeoutMs: o.timeoutMs,
       };
       const built = await PROBERS.tls.plan({ probe, sni: plan.sni ?? undefined }, targets);
-      ({ result: tlsRes } = await executeProbe({ ...built.plan, label }, exec(targets.length, built.engineTimeoutMs)));
+      const ph = phaseExec(targets.length, built.engineTimeoutMs);
+      ({ result: tlsRes } = await executeProbe({ ...built.plan, label }, ph.opts));
+      ph.done(tlsRes);
       keyed(
         tlsRes,
         targets.map((x) => x.key),

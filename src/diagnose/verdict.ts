@@ -254,6 +254,11 @@ function judgeConn(
       summary = `${label} fails intermittently: ${res.failed} of ${res.attempts} attempts (${describeOutcome(phase, outcome)}).`;
     }
     const evidence: string[] = [];
+    const early = res.stoppedEarly as { after: number; of: number; timeoutMs: number } | undefined;
+    if (early)
+      evidence.push(
+        `stopped after ${early.after} identical timeouts of ${ms(early.timeoutMs)} on every address (of --count ${early.of}): more would only wait longer`,
+      );
     for (const [k, r] of entries) {
       evidence.push(`${k}: ${outcomeList(r)}${r.errors ? `; ${Object.keys(r.errors).join('; ')}` : ''}`);
       evidence.push(...detail(k, r));

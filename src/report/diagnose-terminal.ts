@@ -32,6 +32,8 @@ export interface WaterfallRow {
   p99: number | null;
   /** Attempts behind the figures. */
   n: number;
+  /** When no attempt of the phase succeeded: its most frequent outcome (e.g. timeout). */
+  failed?: string;
 }
 
 /** Lookup, connect, TLS and first byte, from the phase results (p50 and p99 of the successful attempts). */
@@ -39,7 +41,16 @@ export function waterfallRows(r: Pick<DiagnoseResult, 'dns' | 'tcp' | 'tls' | 'h
   const rows: WaterfallRow[] = [];
   const row = (phase: string, res: ProbeResult | null) => {
     if (!res) return;
-    rows.push({ phase, p50: res.latencyMs?.p50 ?? null, p99: res.latencyMs?.p99 ?? null, n: res.succeeded });
+    const worst = Object.entries(res.outcomes)
+      .filter(([k]) => k !== 'ok')
+      .sort((a, b) => b[1] - a[1])[0]?.[0];
+    rows.push({
+      phase,
+      p50: res.latencyMs?.p50 ?? null,
+      p99: res.latencyMs?.p99 ?? null,
+      n: res.succeeded,
+      ...(res.succeeded === 0 && worst ? { failed: worst } : {}),
+    });
   };
   if (r.dns) {
     if (r.dns.attempts > 0) row('lookup', r.dns);
@@ -134,10 +145,19 @@ export function renderDiagnose(c: ChalkInstance, r: DiagnoseResult, o: { verbose
     for (const x of rows) {
       const start = Math.round((at / total) * barWidth);
       const len = x.p50 === null ? 0 : Math.max(1, Math.round((x.p50 / total) * barWidth));
-      trows.push([x.phase, fmtMs(x.p50), fmtMs(x.p99), x.p50 === null ? c.red('failed') : ' '.repeat(start) + '█'.repeat(len)]);
+      // A failed phase says how: a timeout took the whole --timeout, every time.
+      const how =
+        x.failed === 'timeout' || x.failed === 'tcp:timeout'
+          ? `failed: timeout after ${fmtElapsed(p.timeoutMs)}`
+          : `failed: ${x.failed ?? '-'}`;
+      trows.push([x.phase, fmtMs(x.p50), fmtMs(x.p99), x.p50 === null ? c.red(how) : ' '.repeat(start) + '█'.repeat(len)]);
       at += x.p50 ?? 0;
     }
-    out.push(c.bold('waterfall') + c.dim(` (p50 bars, ${fmtMs(total)} ms in all)`));
+    const broken = rows.find((x) => x.p50 === null);
+    out.push(
+      c.bold('waterfall') +
+        c.dim(broken ? ` (p50 bars of the phases that worked; ${broken.phase} failed)` : ` (p50 bars, ${fmtMs(total)} ms in all)`),
+    );
     out.push(table(trows, { header: true, indent: '  ' }));
     if (full) out.push('');
   }

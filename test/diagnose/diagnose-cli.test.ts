@@ -147,6 +147,21 @@ describe('diagnose names the phase and outcome of each lab fault', () => {
     expect(code).toBe(1);
   });
 
+  test('dropped SYNs: the phase stops after 3 identical timeouts and concludes; the waterfall says how it failed', async () => {
+    const target = `db.v4.lab.test:${eps['tcp-drop']!.port}`;
+    const { json } = await diag(target, ['--count', '10', '--timeout', '300ms']);
+    expect(json.verdict).toMatchObject({ status: 'failing', phase: 'tcp', outcome: 'timeout' });
+    expect(json.tcp.attempts).toBe(3);
+    expect(json.tcp.outcomes).toEqual({ timeout: 3 });
+    expect(json.tcp.stoppedEarly).toMatchObject({ after: 3, outcome: 'timeout', of: 10 });
+    expect(json.verdict.evidence.join('\n')).toMatch(/stopped after 3 identical timeouts/);
+    // Three attempts, not ten: the phase took three timeouts' time, not ten.
+    expect(json.tcp.elapsedMs).toBeLessThan(10 * 300);
+    const text = await runCli(['diagnose', target, ...b.args(['--count', '10', '--timeout', '300ms'])]);
+    expect(text.stdout).toMatch(/connect +- +- +failed: timeout after 300 ms/);
+    expect(text.stdout).toMatch(/waterfall \(p50 bars of the phases that worked; connect failed\)/);
+  });
+
   test('reset after the ClientHello: phase tls, outcome reset (TCP itself healthy)', async () => {
     const { json } = await diag(`https://api.v4.lab.test:${eps['tls-rst-after-hello']!.port}/`, ['--count', '2', ...tlsArgs()]);
     expect(json.verdict).toMatchObject({ status: 'failing', phase: 'tls', outcome: 'reset' });
