@@ -1,13 +1,12 @@
 // Real traffic on 127.0.0.1 captured by tcpdump (needs root and tcpdump), then read back:
 // the phases conndx names must be the ones the test caused.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import { analyzeCapture } from '../../src/capture/index.js';
-import { requireTool } from '../helpers/capture-env.js';
+import { requireTool, startTcpdump } from '../helpers/capture-env.js';
 
 const need = requireTool('tcpdump', true);
 
@@ -45,19 +44,8 @@ test.skipIf(!need.ok).each(['lo'])(
     await new Promise<void>((r) => closed.close(() => r()));
     const file = join(dir, 'lo.pcap');
     const filter = `tcp and (port ${okPort} or port ${rstPort} or port ${closedPort})`;
-    const dump = spawn('tcpdump', ['-i', iface, '--immediate-mode', '-U', '-Z', 'root', '-w', file, filter], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const dump = await startTcpdump(['-i', iface, '--immediate-mode', '-U', '-Z', 'root', '-w', file, filter]);
     try {
-      await new Promise<void>((resolve, reject) => {
-        dump.stderr!.on('data', (d: Buffer) => {
-          if (String(d).includes('listening on')) resolve();
-        });
-        dump.on('exit', (code) => reject(new Error(`tcpdump exited with ${code}`)));
-        setTimeout(() => reject(new Error('tcpdump did not start')), 5000).unref();
-      });
-      // "listening on" comes a moment before the capture ring sees packets.
-      await new Promise((r) => setTimeout(r, 1000));
       expect(await connectOnce(okPort, 'ping')).toBe('closed');
       expect(await connectOnce(rstPort, 'ping')).toBe('ECONNRESET');
       expect(await connectOnce(closedPort, 'ping')).toBe('ECONNREFUSED');

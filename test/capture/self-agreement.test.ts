@@ -2,7 +2,6 @@
 // and read back by the capture reader must give the same counts and phases (needs root and
 // tcpdump). Before, a capture of healthy tls probes showed their own close (FIN, then a RST
 // for a late session ticket) as app failures.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +9,7 @@ import { expect, test } from 'vitest';
 import { analyzeCapture } from '../../src/capture/index.js';
 import { LAB_SERVER_NAME } from '../../src/lab/certs.js';
 import { runCliJson } from '../helpers/cli.js';
-import { requireTool } from '../helpers/capture-env.js';
+import { requireTool, startTcpdump } from '../helpers/capture-env.js';
 import { lab } from '../helpers/lab.js';
 
 const need = requireTool('tcpdump', true);
@@ -24,21 +23,11 @@ test.skipIf(!need.ok)(
     const rst = await lab('tcp-rst-accept');
     const file = join(dir, 'self.pcap');
     const filter = `tcp and (port ${ok.port} or port ${refuse.port} or port ${rst.port})`;
-    const dump = spawn('tcpdump', ['-i', 'lo', '--immediate-mode', '-U', '-Z', 'root', '-w', file, filter], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
     const caFile = join(dir, 'ca.pem');
     (await import('node:fs')).writeFileSync(caFile, ok.info!.ca as string);
     let tls: Record<string, any>, tcpRefused: Record<string, any>, tcpReset: Record<string, any>;
+    const dump = await startTcpdump(['-i', 'lo', '--immediate-mode', '-U', '-Z', 'root', '-w', file, filter]);
     try {
-      await new Promise<void>((resolve, reject) => {
-        dump.stderr!.on('data', (d: Buffer) => {
-          if (String(d).includes('listening on')) resolve();
-        });
-        dump.on('exit', (code) => reject(new Error(`tcpdump exited with ${code}`)));
-        setTimeout(() => reject(new Error('tcpdump did not start')), 5000).unref();
-      });
-      await new Promise((r) => setTimeout(r, 1000));
       tls = (await runCliJson(['tls', `127.0.0.1:${ok.port}`, '--sni', LAB_SERVER_NAME, '--ca', caFile, '--count', '20'])).json;
       tcpRefused = (await runCliJson(['tcp', `127.0.0.1:${refuse.port}`, '--count', '5'])).json;
       tcpReset = (await runCliJson(['tcp', `127.0.0.1:${rst.port}`, '--count', '5', '--hold', '300ms'])).json;

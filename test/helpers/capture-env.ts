@@ -24,3 +24,26 @@ export function requireTool(tool: string, needRoot = false): { ok: true } | { ok
   if (reason && process.env.CONNDX_REQUIRE_ROOT_TESTS === '1') throw new Error(`CONNDX_REQUIRE_ROOT_TESTS=1 but ${reason}`);
   return reason ? { ok: false, reason } : { ok: true };
 }
+
+/**
+ * Starts tcpdump and resolves once it captures: after its "listening on" line
+ * and the moment after it before the capture ring sees packets. Fails when
+ * tcpdump exits or does not start within 5 s.
+ */
+export async function startTcpdump(
+  args: string[],
+  stdout: 'ignore' | 'pipe' = 'ignore',
+): Promise<import('node:child_process').ChildProcess> {
+  const { spawn } = await import('node:child_process');
+  const dump = spawn('tcpdump', args, { stdio: ['ignore', stdout, 'pipe'] });
+  await new Promise<void>((resolve, reject) => {
+    dump.stderr!.on('data', (d: Buffer) => {
+      if (String(d).includes('listening on')) resolve();
+    });
+    dump.on('exit', (code) => reject(new Error(`tcpdump exited with ${code}`)));
+    setTimeout(() => reject(new Error('tcpdump did not start')), 5000).unref();
+  });
+  // "listening on" comes a moment before the capture ring sees packets.
+  await new Promise((r) => setTimeout(r, 1000));
+  return dump;
+}

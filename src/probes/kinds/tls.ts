@@ -39,6 +39,12 @@ export interface TlsKindSettings {
 
 const yesNo = (b: unknown) => (b ? 'yes' : 'no');
 
+/** "89 days left", in yellow under CERT_WARN_DAYS, "expired 3 days ago" in red. */
+function daysWords(days: number, c: Paint): string {
+  if (days < 0) return c.red(`expired ${-days} days ago`);
+  return days < CERT_WARN_DAYS ? c.yellow(`${days} days left`) : `${days} days left`;
+}
+
 /** The summary lines of the TLS facts in a result (negotiated, certificate, versions). */
 export function tlsSummaryLines(r: ProbeResult, c: Paint): string[] {
   const out: string[] = [];
@@ -57,12 +63,7 @@ export function tlsSummaryLines(r: ProbeResult, c: Paint): string[] {
     );
   const cert = r.certificate as CertificateFacts | undefined;
   if (cert) {
-    const days =
-      cert.daysLeft < 0
-        ? c.red(`expired ${-cert.daysLeft} days ago`)
-        : cert.daysLeft < CERT_WARN_DAYS
-          ? c.yellow(`${cert.daysLeft} days left`)
-          : `${cert.daysLeft} days left`;
+    const days = daysWords(cert.daysLeft, c);
     out.push(`certificate: ${cert.subject}`);
     out.push(`  issuer ${cert.issuer}`);
     out.push(`  valid ${cert.notBefore} to ${cert.notAfter} (${days})`);
@@ -75,12 +76,7 @@ export function tlsSummaryLines(r: ProbeResult, c: Paint): string[] {
     if (cert.chain?.length) {
       out.push('  chain, leaf first:');
       cert.chain.forEach((x, i) => {
-        const left =
-          x.daysLeft < 0
-            ? c.red(`expired ${-x.daysLeft} days ago`)
-            : x.daysLeft < CERT_WARN_DAYS
-              ? c.yellow(`${x.daysLeft} days left`)
-              : `${x.daysLeft} days left`;
+        const left = daysWords(x.daysLeft, c);
         out.push(`    ${i} ${x.subject}  (${x.source === 'sent' ? 'sent' : 'from the trust store'})`);
         out.push(`      issuer ${x.issuer}, ${left}, key ${x.key ?? '-'}`);
         out.push(`      sha256 ${x.fingerprint256}`);
