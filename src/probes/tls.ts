@@ -186,8 +186,15 @@ export async function handshakeOnce(
         // politely (close_notify, then FIN) once that is written; the
         // attempt is over already.
         const close = () => {
-          s.destroy();
-          socket.destroy();
+          const gone = () => {
+            s.destroy();
+            socket.destroy();
+          };
+          // Our FIN goes out before we let go: a session ticket that still arrives is then
+          // answered by a RST after our FIN, which reads as our own close (Zeek: SF) in a
+          // capture, not as an abort of a healthy connection.
+          if (!socket.destroyed && socket.writable) socket.end(gone);
+          else gone();
         };
         s.once('finish', close);
         setTimeout(close, 2000).unref();
