@@ -113,7 +113,9 @@ export interface ConfigIssue {
 }
 
 export function formatIssue(i: ConfigIssue): string {
-  return `${i.file}:${i.line}:${i.column}: ${i.field ? `${i.field}: ` : ''}${i.message}`;
+  // A file that could not be read has no line to point at: its name alone, not "file:0:0".
+  const at = i.line > 0 ? `${i.file}:${i.line}:${i.column}` : i.file;
+  return `${at}: ${i.field ? `${i.field}: ` : ''}${i.message}`;
 }
 
 /** A config that cannot be used: every problem found, each naming file:line:field. */
@@ -465,6 +467,9 @@ function unknownKeyMessage(path: readonly PathKey[], key: string): string {
   const camel = key.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
   if (camel !== key && (camel in OPTION_KINDS || ['expect', 'warn', 'name'].includes(camel)))
     return `unknown key "${key}": write options in camelCase ("${camel}")`;
+  // A probe kind conndx has but checks do not run yet: say so, rather than suggest a look-alike key.
+  if (key in PROBERS && !(key in OPTION_KINDS) && !CHECK_KEYS.has(key))
+    return `"${key}" checks are not supported yet: check the port with tcp: or tls:, or run conndx diagnose for the ${key} phase`;
   const near = [...CHECK_KEYS].find((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
   if (near) return `unknown key "${key}": did you mean "${near}"?`;
   return `unknown key "${key}": a check has name, one of dns/tcp/tls, that probe's options, interval, expect and warn`;
@@ -496,7 +501,7 @@ function validateCheck(raw: RawCheck, idx: number, add: Add, baseDir: string): O
   // Which probe: `tcp: true/false` is the dns option, not a tcp check.
   const kinds = PROBE_KINDS.filter((k) => typeof raw[k] === 'string');
   if (kinds.length === 0) {
-    err([], `checks[${idx}] names no probe: give one of dns: NAME, tcp: HOST:PORT or tls: HOST:PORT`);
+    err([], 'names no probe: give one of dns: NAME, tcp: HOST:PORT or tls: HOST:PORT');
     return null;
   }
   if (kinds.length > 1) {

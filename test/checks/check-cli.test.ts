@@ -117,6 +117,19 @@ describe('conndx check against lab endpoints', () => {
     );
   });
 
+  test('bad config on one terminal: each problem said once; a missing file has no :0:0; http: is named as not supported', async () => {
+    const file = config(`checks:\n  - name: web\n    http: api.test:443\n`);
+    const r = await runCli(['check', '--config', file], { tty: true });
+    expect(r.code).toBe(3);
+    expect(r.stdout).toContain('"http" checks are not supported yet');
+    expect(r.stdout).not.toMatch(/did you mean "tcp"/);
+    expect(r.stdout).toContain(`${file}:2:5: checks[0]: names no probe`);
+    expect(r.stderr).toBe('');
+    const missing = await runCli(['check', '--config', join(dir, 'nope.yaml')]);
+    expect(missing.stdout).toBe(`CONNDX UNKNOWN - bad config: ${join(dir, 'nope.yaml')}: cannot read the config file: ENOENT\n`);
+    expect(missing.stdout).not.toContain(':0:0');
+  });
+
   test('UNKNOWN for a missing config file, and --json says so too', async () => {
     const r = await runCli(['check', '--config', join(dir, 'nope.yaml'), '--json']);
     expect(r.code).toBe(3);

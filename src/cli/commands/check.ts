@@ -47,9 +47,13 @@ async function reportBadConfig(ctx: CliContext, e: ConfigError, json: boolean): 
   } else {
     await write(ctx.stdout, renderConfigIssues(e.issues, formatIssue));
   }
-  // At most MAX_PROBLEM_LINES on stderr: 20,000 duplicate names are not 20,000 lines.
-  for (const i of e.issues.slice(0, MAX_PROBLEM_LINES)) ctx.stderr.write(`conndx: ${formatIssue(i)}\n`);
-  if (e.issues.length > MAX_PROBLEM_LINES) ctx.stderr.write(`conndx: … and ${e.issues.length - MAX_PROBLEM_LINES} more problems\n`);
+  // stderr repeats the problems for a person while stdout goes to a monitoring system; on one
+  // terminal (both a TTY) they are said once, on stdout. At most MAX_PROBLEM_LINES: 20,000
+  // duplicate names are not 20,000 lines.
+  if (!(ctx.stdout.isTTY && ctx.stderr.isTTY)) {
+    for (const i of e.issues.slice(0, MAX_PROBLEM_LINES)) ctx.stderr.write(`conndx: ${formatIssue(i)}\n`);
+    if (e.issues.length > MAX_PROBLEM_LINES) ctx.stderr.write(`conndx: … and ${e.issues.length - MAX_PROBLEM_LINES} more problems\n`);
+  }
   ctx.exitCode = 3;
 }
 
