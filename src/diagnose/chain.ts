@@ -49,6 +49,8 @@ export interface DiagnoseOptions {
   sni?: string;
   /** Send one HTTP GET (default: for http:// and https:// targets). */
   httpPath?: string | null;
+  /** Flags a suggested `conndx tls` needs to reproduce this run (the trust and client certificate it used). */
+  reproduceTls?: string[];
   /** HTTP statuses that count as healthy (default: below 400; a 4xx is then DEGRADED, a 5xx FAILING). */
   expectStatus?: [number, number][];
   /** The HTTP phase's protocol (default `auto`: ALPN h2,http/1.1, HTTP/2 when the server picks h2). */
@@ -104,6 +106,7 @@ export function planOf(o: DiagnoseOptions): DiagnosePlan {
     family: o.family,
     servers,
     ...(o.expectStatus ? { expectStatus: o.expectStatus } : {}),
+    ...(o.reproduceTls?.length ? { reproduceTls: o.reproduceTls } : {}),
   };
 }
 

@@ -36,6 +36,8 @@ export interface DiagnosePlan {
   timeoutMs: number;
   family: 0 | 4 | 6;
   servers: string[];
+  /** Flags a suggested `conndx tls` needs to see what this run saw (--ca, --cert/--key, --insecure). */
+  reproduceTls?: string[];
   /** `--expect-status`: the HTTP statuses that count as healthy. */
   expectStatus?: [number, number][];
 }

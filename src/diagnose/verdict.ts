@@ -366,6 +366,12 @@ function httpDetail(_k: string, r: ProbeResult): string[] {
     : [];
 }
 
+/** ` -CAfile FILE` for openssl when the run trusted a --ca file. */
+function caFileOf(flags: string[] | undefined): string {
+  const i = flags?.indexOf('--ca') ?? -1;
+  return i >= 0 && flags![i + 1] ? ` -CAfile ${shq(flags![i + 1]!)}` : '';
+}
+
 /** The first phase that fails, else the first that is slow; the status is that finding's. */
 export function judge(j: Judged, thresholds: Partial<Thresholds> = {}): Verdict {
   const th = { ...DEFAULT_THRESHOLDS, ...thresholds };
@@ -392,8 +398,8 @@ export function judge(j: Judged, thresholds: Partial<Thresholds> = {}): Verdict 
       j,
       th.tlsMs,
       (k) => [
-        `conndx tls ${shq(k)}${sni}${j.plan.starttls ? ` --starttls ${j.plan.starttls}` : ''} --versions`,
-        `openssl s_client -connect ${shq(k)}${j.plan.starttls ? ` -starttls ${j.plan.starttls}` : ''}${j.plan.sni ? ` -servername ${shq(j.plan.sni)}` : ''} </dev/null`,
+        `conndx tls ${shq(k)}${sni}${j.plan.starttls ? ` --starttls ${j.plan.starttls}` : ''}${(j.plan.reproduceTls ?? []).map((f) => ` ${shq(f)}`).join('')} --versions`,
+        `openssl s_client -connect ${shq(k)}${j.plan.starttls ? ` -starttls ${j.plan.starttls}` : ''}${j.plan.sni ? ` -servername ${shq(j.plan.sni)}` : ''}${caFileOf(j.plan.reproduceTls)} </dev/null`,
       ],
       tlsDetail,
     ),

@@ -180,6 +180,19 @@ describe('diagnose names the phase and outcome of each lab fault', () => {
     const { json } = await diag(`https://api.v4.lab.test:${eps['tls-expired']!.port}/`, ['--count', '2', ...tlsArgs()]);
     expect(json.verdict).toMatchObject({ status: 'failing', phase: 'tls', outcome: 'cert-expired' });
     expect(json.verdict.evidence.join('\n')).toMatch(/expired 30 days ago/);
+    // The suggested conndx tls trusts what this run trusted: run as printed, it sees the same
+    // cert-expired, not a cert-untrusted of its own.
+    const next = (json.verdict.next as string[]).find((l) => l.startsWith('conndx tls '))!;
+    expect(next).toContain(`--ca ${ca}`);
+    const { execFile } = await import('node:child_process');
+    const { BIN } = await import('../helpers/lab.js');
+    // Asynchronously: the lab's servers live in this process.
+    const out = await new Promise<string>((resolve) =>
+      execFile('bash', ['-c', `${next.replace(/^conndx /, `${process.execPath} ${BIN} `)} --count 1 --json`], (_e, stdout) =>
+        resolve(stdout),
+      ),
+    );
+    expect(Object.keys(JSON.parse(out).outcomes)).toEqual(['cert-expired']);
   });
 
   test('HTTP 503: phase app, outcome http-503, the status in the evidence', async () => {

@@ -240,6 +240,12 @@ degraded or failing (a name that does not resolve included), 3 unusable input.`,
         sni: o.sni === undefined ? undefined : String(o.sni),
         httpPath,
         ...(o.expectStatus !== undefined ? { expectStatus: parseStatusRanges(String(o.expectStatus)) } : {}),
+        // The suggested `conndx tls` trusts what this run trusted, or it would report cert-untrusted.
+        reproduceTls: [
+          ...(o.ca !== undefined ? ['--ca', String(o.ca)] : []),
+          ...(o.cert !== undefined ? ['--cert', String(o.cert), '--key', String(o.key)] : []),
+          ...(o.insecure ? ['--insecure'] : []),
+        ],
         httpProtocol,
         thresholds,
         signal: ctx.stop,
