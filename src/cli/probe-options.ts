@@ -52,29 +52,47 @@ export function describePacing(o: ProbeRunOptions): string {
   return parts.join(', ');
 }
 
-export function addProbeOptions(cmd: Command, defaults: { count?: number } = {}): Command {
-  return cmd
-    .option('-c, --count <n>', `attempts per target (default ${defaults.count ?? 10}; with --duration, unlimited)`)
-    .option('--concurrency <n>', 'attempts in flight at once (default 1; with --rate, 1000)')
-    .option('--rate <n>', 'open loop: attempts started per second; latency counts from each scheduled start')
-    .option('--duration <d>', 'run for a time (e.g. 30s, 2m; more than 0, at most 24h) instead of a count (alone: one attempt a second)')
-    .option('-i, --interval <d>', 'one attempt per target every <d>, as ping (e.g. 1s, 200ms); lines are printed as they come')
-    .option('--watch', 'run until Ctrl-C, one attempt a second (or --interval), with a summary every 10s; Ctrl-C ends it normally')
-    .option('--timeout <d>', 'per attempt (default 3s, at most 10m)')
-    .option('--retries <n>', 'retry a failed attempt up to n times, exponential backoff with jitter (default 0)')
-    .option('--breaker <n>', 'circuit breaker: after n consecutive failures skip the target for 10s')
-    .option('--adaptive', 'find the concurrency the target sustains: AIMD on latency and errors, between --min/--max-concurrency')
-    .option('--min-concurrency <n>', 'lower bound for --adaptive (default 1)')
-    .option('--max-concurrency <n>', 'upper bound for --adaptive (default 1000)')
-    .option('--no-cap', 'do not cap --concurrency to the open-file limit (ulimit -n) and local port range: see how this machine fails')
-    .option('--workers <n>', 'threads running attempts (default: every core for TLS at --concurrency 64 or more, else 1)')
-    .option('--shard <k/n>', "run this host's share K of N: every Nth target, or 1/N of --count and --rate for one target")
-    .addOption(new Option('-4', 'IPv4 only').conflicts('6'))
-    .addOption(new Option('-6', 'IPv6 only'))
-    .option('--json', 'one JSON object on stdout at the end')
-    .option('--ndjson', 'one JSON line per attempt as it finishes')
-    .option('-q, --quiet', 'no per-attempt lines, only the summary')
-    .option('-v, --verbose', 'per-attempt lines even for long runs');
+/** The shared options a command can leave out: diagnose runs a fixed count per phase, not a load. */
+export type LoadOption = 'rate' | 'duration' | 'interval' | 'watch' | 'adaptive' | 'cap' | 'workers' | 'shard' | 'ndjson';
+
+export function addProbeOptions(cmd: Command, defaults: { count?: number } = {}, without: readonly LoadOption[] = []): Command {
+  const has = (o: LoadOption) => !without.includes(o);
+  cmd.option(
+    '-c, --count <n>',
+    `attempts per target (default ${defaults.count ?? 10}${has('duration') ? '; with --duration, unlimited' : ''})`,
+  );
+  cmd.option('--concurrency <n>', `attempts in flight at once (default 1${has('rate') ? '; with --rate, 1000' : ''})`);
+  if (has('rate')) cmd.option('--rate <n>', 'open loop: attempts started per second; latency counts from each scheduled start');
+  if (has('duration'))
+    cmd.option(
+      '--duration <d>',
+      'run for a time (e.g. 30s, 2m; more than 0, at most 24h) instead of a count (alone: one attempt a second)',
+    );
+  if (has('interval'))
+    cmd.option('-i, --interval <d>', 'one attempt per target every <d>, as ping (e.g. 1s, 200ms); lines are printed as they come');
+  if (has('watch'))
+    cmd.option('--watch', 'run until Ctrl-C, one attempt a second (or --interval), with a summary every 10s; Ctrl-C ends it normally');
+  cmd.option('--timeout <d>', 'per attempt (default 3s, at most 10m)');
+  cmd.option('--retries <n>', 'retry a failed attempt up to n times, exponential backoff with jitter (default 0)');
+  cmd.option('--breaker <n>', 'circuit breaker: after n consecutive failures skip the target for 10s');
+  if (has('adaptive')) {
+    cmd.option('--adaptive', 'find the concurrency the target sustains: AIMD on latency and errors, between --min/--max-concurrency');
+    cmd.option('--min-concurrency <n>', 'lower bound for --adaptive (default 1)');
+    cmd.option('--max-concurrency <n>', 'upper bound for --adaptive (default 1000)');
+  }
+  if (has('cap'))
+    cmd.option('--no-cap', 'do not cap --concurrency to the open-file limit (ulimit -n) and local port range: see how this machine fails');
+  if (has('workers'))
+    cmd.option('--workers <n>', 'threads running attempts (default: every core for TLS at --concurrency 64 or more, else 1)');
+  if (has('shard'))
+    cmd.option('--shard <k/n>', "run this host's share K of N: every Nth target, or 1/N of --count and --rate for one target");
+  cmd.addOption(new Option('-4', 'IPv4 only').conflicts('6'));
+  cmd.addOption(new Option('-6', 'IPv6 only'));
+  cmd.option('--json', 'one JSON object on stdout at the end');
+  if (has('ndjson')) cmd.option('--ndjson', 'one JSON line per attempt as it finishes');
+  cmd.option('-q, --quiet', 'no per-attempt lines, only the summary');
+  cmd.option('-v, --verbose', 'per-attempt lines even for long runs');
+  return cmd;
 }
 
 export function parseProbeOptions(o: Record<string, unknown>, defaults: { count?: number } = {}): ProbeRunOptions {

@@ -24,3 +24,23 @@ describe('did you mean: commands and flags', () => {
     expect(r.stderr).toBe("conndx: unknown command 'zzzzzz'\n");
   });
 });
+
+describe('diagnose --help tells the truth', () => {
+  test('the load options of the probes are neither listed nor accepted', async () => {
+    const help = await runCli(['diagnose', '--help']);
+    for (const flag of ['--rate', '--duration', '--interval', '--watch', '--adaptive', '--workers', '--shard', '--ndjson', '--no-cap']) {
+      expect(help.stdout, flag).not.toContain(flag);
+      const r = await runCli([
+        'diagnose',
+        '127.0.0.1:1',
+        flag,
+        ...(['--rate', '--duration', '--interval', '--workers', '--shard'].includes(flag) ? ['2'] : []),
+      ]);
+      expect(r.code, flag).toBe(3);
+      expect(r.stderr.trim().split('\n'), flag).toHaveLength(1);
+    }
+    // What it does take is there.
+    for (const flag of ['--count', '--concurrency', '--timeout', '--retries', '--json', '--expect-status'])
+      expect(help.stdout).toContain(flag);
+  });
+});

@@ -126,7 +126,8 @@ export function registerDiagnose(program: Command, ctx: CliContext): Command {
     .addOption(new Option('--slow-connect <d>', 'p99 above which the TCP connect counts as slow').default('200ms').hideHelp())
     .addOption(new Option('--slow-tls <d>', 'p99 above which the TLS handshake counts as slow').default('500ms').hideHelp())
     .addOption(new Option('--slow-first-byte <d>', 'p99 above which the first byte counts as slow').default('1s').hideHelp());
-  addProbeOptions(cmd);
+  // diagnose runs a fixed count per phase: the load options of the probes are not offered (help tells what it does).
+  addProbeOptions(cmd, {}, ['rate', 'duration', 'interval', 'watch', 'adaptive', 'cap', 'workers', 'shard', 'ndjson']);
   cmd.addHelpText(
     'after',
     `
@@ -144,9 +145,6 @@ degraded or failing (a name that does not resolve included), 3 unusable input.`,
   );
   cmd.action(async (raw: string, o: Record<string, unknown>) => {
     const run = parseProbeOptions(o);
-    if (run.ndjson) throw new ConndxError('CONNDX_BAD_ARGUMENT', '--ndjson is not available for diagnose: use --json');
-    if (run.rate !== undefined || run.durationMs !== undefined)
-      throw new ConndxError('CONNDX_BAD_ARGUMENT', '--rate and --duration are not available for diagnose: use --count');
     const target = parseDiagnoseTarget(raw);
     if (target.family && run.family && target.family !== run.family) {
       throw new ConndxError('CONNDX_BAD_TARGET', `${target.host} is an IPv${target.family} address but -${run.family} was given`);
