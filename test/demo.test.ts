@@ -47,6 +47,9 @@ describe('conndx demo', () => {
     }
     expect(r.stdout).toMatch(/7 of 7 verdicts as expected/);
     for (const l of r.stdout.split('\n')) expect([...l].length, l).toBeLessThanOrEqual(80);
+    // No "$ conndx diagnose URL" the demo did not run as printed (it used the lab's resolver and CA).
+    expect(r.stdout).not.toMatch(/^\s*\$ conndx diagnose /m);
+    expect(r.stdout).toMatch(/diagnosis of https:\/\/ok\.lab\.test:\d+\/healthz \(the lab's resolver and CA\)/);
   });
 
   test("the real process (the README's first command): exits 0 within 20 s, start-up included, and ends on its own (bin/conndx never calls process.exit, so every lab socket was closed)", async () => {

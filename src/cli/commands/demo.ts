@@ -29,7 +29,7 @@ Next: conndx lab (keep the endpoints running), then conndx diagnose <url> agains
             '\n' +
             c.dim(
               wrap(
-                'each line below is what `conndx diagnose` says about one endpoint; small counts and short timeouts keep it quick.',
+                "each block below is what `conndx diagnose` says about one endpoint, run here against the lab's own resolver and CA; small counts and short timeouts keep it quick. `conndx lab --try` prints commands that run as printed.",
                 WIDTH,
               ),
             ) +
@@ -47,7 +47,9 @@ Next: conndx lab (keep the endpoints running), then conndx diagnose <url> agains
             c.bold(`[${i + 1}/${n}] ${k.title}`) +
               c.dim(` (${mark})`) +
               '\n' +
-              c.dim(wrap(`$ conndx diagnose ${k.target}`, WIDTH, '  ', '      ')) +
+              // Not a `$` command line: the diagnosis ran in this process with the lab's own resolver,
+              // hosts and CA, which a pasted `conndx diagnose URL` would not have.
+              c.dim(`  diagnosis of ${k.target} (the lab's resolver and CA)`) +
               '\n' +
               renderVerdict(c, k.result, { maxEvidence: 2, width: WIDTH - 2 })
                 .split('\n')
