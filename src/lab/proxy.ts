@@ -1,4 +1,5 @@
 import * as net from 'node:net';
+import { listenTracked } from './listen.js';
 import { formatHostPort } from '../parse.js';
 import { TLS_LAB } from './tls.js';
 import { LAB_HOST, type LabEndpoint, type LabFactory } from './types.js';
@@ -8,8 +9,6 @@ import { LAB_HOST, type LabEndpoint, type LabFactory } from './types.js';
  * loopback addresses (127.0.0.0/8, ::1): a CONNECT to anything else gets 403.
  * Each starts its own valid TLS server (tls-ok) as the target to ask for.
  */
-
-const noop = (): void => {};
 
 /** Only loopback address literals: the lab never opens a connection off this machine. */
 export function isLoopbackLiteral(host: string): boolean {
@@ -49,11 +48,9 @@ function proxyEndpoint(name: string, description: string, expect: string, decide
   return async (opts) => {
     const host = opts?.host ?? LAB_HOST;
     const target: LabEndpoint = await TLS_LAB['tls-ok']!({ host });
+    // The clients' sockets and the tunnels' upstream ones: close() ends them all.
     const sockets = new Set<net.Socket>();
     const server = net.createServer((s) => {
-      sockets.add(s);
-      s.on('error', noop);
-      s.on('close', () => sockets.delete(s));
       let head = '';
       const onData = (d: Buffer) => {
         head += d.toString('latin1');
@@ -73,25 +70,17 @@ function proxyEndpoint(name: string, description: string, expect: string, decide
       };
       s.on('data', onData);
     });
-    server.on('error', noop);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    const l = await listenTracked(server, host, sockets);
     return {
       name,
       kind: 'tls',
       host,
-      port: (server.address() as net.AddressInfo).port,
+      port: l.port,
       description,
       expect,
       info: { ...target.info, proxyTarget: formatHostPort(target.host, target.port) },
       close: async () => {
-        for (const s of sockets) s.destroy();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await l.close();
         await target.close();
       },
     };

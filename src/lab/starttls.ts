@@ -1,4 +1,5 @@
 import * as net from 'node:net';
+import { listenTracked } from './listen.js';
 import * as tls from 'node:tls';
 import { labPki, LAB_SERVER_NAME, type LabPki } from './certs.js';
 import { LAB_HOST, type LabFactory } from './types.js';
@@ -28,11 +29,7 @@ function endpoint(name: string, description: string, expect: string, dialog: Dia
     const host = opts?.host ?? LAB_HOST;
     const pki: LabPki = await labPki();
     const context = tls.createSecureContext({ cert: pki.valid.cert + pki.intermediate.cert, key: pki.valid.key });
-    const sockets = new Set<net.Socket>();
     const server = net.createServer((s) => {
-      sockets.add(s);
-      s.on('error', noop);
-      s.on('close', () => sockets.delete(s));
       let onData: (d: Buffer) => void = noop;
       const listener = (d: Buffer) => onData(d);
       const upgrade = () => {
@@ -45,27 +42,16 @@ function endpoint(name: string, description: string, expect: string, dialog: Dia
       onData = dialog.start(s, upgrade);
       s.on('data', listener);
     });
-    server.on('error', noop);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    const l = await listenTracked(server, host);
     return {
       name,
       kind: 'tls',
       host,
-      port: (server.address() as net.AddressInfo).port,
+      port: l.port,
       description,
       expect,
       info: { ca: pki.ca.cert, sni: LAB_SERVER_NAME, ...info },
-      close: () =>
-        new Promise<void>((resolve) => {
-          for (const s of sockets) s.destroy();
-          server.close(() => resolve());
-        }),
+      close: l.close,
     };
   };
 }

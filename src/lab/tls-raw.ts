@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { listenTracked } from './listen.js';
 import * as net from 'node:net';
 import { groupByCode, groupName, GROUP_SECP256R1, GROUP_X25519, GROUP_X25519MLKEM768, HRR_RANDOM, TLS_EXT } from '../core/tls.js';
 import { ONE_SEGMENT_BYTES, parseClientHello, type ParsedClientHello } from '../probes/tls-raw.js';
@@ -11,8 +12,6 @@ import { LAB_HOST, type LabFactory } from './types.js';
  * a ServerHello built by hand (the prober never finishes the handshake), a
  * HelloRetryRequest, an alert, or nothing at all.
  */
-
-const noop = (): void => {};
 
 const u16 = (n: number) => Buffer.from([(n >> 8) & 0xff, n & 0xff]);
 const ext = (type: number, body: Buffer) => Buffer.concat([u16(type), u16(body.length), body]);
@@ -69,7 +68,6 @@ interface RawServerSpec {
 function rawServer(spec: RawServerSpec): LabFactory {
   return async (opts) => {
     const host = opts?.host ?? LAB_HOST;
-    const sockets = new Set<net.Socket>();
     const server = net.createServer((s) => {
       let buf = Buffer.alloc(0);
       const onData = (d: Buffer) => {
@@ -90,32 +88,16 @@ function rawServer(spec: RawServerSpec): LabFactory {
       };
       s.on('data', onData);
     });
-    server.on('connection', (s: net.Socket) => {
-      sockets.add(s);
-      s.on('error', noop);
-      s.on('close', () => sockets.delete(s));
-    });
-    server.on('error', noop);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    const l = await listenTracked(server, host);
     return {
       name: spec.name,
       kind: 'tls',
       host,
-      port: (server.address() as net.AddressInfo).port,
+      port: l.port,
       description: spec.description,
       expect: spec.expect,
       info: { sni: 'lab.conndx.test', groups: spec.prefer.map(groupName), ...spec.info },
-      close: () =>
-        new Promise<void>((resolve) => {
-          for (const s of sockets) s.destroy();
-          server.close(() => resolve());
-        }),
+      close: l.close,
     };
   };
 }

@@ -1,4 +1,5 @@
 import * as http2 from 'node:http2';
+import { listenTracked } from './listen.js';
 import * as https from 'node:https';
 import * as net from 'node:net';
 import type * as tls from 'node:tls';
@@ -13,33 +14,7 @@ import { LAB_HOST, type LabFactory } from './types.js';
 
 const noop = (): void => {};
 
-/** A listening server that closes every connection it holds when closed. */
-async function listen(server: net.Server, host: string): Promise<{ port: number; close: () => Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  server.on('connection', (s: net.Socket) => {
-    sockets.add(s);
-    s.on('error', noop);
-    s.on('close', () => sockets.delete(s));
-  });
-  server.on('tlsClientError', noop);
-  server.on('error', noop);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as net.AddressInfo).port;
-  return {
-    port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
+const listen = listenTracked;
 
 const chainOf = (leaf: KeyPairPem, pki: LabPki) => leaf.cert + pki.intermediate.cert;
 
