@@ -5,10 +5,10 @@ import { now } from '../core/clock.js';
 import { classifyTlsError } from './classify-tls.js';
 import { connectTcp } from './tcp.js';
 import type { Attempt, Probe } from '../core/types.js';
-import { alpnFor, exchangeH2, HTTP_FAIL_STATUS, type HttpProtocolChoice } from './http2.js';
+import { alpnFor, exchangeH2, type HttpProtocolChoice } from './http2.js';
 import { statusExpected, type StatusRanges } from './http-status.js';
 
-export { HTTP_FAIL_STATUS, alpnFor, statusExpected, type HttpProtocolChoice, type StatusRanges };
+export { alpnFor, statusExpected, type HttpProtocolChoice, type StatusRanges };
 
 /** One HTTP request over its own connection: status line and time to first byte. */
 export interface HttpTarget {

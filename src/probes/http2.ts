@@ -10,9 +10,6 @@ import { statusExpected, type StatusRanges } from './http-status.js';
  * frame (the server's SETTINGS, sent before any request, is not a response).
  */
 
-/** Statuses at or above this count as the application failing (5xx: the server's own error). */
-export const HTTP_FAIL_STATUS = 500;
-
 /** Which HTTP the HTTP phase speaks: `auto` offers h2 and http/1.1 in ALPN and follows the server's choice. */
 export type HttpProtocolChoice = 'auto' | 'http1.1' | 'h2';
 

@@ -48,8 +48,6 @@ export interface Paint {
   green(s: string): string;
 }
 
-export const PLAIN: Paint = { red: (s) => s, yellow: (s) => s, green: (s) => s };
-
 /** How a kind's results read in text: the parts the shared renderer (report/probe-terminal.ts) fills in. */
 export interface KindSummary {
   /** Label of the kind's own phase in the latency table. */
