@@ -333,6 +333,10 @@ export interface ReadOptions {
   signal?: AbortSignal;
 }
 
+function fmtShare(n: number, total: number): string {
+  return total > 0 ? `${((100 * n) / total).toFixed(n < total ? 1 : 0)}%` : `${n} bytes`;
+}
+
 export type OpenResult = { ok: true; stats: ReaderStats; totalBytes: number } | { ok: false; reason: string };
 
 /**
@@ -393,7 +397,14 @@ export async function readCaptureFile(path: string, sink: PacketSink, opts: Read
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
     }
-    parser.finish(have);
+    if (opts.signal?.aborted) {
+      // Stopped by an interrupt, not by the file's end: what is left in the buffer is the next
+      // record's start, not a cut-short file.
+      const done = pos - have;
+      parser.stats.warnings.push(
+        `reading stopped by an interrupt after ${parser.stats.records} records (${fmtShare(done, total)} of the file): the figures cover what was read until then`,
+      );
+    } else parser.finish(have);
     if (opts.onProgress) opts.onProgress(pos, total);
     return { ok: true, stats: parser.stats, totalBytes: total };
   } finally {

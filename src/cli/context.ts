@@ -21,6 +21,8 @@ export interface CliContext {
   exitCode: number;
   /** Set by a command that runs until stopped (--watch): Ctrl-C is its normal end, not an interruption (no exit 130). */
   untilStopped?: boolean;
+  /** What the first Ctrl-C does, said on stderr (default: the probes' "finishing attempts in flight"). */
+  onInterrupt?: string;
 }
 
 /** Write and wait for 'drain' when the stream asks for it. */

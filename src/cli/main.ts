@@ -95,7 +95,8 @@ export async function main(args: MainArgs): Promise<number> {
     interrupts++;
     stoppedBy ??= 'SIGINT';
     if (interrupts === 1) {
-      if (!ctx.untilStopped) args.stderr.write('\n(interrupted: finishing attempts in flight; Ctrl-C again to quit now)\n');
+      if (!ctx.untilStopped)
+        args.stderr.write(`\n(interrupted: ${ctx.onInterrupt ?? 'finishing attempts in flight'}; Ctrl-C again to quit now)\n`);
       stopper.abort();
     } else {
       process.exit(130);

@@ -54,6 +54,7 @@ Exit codes: 0 the capture was analysed (also when cut short: a warning says so),
     )
     .action(async (file: string, o: PcapOpts) => {
       const startedAt = new Date().toISOString();
+      ctx.onInterrupt = 'summarising what was read so far';
       // Loaded on use: other commands' start-up does not pay for the capture code.
       const { analyzeCapture, parseFilter } = await import('../../capture/index.js');
       let filter: PacketFilter | undefined;
