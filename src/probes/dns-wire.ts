@@ -204,3 +204,36 @@ export function answersQuestion(b: Uint8Array, asked: Uint8Array): boolean {
   for (let i = 0; i < 4; i++) if (b[end + i] !== asked[asked.length - 4 + i]) return false;
   return true;
 }
+
+/**
+ * The message cut after its first `max` answer records (header counts set to
+ * match, authority and additional sections dropped), for decoding what is shown
+ * of a huge reply: a 64 KB reply holds 4,000 records, and decoding them all costs
+ * more than the query. Compression pointers point backwards, so the cut is a valid
+ * message. Returns `b` itself when it has no more than `max` answers, null when it
+ * cannot be read.
+ */
+export function firstAnswers(b: Uint8Array, max: number): Uint8Array | null {
+  if (b.length < 12) return null;
+  const an = (b[6]! << 8) | b[7]!;
+  if (an <= max) return b;
+  const qd = (b[4]! << 8) | b[5]!;
+  let off = 12;
+  for (let i = 0; i < qd; i++) {
+    const n = skipName(b, off);
+    if (n < 0 || n + 4 > b.length) return null;
+    off = n + 4;
+  }
+  for (let i = 0; i < max; i++) {
+    const n = skipName(b, off);
+    if (n < 0 || n + 10 > b.length) return null;
+    const end = n + 10 + ((b[n + 8]! << 8) | b[n + 9]!);
+    if (end > b.length) return null;
+    off = end;
+  }
+  const cut = Uint8Array.prototype.slice.call(b, 0, off);
+  cut[6] = max >> 8;
+  cut[7] = max & 255;
+  cut.fill(0, 8, 12);
+  return cut;
+}

@@ -4,7 +4,7 @@ import dns2 from 'dns2';
 import { now } from '../core/clock.js';
 import { localErrorCause } from './local-errors.js';
 import type { ProbePlan } from '../core/types.js';
-import { QTYPE_NAMES, answersQuestion, rcodeName, wellFormed, type Question } from './dns-wire.js';
+import { QTYPE_NAMES, answersQuestion, firstAnswers, rcodeName, wellFormed, type Question } from './dns-wire.js';
 import type { Attempt, DnsOutcome, Probe, TargetRef } from '../core/types.js';
 import {
   adFlag,
@@ -19,6 +19,9 @@ import {
 } from './edns.js';
 
 const { Packet } = dns2;
+
+/** Answer records decoded (and shown) per reply; a larger answer section is counted, not decoded. */
+const MAX_DECODED = 64;
 
 export interface DnsServer {
   /** As the user wrote it (the key in byServer). */
@@ -270,6 +273,7 @@ export function queryTcp(server: DnsServer, q: Buffer, timeoutMs: number, signal
     let settled = false;
     const chunks: Buffer[] = [];
     let have = 0;
+    const t0 = now();
     const sock = net.connect({ host: server.address, port: server.port });
     const finish = (r: Reply) => {
       if (settled) return;
@@ -301,6 +305,10 @@ export function queryTcp(server: DnsServer, q: Buffer, timeoutMs: number, signal
       const need = all.readUInt16BE(0);
       if (have >= 2 + need) {
         const at = now();
+        // A reply completed past the deadline (the timer was late: a busy process) is a
+        // timeout, as the timer would have said: no answer counts as ok after --timeout.
+        if (at - t0 > timeoutMs)
+          return finish({ kind: 'error', outcome: 'timeout', cause: `no complete reply over TCP within ${timeoutMs} ms`, at });
         const msg = all.subarray(2, 2 + need);
         finish({ kind: 'message', buf: msg, at, valid: wellFormed(msg) });
       }
@@ -578,8 +586,12 @@ export function makeDnsProbe(q: DnsQuery): Probe<DnsProbeTarget> {
     if (q.decodeAnswers || !decodedFor.has(t.server.key)) {
       decodedFor.add(t.server.key);
       try {
-        const parsed = Packet.parse(buf);
-        a.facts = { answers: parsed.answers.map((r) => formatAnswer(r as unknown as Record<string, unknown>)) };
+        // At most MAX_DECODED records are decoded and shown; the rest are counted.
+        const shown = firstAnswers(buf, MAX_DECODED);
+        const parsed = Packet.parse(shown === null || shown === buf ? buf : Buffer.from(shown.buffer, shown.byteOffset, shown.length));
+        const answers = parsed.answers.map((r) => formatAnswer(r as unknown as Record<string, unknown>));
+        if (ancount > MAX_DECODED && shown !== null) answers.push(`(and ${ancount - MAX_DECODED} more records, not decoded)`);
+        a.facts = { answers };
         a.detail = { ...a.detail, records: a.facts.answers };
       } catch {
         // the walk above found it well-formed; dns2 not decoding a type is no failure

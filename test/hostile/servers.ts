@@ -15,6 +15,17 @@ export interface Hostile {
 const header = (id: number, qd: number, an: number, ns = 0, ar = 0) =>
   Buffer.from([id >> 8, id & 255, 0x81, 0x80, qd >> 8, qd & 255, an >> 8, an & 255, ns >> 8, ns & 255, ar >> 8, ar & 255]);
 
+/**
+ * The query's question section alone (QNAME, QTYPE, QCLASS): conndx's queries carry an OPT
+ * record after it, which a reply built by echoing "the rest of the query" would turn into its
+ * first answer, hiding the hostile record behind it.
+ */
+export function questionOf(q: Buffer): Buffer {
+  let i = 12;
+  while (i < q.length && q[i] !== 0) i += 1 + q[i]!;
+  return q.subarray(12, Math.min(q.length, i + 5));
+}
+
 /** Replies built from the query; `null` means never answer. */
 export type DnsReply = (q: Buffer) => Buffer | null;
 
@@ -22,7 +33,7 @@ export const DNS_CASES: Record<string, DnsReply> = {
   // the question echoed, then an answer whose name points at itself
   'compression-loop': (q) => {
     const id = q.readUInt16BE(0);
-    const question = q.subarray(12);
+    const question = questionOf(q);
     const at = 12 + question.length;
     return Buffer.concat([
       header(id, 1, 1),
@@ -33,7 +44,7 @@ export const DNS_CASES: Record<string, DnsReply> = {
   // two names pointing at each other
   'pointer-ping-pong': (q) => {
     const id = q.readUInt16BE(0);
-    const question = q.subarray(12);
+    const question = questionOf(q);
     const at = 12 + question.length;
     return Buffer.concat([
       header(id, 1, 2),
@@ -75,10 +86,10 @@ export const DNS_CASES: Record<string, DnsReply> = {
     ]);
   },
   // counts far above what the packet holds
-  'counts-65535': (q) => Buffer.concat([header(q.readUInt16BE(0), 65535, 65535, 65535, 65535), q.subarray(12)]),
+  'counts-65535': (q) => Buffer.concat([header(q.readUInt16BE(0), 65535, 65535, 65535, 65535), questionOf(q)]),
   // answer rdlength past the end
   'rdlength-lie': (q) =>
-    Buffer.concat([header(q.readUInt16BE(0), 1, 1), q.subarray(12), Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0xff, 0xff, 127])]),
+    Buffer.concat([header(q.readUInt16BE(0), 1, 1), questionOf(q), Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0xff, 0xff, 127])]),
   'never-answers': () => null,
   garbage: () => Buffer.from('this is not dns at all, not even close'),
 };
@@ -193,7 +204,7 @@ export const DNS_TCP_CASES: Record<string, (c: Socket) => void> = {
   'reply-64KB': (c) =>
     onTcpQuery(c, (q) => {
       const id = q.readUInt16BE(0);
-      const question = q.subarray(12);
+      const question = questionOf(q);
       const rr = Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1]);
       const n = Math.floor((65535 - 12 - question.length) / rr.length);
       const msg = Buffer.concat([header(id, 1, n), question, ...Array.from({ length: n }, () => rr)]);

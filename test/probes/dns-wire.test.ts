@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import dns2 from 'dns2';
 import { describe, expect, test } from 'vitest';
-import { answersQuestion, readName, skipName, walkMessage, wellFormed } from '../../src/probes/dns-wire.js';
+import { answersQuestion, firstAnswers, readName, skipName, walkMessage, wellFormed } from '../../src/probes/dns-wire.js';
 
 const { Packet } = dns2;
 
@@ -84,5 +84,36 @@ describe('the allocation-free reply checks of the UDP hot path', () => {
     expect(answersQuestion(noQuestion, asked('api.lab.test'))).toBe(true);
     noQuestion[3] = noQuestion[3]! & 0xf0; // NOERROR
     expect(answersQuestion(noQuestion, asked('api.lab.test'))).toBe(false);
+  });
+});
+
+describe('firstAnswers: what is decoded of a huge reply', () => {
+  const rr = (i: number) => Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 0, i >> 8, i & 255]);
+  const question = Buffer.from([3, 0x6c, 0x61, 0x62, 4, 0x74, 0x65, 0x73, 0x74, 0, 0, 1, 0, 1]);
+  const reply = (n: number) =>
+    Buffer.concat([
+      Buffer.from([0x12, 0x34, 0x81, 0x80, 0, 1, n >> 8, n & 255, 0, 0, 0, 1]),
+      question,
+      ...Array.from({ length: n }, (_, i) => rr(i)),
+      Buffer.from([0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 0]), // an OPT record in the additional section
+    ]);
+
+  test('a reply of 4,000 A records is cut to its first 64, which decode to those records', () => {
+    const full = reply(4000);
+    expect(wellFormed(full)).toBe(true);
+    const cut = firstAnswers(full, 64)!;
+    expect(cut.length).toBe(12 + question.length + 64 * 16);
+    expect(wellFormed(cut)).toBe(true);
+    const parsed = dns2.Packet.parse(Buffer.from(cut));
+    expect(parsed.answers.map((a) => (a as { address: string }).address)).toEqual(
+      Array.from({ length: 64 }, (_, i) => `10.0.${i >> 8}.${i & 255}`),
+    );
+    expect(walkMessage(cut)!.header.arcount).toBe(0);
+  });
+
+  test('a reply within the limit is returned as it is; an unreadable one is null', () => {
+    const small = reply(3);
+    expect(firstAnswers(small, 64)).toBe(small);
+    expect(firstAnswers(reply(100).subarray(0, 200), 64)).toBeNull();
   });
 });
