@@ -10,6 +10,25 @@ import type { AddressInfo } from 'node:net';
 export interface Hostile {
   port: number;
   close(): Promise<void>;
+  /** Resolves once the server has seen `n` queries or connections: the client is really at work. */
+  contacted(n: number): Promise<void>;
+}
+
+/** Counts queries or connections and wakes whoever waits for a count. */
+function contactCounter() {
+  let seen = 0;
+  const waiting: { n: number; wake: () => void }[] = [];
+  return {
+    bump() {
+      seen++;
+      for (let i = waiting.length - 1; i >= 0; i--)
+        if (seen >= waiting[i]!.n) {
+          waiting[i]!.wake();
+          waiting.splice(i, 1);
+        }
+    },
+    contacted: (n: number) => (seen >= n ? Promise.resolve() : new Promise<void>((wake) => waiting.push({ n, wake }))),
+  };
 }
 
 const header = (id: number, qd: number, an: number, ns = 0, ar = 0) =>
@@ -96,19 +115,27 @@ export const DNS_CASES: Record<string, DnsReply> = {
 
 export async function hostileDns(reply: DnsReply): Promise<Hostile> {
   const s = createSocket('udp4');
+  const counter = contactCounter();
   s.on('message', (m, r) => {
+    counter.bump();
     if (m.length < 12) return;
     const out = reply(m);
     if (out) s.send(out, r.port, r.address);
   });
   await new Promise<void>((res) => s.bind(0, '127.0.0.1', res));
-  return { port: (s.address() as AddressInfo).port, close: () => new Promise<void>((res) => s.close(() => res())) };
+  return {
+    port: (s.address() as AddressInfo).port,
+    close: () => new Promise<void>((res) => s.close(() => res())),
+    contacted: counter.contacted,
+  };
 }
 
 /** A TCP server running `onConn` per connection; all sockets are destroyed on close. */
 export async function hostileTcp(onConn: (c: Socket) => void): Promise<Hostile> {
   const socks = new Set<Socket>();
+  const counter = contactCounter();
   const srv = createServer((c) => {
+    counter.bump();
     socks.add(c);
     c.on('close', () => socks.delete(c));
     c.on('error', () => {});
@@ -117,6 +144,7 @@ export async function hostileTcp(onConn: (c: Socket) => void): Promise<Hostile> 
   await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
   return {
     port: (srv.address() as AddressInfo).port,
+    contacted: counter.contacted,
     close: () =>
       new Promise<void>((res) => {
         for (const s of socks) s.destroy();
