@@ -50,6 +50,28 @@ export interface Judged {
 const PHASE_ORDER: Phase[] = ['dns', 'tcp', 'starttls', 'tls', 'app'];
 const KIND_ORDER = { fails: 0, slow: 1, note: 2 } as const;
 
+/** How late this process's own timers ran in a phase's run (its largest delay), 0 when not measured. */
+function ownLateness(r: ProbeResult | null | undefined): number {
+  return (r?.timing as { loopLagMs?: { max: number } | null } | undefined)?.loopLagMs?.max ?? 0;
+}
+
+/**
+ * A p99 over its threshold by less than this machine's own lateness is no evidence against
+ * the server: every reply of the run may have waited that long in conndx's own queue. Said
+ * as a note, so a busy laptop or CI runner does not turn a healthy endpoint DEGRADED.
+ */
+function ownLatenessNote(phase: Phase, label: string, p99: number, th: number, lag: number): Finding {
+  return {
+    phase,
+    kind: 'note',
+    status: 'ok',
+    outcome: 'ok',
+    summary: `${label} p99 ${ms(p99)} is over ${th} ms, but this machine was busy: conndx's own timers ran up to ${ms(lag)} late, so it is not counted as slow.`,
+    evidence: [`p99 ${ms(p99)} ≤ threshold ${th} ms + this process's largest timer delay ${ms(lag)}`],
+    next: ['run the diagnosis again at a quieter moment, or from another machine'],
+  };
+}
+
 const f1 = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 const ms = (x: number | null | undefined) => (x === null || x === undefined ? '-' : `${f1(x)} ms`);
 const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : w.endsWith('s') ? 'es' : 's'}`;
@@ -142,7 +164,15 @@ function judgeDns(j: Judged, th: Thresholds): Finding[] {
   // Slow: the direct queries' p99, or the system lookup itself.
   const slowest = direct.filter(([, r]) => r.latencyMs).sort((a, b) => b[1].latencyMs!.p99 - a[1].latencyMs!.p99)[0];
   const p99 = slowest?.[1].latencyMs?.p99 ?? 0;
-  if (p99 > th.dnsMs || sys.lookupMs > th.dnsMs) {
+  const dnsLag = Math.max(ownLateness(d as unknown as ProbeResult), ...direct.map(([, r]) => ownLateness(r)));
+  const overOnlyByLag = (x: number) => x > th.dnsMs && x <= th.dnsMs + dnsLag;
+  if (
+    (p99 > th.dnsMs || sys.lookupMs > th.dnsMs) &&
+    (overOnlyByLag(p99) || p99 <= th.dnsMs) &&
+    (overOnlyByLag(sys.lookupMs) || sys.lookupMs <= th.dnsMs)
+  ) {
+    out.push(ownLatenessNote('dns', 'DNS', Math.max(p99, sys.lookupMs), th.dnsMs, dnsLag));
+  } else if (p99 > th.dnsMs || sys.lookupMs > th.dnsMs) {
     const ev = direct
       .filter(([, r]) => r.latencyMs)
       .map(
@@ -277,7 +307,14 @@ function judgeConn(
       next: [...new Set((dead.length ? dead : failing).flatMap(([k]) => next(k)))],
     });
   }
-  const slow = entries.filter(([, r]) => r.latencyMs && r.latencyMs.p99 > th).sort((a, b) => b[1].latencyMs!.p99 - a[1].latencyMs!.p99);
+  const over = entries.filter(([, r]) => r.latencyMs && r.latencyMs.p99 > th);
+  const slow = over
+    .filter(([, r]) => r.latencyMs!.p99 > th + Math.max(ownLateness(r), ownLateness(res)))
+    .sort((a, b) => b[1].latencyMs!.p99 - a[1].latencyMs!.p99);
+  if (!slow.length && over.length) {
+    const [, r] = over.sort((a, b) => b[1].latencyMs!.p99 - a[1].latencyMs!.p99)[0]!;
+    out.push(ownLatenessNote(phase, label, r.latencyMs!.p99, th, Math.max(ownLateness(r), ownLateness(res))));
+  }
   if (slow.length) {
     const [k, r] = slow[0]!;
     out.push({
