@@ -17,6 +17,7 @@ import { searchCandidates, type ResolvConf } from '../probes/resolv-conf.js';
 import { TLS_PORTS, type DiagnoseTarget } from './target.js';
 import { judge, type Judged, type Thresholds, type Verdict } from './verdict.js';
 import type { AddressInfo, DiagnosePlan, DnsPhase } from './types.js';
+import { RESOLVER_DEFAULT_QUERY, resolverAlpn, resolverFindings, resolverPlan, runResolverQueries } from './resolver.js';
 
 export type { AddressInfo, DiagnosePlan, DnsPhase };
 
@@ -53,6 +54,8 @@ export interface DiagnoseOptions {
   reproduceTls?: string[];
   /** HTTP statuses that count as healthy (default: below 400; a 4xx is then DEGRADED, a 5xx FAILING). */
   expectStatus?: [number, number][];
+  /** A resolver target's query (default: `.` NS). */
+  resolverQuery?: { name: string; type: number };
   /** The HTTP phase's protocol (default `auto`: ALPN h2,http/1.1, HTTP/2 when the server picks h2). */
   httpProtocol?: HttpProtocolChoice;
   thresholds?: Partial<Thresholds>;
@@ -88,8 +91,8 @@ export interface CaptureReport {
 export function planOf(o: DiagnoseOptions): DiagnosePlan {
   const t = o.target;
   const starttls = o.tlsOptions?.starttls ?? t.starttls;
-  const tls = o.tls ?? (starttls ? true : t.scheme ? t.scheme === 'https' : TLS_PORTS.has(t.port));
-  const path = o.httpPath !== undefined ? o.httpPath : t.path;
+  const tls = o.tls ?? (starttls || t.resolver ? true : t.scheme ? t.scheme === 'https' : TLS_PORTS.has(t.port));
+  const path = t.resolver ? null : o.httpPath !== undefined ? o.httpPath : t.path;
   const sni = o.sni ?? (t.family === 0 ? t.host : null);
   const servers = (o.servers ?? o.resolvConf.nameservers).map((s) => s.key);
   return {
@@ -107,6 +110,7 @@ export function planOf(o: DiagnoseOptions): DiagnosePlan {
     servers,
     ...(o.expectStatus ? { expectStatus: o.expectStatus } : {}),
     ...(o.reproduceTls?.length ? { reproduceTls: o.reproduceTls } : {}),
+    ...(t.resolver ? { resolver: resolverPlan(t.resolver, o.resolverQuery ?? RESOLVER_DEFAULT_QUERY) } : {}),
   };
 }
 
@@ -364,6 +368,7 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
       const probe = {
         ...o.tlsOptions,
         ...(o.tlsOptions?.alpn === undefined && plan.http ? { alpn: alpnFor(plan.httpProtocol) } : {}),
+        ...(o.tlsOptions?.alpn === undefined && plan.resolver ? { alpn: resolverAlpn(plan.resolver.transport) } : {}),
         ...(plan.starttls ? { starttls: plan.starttls as StarttlsProtocol } : {}),
         timeoutMs: o.timeoutMs,
       };
@@ -405,9 +410,28 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
     }
   }
 
+  let resolver: ProbeResult | null = null;
+  if (plan.resolver && !signal.aborted) {
+    const up = okAt(tlsRes);
+    if (up.length) {
+      say(`${plan.resolver.transport} queries ${plan.resolver.name} ${plan.resolver.type} to ${up.map((a) => a.key).join(', ')}`);
+      resolver = await runResolverQueries({
+        plan: { ...plan, resolver: plan.resolver },
+        query: o.resolverQuery ?? RESOLVER_DEFAULT_QUERY,
+        up,
+        port: t.port,
+        ca: o.tlsOptions?.ca,
+        insecure: o.tlsOptions?.insecure,
+        timeoutMs: o.timeoutMs,
+        exec: exec(up.length),
+        label: t.raw,
+      });
+    }
+  }
+
   const capture = capturing ? await o.capture!.stop(addresses) : undefined;
-  const partial = { target: t.raw, dns, tcp, tls: tlsRes, http, addresses, plan };
-  const verdict = judge(partial, o.thresholds);
+  const partial = { target: t.raw, dns, tcp, tls: tlsRes, http, ...(plan.resolver ? { resolver } : {}), addresses, plan };
+  const verdict = judge(partial, o.thresholds, resolverFindings(partial, o.thresholds));
   if (capture?.lines.length)
     verdict.evidence.splice(
       verdict.findings.length && verdict.status !== 'ok' ? firstEvidenceCount(verdict) : verdict.evidence.length,
@@ -421,6 +445,7 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
     tcp,
     tls: tlsRes,
     http,
+    ...(plan.resolver ? { resolver } : {}),
     addresses,
     plan,
     ...(capture ? { capture } : {}),

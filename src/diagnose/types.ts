@@ -40,4 +40,16 @@ export interface DiagnosePlan {
   reproduceTls?: string[];
   /** `--expect-status`: the HTTP statuses that count as healthy. */
   expectStatus?: [number, number][];
+  /** A DoT/DoH resolver target: the queries asked after the TLS phase (instead of an HTTP GET). */
+  resolver?: ResolverPlan;
+}
+
+/** The resolver part of a diagnose plan. */
+export interface ResolverPlan {
+  transport: 'dot' | 'doh';
+  name: string;
+  /** The query type by name (NS, A …). */
+  type: string;
+  /** DoH: the URL asked. */
+  url?: string;
 }

@@ -3,6 +3,7 @@ import { PROBERS } from '../probes/registry.js';
 import type { ProbeResult } from '../engine/summary.js';
 import type { Phase } from '../core/types.js';
 import type { AddressInfo, DiagnosePlan, DnsPhase } from './types.js';
+import { resolverNext } from './resolver-next.js';
 
 /** p99 above which a phase counts as slow (ms). */
 export interface Thresholds {
@@ -43,6 +44,8 @@ export interface Judged {
   tcp: ProbeResult | null;
   tls: ProbeResult | null;
   http: ProbeResult | null;
+  /** A resolver target's DNS queries over DoT/DoH (src/diagnose/resolver.ts). */
+  resolver?: ProbeResult | null;
   addresses: AddressInfo[];
   plan: DiagnosePlan;
 }
@@ -200,7 +203,7 @@ function judgeDns(j: Judged, th: Thresholds): Finding[] {
 }
 
 /** TCP, TLS and HTTP read alike: who fails, how, and whether the ones that work are slow. */
-function judgeConn(
+export function judgeConn(
   phase: Phase,
   label: string,
   res: ProbeResult | null,
@@ -372,8 +375,8 @@ function caFileOf(flags: string[] | undefined): string {
   return i >= 0 && flags![i + 1] ? ` -CAfile ${shq(flags![i + 1]!)}` : '';
 }
 
-/** The first phase that fails, else the first that is slow; the status is that finding's. */
-export function judge(j: Judged, thresholds: Partial<Thresholds> = {}): Verdict {
+/** The first phase that fails, else the first that is slow; the status is that finding's. `extra`: findings of phases judged elsewhere. */
+export function judge(j: Judged, thresholds: Partial<Thresholds> = {}, extra: Finding[] = []): Verdict {
   const th = { ...DEFAULT_THRESHOLDS, ...thresholds };
   const port = j.plan.port;
   const sni = j.plan.sni ? ` --sni ${shq(j.plan.sni)}` : '';
@@ -398,6 +401,7 @@ export function judge(j: Judged, thresholds: Partial<Thresholds> = {}): Verdict 
       j,
       th.tlsMs,
       (k) => [
+        ...(j.plan.resolver ? [resolverNext(j.plan, k)] : []),
         `conndx tls ${shq(k)}${sni}${j.plan.starttls ? ` --starttls ${j.plan.starttls}` : ''}${(j.plan.reproduceTls ?? []).map((f) => ` ${shq(f)}`).join('')} --versions`,
         `openssl s_client -connect ${shq(k)}${j.plan.starttls ? ` -starttls ${j.plan.starttls}` : ''}${j.plan.sni ? ` -servername ${shq(j.plan.sni)}` : ''}${caFileOf(j.plan.reproduceTls)} </dev/null`,
       ],
@@ -414,6 +418,7 @@ export function judge(j: Judged, thresholds: Partial<Thresholds> = {}): Verdict 
       ],
       httpDetail,
     ),
+    ...extra,
   ];
   // Connection outcomes that belong to an earlier phase (tcp:refused seen by the TLS probe) are judged by that phase.
   findings.sort((a, b) => KIND_ORDER[a.kind] - KIND_ORDER[b.kind] || PHASE_ORDER.indexOf(a.phase) - PHASE_ORDER.indexOf(b.phase));
@@ -458,5 +463,12 @@ function healthySummary(j: Judged): string {
   const protocols = Object.keys((j.http?.protocols as Record<string, number> | undefined) ?? {});
   const over = protocols.length ? ` over ${protocols.map((p) => (p === 'h2' ? 'HTTP/2' : p.toUpperCase())).join('+')}` : '';
   if (j.http?.latencyMs) parts.push(`HTTP ${Object.keys(st ?? {}).join('/')}${over} first byte p50 ${ms(j.http.latencyMs.p50)}`);
+  const rp = j.plan.resolver;
+  if (rp && j.resolver?.latencyMs) {
+    const q = (j.resolver.queryMs as { p50: number } | undefined) ?? j.resolver.latencyMs;
+    parts.push(
+      `${rp.transport === 'dot' ? 'DoT' : 'DoH'} ${rp.name} ${rp.type} ${Object.keys(j.resolver.rcodes ?? {}).join('/')} query p50 ${ms(q.p50)}`,
+    );
+  }
   return `healthy: ${parts.join(', ')}; every attempt of every phase succeeded.`;
 }

@@ -37,17 +37,17 @@ export interface WaterfallRow {
 }
 
 /** Lookup, connect, TLS and first byte, from the phase results (p50 and p99 of the successful attempts). */
-export function waterfallRows(r: Pick<DiagnoseResult, 'dns' | 'tcp' | 'tls' | 'http'>): WaterfallRow[] {
+export function waterfallRows(r: Pick<DiagnoseResult, 'dns' | 'tcp' | 'tls' | 'http' | 'resolver'>): WaterfallRow[] {
   const rows: WaterfallRow[] = [];
-  const row = (phase: string, res: ProbeResult | null) => {
+  const row = (phase: string, res: ProbeResult | null | undefined, stats = res?.latencyMs) => {
     if (!res) return;
     const worst = Object.entries(res.outcomes)
       .filter(([k]) => k !== 'ok')
       .sort((a, b) => b[1] - a[1])[0]?.[0];
     rows.push({
       phase,
-      p50: res.latencyMs?.p50 ?? null,
-      p99: res.latencyMs?.p99 ?? null,
+      p50: stats?.p50 ?? null,
+      p99: stats?.p99 ?? null,
       n: res.succeeded,
       ...(res.succeeded === 0 && worst ? { failed: worst } : {}),
     });
@@ -59,6 +59,8 @@ export function waterfallRows(r: Pick<DiagnoseResult, 'dns' | 'tcp' | 'tls' | 'h
   row('connect', r.tcp);
   row('tls', r.tls);
   row('first byte', r.http);
+  // A resolver's queries: the query time alone (the first one's connect and handshake are the rows above).
+  row('dns query', r.resolver, (r.resolver?.queryMs as ProbeResult['latencyMs'] | undefined) ?? r.resolver?.latencyMs);
   return rows;
 }
 
@@ -121,6 +123,7 @@ export function renderDiagnose(c: ChalkInstance, r: DiagnoseResult, o: { verbose
     'tcp',
     ...(p.tls ? (p.starttls ? [`starttls ${p.starttls}`, 'tls'] : ['tls']) : []),
     ...(p.http ? ['http'] : []),
+    ...(p.resolver ? [`${p.resolver.transport} query ${p.resolver.name} ${p.resolver.type}`] : []),
   ].filter((x) => x !== 'dns' || r.dns);
   out.push(c.bold(wrap(`conndx diagnose ${escapeControl(r.target)}`, WIDTH)));
   out.push(
@@ -196,13 +199,16 @@ export function renderDiagnose(c: ChalkInstance, r: DiagnoseResult, o: { verbose
 
   if (r.addresses.length) {
     out.push(c.bold('per address'));
-    const trows: string[][] = [['address', 'tcp', ...(p.tls ? ['tls'] : []), ...(p.http ? ['http'] : [])]];
+    const trows: string[][] = [
+      ['address', 'tcp', ...(p.tls ? ['tls'] : []), ...(p.http ? ['http'] : []), ...(p.resolver ? ['query'] : [])],
+    ];
     for (const a of r.addresses) {
       trows.push([
         a.key,
         phaseCell(by(r.tcp)[a.key], c),
         ...(p.tls ? [phaseCell(by(r.tls)[a.key], c)] : []),
         ...(p.http ? [phaseCell(by(r.http)[a.key], c)] : []),
+        ...(p.resolver ? [phaseCell(by(r.resolver ?? null)[a.key], c)] : []),
       ]);
     }
     out.push(table(trows, { header: true, indent: '  ' }));
