@@ -40,6 +40,8 @@ export interface DiagnosePlan {
   reproduceTls?: string[];
   /** `--expect-status`: the HTTP statuses that count as healthy. */
   expectStatus?: [number, number][];
+  /** `--proxy`: the HTTP CONNECT proxy every connection goes through (its URL, credentials left out). */
+  proxy?: string;
   /** A DoT/DoH resolver target: the queries asked after the TLS phase (instead of an HTTP GET). */
   resolver?: ResolverPlan;
 }

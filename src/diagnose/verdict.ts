@@ -44,13 +44,15 @@ export interface Judged {
   tcp: ProbeResult | null;
   tls: ProbeResult | null;
   http: ProbeResult | null;
+  /** `--proxy`: the proxy's connect and CONNECT answer, in place of the TCP phase (src/diagnose/proxy.ts). */
+  proxy?: ProbeResult | null;
   /** A resolver target's DNS queries over DoT/DoH (src/diagnose/resolver.ts). */
   resolver?: ProbeResult | null;
   addresses: AddressInfo[];
   plan: DiagnosePlan;
 }
 
-const PHASE_ORDER: Phase[] = ['dns', 'tcp', 'starttls', 'tls', 'app'];
+const PHASE_ORDER: Phase[] = ['dns', 'proxy', 'tunnel', 'tcp', 'starttls', 'tls', 'app'];
 const KIND_ORDER = { fails: 0, slow: 1, note: 2 } as const;
 
 const f1 = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
@@ -380,6 +382,7 @@ export function judge(j: Judged, thresholds: Partial<Thresholds> = {}, extra: Fi
   const th = { ...DEFAULT_THRESHOLDS, ...thresholds };
   const port = j.plan.port;
   const sni = j.plan.sni ? ` --sni ${shq(j.plan.sni)}` : '';
+  const px = j.plan.proxy ? ` --proxy ${shq(j.plan.proxy)}` : '';
   const findings: Finding[] = [
     ...judgeDns(j, th),
     ...judgeConn(
@@ -402,8 +405,8 @@ export function judge(j: Judged, thresholds: Partial<Thresholds> = {}, extra: Fi
       th.tlsMs,
       (k) => [
         ...(j.plan.resolver ? [resolverNext(j.plan, k)] : []),
-        `conndx tls ${shq(k)}${sni}${j.plan.starttls ? ` --starttls ${j.plan.starttls}` : ''}${(j.plan.reproduceTls ?? []).map((f) => ` ${shq(f)}`).join('')} --versions`,
-        `openssl s_client -connect ${shq(k)}${j.plan.starttls ? ` -starttls ${j.plan.starttls}` : ''}${j.plan.sni ? ` -servername ${shq(j.plan.sni)}` : ''}${caFileOf(j.plan.reproduceTls)} </dev/null`,
+        `conndx tls ${shq(k)}${sni}${px}${j.plan.starttls ? ` --starttls ${j.plan.starttls}` : ''}${(j.plan.reproduceTls ?? []).map((f) => ` ${shq(f)}`).join('')} --versions`,
+        `openssl s_client -connect ${shq(k)}${j.plan.proxy ? ` -proxy ${shq(new URL(j.plan.proxy).host)}` : ''}${j.plan.starttls ? ` -starttls ${j.plan.starttls}` : ''}${j.plan.sni ? ` -servername ${shq(j.plan.sni)}` : ''}${caFileOf(j.plan.reproduceTls)} </dev/null`,
       ],
       tlsDetail,
     ),
@@ -414,7 +417,7 @@ export function judge(j: Judged, thresholds: Partial<Thresholds> = {}, extra: Fi
       j,
       th.firstByteMs,
       (k) => [
-        `curl -sv ${shq(`${j.plan.tls ? 'https' : 'http'}://${j.plan.host.includes(':') ? `[${j.plan.host}]` : j.plan.host}:${port}${j.plan.path ?? '/'}`)} --connect-to ${shq(`::${k}`)}`,
+        `curl -sv ${shq(`${j.plan.tls ? 'https' : 'http'}://${j.plan.host.includes(':') ? `[${j.plan.host}]` : j.plan.host}:${port}${j.plan.path ?? '/'}`)} ${j.plan.proxy ? `--proxy ${shq(j.plan.proxy)}` : `--connect-to ${shq(`::${k}`)}`}`,
       ],
       httpDetail,
     ),
@@ -457,6 +460,9 @@ function healthySummary(j: Judged): string {
   if (j.dns) parts.push(`${j.plan.host} → ${plural(j.addresses.length, 'address')} (lookup ${ms(j.dns.system.lookupMs)})`);
   else parts.push(plural(j.addresses.length, 'address'));
   if (j.tcp?.latencyMs) parts.push(`connect p50 ${ms(j.tcp.latencyMs.p50)}`);
+  const pc = j.proxy?.proxyConnectMs as { p50: number } | undefined;
+  const pt = j.proxy?.tunnelMs as { p50: number } | undefined;
+  if (j.plan.proxy && pc && pt) parts.push(`proxy ${j.plan.proxy} connect p50 ${ms(pc.p50)}, CONNECT p50 ${ms(pt.p50)}`);
   const neg = j.tls?.negotiated as { version?: string } | undefined;
   if (j.tls?.latencyMs) parts.push(`${neg?.version ?? 'TLS'} p50 ${ms(j.tls.latencyMs.p50)}`);
   const st = j.http?.statuses as Record<string, number> | undefined;

@@ -3,6 +3,7 @@ import type { ChalkInstance } from 'chalk';
 import type { DiagnoseResult } from '../diagnose/chain.js';
 import type { ProbeResult } from '../engine/summary.js';
 import { fmtElapsed, fmtMs, table } from './format.js';
+import { tlsOutcomePhase } from '../core/types.js';
 
 /** Terminal width the output is laid out for. */
 export const WIDTH = 80;
@@ -37,7 +38,7 @@ export interface WaterfallRow {
 }
 
 /** Lookup, connect, TLS and first byte, from the phase results (p50 and p99 of the successful attempts). */
-export function waterfallRows(r: Pick<DiagnoseResult, 'dns' | 'tcp' | 'tls' | 'http' | 'resolver'>): WaterfallRow[] {
+export function waterfallRows(r: Pick<DiagnoseResult, 'dns' | 'tcp' | 'tls' | 'http' | 'resolver' | 'proxy'>): WaterfallRow[] {
   const rows: WaterfallRow[] = [];
   const row = (phase: string, res: ProbeResult | null | undefined, stats = res?.latencyMs) => {
     if (!res) return;
@@ -57,6 +58,16 @@ export function waterfallRows(r: Pick<DiagnoseResult, 'dns' | 'tcp' | 'tls' | 'h
     else rows.push({ phase: 'lookup', p50: r.dns.system.lookupMs, p99: r.dns.system.lookupMs, n: 1 });
   }
   row('connect', r.tcp);
+  // Through a proxy: its connect and its answer to CONNECT, each its own row.
+  if (r.proxy) {
+    const st = (k: string) => r.proxy![k] as ProbeResult['latencyMs'] | undefined;
+    const failedAt = (phase: 'proxy' | 'tunnel') => Object.keys(r.proxy!.outcomes).some((o) => o !== 'ok' && tlsOutcomePhase(o) === phase);
+    // A phase no attempt got through shows as failed, whatever its answers took.
+    const none = r.proxy.succeeded === 0;
+    const all = (phase: 'proxy' | 'tunnel') => none && failedAt(phase);
+    if (st('proxyConnectMs') || failedAt('proxy')) row('proxy connect', r.proxy, all('proxy') ? null : (st('proxyConnectMs') ?? null));
+    if (st('tunnelMs') || failedAt('tunnel')) row('proxy CONNECT', r.proxy, all('tunnel') ? null : (st('tunnelMs') ?? null));
+  }
   row('tls', r.tls);
   row('first byte', r.http);
   // A resolver's queries: the query time alone (the first one's connect and handshake are the rows above).
@@ -120,7 +131,7 @@ export function renderDiagnose(c: ChalkInstance, r: DiagnoseResult, o: { verbose
   const p = r.plan;
   const chain = [
     'dns' as const,
-    'tcp',
+    ...(p.proxy ? [`proxy ${p.proxy}`, 'CONNECT'] : ['tcp']),
     ...(p.tls ? (p.starttls ? [`starttls ${p.starttls}`, 'tls'] : ['tls']) : []),
     ...(p.http ? ['http'] : []),
     ...(p.resolver ? [`${p.resolver.transport} query ${p.resolver.name} ${p.resolver.type}`] : []),
@@ -200,12 +211,12 @@ export function renderDiagnose(c: ChalkInstance, r: DiagnoseResult, o: { verbose
   if (r.addresses.length) {
     out.push(c.bold('per address'));
     const trows: string[][] = [
-      ['address', 'tcp', ...(p.tls ? ['tls'] : []), ...(p.http ? ['http'] : []), ...(p.resolver ? ['query'] : [])],
+      ['address', p.proxy ? 'proxy' : 'tcp', ...(p.tls ? ['tls'] : []), ...(p.http ? ['http'] : []), ...(p.resolver ? ['query'] : [])],
     ];
     for (const a of r.addresses) {
       trows.push([
         a.key,
-        phaseCell(by(r.tcp)[a.key], c),
+        phaseCell(by(r.tcp ?? r.proxy ?? null)[a.key], c),
         ...(p.tls ? [phaseCell(by(r.tls)[a.key], c)] : []),
         ...(p.http ? [phaseCell(by(r.http)[a.key], c)] : []),
         ...(p.resolver ? [phaseCell(by(r.resolver ?? null)[a.key], c)] : []),

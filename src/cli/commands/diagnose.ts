@@ -19,6 +19,8 @@ import { write, warn, type CliContext } from '../context.js';
 import { DURATION_MAX_MS, isValidHostName, parseDuration, parseHostPort, parseStatusRanges } from '../../parse.js';
 import { addProbeOptions, parseProbeOptions } from '../probe-options.js';
 import { tlsOptionsFrom } from './tls.js';
+import { proxyFlag } from '../tls-path.js';
+import type { ProxyConfig } from '../../probes/proxy.js';
 import { STARTTLS_DEFAULT_PORTS, STARTTLS_SCHEMES } from '../../probes/starttls.js';
 import { DOH_PATH, parseResolverTarget, resolverQueryOf } from '../diagnose-resolver.js';
 
@@ -79,6 +81,26 @@ function toServer(raw: string): DnsServer {
   return { key: raw, address: hp.host, port: hp.port };
 }
 
+/** `--proxy URL|env` for this target (NO_PROXY applied with env); refused with --capture and for resolver targets. */
+async function proxyFor(
+  value: unknown,
+  target: DiagnoseTarget,
+  family: 0 | 4 | 6,
+  env: Record<string, string | undefined>,
+  capture: boolean,
+): Promise<ProxyConfig | undefined> {
+  const choice = proxyFlag(value, family, env);
+  if (!choice) return undefined;
+  if (capture)
+    throw new ConndxError('CONNDX_BAD_ARGUMENT', '--capture does not go with --proxy: the packets would be the proxy connection only');
+  if (target.resolver)
+    throw new ConndxError(
+      'CONNDX_BAD_ARGUMENT',
+      `--proxy does not apply to a resolver target (${target.raw}): DoT and DoH are asked directly`,
+    );
+  return choice.forTarget(target.host, target.port);
+}
+
 /** The report format from the file name: .md / .markdown or .html / .htm. */
 export function reportKind(file: string): 'md' | 'html' {
   const ext = extname(file).toLowerCase();
@@ -115,6 +137,10 @@ export function registerDiagnose(program: Command, ctx: CliContext): Command {
     )
     .option('--http1.1', 'the HTTP phase speaks HTTP/1.1 only (ALPN http/1.1)')
     .option('--http2', 'the HTTP phase speaks HTTP/2 only (ALPN h2; over plain TCP, HTTP/2 with prior knowledge)')
+    .option(
+      '--proxy <url>',
+      'reach the target through an HTTP CONNECT proxy, http://HOST:PORT ("env": HTTPS_PROXY unless NO_PROXY names the target); the proxy resolves the name',
+    )
     .option('--name <name>', 'tls:// or https://…/dns-query resolver targets: the name to ask (default . with --type NS)')
     .option('--type <type>', 'resolver targets: the query type (default NS for the name ., else A)')
     .option('--report <file>', 'also write a report: FILE.md (Markdown for a ticket) or FILE.html (one self-contained page)')
@@ -154,6 +180,7 @@ degraded or failing (a name that does not resolve included), 3 unusable input.`,
     const run = parseProbeOptions(o);
     const target = parseDiagnoseTarget(raw);
     const resolverQuery = resolverQueryOf(target, o, ctx.argv);
+    const proxy = await proxyFor(o.proxy, target, run.family, ctx.env, o.capture !== undefined);
     if (target.family && run.family && target.family !== run.family) {
       throw new ConndxError('CONNDX_BAD_TARGET', `${target.host} is an IPv${target.family} address but -${run.family} was given`);
     }
@@ -254,6 +281,7 @@ degraded or failing (a name that does not resolve included), 3 unusable input.`,
         ],
         httpProtocol,
         ...(resolverQuery ? { resolverQuery } : {}),
+        ...(proxy ? { proxy } : {}),
         thresholds,
         signal: ctx.stop,
         argv: ctx.argv,
