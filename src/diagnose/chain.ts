@@ -17,6 +17,10 @@ import { searchCandidates, type ResolvConf } from '../probes/resolv-conf.js';
 import { TLS_PORTS, type DiagnoseTarget } from './target.js';
 import { judge, type Judged, type Thresholds, type Verdict } from './verdict.js';
 import type { AddressInfo, DiagnosePlan, DnsPhase } from './types.js';
+import { proxiedAddress, proxyFindings, runProxyPhase } from './proxy.js';
+import type { ProxyConfig } from '../probes/proxy.js';
+import { DEFAULT_THRESHOLDS } from './verdict.js';
+import { RESOLVER_DEFAULT_QUERY, resolverAlpn, resolverFindings, resolverPlan, runResolverQueries } from './resolver.js';
 
 export type { AddressInfo, DiagnosePlan, DnsPhase };
 
@@ -53,6 +57,10 @@ export interface DiagnoseOptions {
   reproduceTls?: string[];
   /** HTTP statuses that count as healthy (default: below 400; a 4xx is then DEGRADED, a 5xx FAILING). */
   expectStatus?: [number, number][];
+  /** `--proxy`: every connection through this HTTP CONNECT proxy; the proxy resolves the target's name. */
+  proxy?: ProxyConfig;
+  /** A resolver target's query (default: `.` NS). */
+  resolverQuery?: { name: string; type: number };
   /** The HTTP phase's protocol (default `auto`: ALPN h2,http/1.1, HTTP/2 when the server picks h2). */
   httpProtocol?: HttpProtocolChoice;
   thresholds?: Partial<Thresholds>;
@@ -88,8 +96,8 @@ export interface CaptureReport {
 export function planOf(o: DiagnoseOptions): DiagnosePlan {
   const t = o.target;
   const starttls = o.tlsOptions?.starttls ?? t.starttls;
-  const tls = o.tls ?? (starttls ? true : t.scheme ? t.scheme === 'https' : TLS_PORTS.has(t.port));
-  const path = o.httpPath !== undefined ? o.httpPath : t.path;
+  const tls = o.tls ?? (starttls || t.resolver ? true : t.scheme ? t.scheme === 'https' : TLS_PORTS.has(t.port));
+  const path = t.resolver ? null : o.httpPath !== undefined ? o.httpPath : t.path;
   const sni = o.sni ?? (t.family === 0 ? t.host : null);
   const servers = (o.servers ?? o.resolvConf.nameservers).map((s) => s.key);
   return {
@@ -107,6 +115,8 @@ export function planOf(o: DiagnoseOptions): DiagnosePlan {
     servers,
     ...(o.expectStatus ? { expectStatus: o.expectStatus } : {}),
     ...(o.reproduceTls?.length ? { reproduceTls: o.reproduceTls } : {}),
+    ...(o.proxy ? { proxy: o.proxy.url } : {}),
+    ...(t.resolver ? { resolver: resolverPlan(t.resolver, o.resolverQuery ?? RESOLVER_DEFAULT_QUERY) } : {}),
   };
 }
 
@@ -262,7 +272,10 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
     addresses.push({ address: a, family: fam, key: hostPort(a, t.port), from: [from] });
   };
 
-  if (t.family !== 0) {
+  if (o.proxy) {
+    // The proxy resolves the name (CONNECT names it as written): there is no DNS phase here.
+    addresses.push(proxiedAddress(t.host, t.port, t.family));
+  } else if (t.family !== 0) {
     add(t.host, 'literal');
   } else {
     const servers: DnsServer[] = o.servers ?? o.resolvConf.nameservers.map((n) => ({ key: n.key, address: n.address, port: n.port }));
@@ -319,11 +332,12 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
   }
 
   let tcp: ProbeResult | null = null;
+  let proxyRes: ProbeResult | null = null;
   let tlsRes: ProbeResult | null = null;
   let http: ProbeResult | null = null;
   const label = hostPort(t.host, t.port);
   let capturing = false;
-  if (o.capture && addresses.length) {
+  if (o.capture && addresses.length && !o.proxy) {
     await o.capture.start(addresses, t.port);
     capturing = true;
   }
@@ -339,7 +353,17 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
       port: t.port,
       lookupMs: null,
     }));
-  if (addresses.length && !signal.aborted) {
+  if (o.proxy && addresses.length && !signal.aborted) {
+    say(`proxy ${o.proxy.url}: connect and CONNECT ${addresses.map((a) => a.key).join(', ')}`);
+    proxyRes = await runProxyPhase({
+      proxy: o.proxy,
+      addresses,
+      port: t.port,
+      timeoutMs: o.timeoutMs,
+      exec: exec(addresses.length),
+      label,
+    });
+  } else if (addresses.length && !signal.aborted) {
     say(`tcp to ${addresses.map((a) => a.key).join(', ')}`);
     const targets = resolvedOf(addresses);
     // A plain TCP service (no TLS or HTTP phase after) is watched briefly after the handshake, so a
@@ -355,8 +379,8 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
     );
   }
   const okAt = (res: ProbeResult | null) => addresses.filter((a) => (perAddress(res)[a.key]?.succeeded ?? 0) > 0);
-  if (plan.tls && tcp && !signal.aborted) {
-    const up = okAt(tcp);
+  if (plan.tls && (tcp || proxyRes) && !signal.aborted) {
+    const up = okAt(proxyRes ?? tcp);
     if (up.length) {
       say(`tls to ${up.map((a) => a.key).join(', ')}${plan.sni ? ` (sni ${plan.sni})` : ''}`);
       const targets = resolvedOf(up);
@@ -364,10 +388,12 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
       const probe = {
         ...o.tlsOptions,
         ...(o.tlsOptions?.alpn === undefined && plan.http ? { alpn: alpnFor(plan.httpProtocol) } : {}),
+        ...(o.tlsOptions?.alpn === undefined && plan.resolver ? { alpn: resolverAlpn(plan.resolver.transport) } : {}),
         ...(plan.starttls ? { starttls: plan.starttls as StarttlsProtocol } : {}),
         timeoutMs: o.timeoutMs,
       };
-      const built = await PROBERS.tls.plan({ probe, sni: plan.sni ?? undefined }, targets);
+      const proxies = o.proxy ? new Map(targets.map((x) => [x.key, o.proxy!])) : undefined;
+      const built = await PROBERS.tls.plan({ probe, sni: plan.sni ?? undefined, ...(proxies ? { proxies } : {}) }, targets);
       const ph = phaseExec(targets.length, built.engineTimeoutMs);
       ({ result: tlsRes } = await executeProbe({ ...built.plan, label }, ph.opts));
       ph.done(tlsRes);
@@ -378,7 +404,7 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
     }
   }
   if (plan.http && !signal.aborted) {
-    const up = okAt(plan.tls ? tlsRes : tcp);
+    const up = okAt(plan.tls ? tlsRes : (proxyRes ?? tcp));
     if (up.length) {
       say(`http GET ${plan.path} on ${up.map((a) => a.key).join(', ')}`);
       const targets = resolvedOf(up);
@@ -394,6 +420,7 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
           userAgent: `conndx/${conndxVersion()}`,
           ...(o.expectStatus ? { expectStatus: o.expectStatus } : {}),
           protocol: plan.httpProtocol,
+          ...(o.proxy ? { proxy: o.proxy } : {}),
         },
         targets,
       );
@@ -405,9 +432,41 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
     }
   }
 
+  let resolver: ProbeResult | null = null;
+  if (plan.resolver && !signal.aborted) {
+    const up = okAt(tlsRes);
+    if (up.length) {
+      say(`${plan.resolver.transport} queries ${plan.resolver.name} ${plan.resolver.type} to ${up.map((a) => a.key).join(', ')}`);
+      resolver = await runResolverQueries({
+        plan: { ...plan, resolver: plan.resolver },
+        query: o.resolverQuery ?? RESOLVER_DEFAULT_QUERY,
+        up,
+        port: t.port,
+        ca: o.tlsOptions?.ca,
+        insecure: o.tlsOptions?.insecure,
+        timeoutMs: o.timeoutMs,
+        exec: exec(up.length),
+        label: t.raw,
+      });
+    }
+  }
+
   const capture = capturing ? await o.capture!.stop(addresses) : undefined;
-  const partial = { target: t.raw, dns, tcp, tls: tlsRes, http, addresses, plan };
-  const verdict = judge(partial, o.thresholds);
+  const partial = {
+    target: t.raw,
+    dns,
+    tcp,
+    ...(o.proxy ? { proxy: proxyRes } : {}),
+    tls: tlsRes,
+    http,
+    ...(plan.resolver ? { resolver } : {}),
+    addresses,
+    plan,
+  };
+  const verdict = judge(partial, o.thresholds, [
+    ...proxyFindings(partial, { ...DEFAULT_THRESHOLDS, ...o.thresholds }),
+    ...resolverFindings(partial, o.thresholds),
+  ]);
   if (capture?.lines.length)
     verdict.evidence.splice(
       verdict.findings.length && verdict.status !== 'ok' ? firstEvidenceCount(verdict) : verdict.evidence.length,
@@ -419,8 +478,10 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
     verdict,
     dns,
     tcp,
+    ...(o.proxy ? { proxy: proxyRes } : {}),
     tls: tlsRes,
     http,
+    ...(plan.resolver ? { resolver } : {}),
     addresses,
     plan,
     ...(capture ? { capture } : {}),

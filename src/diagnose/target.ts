@@ -14,6 +14,15 @@ export interface DiagnoseTarget {
   path: string | null;
   /** smtp://, postgres:// … URLs: the STARTTLS dialog before the TLS handshake (no HTTP). */
   starttls?: StarttlsProtocol;
+  /** tls://host[:853] (DoT) and https://host/dns-query (DoH) URLs: a resolver, asked DNS queries after TLS (no HTTP GET). */
+  resolver?: ResolverTarget;
+}
+
+/** A DoT or DoH resolver as a diagnose target. */
+export interface ResolverTarget {
+  transport: 'dot' | 'doh';
+  /** DoH: the URL the queries go to (path and query as written). */
+  url?: string;
 }
 
 /** Ports where a TLS handshake comes first: HTTPS, DoT, IMAPS, POP3S, SMTPS, LDAPS, AMQPS, Kubernetes API. */

@@ -40,4 +40,18 @@ export interface DiagnosePlan {
   reproduceTls?: string[];
   /** `--expect-status`: the HTTP statuses that count as healthy. */
   expectStatus?: [number, number][];
+  /** `--proxy`: the HTTP CONNECT proxy every connection goes through (its URL, credentials left out). */
+  proxy?: string;
+  /** A DoT/DoH resolver target: the queries asked after the TLS phase (instead of an HTTP GET). */
+  resolver?: ResolverPlan;
+}
+
+/** The resolver part of a diagnose plan. */
+export interface ResolverPlan {
+  transport: 'dot' | 'doh';
+  name: string;
+  /** The query type by name (NS, A …). */
+  type: string;
+  /** DoH: the URL asked. */
+  url?: string;
 }

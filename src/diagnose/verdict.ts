@@ -3,6 +3,7 @@ import { PROBERS } from '../probes/registry.js';
 import type { ProbeResult } from '../engine/summary.js';
 import type { Phase } from '../core/types.js';
 import type { AddressInfo, DiagnosePlan, DnsPhase } from './types.js';
+import { resolverNext } from './resolver-next.js';
 
 /** p99 above which a phase counts as slow (ms). */
 export interface Thresholds {
@@ -43,11 +44,15 @@ export interface Judged {
   tcp: ProbeResult | null;
   tls: ProbeResult | null;
   http: ProbeResult | null;
+  /** `--proxy`: the proxy's connect and CONNECT answer, in place of the TCP phase (src/diagnose/proxy.ts). */
+  proxy?: ProbeResult | null;
+  /** A resolver target's DNS queries over DoT/DoH (src/diagnose/resolver.ts). */
+  resolver?: ProbeResult | null;
   addresses: AddressInfo[];
   plan: DiagnosePlan;
 }
 
-const PHASE_ORDER: Phase[] = ['dns', 'tcp', 'starttls', 'tls', 'app'];
+const PHASE_ORDER: Phase[] = ['dns', 'proxy', 'tunnel', 'tcp', 'starttls', 'tls', 'app'];
 const KIND_ORDER = { fails: 0, slow: 1, note: 2 } as const;
 
 /** How late this process's own timers ran in a phase's run (its largest delay), 0 when not measured. */
@@ -230,7 +235,7 @@ function judgeDns(j: Judged, th: Thresholds): Finding[] {
 }
 
 /** TCP, TLS and HTTP read alike: who fails, how, and whether the ones that work are slow. */
-function judgeConn(
+export function judgeConn(
   phase: Phase,
   label: string,
   res: ProbeResult | null,
@@ -409,11 +414,12 @@ function caFileOf(flags: string[] | undefined): string {
   return i >= 0 && flags![i + 1] ? ` -CAfile ${shq(flags![i + 1]!)}` : '';
 }
 
-/** The first phase that fails, else the first that is slow; the status is that finding's. */
-export function judge(j: Judged, thresholds: Partial<Thresholds> = {}): Verdict {
+/** The first phase that fails, else the first that is slow; the status is that finding's. `extra`: findings of phases judged elsewhere. */
+export function judge(j: Judged, thresholds: Partial<Thresholds> = {}, extra: Finding[] = []): Verdict {
   const th = { ...DEFAULT_THRESHOLDS, ...thresholds };
   const port = j.plan.port;
   const sni = j.plan.sni ? ` --sni ${shq(j.plan.sni)}` : '';
+  const px = j.plan.proxy ? ` --proxy ${shq(j.plan.proxy)}` : '';
   const findings: Finding[] = [
     ...judgeDns(j, th),
     ...judgeConn(
@@ -435,8 +441,9 @@ export function judge(j: Judged, thresholds: Partial<Thresholds> = {}): Verdict 
       j,
       th.tlsMs,
       (k) => [
-        `conndx tls ${shq(k)}${sni}${j.plan.starttls ? ` --starttls ${j.plan.starttls}` : ''}${(j.plan.reproduceTls ?? []).map((f) => ` ${shq(f)}`).join('')} --versions`,
-        `openssl s_client -connect ${shq(k)}${j.plan.starttls ? ` -starttls ${j.plan.starttls}` : ''}${j.plan.sni ? ` -servername ${shq(j.plan.sni)}` : ''}${caFileOf(j.plan.reproduceTls)} </dev/null`,
+        ...(j.plan.resolver ? [resolverNext(j.plan, k)] : []),
+        `conndx tls ${shq(k)}${sni}${px}${j.plan.starttls ? ` --starttls ${j.plan.starttls}` : ''}${(j.plan.reproduceTls ?? []).map((f) => ` ${shq(f)}`).join('')} --versions`,
+        `openssl s_client -connect ${shq(k)}${j.plan.proxy ? ` -proxy ${shq(new URL(j.plan.proxy).host)}` : ''}${j.plan.starttls ? ` -starttls ${j.plan.starttls}` : ''}${j.plan.sni ? ` -servername ${shq(j.plan.sni)}` : ''}${caFileOf(j.plan.reproduceTls)} </dev/null`,
       ],
       tlsDetail,
     ),
@@ -447,10 +454,11 @@ export function judge(j: Judged, thresholds: Partial<Thresholds> = {}): Verdict 
       j,
       th.firstByteMs,
       (k) => [
-        `curl -sv ${shq(`${j.plan.tls ? 'https' : 'http'}://${j.plan.host.includes(':') ? `[${j.plan.host}]` : j.plan.host}:${port}${j.plan.path ?? '/'}`)} --connect-to ${shq(`::${k}`)}`,
+        `curl -sv ${shq(`${j.plan.tls ? 'https' : 'http'}://${j.plan.host.includes(':') ? `[${j.plan.host}]` : j.plan.host}:${port}${j.plan.path ?? '/'}`)} ${j.plan.proxy ? `--proxy ${shq(j.plan.proxy)}` : `--connect-to ${shq(`::${k}`)}`}`,
       ],
       httpDetail,
     ),
+    ...extra,
   ];
   // Connection outcomes that belong to an earlier phase (tcp:refused seen by the TLS probe) are judged by that phase.
   findings.sort((a, b) => KIND_ORDER[a.kind] - KIND_ORDER[b.kind] || PHASE_ORDER.indexOf(a.phase) - PHASE_ORDER.indexOf(b.phase));
@@ -489,11 +497,21 @@ function healthySummary(j: Judged): string {
   if (j.dns) parts.push(`${j.plan.host} → ${plural(j.addresses.length, 'address')} (lookup ${ms(j.dns.system.lookupMs)})`);
   else parts.push(plural(j.addresses.length, 'address'));
   if (j.tcp?.latencyMs) parts.push(`connect p50 ${ms(j.tcp.latencyMs.p50)}`);
+  const pc = j.proxy?.proxyConnectMs as { p50: number } | undefined;
+  const pt = j.proxy?.tunnelMs as { p50: number } | undefined;
+  if (j.plan.proxy && pc && pt) parts.push(`proxy ${j.plan.proxy} connect p50 ${ms(pc.p50)}, CONNECT p50 ${ms(pt.p50)}`);
   const neg = j.tls?.negotiated as { version?: string } | undefined;
   if (j.tls?.latencyMs) parts.push(`${neg?.version ?? 'TLS'} p50 ${ms(j.tls.latencyMs.p50)}`);
   const st = j.http?.statuses as Record<string, number> | undefined;
   const protocols = Object.keys((j.http?.protocols as Record<string, number> | undefined) ?? {});
   const over = protocols.length ? ` over ${protocols.map((p) => (p === 'h2' ? 'HTTP/2' : p.toUpperCase())).join('+')}` : '';
   if (j.http?.latencyMs) parts.push(`HTTP ${Object.keys(st ?? {}).join('/')}${over} first byte p50 ${ms(j.http.latencyMs.p50)}`);
+  const rp = j.plan.resolver;
+  if (rp && j.resolver?.latencyMs) {
+    const q = (j.resolver.queryMs as { p50: number } | undefined) ?? j.resolver.latencyMs;
+    parts.push(
+      `${rp.transport === 'dot' ? 'DoT' : 'DoH'} ${rp.name} ${rp.type} ${Object.keys(j.resolver.rcodes ?? {}).join('/')} query p50 ${ms(q.p50)}`,
+    );
+  }
   return `healthy: ${parts.join(', ')}; every attempt of every phase succeeded.`;
 }

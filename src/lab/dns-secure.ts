@@ -4,7 +4,7 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import { labPki, LAB_SERVER_NAME, type LabPki } from './certs.js';
 import { makeResponder } from './dns.js';
-import { ednsHandler, LAB_NSID, type EdnsLabStats } from './dns-edns.js';
+import { ednsHandler, LAB_NSID, type EdnsBehaviour, type EdnsLabStats } from './dns-edns.js';
 import { formatHostPort } from '../parse.js';
 import { LAB_HOST, type LabFactory } from './types.js';
 
@@ -56,13 +56,21 @@ function tracked(server: net.Server): Set<net.Socket> {
   return socks;
 }
 
-/** DoT: framed messages over TLS. `closeAfter` closes each connection after that many replies (a server that does not keep them). */
-function dotEndpoint(name: string, description: string, closeAfter?: number): LabFactory {
+/**
+ * DoT: framed messages over TLS. `closeAfter` closes each connection after that many replies (a server that does not keep
+ * them); `ede` answers every query with that rcode and Extended DNS Error.
+ */
+function dotEndpoint(
+  name: string,
+  description: string,
+  closeAfter?: number,
+  b: { ede?: EdnsBehaviour['ede']; expect?: string } = {},
+): LabFactory {
   return async (o) => {
     const host = o?.host ?? LAB_HOST;
     const pki = await labPki();
     const stats = newStats();
-    const respond = makeResponder(ednsHandler({ nsid: () => LAB_NSID }, stats));
+    const respond = makeResponder(ednsHandler({ nsid: () => LAB_NSID, ...(b.ede ? { ede: b.ede } : {}) }, stats));
     const server = tls.createServer({ cert: chain(pki), key: pki.valid.key, ALPNProtocols: ['dot'] });
     server.on('tlsClientError', () => {});
     server.on('secureConnection', (s) => {
@@ -96,7 +104,7 @@ function dotEndpoint(name: string, description: string, closeAfter?: number): La
       host,
       port,
       description,
-      expect: 'ok',
+      expect: b.expect ?? 'ok',
       info: { name: 'lab.test', ca: pki.ca.cert, sni: LAB_SERVER_NAME, url: `tls://${formatHostPort(host, port)}`, nsid: LAB_NSID, stats },
       close: () =>
         new Promise<void>((r) => {
@@ -211,6 +219,15 @@ function dohEndpoint(name: string, description: string, expect: string, o: { h1O
 export const DNS_SECURE_LAB: Record<string, LabFactory> = {
   'dns-dot': dotEndpoint('dns-dot', 'DNS over TLS (RFC 7858) to the EDNS-aware resolver, connections kept (trust the lab CA)'),
   'dns-dot-close': dotEndpoint('dns-dot-close', 'DNS over TLS that closes every connection after one reply', 1),
+  'dns-dot-ede': dotEndpoint(
+    'dns-dot-ede',
+    'DNS over TLS answering SERVFAIL with Extended DNS Error 22 "No Reachable Authority"',
+    undefined,
+    {
+      ede: { code: 22, text: 'lab: no authority answered', rcode: 2 },
+      expect: 'servfail',
+    },
+  ),
   'dns-doh': dohEndpoint('dns-doh', 'DNS over HTTPS (RFC 8484) at /dns-query: HTTP/2, GET and POST (HTTP/1.1 too)', 'ok'),
   'dns-doh-h1': dohEndpoint('dns-doh-h1', 'DNS over HTTPS over HTTP/1.1 only (no h2 in ALPN)', 'ok', { h1Only: true }),
   'dns-doh-503': dohEndpoint('dns-doh-503', 'DNS over HTTPS that answers every request 503 Service Unavailable', 'http-503', {

@@ -129,6 +129,24 @@ function h1Request(c: H1Conn, head: string, body: Buffer | null, timeoutMs: numb
   });
 }
 
+/** Resolves once a new client session is connected (or has failed, or `ms` passed: the request then says why). */
+function sessionReady(session: http2.ClientHttp2Session, ms: number): Promise<void> {
+  if (!session.connecting) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      session.off('connect', done);
+      session.off('error', done);
+      session.off('close', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    session.once('connect', done);
+    session.once('error', done);
+    session.once('close', done);
+  });
+}
+
 /** One request as an HTTP/2 stream. */
 function h2Request(
   session: http2.ClientHttp2Session,
@@ -278,6 +296,9 @@ export function openDoh(server: DnsServer, o: DohOptions): DnsExchange {
         live.add(session);
         if (reuse && !closed) h2 = entry;
         opened();
+        // The session's own setup (its preface and SETTINGS, sent once it is connected) is not the
+        // query's time: the query clock starts once the session can carry a request.
+        await sessionReady(session, Math.max(1, deadline - now()));
         result = await h2Request(
           session,
           {

@@ -128,8 +128,16 @@ export function connectTlsTimed(
         const c = classifyTlsError(e, { endFirst });
         finish({ ok: false, outcome: c.outcome, phase: 'tls', cause: c.cause, local: c.local, tcpConnectMs: tcpConnectMs! });
       });
+      // Our Finished, queued by OpenSSL, is written only when this callback returns: the clock
+      // stops here and the certificate work waits a turn of the loop (as the tls probe does), so
+      // the server sees the Finished when we completed and a capture shows the time reported.
       s.once('secureConnect', () => {
         const tlsHandshakeMs = now() - hello;
+        setImmediate(() => {
+          if (!settled) secured(tlsHandshakeMs);
+        });
+      });
+      const secured = (tlsHandshakeMs: number) => {
         const sock = s!;
         const authCode = sock.authorized ? null : String((sock.authorizationError as unknown as string | Error | null) ?? 'UNKNOWN');
         const cf = certificateFacts(
@@ -157,7 +165,7 @@ export function connectTlsTimed(
         sock.removeAllListeners('error');
         sock.removeAllListeners('end');
         finish({ ok: true, socket: sock, tcpConnectMs: tcpConnectMs!, tlsHandshakeMs, facts });
-      });
+      };
     });
   });
 }

@@ -211,6 +211,26 @@ export function openUdpChannel(server: DnsServer): Promise<DnsUdpChannel> {
     );
   });
 
+  // Entries whose send has not completed yet, in send order (a ring: at most 65535 are outstanding).
+  const SEND_RING_MASK = 0xffff;
+  const sending: (Pending | undefined)[] = new Array<Pending | undefined>(SEND_RING_MASK + 1);
+  let sendHead = 0;
+  let sendTail = 0;
+  const afterSend = (err: Error | null) => {
+    const entry = sending[sendHead];
+    sending[sendHead] = undefined;
+    sendHead = (sendHead + 1) & SEND_RING_MASK;
+    if (!err || !entry) return;
+    if (pending.get(entry.id) !== entry) return;
+    pending.delete(entry.id);
+    const local = localErrorCause(err);
+    entry.done(
+      local
+        ? { kind: 'error', outcome: 'error', cause: local, local: true, at: now() }
+        : { kind: 'error', outcome: 'network-error', cause: (err as NodeJS.ErrnoException).code ?? err.message, at: now() },
+    );
+  };
+
   return new Promise((resolve, reject) => {
     sock.once('error', reject);
     sock.connect(server.port, server.address, () => {
@@ -237,17 +257,11 @@ export function openUdpChannel(server: DnsServer): Promise<DnsUdpChannel> {
           const entry: Pending = { id, asked, sentAt, deadline: sentAt + timeoutMs, done };
           // No per-query abort listener: close() settles whatever is outstanding when the run ends.
           pending.set(id, entry);
-          sock.send(q, (err) => {
-            if (!err) return;
-            if (pending.get(id) !== entry) return;
-            pending.delete(id);
-            const local = localErrorCause(err);
-            done(
-              local
-                ? { kind: 'error', outcome: 'error', cause: local, local: true, at: now() }
-                : { kind: 'error', outcome: 'network-error', cause: (err as NodeJS.ErrnoException).code ?? err.message, at: now() },
-            );
-          });
+          // One shared send callback, not a closure per query: sends complete in the order they
+          // were made, so the entry a callback is about is the oldest one not yet completed.
+          sending[sendTail] = entry;
+          sendTail = (sendTail + 1) & SEND_RING_MASK;
+          sock.send(q, afterSend);
         },
         mismatched: () => mismatched,
         mismatchKinds: () => ({ ...kinds }),

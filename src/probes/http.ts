@@ -7,6 +7,8 @@ import { connectTcp } from './tcp.js';
 import type { Attempt, Probe } from '../core/types.js';
 import { alpnFor, exchangeH2, type HttpProtocolChoice } from './http2.js';
 import { statusExpected, type StatusRanges } from './http-status.js';
+import { tunnelForHttp } from './http-proxy.js';
+import type { ProxyConfig } from './proxy.js';
 
 export { alpnFor, statusExpected, type HttpProtocolChoice, type StatusRanges };
 
@@ -37,6 +39,8 @@ export interface HttpProbeOptions {
    * HTTP/2 with prior knowledge).
    */
   protocol?: HttpProtocolChoice;
+  /** Through this HTTP CONNECT proxy (src/probes/http-proxy.ts); each target's address may then be a name the proxy resolves. */
+  proxy?: ProxyConfig;
 }
 
 /**
@@ -57,7 +61,11 @@ export function createHttpProbe(o: HttpProbeOptions): Probe<HttpTarget> {
   const alpn = alpnFor(choice);
   return async (t, signal) => {
     const deadline = now() + o.timeoutMs;
-    const c = await connectTcp({ host: t.address, port: t.port, timeoutMs: o.timeoutMs, signal });
+    const tunnel = o.proxy ? await tunnelForHttp(o.proxy, t, o.timeoutMs, signal) : null;
+    if (tunnel && 'attempt' in tunnel) return tunnel.attempt;
+    const c = tunnel
+      ? { outcome: 'ok' as const, socket: tunnel.socket, connectMs: null, cause: undefined, local: undefined }
+      : await connectTcp({ host: t.address, port: t.port, timeoutMs: o.timeoutMs, signal });
     if (c.outcome === 'reset') {
       // Accepted, then reset at once: the phase after the handshake failed, as `conndx tcp --hold` says.
       const cause = 'the server accepted the connection and reset it (RST) before the request';
@@ -66,7 +74,7 @@ export function createHttpProbe(o: HttpProbeOptions): Probe<HttpTarget> {
     if (c.outcome !== 'ok' || !c.socket) {
       return { outcome: `tcp:${c.outcome}`, phase: 'tcp', ms: null, cause: c.cause, ...(c.local ? { local: true } : {}) };
     }
-    const timings: Record<string, number> = { tcpConnectMs: c.connectMs! };
+    const timings: Record<string, number> = tunnel?.timings ?? { tcpConnectMs: c.connectMs! };
     let sock: net.Socket = c.socket;
     if (t.tls) {
       const tStart = now();

@@ -3,6 +3,7 @@ import type { ChalkInstance } from 'chalk';
 import type { DiagnoseResult } from '../diagnose/chain.js';
 import type { ProbeResult } from '../engine/summary.js';
 import { fmtElapsed, fmtMs, table } from './format.js';
+import { tlsOutcomePhase } from '../core/types.js';
 
 /** Terminal width the output is laid out for. */
 export const WIDTH = 80;
@@ -37,17 +38,17 @@ export interface WaterfallRow {
 }
 
 /** Lookup, connect, TLS and first byte, from the phase results (p50 and p99 of the successful attempts). */
-export function waterfallRows(r: Pick<DiagnoseResult, 'dns' | 'tcp' | 'tls' | 'http'>): WaterfallRow[] {
+export function waterfallRows(r: Pick<DiagnoseResult, 'dns' | 'tcp' | 'tls' | 'http' | 'resolver' | 'proxy'>): WaterfallRow[] {
   const rows: WaterfallRow[] = [];
-  const row = (phase: string, res: ProbeResult | null) => {
+  const row = (phase: string, res: ProbeResult | null | undefined, stats = res?.latencyMs) => {
     if (!res) return;
     const worst = Object.entries(res.outcomes)
       .filter(([k]) => k !== 'ok')
       .sort((a, b) => b[1] - a[1])[0]?.[0];
     rows.push({
       phase,
-      p50: res.latencyMs?.p50 ?? null,
-      p99: res.latencyMs?.p99 ?? null,
+      p50: stats?.p50 ?? null,
+      p99: stats?.p99 ?? null,
       n: res.succeeded,
       ...(res.succeeded === 0 && worst ? { failed: worst } : {}),
     });
@@ -57,8 +58,20 @@ export function waterfallRows(r: Pick<DiagnoseResult, 'dns' | 'tcp' | 'tls' | 'h
     else rows.push({ phase: 'lookup', p50: r.dns.system.lookupMs, p99: r.dns.system.lookupMs, n: 1 });
   }
   row('connect', r.tcp);
+  // Through a proxy: its connect and its answer to CONNECT, each its own row.
+  if (r.proxy) {
+    const st = (k: string) => r.proxy![k] as ProbeResult['latencyMs'] | undefined;
+    const failedAt = (phase: 'proxy' | 'tunnel') => Object.keys(r.proxy!.outcomes).some((o) => o !== 'ok' && tlsOutcomePhase(o) === phase);
+    // A phase no attempt got through shows as failed, whatever its answers took.
+    const none = r.proxy.succeeded === 0;
+    const all = (phase: 'proxy' | 'tunnel') => none && failedAt(phase);
+    if (st('proxyConnectMs') || failedAt('proxy')) row('proxy connect', r.proxy, all('proxy') ? null : (st('proxyConnectMs') ?? null));
+    if (st('tunnelMs') || failedAt('tunnel')) row('proxy CONNECT', r.proxy, all('tunnel') ? null : (st('tunnelMs') ?? null));
+  }
   row('tls', r.tls);
   row('first byte', r.http);
+  // A resolver's queries: the query time alone (the first one's connect and handshake are the rows above).
+  row('dns query', r.resolver, (r.resolver?.queryMs as ProbeResult['latencyMs'] | undefined) ?? r.resolver?.latencyMs);
   return rows;
 }
 
@@ -118,9 +131,10 @@ export function renderDiagnose(c: ChalkInstance, r: DiagnoseResult, o: { verbose
   const p = r.plan;
   const chain = [
     'dns' as const,
-    'tcp',
+    ...(p.proxy ? [`proxy ${p.proxy}`, 'CONNECT'] : ['tcp']),
     ...(p.tls ? (p.starttls ? [`starttls ${p.starttls}`, 'tls'] : ['tls']) : []),
     ...(p.http ? ['http'] : []),
+    ...(p.resolver ? [`${p.resolver.transport} query ${p.resolver.name} ${p.resolver.type}`] : []),
   ].filter((x) => x !== 'dns' || r.dns);
   out.push(c.bold(wrap(`conndx diagnose ${escapeControl(r.target)}`, WIDTH)));
   out.push(
@@ -196,13 +210,16 @@ export function renderDiagnose(c: ChalkInstance, r: DiagnoseResult, o: { verbose
 
   if (r.addresses.length) {
     out.push(c.bold('per address'));
-    const trows: string[][] = [['address', 'tcp', ...(p.tls ? ['tls'] : []), ...(p.http ? ['http'] : [])]];
+    const trows: string[][] = [
+      ['address', p.proxy ? 'proxy' : 'tcp', ...(p.tls ? ['tls'] : []), ...(p.http ? ['http'] : []), ...(p.resolver ? ['query'] : [])],
+    ];
     for (const a of r.addresses) {
       trows.push([
         a.key,
-        phaseCell(by(r.tcp)[a.key], c),
+        phaseCell(by(r.tcp ?? r.proxy ?? null)[a.key], c),
         ...(p.tls ? [phaseCell(by(r.tls)[a.key], c)] : []),
         ...(p.http ? [phaseCell(by(r.http)[a.key], c)] : []),
+        ...(p.resolver ? [phaseCell(by(r.resolver ?? null)[a.key], c)] : []),
       ]);
     }
     out.push(table(trows, { header: true, indent: '  ' }));

@@ -19,7 +19,10 @@ import { write, warn, type CliContext } from '../context.js';
 import { DURATION_MAX_MS, isValidHostName, parseDuration, parseHostPort, parseStatusRanges } from '../../parse.js';
 import { addProbeOptions, parseProbeOptions } from '../probe-options.js';
 import { tlsOptionsFrom } from './tls.js';
+import { proxyFlag } from '../tls-path.js';
+import type { ProxyConfig } from '../../probes/proxy.js';
 import { STARTTLS_DEFAULT_PORTS, STARTTLS_SCHEMES } from '../../probes/starttls.js';
+import { DOH_PATH, parseResolverTarget, resolverQueryOf } from '../diagnose-resolver.js';
 
 /** "https://api.example.com/healthz", "db.internal:5432", "[::1]:443", "api.example.com" (443). */
 export function parseDiagnoseTarget(raw: string): DiagnoseTarget {
@@ -30,10 +33,11 @@ export function parseDiagnoseTarget(raw: string): DiagnoseTarget {
   if (m) {
     const scheme = m[1]!.toLowerCase();
     const starttls = STARTTLS_SCHEMES[scheme];
+    if (scheme === 'tls') return parseResolverTarget(text);
     if (scheme !== 'http' && scheme !== 'https' && !starttls) {
       throw new ConndxError(
         'CONNDX_BAD_TARGET',
-        `bad target "${raw}": only http:// and https:// URLs, ${Object.keys(STARTTLS_SCHEMES).join(':// ')}:// (STARTTLS) URLs, or host:port`,
+        `bad target "${raw}": only http:// and https:// URLs, ${Object.keys(STARTTLS_SCHEMES).join(':// ')}:// (STARTTLS) URLs, tls:// (a DoT resolver), or host:port`,
       );
     }
     let u: URL;
@@ -52,6 +56,7 @@ export function parseDiagnoseTarget(raw: string): DiagnoseTarget {
     if (port < 1 || port > 65535) throw new ConndxError('CONNDX_BAD_TARGET', `bad target "${raw}": port must be 1-65535`);
     // A database or mail URL names a server, not a document: its path (a database name) is not requested.
     if (starttls) return { raw: text, scheme: null, host, family, port, path: null, starttls };
+    if (scheme === 'https' && u.pathname === DOH_PATH) return parseResolverTarget(text);
     return { raw: text, scheme: scheme as 'http' | 'https', host, family, port, path: `${u.pathname || '/'}${u.search}` };
   }
   const hp = parseHostPort(text, URL_DEFAULT_PORTS.https);
@@ -74,6 +79,26 @@ function toServer(raw: string): DnsServer {
       `bad --server "${raw}": give the resolver's address (a name would need a resolver to find it)`,
     );
   return { key: raw, address: hp.host, port: hp.port };
+}
+
+/** `--proxy URL|env` for this target (NO_PROXY applied with env); refused with --capture and for resolver targets. */
+async function proxyFor(
+  value: unknown,
+  target: DiagnoseTarget,
+  family: 0 | 4 | 6,
+  env: Record<string, string | undefined>,
+  capture: boolean,
+): Promise<ProxyConfig | undefined> {
+  const choice = proxyFlag(value, family, env);
+  if (!choice) return undefined;
+  if (capture)
+    throw new ConndxError('CONNDX_BAD_ARGUMENT', '--capture does not go with --proxy: the packets would be the proxy connection only');
+  if (target.resolver)
+    throw new ConndxError(
+      'CONNDX_BAD_ARGUMENT',
+      `--proxy does not apply to a resolver target (${target.raw}): DoT and DoH are asked directly`,
+    );
+  return choice.forTarget(target.host, target.port);
 }
 
 /** The report format from the file name: .md / .markdown or .html / .htm. */
@@ -112,6 +137,12 @@ export function registerDiagnose(program: Command, ctx: CliContext): Command {
     )
     .option('--http1.1', 'the HTTP phase speaks HTTP/1.1 only (ALPN http/1.1)')
     .option('--http2', 'the HTTP phase speaks HTTP/2 only (ALPN h2; over plain TCP, HTTP/2 with prior knowledge)')
+    .option(
+      '--proxy <url>',
+      'reach the target through an HTTP CONNECT proxy, http://HOST:PORT ("env": HTTPS_PROXY unless NO_PROXY names the target); the proxy resolves the name',
+    )
+    .option('--name <name>', 'tls:// or https://…/dns-query resolver targets: the name to ask (default . with --type NS)')
+    .option('--type <type>', 'resolver targets: the query type (default NS for the name ., else A)')
     .option('--report <file>', 'also write a report: FILE.md (Markdown for a ticket) or FILE.html (one self-contained page)')
     .option('--capture', "capture the diagnosis's own packets with tcpdump (needs root) and add the packet-level evidence")
     .option('--sni <name>', 'server name to send and check the certificate against (default: the target name)')
@@ -136,6 +167,8 @@ Examples:
   conndx diagnose db.internal:5432 --count 10 --report incident-4711.md
   sudo conndx diagnose api.example.com:443 --capture --report out.html
   conndx diagnose api.example.com:443 --server 10.0.0.2 --server 10.0.0.3 --sni api.example.com
+  conndx diagnose tls://10.0.0.2:853 --sni dns.example.com     # a DoT resolver: TCP, TLS, then . NS queries
+  conndx diagnose https://10.0.0.2/dns-query --name example.com --type A   # a DoH resolver
 
 The name is resolved the way applications do (getaddrinfo: /etc/hosts, nsswitch, search
 domains) and by asking each resolver directly; every address it gets (IPv4 and IPv6) is
@@ -146,6 +179,8 @@ degraded or failing (a name that does not resolve included), 3 unusable input.`,
   cmd.action(async (raw: string, o: Record<string, unknown>) => {
     const run = parseProbeOptions(o);
     const target = parseDiagnoseTarget(raw);
+    const resolverQuery = resolverQueryOf(target, o, ctx.argv);
+    const proxy = await proxyFor(o.proxy, target, run.family, ctx.env, o.capture !== undefined);
     if (target.family && run.family && target.family !== run.family) {
       throw new ConndxError('CONNDX_BAD_TARGET', `${target.host} is an IPv${target.family} address but -${run.family} was given`);
     }
@@ -245,6 +280,8 @@ degraded or failing (a name that does not resolve included), 3 unusable input.`,
           ...(o.insecure ? ['--insecure'] : []),
         ],
         httpProtocol,
+        ...(resolverQuery ? { resolverQuery } : {}),
+        ...(proxy ? { proxy } : {}),
         thresholds,
         signal: ctx.stop,
         argv: ctx.argv,
