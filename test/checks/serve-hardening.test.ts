@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer, type Server } from 'node:net';
@@ -161,11 +162,17 @@ describe("serve's edges (issue 19, item 6)", () => {
         get(`${s.url}/probe?module=stall&target=${drop.addr}`, { 'X-Prometheus-Scrape-Timeout-Seconds': '10' }),
       );
       await new Promise((r) => setTimeout(r, 200));
+      // How late this machine ran timers meanwhile (this test process stands for the serve
+      // process beside it): a busy machine delays every answer by about that much.
+      const lag = monitorEventLoopDelay({ resolution: 10 });
+      lag.enable();
       const during: number[] = [];
       for (let i = 0; i < 10; i++) {
         during.push((await get(`${s.url}/metrics`)).ms);
         await new Promise((r) => setTimeout(r, 50));
       }
+      lag.disable();
+      const lagMax = lag.max / 1e6;
       const results = await Promise.all(probes);
       const by = (code: number) => results.filter((r) => r.status === code).length;
       expect(by(429)).toBeGreaterThan(150);
@@ -173,9 +180,10 @@ describe("serve's edges (issue 19, item 6)", () => {
       expect(by(200) + by(429) + by(503)).toBe(200);
       const duringMax = Math.max(...during);
       console.log(
-        `/metrics idle max ${idleMax.toFixed(1)} ms, during 200 /probe max ${duringMax.toFixed(1)} ms; 200=${by(200)} 429=${by(429)} 503=${by(503)}`,
+        `/metrics idle max ${idleMax.toFixed(1)} ms, during 200 /probe max ${duringMax.toFixed(1)} ms (machine's timer lateness ${lagMax.toFixed(0)} ms); 200=${by(200)} 429=${by(429)} 503=${by(503)}`,
       );
-      expect(duringMax).toBeLessThan(Math.max(500, 20 * idleMax));
+      // Before the queue was bounded, /metrics stalled 8.6-10.4 s here; it may be as late as the machine.
+      expect(duringMax).toBeLessThan(Math.max(500, 20 * idleMax) + 2 * lagMax);
     } finally {
       expect(await s.stop()).toBe(0);
       await drop.close();

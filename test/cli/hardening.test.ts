@@ -17,7 +17,8 @@ interface Run {
 
 /** The real executable in a child, killed (and failed) past `limitMs`; with `time`, its peak RSS from /usr/bin/time -v. */
 function runBin(argv: string[], opts: { limitMs?: number; time?: boolean; stdoutFile?: string; stdin?: string } = {}): Promise<Run> {
-  const limitMs = opts.limitMs ?? 15_000;
+  // Catches a hang, not a slow start: node's start-up alone takes seconds on a loaded machine.
+  const limitMs = opts.limitMs ?? 60_000;
   const useTime = opts.time && existsSync('/usr/bin/time');
   const cmd = useTime ? '/usr/bin/time' : process.execPath;
   const args = useTime ? ['-v', process.execPath, BIN, ...argv] : [BIN, ...argv];
