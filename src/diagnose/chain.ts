@@ -13,6 +13,7 @@ import { emptyResult } from '../core/types.js';
 import { makeMeta, conndxVersion, type Meta } from '../core/meta.js';
 import { alpnFor, type HttpProtocolChoice } from '../probes/http.js';
 import { addressesOf, emulateStub, systemLookup } from './lookup.js';
+import { sourceAddress } from './source.js';
 import { searchCandidates, type ResolvConf } from '../probes/resolv-conf.js';
 import { TLS_PORTS, type DiagnoseTarget } from './target.js';
 import { judge, type Judged, type Thresholds, type Verdict } from './verdict.js';
@@ -25,6 +26,10 @@ export interface DiagnoseResult extends Judged {
   verdict: Verdict;
   capture?: CaptureReport;
   elapsedMs: number;
+  /** Cut short (Ctrl-C): the phases that ran, judged; those after were not run. */
+  interrupted?: boolean;
+  /** Written with --redact: names, addresses, paths and queries are placeholders. */
+  redacted?: boolean;
   meta: Meta;
 }
 
@@ -323,6 +328,7 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
   let http: ProbeResult | null = null;
   const label = hostPort(t.host, t.port);
   let capturing = false;
+  await Promise.all(addresses.map(async (a) => (a.source = await sourceAddress(a.address, a.family, t.port))));
   if (o.capture && addresses.length) {
     await o.capture.start(addresses, t.port);
     capturing = true;
@@ -425,6 +431,7 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
     plan,
     ...(capture ? { capture } : {}),
     elapsedMs: round(now() - t0),
+    ...(signal.aborted ? { interrupted: true } : {}),
     meta: makeMeta(o.argv ?? [], startedAt),
   };
 }

@@ -1,0 +1,33 @@
+import { createSocket } from 'node:dgram';
+
+/**
+ * The local address the kernel picks to reach `address` (the source address
+ * of the run's connections to it, no bind given): a UDP socket connected to
+ * the address asks the routing table and sends nothing. Null when there is
+ * no route.
+ */
+export function sourceAddress(address: string, family: 4 | 6, port: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const sock = createSocket(family === 6 ? 'udp6' : 'udp4');
+    const done = (v: string | null) => {
+      try {
+        sock.close();
+      } catch {
+        /* closed */
+      }
+      resolve(v);
+    };
+    sock.once('error', () => done(null));
+    try {
+      sock.connect(port, address, () => {
+        try {
+          done(sock.address().address);
+        } catch {
+          done(null);
+        }
+      });
+    } catch {
+      done(null);
+    }
+  });
+}
