@@ -159,7 +159,15 @@ interface CertView {
   fingerprint256?: string;
   selfSigned?: boolean;
   ocspStapled?: boolean;
-  chain?: { subject: string; issuer: string; notAfter: string; daysLeft: number; key: string | null; fingerprint256: string; source: string }[];
+  chain?: {
+    subject: string;
+    issuer: string;
+    notAfter: string;
+    daysLeft: number;
+    key: string | null;
+    fingerprint256: string;
+    source: string;
+  }[];
 }
 
 /** The TLS facts: what was negotiated, the chain as the server sent it, and the certificate problem if there is one. */
@@ -174,10 +182,10 @@ function tlsHtml(r: DiagnoseResult): string {
   const h: string[] = ['<h2>TLS and certificate</h2>', '<div id="tls">'];
   if (neg) {
     h.push(
-      table(
-        ['version', 'cipher', 'group', 'ALPN'],
-        [[neg.version ?? '–', neg.cipher ?? '–', neg.group ?? '–', neg.alpn ?? '–']],
-      ).replace('<table>', '<table id="negotiated">'),
+      table(['version', 'cipher', 'group', 'ALPN'], [[neg.version ?? '–', neg.cipher ?? '–', neg.group ?? '–', neg.alpn ?? '–']]).replace(
+        '<table>',
+        '<table id="negotiated">',
+      ),
     );
   }
   const prob = problem ?? (certOutcome ? { outcome: certOutcome, cause: '' } : null);
@@ -248,7 +256,9 @@ export function renderDiagnoseHtml(r: DiagnoseResult): string {
   h.push(`<title>conndx diagnose ${esc(r.target)}: ${esc(v.status)}</title><style>${CSS}</style></head><body>`);
   h.push(`<h1>conndx diagnose <span class="mono">${esc(r.target)}</span></h1>`);
   if (r.interrupted)
-    h.push('<p class="interrupted" id="interrupted">Interrupted (Ctrl-C): judged on the phases that ran; the phases after were not run.</p>');
+    h.push(
+      '<p class="interrupted" id="interrupted">Interrupted (Ctrl-C): judged on the phases that ran; the phases after were not run.</p>',
+    );
   h.push(
     `<div class="verdict" id="verdict" data-status="${esc(v.status)}" data-phase="${esc(v.phase)}" data-outcome="${esc(v.outcome)}" style="border-color:${color}">`,
   );

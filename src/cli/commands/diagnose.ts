@@ -47,7 +47,10 @@ export function parseDiagnoseTarget(given: string): DiagnoseTarget {
       throw new ConndxError('CONNDX_BAD_TARGET', `bad target "${raw}": not a URL`);
     }
     if (u.username || u.password)
-      throw new ConndxError('CONNDX_BAD_TARGET', `bad target "${raw}": credentials in the URL (user:password@) are not sent; leave them out`);
+      throw new ConndxError(
+        'CONNDX_BAD_TARGET',
+        `bad target "${raw}": credentials in the URL (user:password@) are not sent; leave them out`,
+      );
     const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
     const family = isIP(host) as 0 | 4 | 6;
     if (!family && !isValidHostName(host))
@@ -219,9 +222,15 @@ degraded or failing (a name that does not resolve included), 3 unusable input.`,
     if (httpPath !== undefined && !httpPath.startsWith('/'))
       throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --http "${httpPath}": a path starts with /`);
 
-    const scrub = diagnoseScrubber({ target, httpPath, sni: o.sni, servers: servers.map((s) => s.key), showQuery: Boolean(o.showQuery), redact: Boolean(o.redact) });
-    const progress =
-      ctx.stderr.isTTY && !run.json ? (line: string) => ctx.stderr.write(ctx.ce.dim(`… ${scrub.text(line)}\n`)) : undefined;
+    const scrub = diagnoseScrubber({
+      target,
+      httpPath,
+      sni: o.sni,
+      servers: servers.map((s) => s.key),
+      showQuery: Boolean(o.showQuery),
+      redact: Boolean(o.redact),
+    });
+    const progress = ctx.stderr.isTTY && !run.json ? (line: string) => ctx.stderr.write(ctx.ce.dim(`… ${scrub.text(line)}\n`)) : undefined;
     const diagnose = (capture?: CaptureHooks) =>
       runDiagnosis({
         target,
