@@ -38,7 +38,9 @@ export function diagnoseScrubber(o: {
   showQuery: boolean;
   redact: boolean;
 }) {
-  const queries = [queryOf(o.target.path), queryOf(o.httpPath)].filter((q): q is string => q !== null);
+  // The query as typed (target.raw) and as the URL parser normalised it (target.path): either may be shown.
+  const typed = queryOf(o.target.scheme ? o.target.raw.replace(/#.*$/s, '') : null);
+  const queries = [...new Set([queryOf(o.target.path), typed, queryOf(o.httpPath)].filter((q): q is string => q !== null))];
   const s = makeScrubber({
     hideQueries: o.showQuery ? [] : queries,
     redact: o.redact,

@@ -414,6 +414,9 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
   const capture = capturing ? await o.capture!.stop(addresses) : undefined;
   const partial = { target: t.raw, dns, tcp, tls: tlsRes, http, addresses, plan };
   const verdict = judge(partial, o.thresholds);
+  // Ctrl-C: "every phase succeeded" would claim phases that never ran.
+  if (signal.aborted && verdict.status === 'ok')
+    verdict.summary = `interrupted (Ctrl-C) before every phase ran; the phases that ran: ${verdict.summary.replace(/; every attempt of every phase succeeded\.?$/, '.')}`;
   if (capture?.lines.length)
     verdict.evidence.splice(
       verdict.findings.length && verdict.status !== 'ok' ? firstEvidenceCount(verdict) : verdict.evidence.length,

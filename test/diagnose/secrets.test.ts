@@ -87,7 +87,8 @@ describe('no command prints a secret', () => {
   });
 
   test('diagnose with a query: ?… in the terminal, --json and the md/html reports; shown with --show-query', async () => {
-    const url = `https://api.lab.test:${ep['tls-ok']!.port}/healthz?token=${TOKEN}`;
+    // ä: the URL parser percent-encodes it, so the query as typed and as sent differ; neither is shown.
+    const url = `https://api.lab.test:${ep['tls-ok']!.port}/healthz?token=${TOKEN}&n=ä`;
     const md = join(b.dir, 'q.md');
     const html = join(b.dir, 'q.html');
     const common = [url, ...b.args(['--count', '2', '--sni', LAB_SERVER_NAME, '--ca', ca, '-4'])];
@@ -101,7 +102,8 @@ describe('no command prints a secret', () => {
     // The query was still sent: the request the server got is the one asked (the lab answers 200 to any path).
     expect(JSON.parse(json.stdout).http.outcomes.ok).toBe(2);
     const shown = await runCli(['diagnose', ...common, '--show-query', '--json']);
-    expect(JSON.parse(shown.stdout).plan.path).toBe(`/healthz?token=${TOKEN}`);
+    expect(JSON.parse(shown.stdout).plan.path).toBe(`/healthz?token=${TOKEN}&n=%C3%A4`);
+    expect(JSON.parse(shown.stdout).target).toBe(url);
     expect(JSON.parse(shown.stdout).meta.command).toContain(`token=${TOKEN}`);
   });
 
