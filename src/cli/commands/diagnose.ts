@@ -144,6 +144,7 @@ Examples:
   conndx diagnose https://api.example.com/healthz
   conndx diagnose db.internal:5432 --count 10 --report incident-4711.md
   sudo conndx diagnose api.example.com:443 --capture --report out.html
+  conndx diagnose 'https://api.example.com/v1/status?key=…' --redact --report for-the-vendor.html
   conndx diagnose api.example.com:443 --server 10.0.0.2 --server 10.0.0.3 --sni api.example.com
 
 The name is resolved the way applications do (getaddrinfo: /etc/hosts, nsswitch, search
