@@ -414,9 +414,17 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
   const capture = capturing ? await o.capture!.stop(addresses) : undefined;
   const partial = { target: t.raw, dns, tcp, tls: tlsRes, http, addresses, plan };
   const verdict = judge(partial, o.thresholds);
-  // Ctrl-C: "every phase succeeded" would claim phases that never ran.
-  if (signal.aborted && verdict.status === 'ok')
-    verdict.summary = `interrupted (Ctrl-C) before every phase ran; the phases that ran: ${verdict.summary.replace(/; every attempt of every phase succeeded\.?$/, '.')}`;
+  // Ctrl-C: "healthy, every phase succeeded" would vouch for phases that never ran or never finished.
+  if (signal.aborted && verdict.status === 'ok') {
+    const planned: [Verdict['phase'], ProbeResult | null][] = [['tcp', tcp]];
+    if (plan.tls) planned.push(['tls', tlsRes]);
+    if (plan.http) planned.push(['app', http]);
+    const cut = planned.find(([, res]) => res === null)?.[0] ?? planned[planned.length - 1]?.[0] ?? 'dns';
+    verdict.status = 'degraded';
+    verdict.phase = cut;
+    verdict.outcome = 'interrupted';
+    verdict.summary = `interrupted (Ctrl-C) before the ${cut === 'app' ? 'http' : cut} phase finished; what ran: ${verdict.summary.replace(/^healthy: /, '').replace(/; every attempt of every phase succeeded\.?$/, '.')}`;
+  }
   if (capture?.lines.length)
     verdict.evidence.splice(
       verdict.findings.length && verdict.status !== 'ok' ? firstEvidenceCount(verdict) : verdict.evidence.length,

@@ -166,14 +166,19 @@ describe('an interrupted run (Ctrl-C)', () => {
       const r = await interrupted([...base, '--report', mdFile], 1500);
       expect(r.code, r.stderr).toBe(130);
       expect(r.stdout).toMatch(/^ {2}interrupted \(Ctrl-C\)/m);
-      // Never "healthy, every phase succeeded" for phases that did not run.
+      // Never "healthy, every phase succeeded" for phases that did not run: the TCP phase worked, TLS was cut.
       expect(r.stdout).not.toMatch(/every attempt of every phase succeeded/);
+      // The TLS attempt in flight ends at its timeout (FAILING tls timeout) or is cut before it (DEGRADED tls interrupted).
+      expect(r.stdout).toMatch(/^VERDICT (DEGRADED · tls · interrupted|FAILING · tls · timeout) · /m);
       const md = readFileSync(mdFile, 'utf8');
       expect(md).toMatch(/\*\*Interrupted\*\*/);
       expect(md).toMatch(/^\| interrupted \| yes/m);
       const j = await interrupted([...base, '--json'], 1500);
       expect(j.code).toBe(130);
       expect(JSON.parse(j.stdout).interrupted).toBe(true);
+      const v = JSON.parse(j.stdout).verdict;
+      expect(v.phase).toBe('tls');
+      expect([v.status, v.outcome]).toEqual(v.status === 'degraded' ? ['degraded', 'interrupted'] : ['failing', 'timeout']);
     } finally {
       await srv.close();
     }
