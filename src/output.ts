@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { ConndxError } from './errors.js';
@@ -93,5 +93,47 @@ export function writeFileAtomic(path: string, text: string | Buffer, what: strin
       /* best effort */
     }
     throw new ConndxError('CONNDX_IO', `cannot write ${what} "${path}": ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+}
+
+/**
+ * Checks before a long run that a report can be written to `path`: its
+ * directory exists and is writable, and the path is not a directory. Bad
+ * input (exit 3) now, not after the run.
+ */
+export function checkWritablePath(path: string, what: string): void {
+  const dir = dirname(path);
+  let st;
+  try {
+    st = statSync(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ConndxError(
+      'CONNDX_BAD_ARGUMENT',
+      `bad ${what} "${path}": ${code === 'ENOENT' ? `the directory ${dir} does not exist` : `cannot read the directory ${dir} (${code ?? String(e)})`}`,
+    );
+  }
+  if (!st.isDirectory()) throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad ${what} "${path}": ${dir} is not a directory`);
+  try {
+    if (statSync(path).isDirectory()) throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad ${what} "${path}": it is a directory`);
+  } catch (e) {
+    if (e instanceof ConndxError) throw e;
+    /* a new file */
+  }
+  const special = (() => {
+    try {
+      return !statSync(path).isFile();
+    } catch {
+      return false;
+    }
+  })();
+  try {
+    // A device (/dev/stdout) is written in place; anything else goes through a temporary file in the directory.
+    accessSync(special ? path : dir, constants.W_OK);
+  } catch (e) {
+    throw new ConndxError(
+      'CONNDX_BAD_ARGUMENT',
+      `bad ${what} "${path}": ${special ? path : `the directory ${dir}`} is not writable (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
+    );
   }
 }

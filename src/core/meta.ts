@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { scrubArgv } from './secrets.js';
 
 export interface Meta {
   conndxVersion: string;
@@ -30,5 +31,5 @@ export function shellQuote(args: readonly string[]): string {
 }
 
 export function makeMeta(argv: readonly string[], startedAt: string = new Date().toISOString()): Meta {
-  return { conndxVersion: conndxVersion(), startedAt, host: hostname(), command: shellQuote(['conndx', ...argv]) };
+  return { conndxVersion: conndxVersion(), startedAt, host: hostname(), command: shellQuote(['conndx', ...scrubArgv(argv)]) };
 }

@@ -13,6 +13,7 @@ import { emptyResult } from '../core/types.js';
 import { makeMeta, conndxVersion, type Meta } from '../core/meta.js';
 import { alpnFor, type HttpProtocolChoice } from '../probes/http.js';
 import { addressesOf, emulateStub, systemLookup } from './lookup.js';
+import { sourceAddress } from './source.js';
 import { searchCandidates, type ResolvConf } from '../probes/resolv-conf.js';
 import { TLS_PORTS, type DiagnoseTarget } from './target.js';
 import { judge, type Judged, type Thresholds, type Verdict } from './verdict.js';
@@ -29,6 +30,10 @@ export interface DiagnoseResult extends Judged {
   verdict: Verdict;
   capture?: CaptureReport;
   elapsedMs: number;
+  /** Cut short (Ctrl-C): the phases that ran, judged; those after were not run. */
+  interrupted?: boolean;
+  /** Written with --redact: names, addresses, paths and queries are placeholders. */
+  redacted?: boolean;
   meta: Meta;
 }
 
@@ -337,6 +342,8 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
   let http: ProbeResult | null = null;
   const label = hostPort(t.host, t.port);
   let capturing = false;
+  // Through a proxy the only address is the target as CONNECT names it: the source is the proxy's to pick.
+  if (!o.proxy) await Promise.all(addresses.map(async (a) => (a.source = await sourceAddress(a.address, a.family, t.port))));
   if (o.capture && addresses.length && !o.proxy) {
     await o.capture.start(addresses, t.port);
     capturing = true;
@@ -467,6 +474,18 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
     ...proxyFindings(partial, { ...DEFAULT_THRESHOLDS, ...o.thresholds }),
     ...resolverFindings(partial, o.thresholds),
   ]);
+  // Ctrl-C: "healthy, every phase succeeded" would vouch for phases that never ran or never finished.
+  if (signal.aborted && verdict.status === 'ok') {
+    const planned: [Verdict['phase'], ProbeResult | null][] = o.proxy ? [['proxy', proxyRes]] : [['tcp', tcp]];
+    if (plan.tls) planned.push(['tls', tlsRes]);
+    if (plan.http) planned.push(['app', http]);
+    if (plan.resolver) planned.push(['app', resolver]);
+    const cut = planned.find(([, res]) => res === null)?.[0] ?? planned[planned.length - 1]?.[0] ?? 'dns';
+    verdict.status = 'degraded';
+    verdict.phase = cut;
+    verdict.outcome = 'interrupted';
+    verdict.summary = `interrupted (Ctrl-C) before the ${cut === 'app' ? (plan.resolver ? 'query' : 'http') : cut} phase finished; what ran: ${verdict.summary.replace(/^healthy: /, '').replace(/; every attempt of every phase succeeded\.?$/, '.')}`;
+  }
   if (capture?.lines.length)
     verdict.evidence.splice(
       verdict.findings.length && verdict.status !== 'ok' ? firstEvidenceCount(verdict) : verdict.evidence.length,
@@ -486,6 +505,7 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
     plan,
     ...(capture ? { capture } : {}),
     elapsedMs: round(now() - t0),
+    ...(signal.aborted ? { interrupted: true } : {}),
     meta: makeMeta(o.argv ?? [], startedAt),
   };
 }

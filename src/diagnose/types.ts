@@ -10,6 +10,8 @@ export interface AddressInfo {
   key: string;
   /** "system" (what applications get) and/or the servers that answered it. */
   from: string[];
+  /** The local (source) address the connections to it use: the kernel's choice of route (null: no route). */
+  source?: string | null;
 }
 
 /** The DNS phase: the dns probe's result (A and AAAA over every server), plus how applications resolve the name. */

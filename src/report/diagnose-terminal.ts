@@ -75,6 +75,18 @@ export function waterfallRows(r: Pick<DiagnoseResult, 'dns' | 'tcp' | 'tls' | 'h
   return rows;
 }
 
+/** "2026-12-02 16:24:19 UTC" from an ISO 8601 time. */
+export function utcText(iso: string): string {
+  const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)/.exec(iso);
+  return m ? `${m[1]} ${m[2]} UTC` : iso;
+}
+
+/** The distinct source addresses of a run's connections ("127.0.0.1, ::1"), or null when none is known. */
+export function sourcesText(r: Pick<DiagnoseResult, 'addresses'>): string | null {
+  const s = [...new Set(r.addresses.map((a) => a.source).filter((x): x is string => typeof x === 'string'))];
+  return s.length ? s.join(', ') : null;
+}
+
 const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
 
 const STATUS_WORD = { ok: 'OK', degraded: 'DEGRADED', failing: 'FAILING' } as const;
@@ -104,7 +116,10 @@ export function renderVerdict(c: ChalkInstance, r: DiagnoseResult, o: { maxEvide
   const v = r.verdict;
   const out: string[] = [];
   const head = v.status === 'ok' ? 'OK' : `${STATUS_WORD[v.status]} · ${v.phase} · ${v.outcome}`;
-  out.push(c.bold(paintStatus(c, v.status, `VERDICT ${head}`)));
+  // The whole block (the one people paste into a ticket) says when and from where on its first line.
+  const stamp = o.maxEvidence === undefined ? c.dim(` · ${utcText(r.meta.startedAt)} · ${escapeControl(r.meta.host)}`) : '';
+  out.push(c.bold(paintStatus(c, v.status, `VERDICT ${head}`)) + stamp);
+  if (r.interrupted) out.push(c.yellow('  interrupted (Ctrl-C): judged on the phases that ran; later phases were not run'));
   out.push(wrap(escapeControl(v.summary), width, '  '));
   const ev = o.maxEvidence !== undefined ? v.evidence.slice(0, o.maxEvidence) : v.evidence;
   if (ev.length) {
@@ -224,6 +239,8 @@ export function renderDiagnose(c: ChalkInstance, r: DiagnoseResult, o: { verbose
     }
     out.push(table(trows, { header: true, indent: '  ' }));
     out.push(c.dim(wrap(`from: ${r.addresses.map((a) => `${a.address} ← ${a.from.join(', ')}`).join('; ')}`, WIDTH, '  ')));
+    const src = sourcesText(r);
+    if (src) out.push(c.dim(wrap(`source address: ${src}`, WIDTH, '  ')));
   }
   const neg = r.tls?.negotiated as { version?: string; cipher?: string; alpn?: string } | undefined;
   if (neg) out.push(wrap(`tls: ${neg.version ?? '-'} ${neg.cipher ?? ''}${neg.alpn ? ` alpn ${neg.alpn}` : ''}`, WIDTH, '  '));

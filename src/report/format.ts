@@ -56,3 +56,12 @@ export function bar(count: number, max: number, width = 30): string {
   const n = Math.round((count / max) * width);
   return '#'.repeat(count > 0 ? Math.max(1, n) : 0);
 }
+
+/** "89 days left", "expires today", "expired 30 days ago": never a negative count of days left. */
+export function daysLeftText(days: unknown): string {
+  const d = Number(days);
+  if (!Number.isFinite(d)) return 'days left unknown';
+  if (d < 0) return `expired ${-d} day${d === -1 ? '' : 's'} ago`;
+  if (d === 0) return 'expires today';
+  return `${d} day${d === 1 ? '' : 's'} left`;
+}

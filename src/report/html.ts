@@ -1,8 +1,8 @@
 import type { DiagnoseResult } from '../diagnose/chain.js';
 import { decodeHistogram } from '../core/histogram.js';
 import type { ProbeResult } from '../engine/summary.js';
-import { fmtElapsed, fmtMs } from './format.js';
-import { waterfallRows, type WaterfallRow } from './diagnose-terminal.js';
+import { daysLeftText, fmtElapsed, fmtMs } from './format.js';
+import { sourcesText, waterfallRows, type WaterfallRow } from './diagnose-terminal.js';
 
 const ESC: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 export const esc = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (c) => ESC[c]!);
@@ -10,20 +10,30 @@ export const esc = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (c) => ES
 const COLORS: Record<string, string> = { lookup: '#6f42c1', connect: '#1f77b4', tls: '#2ca02c', 'first byte': '#ff7f0e' };
 const STATUS_COLOR = { ok: '#1a7f37', degraded: '#9a6700', failing: '#cf222e' } as const;
 
-/** The waterfall as SVG: each phase's p50 bar starts where the one before ended; a whisker reaches its p99. */
-export function waterfallSvg(rows: WaterfallRow[]): string {
+/**
+ * The waterfall as SVG, drawn as a browser's network panel draws a request:
+ * each phase's p50 bar starts where the one before ended, the axis is the
+ * total, and a whisker reaches the phase's p99. A phase that timed out every
+ * time is a hatched bar as long as the timeout it waited.
+ */
+export function waterfallSvg(rows: WaterfallRow[], timeoutMs?: number): string {
   const W = 760,
     left = 110,
     right = 210,
     rowH = 28,
     top = 24;
   const H = top + rows.length * rowH + 28;
-  const total = rows.reduce((s, r) => s + (r.p50 ?? 0), 0);
-  const span = Math.max(total, ...rows.map((r, i) => rows.slice(0, i).reduce((s, x) => s + (x.p50 ?? 0), 0) + (r.p99 ?? 0))) || 1;
+  const waited = (r: WaterfallRow) => (r.p50 === null && timeoutMs && /(^|:)timeout$/.test(r.failed ?? '') ? timeoutMs : null);
+  const total = rows.reduce((s, r) => s + (r.p50 ?? waited(r) ?? 0), 0);
+  // The axis is the whole (the p50s end to end); a p99 whisker that reaches past it stops at the edge with an arrow.
+  const span = total || 1;
   const x = (ms: number) => left + (ms / span) * (W - left - right);
   const parts: string[] = [];
   parts.push(
     `<svg id="waterfall" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="phase waterfall">`,
+  );
+  parts.push(
+    '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#ffebe9"/><line x1="0" y1="0" x2="0" y2="6" stroke="#cf222e" stroke-width="2"/></pattern></defs>',
   );
   parts.push(
     `<text x="${left}" y="14" class="axis">0 ms</text><text x="${W - right}" y="14" class="axis" text-anchor="end">${esc(fmtMs(span))} ms</text>`,
@@ -34,7 +44,16 @@ export function waterfallSvg(rows: WaterfallRow[]): string {
     const color = COLORS[r.phase] ?? '#555';
     parts.push(`<text x="${left - 8}" y="${y + 17}" text-anchor="end" class="label">${esc(r.phase)}</text>`);
     if (r.p50 === null) {
-      parts.push(`<text x="${W - right + 8}" y="${y + 17}" class="fail">failed: no successful attempt</text>`);
+      const ms = waited(r);
+      if (ms !== null) {
+        parts.push(
+          `<rect class="bar failed" data-phase="${esc(r.phase)}" x="${x(at).toFixed(1)}" y="${y + 5}" width="${Math.max(2, x(at + ms) - x(at)).toFixed(1)}" height="16" fill="url(#hatch)" stroke="#cf222e"><title>${esc(r.phase)}: timeout after ${esc(fmtElapsed(ms))}, every attempt</title></rect>`,
+        );
+        at += ms;
+      }
+      parts.push(
+        `<text x="${W - right + 8}" y="${y + 17}" class="fail">failed: ${esc(ms !== null ? `timeout after ${fmtElapsed(ms)}` : (r.failed ?? 'no successful attempt'))}</text>`,
+      );
     } else {
       const w = Math.max(2, x(at + r.p50) - x(at));
       parts.push(
@@ -42,10 +61,12 @@ export function waterfallSvg(rows: WaterfallRow[]): string {
       );
       if (r.p99 !== null && r.p99 > r.p50) {
         parts.push(
-          `<line class="whisker" x1="${x(at + r.p50).toFixed(1)}" x2="${x(at + r.p99).toFixed(1)}" y1="${y + 13}" y2="${y + 13}" stroke="${color}" stroke-width="2"/>`,
+          `<line class="whisker" x1="${x(at + r.p50).toFixed(1)}" x2="${x(Math.min(span, at + r.p99)).toFixed(1)}" y1="${y + 13}" y2="${y + 13}" stroke="${color}" stroke-width="2"/>`,
         );
         parts.push(
-          `<line x1="${x(at + r.p99).toFixed(1)}" x2="${x(at + r.p99).toFixed(1)}" y1="${y + 8}" y2="${y + 18}" stroke="${color}" stroke-width="2"/>`,
+          at + r.p99 <= span
+            ? `<line x1="${x(at + r.p99).toFixed(1)}" x2="${x(at + r.p99).toFixed(1)}" y1="${y + 8}" y2="${y + 18}" stroke="${color}" stroke-width="2"/>`
+            : `<path class="beyond" d="M${x(span).toFixed(1)} ${y + 8} l6 5 l-6 5 z" fill="${color}"/>`,
         );
       }
       parts.push(`<text x="${W - right + 8}" y="${y + 17}" class="fig">p50 ${esc(fmtMs(r.p50))} · p99 ${esc(fmtMs(r.p99))} ms</text>`);
@@ -108,6 +129,109 @@ function by(res: ProbeResult | null): Record<string, ProbeResult> {
   return (res.byTarget as Record<string, ProbeResult> | undefined) ?? { [res.target]: res };
 }
 
+const pp = (x: ProbeResult | undefined | null) => (x?.latencyMs ? `${fmtMs(x.latencyMs.p50)} / ${fmtMs(x.latencyMs.p99)}` : '–');
+
+/** Every resolved address of the target: who gave it, the source address used, and each phase's outcome and p50/p99 there. */
+function perAddressHtml(r: DiagnoseResult): string {
+  const head = ['address', 'from', 'source', 'tcp', 'connect p50 / p99 ms'];
+  if (r.plan.tls) head.push('tls', 'handshake p50 / p99 ms');
+  if (r.plan.http) head.push('http', 'first byte p50 / p99 ms');
+  const rows = r.addresses.map((a) => {
+    const t = by(r.tcp)[a.key],
+      s = by(r.tls)[a.key],
+      hh = by(r.http)[a.key];
+    const row: unknown[] = [a.key, a.from.join(', '), a.source ?? '–', outcomesText(t), pp(t)];
+    if (r.plan.tls) row.push(outcomesText(s), pp(s));
+    if (r.plan.http) row.push(outcomesText(hh), pp(hh));
+    return row;
+  });
+  return `<h2>Per address</h2>${table(head, rows).replace('<table>', '<table id="per-address">')}`;
+}
+
+interface CertView {
+  subject?: string;
+  issuer?: string;
+  notBefore?: string;
+  notAfter?: string;
+  daysLeft?: number;
+  sans?: string[];
+  key?: string | null;
+  fingerprint256?: string;
+  selfSigned?: boolean;
+  ocspStapled?: boolean;
+  chain?: {
+    subject: string;
+    issuer: string;
+    notAfter: string;
+    daysLeft: number;
+    key: string | null;
+    fingerprint256: string;
+    source: string;
+  }[];
+}
+
+/** The TLS facts: what was negotiated, the chain as the server sent it, and the certificate problem if there is one. */
+function tlsHtml(r: DiagnoseResult): string {
+  const tls = r.tls;
+  if (!tls) return '';
+  const neg = tls.negotiated as { version?: string; cipher?: string; group?: string; alpn?: string; resumed?: boolean } | undefined;
+  const cert = tls.certificate as CertView | undefined;
+  const problem = (tls.certProblem as { outcome: string; cause: string } | undefined) ?? null;
+  const certOutcome = Object.keys(tls.outcomes).find((k) => k.startsWith('cert-'));
+  if (!neg && !cert && !certOutcome) return '';
+  const h: string[] = ['<h2>TLS and certificate</h2>', '<div id="tls">'];
+  if (neg) {
+    h.push(
+      table(['version', 'cipher', 'group', 'ALPN'], [[neg.version ?? '–', neg.cipher ?? '–', neg.group ?? '–', neg.alpn ?? '–']]).replace(
+        '<table>',
+        '<table id="negotiated">',
+      ),
+    );
+  }
+  const prob = problem ?? (certOutcome ? { outcome: certOutcome, cause: '' } : null);
+  if (prob)
+    h.push(
+      `<p class="cert-problem" id="cert-problem"><b>Certificate problem: ${esc(prob.outcome)}</b>${prob.cause ? ` (${esc(prob.cause)})` : ''}${problem && tls.succeeded > 0 ? ', not failed: --insecure' : ''}</p>`,
+    );
+  if (cert) {
+    h.push(
+      table(
+        ['', ''],
+        [
+          ['subject', cert.subject ?? '–'],
+          ['issuer', cert.issuer ?? '–'],
+          ['valid', `${cert.notBefore ?? '?'} to ${cert.notAfter ?? '?'} (${daysLeftText(cert.daysLeft)})`],
+          ['names', (cert.sans ?? []).join(', ') || '–'],
+          ['key', cert.key ?? '–'],
+          ['sha256', cert.fingerprint256 ?? '–'],
+          ['OCSP staple', cert.ocspStapled ? 'yes' : 'no'],
+        ],
+      ).replace('<table>', '<table class="meta" id="leaf">'),
+    );
+    if (cert.chain?.length) {
+      h.push('<h3>Chain, leaf first</h3>');
+      h.push(
+        table(
+          ['#', 'subject', 'issuer', 'days left', 'key', 'sha256', 'from'],
+          cert.chain.map((c, i) => [
+            i,
+            c.subject,
+            c.issuer,
+            daysLeftText(c.daysLeft),
+            c.key ?? '–',
+            c.fingerprint256,
+            c.source === 'sent' ? 'sent by the server' : 'trust store',
+          ]),
+        )
+          .replace('<table>', '<table id="chain">')
+          .replace(/<td>(expired [^<]*)<\/td>/g, '<td class="bad">$1</td>'),
+      );
+    }
+  }
+  h.push('</div>');
+  return h.join('');
+}
+
 const CSS = `
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;max-width:980px;color:#1f2328;padding:0 16px}
 h1{font-size:20px;margin:0 0 4px} h2{font-size:16px;margin:24px 0 8px;border-bottom:1px solid #d0d7de;padding-bottom:4px}
@@ -116,7 +240,9 @@ h1{font-size:20px;margin:0 0 4px} h2{font-size:16px;margin:24px 0 8px;border-bot
 table{border-collapse:collapse;margin:6px 0} th,td{border:1px solid #d0d7de;padding:3px 8px;text-align:left;font-size:13px} th{background:#f6f8fa}
 .meta td:first-child{font-weight:600} .charts{display:flex;flex-wrap:wrap;gap:12px}
 svg text{font:12px system-ui,sans-serif;fill:#1f2328} svg .axis{fill:#57606a;font-size:11px} svg .fail{fill:#cf222e}
-ul{margin:4px 0;padding-left:22px}`;
+ul{margin:4px 0;padding-left:22px} h3{font-size:14px;margin:14px 0 4px}
+.interrupted,.cert-problem{border-left:6px solid #cf222e;background:#ffebe9;padding:6px 12px} td.bad{color:#cf222e;font-weight:600}
+#chain td:nth-child(6){font-family:ui-monospace,Menlo,Consolas,monospace;font-size:11px;word-break:break-all}`;
 
 /** One self-contained page: no scripts, fonts or images from elsewhere; charts are inline SVG. */
 export function renderDiagnoseHtml(r: DiagnoseResult): string {
@@ -129,6 +255,10 @@ export function renderDiagnoseHtml(r: DiagnoseResult): string {
   h.push('<meta name="viewport" content="width=device-width, initial-scale=1">');
   h.push(`<title>conndx diagnose ${esc(r.target)}: ${esc(v.status)}</title><style>${CSS}</style></head><body>`);
   h.push(`<h1>conndx diagnose <span class="mono">${esc(r.target)}</span></h1>`);
+  if (r.interrupted)
+    h.push(
+      '<p class="interrupted" id="interrupted">Interrupted (Ctrl-C): judged on the phases that ran; the phases after were not run.</p>',
+    );
   h.push(
     `<div class="verdict" id="verdict" data-status="${esc(v.status)}" data-phase="${esc(v.phase)}" data-outcome="${esc(v.outcome)}" style="border-color:${color}">`,
   );
@@ -143,6 +273,9 @@ export function renderDiagnoseHtml(r: DiagnoseResult): string {
         ['command', m.command],
         ['started (UTC)', m.startedAt],
         ['host', m.host],
+        ['source address', sourcesText(r) ?? '–'],
+        ...(r.interrupted ? [['interrupted', 'yes (Ctrl-C): judged on the phases that ran']] : []),
+        ...(r.redacted ? [['redacted', 'names, addresses, paths and queries are placeholders']] : []),
         ['conndx', m.conndxVersion],
         ['took', fmtElapsed(r.elapsedMs)],
         ['count / timeout', `${r.plan.count} / ${fmtElapsed(r.plan.timeoutMs)}`],
@@ -153,7 +286,7 @@ export function renderDiagnoseHtml(r: DiagnoseResult): string {
   if (v.next.length) h.push(`<h2>Next checks</h2><ul>${v.next.map((n) => `<li><code>${esc(n)}</code></li>`).join('')}</ul>`);
   if (rows.length) {
     h.push('<h2>Phase waterfall</h2>');
-    h.push(waterfallSvg(rows));
+    h.push(waterfallSvg(rows, r.plan.timeoutMs));
   }
   const hist = [
     histogramSvg('lookup', r.dns, COLORS.lookup!),
@@ -185,22 +318,8 @@ export function renderDiagnoseHtml(r: DiagnoseResult): string {
       );
     }
   }
-  if (r.addresses.length) {
-    h.push('<h2>Per address</h2>');
-    const head = ['address', 'from', 'tcp', ...(r.plan.tls ? ['tls'] : []), ...(r.plan.http ? ['http'] : [])];
-    h.push(
-      table(
-        head,
-        r.addresses.map((a) => [
-          a.key,
-          a.from.join(', '),
-          outcomesText(by(r.tcp)[a.key]),
-          ...(r.plan.tls ? [outcomesText(by(r.tls)[a.key])] : []),
-          ...(r.plan.http ? [outcomesText(by(r.http)[a.key])] : []),
-        ]),
-      ),
-    );
-  }
+  if (r.addresses.length) h.push(perAddressHtml(r));
+  h.push(tlsHtml(r));
   if (r.capture) {
     h.push('<h2>Packet capture</h2>');
     h.push(

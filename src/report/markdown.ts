@@ -1,8 +1,8 @@
 import type { DiagnoseResult } from '../diagnose/chain.js';
 import type { ProbeResult } from '../engine/summary.js';
-import { fmtElapsed, fmtMs } from './format.js';
+import { daysLeftText, fmtElapsed, fmtMs } from './format.js';
 import { escapeControl } from '../shell.js';
-import { waterfallRows } from './diagnose-terminal.js';
+import { sourcesText, waterfallRows } from './diagnose-terminal.js';
 
 /** A table cell: pipes escaped, newlines flattened (GitHub-flavoured Markdown tables). */
 export function cell(text: unknown): string {
@@ -58,6 +58,10 @@ export function renderDiagnoseMarkdown(r: DiagnoseResult): string {
   const icon = v.status === 'ok' ? '✅' : v.status === 'degraded' ? '⚠️' : '❌';
   out.push(`# conndx diagnose ${r.target}`);
   out.push('');
+  if (r.interrupted) {
+    out.push('> **Interrupted** (Ctrl-C): judged on the phases that ran; the phases after were not run.');
+    out.push('');
+  }
   out.push(`**Verdict: ${icon} ${v.status.toUpperCase()}** — phase **${v.phase}**, outcome **${code(v.outcome)}**`);
   out.push('');
   out.push(`> ${v.summary}`);
@@ -69,6 +73,9 @@ export function renderDiagnoseMarkdown(r: DiagnoseResult): string {
         ['command', code(m.command)],
         ['started', utc(m.startedAt)],
         ['host', m.host],
+        ['source address', sourcesText(r) ?? '–'],
+        ...(r.interrupted ? [['interrupted', 'yes (Ctrl-C)']] : []),
+        ...(r.redacted ? [['redacted', 'names, addresses, paths and queries are placeholders']] : []),
         ['conndx', m.conndxVersion],
         ['took', fmtElapsed(r.elapsedMs)],
         ['count / timeout', `${r.plan.count} / ${fmtElapsed(r.plan.timeoutMs)}`],
@@ -132,7 +139,7 @@ export function renderDiagnoseMarkdown(r: DiagnoseResult): string {
   if (r.addresses.length) {
     out.push('## Per address');
     out.push('');
-    const head = ['address', 'from', 'tcp', 'connect p50/p99 ms'];
+    const head = ['address', 'from', 'source', 'tcp', 'connect p50/p99 ms'];
     if (r.plan.tls) head.push('tls', 'handshake p50/p99 ms');
     if (r.plan.http) head.push('http', 'first byte p50/p99 ms');
     const pp = (x: ProbeResult | undefined) => (x?.latencyMs ? `${fmtMs(x.latencyMs.p50)} / ${fmtMs(x.latencyMs.p99)}` : '–');
@@ -143,7 +150,7 @@ export function renderDiagnoseMarkdown(r: DiagnoseResult): string {
           const t = by(r.tcp)[a.key],
             s = by(r.tls)[a.key],
             h = by(r.http)[a.key];
-          const row: unknown[] = [a.key, a.from.join(', '), outcomesText(t), pp(t)];
+          const row: unknown[] = [a.key, a.from.join(', '), a.source ?? '–', outcomesText(t), pp(t)];
           if (r.plan.tls) row.push(outcomesText(s), pp(s));
           if (r.plan.http) row.push(outcomesText(h), pp(h));
           return row;
@@ -163,7 +170,7 @@ export function renderDiagnoseMarkdown(r: DiagnoseResult): string {
       rows.push(
         ['subject', cert.subject],
         ['issuer', cert.issuer],
-        ['valid', `${String(cert.notBefore)} to ${String(cert.notAfter)} (${String(cert.daysLeft)} days left)`],
+        ['valid', `${String(cert.notBefore)} to ${String(cert.notAfter)} (${daysLeftText(cert.daysLeft)})`],
       );
       rows.push(
         ['names', ((cert.sans as string[] | undefined) ?? []).join(', ')],

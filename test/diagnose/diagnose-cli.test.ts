@@ -229,7 +229,7 @@ describe('diagnose names the phase and outcome of each lab fault', () => {
   });
 
   test('plain HTTP endpoint that works: exit 0, the Host header carries the port', async () => {
-    const { code, json } = await diag(`http://api.v4.lab.test:${eps['http-ok']!.port}/x?y=1`, ['--count', '2']);
+    const { code, json } = await diag(`http://api.v4.lab.test:${eps['http-ok']!.port}/x?y=1`, ['--count', '2', '--show-query']);
     expect(json.verdict.status).toBe('ok');
     expect(json.plan).toMatchObject({ tls: false, http: true, path: '/x?y=1' });
     expect(code).toBe(0);

@@ -1,7 +1,9 @@
 import { Option, type Command } from 'commander';
 import { URL_DEFAULT_PORTS } from '../../probes/kinds/http.js';
 import { PROBERS } from '../../probes/registry.js';
-import { writeFileAtomic } from '../../output.js';
+import { checkWritablePath, writeFileAtomic } from '../../output.js';
+import { safeUrlText } from '../../core/secrets.js';
+import { diagnoseScrubber } from '../diagnose-scrub.js';
 import { escapeControl, hasControl } from '../../shell.js';
 import { readInputTextSync } from '../../input.js';
 import { isIP } from 'node:net';
@@ -25,8 +27,10 @@ import { STARTTLS_DEFAULT_PORTS, STARTTLS_SCHEMES } from '../../probes/starttls.
 import { DOH_PATH, parseResolverTarget, resolverQueryOf } from '../diagnose-resolver.js';
 
 /** "https://api.example.com/healthz", "db.internal:5432", "[::1]:443", "api.example.com" (443). */
-export function parseDiagnoseTarget(raw: string): DiagnoseTarget {
-  const text = String(raw).trim();
+export function parseDiagnoseTarget(given: string): DiagnoseTarget {
+  const text = String(given).trim();
+  // What an error line may echo of the target: never its credentials, nor its query string.
+  const raw = safeUrlText(text);
   // The URL parser drops tabs and newlines silently; a target holding one is refused, not quietly changed.
   if (hasControl(text)) throw new ConndxError('CONNDX_BAD_TARGET', `bad target "${escapeControl(text)}": it holds a control character`);
   const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(text);
@@ -47,7 +51,10 @@ export function parseDiagnoseTarget(raw: string): DiagnoseTarget {
       throw new ConndxError('CONNDX_BAD_TARGET', `bad target "${raw}": not a URL`);
     }
     if (u.username || u.password)
-      throw new ConndxError('CONNDX_BAD_TARGET', `bad target "${raw}": credentials in the URL are not sent; leave them out`);
+      throw new ConndxError(
+        'CONNDX_BAD_TARGET',
+        `bad target "${raw}": credentials in the URL (user:password@) are not sent; leave them out`,
+      );
     const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
     const family = isIP(host) as 0 | 4 | 6;
     if (!family && !isValidHostName(host))
@@ -144,6 +151,8 @@ export function registerDiagnose(program: Command, ctx: CliContext): Command {
     .option('--name <name>', 'tls:// or https://…/dns-query resolver targets: the name to ask (default . with --type NS)')
     .option('--type <type>', 'resolver targets: the query type (default NS for the name ., else A)')
     .option('--report <file>', 'also write a report: FILE.md (Markdown for a ticket) or FILE.html (one self-contained page)')
+    .option('--redact', 'replace names, addresses, URL paths and query strings by placeholders (host-1, addr-1, /path-1) everywhere')
+    .option('--show-query', "show the URL's query string (default: ?…, as it may hold a token)")
     .option('--capture', "capture the diagnosis's own packets with tcpdump (needs root) and add the packet-level evidence")
     .option('--sni <name>', 'server name to send and check the certificate against (default: the target name)')
     .option('--alpn <list>', 'ALPN protocols to offer in the TLS phase, e.g. h2,http/1.1')
@@ -166,6 +175,7 @@ Examples:
   conndx diagnose https://api.example.com/healthz
   conndx diagnose db.internal:5432 --count 10 --report incident-4711.md
   sudo conndx diagnose api.example.com:443 --capture --report out.html
+  conndx diagnose 'https://api.example.com/v1/status?key=…' --redact --report for-the-vendor.html
   conndx diagnose api.example.com:443 --server 10.0.0.2 --server 10.0.0.3 --sni api.example.com
   conndx diagnose tls://10.0.0.2:853 --sni dns.example.com     # a DoT resolver: TCP, TLS, then . NS queries
   conndx diagnose https://10.0.0.2/dns-query --name example.com --type A   # a DoH resolver
@@ -189,6 +199,8 @@ degraded or failing (a name that does not resolve included), 3 unusable input.`,
       throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --sni "${String(o.sni)}": not a host name`);
     const reportFile = o.report === undefined ? undefined : String(o.report);
     const kind = reportFile ? reportKind(reportFile) : undefined;
+    // Checked before the run: a report that cannot be written is known now, not after the diagnosis.
+    if (reportFile) checkWritablePath(reportFile, '--report');
     const servers = ((o.server as string[] | undefined) ?? []).map(toServer);
     for (const s of servers) {
       const fam = s.address.includes(':') ? 6 : 4;
@@ -246,7 +258,15 @@ degraded or failing (a name that does not resolve included), 3 unusable input.`,
     if (httpPath !== undefined && !httpPath.startsWith('/'))
       throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --http "${httpPath}": a path starts with /`);
 
-    const progress = ctx.stderr.isTTY && !run.json ? (line: string) => ctx.stderr.write(ctx.ce.dim(`… ${line}\n`)) : undefined;
+    const scrub = diagnoseScrubber({
+      target,
+      httpPath,
+      sni: o.sni,
+      servers: servers.map((s) => s.key),
+      showQuery: Boolean(o.showQuery),
+      redact: Boolean(o.redact),
+    });
+    const progress = ctx.stderr.isTTY && !run.json ? (line: string) => ctx.stderr.write(ctx.ce.dim(`… ${scrub.text(line)}\n`)) : undefined;
     const diagnose = (capture?: CaptureHooks) =>
       runDiagnosis({
         target,
@@ -290,21 +310,21 @@ degraded or failing (a name that does not resolve included), 3 unusable input.`,
       });
 
     const capture = o.capture ? tcpdumpCapture({ pathEnv: ctx.env.PATH ?? '' }) : undefined;
-    const result: DiagnoseResult = await diagnose(capture);
-    if (o.capture && !result.capture) result.capture = { ok: false, reason: 'nothing was captured: no address to connect to', lines: [] };
+    const found: DiagnoseResult = await diagnose(capture);
+    if (o.capture && !found.capture) found.capture = { ok: false, reason: 'nothing was captured: no address to connect to', lines: [] };
+    // Every output below (terminal, JSON, report) shows the same scrubbed copy: the query hidden, and with --redact placeholders.
+    const result = scrub.result(found);
     if (result.capture && !result.capture.ok) warn(ctx, `--capture: ${result.capture.reason}; the diagnosis went on without packets`);
+    ctx.exitCode = result.verdict.status === 'ok' ? 0 : 1;
 
+    // The verdict goes out first: a report that fails to write never costs the verdict.
+    if (run.json) await write(ctx.stdout, JSON.stringify(result, null, 2) + '\n');
+    else await write(ctx.stdout, renderDiagnose(ctx.c, result, { verbose: run.verbose }));
     if (reportFile) {
       const text = kind === 'md' ? renderDiagnoseMarkdown(result) : renderDiagnoseHtml(result);
       writeFileAtomic(reportFile, text, '--report');
+      if (!run.json) await write(ctx.stdout, ctx.c.dim(`report written to ${reportFile}\n`));
     }
-    if (run.json) {
-      await write(ctx.stdout, JSON.stringify(result, null, 2) + '\n');
-    } else {
-      await write(ctx.stdout, renderDiagnose(ctx.c, result, { verbose: run.verbose }));
-      if (reportFile) await write(ctx.stdout, ctx.c.dim(`report written to ${reportFile}\n`));
-    }
-    ctx.exitCode = result.verdict.status === 'ok' ? 0 : 1;
   });
   return cmd;
 }
