@@ -848,13 +848,25 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
       return c;
     },
     sweep(now) {
-      for (let i = 0; i < nb; i++) {
-        for (let c: Conn | null = buckets[i] ?? null; c; ) {
-          const next: Conn | null = c.nextInBucket;
-          if (expired(c, now)) finish(c, 'timer');
-          c = next;
+      // The eviction queue holds every live record once, oldest first: walked instead of the
+      // buckets (their number is fixed, the live records may be few), and compacted on the way.
+      let w = 0;
+      const end = orderTail;
+      for (let i = orderHead; i < end; i++) {
+        if (!queued(i)) continue;
+        const c = order[i]!;
+        const sn = orderSerial[i]!;
+        if (expired(c, now)) {
+          finish(c, 'timer');
+          continue;
         }
+        order[w] = c;
+        orderSerial[w] = sn;
+        w++;
       }
+      order.fill(null, w, end);
+      orderHead = 0;
+      orderTail = w;
     },
     flush() {
       const all: Conn[] = [];
