@@ -52,6 +52,7 @@ const TIMING = [
   'test/diagnose/phase-agreement.test.ts',
   'test/capture/pcap-stdin.test.ts',
   'test/capture/netns-attempts.test.ts',
+  'test/capture/flow-memory.test.ts',
   'test/demo.test.ts',
   'test/hostile/**/*.test.ts',
   'test/signals/**/*.test.ts',

@@ -2,13 +2,13 @@
  * The analysis: reader → link → ip → tcp/udp → flows, TLS and DNS → one
  * result object (the contract's "capture analysis"). Memory is bounded by
  * the live connections and pending DNS queries; the per-connection list is
- * kept only when `flows` is asked for.
+ * kept only when `flows` is asked for, and then at most MAX_ROWS rows.
  */
 import { createHistogram, type Histogram } from '../core/histogram.js';
 import { classifyConnection, type Phase, type ZeekState } from './classify.js';
 import { decodeDns, looksLikeDns, rcodeName, type DnsMessage } from './dns.js';
 import type { PacketFilter, PacketView } from './filter.js';
-import { createFlowTable, MAX_LIVE_FLOWS, type Conn, type FinishedConn, type FlowId } from './flows.js';
+import { createFlowTable, MAX_LIVE_FLOWS, origAddr, respAddr, type Conn, type FinishedConn, type FlowId } from './flows.js';
 import { createByteStream, feedStream, type ByteStream } from './stream.js';
 import { decodeIpv4, decodeIpv6, formatIpv4, formatIpv6, type IpPacket } from './ip.js';
 import { decodeLink, isSupportedLinkType, LINK_NAMES, type LinkLayer } from './link.js';
@@ -19,6 +19,7 @@ import { decodeUdp, type UdpDatagram } from './udp.js';
 import { createAttemptJoin, type AttemptPhase, type AttemptsSummary, type Lookup } from './attempts.js';
 import { answerAddresses } from './dns-answers.js';
 import { decodeIcmpError } from './icmp.js';
+import { createRowKeeper, MAX_ROWS, rowsWarning, type RowKeeper } from './rows.js';
 
 export interface Pcts {
   p50: number;
@@ -137,6 +138,8 @@ export interface PcapResult {
   verdict: { phase: Phase | 'dns'; summary: string };
   warnings: string[];
   connections?: ConnectionRecord[];
+  /** With `connections`: records left out of the list (only the first MAX_ROWS by start are listed). */
+  connectionsOmitted?: number;
 }
 
 export interface AnalyzeOptions {
@@ -149,6 +152,8 @@ export interface AnalyzeOptions {
   onProgress?: (bytesRead: number, totalBytes: number) => void;
   signal?: AbortSignal;
   chunkSize?: number;
+  /** Most rows `connections` and `attempts.rows` list (default MAX_ROWS); the counts cover all. */
+  maxRows?: number;
 }
 
 export type AnalyzeOutcome = { ok: true; result: PcapResult } | { ok: false; reason: string };
@@ -321,14 +326,14 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
   };
   const icmp: PcapResult['icmp'] = { errors: 0, byName: {}, matchedTcp: 0, udp: 0, matchedDns: 0, unmatched: 0, mtus: {} };
   const keepRows = opts.attempts === true;
-  const join = createAttemptJoin({ keepRows });
+  const join = createAttemptJoin({ keepRows, maxRows: opts.maxRows });
   /** The DNS answer each attempt's first record was joined to at its first SYN. */
   const lookupOf = new WeakMap<Conn, Lookup>();
   const failures = { dns: 0, tcp: 0, tls: 0, app: 0 };
   const rttHist = createHistogram();
   const connectHist = createHistogram();
   const dnsHist = createHistogram();
-  const connections: ConnectionRecord[] | undefined = opts.flows ? [] : undefined;
+  const connections: RowKeeper<ConnectionRecord> | undefined = opts.flows ? createRowKeeper(opts.maxRows ?? MAX_ROWS) : undefined;
   const held = new Map<string, Attempt>();
   const dnsPending = new Map<string, PendingQuery>();
 
@@ -343,11 +348,12 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     const facts = classify(f);
     tcp.records++;
     inc(tcp.states, f.zeekState);
-    if (connections) {
+    if (connections && !connections.wants(c.start)) connections.skip();
+    else if (connections) {
       const t = c.tls;
       connections.push({
-        client: endpointText(c.origAddr, c.origPort, c.v6),
-        server: endpointText(c.respAddr, c.respPort, c.v6),
+        client: endpointText(origAddr(c), c.origPort, c.v6),
+        server: endpointText(respAddr(c), c.respPort, c.v6),
         start: c.start,
         zeekState: f.zeekState,
         history: c.history,
@@ -368,6 +374,12 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     }
     // Zeek splits a SYN unanswered for 5 s into records; the client's retries with the same
     // initial sequence number are still one attempt.
+    const hold = f.endedBy === 'timer' && f.zeekState === 'S0' && c.origSyns > 0;
+    if (!hold && held.size === 0) {
+      countAttempt({ first: c, syns: c.origSyns, last: f, heldAt: c.lastTime });
+      release(c);
+      return;
+    }
     const hk = typeof c.key === 'string' ? c.key : `${c.idX}:${c.idY}:${c.idPorts}`;
     const prev = held.get(hk);
     let attempt: Attempt = { first: c, syns: c.origSyns, last: f, heldAt: c.lastTime };
@@ -375,19 +387,33 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       held.delete(hk);
       if (c.firstSynSeq >= 0 && c.firstSynSeq === prev.first.firstSynSeq && c.origPort === prev.first.origPort) {
         attempt = { first: prev.first, syns: prev.syns + c.origSyns, last: f, heldAt: c.lastTime };
+        if (prev.last.conn !== prev.first) release(prev.last.conn);
       } else {
-        countAttempt(prev);
+        done(prev);
       }
     }
-    if (f.endedBy === 'timer' && f.zeekState === 'S0' && c.origSyns > 0) {
+    if (hold) {
       held.set(hk, attempt);
       // Bounded as the flow table is: the oldest held attempt is counted now.
       if (held.size > MAX_LIVE_FLOWS) {
         const [k, a] = held.entries().next().value as [string, Attempt];
         held.delete(k);
-        countAttempt(a);
+        done(a);
       }
-    } else countAttempt(attempt);
+    } else done(attempt);
+  }
+
+  /** An attempt counted; its records' objects go back to the flow table. */
+  function done(a: Attempt): void {
+    countAttempt(a);
+    release(a.first);
+    if (a.last.conn !== a.first) release(a.last.conn);
+  }
+
+  function release(c: Conn): void {
+    lookupOf.delete(c);
+    dnsTcp.delete(c);
+    table.release(c);
   }
 
   function classify(f: FinishedConn, icmpName: string | null = f.conn.icmp) {
@@ -427,29 +453,35 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     if (first.origSyns > 0) {
       const l = lookupOf.get(first) ?? null;
       const t = c.tls;
-      join.add({
-        start: first.firstSynTs,
-        // The endpoints' text only where rows are kept: the summary never reads it.
-        client: keepRows ? endpointText(first.origAddr, first.origPort, first.v6) : '',
-        server: keepRows ? endpointText(first.respAddr, first.respPort, first.v6) : '',
-        name: l ? l.name : null,
-        lookupMs: l ? round3(Math.max(0, l.answerTs - l.queryTs) * 1000) : null,
-        rcode: l ? l.rcode : null,
-        connectMs: c.synAckTs >= 0 && c.synAckTs >= first.firstSynTs ? round3((c.synAckTs - first.firstSynTs) * 1000) : null,
-        synRetransmits: Math.max(0, a.syns - 1),
-        tls: t
-          ? {
-              outcome: t.complete ? 'ok' : phase === 'tls' ? outcome : 'incomplete',
-              version: t.serverHello ? tlsVersionName(t.serverHello.selected) : null,
-              sni: t.clientHello?.sni ?? null,
-              starttls: c.starttls,
-            }
-          : null,
-        appBytes: { sent: c.orig.payload, received: c.resp.payload },
-        phase: (phase === 'tls' && c.starttls ? 'starttls' : phase) as AttemptPhase,
-        outcome,
-        cause: cause ?? null,
-      });
+      const rowPhase = (phase === 'tls' && c.starttls ? 'starttls' : phase) as AttemptPhase;
+      const connected = c.synAckTs >= 0 && c.synAckTs >= first.firstSynTs;
+      // A row is built only when it is listed: the summary needs none (and 1,000,000 rows made only to be
+      // counted would be garbage in the old generation: their allocation site is pretenured).
+      if (!join.wantsRow(first.firstSynTs)) {
+        join.count(rowPhase, outcome, cause ?? null, l !== null, connected, t !== null && t.complete);
+      } else
+        join.add({
+          start: first.firstSynTs,
+          client: endpointText(origAddr(first), first.origPort, first.v6),
+          server: endpointText(respAddr(first), first.respPort, first.v6),
+          name: l ? l.name : null,
+          lookupMs: l ? round3(Math.max(0, l.answerTs - l.queryTs) * 1000) : null,
+          rcode: l ? l.rcode : null,
+          connectMs: connected ? round3((c.synAckTs - first.firstSynTs) * 1000) : null,
+          synRetransmits: Math.max(0, a.syns - 1),
+          tls: t
+            ? {
+                outcome: t.complete ? 'ok' : phase === 'tls' ? outcome : 'incomplete',
+                version: t.serverHello ? tlsVersionName(t.serverHello.selected) : null,
+                sni: t.clientHello?.sni ?? null,
+                starttls: c.starttls,
+              }
+            : null,
+          appBytes: { sent: c.orig.payload, received: c.resp.payload },
+          phase: rowPhase,
+          outcome,
+          cause: cause ?? null,
+        });
       tcp.connections++;
       if (c.synAckTs >= 0) {
         tcp.established++;
@@ -589,7 +621,7 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
         const m = decodeDns(all, 2, need);
         const msg = all;
         if ('anomaly' in m) dns.malformed++;
-        else dnsMessage(m, ts, srcHalf, dstHalf, true, conn.origAddr, () => answerAddresses(msg, 2, need));
+        else dnsMessage(m, ts, srcHalf, dstHalf, true, origAddr(conn), () => answerAddresses(msg, 2, need));
         all = all.subarray(need);
         s.acc[d] = all.length ? [all] : [];
         s.len[d] = all.length;
@@ -602,7 +634,7 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     for (const [k, a] of held)
       if (now - a.heldAt > ATTEMPT_HOLD_S) {
         held.delete(k);
-        countAttempt(a);
+        done(a);
       }
     for (const [k, q] of dnsPending) {
       if (now - q.ts > DNS_ANSWER_WINDOW_S) {
@@ -620,14 +652,15 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
   // The packet being handled, for the one closure that names a new record's endpoints.
   let curBuf: Buffer = Buffer.alloc(0);
   let curIp: IpPacket | null = null;
+  const addrScratch = { srcAddr: '', dstAddr: '', v6: false };
   const newConnAddrs = () => {
     const ip = curIp!;
     const v6 = ip.version === 6;
-    return {
-      srcAddr: v6 ? formatIpv6(curBuf, ip.srcOff) : formatIpv4(curBuf, ip.srcOff),
-      dstAddr: v6 ? formatIpv6(curBuf, ip.dstOff) : formatIpv4(curBuf, ip.dstOff),
-      v6,
-    };
+    // IPv4: the flow key holds the addresses; their text is made only when a report needs it.
+    addrScratch.srcAddr = v6 ? formatIpv6(curBuf, ip.srcOff) : '';
+    addrScratch.dstAddr = v6 ? formatIpv6(curBuf, ip.dstOff) : '';
+    addrScratch.v6 = v6;
+    return addrScratch;
   };
   const codes: number[] = new Array(18).fill(0);
   // Reused per packet: nothing keeps a reference past the packet (records copy what they need).
@@ -636,7 +669,7 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
   const tcpScratch: TcpSegment = { srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0, off: 0, end: 0, len: 0 };
   let keySrcFirst = false;
 
-  const fid: FlowId = { key: 0, x: 0, y: 0, ports: 0 };
+  const fid: FlowId = { key: 0, h: 0, x: 0, y: 0, ports: 0 };
   /**
    * The flow's identity, endpoints in a fixed order. IPv4: a 30-bit hash (a small integer,
    * the cheapest Map key) plus the exact tuple compared on lookup; IPv6: one flat string.
@@ -652,6 +685,7 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       let h = Math.imul(x ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(y + 0x7f4a7c15, 0xc2b2ae35) ^ Math.imul(ports | 0, 0x27d4eb2f);
       h = (h ^ (h >>> 15)) & 0x3fffffff;
       fid.key = h;
+      fid.h = h;
       fid.x = x;
       fid.y = y;
       fid.ports = ports;
@@ -667,6 +701,9 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     codes[8] = p1;
     codes[17] = p2;
     fid.key = String.fromCharCode.apply(null, codes);
+    let h = 0x811c9dc5;
+    for (let i = 0; i < 18; i++) h = Math.imul(h ^ codes[i]!, 0x01000193);
+    fid.h = (h ^ (h >>> 15)) & 0x3fffffff;
     fid.x = 0;
     fid.y = 0;
     fid.ports = 0;
@@ -757,7 +794,7 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
   /** The attempt's DNS answer is the one before its first SYN: joined now, while it is the latest. */
   function joinFirstSyn(conn: Conn, ts: number): void {
     if (conn.origSyns !== 1 || conn.firstSynTs !== ts) return;
-    const l = join.join(conn.origAddr, conn.respAddr, ts);
+    const l = join.join(origAddr(conn), respAddr(conn), ts);
     if (l) lookupOf.set(conn, l);
   }
 
@@ -844,7 +881,7 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
 
   function finish(file: string, reader: ReaderStats): PcapResult {
     table.flush();
-    for (const a of held.values()) countAttempt(a);
+    for (const a of held.values()) done(a);
     held.clear();
     dns.unanswered += dnsPending.size;
     failures.dns += dnsPending.size;
@@ -882,7 +919,7 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     tcp.connectMs = pcts(connectHist);
     tls.failureRate = tls.handshakes ? round4(tls.failed / tls.handshakes) : null;
     dns.latencyMs = pcts(dnsHist);
-    if (connections) connections.sort((x, y) => x.start - y.start);
+    const connectionList = connections?.finish();
     const result: PcapResult = {
       file,
       format: reader.format,
@@ -902,7 +939,16 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       warnings,
     };
     result.verdict = verdictOf(result);
-    if (connections) result.connections = connections;
+    if (connectionList) {
+      result.connections = connectionList;
+      result.connectionsOmitted = connections!.total() - connectionList.length;
+      const w = rowsWarning('TCP connection records', '--flows', connectionList.length, connections!.total());
+      if (w) warnings.push(w);
+    }
+    if (result.attempts.rows) {
+      const w = rowsWarning('connection attempts', '--attempts', result.attempts.rows.length, result.attempts.attempts);
+      if (w) warnings.push(w);
+    }
     return result;
   }
 

@@ -8,8 +8,9 @@
  *
  * Memory: the answers that can still be joined are bounded by the window and
  * by MAX_JOINABLE (the flow table's 20,000-record idea); rows are kept only
- * when asked for, like `--flows`.
+ * when asked for, like `--flows`, and then at most MAX_ROWS of them.
  */
+import { createRowKeeper, MAX_ROWS, type RowKeeper } from './rows.js';
 
 /** An answer older than this before the SYN is not the one the client used. */
 export const JOIN_WINDOW_S = 60;
@@ -64,6 +65,8 @@ export interface AttemptsSummary {
   lookupMs: { p50: number; p90: number; p99: number; max: number } | null;
   summary: string;
   rows?: AttemptRow[];
+  /** With rows: attempts left out of `rows` (only the first MAX_ROWS by start are listed). */
+  rowsOmitted?: number;
 }
 
 export interface AttemptJoin {
@@ -74,6 +77,10 @@ export interface AttemptJoin {
   /** Forget lookups that can no longer be joined (network time `now`). */
   sweep(now: number): void;
   add(row: AttemptRow): void;
+  /** An attempt counted like add(), for a row not listed (wantsRow() said no): no row is built. */
+  count(phase: AttemptPhase, outcome: string, cause: string | null, withLookup: boolean, connected: boolean, tlsOk: boolean): void;
+  /** Whether a row starting at `start` would be listed (rows kept, and among the first MAX_ROWS). */
+  wantsRow(start: number): boolean;
   /** `lookupMs`: the response times of every answered lookup (the analysis has them already). */
   finish(lookupMs: AttemptsSummary['lookupMs']): AttemptsSummary;
 }
@@ -82,7 +89,9 @@ function inc(m: Record<string, number>, k: string): void {
   m[k] = (m[k] ?? 0) + 1;
 }
 
-export function createAttemptJoin(opts: { keepRows?: boolean; windowS?: number; maxJoinable?: number } = {}): AttemptJoin {
+export function createAttemptJoin(
+  opts: { keepRows?: boolean; windowS?: number; maxJoinable?: number; maxRows?: number } = {},
+): AttemptJoin {
   const windowS = opts.windowS ?? JOIN_WINDOW_S;
   const maxJoinable = opts.maxJoinable ?? MAX_JOINABLE;
   /** client|address → the latest answers giving it (newest last, at most 4). */
@@ -92,7 +101,7 @@ export function createAttemptJoin(opts: { keepRows?: boolean; windowS?: number; 
   /** Answers still joinable, in answer order. */
   const open: Lookup[] = [];
   let openHead = 0;
-  const rows: AttemptRow[] | undefined = opts.keepRows ? [] : undefined;
+  const rows: RowKeeper<AttemptRow> | undefined = opts.keepRows ? createRowKeeper<AttemptRow>(opts.maxRows ?? MAX_ROWS) : undefined;
   const s: AttemptsSummary = {
     attempts: 0,
     withLookup: 0,
@@ -128,6 +137,23 @@ export function createAttemptJoin(opts: { keepRows?: boolean; windowS?: number; 
             ? 'no-address'
             : 'not-used';
     inc(s.lookups.withoutConnectionBy, why);
+  }
+
+  function tally(
+    phase: AttemptPhase,
+    outcome: string,
+    cause: string | null,
+    withLookup: boolean,
+    connected: boolean,
+    tlsOk: boolean,
+  ): void {
+    s.attempts++;
+    if (withLookup) s.withLookup++;
+    if (connected) s.connected++;
+    if (tlsOk) s.tlsCompleted++;
+    if (phase === 'ok') s.ok++;
+    inc(s.byPhase, phase);
+    inc(s.outcomes, phase === 'ok' ? 'ok' : `${phase}:${outcome}${cause && outcome === 'unreachable' ? ` ${cause}` : ''}`);
   }
 
   function dropOldestPair(): void {
@@ -185,18 +211,14 @@ export function createAttemptJoin(opts: { keepRows?: boolean; windowS?: number; 
         for (const [k, t] of nameUsed) if (now - t > 2 * windowS) nameUsed.delete(k);
       }
     },
+    wantsRow: (start) => rows?.wants(start) ?? false,
     add(row) {
-      s.attempts++;
-      if (row.name !== null) s.withLookup++;
-      if (row.connectMs !== null) s.connected++;
-      if (row.tls && row.tls.outcome === 'ok') s.tlsCompleted++;
-      if (row.phase === 'ok') s.ok++;
-      inc(s.byPhase, row.phase);
-      inc(
-        s.outcomes,
-        row.phase === 'ok' ? 'ok' : `${row.phase}:${row.outcome}${row.cause && row.outcome === 'unreachable' ? ` ${row.cause}` : ''}`,
-      );
+      tally(row.phase, row.outcome, row.cause, row.name !== null, row.connectMs !== null, row.tls !== null && row.tls.outcome === 'ok');
       rows?.push(row);
+    },
+    count(phase, outcome, cause, withLookup, connected, tlsOk) {
+      tally(phase, outcome, cause, withLookup, connected, tlsOk);
+      rows?.skip();
     },
     finish(lookupMs) {
       for (let i = openHead; i < open.length; i++) settle(open[i]!);
@@ -205,7 +227,10 @@ export function createAttemptJoin(opts: { keepRows?: boolean; windowS?: number; 
       byPair.clear();
       s.lookupMs = lookupMs;
       s.summary = attemptsSentence(s);
-      if (rows) s.rows = rows.sort((a, b) => a.start - b.start);
+      if (rows) {
+        s.rows = rows.finish();
+        s.rowsOmitted = rows.total() - s.rows.length;
+      }
       return s;
     },
   };

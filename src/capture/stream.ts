@@ -52,7 +52,8 @@ export function feedStream(s: ByteStream, seq: number, data: Buffer, wireLen: nu
     return;
   }
   if (-rel >= data.length) return; // entirely retransmitted
-  let chunk = data.subarray(-rel);
+  // In order (the usual case): the segment itself, no view made.
+  let chunk = rel === 0 ? data : data.subarray(-rel);
   for (;;) {
     s.next = (s.next + chunk.length) >>> 0;
     if (!consume(chunk)) {

@@ -32,8 +32,11 @@ export function registerPcap(program: Command, ctx: CliContext): Command {
     .description('read a capture (pcap or pcapng) and say in which phase connections failed: DNS, TCP, TLS or the application')
     .argument('<file>', 'a pcap or pcapng file (tcpdump -w, Wireshark, dumpcap), or - to read one from standard input')
     .option('--json', 'one JSON object on stdout')
-    .option('--flows', 'one record per TCP connection (with --json: a "connections" array)')
-    .option('--attempts', 'one row per connection attempt: DNS answer, connect, TLS, app bytes, verdict (with --json: "attempts.rows")')
+    .option('--flows', 'one record per TCP connection, the first 20,000 by start (with --json: a "connections" array)')
+    .option(
+      '--attempts',
+      'one row per connection attempt, the first 20,000: DNS answer, connect, TLS, app bytes, verdict (with --json: "attempts.rows")',
+    )
     .option('--follow', 'with -: the figures so far on stderr every 2 s (refreshed in place on a terminal)')
     .option('--filter <expr>', 'only packets matching: host A, port N, src/dst host|port, tcp, udp, after T, before T; and/or/not')
     .option('--dns-port <n...>', 'also read this UDP/TCP port as DNS (53, 5353 and 5355 always are)')
