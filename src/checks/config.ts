@@ -241,6 +241,11 @@ const fileShape = z.strictObject(
 );
 
 const CHECK_KEYS = new Set(Object.keys(checkShape.shape));
+
+/** Every key a check may have (for the test that each kind's key comes from its kind's table). */
+export const checkKeys = (): string[] => [...CHECK_KEYS];
+/** The keys every check takes whatever its kind. */
+export const SHARED_CHECK_KEYS: readonly string[] = ['name', ...Object.keys(SHARED_SHAPE), 'expect', 'warn'];
 const THRESHOLD_KEYS = new Set(Object.keys(thresholdsShape.shape));
 
 /** Keys the schema does not know, so that a typo is reported with the other problems, not instead of them. */

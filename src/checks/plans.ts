@@ -60,7 +60,6 @@ function tlsOptions(spec: CheckSpec): TlsProbeOptions {
   return o;
 }
 
-
 /**
  * Builds the probe plan of a check through its kind (probes/registry.ts), as
  * `conndx dns|tcp|tls` builds it from flags: names are resolved once, before

@@ -34,7 +34,10 @@ export type KindAction = (args: string[] | string, o: Record<string, unknown>) =
  * the raw prober).
  */
 export function registerKindCommand(program: Command, ctx: CliContext, kind: ProbeKind, action?: KindAction): Command {
-  const cmd = program.command(kind.name).description(kind.command.description).argument(...kind.command.argument);
+  const cmd = program
+    .command(kind.name)
+    .description(kind.command.description)
+    .argument(...kind.command.argument);
   addKindOptions(cmd, kind);
   addProbeOptions(cmd);
   cmd.addHelpText('after', kind.command.helpAfter());
@@ -63,9 +66,10 @@ async function runGenericKind(ctx: CliContext, kind: ProbeKind, args: string[], 
       leftOut: unresolved,
       opts,
       engineTimeoutMs: built.engineTimeoutMs,
-      header: [`CONNDX ${kind.name.toUpperCase()} ${raw.join(' ')} (${g.describe(settings, describePacing(opts))})`, ...lookupLines(targets)].join(
-        '\n',
-      ),
+      header: [
+        `CONNDX ${kind.name.toUpperCase()} ${raw.join(' ')} (${g.describe(settings, describePacing(opts))})`,
+        ...lookupLines(targets),
+      ].join('\n'),
       ...kindSummaryParts(kind.summary(settings), ctx),
     });
   } finally {

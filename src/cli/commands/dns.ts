@@ -13,12 +13,7 @@ import { describePacing, parseProbeOptions } from '../probe-options.js';
 import { registerKindCommand } from '../kind-command.js';
 import { kindSummaryParts, runProbeCommand } from '../run-probe.js';
 import { dnsKind, type DnsKindSettings } from '../../probes/kinds/dns.js';
-import {
-  exchangeOpener,
-  parseDnsEdnsOptions,
-  parseDnsSecureOptions,
-  parseDnsServers,
-} from '../dns-options.js';
+import { exchangeOpener, parseDnsEdnsOptions, parseDnsSecureOptions, parseDnsServers } from '../dns-options.js';
 
 /** Name servers of a resolv.conf text, as `--server` would take them. */
 export function resolvConfServers(text: string): string[] {

@@ -64,11 +64,20 @@ const opt = (field: string, flag: string | undefined, help: string | undefined, 
  */
 export const DNS_OPTIONS: readonly KindOption[] = [
   {
-    ...opt('server', '-s, --server <host[:port]>', 'resolver to ask (repeatable; default: the nameservers of /etc/resolv.conf)', 'server', 'stringOrList'),
+    ...opt(
+      'server',
+      '-s, --server <host[:port]>',
+      'resolver to ask (repeatable; default: the nameservers of /etc/resolv.conf)',
+      'server',
+      'stringOrList',
+    ),
     repeatable: true,
   },
   // The default is named in the help line; commander's own "(default: …)" would say it twice.
-  { ...opt('type', '-t, --type <type>', 'record type: A AAAA CNAME MX TXT NS SOA SRV PTR CAA HTTPS … (default A)', 'type', 'string'), default: 'A' },
+  {
+    ...opt('type', '-t, --type <type>', 'record type: A AAAA CNAME MX TXT NS SOA SRV PTR CAA HTTPS … (default A)', 'type', 'string'),
+    default: 'A',
+  },
   opt('tcp', '--tcp', 'query over TCP instead of UDP', 'tcp'),
   opt('noFallback', '--no-fallback', 'report a truncated UDP reply as `truncated` instead of retrying over TCP', 'noFallback'),
   { ...opt('resolvConf', '--resolv-conf <file>', 'where to find the default resolvers'), shownDefault: '/etc/resolv.conf', hidden: true },
@@ -101,8 +110,20 @@ export const DNS_OPTIONS: readonly KindOption[] = [
   opt('method', '--method <m>', 'DoH: GET or POST (RFC 8484 §4.1; default POST)', 'method', 'string'),
   opt('http1', '--http1', 'DoH: offer only HTTP/1.1 (default: HTTP/2, falling back to HTTP/1.1 when the server offers no h2)', 'http1'),
   // DoT/DoH take the tls keys as they are.
-  { ...opt('sni', '--sni <name>', 'DoT/DoH: the TLS server name and the name the certificate must hold (default: the server host)', 'sni', 'string'), borrowed: true },
-  { ...opt('ca', '--ca <file>', 'DoT/DoH: trust exactly the CA certificates in this PEM file instead of the default roots', 'ca', 'string'), borrowed: true },
+  {
+    ...opt(
+      'sni',
+      '--sni <name>',
+      'DoT/DoH: the TLS server name and the name the certificate must hold (default: the server host)',
+      'sni',
+      'string',
+    ),
+    borrowed: true,
+  },
+  {
+    ...opt('ca', '--ca <file>', 'DoT/DoH: trust exactly the CA certificates in this PEM file instead of the default roots', 'ca', 'string'),
+    borrowed: true,
+  },
   { ...opt('insecure', '--insecure', 'DoT/DoH: report certificate problems but do not fail on them', 'insecure'), borrowed: true },
 ];
 

@@ -134,7 +134,11 @@ function protocolOf(v: Record<string, unknown>, both: string): HttpProtocolChoic
   return v.http2 === true ? 'h2' : v.http1 === true ? 'http1.1' : 'auto';
 }
 
-const PROTOCOL_WORDS: Record<HttpProtocolChoice, string> = { auto: 'HTTP/2 or HTTP/1.1 by ALPN', h2: 'HTTP/2 only', 'http1.1': 'HTTP/1.1 only' };
+const PROTOCOL_WORDS: Record<HttpProtocolChoice, string> = {
+  auto: 'HTTP/2 or HTTP/1.1 by ALPN',
+  h2: 'HTTP/2 only',
+  'http1.1': 'HTTP/1.1 only',
+};
 
 const summary: KindSummary = {
   phaseLabel: 'first byte',

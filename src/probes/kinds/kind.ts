@@ -143,7 +143,11 @@ export interface CheckReadContext {
 /** What a check of this kind is: its settings (CheckSpec[kind]), its plan, and how it is judged and exported. */
 export interface KindCheck<S> {
   /** A check's settings from its YAML option values (`optionsFromYaml`); problems go to `err` at the key. */
-  settings(values: Record<string, unknown>, err: (path: (string | number)[], message: string, key?: boolean) => void, ctx: CheckReadContext): unknown;
+  settings(
+    values: Record<string, unknown>,
+    err: (path: (string | number)[], message: string, key?: boolean) => void,
+    ctx: CheckReadContext,
+  ): unknown;
   /** The plan settings of a check run (a kind whose checks resolve something else first, as tls's proxy, leaves it out). */
   planSettings?(check: unknown, shared: SharedSettings): S;
   /** Outcomes that degrade a check (WARNING) instead of failing it (CRITICAL) when they are all that failed: http 4xx. */

@@ -2,14 +2,7 @@ import { fmtMs } from '../../core/format.js';
 import { ENGINE_OUTCOMES, TCP_OUTCOMES, type ProbePlan, type ProbeResult, type TargetRef } from '../../core/types.js';
 import { readInputSync } from '../../input.js';
 import { DURATION_MAX_MS, parseHostPort, unescapeText } from '../../parse.js';
-import {
-  machineSynSchedule,
-  makeTcpProbe,
-  SYN_SLACK_BEFORE_MS,
-  SYN_WINDOW_AFTER_MS,
-  type SynSchedule,
-  type TcpTarget,
-} from '../tcp.js';
+import { machineSynSchedule, makeTcpProbe, SYN_SLACK_BEFORE_MS, SYN_WINDOW_AFTER_MS, type SynSchedule, type TcpTarget } from '../tcp.js';
 import {
   CHECK_MAX_WAIT_MS,
   durationOption,

@@ -169,7 +169,13 @@ export function serverNameOf(t: Pick<ResolvedTarget, 'host' | 'hostFamily'>, sni
 
 const str = 'string' as const;
 const flagOnly = (field: string, flag: string, help: string): KindOption => ({ field, flag, help });
-const both = (field: string, flag: string, help: string, type: KindOption['type'] = 'boolean'): KindOption => ({ field, flag, help, yaml: field, type });
+const both = (field: string, flag: string, help: string, type: KindOption['type'] = 'boolean'): KindOption => ({
+  field,
+  flag,
+  help,
+  yaml: field,
+  type,
+});
 
 /** The TLS trust options (ca, insecure, sni) as the kinds that shake hands through TLS share them. */
 export const TLS_TRUST_HELP = {
@@ -197,19 +203,32 @@ export const TLS_OPTIONS: readonly KindOption[] = [
     'upgrade a plaintext connection first: smtp, imap, pop3, postgres, ldap or mysql (its own phase, timed apart)',
     str,
   ),
-  both('proxy', '--proxy <url>', 'tunnel through an HTTP CONNECT proxy, http://HOST:PORT; "env": HTTPS_PROXY unless NO_PROXY names the target', str),
+  both(
+    'proxy',
+    '--proxy <url>',
+    'tunnel through an HTTP CONNECT proxy, http://HOST:PORT; "env": HTTPS_PROXY unless NO_PROXY names the target',
+    str,
+  ),
   flagOnly(
     'raw',
     '--raw',
     'send a hand-built ClientHello (X25519MLKEM768 and x25519 key shares, GREASE) and report the ServerHello, HelloRetryRequest, alert or silence',
   ),
-  flagOnly('groups', '--groups', 'one hand-built ClientHello per group (x25519, secp256r1, …, X25519MLKEM768): which groups the server accepts'),
+  flagOnly(
+    'groups',
+    '--groups',
+    'one hand-built ClientHello per group (x25519, secp256r1, …, X25519MLKEM768): which groups the server accepts',
+  ),
   flagOnly(
     'largeHello',
     '--large-hello',
     'compare a small ClientHello with one of --hello-size bytes (default 1800, two segments): large-hello-dropped when only the small one is answered',
   ),
-  flagOnly('helloSize', '--hello-size <bytes>', 'pad the --raw ClientHello to this many bytes (5-byte record header included; at most 16389)'),
+  flagOnly(
+    'helloSize',
+    '--hello-size <bytes>',
+    'pad the --raw ClientHello to this many bytes (5-byte record header included; at most 16389)',
+  ),
   flagOnly('offerGroups', '--offer-groups <list>', 'groups the --raw ClientHello offers, in order (and the groups --groups tries)'),
   flagOnly('keyShares', '--key-shares <list>', 'groups the --raw ClientHello sends key shares for (each among the offered groups)'),
   flagOnly('grease', '--no-grease', 'no GREASE values in the hand-built ClientHello'),
@@ -290,7 +309,8 @@ function tlsCheckSettings(raw: Record<string, unknown>, err: Err, ctx: CheckRead
   const alpn = raw.alpn as string | string[] | undefined;
   if (alpn !== undefined) {
     const list = (Array.isArray(alpn) ? alpn : alpn.split(',')).map((s) => s.trim()).filter(Boolean);
-    if (list.length === 0 || list.some((p) => Buffer.byteLength(p) > 255)) err(['alpn'], 'give 1 to 255-byte protocol names, e.g. [h2, http/1.1]');
+    if (list.length === 0 || list.some((p) => Buffer.byteLength(p) > 255))
+      err(['alpn'], 'give 1 to 255-byte protocol names, e.g. [h2, http/1.1]');
     else t.alpn = list;
   }
   const ver = (key: 'minVersion' | 'maxVersion'): TlsVersion | undefined => {
@@ -322,7 +342,8 @@ function tlsCheckSettings(raw: Record<string, unknown>, err: Err, ctx: CheckRead
   }
   t.minVersion = ver('minVersion');
   t.maxVersion = ver('maxVersion');
-  if (t.minVersion && t.maxVersion && t.minVersion > t.maxVersion) err(['minVersion'], `${t.minVersion} is above maxVersion ${t.maxVersion}`);
+  if (t.minVersion && t.maxVersion && t.minVersion > t.maxVersion)
+    err(['minVersion'], `${t.minVersion} is above maxVersion ${t.maxVersion}`);
   t.ca = checkPem(raw, 'ca', err, ctx.baseDir);
   t.cert = checkPem(raw, 'cert', err, ctx.baseDir);
   t.key = checkPem(raw, 'key', err, ctx.baseDir);
@@ -355,7 +376,8 @@ export const tlsKind: ProbeKind<TlsKindSettings> = {
   command: {
     summary: 'TLS handshakes: negotiated version, cipher, group, ALPN, certificate facts, and why a handshake fails',
     usage: '<host:port...>',
-    description: 'TLS handshakes: TCP connect and handshake times apart, what was negotiated, the certificate chain, and why a handshake fails',
+    description:
+      'TLS handshakes: TCP connect and handshake times apart, what was negotiated, the certificate chain, and why a handshake fails',
     argument: ['<targets...>', 'host:port (port 443 when left out)'],
     helpAfter: () => TLS_HELP,
   },
