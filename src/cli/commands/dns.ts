@@ -13,6 +13,7 @@ import { describePacing, parseProbeOptions } from '../probe-options.js';
 import { registerKindCommand } from '../kind-command.js';
 import { kindSummaryParts, runProbeCommand } from '../run-probe.js';
 import { dnsKind, type DnsKindSettings } from '../../probes/kinds/dns.js';
+import { optionsFromFlags } from '../../probes/kinds/kind.js';
 import { exchangeOpener, parseDnsEdnsOptions, parseDnsSecureOptions, parseDnsServers } from '../dns-options.js';
 
 /** Name servers of a resolv.conf text, as `--server` would take them. */
@@ -47,7 +48,8 @@ export function registerDns(program: Command, ctx: CliContext): Command {
     if (!isValidHostName(name) && name !== '.') {
       throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad name "${name}": not a valid DNS name`);
     }
-    const type = parseQtype(String(o.type ?? 'A'));
+    const values = optionsFromFlags(dnsKind.options, o);
+    const type = parseQtype(String(values.type));
     const ednsChoice = parseDnsEdnsOptions(o, name);
     let rawServers = (o.server as string[] | undefined) ?? [];
     if (rawServers.length === 0) {
@@ -75,7 +77,7 @@ export function registerDns(program: Command, ctx: CliContext): Command {
     const useTcp = transport === 'tcp';
     const expected = (opts.count ?? Infinity) * servers.length;
     const lines = !opts.json && !opts.ndjson && !opts.quiet && (opts.verbose || expected <= 100);
-    const typeName = String(o.type ?? 'A').toUpperCase();
+    const typeName = String(values.type).toUpperCase();
     const settings: DnsKindSettings = {
       name,
       type,
