@@ -1,6 +1,5 @@
 import { readInputTextSync } from '../input.js';
 import { dirname, resolve as resolvePath } from 'node:path';
-import { createSecureContext } from 'node:tls';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
 import { ConndxError } from '../errors.js';
@@ -8,12 +7,19 @@ import { parseTlsVersion, TLS_VERSIONS, type TlsVersion } from '../core/tls.js';
 import { DURATION_MAX_MS, isValidHostName, parseDuration, parseHostPort } from '../parse.js';
 import { QTYPES, RCODE_LIST } from '../core/dns.js';
 import { validateDnsExtras, type DnsCheckExtras } from './dns-options.js';
-import { PROBERS } from '../probes/registry.js';
-import { parseProxyUrl } from '../probes/proxy.js';
-import { parseStarttls, STARTTLS_DEFAULT_PORTS, STARTTLS_PROTOCOLS, type StarttlsProtocol } from '../probes/starttls.js';
+import { PROBERS, type KindName } from '../probes/registry.js';
+import { optionsFromYaml, type KindOption, type OptionType, type ProbeKind as Kind } from '../probes/kinds/kind.js';
+import type { TcpCheckSettings } from '../probes/kinds/tcp.js';
+import type { TlsCheckSettings } from '../probes/kinds/tls.js';
+import type { HttpCheckSettings } from '../probes/kinds/http.js';
 
-export const PROBE_KINDS = ['dns', 'tcp', 'tls'] as const;
-export type ProbeKind = (typeof PROBE_KINDS)[number];
+const KINDS = PROBERS as Record<string, Kind>;
+/**
+ * The kinds a check can run: every kind of the registry with checks (its
+ * `check` member; dns, whose settings src/checks/dns-options.ts reads, too).
+ */
+export const PROBE_KINDS = (Object.keys(PROBERS) as KindName[]).filter((k) => k === 'dns' || KINDS[k]!.check);
+export type ProbeKind = KindName;
 export const TLS_VERSION_NAMES = TLS_VERSIONS;
 export type TlsVersionName = TlsVersion;
 /** RCODE names a `rcode` threshold may list (RFC 1035 §4.1.1, RFC 6895 §2.3). */
@@ -51,28 +57,12 @@ export interface DnsSettings {
   /** EDNS, --random-label and DoT/DoH settings (src/checks/dns-options.ts). */
   extras?: DnsCheckExtras;
 }
-export interface TcpSettings {
-  send?: string;
-  holdMs: number;
-  close: 'fin' | 'rst';
-}
-export interface TlsSettings {
-  sni?: string;
-  alpn?: string[];
-  /** PEM contents, read when the config is loaded (paths are relative to the config file). */
-  ca?: string;
-  cert?: string;
-  key?: string;
-  insecure: boolean;
-  minVersion?: TlsVersionName;
-  maxVersion?: TlsVersionName;
-  versions: boolean;
-  resume: boolean;
-  /** The plaintext upgrade before the handshake. */
-  starttls?: StarttlsProtocol;
-  /** An HTTP CONNECT proxy URL (http://HOST:PORT) to tunnel through. */
-  proxy?: string;
-}
+/** A tcp check's settings: the tcp kind's (src/probes/kinds/tcp.ts). */
+export type TcpSettings = TcpCheckSettings;
+/** A tls check's settings: the tls kind's (src/probes/kinds/tls.ts). */
+export type TlsSettings = TlsCheckSettings;
+/** An http check's settings: the http kind's (src/probes/kinds/http.ts). */
+export type HttpSettings = HttpCheckSettings;
 
 export interface CheckSpec {
   name: string;
@@ -89,6 +79,7 @@ export interface CheckSpec {
   dns?: DnsSettings;
   tcp?: TcpSettings;
   tls?: TlsSettings;
+  http?: HttpSettings;
   expect: Thresholds;
   warn: Thresholds;
   /** 1-based line of the check in the file. */
@@ -172,99 +163,70 @@ const DNS_EXTRA_KEYS = [
   'insecure',
 ] as const;
 
-/** Options of more than one probe kind: DoT/DoH dns checks take the TLS trust keys too. */
-const SHARED_OPTIONS: Record<string, ProbeKind[]> = { sni: ['tls', 'dns'], ca: ['tls', 'dns'], insecure: ['tls', 'dns'] };
-
-const OPTION_KINDS: Record<string, ProbeKind | 'any'> = {
-  count: 'any',
-  concurrency: 'any',
-  timeout: 'any',
-  retries: 'any',
-  breaker: 'any',
-  family: 'any',
-  interval: 'any',
-  server: 'dns',
-  type: 'dns',
-  tcp: 'dns',
-  noFallback: 'dns',
-  transport: 'dns',
-  ednsSize: 'dns',
-  edns: 'dns',
-  dnssec: 'dns',
-  nsid: 'dns',
-  ecs: 'dns',
-  cookie: 'dns',
-  randomLabel: 'dns',
-  reuse: 'dns',
-  method: 'dns',
-  http1: 'dns',
-  send: 'tcp',
-  hold: 'tcp',
-  close: 'tcp',
-  sni: 'tls',
-  alpn: 'tls',
-  ca: 'tls',
-  cert: 'tls',
-  key: 'tls',
-  insecure: 'tls',
-  minVersion: 'tls',
-  maxVersion: 'tls',
-  versions: 'tls',
-  resume: 'tls',
-  starttls: 'tls',
-  proxy: 'tls',
+/** The keys every check takes, whatever its kind (src/cli/probe-options.ts has the same as flags). */
+const SHARED_SHAPE = {
+  count: num.optional(),
+  concurrency: num.optional(),
+  timeout: durationLike.optional(),
+  retries: num.optional(),
+  breaker: num.optional(),
+  family: num.optional(),
+  interval: durationLike.optional(),
 };
+
+const statuses = z.union([str, num, z.array(z.union([str, num]))], {
+  error: (i) => `expected statuses such as 200-299,301 or a list of them, got ${describe(i.input)}`,
+});
+const TYPE_SHAPES: Record<OptionType, z.ZodType> = {
+  string: str,
+  boolean: bool,
+  number: num,
+  duration: durationLike,
+  stringOrList: strOrList,
+  statuses,
+};
+
+/** Each check key of a kind's option table → the kinds that own it (a key another kind borrows, as dns's sni, names its owner). */
+const OWNERS = new Map<string, KindName[]>();
+/** Each check key → the kinds whose table has it (owned or borrowed). */
+const TAKERS = new Map<string, KindName[]>();
+const OPTION_SHAPES: Record<string, z.ZodType> = {};
+for (const k of PROBE_KINDS) {
+  for (const o of KINDS[k]!.options as readonly KindOption[]) {
+    if (o.yaml === undefined || o.type === undefined) continue;
+    TAKERS.set(o.yaml, [...(TAKERS.get(o.yaml) ?? []), k]);
+    if (!o.borrowed) OWNERS.set(o.yaml, [...(OWNERS.get(o.yaml) ?? []), k]);
+    OPTION_SHAPES[o.yaml] ??= TYPE_SHAPES[o.type].optional();
+  }
+}
+
+/** `<kind>: TARGET` for every kind a check runs; a key that is a kind and an option (tcp) takes both forms. */
+const TARGET_SHAPES: Record<string, z.ZodType> = {};
+for (const k of PROBE_KINDS) {
+  TARGET_SHAPES[k] = OPTION_SHAPES[k]
+    ? // `tcp: true` is the dns option (query over TCP); a string is the tcp probe's target.
+      z
+        .union([str, bool], { error: (i) => `expected host:port (a tcp check) or true/false (dns over TCP), got ${describe(i.input)}` })
+        .optional()
+    : str.optional();
+}
 
 const checkShape = z.object(
   {
     name: str,
-    dns: str.optional(),
-    // `tcp: true` is the dns option (query over TCP); a string is the tcp probe's target.
-    tcp: z
-      .union([str, bool], { error: (i) => `expected host:port (a tcp check) or true/false (dns over TCP), got ${describe(i.input)}` })
-      .optional(),
-    tls: str.optional(),
-    count: num.optional(),
-    concurrency: num.optional(),
-    timeout: durationLike.optional(),
-    retries: num.optional(),
-    breaker: num.optional(),
-    family: num.optional(),
-    interval: durationLike.optional(),
-    server: strOrList.optional(),
-    type: str.optional(),
-    noFallback: bool.optional(),
-    transport: str.optional(),
-    ednsSize: num.optional(),
-    edns: bool.optional(),
-    dnssec: bool.optional(),
-    nsid: bool.optional(),
-    ecs: str.optional(),
-    cookie: bool.optional(),
-    randomLabel: bool.optional(),
-    reuse: bool.optional(),
-    method: str.optional(),
-    http1: bool.optional(),
-    send: str.optional(),
-    hold: durationLike.optional(),
-    close: str.optional(),
-    sni: str.optional(),
-    alpn: strOrList.optional(),
-    ca: str.optional(),
-    cert: str.optional(),
-    key: str.optional(),
-    insecure: bool.optional(),
-    minVersion: str.optional(),
-    maxVersion: str.optional(),
-    versions: bool.optional(),
-    resume: bool.optional(),
-    starttls: str.optional(),
-    proxy: str.optional(),
+    ...TARGET_SHAPES,
+    ...SHARED_SHAPE,
+    ...Object.fromEntries(Object.entries(OPTION_SHAPES).filter(([k]) => !(k in TARGET_SHAPES))),
     expect: thresholdsShape.optional(),
     warn: thresholdsShape.optional(),
   },
   { error: (i) => (i.code === 'invalid_type' ? `expected a mapping (a check), got ${describe(i.input)}` : undefined) },
 );
+
+/** The target word of each kind in messages. */
+const TARGET_WORDS: Record<string, string> = { dns: 'NAME', http: 'URL' };
+const targetWord = (k: string) => TARGET_WORDS[k] ?? 'HOST:PORT';
+const orList = (xs: readonly string[]) => (xs.length < 2 ? xs.join('') : `${xs.slice(0, -1).join(', ')} or ${xs[xs.length - 1]}`);
 
 const fileShape = z.strictObject(
   {
@@ -279,6 +241,11 @@ const fileShape = z.strictObject(
 );
 
 const CHECK_KEYS = new Set(Object.keys(checkShape.shape));
+
+/** Every key a check may have (for the test that each kind's key comes from its kind's table). */
+export const checkKeys = (): string[] => [...CHECK_KEYS];
+/** The keys every check takes whatever its kind. */
+export const SHARED_CHECK_KEYS: readonly string[] = ['name', ...Object.keys(SHARED_SHAPE), 'expect', 'warn'];
 const THRESHOLD_KEYS = new Set(Object.keys(thresholdsShape.shape));
 
 /** Keys the schema does not know, so that a typo is reported with the other problems, not instead of them. */
@@ -294,7 +261,21 @@ function unknownKeys(raw: unknown): PathKey[][] {
   return out;
 }
 
-type RawCheck = z.infer<typeof checkShape>;
+type RawCheck = Record<string, unknown> & {
+  name: string;
+  count?: number;
+  concurrency?: number;
+  timeout?: string | number;
+  retries?: number;
+  breaker?: number;
+  family?: number;
+  interval?: string | number;
+  server?: string | string[];
+  type?: string;
+  noFallback?: boolean;
+  expect?: RawThresholds;
+  warn?: RawThresholds;
+};
 type RawThresholds = z.infer<typeof thresholdsShape>;
 
 function describe(v: unknown): string {
@@ -442,7 +423,7 @@ export function parseChecks(text: string, file: string): ChecksConfig {
       for (const i of shaped.error.issues) add(at(i.path as PathKey[]), i.message);
       return;
     }
-    const raw = shaped.data;
+    const raw = shaped.data as RawCheck;
     const spec = validateCheck(raw, idx, (p, m, key) => add(at(p), m, key), baseDir);
     const prev = names.get(raw.name);
     if (prev !== undefined) add(at(['name']), `"${raw.name}" is already the name of checks[${prev}]: names must be unique`);
@@ -465,14 +446,14 @@ function unknownKeyMessage(path: readonly PathKey[], key: string): string {
   }
   if (path.length === 0) return `unknown key "${key}": the file holds one key, "checks"`;
   const camel = key.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
-  if (camel !== key && (camel in OPTION_KINDS || ['expect', 'warn', 'name'].includes(camel)))
+  if (camel !== key && (CHECK_KEYS.has(camel) || ['expect', 'warn', 'name'].includes(camel)))
     return `unknown key "${key}": write options in camelCase ("${camel}")`;
   // A probe kind conndx has but checks do not run yet: say so, rather than suggest a look-alike key.
-  if (key in PROBERS && !(key in OPTION_KINDS) && !CHECK_KEYS.has(key))
+  if (key in PROBERS && !CHECK_KEYS.has(key))
     return `"${key}" checks are not supported yet: check the port with tcp: or tls:, or run conndx diagnose for the ${key} phase`;
   const near = [...CHECK_KEYS].find((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
   if (near) return `unknown key "${key}": did you mean "${near}"?`;
-  return `unknown key "${key}": a check has name, one of dns/tcp/tls, that probe's options, interval, expect and warn`;
+  return `unknown key "${key}": a check has name, one of ${PROBE_KINDS.join('/')}, that probe's options, interval, expect and warn`;
 }
 
 function editDistance(a: string, b: string): number {
@@ -501,7 +482,7 @@ function validateCheck(raw: RawCheck, idx: number, add: Add, baseDir: string): O
   // Which probe: `tcp: true/false` is the dns option, not a tcp check.
   const kinds = PROBE_KINDS.filter((k) => typeof raw[k] === 'string');
   if (kinds.length === 0) {
-    err([], 'names no probe: give one of dns: NAME, tcp: HOST:PORT or tls: HOST:PORT');
+    err([], `names no probe: give one of ${orList(PROBE_KINDS.map((k) => `${k}: ${targetWord(k)}`))}`);
     return null;
   }
   if (kinds.length > 1) {
@@ -510,11 +491,10 @@ function validateCheck(raw: RawCheck, idx: number, add: Add, baseDir: string): O
   }
   const probe = kinds[0]!;
   const target = raw[probe] as string;
-  for (const [opt, kind] of Object.entries(OPTION_KINDS)) {
-    if (kind === 'any' || kind === probe || (raw as Record<string, unknown>)[opt] === undefined) continue;
-    if (SHARED_OPTIONS[opt]?.includes(probe)) continue;
-    if (opt === 'tcp' && probe === 'tcp') continue;
-    err([opt], `"${opt}" is an option of ${kind} checks, not of ${probe} checks`, true);
+  const kind = KINDS[probe]!;
+  for (const [opt, owners] of OWNERS) {
+    if (raw[opt] === undefined || TAKERS.get(opt)?.includes(probe) || opt === probe) continue;
+    err([opt], `"${opt}" is an option of ${orList(owners)} checks, not of ${probe} checks`, true);
   }
 
   // Target
@@ -522,13 +502,14 @@ function validateCheck(raw: RawCheck, idx: number, add: Add, baseDir: string): O
     if (!(isValidHostName(target) || target === '.')) err([probe], `bad name "${target}": not a valid DNS name`);
   } else {
     try {
-      parseHostPort(target, PROBERS[probe]?.defaultPort);
+      if (kind.generic) kind.generic.parseTarget(target);
+      else parseHostPort(target, kind.defaultPort);
     } catch (e) {
       err([probe], (e as Error).message);
     }
   }
 
-  const int = (key: keyof RawCheck, v: number | undefined, min: number, max: number): number | undefined => {
+  const int = (key: string, v: number | undefined, min: number, max: number): number | undefined => {
     if (v === undefined) return undefined;
     if (!Number.isInteger(v) || v < min || v > max) {
       err([key], `expected a whole number from ${min} to ${max}, got ${v}`);
@@ -609,85 +590,10 @@ function validateCheck(raw: RawCheck, idx: number, add: Add, baseDir: string): O
       noFallback: raw.noFallback === true,
       ...(plain ? {} : { extras }),
     };
-  } else if (probe === 'tcp') {
-    const close = raw.close ?? 'fin';
-    if (close !== 'fin' && close !== 'rst') err(['close'], `expected fin or rst, got "${close}"`);
-    spec.tcp = {
-      send: raw.send,
-      holdMs: dur(['hold'], raw.hold, { max: CHECK_DEFAULTS.maxTimeoutMs }) ?? 0,
-      close: close === 'rst' ? 'rst' : 'fin',
-    };
-  } else {
-    const t: TlsSettings = { insecure: raw.insecure === true, versions: raw.versions === true, resume: raw.resume === true };
-    if (raw.sni !== undefined) {
-      if (isValidHostName(raw.sni)) t.sni = raw.sni;
-      else err(['sni'], `bad sni "${raw.sni}": not a host name`);
-    }
-    if (raw.alpn !== undefined) {
-      const list = (Array.isArray(raw.alpn) ? raw.alpn : raw.alpn.split(',')).map((s) => s.trim()).filter(Boolean);
-      if (list.length === 0 || list.some((p) => Buffer.byteLength(p) > 255))
-        err(['alpn'], 'give 1 to 255-byte protocol names, e.g. [h2, http/1.1]');
-      else t.alpn = list;
-    }
-    const ver = (key: 'minVersion' | 'maxVersion'): TlsVersionName | undefined => {
-      const v = raw[key];
-      if (v === undefined) return undefined;
-      const p = parseTlsVersionName(v);
-      if (!p) err([key], `bad ${key} "${v}": use TLSv1.2 or TLSv1.3`);
-      return p;
-    };
-    if (raw.starttls !== undefined) {
-      const p = parseStarttls(raw.starttls);
-      if (!p) err(['starttls'], `bad starttls "${raw.starttls}": use one of ${STARTTLS_PROTOCOLS.join(', ')}`);
-      else {
-        t.starttls = p;
-        // The tls default port (443) is no STARTTLS port: the target names its own.
-        try {
-          parseHostPort(target, undefined);
-        } catch {
-          err(['tls'], `with starttls, give the port: e.g. ${target}:${STARTTLS_DEFAULT_PORTS[p]}`);
-        }
-      }
-    }
-    if (raw.proxy !== undefined) {
-      const u = parseProxyUrl(raw.proxy);
-      if ('error' in u) err(['proxy'], `bad proxy "${raw.proxy.replace(/\/\/[^@/]*@/, '//…@')}": ${u.error}`);
-      else t.proxy = raw.proxy;
-    }
-    t.minVersion = ver('minVersion');
-    t.maxVersion = ver('maxVersion');
-    if (t.minVersion && t.maxVersion && t.minVersion > t.maxVersion)
-      err(['minVersion'], `${t.minVersion} is above maxVersion ${t.maxVersion}`);
-    const pem = (key: 'ca' | 'cert' | 'key', kind: RegExp, what: string): string | undefined => {
-      const p = raw[key];
-      if (p === undefined) return undefined;
-      const path = resolvePath(baseDir, p);
-      let text: string;
-      try {
-        text = readInputTextSync(path, key === 'ca' ? 'ca' : 'pem', `"${p}" (${path})`).toString();
-      } catch (e) {
-        err([key], (e as Error).message.replace(/ "[^"]*"(?=: )/, ''));
-        return undefined;
-      }
-      if (!kind.test(text)) {
-        err([key], `"${p}" holds no PEM ${what}`);
-        return undefined;
-      }
-      return text;
-    };
-    t.ca = pem('ca', /-----BEGIN CERTIFICATE-----/, 'certificate');
-    t.cert = pem('cert', /-----BEGIN CERTIFICATE-----/, 'certificate');
-    t.key = pem('key', /-----BEGIN [A-Z ]*PRIVATE KEY-----/, 'private key');
-    if ((raw.cert === undefined) !== (raw.key === undefined))
-      err([raw.cert === undefined ? 'key' : 'cert'], 'cert and key go together: give both for a client certificate', true);
-    else if (t.ca || t.cert) {
-      try {
-        createSecureContext({ ca: t.ca, cert: t.cert, key: t.key });
-      } catch (e) {
-        err([t.cert ? 'cert' : 'ca'], `unusable ca/cert/key: ${(e as { reason?: string }).reason ?? (e as Error).message.split('\n')[0]}`);
-      }
-    }
-    spec.tls = t;
+  } else if (kind.check) {
+    // The kind reads its own keys (its option table) into its settings: CheckSpec[kind].
+    const values = optionsFromYaml(kind.options, raw, err);
+    (spec as unknown as Record<string, unknown>)[probe] = kind.check.settings(values, err, { target, baseDir });
   }
 
   spec.expect = validateThresholds(raw.expect, ['expect'], probe, err);

@@ -3,6 +3,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import type { ProbeResult } from '../engine/summary.js';
 import { PROBERS } from '../probes/registry.js';
 import type { CheckSpec, ProbeKind } from './config.js';
+import type { ProbeKind as Kind } from '../probes/kinds/kind.js';
 import type { CheckRun } from './run.js';
 import { STATE_CODE } from './verdict.js';
 
@@ -43,6 +44,8 @@ export function newCheckState(spec: CheckSpec): CheckState {
   }
   return s;
 }
+
+const kindOf = (spec: CheckSpec): Kind => (PROBERS as Record<string, Kind>)[spec.probe]!;
 
 function targetsOf(spec: CheckSpec): string[] {
   return spec.probe === 'dns' ? spec.dns!.servers : [spec.target];
@@ -192,10 +195,10 @@ export function registerCheckMetrics(registry: Registry, states: () => Iterable<
     (g) => {
       for (const s of withLast()) {
         for (const [t, r] of perTarget(s.last, s.spec)) {
-          const own = s.spec.probe;
-          const stats: [string, ProbeResult['latencyMs']][] = [[own, r.latencyMs]];
-          if (own === 'tls' || own === 'dns') stats.push(['tcp', (r.tcpConnectMs ?? null) as ProbeResult['latencyMs']]);
-          if (own === 'dns') stats.push(['tls', (r.tlsHandshakeMs ?? null) as ProbeResult['latencyMs']]);
+          const kind = kindOf(s.spec);
+          // The kind's own phase (app for http: the first byte), then the phases its results time apart.
+          const stats: [string, ProbeResult['latencyMs']][] = [[kind.phase, r.latencyMs]];
+          for (const [phase, field] of kind.timingPhases ?? []) stats.push([phase, (r[field] ?? null) as ProbeResult['latencyMs']]);
           for (const [phase, st] of stats) {
             if (!st) continue;
             for (const [q, k] of PERCENTILES) g.set(lb(s, { target: t, phase, percentile: q, ...transportLabel(s.spec) }), sec(st[k]));
@@ -231,6 +234,20 @@ export function registerCheckMetrics(registry: Registry, states: () => Iterable<
       }
     },
   );
+  // Gauges a kind adds for its checks (http: probe_http_status_code, probe_http_version).
+  // A /probe answer has them only when it is of that kind (a gauge nothing set is exposed as 0).
+  for (const k of Object.values(PROBERS) as Kind[]) {
+    if (!opts.checkLabel && ![...states()].some((s) => s.spec.probe === k.name)) continue;
+    for (const kg of k.check?.gauges ?? []) {
+      gauge(kg.name, kg.help, [], (g) => {
+        for (const s of withLast()) {
+          if (s.spec.probe !== k.name || !s.last.result) continue;
+          const v = kg.value(s.last.result);
+          if (v !== undefined) g.set(lb(s), v);
+        }
+      });
+    }
+  }
   gauge('probe_tls_version_info', 'The TLS version the latest handshake negotiated', ['version'], (g) => {
     for (const s of withLast()) {
       const v =
@@ -242,7 +259,11 @@ export function registerCheckMetrics(registry: Registry, states: () => Iterable<
   // A gauge without labels is exposed as 0 when nothing set it: a tcp or dns
   // /probe answer would then say the certificate expired in 1970 and fire every
   // expiry alert. The series exists only where a TLS check can set it.
-  const overTls = (s: CheckState) => s.spec.probe === 'tls' || ['dot', 'doh'].includes(transportLabel(s.spec).transport ?? '');
+  const overTls = (s: CheckState) => {
+    const own = kindOf(s.spec).check?.overTls;
+    if (own) return own((s.spec as unknown as Record<string, unknown>)[s.spec.probe], s.spec.target);
+    return ['dot', 'doh'].includes(transportLabel(s.spec).transport ?? '');
+  };
   if (opts.checkLabel || [...states()].some(overTls)) {
     gauge('probe_ssl_earliest_cert_expiry', "When the server's leaf certificate expires (Unix time)", [], (g) => {
       for (const s of withLast()) {

@@ -1,10 +1,11 @@
-import { readInputSync, readInputTextSync } from '../input.js';
+import { readInputTextSync } from '../input.js';
 import { parseResolvConf } from '../probes/resolv-conf.js';
 import type { ProbePlan } from '../engine/execute.js';
-import { parseHostPort, unescapeText } from '../parse.js';
+import { parseHostPort } from '../parse.js';
 import { PROBERS } from '../probes/registry.js';
 import type { DnsServer } from '../probes/dns.js';
 import type { TlsKindSettings } from '../probes/kinds/tls.js';
+import type { ProbeKind } from '../probes/kinds/kind.js';
 import { resolveTargets, type LookupFn, type UnresolvedTarget } from '../probes/resolve.js';
 import type { TlsProbeOptions } from '../probes/tls.js';
 import { dnsCheckRun } from './dns-options.js';
@@ -59,12 +60,6 @@ function tlsOptions(spec: CheckSpec): TlsProbeOptions {
   return o;
 }
 
-/** A check's `send:` (text with escapes, or @file), as `conndx tcp --send` reads it. */
-function sendOf(send: string | undefined): Buffer | undefined {
-  if (send === undefined) return undefined;
-  return send.startsWith('@') ? readInputSync(send.slice(1), 'send', 'send file') : unescapeText(send);
-}
-
 /**
  * Builds the probe plan of a check through its kind (probes/registry.ts), as
  * `conndx dns|tcp|tls` builds it from flags: names are resolved once, before
@@ -108,7 +103,7 @@ export async function buildCheckPlan(spec: CheckSpec, o: PlanOptions = {}): Prom
     return { ok: true, ...built };
   }
 
-  const kind = PROBERS[spec.probe];
+  const kind = PROBERS[spec.probe] as ProbeKind;
   // Through a proxy, the proxy's name is resolved here and the target's is the proxy's to resolve.
   let proxy: ProxyConfig | undefined;
   const via = spec.probe === 'tls' ? spec.tls!.proxy : undefined;
@@ -120,17 +115,17 @@ export async function buildCheckPlan(spec: CheckSpec, o: PlanOptions = {}): Prom
     if (!p) return { ok: false, unresolved: pr.unresolved.map((x) => ({ ...x, cause: `the proxy: ${x.cause}` })) };
     proxy = { url: u.url, host: p.address, port: u.port, ...(u.auth ? { auth: u.auth } : {}) };
   }
-  const { targets, unresolved } = await resolveTargets([parseHostPort(spec.target, kind.defaultPort)], spec.family, o.lookup, {
+  const hp = kind.generic ? kind.generic.parseTarget(spec.target) : parseHostPort(spec.target, kind.defaultPort);
+  const { targets, unresolved } = await resolveTargets([hp], spec.family, o.lookup, {
     asWritten: () => proxy !== undefined,
   });
   if (unresolved.length) return { ok: false, unresolved };
   const env = o.signal ? { signal: o.signal } : {};
-  if (spec.probe === 'tcp') {
-    const t = spec.tcp!;
-    return {
-      ok: true,
-      ...(await PROBERS.tcp.plan({ timeoutMs: spec.timeoutMs, send: sendOf(t.send), holdMs: t.holdMs, close: t.close }, targets, env)),
-    };
+  // A kind that builds its check's plan settings itself (tcp, http, and every kind to come).
+  const own = kind.check?.planSettings;
+  if (own) {
+    const settings = own((spec as unknown as Record<string, unknown>)[spec.probe], { timeoutMs: spec.timeoutMs, family: spec.family });
+    return { ok: true, ...(await kind.plan(settings, targets, env)) };
   }
   const t = spec.tls!;
   const settings: TlsKindSettings = { probe: tlsOptions(spec), versions: t.versions };

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { parseHostPort } from '../parse.js';
 import { PROBERS } from '../probes/registry.js';
+import type { ProbeKind } from '../probes/kinds/kind.js';
 import type { LookupFn } from '../probes/resolve.js';
 import { conndxVersion } from '../core/meta.js';
 import type { CheckSpec, ChecksConfig } from './config.js';
@@ -220,7 +221,10 @@ export async function startCheckServer(initial: ChecksConfig, o: ServeOptions): 
         'bad-request',
       );
     try {
-      parseHostPort(target, PROBERS[spec.probe]?.defaultPort);
+      const kind = PROBERS[spec.probe] as ProbeKind;
+      // A kind that reads its own targets (http's URLs) reads a /probe target the same way.
+      if (kind.generic) kind.generic.parseTarget(target);
+      else parseHostPort(target, kind.defaultPort);
     } catch (e) {
       return bad(400, `bad target: ${(e as Error).message}`, 'bad-request');
     }

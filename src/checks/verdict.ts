@@ -1,5 +1,7 @@
 import type { ProbeResult } from '../engine/summary.js';
 import type { CheckSpec } from './config.js';
+import { PROBERS } from '../probes/registry.js';
+import type { ProbeKind } from '../probes/kinds/kind.js';
 
 /** Nagios/Icinga plugin states, with their exit codes. */
 export const STATES = ['OK', 'WARNING', 'CRITICAL', 'UNKNOWN'] as const;
@@ -68,6 +70,14 @@ function outcomeWords(r: ProbeResult): string {
   return bad.length ? ` (${bad.map(([k, v]) => `${k} ${v}`).join(', ')})` : '';
 }
 
+/** Did every failed attempt end in an outcome the kind calls degraded (src/probes/kinds: `check.degradedOutcome`)? */
+function onlyDegraded(spec: CheckSpec, r: ProbeResult): boolean {
+  const degraded = (PROBERS as Record<string, ProbeKind>)[spec.probe]?.check?.degradedOutcome;
+  if (!degraded) return false;
+  const bad = Object.entries(r.outcomes).filter(([k, n]) => k !== 'ok' && n > 0);
+  return bad.length > 0 && bad.every(([k]) => degraded(k));
+}
+
 function judgeScope(spec: CheckSpec, r: ProbeResult, scope: string | undefined): Measure[] {
   const out: Measure[] = [];
   const e = spec.expect;
@@ -88,6 +98,8 @@ function judgeScope(spec: CheckSpec, r: ProbeResult, scope: string | undefined):
   if (r.attempts === 0 || measured === 0) state = 'UNKNOWN';
   else if (crit !== undefined ? rate < crit : good === 0) state = 'CRITICAL';
   else if (warn !== undefined && rate < warn) state = 'WARNING';
+  // Failures the kind calls degraded (http 4xx: the server answers, the URL is wrong) warn, not page.
+  if (state === 'CRITICAL' && onlyDegraded(spec, r)) state = 'WARNING';
   const limit = state === 'CRITICAL' ? crit : warn;
   let text = `${label}success ${good}/${measured}${outcomeWords(r)}`;
   if (local > 0 && state !== 'UNKNOWN') text += ` (${local} more failed on this machine, not counted)`;

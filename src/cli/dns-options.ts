@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
-import type { Command } from 'commander';
 import { ConndxError } from '../errors.js';
 import { readInputTextSync } from '../input.js';
 import { isValidHostName } from '../parse.js';
@@ -16,22 +15,6 @@ export {
   type DnsTransport,
   type ServerSpec,
 } from '../probes/dns-servers.js';
-
-/** The EDNS, cache-miss and transport options of `conndx dns` (and the same keys in checks config). */
-export function addDnsEdnsOptions(cmd: Command): Command {
-  return cmd
-    .option('--transport <t>', `udp, tcp, dot (DNS over TLS, RFC 7858) or doh (DNS over HTTPS, RFC 8484); default udp`)
-    .option('--edns-size <n>', `EDNS UDP payload size advertised in the OPT record (512-65535, default ${DEFAULT_EDNS_SIZE})`)
-    .option('--no-edns', 'send no OPT record (plain RFC 1035 queries)')
-    .option('--dnssec', 'set the DO bit: report the AD flag and RRSIG records of every reply')
-    .option('--nsid', 'ask for the server identifier (RFC 5001): which anycast instance answered, counted per server')
-    .option('--ecs <prefix>', 'send an EDNS client subnet (RFC 7871), e.g. 192.0.2.0/24')
-    .option('--no-cookie', 'send no DNS cookie (RFC 7873; by default a client cookie is sent and the server cookie checked)')
-    .option(
-      '--random-label',
-      `a fresh ${RANDOM_LABEL_LENGTH}-character label in front of the name on every query: each one misses the cache`,
-    );
-}
 
 export interface DnsEdnsChoice {
   edns: EdnsOptions | null;
@@ -71,17 +54,6 @@ export function parseDnsEdnsOptions(o: Record<string, unknown>, name: string): D
     },
     randomLabel,
   };
-}
-
-/** The DoT/DoH options of `conndx dns`. */
-export function addDnsSecureOptions(cmd: Command): Command {
-  return cmd
-    .option('--no-reuse', 'DoT/DoH: a new connection for every query, so every TCP and TLS handshake is timed')
-    .option('--method <m>', 'DoH: GET or POST (RFC 8484 §4.1; default POST)')
-    .option('--http1', 'DoH: offer only HTTP/1.1 (default: HTTP/2, falling back to HTTP/1.1 when the server offers no h2)')
-    .option('--sni <name>', 'DoT/DoH: the TLS server name and the name the certificate must hold (default: the server host)')
-    .option('--ca <file>', 'DoT/DoH: trust exactly the CA certificates in this PEM file instead of the default roots')
-    .option('--insecure', 'DoT/DoH: report certificate problems but do not fail on them');
 }
 
 export function parseDnsSecureOptions(o: Record<string, unknown>, transport: DnsTransport): DnsSecureChoice {

@@ -52,10 +52,11 @@ function tooMany(): ConndxError {
  */
 export async function parseTargetList(
   args: string[],
-  o: { defaultPort?: number; family?: 0 | 4 | 6; stdin?: Readable },
+  o: { defaultPort?: number; family?: 0 | 4 | 6; stdin?: Readable; parse?: (raw: string) => HostPort },
 ): Promise<{ raw: string[]; hps: HostPort[] }> {
   const raw = await expandTargets(args, o.stdin);
-  const hps = raw.map((r) => parseHostPort(r, o.defaultPort));
+  // A kind with targets of its own form (http's URLs) reads them itself.
+  const hps = raw.map((r) => (o.parse ? o.parse(r) : parseHostPort(r, o.defaultPort)));
   for (const hp of hps) {
     if (hp.family && o.family && hp.family !== o.family) {
       throw new ConndxError('CONNDX_BAD_TARGET', `${hp.raw} is an IPv${hp.family} address but -${o.family} was given`);

@@ -22,7 +22,7 @@ const round = (x: number) => Math.round(x * 1000) / 1000;
  */
 export async function reportUnresolved(
   ctx: CliContext,
-  probe: 'tcp' | 'tls',
+  probe: string,
   keys: string[],
   resolved: Resolved[],
   label: string,

@@ -2,7 +2,7 @@ import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import { isIP } from 'node:net';
 import { now } from '../core/clock.js';
-import { classifyTlsError } from './classify-tls.js';
+import { classifyCertError, classifyTlsError } from './classify-tls.js';
 import { connectTcp } from './tcp.js';
 import type { Attempt, Probe } from '../core/types.js';
 import { alpnFor, exchangeH2, type HttpProtocolChoice } from './http2.js';
@@ -41,6 +41,12 @@ export interface HttpProbeOptions {
   protocol?: HttpProtocolChoice;
   /** Through this HTTP CONNECT proxy (src/probes/http-proxy.ts); each target's address may then be a name the proxy resolves. */
   proxy?: ProxyConfig;
+  /**
+   * Judge the certificate (chain against `ca` or the default roots, and the
+   * SNI name): a bad one ends the attempt as `tls:cert-…` (`conndx http` and
+   * http checks; not with --insecure). Off in diagnose, whose TLS phase judges it.
+   */
+  verify?: boolean;
 }
 
 /**
@@ -114,6 +120,13 @@ export function createHttpProbe(o: HttpProbeOptions): Probe<HttpTarget> {
       }
       timings.tlsHandshakeMs = now() - tStart;
       sock = r.s;
+      if (o.verify) {
+        const bad = certProblem(r.s, t.serverName);
+        if (bad) {
+          r.s.destroy();
+          return { outcome: `tls:${bad.outcome}`, phase: 'tls', ms: null, cause: bad.cause, timings };
+        }
+      }
       const chosen = r.s.alpnProtocol;
       if (choice === 'h2' && chosen !== 'h2') {
         r.s.destroy();
@@ -125,10 +138,29 @@ export function createHttpProbe(o: HttpProbeOptions): Probe<HttpTarget> {
           cause: `HTTP/2 was asked (--http2) and the server's ALPN chose ${chosen ? `"${chosen}"` : 'no protocol'}`,
         };
       }
-      if (chosen === 'h2') return h2(sock, t, o, signal, deadline, timings);
+      // What the handshake gave, on the result as `tls` (the check series of https checks read it).
+      const peer = r.s.getPeerCertificate();
+      const notAfter = peer && peer.valid_to ? new Date(peer.valid_to).toISOString() : undefined;
+      const facts = { tls: { version: r.s.getProtocol(), alpn: chosen || null, ...(notAfter ? { certificate: { notAfter } } : {}) } };
+      const withTls = (p: Promise<Attempt>) => p.then((a) => ({ ...a, facts: { ...a.facts, ...facts } }));
+      if (chosen === 'h2') return withTls(h2(sock, t, o, signal, deadline, timings));
+      return withTls(exchange(sock, t, o, signal, deadline, timings));
     } else if (choice === 'h2') return h2(sock, t, o, signal, deadline, timings);
     return exchange(sock, t, o, signal, deadline, timings);
   };
+}
+
+/** The certificate's problem as `conndx tls` names it (chain, then the server name), or null. */
+function certProblem(s: tls.TLSSocket, serverName: string | undefined): { outcome: string; cause: string } | null {
+  const e = s.authorizationError as unknown;
+  const code = !e ? null : typeof e === 'string' ? e : ((e as { code?: string }).code ?? String(e));
+  if (code && code !== 'ERR_TLS_CERT_ALTNAME_INVALID') return classifyCertError(code);
+  if (serverName && isIP(serverName) === 0) {
+    const peer = s.getPeerCertificate();
+    const mismatch = peer && Object.keys(peer).length ? tls.checkServerIdentity(serverName, peer) : undefined;
+    if (mismatch) return { outcome: 'cert-hostname-mismatch', cause: mismatch.message };
+  }
+  return null;
 }
 
 function h2(sock: net.Socket, t: HttpTarget, o: HttpProbeOptions, signal: AbortSignal, deadline: number, timings: Record<string, number>) {

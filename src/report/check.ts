@@ -155,6 +155,15 @@ export function renderPlan(file: string, specs: CheckSpec[]): string {
       // Without any credentials the URL carries.
       if (s.tls.proxy) opts.push(`proxy ${s.tls.proxy.replace(/\/\/[^@/]*@/, '//')}`);
     }
+    if (s.http) {
+      if (s.http.protocol !== 'auto') opts.push(s.http.protocol === 'h2' ? 'HTTP/2 only' : 'HTTP/1.1 only');
+      if (s.http.expectStatus)
+        opts.push(`expect status ${s.http.expectStatus.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(',')}`);
+      if (s.http.sni) opts.push(`sni ${s.http.sni}`);
+      if (s.http.ca) opts.push('own CA');
+      if (s.http.cert) opts.push('client certificate');
+      if (s.http.insecure) opts.push('insecure');
+    }
     opts.push(`count ${s.count}`, `concurrency ${s.concurrency}`, `timeout ${dur(s.timeoutMs)}`, `interval ${dur(s.intervalMs)}`);
     if (s.retries) opts.push(`retries ${s.retries}`);
     if (s.family) opts.push(`IPv${s.family}`);

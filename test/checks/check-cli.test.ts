@@ -117,11 +117,12 @@ describe('conndx check against lab endpoints', () => {
     );
   });
 
-  test('bad config on one terminal: each problem said once; a missing file has no :0:0; http: is named as not supported', async () => {
-    const file = config(`checks:\n  - name: web\n    http: api.test:443\n`);
+  test('bad config on one terminal: each problem said once; a missing file has no :0:0; http: wants a URL', async () => {
+    // http checks run now (src/probes/kinds/http.ts): a host:port is no URL, and a look-alike key points to http.
+    const file = config(`checks:\n  - name: web\n    htttp: api.test:443\n`);
     const r = await runCli(['check', '--config', file], { tty: true });
     expect(r.code).toBe(3);
-    expect(r.stdout).toContain('"http" checks are not supported yet');
+    expect(r.stdout).toContain('unknown key "htttp": did you mean "http"?');
     expect(r.stdout).not.toMatch(/did you mean "tcp"/);
     expect(r.stdout).toContain(`${file}:2:5: checks[0]: names no probe`);
     expect(r.stderr).toBe('');

@@ -77,7 +77,7 @@ describe('bad config files name file, line and field', () => {
       ],
     ],
     ['bad-syntax.yaml', ['5:3: YAML: Flow map in block collection must be sufficiently indented and end with a }']],
-    ['bad-no-probe.yaml', ['2:5: checks[0]: names no probe: give one of dns: NAME, tcp: HOST:PORT or tls: HOST:PORT']],
+    ['bad-no-probe.yaml', ['2:5: checks[0]: names no probe: give one of dns: NAME, tcp: HOST:PORT, tls: HOST:PORT or http: URL']],
     ['bad-duplicate.yaml', ['4:11: checks[1].name: "db" is already the name of checks[0]: names must be unique']],
     ['bad-not-a-list.yaml', ['2:3: checks: expected a list of checks, got a mapping']],
   ];

@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { PROBERS } from '../../probes/registry.js';
 import { readInputTextSync } from '../../input.js';
 import { lookup } from 'node:dns/promises';
@@ -9,17 +9,12 @@ import { parseResolvConf } from '../../probes/resolv-conf.js';
 import type { DnsServer } from '../../probes/dns.js';
 import type { CliContext } from '../context.js';
 import { parseHostPort, isValidHostName } from '../../parse.js';
-import { addProbeOptions, describePacing, parseProbeOptions } from '../probe-options.js';
+import { describePacing, parseProbeOptions } from '../probe-options.js';
+import { registerKindCommand } from '../kind-command.js';
 import { kindSummaryParts, runProbeCommand } from '../run-probe.js';
 import { dnsKind, type DnsKindSettings } from '../../probes/kinds/dns.js';
-import {
-  addDnsEdnsOptions,
-  addDnsSecureOptions,
-  exchangeOpener,
-  parseDnsEdnsOptions,
-  parseDnsSecureOptions,
-  parseDnsServers,
-} from '../dns-options.js';
+import { optionsFromFlags } from '../../probes/kinds/kind.js';
+import { exchangeOpener, parseDnsEdnsOptions, parseDnsSecureOptions, parseDnsServers } from '../dns-options.js';
 
 /** Name servers of a resolv.conf text, as `--server` would take them. */
 export function resolvConfServers(text: string): string[] {
@@ -46,44 +41,15 @@ async function toServer(raw: string, hostPort = raw, defaultPort = PROBERS.dns.d
 }
 
 export function registerDns(program: Command, ctx: CliContext): Command {
-  const cmd = program
-    .command('dns')
-    .description('query DNS servers: latency percentiles per resolver, rcodes, timeouts, truncation')
-    .argument('<name>', 'the name to look up')
-    .option(
-      '-s, --server <host[:port]>',
-      'resolver to ask (repeatable; default: the nameservers of /etc/resolv.conf)',
-      (v: string, prev: string[] = []) => [...prev, v],
-    )
-    .option('-t, --type <type>', 'record type: A AAAA CNAME MX TXT NS SOA SRV PTR CAA HTTPS … (default A)', 'A')
-    .option('--tcp', 'query over TCP instead of UDP')
-    .option('--no-fallback', 'report a truncated UDP reply as `truncated` instead of retrying over TCP')
-    .addOption(new Option('--resolv-conf <file>', 'where to find the default resolvers').default('/etc/resolv.conf').hideHelp());
-  addDnsEdnsOptions(cmd);
-  addDnsSecureOptions(cmd);
-  addProbeOptions(cmd);
-  cmd.addHelpText(
-    'after',
-    `
-Examples:
-  conndx dns api.example.com --server 10.0.0.2 --server 10.0.0.3 --count 500 --concurrency 50
-  conndx dns example.com --type AAAA --server [2001:db8::53]:53 --json
-  conndx dns big.example.com --type TXT --no-fallback     # see truncation instead of the TCP retry
-  conndx dns example.com --rate 1000 --duration 10s -q     # open loop: latency includes queueing
-  conndx dns example.com --server 10.0.0.2 --nsid --dnssec # which instance answered, AD and RRSIG, EDE by name
-  conndx dns www.example.com --server 10.0.0.2 --random-label -c 100   # every query a cache miss
-  conndx dns example.com --server tls://10.0.0.2 --no-reuse            # DoT: connect, TLS and query times
-  conndx dns example.com --server https://10.0.0.2/dns-query --method GET  # DoH over HTTP/2
-
-Latency is query sent to response (a TCP retry after a truncated reply included).
-Outcomes: ok nodata nxdomain servfail refused formerr notimp rcode-other timeout truncated malformed network-error error.`,
-  );
-  cmd.action(async (name: string, o: Record<string, unknown>) => {
+  // Flags, help and description are the dns kind's (src/probes/kinds/dns.ts); the run asks servers, not targets.
+  return registerKindCommand(program, ctx, dnsKind, async (arg, o) => {
+    const name = String(arg);
     const opts = parseProbeOptions(o);
     if (!isValidHostName(name) && name !== '.') {
       throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad name "${name}": not a valid DNS name`);
     }
-    const type = parseQtype(String(o.type));
+    const values = optionsFromFlags(dnsKind.options, o);
+    const type = parseQtype(String(values.type));
     const ednsChoice = parseDnsEdnsOptions(o, name);
     let rawServers = (o.server as string[] | undefined) ?? [];
     if (rawServers.length === 0) {
@@ -111,7 +77,7 @@ Outcomes: ok nodata nxdomain servfail refused formerr notimp rcode-other timeout
     const useTcp = transport === 'tcp';
     const expected = (opts.count ?? Infinity) * servers.length;
     const lines = !opts.json && !opts.ndjson && !opts.quiet && (opts.verbose || expected <= 100);
-    const typeName = String(o.type).toUpperCase();
+    const typeName = String(values.type).toUpperCase();
     const settings: DnsKindSettings = {
       name,
       type,
@@ -135,5 +101,4 @@ Outcomes: ok nodata nxdomain servfail refused formerr notimp rcode-other timeout
       built.close();
     }
   });
-  return cmd;
 }

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
+import { PROBERS } from '../../probes/registry.js';
+import type { ProbeKind } from '../../probes/kinds/kind.js';
 
 export type RegisterCommand = (program: Command, ctx: CliContext) => Command;
 
@@ -12,26 +14,31 @@ export interface CommandEntry {
   load: () => Promise<RegisterCommand>;
 }
 
+/** Kinds whose command has an action of its own (their flags and help are still the kind's). */
+const OWN_ACTIONS: Record<string, () => Promise<RegisterCommand>> = {
+  dns: async () => (await import('./dns.js')).registerDns,
+  tcp: async () => (await import('./tcp.js')).registerTcp,
+  tls: async () => (await import('./tls.js')).registerTls,
+};
+
+/** `conndx <kind>` for every kind of the registry: a new kind's command comes with its module. */
+function kindCommands(): CommandEntry[] {
+  return Object.values(PROBERS).map((k: ProbeKind) => ({
+    name: k.name,
+    usage: k.command.usage ?? k.command.argument[0],
+    description: k.command.summary ?? k.command.description,
+    load:
+      OWN_ACTIONS[k.name] ??
+      (async () => {
+        const { registerKindCommand } = await import('../kind-command.js');
+        return (program: Command, ctx: CliContext) => registerKindCommand(program, ctx, k);
+      }),
+  }));
+}
+
 /** Every subcommand, in the order `--help` lists them. */
 export const COMMANDS: CommandEntry[] = [
-  {
-    name: 'dns',
-    usage: '<name>',
-    description: 'query DNS servers: latency percentiles per resolver, rcodes, timeouts, truncation',
-    load: async () => (await import('./dns.js')).registerDns,
-  },
-  {
-    name: 'tcp',
-    usage: '<host:port...>',
-    description: 'TCP connects: handshake time, refused vs. silently dropped, what the peer does after the handshake',
-    load: async () => (await import('./tcp.js')).registerTcp,
-  },
-  {
-    name: 'tls',
-    usage: '<host:port...>',
-    description: 'TLS handshakes: negotiated version, cipher, group, ALPN, certificate facts, and why a handshake fails',
-    load: async () => (await import('./tls.js')).registerTls,
-  },
+  ...kindCommands(),
   {
     name: 'pcap',
     usage: '<file>',

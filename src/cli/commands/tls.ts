@@ -10,7 +10,8 @@ import type { TargetRef } from '../../core/types.js';
 import type { CliContext } from '../context.js';
 import { isValidHostName } from '../../parse.js';
 import { parseTargetList } from '../targets.js';
-import { addProbeOptions, describePacing, parseProbeOptions, type ProbeRunOptions } from '../probe-options.js';
+import { describePacing, parseProbeOptions, type ProbeRunOptions } from '../probe-options.js';
+import { registerKindCommand } from '../kind-command.js';
 import { kindSummaryParts, lookupLines, runProbeCommand } from '../run-probe.js';
 import { reportUnresolved } from '../unresolved.js';
 import { rawTlsOptionsFrom, runRawTls, wantsRaw } from '../raw-tls.js';
@@ -79,66 +80,8 @@ export function tlsOptionsFrom(o: Record<string, unknown>, run: ProbeRunOptions)
 export { tlsSummaryLines, tlsWarnings };
 
 export function registerTls(program: Command, ctx: CliContext): Command {
-  const cmd = program
-    .command('tls')
-    .description(
-      'TLS handshakes: TCP connect and handshake times apart, what was negotiated, the certificate chain, and why a handshake fails',
-    )
-    .argument('<targets...>', 'host:port (port 443 when left out)')
-    .option(
-      '--sni <name>',
-      'server name to send (SNI) and to check the certificate against (default: the target name; none for an address)',
-    )
-    .option('--alpn <list>', 'ALPN protocols to offer, comma-separated, e.g. h2,http/1.1')
-    .option('--ca <file>', 'trust exactly the CA certificates in this PEM file instead of the default roots (at most 4 MiB)')
-    .option('--cert <file>', 'client certificate (PEM, with its chain) for servers that require one')
-    .option('--key <file>', 'private key of --cert (PEM)')
-    .option('--insecure', 'report certificate problems but do not fail on them')
-    .option('--min-version <v>', 'lowest version to offer: TLSv1.2 or TLSv1.3 (default TLSv1.2)')
-    .option('--max-version <v>', 'highest version to offer: TLSv1.2 or TLSv1.3 (default TLSv1.3)')
-    .option('--versions', 'also try one handshake pinned to each of TLSv1.2 and TLSv1.3 and report which the server accepts')
-    .option('--resume', "a second handshake per attempt resuming the first one's session (reported as negotiated.resumed)")
-    .option(
-      '--starttls <protocol>',
-      'upgrade a plaintext connection first: smtp, imap, pop3, postgres, ldap or mysql (its own phase, timed apart)',
-    )
-    .option('--proxy <url>', 'tunnel through an HTTP CONNECT proxy, http://HOST:PORT; "env": HTTPS_PROXY unless NO_PROXY names the target')
-    .option(
-      '--raw',
-      'send a hand-built ClientHello (X25519MLKEM768 and x25519 key shares, GREASE) and report the ServerHello, HelloRetryRequest, alert or silence',
-    )
-    .option('--groups', 'one hand-built ClientHello per group (x25519, secp256r1, …, X25519MLKEM768): which groups the server accepts')
-    .option(
-      '--large-hello',
-      'compare a small ClientHello with one of --hello-size bytes (default 1800, two segments): large-hello-dropped when only the small one is answered',
-    )
-    .option('--hello-size <bytes>', 'pad the --raw ClientHello to this many bytes (5-byte record header included; at most 16389)')
-    .option('--offer-groups <list>', 'groups the --raw ClientHello offers, in order (and the groups --groups tries)')
-    .option('--key-shares <list>', 'groups the --raw ClientHello sends key shares for (each among the offered groups)')
-    .option('--no-grease', 'no GREASE values in the hand-built ClientHello');
-  addProbeOptions(cmd);
-  cmd.addHelpText(
-    'after',
-    `
-Examples:
-  conndx tls api.example.com:443 --count 20
-  conndx tls 10.0.0.5:443 --sni api.example.com --alpn h2,http/1.1 --versions
-  conndx tls vip:8443 --ca internal-ca.pem --count 2000 --concurrency 500
-  conndx tls mtls.internal:443 --cert client.pem --key client.key --resume
-  conndx tls api.example.com:443 --raw --groups --large-hello
-  conndx tls mail.example.com:587 --starttls smtp
-  conndx tls db.example.com --starttls postgres --ca db-ca.pem
-  conndx tls api.example.com:443 --proxy http://proxy.example.com:3128
-
-Latency: "tls handshake" is ClientHello sent to handshake complete; "tcp connect" (SYN to established),
-         "starttls" (the plaintext upgrade) and the proxy's connect and CONNECT answer are apart.
-Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid cert-hostname-mismatch
-          cert-untrusted cert-chain-incomplete not-tls protocol-error error tcp:<tcp outcome>
-          starttls-not-offered starttls-refused starttls-timeout starttls-closed starttls-reset starttls-protocol-error
-          proxy-refused proxy-timeout proxy-unreachable proxy-error (connect to the proxy)
-          proxy-denied proxy-answer-timeout proxy-closed proxy-reset proxy-protocol-error (its answer to CONNECT)`,
-  );
-  cmd.action(async (args: string[], o: Record<string, unknown>) => {
+  // Flags, help and description are the tls kind's (src/probes/kinds/tls.ts); the run is its own (proxies, the raw prober).
+  return registerKindCommand(program, ctx, tlsKind, async (args, o) => {
     const run = parseProbeOptions(o);
     const popts = tlsOptionsFrom(o, run);
     const raw = wantsRaw(o) ? rawTlsOptionsFrom(o, run, popts) : null;
@@ -146,7 +89,7 @@ Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid c
       throw new ConndxError('CONNDX_BAD_ARGUMENT', `bad --sni "${String(o.sni)}": not a host name`);
     }
     const proxy = proxyFlag(o.proxy, run.family, ctx.env);
-    const { raw: rawTargets, hps: parsed } = await parseTargetList(args, {
+    const { raw: rawTargets, hps: parsed } = await parseTargetList(args as string[], {
       defaultPort: popts.starttls ? STARTTLS_DEFAULT_PORTS[popts.starttls] : TLS_DEFAULT_PORT,
       family: run.family,
       stdin: ctx.stdin,
@@ -198,5 +141,4 @@ Outcomes: ok alert:<name> reset closed timeout cert-expired cert-not-yet-valid c
       ...kindSummaryParts(tlsKind.summary(settings), ctx),
     });
   });
-  return cmd;
 }
