@@ -85,6 +85,9 @@ export interface PcapResult {
     resetsInPhase: { tcp: number; tls: number; app: number };
     /** Resets the client sent after its own FIN: it ended its own connection (Zeek: SF), no failure. */
     resetsAfterClientClose: number;
+    /** Attempts reset after the TCP handshake before either side sent any payload (phase app, as `conndx tcp` says). */
+    resetsBeforeData: number;
+    /** Attempts the server closed (FIN) after the TCP handshake before any payload (phase app, outcome closed). */
     closedBeforeData: number;
     midstream: number;
     records: number;
@@ -285,6 +288,7 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     resetsBy: { client: 0, server: 0 },
     resetsInPhase: { tcp: 0, tls: 0, app: 0 },
     resetsAfterClientClose: 0,
+    resetsBeforeData: 0,
     closedBeforeData: 0,
     midstream: 0,
     records: 0,
@@ -408,6 +412,7 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
             alert: t.alert ? alertName(t.alert.desc) : null,
             encryptedAlert: t.encryptedAlert,
             serverBytes: t.server.bytes,
+            plaintext: t.plaintext,
           }
         : null,
       openAtEnd: f.endedBy === 'capture-end' && !c.orig.didClose && !c.resp.didClose,
@@ -463,7 +468,8 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
         tcp.unreachable++;
         inc(tcp.unreachableBy, cause ?? 'unknown');
       }
-      if (phase === 'tcp' && outcome === 'closed') tcp.closedBeforeData++;
+      if (phase === 'app' && outcome === 'closed') tcp.closedBeforeData++;
+      if (phase === 'app' && outcome === 'reset' && !c.tls && c.orig.payload === 0 && c.resp.payload === 0) tcp.resetsBeforeData++;
     } else {
       tcp.midstream++;
     }
@@ -972,8 +978,6 @@ export function verdictOf(r: Pick<PcapResult, 'tcp' | 'tls' | 'dns' | 'failures'
         .map(([k, n]) => `${k} ${n}`);
       bits.push(`${pct(tcp.unreachable, tcp.connections)} unreachable (ICMP ${by.join(', ')})`);
     }
-    if (tcp.resetsInPhase.tcp) bits.push(`${tcp.resetsInPhase.tcp} reset before any data`);
-    if (tcp.closedBeforeData) bits.push(`${tcp.closedBeforeData} closed by the server before any data`);
     return bits.join(', ');
   };
   const tlsPart = () => {
@@ -992,12 +996,16 @@ export function verdictOf(r: Pick<PcapResult, 'tcp' | 'tls' | 'dns' | 'failures'
   };
   const appPart = () => {
     const pm = tcp.pmtuBlackholeSuspected - (tls.outcomes['pmtu-blackhole-suspected'] ?? 0);
-    const resets = failures.app - Math.max(0, pm);
+    const closed = tcp.closedBeforeData;
+    const resets = failures.app - Math.max(0, pm) - closed;
     const bits: string[] = [];
-    if (resets > 0 || pm <= 0)
+    if (resets > 0 || (pm <= 0 && closed === 0)) {
+      const early = tcp.resetsBeforeData ? `, ${tcp.resetsBeforeData} of them right after accept, before any data` : '';
       bits.push(
-        `${resets} connection${resets === 1 ? '' : 's'} reset after the handshake (resets in all phases: ${tcp.resetsBy.server} by the server, ${tcp.resetsBy.client} by the client)`,
+        `${resets} connection${resets === 1 ? '' : 's'} reset after the handshake${early} (resets in all phases: ${tcp.resetsBy.server} by the server, ${tcp.resetsBy.client} by the client)`,
       );
+    }
+    if (closed > 0) bits.push(`${closed} closed by the server right after accept, before any data`);
     if (pm > 0) bits.push(`${pm} with a PMTU black hole suspected (a full-size segment never acknowledged)`);
     return bits.join(', ');
   };
