@@ -48,6 +48,7 @@ const TIMING = [
   'test/diagnose/diagnose-capture.test.ts',
   'test/capture/loopback-capture.test.ts',
   'test/capture/self-agreement.test.ts',
+  'test/capture/self-agreement-attempts.test.ts',
   'test/cli/pacing.test.ts',
   'test/diagnose/phase-agreement.test.ts',
   'test/capture/pcap-stdin.test.ts',

@@ -16,7 +16,8 @@ import { readCaptureFile, type CaptureFormat, type ReaderStats } from './reader.
 import { decodeTcp, type TcpSegment } from './tcp.js';
 import { alertName, tlsVersionName } from './tls.js';
 import { decodeUdp, type UdpDatagram } from './udp.js';
-import { createAttemptJoin, type AttemptPhase, type AttemptsSummary, type Lookup } from './attempts.js';
+import { createAttemptJoin, type AttemptPhase, type AttemptsSummary, type Lookup, type QueryRow } from './attempts.js';
+import { QTYPE_NAMES } from '../core/dns.js';
 import { answerAddresses } from './dns-answers.js';
 import { decodeIcmpError } from './icmp.js';
 
@@ -178,6 +179,16 @@ function inc(m: Record<string, number>, k: string, by = 1): void {
   m[k] = (m[k] ?? 0) + by;
 }
 
+/** A `half` key back to text: `10.0.0.1:53`, `[2001:db8::1]:53`. */
+function halfText(h: string): string {
+  const w = [...h].map((c) => c.charCodeAt(0));
+  const port = w.pop()!;
+  if (w.length === 2) return `${w[0]! >> 8}.${w[0]! & 255}.${w[1]! >> 8}.${w[1]! & 255}:${port}`;
+  const b = Buffer.alloc(16);
+  w.forEach((x, i) => b.writeUInt16BE(x, 2 * i));
+  return `[${formatIpv6(b, 0)}]:${port}`;
+}
+
 function half(buf: Buffer, off: number, v6: boolean, port: number): string {
   if (!v6) return String.fromCharCode(buf.readUInt16BE(off), buf.readUInt16BE(off + 2), port);
   return String.fromCharCode(
@@ -229,6 +240,8 @@ interface PendingQuery {
   client: string;
   name: string;
   qtype: number;
+  /** With --attempts: the query's row, completed by its answer. */
+  row?: QueryRow;
   /** An ICMP unreachable quoting the query (the resolver's port closed, or no route to it). */
   icmp?: string;
 }
@@ -326,6 +339,7 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
   const icmp: PcapResult['icmp'] = { errors: 0, byName: {}, matchedTcp: 0, udp: 0, matchedDns: 0, unmatched: 0, mtus: {} };
   const keepRows = opts.attempts === true;
   const join = createAttemptJoin({ keepRows });
+  const queryRows: QueryRow[] | null = keepRows ? [] : null;
   /** The DNS answer each attempt's first record was joined to at its first SYN. */
   const lookupOf = new WeakMap<Conn, Lookup>();
   const failures = { dns: 0, tcp: 0, tls: 0, app: 0 };
@@ -524,7 +538,22 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       }
       dns.queries++;
       if (overTcp) dns.tcp++;
-      dnsPending.set(key, { ts, client, name: m.qname ?? '.', qtype: m.qtype ?? 0 });
+      const pq: PendingQuery = { ts, client, name: m.qname ?? '.', qtype: m.qtype ?? 0 };
+      if (queryRows) {
+        pq.row = {
+          start: ts,
+          client: halfText(srcHalf),
+          server: halfText(dstHalf),
+          id: m.id,
+          name: pq.name,
+          qtype: QTYPE_NAMES[pq.qtype] ?? `TYPE${pq.qtype}`,
+          transport: overTcp ? 'tcp' : 'udp',
+          rcode: null,
+          lookupMs: null,
+        };
+        queryRows.push(pq.row);
+      }
+      dnsPending.set(key, pq);
     } else {
       const key = `${dstHalf}|${srcHalf}|${m.id}|${m.qname}|${m.qtype}`;
       const q = dnsPending.get(key);
@@ -537,6 +566,10 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       dns.answered++;
       if (m.tc) dns.truncated++;
       const name = rcodeName(m.rcode);
+      if (q.row) {
+        q.row.rcode = name;
+        q.row.lookupMs = round3(Math.max(0, ts - qts) * 1000);
+      }
       inc(dns.rcodes, name);
       if (name !== 'NOERROR' && name !== 'NXDOMAIN') failures.dns++;
       dnsHist.record(Math.max(0, ts - qts) * 1000);
@@ -902,7 +935,7 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       tls,
       dns,
       icmp,
-      attempts: join.finish(dns.latencyMs),
+      attempts: queryRows ? { ...join.finish(dns.latencyMs), queries: queryRows } : join.finish(dns.latencyMs),
       failures,
       verdict: { phase: 'ok', summary: '' },
       warnings,

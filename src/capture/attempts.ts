@@ -64,6 +64,24 @@ export interface AttemptsSummary {
   lookupMs: { p50: number; p90: number; p99: number; max: number } | null;
   summary: string;
   rows?: AttemptRow[];
+  /** With rows: every DNS query seen, one row each, in query order. */
+  queries?: QueryRow[];
+}
+
+/** One DNS query and its answer as the capture saw them (`--attempts`). */
+export interface QueryRow {
+  start: number;
+  /** The asker's address and port, the resolver's. */
+  client: string;
+  server: string;
+  id: number;
+  name: string;
+  qtype: string;
+  transport: 'udp' | 'tcp';
+  /** null: never answered. */
+  rcode: string | null;
+  /** Query to answer on the wire, null when never answered. */
+  lookupMs: number | null;
 }
 
 export interface AttemptJoin {

@@ -229,7 +229,14 @@ export function feedTls(t: TlsState, fromClient: boolean, data: Buffer, ts: numb
   const s = fromClient ? t.client : t.server;
   if (s.garbage) return false;
   // The server's very first bytes tell TLS from a plaintext service on the port.
-  if (!fromClient && s.bytes === 0 && data.length > 0 && !t.plaintext && !looksLikeTlsRecord(data) && !(data.length < 3 && data[0]! >= 0x14 && data[0]! <= 0x18))
+  if (
+    !fromClient &&
+    s.bytes === 0 &&
+    data.length > 0 &&
+    !t.plaintext &&
+    !looksLikeTlsRecord(data) &&
+    !(data.length < 3 && data[0]! >= 0x14 && data[0]! <= 0x18)
+  )
     t.plaintext = namePlaintext(data);
   let o = 0;
   s.bytes += data.length;

@@ -3,7 +3,7 @@ import * as tls from 'node:tls';
 import { now } from '../core/clock.js';
 import { certificateFacts, trustedBy, type CertificateFacts } from './cert.js';
 import { classifyCertError, classifyTlsError } from './classify-tls.js';
-import { sniffPlaintext } from './sniff.js';
+import { sniffPlaintextFrom } from './sniff.js';
 import { openTlsPath, type TlsPathOptions } from './tls-path.js';
 import type { ProxyConfig } from './proxy.js';
 import type { StarttlsProtocol } from './starttls.js';
@@ -82,6 +82,8 @@ export interface HandshakeResult {
   certProblem?: CertProblem;
   /** Session to resume (TLS 1.3: the first ticket; TLS 1.2: the session). */
   session?: Buffer;
+  /** This side's TCP port toward the server (not through a proxy). */
+  localPort?: number;
 }
 
 interface HandshakeSetup {
@@ -129,6 +131,7 @@ export async function handshakeOnce(
   const way = await openTlsPath(t.host, t.port, path, signal, deadline, now);
   const before = {
     timings: way.timings,
+    ...(way.localPort !== undefined ? { localPort: way.localPort } : {}),
     ...(way.detail ? { pathDetail: way.detail } : {}),
     ...(way.tallies ? { pathTallies: way.tallies } : {}),
   };
@@ -426,6 +429,7 @@ function toAttempt(h: HandshakeResult, extra: { resumed?: HandshakeResult; resum
     };
   }
   if (h.pathDetail) a.detail = { ...h.pathDetail };
+  if (h.localPort !== undefined) a.detail = { ...a.detail, localPort: h.localPort };
   if (h.negotiated) {
     a.detail = {
       ...a.detail,
@@ -470,7 +474,7 @@ export function createTlsProbe(o: TlsProbeOptions): Probe<TlsTarget> {
   };
   // What a plaintext server says, asked once per target and run (not per attempt: a load of
   // failed handshakes must not double its connections).
-  const sniffed = new Map<string, Promise<string | null>>();
+  const sniffed = new Map<string, Promise<{ what: string | null; localPort?: number }>>();
   return async (t, signal) => {
     const deadline = now() + o.timeoutMs;
     const first = await handshakeOnce(t, setup, signal, deadline);
@@ -479,10 +483,12 @@ export function createTlsProbe(o: TlsProbeOptions): Probe<TlsTarget> {
       if (!sniffed.has(key))
         sniffed.set(
           key,
-          sniffPlaintext(t.host, t.port, Math.min(1000, o.timeoutMs), signal).catch(() => null),
+          sniffPlaintextFrom(t.host, t.port, Math.min(1000, o.timeoutMs), signal).catch(() => ({ what: null })),
         );
-      const what = await sniffed.get(key)!;
+      const { what, localPort: sniffPort } = await sniffed.get(key)!;
       const a = toAttempt(first, { resumeWanted: Boolean(o.resume) });
+      // The one plain connection that asked (shared by the target's attempts): its port, for a capture.
+      if (sniffPort !== undefined) a.detail = { ...a.detail, sniffLocalPort: sniffPort };
       if (what) {
         a.cause = `the server answered in plaintext: ${what}`;
         a.detail = { ...a.detail, answeredWith: what };
