@@ -33,6 +33,7 @@ const TIMING = [
   'test/probes/proxy.test.ts',
   'test/probes/cert-chain.test.ts',
   'test/probes/tls-wire.test.ts',
+  'test/probes/tls-split.test.ts',
   'test/probes/failed-attempt-times.test.ts',
   'test/engine/open-loop.test.ts',
   'test/engine/run.test.ts',

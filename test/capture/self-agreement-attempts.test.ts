@@ -4,57 +4,18 @@
 // phase and outcome the probe reported (matched by the client's port; DNS by port and query id),
 // none left over; and the probes' times must sit inside what the wire shows for that connection.
 // Needs root and tcpdump.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { runCli, runCliJson } from '../helpers/cli.js';
 import { requireTool, startTcpdump } from '../helpers/capture-env.js';
 import { labProcess } from '../helpers/lab.js';
+import { tlsWire, wireTimes, withLag } from '../helpers/wire.js';
 
 const need = requireTool('tcpdump', true);
 
 type Rec = Record<string, any>;
-interface Wire {
-  syn?: number;
-  synAck?: number;
-  /** Client payload segments, server payload segments: times (s). */
-  client: number[];
-  server: number[];
-}
-
-/** The client side of each TCP connection in a tcpdump -i lo capture (Ethernet, IPv4): packet times by port. */
-function wireTimes(file: string, serverPorts: Set<number>): Map<number, Wire> {
-  const b = readFileSync(file);
-  const le = b.readUInt32LE(0) === 0xa1b2c3d4 || b.readUInt32LE(0) === 0xa1b23c4d;
-  const nano = b.readUInt32LE(0) === 0xa1b23c4d || b.readUInt32BE(0) === 0xa1b23c4d;
-  const u32 = (o: number) => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
-  const out = new Map<number, Wire>();
-  for (let o = 24; o + 16 <= b.length; ) {
-    const ts = u32(o) + u32(o + 4) / (nano ? 1e9 : 1e6);
-    const incl = u32(o + 8);
-    const p = o + 16;
-    o = p + incl;
-    if (b.readUInt16BE(p + 12) !== 0x0800 || b[p + 23] !== 6) continue;
-    const ip = p + 14;
-    const ihl = (b[ip]! & 15) * 4;
-    const tcp = ip + ihl;
-    const sport = b.readUInt16BE(tcp);
-    const dport = b.readUInt16BE(tcp + 2);
-    const flags = b[tcp + 13]!;
-    const len = b.readUInt16BE(ip + 2) - ihl - (b[tcp + 12]! >> 4) * 4;
-    const fromClient = serverPorts.has(dport);
-    if (!fromClient && !serverPorts.has(sport)) continue;
-    const cport = fromClient ? sport : dport;
-    let w = out.get(cport);
-    if (!w) out.set(cport, (w = { client: [], server: [] }));
-    if (fromClient && flags & 2 && w.syn === undefined) w.syn = ts;
-    if (!fromClient && flags & 2 && flags & 16 && w.synAck === undefined) w.synAck = ts;
-    if (len > 0) (fromClient ? w.client : w.server).push(ts);
-  }
-  return out;
-}
 
 let labp: Awaited<ReturnType<typeof labProcess>>;
 const NAMES = [
@@ -74,18 +35,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await labp?.stop();
 });
-
-/** The run's loop lag (ms): the most a callback of this process was held up while the probe ran. */
-async function withLag<T>(f: () => Promise<T>): Promise<{ value: T; lagMs: number }> {
-  const h = monitorEventLoopDelay({ resolution: 1 });
-  h.enable();
-  try {
-    const value = await f();
-    return { value, lagMs: h.max / 1e6 };
-  } finally {
-    h.disable();
-  }
-}
 
 async function ndjson(argv: string[]): Promise<{ lines: Rec[]; lagMs: number }> {
   const { value, lagMs } = await withLag(() => runCli([...argv, '--ndjson', '--concurrency', '1']));
@@ -195,20 +144,21 @@ test.skipIf(!need.ok)(
         if (typeof connect === 'number' && !near(connect, row.connectMs, run.lagMs))
           problems.push(`${run.cmd} port ${lp}: connect ${connect.toFixed(3)} ms, wire ${row.connectMs} ms (lag ${run.lagMs.toFixed(3)})`);
         const w = wire.get(lp!);
-        if (run.cmd === 'tls ok' && w) {
+        const tw = run.cmd === 'tls ok' && w ? tlsWire(w) : null;
+        if (run.cmd === 'tls ok' && !tw) problems.push(`tls ok port ${lp}: no ClientHello, server flight and Finished on the wire`);
+        if (tw) {
           // ClientHello on the wire → the server's flight (its last segment before our Finished) ≤
-          // the handshake time ≤ ClientHello → our Finished, give or take 0.3 ms and the run's lag.
-          const hello = w.client[0]!;
-          const fin = w.client[1]!;
-          const flightEnd = Math.max(...w.server.filter((t) => t < fin));
-          const lo = (flightEnd - hello) * 1000;
-          const hi = (fin - hello) * 1000;
-          // The lag counts both ways: this process held up between writing the ClientHello and
-          // reading the clock starts the handshake late.
-          if (a.ms < lo - 0.3 - run.lagMs || a.ms > hi + 0.3 + run.lagMs)
+          // the handshake time ≤ ClientHello → our Finished, give or take 0.3 ms and the run's lag
+          // (both ways: this process held up between writing the ClientHello and reading the clock
+          // starts the handshake late).
+          if (a.ms < tw.serverMs - 0.3 - run.lagMs || a.ms > tw.untilClientMs + 0.3 + run.lagMs)
             problems.push(
-              `tls ok port ${lp}: handshake ${a.ms.toFixed(3)} ms outside the wire's ${lo.toFixed(3)}..${hi.toFixed(3)} ms (lag ${run.lagMs.toFixed(3)})`,
+              `tls ok port ${lp}: handshake ${a.ms.toFixed(3)} ms outside the wire's ${tw.serverMs.toFixed(3)}..${tw.untilClientMs.toFixed(3)} ms (lag ${run.lagMs.toFixed(3)})`,
             );
+          // The server's part: the wire's ClientHello → its Finished flight.
+          const sp = a.timings?.tlsServerMs;
+          if (typeof sp !== 'number' || !near(sp, tw.serverMs, run.lagMs))
+            problems.push(`tls ok port ${lp}: server part ${sp} ms, wire ${tw.serverMs.toFixed(3)} ms (lag ${run.lagMs.toFixed(3)})`);
         }
       }
     }
