@@ -36,6 +36,7 @@ const TIMING = [
   'test/probes/tls-split.test.ts',
   'test/probes/failed-attempt-times.test.ts',
   'test/engine/open-loop.test.ts',
+  'test/engine/properties.test.ts',
   'test/engine/run.test.ts',
   'test/engine/adaptive.test.ts',
   'test/engine/workers.test.ts',

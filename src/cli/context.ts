@@ -21,6 +21,8 @@ export interface CliContext {
   exitCode: number;
   /** Set by a command that runs until stopped (--watch): Ctrl-C is its normal end, not an interruption (no exit 130). */
   untilStopped?: boolean;
+  /** Sees every attempt record of a probe run as it finishes, whatever the output (tests of a run's summary against its attempts). */
+  onAttempt?: (r: import('../core/types.js').AttemptRecord) => void;
 }
 
 /** Write and wait for 'drain' when the stream asks for it. */
