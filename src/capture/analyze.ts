@@ -16,7 +16,8 @@ import { readCaptureFile, type CaptureFormat, type ReaderStats } from './reader.
 import { decodeTcp, type TcpSegment } from './tcp.js';
 import { alertName, tlsVersionName } from './tls.js';
 import { decodeUdp, type UdpDatagram } from './udp.js';
-import { createAttemptJoin, type AttemptPhase, type AttemptsSummary, type Lookup } from './attempts.js';
+import { createAttemptJoin, type AttemptPhase, type AttemptsSummary, type Lookup, type QueryRow } from './attempts.js';
+import { QTYPE_NAMES } from '../core/dns.js';
 import { answerAddresses } from './dns-answers.js';
 import { decodeIcmpError } from './icmp.js';
 import { createRowKeeper, MAX_ROWS, rowsWarning, type RowKeeper } from './rows.js';
@@ -86,6 +87,9 @@ export interface PcapResult {
     resetsInPhase: { tcp: number; tls: number; app: number };
     /** Resets the client sent after its own FIN: it ended its own connection (Zeek: SF), no failure. */
     resetsAfterClientClose: number;
+    /** Attempts reset after the TCP handshake before either side sent any payload (phase app, as `conndx tcp` says). */
+    resetsBeforeData: number;
+    /** Attempts the server closed (FIN) after the TCP handshake before any payload (phase app, outcome closed). */
     closedBeforeData: number;
     midstream: number;
     records: number;
@@ -180,6 +184,16 @@ function inc(m: Record<string, number>, k: string, by = 1): void {
   m[k] = (m[k] ?? 0) + by;
 }
 
+/** A `half` key back to text: `10.0.0.1:53`, `[2001:db8::1]:53`. */
+function halfText(h: string): string {
+  const w = [...h].map((c) => c.charCodeAt(0));
+  const port = w.pop()!;
+  if (w.length === 2) return `${w[0]! >> 8}.${w[0]! & 255}.${w[1]! >> 8}.${w[1]! & 255}:${port}`;
+  const b = Buffer.alloc(16);
+  w.forEach((x, i) => b.writeUInt16BE(x, 2 * i));
+  return `[${formatIpv6(b, 0)}]:${port}`;
+}
+
 function half(buf: Buffer, off: number, v6: boolean, port: number): string {
   if (!v6) return String.fromCharCode(buf.readUInt16BE(off), buf.readUInt16BE(off + 2), port);
   return String.fromCharCode(
@@ -231,6 +245,8 @@ interface PendingQuery {
   client: string;
   name: string;
   qtype: number;
+  /** With --attempts: the query's row, completed by its answer. */
+  row?: QueryRow;
   /** An ICMP unreachable quoting the query (the resolver's port closed, or no route to it). */
   icmp?: string;
 }
@@ -290,6 +306,7 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     resetsBy: { client: 0, server: 0 },
     resetsInPhase: { tcp: 0, tls: 0, app: 0 },
     resetsAfterClientClose: 0,
+    resetsBeforeData: 0,
     closedBeforeData: 0,
     midstream: 0,
     records: 0,
@@ -327,6 +344,8 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
   const icmp: PcapResult['icmp'] = { errors: 0, byName: {}, matchedTcp: 0, udp: 0, matchedDns: 0, unmatched: 0, mtus: {} };
   const keepRows = opts.attempts === true;
   const join = createAttemptJoin({ keepRows, maxRows: opts.maxRows });
+  const queryRows: QueryRow[] | null = keepRows ? [] : null;
+  let queriesOmitted = 0;
   /** The DNS answer each attempt's first record was joined to at its first SYN. */
   const lookupOf = new WeakMap<Conn, Lookup>();
   const failures = { dns: 0, tcp: 0, tls: 0, app: 0 };
@@ -434,6 +453,7 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
             alert: t.alert ? alertName(t.alert.desc) : null,
             encryptedAlert: t.encryptedAlert,
             serverBytes: t.server.bytes,
+            plaintext: t.plaintext,
           }
         : null,
       openAtEnd: f.endedBy === 'capture-end' && !c.orig.didClose && !c.resp.didClose,
@@ -495,7 +515,8 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
         tcp.unreachable++;
         inc(tcp.unreachableBy, cause ?? 'unknown');
       }
-      if (phase === 'tcp' && outcome === 'closed') tcp.closedBeforeData++;
+      if (phase === 'app' && outcome === 'closed') tcp.closedBeforeData++;
+      if (phase === 'app' && outcome === 'reset' && !c.tls && c.orig.payload === 0 && c.resp.payload === 0) tcp.resetsBeforeData++;
     } else {
       tcp.midstream++;
     }
@@ -550,7 +571,23 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       }
       dns.queries++;
       if (overTcp) dns.tcp++;
-      dnsPending.set(key, { ts, client, name: m.qname ?? '.', qtype: m.qtype ?? 0 });
+      const pq: PendingQuery = { ts, client, name: m.qname ?? '.', qtype: m.qtype ?? 0 };
+      if (queryRows && queryRows.length >= (opts.maxRows ?? MAX_ROWS)) queriesOmitted++;
+      else if (queryRows) {
+        pq.row = {
+          start: ts,
+          client: halfText(srcHalf),
+          server: halfText(dstHalf),
+          id: m.id,
+          name: pq.name,
+          qtype: QTYPE_NAMES[pq.qtype] ?? `TYPE${pq.qtype}`,
+          transport: overTcp ? 'tcp' : 'udp',
+          rcode: null,
+          lookupMs: null,
+        };
+        queryRows.push(pq.row);
+      }
+      dnsPending.set(key, pq);
     } else {
       const key = `${dstHalf}|${srcHalf}|${m.id}|${m.qname}|${m.qtype}`;
       const q = dnsPending.get(key);
@@ -563,6 +600,10 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       dns.answered++;
       if (m.tc) dns.truncated++;
       const name = rcodeName(m.rcode);
+      if (q.row) {
+        q.row.rcode = name;
+        q.row.lookupMs = round3(Math.max(0, ts - qts) * 1000);
+      }
       inc(dns.rcodes, name);
       if (name !== 'NOERROR' && name !== 'NXDOMAIN') failures.dns++;
       dnsHist.record(Math.max(0, ts - qts) * 1000);
@@ -933,7 +974,7 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
       tls,
       dns,
       icmp,
-      attempts: join.finish(dns.latencyMs),
+      attempts: queryRows ? { ...join.finish(dns.latencyMs), queries: queryRows, queriesOmitted } : join.finish(dns.latencyMs),
       failures,
       verdict: { phase: 'ok', summary: '' },
       warnings,
@@ -947,6 +988,10 @@ export function createAnalyzer(opts: AnalyzeOptions = {}): Analyzer {
     }
     if (result.attempts.rows) {
       const w = rowsWarning('connection attempts', '--attempts', result.attempts.rows.length, result.attempts.attempts);
+      if (w) warnings.push(w);
+    }
+    if (queryRows && queriesOmitted) {
+      const w = rowsWarning('DNS queries', '--attempts', queryRows.length, queryRows.length + queriesOmitted);
       if (w) warnings.push(w);
     }
     return result;
@@ -1018,8 +1063,6 @@ export function verdictOf(r: Pick<PcapResult, 'tcp' | 'tls' | 'dns' | 'failures'
         .map(([k, n]) => `${k} ${n}`);
       bits.push(`${pct(tcp.unreachable, tcp.connections)} unreachable (ICMP ${by.join(', ')})`);
     }
-    if (tcp.resetsInPhase.tcp) bits.push(`${tcp.resetsInPhase.tcp} reset before any data`);
-    if (tcp.closedBeforeData) bits.push(`${tcp.closedBeforeData} closed by the server before any data`);
     return bits.join(', ');
   };
   const tlsPart = () => {
@@ -1038,12 +1081,16 @@ export function verdictOf(r: Pick<PcapResult, 'tcp' | 'tls' | 'dns' | 'failures'
   };
   const appPart = () => {
     const pm = tcp.pmtuBlackholeSuspected - (tls.outcomes['pmtu-blackhole-suspected'] ?? 0);
-    const resets = failures.app - Math.max(0, pm);
+    const closed = tcp.closedBeforeData;
+    const resets = failures.app - Math.max(0, pm) - closed;
     const bits: string[] = [];
-    if (resets > 0 || pm <= 0)
+    if (resets > 0 || (pm <= 0 && closed === 0)) {
+      const early = tcp.resetsBeforeData ? `, ${tcp.resetsBeforeData} of them right after accept, before any data` : '';
       bits.push(
-        `${resets} connection${resets === 1 ? '' : 's'} reset after the handshake (resets in all phases: ${tcp.resetsBy.server} by the server, ${tcp.resetsBy.client} by the client)`,
+        `${resets} connection${resets === 1 ? '' : 's'} reset after the handshake${early} (resets in all phases: ${tcp.resetsBy.server} by the server, ${tcp.resetsBy.client} by the client)`,
       );
+    }
+    if (closed > 0) bits.push(`${closed} closed by the server right after accept, before any data`);
     if (pm > 0) bits.push(`${pm} with a PMTU black hole suspected (a full-size segment never acknowledged)`);
     return bits.join(', ');
   };

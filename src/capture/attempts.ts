@@ -67,6 +67,26 @@ export interface AttemptsSummary {
   rows?: AttemptRow[];
   /** With rows: attempts left out of `rows` (only the first MAX_ROWS by start are listed). */
   rowsOmitted?: number;
+  /** With rows: the DNS queries seen, one row each, in query order (the first MAX_ROWS). */
+  queries?: QueryRow[];
+  /** With rows: queries left out of `queries`. */
+  queriesOmitted?: number;
+}
+
+/** One DNS query and its answer as the capture saw them (`--attempts`). */
+export interface QueryRow {
+  start: number;
+  /** The asker's address and port, the resolver's. */
+  client: string;
+  server: string;
+  id: number;
+  name: string;
+  qtype: string;
+  transport: 'udp' | 'tcp';
+  /** null: never answered. */
+  rcode: string | null;
+  /** Query to answer on the wire, null when never answered. */
+  lookupMs: number | null;
 }
 
 export interface AttemptJoin {

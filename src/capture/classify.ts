@@ -60,7 +60,8 @@ export interface ConnFacts {
     alert: string | null;
     encryptedAlert: boolean;
     serverBytes: number;
-    /** RST/FIN that ended the handshake came after the ClientHello. */
+    /** The server answered the ClientHello in plaintext (no TLS record): what it was, named (`HTTP ("HTTP/1.1 400 …")`). */
+    plaintext?: string | null;
   };
   /** The connection was still open when the capture ended. */
   openAtEnd: boolean;
@@ -79,8 +80,12 @@ export interface Classified {
 
 /**
  * Phase and outcome of one connection, with the probe outcome names:
- * TCP phase: refused (REJ), timeout (SYN never answered), reset, closed;
- * TLS phase: alert:<name>, reset, closed, stalled, timeout; app: reset.
+ * TCP phase: refused (REJ), timeout (SYN never answered), unreachable;
+ * TLS phase: alert:<name>, not-tls, reset, closed, stalled, timeout;
+ * app: reset, closed. The rule is the probes' one: once the TCP handshake
+ * worked, a reset or close is no TCP failure. Without a ClientHello it is
+ * phase app (`conndx tcp` says app reset / app closed for a server that
+ * accepts and then resets or closes); after a ClientHello it is phase tls.
  */
 export function classifyConnection(facts: ConnFacts): Classified {
   // A client that closed first (FIN) and then reset what still arrived ended its own
@@ -95,6 +100,8 @@ export function classifyConnection(facts: ConnFacts): Classified {
   if (f.tls) {
     const t = f.tls;
     if (!t.complete) {
+      // What answered was no TLS at all (an HTTP status line, an SSH banner): named as `conndx tls` names it.
+      if (t.plaintext) return { phase: 'tls', outcome: 'not-tls', cause: t.plaintext };
       if (f.pmtuBlackhole && !t.alert) return { phase: 'tls', outcome: 'pmtu-blackhole-suspected' };
       if (t.alert && t.alert !== 'close_notify') return { phase: 'tls', outcome: `alert:${t.alert}` };
       if (t.encryptedAlert && !f.openAtEnd) return { phase: 'tls', outcome: 'alert:encrypted' };
@@ -108,11 +115,9 @@ export function classifyConnection(facts: ConnFacts): Classified {
     return { phase: 'ok', outcome: 'ok' };
   }
   if (f.pmtuBlackhole) return { phase: 'app', outcome: 'pmtu-blackhole-suspected' };
-  if (f.rstBy) {
-    // Reset before any payload is a TCP-phase failure, as the tcp probe reports it.
-    if (f.attempt && f.clientBytes === 0 && f.serverBytes === 0) return { phase: 'tcp', outcome: 'reset' };
-    return { phase: 'app', outcome: 'reset' };
-  }
-  if (f.attempt && f.finBy === 'server' && f.serverBytes === 0 && f.clientBytes === 0) return { phase: 'tcp', outcome: 'closed' };
+  // The handshake worked: a reset or close from here on is an app failure, before any payload too
+  // (the tcp probe's accept-then-RST / accept-then-FIN).
+  if (f.rstBy) return { phase: 'app', outcome: 'reset' };
+  if (f.attempt && f.finBy === 'server' && f.serverBytes === 0 && f.clientBytes === 0) return { phase: 'app', outcome: 'closed' };
   return { phase: 'ok', outcome: 'ok' };
 }

@@ -11,6 +11,7 @@ import { EP, type EndpointState, zeekConnState, type ZeekState } from './classif
 import { seqDelta, createByteStream, feedStream, type ByteStream } from './stream.js';
 import { ACK, FIN, RST, SYN, type TcpSegment } from './tcp.js';
 import { createTlsState, feedTls, startsWithClientHello, type TlsState } from './tls.js';
+import { looksLikeTlsRecord, namePlaintext } from '../core/plaintext.js';
 
 /** Zeek's defaults: tcp_attempt_delay, tcp_close_delay, tcp_reset_delay, tcp_inactivity_timeout. */
 export const ATTEMPT_DELAY_S = 5;
@@ -154,6 +155,12 @@ export interface Conn {
   upgrade: string | null;
   /** The ClientHello came after plaintext (STARTTLS): the upgrade named, `plaintext` when unknown. */
   starttls: string | null;
+  /**
+   * The server spoke first, before the client sent anything (an SSH banner, an SMTP greeting):
+   * what it said, named. Kept only until the client's first payload; a ClientHello then is
+   * answered by no TLS (`not-tls`).
+   */
+  greeting: string | null;
 }
 
 export interface FinishedConn {
@@ -432,6 +439,7 @@ function blankConn(): Conn {
     icmpMtu: -1,
     upgrade: null,
     starttls: null,
+    greeting: null,
   };
 }
 
@@ -607,6 +615,7 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
     c.icmpMtu = -1;
     c.upgrade = null;
     c.starttls = null;
+    c.greeting = null;
     buckets[c.bucket] = c;
     live++;
     enqueue(c);
@@ -790,6 +799,10 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
     }
     // Only the client's first segments are looked at until a ClientHello shows up; no view of
     // the payload is made otherwise (most packets of a capture are bulk data).
+    if (len > 0 && !isOrig && !(f & RST) && !c.tls && !c.tlsDone && c.orig.payload === 0 && c.resp.payload === len && seg.end > seg.off) {
+      const first = buf.subarray(seg.off, seg.end);
+      if (!looksLikeTlsRecord(first)) c.greeting = namePlaintext(first);
+    }
     if (len > 0 && !(f & RST) && !c.tlsDone && seg.end > seg.off && (c.tls ? !c.tlsStreams![isOrig ? 0 : 1].broken : isOrig)) {
       tlsData(c, isOrig, ts, seg, buf.subarray(seg.off, seg.end));
     }
@@ -803,15 +816,20 @@ export function createFlowTable(opts: FlowTableOptions): FlowTable {
         return;
       }
       if (!startsWithClientHello(payload)) {
+        c.greeting = null;
         if (!c.upgrade) c.upgrade = upgradeRequest(payload);
         return;
       }
-      if (c.orig.payload > payload.length || c.resp.payload > 0) {
+      const greeted = c.greeting !== null && c.orig.payload === payload.length;
+      if (c.orig.payload > payload.length || (c.resp.payload > 0 && !greeted)) {
         // A bare STARTTLS command is SMTP's on the mail ports (IRC and others use the word too).
         const smtp = c.upgrade === 'starttls' && SMTP_PORTS.has(c.respPort);
         c.starttls = smtp ? 'smtp' : (c.upgrade ?? 'plaintext');
       }
       c.tls = createTlsState();
+      // The server greeted in plaintext and the client answered with a ClientHello: no TLS there.
+      if (greeted) c.tls.plaintext = c.greeting;
+      c.greeting = null;
       c.tlsStreams = [createByteStream(seg.seq), createByteStream(null)];
     }
     const t = c.tls;

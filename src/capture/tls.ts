@@ -8,6 +8,7 @@
 
 // Alert and version names come from the one TLS table (src/core/tls.ts).
 export { alertName, tlsVersionName, TLS_VERSION_NAMES } from '../core/tls.js';
+import { looksLikeTlsRecord, namePlaintext } from '../core/plaintext.js';
 
 /** ServerHello.random of a HelloRetryRequest (RFC 8446 §4.1.3). */
 const HRR_RANDOM = Buffer.from('cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c', 'hex');
@@ -123,6 +124,11 @@ export interface TlsState {
   completeTs: number | null;
   /** Set when an alert was seen inside encrypted records (a TLS ≤ 1.2 alert after ChangeCipherSpec). */
   encryptedAlert: boolean;
+  /**
+   * The server answered in plaintext instead of TLS (its first bytes are no TLS record, or it
+   * greeted before the ClientHello): what it was, named by core/plaintext (`SSH ("SSH-2.0-…")`).
+   */
+  plaintext: string | null;
 }
 
 function newSide(): TlsSide {
@@ -154,6 +160,7 @@ export function createTlsState(): TlsState {
     complete: false,
     completeTs: null,
     encryptedAlert: false,
+    plaintext: null,
   };
 }
 
@@ -221,6 +228,16 @@ function onRecord(t: TlsState, fromClient: boolean, type: number, body: Buffer |
 export function feedTls(t: TlsState, fromClient: boolean, data: Buffer, ts: number): boolean {
   const s = fromClient ? t.client : t.server;
   if (s.garbage) return false;
+  // The server's very first bytes tell TLS from a plaintext service on the port.
+  if (
+    !fromClient &&
+    s.bytes === 0 &&
+    data.length > 0 &&
+    !t.plaintext &&
+    !looksLikeTlsRecord(data) &&
+    !(data.length < 3 && data[0]! >= 0x14 && data[0]! <= 0x18)
+  )
+    t.plaintext = namePlaintext(data);
   let o = 0;
   s.bytes += data.length;
   while (o < data.length) {

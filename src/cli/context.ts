@@ -23,6 +23,8 @@ export interface CliContext {
   untilStopped?: boolean;
   /** What the first Ctrl-C does, said on stderr (default: the probes' "finishing attempts in flight"). */
   onInterrupt?: string;
+  /** Sees every attempt record of a probe run as it finishes, whatever the output (tests of a run's summary against its attempts). */
+  onAttempt?: (r: import('../core/types.js').AttemptRecord) => void;
 }
 
 /** Write and wait for 'drain' when the stream asks for it. */

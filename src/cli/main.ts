@@ -20,6 +20,8 @@ export interface MainArgs {
   handleSignals?: boolean;
   /** Dispatch 'reload' here as SIGHUP does (tests); the bin wires SIGHUP to it. */
   reload?: EventTarget;
+  /** Every attempt record of a probe run, as it finishes (tests: a summary against its attempts). */
+  onAttempt?: CliContext['onAttempt'];
 }
 
 /**
@@ -86,6 +88,7 @@ export async function main(args: MainArgs): Promise<number> {
     stop: stopper.signal,
     reload: args.reload ?? new EventTarget(),
     exitCode: 0,
+    ...(args.onAttempt ? { onAttempt: args.onAttempt } : {}),
   };
   let interrupts = 0;
   // Which signal stopped the run: the command still prints what was done, then

@@ -174,7 +174,10 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
     onAggregate: (a) => {
       agg = a;
     },
-    onAttempt: (r) => {
+    onAttempt: (rec) => {
+      // A paced run's latency is each attempt's own time, in its lines as in its summary (asPaced).
+      const r = paced && rec.latencyMs !== null && rec.ms !== null ? { ...rec, latencyMs: rec.ms } : rec;
+      ctx.onAttempt?.(r);
       if (o.ndjson) {
         const { intendedAt: _i, actualAt: _a, facts: _f, counters: _c, tallies: _t, ...line } = r;
         return write(ctx.stdout, JSON.stringify(line) + '\n');

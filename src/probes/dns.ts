@@ -101,6 +101,8 @@ export interface DnsUdpChannel {
   mismatched(): number;
   /** The same replies by why: an id no query had, an id of a query that had timed out, another question (or not a response). */
   mismatchKinds(): MismatchCounts;
+  /** The socket's own port (every query of the channel leaves from it). */
+  localPort: number;
   close(): void;
 }
 
@@ -265,6 +267,7 @@ export function openUdpChannel(server: DnsServer): Promise<DnsUdpChannel> {
         },
         mismatched: () => mismatched,
         mismatchKinds: () => ({ ...kinds }),
+        localPort: sock.address().port,
         close() {
           closed = true;
           clearInterval(sweep);
@@ -679,10 +682,17 @@ export function makeDnsProbe(q: DnsQuery): Probe<DnsProbeTarget> {
       buf.writeUInt16BE((Math.random() * 0x10000) | 0, 0);
       return overTcp(t, buf, asked, signal);
     }
-    // UDP: a callback straight from the channel, one promise per attempt.
-    return new Promise<Attempt>((resolve) => {
+    // UDP: a callback straight from the channel, one promise per attempt. With per-attempt
+    // records (decodeAnswers) each names its query id and port, as a capture shows the query.
+    const udp = t.udp;
+    const resolveWith = q.decodeAnswers
+      ? (a: Attempt) =>
+          a.detail?.transport === 'udp' ? { ...a, detail: { ...a.detail, queryId: (buf[0]! << 8) | buf[1]!, localPort: udp.localPort } } : a
+      : (a: Attempt) => a;
+    return new Promise<Attempt>((done) => {
+      const resolve = (a: Attempt | Promise<Attempt>) => done(a instanceof Promise ? a.then(resolveWith) : resolveWith(a));
       const start = now();
-      t.udp!.query(buf, asked, q.timeoutMs, (reply) => {
+      udp.query(buf, asked, q.timeoutMs, (reply) => {
         if (reply.kind === 'error') return resolve(fromError(reply, 'udp', false));
         const b = reply.buf;
         if (reply.valid && b[2]! & 0x02) {

@@ -19,10 +19,21 @@ function tinyClientHello(): Buffer {
  * to a ClientHello. Bounded in time and bytes; null when it says nothing.
  */
 export async function sniffPlaintext(host: string, port: number, timeoutMs: number, signal: AbortSignal): Promise<string | null> {
+  return (await sniffPlaintextFrom(host, port, timeoutMs, signal)).what;
+}
+
+/** As sniffPlaintext, with the local port of the plain connection (a capture of the run shows it too). */
+export async function sniffPlaintextFrom(
+  host: string,
+  port: number,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<{ what: string | null; localPort?: number }> {
   const c = await connectTcp({ host, port, timeoutMs, signal });
-  if (c.outcome !== 'ok' || !c.socket) return null;
+  const localPort = c.localPort;
+  if (c.outcome !== 'ok' || !c.socket) return { what: null, localPort };
   const s = c.socket;
-  return new Promise((resolve) => {
+  const what = await new Promise<string | null>((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
     const done = () => {
@@ -43,4 +54,5 @@ export async function sniffPlaintext(host: string, port: number, timeoutMs: numb
     s.on('close', done);
     signal.addEventListener('abort', done, { once: true });
   });
+  return { what, localPort };
 }

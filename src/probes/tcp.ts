@@ -24,6 +24,8 @@ export interface TcpConnectResult {
   synRetransmits?: number;
   /** From the call to the end of the connect phase, whatever the outcome (ms). */
   elapsedMs: number;
+  /** This side's port, once the SYN left (what a capture of the attempt shows as the client's port). */
+  localPort?: number;
 }
 
 export interface ConnectOptions {
@@ -182,6 +184,7 @@ export function connectTcp(o: ConnectOptions): Promise<TcpConnectResult> {
     let settled = false;
     let socket: net.Socket;
     let timer: NodeJS.Timeout | undefined;
+    let localPort: number | undefined;
 
     const since = () => now() - (tSyn ?? tCall);
     const finish = (r: Omit<TcpConnectResult, 'elapsedMs'>) => {
@@ -194,7 +197,7 @@ export function connectTcp(o: ConnectOptions): Promise<TcpConnectResult> {
       if (r.outcome === 'ok') socket.on('error', ignore);
       socket?.removeListener('connect', onConnect);
       if (r.outcome !== 'ok') socket?.destroy();
-      resolve({ ...r, elapsedMs: now() - tCall });
+      resolve(localPort === undefined ? { ...r, elapsedMs: now() - tCall } : { ...r, elapsedMs: now() - tCall, localPort });
     };
     const failed = (outcome: TcpOutcome, cause: string, local: boolean, waited: number | null) => {
       const n = waited !== null && !local ? synRetransmitsImplied(waited, false, schedule) : 0;
@@ -239,6 +242,8 @@ export function connectTcp(o: ConnectOptions): Promise<TcpConnectResult> {
       if (!socket.destroyed) {
         tSyn = now();
         stage = 'handshake';
+        // Bound by connect(): read now, a refused or timed-out socket has no address left to ask.
+        localPort = socket.localPort;
       }
     });
     socket.once('error', onError);
@@ -374,6 +379,7 @@ export function makeTcpProbe(o: TcpProbeOptions): (t: TcpTarget, signal: AbortSi
     });
     const counters = { synRetransmitSuspected: c.synRetransmitSuspected ? 1 : 0 };
     const syn = c.synRetransmits ? { synRetransmits: c.synRetransmits } : {};
+    const port = c.localPort !== undefined ? { localPort: c.localPort } : {};
     if (c.outcome === 'reset') {
       // Established, then reset before the connect was even reported: the peer accepted and reset at once.
       return {
@@ -383,7 +389,7 @@ export function makeTcpProbe(o: TcpProbeOptions): (t: TcpTarget, signal: AbortSi
         cause: c.cause,
         counters,
         tallies: { peerAfterConnect: 'rst' },
-        detail: { address: t.address, ...syn, peer: 'rst', peerAfterMs: null, bytesReceived: 0 },
+        detail: { address: t.address, ...port, ...syn, peer: 'rst', peerAfterMs: null, bytesReceived: 0 },
       };
     }
     if (c.outcome !== 'ok' || !c.socket) {
@@ -394,7 +400,7 @@ export function makeTcpProbe(o: TcpProbeOptions): (t: TcpTarget, signal: AbortSi
         cause: c.cause,
         ...(c.local ? { local: true } : {}),
         counters,
-        detail: { address: t.address, ...syn },
+        detail: { address: t.address, ...port, ...syn },
       };
     }
     const socket = c.socket;

@@ -32,6 +32,8 @@ export interface OpenedPath {
   tallies?: Record<string, string>;
   cause?: string;
   local?: boolean;
+  /** This side's port toward the target (no proxy): a capture's client port for the attempt. */
+  localPort?: number;
 }
 
 export async function openTlsPath(
@@ -46,6 +48,7 @@ export async function openTlsPath(
   let socket: net.Socket;
   let tcpConnectMs: number | null = null;
   let detail: Record<string, unknown> | undefined;
+  let localPort: number | undefined;
   if (o.proxy) {
     const p = await connectViaProxy(o.proxy, { host, port }, { deadline, signal, family: o.family });
     if (p.proxyConnectMs !== null) timings.proxyConnectMs = p.proxyConnectMs;
@@ -58,6 +61,7 @@ export async function openTlsPath(
     socket = p.socket;
   } else {
     const tcp = await connectTcp({ host, port, timeoutMs: Math.max(1, deadline - nowMs()), signal, family: o.family });
+    localPort = tcp.localPort;
     if (tcp.outcome === 'reset') {
       // The TCP handshake completed and the server reset at once: what came next failed (the
       // upgrade, or the TLS handshake), never the TCP phase; `conndx tcp --hold` calls it app.
@@ -67,6 +71,7 @@ export async function openTlsPath(
             phase: 'starttls',
             tcpConnectMs: null,
             timings,
+            localPort,
             cause: 'the server accepted the connection and reset it (RST) before the upgrade',
           }
         : {
@@ -74,11 +79,12 @@ export async function openTlsPath(
             phase: 'tls',
             tcpConnectMs: null,
             timings,
+            localPort,
             cause: 'the server accepted the connection and reset it (RST) before the TLS handshake could start',
           };
     }
     if (tcp.outcome !== 'ok' || !tcp.socket) {
-      return { outcome: `tcp:${tcp.outcome}`, phase: 'tcp', tcpConnectMs: null, timings, cause: tcp.cause, local: tcp.local };
+      return { outcome: `tcp:${tcp.outcome}`, phase: 'tcp', tcpConnectMs: null, timings, cause: tcp.cause, local: tcp.local, localPort };
     }
     socket = tcp.socket;
     tcpConnectMs = tcp.connectMs;
@@ -89,10 +95,19 @@ export async function openTlsPath(
     if (s.outcome !== 'ok') {
       socket.destroy();
       const tallies = s.reply ? { starttlsReplies: s.reply.slice(0, 160) } : undefined;
-      return { outcome: s.outcome, phase: 'starttls', tcpConnectMs, timings, detail, tallies, cause: s.cause };
+      return { outcome: s.outcome, phase: 'starttls', tcpConnectMs, timings, detail, tallies, cause: s.cause, localPort };
     }
     timings.starttlsMs = s.ms;
   }
   const tallies = detail?.proxyStatus !== undefined ? { proxyStatuses: String(detail.proxyStatus) } : undefined;
-  return { outcome: 'ok', phase: o.starttls ? 'starttls' : o.proxy ? 'tunnel' : 'tcp', socket, tcpConnectMs, timings, detail, tallies };
+  return {
+    outcome: 'ok',
+    phase: o.starttls ? 'starttls' : o.proxy ? 'tunnel' : 'tcp',
+    socket,
+    tcpConnectMs,
+    timings,
+    detail,
+    tallies,
+    localPort,
+  };
 }

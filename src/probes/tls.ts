@@ -3,7 +3,8 @@ import * as tls from 'node:tls';
 import { now } from '../core/clock.js';
 import { certificateFacts, trustedBy, type CertificateFacts } from './cert.js';
 import { classifyCertError, classifyTlsError } from './classify-tls.js';
-import { sniffPlaintext } from './sniff.js';
+import { sniffPlaintextFrom } from './sniff.js';
+import { StampedSocket } from './tls-stamp.js';
 import { openTlsPath, type TlsPathOptions } from './tls-path.js';
 import type { ProxyConfig } from './proxy.js';
 import type { StarttlsProtocol } from './starttls.js';
@@ -73,6 +74,12 @@ export interface HandshakeResult {
   pathTallies?: Record<string, string>;
   /** ClientHello written → handshake complete (set when the handshake completed, even if the certificate then failed). */
   ms: number | null;
+  /**
+   * The server's part of `ms`: ClientHello written → the bytes that completed the handshake (its
+   * Finished flight) read from the socket, before OpenSSL processed them. `ms - serverMs` is this
+   * client's own processing of that flight (and, in TLS 1.2, of the first one too).
+   */
+  serverMs?: number;
   /** The tls.connect call: building and writing the ClientHello (not in `ms`; curl's appconnect − connect includes it). */
   clientHelloMs?: number;
   cause?: string;
@@ -82,6 +89,8 @@ export interface HandshakeResult {
   certProblem?: CertProblem;
   /** Session to resume (TLS 1.3: the first ticket; TLS 1.2: the session). */
   session?: Buffer;
+  /** This side's TCP port toward the server (not through a proxy). */
+  localPort?: number;
 }
 
 interface HandshakeSetup {
@@ -129,6 +138,7 @@ export async function handshakeOnce(
   const way = await openTlsPath(t.host, t.port, path, signal, deadline, now);
   const before = {
     timings: way.timings,
+    ...(way.localPort !== undefined ? { localPort: way.localPort } : {}),
     ...(way.detail ? { pathDetail: way.detail } : {}),
     ...(way.tallies ? { pathTallies: way.tallies } : {}),
   };
@@ -194,6 +204,7 @@ export async function handshakeOnce(
           // answered by a RST after our FIN, which reads as our own close (Zeek: SF) in a
           // capture, not as an abort of a healthy connection.
           if (!socket.destroyed && socket.writable) socket.end(gone);
+          else if (!socket.destroyed && socket.writableEnded && !socket.writableFinished) socket.once('finish', gone);
           else gone();
         };
         s.once('finish', close);
@@ -224,12 +235,15 @@ export async function handshakeOnce(
     };
     signal.addEventListener('abort', onAbort, { once: true });
 
+    // The server's bytes are stamped as they are read, before OpenSSL: the handshake splits there.
+    const stamped = new StampedSocket(socket);
+    let serverMs: number | undefined;
     let t0 = now();
     let helloMs: number | undefined;
     try {
       // requestOCSP is a TLSSocket option that tls.connect passes on (missing from @types/node's ConnectionOptions).
       const opts: tls.ConnectionOptions & { requestOCSP: boolean } = {
-        socket,
+        socket: stamped,
         secureContext: setup.context,
         ...(t.serverName && isIP(t.serverName) === 0 ? { servername: t.serverName } : {}),
         ...(setup.alpn?.length ? { ALPNProtocols: setup.alpn } : {}),
@@ -310,6 +324,8 @@ export async function handshakeOnce(
     // run shows the handshake time conndx reports.
     s.once('secureConnect', () => {
       ms = now() - t0;
+      // The bytes that completed the handshake (the server's Finished) were the last read before this.
+      if (stamped.lastReadAt >= t0) serverMs = Math.min(ms, stamped.lastReadAt - t0);
       secured = true;
       setImmediate(whenSecured);
     });
@@ -355,6 +371,7 @@ export async function handshakeOnce(
         phase: 'tls',
         tcpConnectMs,
         ms,
+        ...(serverMs !== undefined ? { serverMs } : {}),
         cause: failed ? problem!.cause : undefined,
         negotiated,
         certificate: cf?.facts,
@@ -409,6 +426,10 @@ function toAttempt(h: HandshakeResult, extra: { resumed?: HandshakeResult; resum
   const timings: Record<string, number> = { ...h.timings };
   if (h.tcpConnectMs !== null) timings.tcpConnectMs = h.tcpConnectMs;
   if (h.clientHelloMs !== undefined) timings.clientHelloMs = h.clientHelloMs;
+  if (h.serverMs !== undefined && h.ms !== null) {
+    timings.tlsServerMs = h.serverMs;
+    timings.tlsClientMs = h.ms - h.serverMs;
+  }
   if (r?.ms !== null && r?.ms !== undefined && r.outcome === 'ok') timings.resumeHandshakeMs = r.ms;
   if (Object.keys(timings).length) a.timings = timings;
   const facts: Record<string, unknown> = {};
@@ -426,6 +447,7 @@ function toAttempt(h: HandshakeResult, extra: { resumed?: HandshakeResult; resum
     };
   }
   if (h.pathDetail) a.detail = { ...h.pathDetail };
+  if (h.localPort !== undefined) a.detail = { ...a.detail, localPort: h.localPort };
   if (h.negotiated) {
     a.detail = {
       ...a.detail,
@@ -470,7 +492,7 @@ export function createTlsProbe(o: TlsProbeOptions): Probe<TlsTarget> {
   };
   // What a plaintext server says, asked once per target and run (not per attempt: a load of
   // failed handshakes must not double its connections).
-  const sniffed = new Map<string, Promise<string | null>>();
+  const sniffed = new Map<string, Promise<{ what: string | null; localPort?: number }>>();
   return async (t, signal) => {
     const deadline = now() + o.timeoutMs;
     const first = await handshakeOnce(t, setup, signal, deadline);
@@ -479,10 +501,12 @@ export function createTlsProbe(o: TlsProbeOptions): Probe<TlsTarget> {
       if (!sniffed.has(key))
         sniffed.set(
           key,
-          sniffPlaintext(t.host, t.port, Math.min(1000, o.timeoutMs), signal).catch(() => null),
+          sniffPlaintextFrom(t.host, t.port, Math.min(1000, o.timeoutMs), signal).catch(() => ({ what: null })),
         );
-      const what = await sniffed.get(key)!;
+      const { what, localPort: sniffPort } = await sniffed.get(key)!;
       const a = toAttempt(first, { resumeWanted: Boolean(o.resume) });
+      // The one plain connection that asked (shared by the target's attempts): its port, for a capture.
+      if (sniffPort !== undefined) a.detail = { ...a.detail, sniffLocalPort: sniffPort };
       if (what) {
         a.cause = `the server answered in plaintext: ${what}`;
         a.detail = { ...a.detail, answeredWith: what };

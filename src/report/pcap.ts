@@ -27,10 +27,15 @@ export function renderPcapSummary(c: ChalkInstance, r: PcapResult): string {
   rows.push(['TCP', `${tcp.connections} attempts, ${tcp.established} established (${fmtPct(tcp.established, tcp.connections)})`]);
   rows.push([
     '',
-    `SYN retransmitted ${tcp.synRetransmitted}, refused ${bad(tcp.refused)}, never answered ${bad(tcp.unanswered)}, closed before data ${tcp.closedBeforeData}` +
+    `SYN retransmitted ${tcp.synRetransmitted}, refused ${bad(tcp.refused)}, never answered ${bad(tcp.unanswered)}` +
       (tcp.unreachable ? `, unreachable ${bad(tcp.unreachable)} (${counts(tcp.unreachableBy)})` : '') +
       (tcp.pmtuBlackholeSuspected ? `, PMTU black hole suspected ${bad(tcp.pmtuBlackholeSuspected)}` : ''),
   ]);
+  if (tcp.resetsBeforeData || tcp.closedBeforeData)
+    rows.push([
+      '',
+      `accepted, then before any data: reset ${bad(tcp.resetsBeforeData)}, closed by the server ${bad(tcp.closedBeforeData)} (phase app, as conndx tcp says)`,
+    ]);
   rows.push([
     '',
     `resets ${bad(tcp.resets)} (by client ${tcp.resetsBy.client}, by server ${tcp.resetsBy.server}; in phase tcp ${tcp.resetsInPhase.tcp}, tls ${tcp.resetsInPhase.tls}, app ${tcp.resetsInPhase.app}${tcp.resetsAfterClientClose ? `; ${tcp.resetsAfterClientClose} after the client's own FIN, no failure` : ''})`,

@@ -48,8 +48,9 @@ describe('classifyConnection', () => {
     ['refused', { zeekState: 'REJ', synAcked: false, rstBy: 'server' }, 'tcp', 'refused'],
     ['SYN never answered', { zeekState: 'S0', synAcked: false, finBy: null }, 'tcp', 'timeout'],
     ['client gave up on its SYN', { zeekState: 'RSTOS0', synAcked: false, rstBy: 'client' }, 'tcp', 'timeout'],
-    ['reset before any data', { zeekState: 'RSTR', rstBy: 'server', clientBytes: 0, serverBytes: 0 }, 'tcp', 'reset'],
-    ['closed before any data', { finBy: 'server', clientBytes: 0, serverBytes: 0 }, 'tcp', 'closed'],
+    // Accepted, then reset or closed before any data: the handshake worked, phase app (the tcp probe's rule).
+    ['reset before any data', { zeekState: 'RSTR', rstBy: 'server', clientBytes: 0, serverBytes: 0 }, 'app', 'reset'],
+    ['closed before any data', { finBy: 'server', clientBytes: 0, serverBytes: 0 }, 'app', 'closed'],
     ['reset mid-stream', { zeekState: 'RSTR', rstBy: 'server' }, 'app', 'reset'],
     ['clean', {}, 'ok', 'ok'],
     [
@@ -59,6 +60,13 @@ describe('classifyConnection', () => {
       'alert:handshake_failure',
     ],
     ['TLS reset', { rstBy: 'server', tls: { complete: false, alert: null, encryptedAlert: false, serverBytes: 0 } }, 'tls', 'reset'],
+    // The ClientHello was sent, then a RST before any byte came back: tls reset, never tcp.
+    [
+      'TLS reset before any server byte',
+      { rstBy: 'server', clientBytes: 517, serverBytes: 0, tls: { complete: false, alert: null, encryptedAlert: false, serverBytes: 0 } },
+      'tls',
+      'reset',
+    ],
     [
       'TLS abandoned by the client',
       { finBy: 'client', tls: { complete: false, alert: null, encryptedAlert: false, serverBytes: 0 } },
@@ -95,6 +103,11 @@ describe('classifyConnection', () => {
     ['TLS ok', { tls: { complete: true, alert: null, encryptedAlert: false, serverBytes: 900 } }, 'ok', 'ok'],
   ])('%s', (_name, facts, phase, outcome) => {
     expect(classifyConnection({ ...base, ...facts })).toEqual({ phase, outcome });
+  });
+
+  test('a plaintext answer to the ClientHello is not-tls, named by what answered', () => {
+    const tls = { complete: false, alert: null, encryptedAlert: false, serverBytes: 120, plaintext: 'HTTP ("HTTP/1.1 400 Bad Request")' };
+    expect(classifyConnection({ ...base, finBy: 'server', tls })).toEqual({ phase: 'tls', outcome: 'not-tls', cause: tls.plaintext });
   });
 });
 

@@ -45,15 +45,17 @@ describe('conndx pcap', () => {
     expect(j.meta.command).toBe(`conndx pcap ${all} --json`);
     expect(j.tcp).toMatchObject({ connections: 17, refused: 1, unanswered: 2 });
     expect(j.dns).toMatchObject({ queries: 5, answered: 4, tcp: 1 });
-    expect(j.verdict.phase).toBe('tcp');
-    expect(j.failures).toEqual({ dns: 2, tcp: 5, tls: 5, app: 2 });
+    // The reset and the close right after accept are app failures, as `conndx tcp` says.
+    expect(j.verdict.phase).toBe('tls');
+    expect(j.failures).toEqual({ dns: 2, tcp: 3, tls: 5, app: 4 });
   });
 
   test('the human summary names the phase and the figures', async () => {
     const r = await run(['pcap', all]);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/TCP\s+17 attempts, 14 established/);
-    expect(r.out).toMatch(/--- verdict ---\n\[tcp\] TCP handshake success 82% of 17 attempts/);
+    expect(r.out).toMatch(/accepted, then before any data: reset 1, closed by the server 1 \(phase app, as conndx tcp says\)/);
+    expect(r.out).toMatch(/--- verdict ---\n\[tls\] TLS handshake failure 83% of 6/);
     expect(r.out).not.toMatch(/\x1b\[/);
   });
 

@@ -137,6 +137,8 @@ const summary: KindSummary = {
     ['tcpConnectMs', 'tcp connect'],
     ['starttlsMs', 'starttls'],
     ['resumeHandshakeMs', 'tls resumed'],
+    ['tlsServerMs', 'tls server part'],
+    ['tlsClientMs', 'tls client part'],
   ],
   extra: tlsSummaryLines,
   warnings: tlsWarnings,
