@@ -43,6 +43,7 @@ const TIMING = [
   'test/checks/dns-transport-check.test.ts',
   'test/checks/serve.test.ts',
   'test/checks/netns.test.ts',
+  'test/checks/low-ulimit.test.ts',
   'test/diagnose/diagnose-cli.test.ts',
   'test/diagnose/diagnose-h2.test.ts',
   'test/diagnose/diagnose-capture.test.ts',

@@ -6,6 +6,8 @@ import { conndxVersion } from '../core/meta.js';
 import { escapeControl } from '../shell.js';
 import { guardStdout, isWriteError, stdoutWriteErrorLine } from '../output.js';
 import { COMMANDS } from './commands/index.js';
+import { localFault, readOpenFilesLimit } from '../probes/local-errors.js';
+import { setMaxListeners } from 'node:events';
 import type { CliContext } from './context.js';
 
 export interface MainArgs {
@@ -65,6 +67,18 @@ Start with:  conndx demo        (misbehaving endpoints on loopback, and what eac
   return program;
 }
 
+/** `check`'s status line when the run itself could not happen (Nagios reads stdout's first line). */
+function writeCheckUnknown(args: MainArgs, text: string): void {
+  const summary = `CONNDX UNKNOWN - ${escapeControl(text)}`;
+  try {
+    if (args.argv.includes('--json')) {
+      args.stdout.write(JSON.stringify({ status: 'UNKNOWN', exitCode: 3, summary, checks: [] }, null, 2) + '\n');
+    } else args.stdout.write(`${summary}\n`);
+  } catch {
+    /* stdout gone: the exit code still says UNKNOWN */
+  }
+}
+
 /** Colourless stand-in for chalk where no command runs (top-level help, version): chalk costs ~30 ms to load. */
 const plain: ChalkInstance = new Proxy(function () {} as unknown as ChalkInstance, {
   get: (_t, prop) => (prop === 'level' ? 0 : plain),
@@ -74,6 +88,8 @@ const plain: ChalkInstance = new Proxy(function () {} as unknown as ChalkInstanc
 /** The CLI: argv in, exit code out. Nothing below this touches argv, env, signals or exit. */
 export async function main(args: MainArgs): Promise<number> {
   const stopper = new AbortController();
+  // Every check, attempt and phase listens for the one stop: dozens at once are expected, not a leak.
+  setMaxListeners(0, stopper.signal);
   if (args.signal) args.signal.addEventListener('abort', () => stopper.abort(), { once: true });
   const ctx: CliContext = {
     argv: args.argv,
@@ -116,6 +132,8 @@ export async function main(args: MainArgs): Promise<number> {
     process.on('SIGHUP', onSighup);
   }
   try {
+    // Read while a file can still be opened: a run that ends in EMFILE names the limit.
+    readOpenFilesLimit();
     const wanted = args.argv[0] === 'help' ? args.argv[1] : args.argv[0];
     if (COMMANDS.some((e) => e.name === wanted)) {
       const { makeChalk } = await import('../report/format.js');
@@ -152,7 +170,12 @@ export async function main(args: MainArgs): Promise<number> {
       return 3;
     }
     const err = e instanceof Error ? e : new Error(String(e));
-    args.stderr.write(`conndx: internal error: ${err.message}\n`);
+    // Out of file descriptors (even while loading conndx's own modules) is this machine's fault: said
+    // without the path Node names; `check` still prints its one status line (UNKNOWN) for Nagios.
+    const fault = localFault(e);
+    const line = fault ? `this machine ran out of resources: ${fault}` : `internal error: ${err.message}`;
+    if (args.argv[0] === 'check') writeCheckUnknown(args, `could not run: ${line}`);
+    args.stderr.write(`conndx: ${escapeControl(line)}\n`);
     if (args.env.CONNDX_DEBUG) args.stderr.write(`${err.stack}\n`);
     return 3;
   } finally {
