@@ -6,6 +6,7 @@ import { conndxVersion } from '../core/meta.js';
 import { escapeControl } from '../shell.js';
 import { guardStdout, isWriteError, stdoutWriteErrorLine } from '../output.js';
 import { COMMANDS } from './commands/index.js';
+import { fitHelp, HELP_WIDTH } from './help-width.js';
 import { localFault, readOpenFilesLimit } from '../probes/local-errors.js';
 import { setMaxListeners } from 'node:events';
 import type { CliContext } from './context.js';
@@ -35,8 +36,10 @@ export async function buildProgram(ctx: CliContext, argv: readonly string[]): Pr
     .version(conndxVersion(), '-V, --version')
     .exitOverride()
     .showSuggestionAfterError(true)
+    // Subcommands inherit both: help wraps at 100 columns whatever the terminal says.
+    .configureHelp({ helpWidth: HELP_WIDTH })
     .configureOutput({
-      writeOut: (s) => ctx.stdout.write(s),
+      writeOut: (s) => ctx.stdout.write(fitHelp(s)),
       writeErr: (s) => ctx.stderr.write(s),
       outputError: () => {
         /* main() prints the one line */
@@ -59,7 +62,7 @@ Start with:  conndx demo        (misbehaving endpoints on loopback, and what eac
       if (entry.usage) cmd.usage(`[options] ${entry.usage}`);
     }
     cmd.exitOverride().configureOutput({
-      writeOut: (s) => ctx.stdout.write(s),
+      writeOut: (s) => ctx.stdout.write(fitHelp(s)),
       writeErr: (s) => ctx.stderr.write(s),
       outputError: () => {},
     });

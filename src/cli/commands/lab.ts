@@ -25,8 +25,8 @@ export function registerLab(program: Command, ctx: CliContext): Command {
       'after',
       `
 Examples:
-  conndx lab                         # every endpoint
-  conndx lab dns-slow-tail dns-drop  # just these
+  conndx lab                              # every endpoint
+  conndx lab dns-slow-tail dns-drop       # just these
   conndx lab --list
   conndx lab tcp-fin-accept --try         # the command to run, and what it should report
   conndx lab tls-ok --ca-out lab-ca.pem   # then: conndx tls ADDR --sni lab.conndx.test --ca lab-ca.pem

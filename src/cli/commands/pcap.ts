@@ -44,10 +44,10 @@ Examples:
   conndx pcap outage.pcapng
   conndx pcap x.pcap --json > facts.json
   conndx pcap x.pcap --flows --filter 'port 443'
-  conndx pcap x.pcap --filter 'host 10.0.0.2 and after 2024-05-01T10:00:00Z and before 2024-05-01T10:05:00Z'
+  conndx pcap x.pcap --filter 'after 2024-05-01T10:00Z and before 2024-05-01T10:05Z'
   conndx pcap x.pcap --dns-port 8053
   conndx pcap x.pcap --attempts
-  tcpdump -i lo -U -w - tcp | conndx pcap - --follow     (Ctrl-C: the summary of what was read)
+  tcpdump -i lo -U -w - tcp | conndx pcap - --follow   # Ctrl-C: the summary of what was read
 
 Exit codes: 0 the capture was analysed (also when cut short: a warning says so),
             3 not a capture (no valid pcap/pcapng header), or bad options.`,
