@@ -50,6 +50,7 @@ const TIMING = [
   'test/capture/loopback-capture.test.ts',
   'test/capture/self-agreement.test.ts',
   'test/cli/pacing.test.ts',
+  'test/cli/width.test.ts',
   'test/diagnose/phase-agreement.test.ts',
   'test/capture/pcap-stdin.test.ts',
   'test/capture/netns-attempts.test.ts',

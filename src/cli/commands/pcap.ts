@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { fitText } from '../../report/fit.js';
 import { stat } from 'node:fs/promises';
 import type { PacketFilter, PcapResult } from '../../capture/index.js';
 import { ConndxError } from '../../errors.js';
@@ -111,12 +112,12 @@ async function printPcap(ctx: CliContext, result: PcapResult, o: PcapOpts, start
   if (o.json) {
     await write(ctx.stdout, JSON.stringify({ ...result, meta: makeMeta(ctx.argv, startedAt) }, null, 2) + '\n');
   } else {
-    if (o.flows) await write(ctx.stdout, renderPcapFlows(ctx.c, result) + '\n');
+    if (o.flows) await write(ctx.stdout, fitText(renderPcapFlows(ctx.c, result)) + '\n');
     if (o.attempts) {
       const { renderPcapAttempts } = await import('../../report/pcap-attempts.js');
-      await write(ctx.stdout, renderPcapAttempts(ctx.c, result) + '\n');
+      await write(ctx.stdout, fitText(renderPcapAttempts(ctx.c, result)) + '\n');
     }
-    await write(ctx.stdout, renderPcapSummary(ctx.c, result));
+    await write(ctx.stdout, fitText(renderPcapSummary(ctx.c, result)));
   }
   ctx.exitCode = 0;
 }
