@@ -46,6 +46,7 @@ const TIMING = [
   'test/checks/low-ulimit.test.ts',
   'test/diagnose/diagnose-cli.test.ts',
   'test/diagnose/diagnose-h2.test.ts',
+  'test/diagnose/next-checks.test.ts',
   'test/diagnose/diagnose-capture.test.ts',
   'test/capture/loopback-capture.test.ts',
   'test/capture/self-agreement.test.ts',

@@ -51,6 +51,10 @@ export interface DiagnoseOptions {
   httpPath?: string | null;
   /** Flags a suggested `conndx tls` needs to reproduce this run (the trust and client certificate it used). */
   reproduceTls?: string[];
+  /** The files the run read instead of the system's, and the flags that make a suggested `conndx diagnose` see the same. */
+  resolvConfFile?: string;
+  hostsFile?: string;
+  reproduceDiagnose?: string[];
   /** HTTP statuses that count as healthy (default: below 400; a 4xx is then DEGRADED, a 5xx FAILING). */
   expectStatus?: [number, number][];
   /** The HTTP phase's protocol (default `auto`: ALPN h2,http/1.1, HTTP/2 when the server picks h2). */
@@ -107,6 +111,9 @@ export function planOf(o: DiagnoseOptions): DiagnosePlan {
     servers,
     ...(o.expectStatus ? { expectStatus: o.expectStatus } : {}),
     ...(o.reproduceTls?.length ? { reproduceTls: o.reproduceTls } : {}),
+    ...(o.resolvConfFile ? { resolvConfFile: o.resolvConfFile } : {}),
+    ...(o.hostsFile ? { hostsFile: o.hostsFile } : {}),
+    ...(o.reproduceDiagnose?.length ? { reproduceDiagnose: o.reproduceDiagnose } : {}),
   };
 }
 
