@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { fitLine, fitText } from '../../src/report/fit.js';
 import { runCli } from '../helpers/cli.js';
-import { labProcess } from '../helpers/lab.js';
+import { BIN, labProcess } from '../helpers/lab.js';
+import { spawn } from 'node:child_process';
+import { LAB } from '../../src/lab/registry.js';
 
 // Every output fits 100 columns (prose wraps; a command to copy is never
 // broken), and -q over many targets is the header, the per-target table and
@@ -168,6 +170,31 @@ describe('every output fits 100 columns', () => {
     expect(rest.filter(Boolean).length).toBe(9);
     expect(tooWide(r.stderr)).toEqual([]);
   }, 60_000);
+});
+
+describe('conndx lab fits 100 columns', () => {
+  for (const extra of [[], ['--try']]) {
+    test(
+      `conndx lab ${extra.join(' ')}`.trim(),
+      async () => {
+        const child = spawn(process.execPath, [BIN, 'lab', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        child.stdout.on('data', (d) => (out += d));
+        child.stderr.on('data', (d) => (out += d));
+        const deadline = Date.now() + 30_000;
+        // The last line: the CA file (text view) or the last endpoint's command (--try).
+        while (!(extra.length ? out.includes('# proxy-deny') : /^try: conndx tls /m.test(out))) {
+          if (Date.now() > deadline || child.exitCode !== null) throw new Error(`lab did not start: ${out}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        child.kill('SIGINT');
+        await new Promise((r) => child.once('close', r));
+        expect(tooWide(out)).toEqual([]);
+        for (const name of Object.keys(LAB)) expect(out).toMatch(new RegExp(`^(conndx .*# )?${name}[ :]`, 'm'));
+      },
+      40_000,
+    );
+  }
 });
 
 describe('fitLine', () => {

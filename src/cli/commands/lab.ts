@@ -7,6 +7,7 @@ import { startLab, stopLab, LAB } from '../../lab/index.js';
 import { expectFlags, tryArgs } from '../../lab/try.js';
 import { formatHostPort } from '../../parse.js';
 import { table } from '../../report/format.js';
+import { fitLine } from '../../report/fit.js';
 import type { CliContext } from '../context.js';
 
 export function registerLab(program: Command, ctx: CliContext): Command {
@@ -74,15 +75,12 @@ Everything binds 127.0.0.1 only. Each line names the outcome a probe should repo
         ctx.stdout.write(ctx.c.bold('conndx lab: misbehaving endpoints on loopback (Ctrl-C to stop)') + '\n');
         // The expect column names the flags an endpoint needs beyond the defaults.
         const expectOf = (e: { name: string; expect: string }) => (expectFlags(e.name) ? `${e.expect} (${expectFlags(e.name)})` : e.expect);
-        ctx.stdout.write(
-          table(
-            [
-              ['endpoint', 'kind', 'address', 'expect', 'what it does'],
-              ...eps.map((e) => [e.name, e.kind, formatHostPort(e.host, e.port), expectOf(e), e.description]),
-            ],
-            { header: true },
-          ) + '\n',
-        );
+        // 100 columns: name, address and expect on one line, what the endpoint does wrapped under it.
+        const rows = table([['endpoint', 'address', 'expect'], ...eps.map((e) => [e.name, formatHostPort(e.host, e.port), expectOf(e)])], {
+          header: true,
+        }).split('\n');
+        const lines = [rows[0]!, ...eps.flatMap((e, i) => [rows[i + 1]!, ...fitLine(`    ${e.kind}: ${e.description}`, 100, 2)])];
+        ctx.stdout.write(lines.join('\n') + '\n');
         const dns = eps.find((e) => e.kind === 'dns' && e.expect === 'ok');
         if (dns) ctx.stdout.write(`\ntry: conndx dns lab.test --server ${formatHostPort(dns.host, dns.port)}\n`);
         ctx.stdout.write(`${dns ? '' : '\n'}conndx lab --try prints the command that shows each expect\n`);
