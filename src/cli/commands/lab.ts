@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { ConndxError } from '../../errors.js';
 import { startLab, stopLab, LAB } from '../../lab/index.js';
 import { expectFlags, tryArgs } from '../../lab/try.js';
+import { mirrorOnIpv6 } from '../../lab/ipv6.js';
 import { formatHostPort } from '../../parse.js';
 import { table } from '../../report/format.js';
 import { fitLine } from '../../report/fit.js';
@@ -40,6 +41,9 @@ Everything binds 127.0.0.1 only. Each line names the outcome a probe should repo
         return;
       }
       const eps = await startLab(names);
+      // By hand (not --json, which tests and scripts read as one endpoint per name): the TLS and HTTP
+      // endpoints on ::1 too, so a name the lab's resolver answers with A and AAAA is healthy on both.
+      if (!o.json && !o.list) eps.push(...(await mirrorOnIpv6(eps)));
       // The TLS endpoints share one CA made at start: write it where --ca can read it.
       const ca = eps.map((e) => e.info?.ca).find((v): v is string => typeof v === 'string');
       let caFile: string | undefined;
