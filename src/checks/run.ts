@@ -4,6 +4,10 @@ import type { LookupFn } from '../probes/resolve.js';
 import type { CheckSpec } from './config.js';
 import { buildCheckPlan, type BuiltPlan, type Unresolved } from './plans.js';
 import { judgeCheck, type Verdict } from './verdict.js';
+import { localFault } from '../probes/local-errors.js';
+
+/** Why a check could not run, in one line: a fault of this machine is named without the path Node adds. */
+const couldNotRun = (e: unknown) => `the check could not run: ${localFault(e) ?? (e instanceof Error ? e.message : String(e))}`;
 
 /** One run of one check: what was probed, the contract's result, and the verdict. */
 export interface CheckRun {
@@ -54,7 +58,7 @@ export async function prepareCheck(spec: CheckSpec, o: RunOptions = {}): Promise
     if (built.ok) p.built = built;
     else p.unresolved = built.unresolved;
   } catch (e) {
-    p.error = `the check could not run: ${e instanceof Error ? e.message : String(e)}`;
+    p.error = couldNotRun(e);
   }
   p.prepareMs = performance.now() - t0;
   return p;
@@ -78,7 +82,7 @@ export async function executeCheck(p: PreparedCheck, o: RunOptions = {}): Promis
         argv: o.argv,
       }));
     } catch (e) {
-      error = `the check could not run: ${e instanceof Error ? e.message : String(e)}`;
+      error = couldNotRun(e);
     } finally {
       p.built.close();
     }

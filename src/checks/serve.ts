@@ -10,6 +10,7 @@ import type { CheckSpec, ChecksConfig } from './config.js';
 import { exposition, newCheckState, recordRun, registerCheckMetrics, type CheckState } from './metrics.js';
 import { withTarget } from './plans.js';
 import { createLimiter, runCheck, type CheckRun } from './run.js';
+import { localFault } from '../probes/local-errors.js';
 
 export interface ServeOptions {
   host: string;
@@ -311,7 +312,14 @@ export async function startCheckServer(initial: ChecksConfig, o: ServeOptions): 
           return send(res, 404, 'not found: /metrics, /probe, /-/healthy\n');
       }
     })().catch((e: unknown) => {
-      if (!res.headersSent) send(res, 500, `internal error: ${e instanceof Error ? e.message : String(e)}\n`);
+      // One line: a fault of this machine (EMFILE…) is named as such, without the path Node adds.
+      const fault = localFault(e);
+      if (!res.headersSent)
+        send(
+          res,
+          500,
+          fault ? `this machine ran out of resources: ${fault}\n` : `internal error: ${e instanceof Error ? e.message : String(e)}\n`,
+        );
       else res.destroy();
     });
     track(p);

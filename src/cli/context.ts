@@ -1,5 +1,6 @@
 import type { ChalkInstance } from 'chalk';
 import type { Readable, Writable } from 'node:stream';
+import { fitLine } from '../report/fit.js';
 
 /** What a command may touch: its streams, env and a stop signal. Only main.ts builds one. */
 export interface CliContext {
@@ -32,6 +33,8 @@ export function write(stream: Writable, text: string): Promise<void> | void {
   if (!stream.write(text)) return new Promise((resolve) => stream.once('drain', () => resolve()));
 }
 
+/** A warning on stderr, wrapped at 100 columns as all prose is. */
 export function warn(ctx: CliContext, message: string): void {
-  ctx.stderr.write(`${ctx.ce.yellow('warning:')} ${message}\n`);
+  const [first, ...rest] = message.split('\n').flatMap((l, i) => (i === 0 ? fitLine(`warning: ${l}`) : fitLine(l)));
+  ctx.stderr.write(`${ctx.ce.yellow('warning:')}${first!.slice('warning:'.length)}\n${rest.map((l) => `${l}\n`).join('')}`);
 }

@@ -6,6 +6,9 @@ import { conndxVersion } from '../core/meta.js';
 import { escapeControl } from '../shell.js';
 import { guardStdout, isWriteError, stdoutWriteErrorLine } from '../output.js';
 import { COMMANDS } from './commands/index.js';
+import { fitHelp, HELP_WIDTH } from './help-width.js';
+import { localFault, readOpenFilesLimit } from '../probes/local-errors.js';
+import { setMaxListeners } from 'node:events';
 import type { CliContext } from './context.js';
 
 export interface MainArgs {
@@ -35,8 +38,10 @@ export async function buildProgram(ctx: CliContext, argv: readonly string[]): Pr
     .version(conndxVersion(), '-V, --version')
     .exitOverride()
     .showSuggestionAfterError(true)
+    // Subcommands inherit both: help wraps at 100 columns whatever the terminal says.
+    .configureHelp({ helpWidth: HELP_WIDTH })
     .configureOutput({
-      writeOut: (s) => ctx.stdout.write(s),
+      writeOut: (s) => ctx.stdout.write(fitHelp(s)),
       writeErr: (s) => ctx.stderr.write(s),
       outputError: () => {
         /* main() prints the one line */
@@ -59,12 +64,24 @@ Start with:  conndx demo        (misbehaving endpoints on loopback, and what eac
       if (entry.usage) cmd.usage(`[options] ${entry.usage}`);
     }
     cmd.exitOverride().configureOutput({
-      writeOut: (s) => ctx.stdout.write(s),
+      writeOut: (s) => ctx.stdout.write(fitHelp(s)),
       writeErr: (s) => ctx.stderr.write(s),
       outputError: () => {},
     });
   }
   return program;
+}
+
+/** `check`'s status line when the run itself could not happen (Nagios reads stdout's first line). */
+function writeCheckUnknown(args: MainArgs, text: string): void {
+  const summary = `CONNDX UNKNOWN - ${escapeControl(text)}`;
+  try {
+    if (args.argv.includes('--json')) {
+      args.stdout.write(JSON.stringify({ status: 'UNKNOWN', exitCode: 3, summary, checks: [] }, null, 2) + '\n');
+    } else args.stdout.write(`${summary}\n`);
+  } catch {
+    /* stdout gone: the exit code still says UNKNOWN */
+  }
 }
 
 /** Colourless stand-in for chalk where no command runs (top-level help, version): chalk costs ~30 ms to load. */
@@ -76,6 +93,8 @@ const plain: ChalkInstance = new Proxy(function () {} as unknown as ChalkInstanc
 /** The CLI: argv in, exit code out. Nothing below this touches argv, env, signals or exit. */
 export async function main(args: MainArgs): Promise<number> {
   const stopper = new AbortController();
+  // Every check, attempt and phase listens for the one stop: dozens at once are expected, not a leak.
+  setMaxListeners(0, stopper.signal);
   if (args.signal) args.signal.addEventListener('abort', () => stopper.abort(), { once: true });
   const ctx: CliContext = {
     argv: args.argv,
@@ -120,6 +139,8 @@ export async function main(args: MainArgs): Promise<number> {
     process.on('SIGHUP', onSighup);
   }
   try {
+    // Read while a file can still be opened: a run that ends in EMFILE names the limit.
+    readOpenFilesLimit();
     const wanted = args.argv[0] === 'help' ? args.argv[1] : args.argv[0];
     if (COMMANDS.some((e) => e.name === wanted)) {
       const { makeChalk } = await import('../report/format.js');
@@ -156,7 +177,12 @@ export async function main(args: MainArgs): Promise<number> {
       return 3;
     }
     const err = e instanceof Error ? e : new Error(String(e));
-    args.stderr.write(`conndx: internal error: ${err.message}\n`);
+    // Out of file descriptors (even while loading conndx's own modules) is this machine's fault: said
+    // without the path Node names; `check` still prints its one status line (UNKNOWN) for Nagios.
+    const fault = localFault(e);
+    const line = fault ? `this machine ran out of resources: ${fault}` : `internal error: ${err.message}`;
+    if (args.argv[0] === 'check') writeCheckUnknown(args, `could not run: ${line}`);
+    args.stderr.write(`conndx: ${escapeControl(line)}\n`);
     if (args.env.CONNDX_DEBUG) args.stderr.write(`${err.stack}\n`);
     return 3;
   } finally {

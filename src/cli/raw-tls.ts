@@ -1,4 +1,5 @@
 import { makeMeta } from '../core/meta.js';
+import { fitText } from '../report/fit.js';
 import { groupName, parseGroup, tlsVersionName } from '../core/tls.js';
 import type { TargetRef } from '../core/types.js';
 import { ConndxError } from '../errors.js';
@@ -195,7 +196,9 @@ export async function runRawTls(
   if (!json)
     await write(
       ctx.stdout,
-      `CONNDX TLS RAW ${label} (${ro.raw ? `count ${ro.count}, ` : ''}timeout ${fmtSeconds(ro.timeoutMs)})\n${offerLine(ro.offer)}\n`,
+      fitText(
+        `CONNDX TLS RAW ${label} (${ro.raw ? `count ${ro.count}, ` : ''}timeout ${fmtSeconds(ro.timeoutMs)})\n${offerLine(ro.offer)}\n`,
+      ),
     );
   for (const { key, target: t } of targets) {
     if (ctx.stop.aborted) break;
@@ -231,7 +234,7 @@ export async function runRawTls(
       else bad++;
     }
     reports.push(rep);
-    if (!json) await write(ctx.stdout, render(ctx, rep, ro));
+    if (!json) await write(ctx.stdout, fitText(render(ctx, rep, ro)));
   }
   if (json) {
     const outcomes: Record<string, number> = {};

@@ -5,6 +5,7 @@ import type { RunStats } from '../engine/run.js';
 import type { Aggregate, ProbeResult } from '../engine/summary.js';
 import { fmtMs } from '../report/format.js';
 import { renderAttemptLine, renderProbeSummary, type SummaryParts } from '../report/probe-terminal.js';
+import { fitText } from '../report/fit.js';
 import type { AttemptRecord } from '../core/types.js';
 import type { KindSummary, ResolvedTarget } from '../probes/kinds/kind.js';
 import { warn, write, type CliContext } from './context.js';
@@ -87,7 +88,7 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
   let agg: Aggregate | undefined;
   const leftOut = p.leftOut ?? [];
   const header = [p.header, ...unresolvedHeader(leftOut)].join('\n');
-  if (human) await write(ctx.stdout, ctx.c.bold(header) + '\n');
+  if (human) await write(ctx.stdout, ctx.c.bold(fitText(header)) + '\n');
 
   // A live line on stderr for long runs on a terminal.
   let progress: NodeJS.Timeout | undefined;
@@ -182,7 +183,7 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
         const { intendedAt: _i, actualAt: _a, facts: _f, counters: _c, tallies: _t, ...line } = r;
         return write(ctx.stdout, JSON.stringify(line) + '\n');
       }
-      if (lines) return write(ctx.stdout, renderAttemptLine(ctx.c, r, p.attemptDetail?.(r)) + '\n');
+      if (lines) return write(ctx.stdout, fitText(renderAttemptLine(ctx.c, r, p.attemptDetail?.(r))) + '\n');
     },
   });
   if (progress) {
@@ -210,16 +211,18 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
   if (leftOut.length) result.dns = dnsField(leftOut);
   if (o.json) await write(ctx.stdout, JSON.stringify(result, null, 2) + '\n');
   else if (human) {
-    await write(ctx.stdout, (lines ? '\n' : '') + renderProbeSummary(ctx.c, result, p.summary));
+    await write(ctx.stdout, (lines ? '\n' : '') + fitText(renderProbeSummary(ctx.c, result, p.summary, { quiet: o.quiet })));
     const ad = result.adaptive as { steadyConcurrency: number; path: { limit: number }[] } | undefined;
     if (ad)
       await write(
         ctx.stdout,
-        `adaptive concurrency: settled at ${ad.steadyConcurrency} (path: ${ad.path
-          .map((s) => s.limit)
-          .filter((v, i, a) => i === 0 || v !== a[i - 1])
-          .slice(-20)
-          .join(' → ')})\n`,
+        fitText(
+          `adaptive concurrency: settled at ${ad.steadyConcurrency} (path: ${ad.path
+            .map((s) => s.limit)
+            .filter((v, i, a) => i === 0 || v !== a[i - 1])
+            .slice(-20)
+            .join(' → ')})\n`,
+        ),
       );
   }
   // A target left out failed as surely as one that was probed and failed.

@@ -60,6 +60,10 @@ export interface DiagnoseOptions {
   httpPath?: string | null;
   /** Flags a suggested `conndx tls` needs to reproduce this run (the trust and client certificate it used). */
   reproduceTls?: string[];
+  /** The files the run read instead of the system's, and the flags that make a suggested `conndx diagnose` see the same. */
+  resolvConfFile?: string;
+  hostsFile?: string;
+  reproduceDiagnose?: string[];
   /** HTTP statuses that count as healthy (default: below 400; a 4xx is then DEGRADED, a 5xx FAILING). */
   expectStatus?: [number, number][];
   /** `--proxy`: every connection through this HTTP CONNECT proxy; the proxy resolves the target's name. */
@@ -122,6 +126,9 @@ export function planOf(o: DiagnoseOptions): DiagnosePlan {
     ...(o.reproduceTls?.length ? { reproduceTls: o.reproduceTls } : {}),
     ...(o.proxy ? { proxy: o.proxy.url } : {}),
     ...(t.resolver ? { resolver: resolverPlan(t.resolver, o.resolverQuery ?? RESOLVER_DEFAULT_QUERY) } : {}),
+    ...(o.resolvConfFile ? { resolvConfFile: o.resolvConfFile } : {}),
+    ...(o.hostsFile ? { hostsFile: o.hostsFile } : {}),
+    ...(o.reproduceDiagnose?.length ? { reproduceDiagnose: o.reproduceDiagnose } : {}),
   };
 }
 

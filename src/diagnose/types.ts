@@ -38,6 +38,11 @@ export interface DiagnosePlan {
   timeoutMs: number;
   family: 0 | 4 | 6;
   servers: string[];
+  /** The --resolv-conf and --hosts files the run read (else the system's), for the advice that names them. */
+  resolvConfFile?: string;
+  hostsFile?: string;
+  /** Flags a suggested `conndx diagnose` needs to see what this run saw (--resolv-conf, --hosts, --server, --sni, the TLS trust). */
+  reproduceDiagnose?: string[];
   /** Flags a suggested `conndx tls` needs to see what this run saw (--ca, --cert/--key, --insecure). */
   reproduceTls?: string[];
   /** `--expect-status`: the HTTP statuses that count as healthy. */

@@ -132,7 +132,7 @@ function judgeDns(j: Judged, th: Thresholds): Finding[] {
       evidence: ev,
       next: [
         `conndx dns ${shq(d.queried)} ${cmdServers} --type A`.replace(/ +/g, ' '),
-        'check the name for typos and the search domains in /etc/resolv.conf',
+        `check the name for typos and the search domains in ${j.plan.resolvConfFile ?? '/etc/resolv.conf'}`,
       ],
     });
     return out;
@@ -148,7 +148,10 @@ function judgeDns(j: Judged, th: Thresholds): Finding[] {
         `system resolver (${sys.source}): ${sys.outcome}${sys.cause ? ` (${sys.cause})` : ''}`,
         ...direct.map(([k, r]) => `${k}: ${outcomeList(r)}`),
       ],
-      next: ['compare /etc/nsswitch.conf, /etc/hosts and the search domains with what the resolvers hold', `getent ahosts ${shq(name)}`],
+      next: [
+        `compare ${emulated(j) ? '' : '/etc/nsswitch.conf, '}${hostsOf(j)} and the search domains of ${resolvConfOf(j)} with what the resolvers hold`,
+        ...systemLookupCheck(j, name),
+      ],
     });
   }
   // Resolvers that fail some or all queries.
@@ -215,7 +218,7 @@ function judgeDns(j: Judged, th: Thresholds): Finding[] {
         `system (${sys.via ?? sys.source}): ${sys.addresses.join(', ') || '-'}`,
         `DNS (${direct.map(([k]) => k).join(', ')}): ${[...dnsAddrs].join(', ') || '-'}`,
       ],
-      next: [`getent ahosts ${shq(name)}`, 'grep the name in /etc/hosts'],
+      next: [...systemLookupCheck(j, name), `grep -w ${shq(name)} ${shq(hostsOf(j))}`],
     });
   }
   if (d.queried !== name.replace(/\.$/, '')) {
@@ -232,6 +235,16 @@ function judgeDns(j: Judged, th: Thresholds): Finding[] {
     });
   }
   return out;
+}
+
+/** The run read its own files (--resolv-conf, --hosts) instead of asking getaddrinfo. */
+const emulated = (j: Judged) => Boolean(j.plan.resolvConfFile || j.plan.hostsFile);
+const hostsOf = (j: Judged) => j.plan.hostsFile ?? '/etc/hosts';
+const resolvConfOf = (j: Judged) => j.plan.resolvConfFile ?? '/etc/resolv.conf';
+
+/** How applications resolve the name: getent asks the system, so it reproduces only a run that did too. */
+function systemLookupCheck(j: Judged, name: string): string[] {
+  return emulated(j) ? [] : [`getent ahosts ${shq(name)}`];
 }
 
 /** TCP, TLS and HTTP read alike: who fails, how, and whether the ones that work are slow. */
@@ -408,6 +421,22 @@ function httpDetail(_k: string, r: ProbeResult): string[] {
     : [];
 }
 
+/** The flags that make a suggested `conndx diagnose ADDR` resolve, name and trust as this run did (its SNI kept for an address). */
+function diagnoseFlags(j: Judged): string {
+  const flags = [...(j.plan.reproduceDiagnose ?? [])];
+  if (j.plan.sni && !flags.includes('--sni')) flags.push('--sni', j.plan.sni);
+  // An address on a port that is not a TLS port by default: TLS as this run did.
+  if (j.plan.tls && !j.plan.starttls) flags.push('--tls');
+  if (!j.plan.tls) {
+    // A plain TCP target: the TLS flags mean nothing to it.
+    for (const f of ['--sni', '--ca', '--insecure']) {
+      const i = flags.indexOf(f);
+      if (i >= 0) flags.splice(i, f === '--insecure' ? 1 : 2);
+    }
+  }
+  return flags.map((f) => ` ${shq(f)}`).join('');
+}
+
 /** ` -CAfile FILE` for openssl when the run trusted a --ca file. */
 function caFileOf(flags: string[] | undefined): string {
   const i = flags?.indexOf('--ca') ?? -1;
@@ -428,7 +457,7 @@ export function judge(j: Judged, thresholds: Partial<Thresholds> = {}, extra: Fi
       j.tcp,
       j,
       th.connectMs,
-      (k) => [`conndx tcp ${shq(k)} --count 20 --timeout 5s`, `sudo conndx diagnose ${shq(k)} --capture`],
+      (k) => [`conndx tcp ${shq(k)} --count 20 --timeout 5s`, `sudo conndx diagnose ${shq(k)} --capture${diagnoseFlags(j)}`],
       tcpDetail,
     ),
     ...judgeConn(

@@ -110,6 +110,11 @@ function by(res: ProbeResult | null): Record<string, ProbeResult> {
   return (res.byTarget as Record<string, ProbeResult> | undefined) ?? { [res.target]: res };
 }
 
+/** Whether a next check is a command to run (else it is advice in words). */
+export function isCommand(next: string): boolean {
+  return /^(sudo |conndx |openssl |curl |getent |grep |dig |ss |ip )/.test(next);
+}
+
 /** The verdict block: status, phase and outcome, the one-sentence summary, evidence and next checks. */
 export function renderVerdict(c: ChalkInstance, r: DiagnoseResult, o: { maxEvidence?: number; width?: number } = {}): string {
   const width = o.width ?? WIDTH;
@@ -129,8 +134,9 @@ export function renderVerdict(c: ChalkInstance, r: DiagnoseResult, o: { maxEvide
   }
   if (v.next.length && o.maxEvidence === undefined) {
     out.push('next checks:');
-    // Not wrapped: each line pastes into a shell as one command, its arguments quoted.
-    for (const n of v.next) out.push(`  $ ${escapeControl(n)}`);
+    // A command is not wrapped: it pastes into a shell as one line, its arguments quoted. Only
+    // commands get the `$` prompt; advice in words is a wrapped bullet.
+    for (const n of v.next) out.push(isCommand(n) ? `  $ ${escapeControl(n)}` : wrap(escapeControl(n), width, '  - ', '    '));
   }
   return out.join('\n');
 }

@@ -53,9 +53,11 @@ export interface SummaryParts {
 }
 
 /** The `---` summary block, per target when there are several. */
-export function renderProbeSummary(c: ChalkInstance, res: ProbeResult, parts: SummaryParts): string {
+export function renderProbeSummary(c: ChalkInstance, res: ProbeResult, parts: SummaryParts, o: { quiet?: boolean } = {}): string {
   const out: string[] = [];
   const groups = (res.byTarget ?? res.byServer) as Record<string, ProbeResult> | undefined;
+  // -q over several targets: the header, the per-target table and the totals, nothing per target.
+  const totalsOnly = Boolean(o.quiet) && groups !== undefined && Object.keys(groups).length > 1;
   const one = (r: ProbeResult, title: string) => {
     out.push(c.bold(`--- ${title} ---`));
     const ok = r.succeeded === r.attempts;
@@ -70,6 +72,7 @@ export function renderProbeSummary(c: ChalkInstance, res: ProbeResult, parts: Su
     rows.push(latencyRow(parts.phaseLabel, r.latencyMs));
     if (r.serviceMs) rows.push(latencyRow(`${parts.phaseLabel} (service)`, r.serviceMs));
     out.push(table(rows, { header: true, indent: '  ' }));
+    if (totalsOnly) return;
     for (const line of parts.extra?.(r) ?? []) out.push(line);
     if (r.errors) {
       for (const [cause, n] of Object.entries(r.errors)) out.push(c.yellow(`error: ${cause} (${n})`));
@@ -92,13 +95,13 @@ export function renderProbeSummary(c: ChalkInstance, res: ProbeResult, parts: Su
       ]);
     }
     out.push(table(rows, { header: true, indent: '  ' }));
-    for (const [k, r] of Object.entries(groups)) one(r, `${k} ${res.probe} statistics`);
+    if (!totalsOnly) for (const [k, r] of Object.entries(groups)) one(r, `${k} ${res.probe} statistics`);
     out.push('');
     one(res, `all targets`);
   } else {
     one(res, `${res.target} ${res.probe} statistics`);
   }
-  const hist = renderHistogram(res);
+  const hist = totalsOnly ? '' : renderHistogram(res);
   if (hist) out.push(`latency histogram (${parts.phaseLabel}):`, hist);
   return out.join('\n') + '\n';
 }

@@ -64,7 +64,7 @@ describe('conndx check against lab endpoints', () => {
     expect(lines[3]).toMatch(/^resolver OK: dns lab\.test: success 3\/3; .*rcode NOERROR 3$/);
     // Only the busy-machine warning may appear (timers late on a loaded machine).
     expect(r.stderr).toMatch(
-      /^(warning: this process was busy: timers ran up to \d+ ms late \(p99\), so latencies may be inflated by about that much\n)?$/,
+      /^(warning: this process was busy: timers ran up to \d+ ms late \(p99\), so latencies may be inflated by\s+about that much\n)?$/,
     );
   });
 

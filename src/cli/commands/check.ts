@@ -57,6 +57,14 @@ async function reportBadConfig(ctx: CliContext, e: ConfigError, json: boolean): 
   ctx.exitCode = 3;
 }
 
+/**
+ * --config is checked in the action, not by commander's requiredOption: commander reports a missing
+ * required option before an unknown one, so `--cnofig x.yaml` would get no "did you mean --config".
+ */
+function requireConfig(o: Record<string, unknown>): void {
+  if (o.config === undefined) throw new ConndxError('CONNDX_BAD_ARGUMENT', "required option '--config <file>' not specified");
+}
+
 /** Config specs without the PEM contents, for --dry-run --json. */
 function planJson(cfg: ChecksConfig) {
   return cfg.checks.map((c) => ({
@@ -78,7 +86,7 @@ export function registerCheck(program: Command, ctx: CliContext): Command {
   const cmd = program
     .command('check')
     .description('run synthetic checks once (Nagios/Icinga plugin): one status line, perfdata, exit 0 OK 1 WARNING 2 CRITICAL 3 UNKNOWN')
-    .requiredOption('--config <file>', 'YAML file of checks (at most 1 MiB; ca: files at most 4 MiB)')
+    .option('--config <file>', 'YAML file of checks, required (at most 1 MiB; ca: files at most 4 MiB)')
     .option('--dry-run', 'validate the config and print what each check would do, without probing')
     .option('--json', "one JSON object on stdout: every check's state, reasons and result")
     .option('--textfile <dir>', "also write the results for node_exporter's textfile collector into DIR (atomically)")
@@ -108,6 +116,7 @@ WARNING. Each check makes 3 attempts by default, all at once, each within 3s.
 Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad config, or a check that could not run).`,
     );
   cmd.action(async (o: Record<string, unknown>) => {
+    requireConfig(o);
     const json = Boolean(o.json);
     const maxConcurrent =
       o.maxConcurrent === undefined
@@ -203,7 +212,7 @@ export function registerServe(program: Command, ctx: CliContext): Command {
   const cmd = program
     .command('serve')
     .description('run the checks on their intervals and serve Prometheus /metrics, /probe?module=&target= and /-/healthy')
-    .requiredOption('--config <file>', 'YAML file of checks, at most 1 MiB (SIGHUP reloads it)')
+    .option('--config <file>', 'YAML file of checks, required: at most 1 MiB (SIGHUP reloads it)')
     .option('--listen <host:port>', 'address to listen on (loopback unless told otherwise)', DEFAULT_LISTEN)
     .option('--allow-any-target', '/probe may probe any target, not only those in the config')
     .option('--max-concurrent <n>', `check runs in flight at once, scheduled and /probe together (default ${DEFAULT_MAX_CONCURRENT})`)
@@ -223,6 +232,7 @@ SIGHUP reloads the config (a bad config is logged and the old one kept); SIGTERM
 scheduling, lets the runs in flight finish and exits.`,
     );
   cmd.action(async (o: Record<string, unknown>) => {
+    requireConfig(o);
     const file = String(o.config);
     const maxConcurrent =
       o.maxConcurrent === undefined

@@ -13,6 +13,10 @@ export function registerDemo(program: Command, ctx: CliContext): Command {
     .addHelpText(
       'after',
       `
+Examples:
+  conndx demo                 # every case, a few seconds
+  conndx demo --json          # each case's expected and actual verdict, for a script
+
 Needs only Node: no root, no tcpdump, nothing but loopback. The lab's own resolver
 answers *.lab.test with 127.0.0.1 / ::1, so each diagnosis runs the whole chain
 (lookup, connect, TLS, HTTP) as it would against a real service.

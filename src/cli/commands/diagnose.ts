@@ -162,10 +162,11 @@ export function registerDiagnose(program: Command, ctx: CliContext): Command {
     .option('--insecure', 'report certificate problems but do not fail on them')
     .option('--min-version <v>', 'lowest TLS version to offer (TLSv1.2 or TLSv1.3)')
     .option('--max-version <v>', 'highest TLS version to offer')
-    .addOption(new Option('--slow-dns <d>', 'p99 above which DNS counts as slow').default('200ms').hideHelp())
-    .addOption(new Option('--slow-connect <d>', 'p99 above which the TCP connect counts as slow').default('200ms').hideHelp())
-    .addOption(new Option('--slow-tls <d>', 'p99 above which the TLS handshake counts as slow').default('500ms').hideHelp())
-    .addOption(new Option('--slow-first-byte <d>', 'p99 above which the first byte counts as slow').default('1s').hideHelp());
+    // The DEGRADED thresholds are said where a user reads them, with their defaults.
+    .addOption(new Option('--slow-dns <d>', 'DEGRADED when the DNS p99 is above this').default('200ms'))
+    .addOption(new Option('--slow-connect <d>', 'DEGRADED when the TCP connect p99 is above this').default('200ms'))
+    .addOption(new Option('--slow-tls <d>', 'DEGRADED when the TLS handshake p99 is above this').default('500ms'))
+    .addOption(new Option('--slow-first-byte <d>', 'DEGRADED when the HTTP first byte p99 is above this').default('1s'));
   // diagnose runs a fixed count per phase: the load options of the probes are not offered (help tells what it does).
   addProbeOptions(cmd, {}, ['rate', 'duration', 'interval', 'watch', 'adaptive', 'cap', 'workers', 'shard', 'ndjson']);
   cmd.addHelpText(
@@ -183,8 +184,15 @@ Examples:
 The name is resolved the way applications do (getaddrinfo: /etc/hosts, nsswitch, search
 domains) and by asking each resolver directly; every address it gets (IPv4 and IPv6) is
 tried. The verdict names the first phase that fails (else the first that is slow), the
-outcome, the evidence and the next checks. Exit codes: 0 every phase healthy, 1 something
-degraded or failing (a name that does not resolve included), 3 unusable input.`,
+outcome, the evidence and the next checks.
+
+VERDICT OK: every attempt of every phase succeeded, none slow. DEGRADED: some attempts or
+addresses fail while others work (one family, one resolver), a 4xx status without
+--expect-status, or a phase is slow: p99 above 200 ms for DNS and the TCP connect, 500 ms for
+the TLS handshake, 1 s for the first byte (--slow-dns, --slow-connect, --slow-tls,
+--slow-first-byte). FAILING: a phase fails on every attempt, or a 5xx status.
+Exit codes: 0 every phase healthy, 1 something degraded or failing (a name that does not
+resolve included), 3 unusable input.`,
   );
   cmd.action(async (raw: string, o: Record<string, unknown>) => {
     const run = parseProbeOptions(o);
@@ -295,6 +303,18 @@ degraded or failing (a name that does not resolve included), 3 unusable input.`,
         ...(o.expectStatus !== undefined ? { expectStatus: parseStatusRanges(String(o.expectStatus)) } : {}),
         // The suggested `conndx tls` trusts what this run trusted, or it would report cert-untrusted.
         reproduceTls: [
+          ...(o.ca !== undefined ? ['--ca', String(o.ca)] : []),
+          ...(o.cert !== undefined ? ['--cert', String(o.cert), '--key', String(o.key)] : []),
+          ...(o.insecure ? ['--insecure'] : []),
+        ],
+        ...(o.resolvConf !== undefined ? { resolvConfFile: String(o.resolvConf) } : {}),
+        ...(o.hosts !== undefined ? { hostsFile: String(o.hosts) } : {}),
+        // The suggested `sudo conndx diagnose ADDR --capture` resolves, names and trusts as this run did.
+        reproduceDiagnose: [
+          ...(o.resolvConf !== undefined ? ['--resolv-conf', String(o.resolvConf)] : []),
+          ...(o.hosts !== undefined ? ['--hosts', String(o.hosts)] : []),
+          ...((o.server as string[] | undefined) ?? []).flatMap((s) => ['--server', s]),
+          ...(o.sni !== undefined ? ['--sni', String(o.sni)] : []),
           ...(o.ca !== undefined ? ['--ca', String(o.ca)] : []),
           ...(o.cert !== undefined ? ['--cert', String(o.cert), '--key', String(o.key)] : []),
           ...(o.insecure ? ['--insecure'] : []),

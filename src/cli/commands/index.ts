@@ -36,6 +36,16 @@ function kindCommands(): CommandEntry[] {
   }));
 }
 
+/**
+ * zod's index loads its ~50 locale modules in one go; loaded alone before the
+ * rest of a command's module graph, fewer files are open at once, so `check`
+ * and `serve` start even under `ulimit -n 100` (and then say UNKNOWN for the
+ * checks this machine cannot run, instead of failing to load).
+ */
+const loadZodFirst = async (): Promise<void> => {
+  await import('zod');
+};
+
 /** Every subcommand, in the order `--help` lists them. */
 export const COMMANDS: CommandEntry[] = [
   ...kindCommands(),
@@ -55,13 +65,13 @@ export const COMMANDS: CommandEntry[] = [
     name: 'check',
     usage: '--config FILE',
     description: 'run synthetic checks once (Nagios/Icinga plugin exit codes and perfdata)',
-    load: async () => (await import('./check.js')).registerCheck,
+    load: async () => (await loadZodFirst(), (await import('./check.js')).registerCheck),
   },
   {
     name: 'serve',
     usage: '--config FILE',
     description: 'run the checks periodically; Prometheus /metrics, /probe and /-/healthy',
-    load: async () => (await import('./check.js')).registerServe,
+    load: async () => (await loadZodFirst(), (await import('./check.js')).registerServe),
   },
   {
     name: 'lab',

@@ -5,8 +5,10 @@ import { join } from 'node:path';
 import { ConndxError } from '../../errors.js';
 import { startLab, stopLab, LAB } from '../../lab/index.js';
 import { expectFlags, tryArgs } from '../../lab/try.js';
+import { mirrorOnIpv6 } from '../../lab/ipv6.js';
 import { formatHostPort } from '../../parse.js';
 import { table } from '../../report/format.js';
+import { fitLine } from '../../report/fit.js';
 import type { CliContext } from '../context.js';
 
 export function registerLab(program: Command, ctx: CliContext): Command {
@@ -25,8 +27,8 @@ export function registerLab(program: Command, ctx: CliContext): Command {
       'after',
       `
 Examples:
-  conndx lab                         # every endpoint
-  conndx lab dns-slow-tail dns-drop  # just these
+  conndx lab                              # every endpoint
+  conndx lab dns-slow-tail dns-drop       # just these
   conndx lab --list
   conndx lab tcp-fin-accept --try         # the command to run, and what it should report
   conndx lab tls-ok --ca-out lab-ca.pem   # then: conndx tls ADDR --sni lab.conndx.test --ca lab-ca.pem
@@ -39,6 +41,9 @@ Everything binds 127.0.0.1 only. Each line names the outcome a probe should repo
         return;
       }
       const eps = await startLab(names);
+      // By hand (not --json, which tests and scripts read as one endpoint per name): the TLS and HTTP
+      // endpoints on ::1 too, so a name the lab's resolver answers with A and AAAA is healthy on both.
+      if (!o.json && !o.list) eps.push(...(await mirrorOnIpv6(eps)));
       // The TLS endpoints share one CA made at start: write it where --ca can read it.
       const ca = eps.map((e) => e.info?.ca).find((v): v is string => typeof v === 'string');
       let caFile: string | undefined;
@@ -74,15 +79,12 @@ Everything binds 127.0.0.1 only. Each line names the outcome a probe should repo
         ctx.stdout.write(ctx.c.bold('conndx lab: misbehaving endpoints on loopback (Ctrl-C to stop)') + '\n');
         // The expect column names the flags an endpoint needs beyond the defaults.
         const expectOf = (e: { name: string; expect: string }) => (expectFlags(e.name) ? `${e.expect} (${expectFlags(e.name)})` : e.expect);
-        ctx.stdout.write(
-          table(
-            [
-              ['endpoint', 'kind', 'address', 'expect', 'what it does'],
-              ...eps.map((e) => [e.name, e.kind, formatHostPort(e.host, e.port), expectOf(e), e.description]),
-            ],
-            { header: true },
-          ) + '\n',
-        );
+        // 100 columns: name, address and expect on one line, what the endpoint does wrapped under it.
+        const rows = table([['endpoint', 'address', 'expect'], ...eps.map((e) => [e.name, formatHostPort(e.host, e.port), expectOf(e)])], {
+          header: true,
+        }).split('\n');
+        const lines = [rows[0]!, ...eps.flatMap((e, i) => [rows[i + 1]!, ...fitLine(`    ${e.kind}: ${e.description}`, 100, 2)])];
+        ctx.stdout.write(lines.join('\n') + '\n');
         const dns = eps.find((e) => e.kind === 'dns' && e.expect === 'ok');
         if (dns) ctx.stdout.write(`\ntry: conndx dns lab.test --server ${formatHostPort(dns.host, dns.port)}\n`);
         ctx.stdout.write(`${dns ? '' : '\n'}conndx lab --try prints the command that shows each expect\n`);

@@ -20,10 +20,10 @@ export function registerMerge(program: Command, ctx: CliContext): Command {
       'after',
       `
 Examples:
-  conndx tcp @targets.txt --shard 1/2 --json > a.json    # on host A
-  conndx tcp @targets.txt --shard 2/2 --json > b.json    # on host B
+  conndx tcp @targets.txt --shard 1/2 --json > a.json   # on host A
+  conndx tcp @targets.txt --shard 2/2 --json > b.json   # on host B
   conndx merge a.json b.json
-  conndx merge results/                                   # every *.json in the folder (a Job's volume)
+  conndx merge results/                                  # every *.json in it (a Job's volume)
 
 Percentiles come from the merged histograms: the same as one run over all the attempts.`,
     )

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { fitText } from '../../report/fit.js';
 import { stat } from 'node:fs/promises';
 import type { PacketFilter, PcapResult } from '../../capture/index.js';
 import { ConndxError } from '../../errors.js';
@@ -47,10 +48,10 @@ Examples:
   conndx pcap outage.pcapng
   conndx pcap x.pcap --json > facts.json
   conndx pcap x.pcap --flows --filter 'port 443'
-  conndx pcap x.pcap --filter 'host 10.0.0.2 and after 2024-05-01T10:00:00Z and before 2024-05-01T10:05:00Z'
+  conndx pcap x.pcap --filter 'after 2024-05-01T10:00Z and before 2024-05-01T10:05Z'
   conndx pcap x.pcap --dns-port 8053
   conndx pcap x.pcap --attempts
-  tcpdump -i lo -U -w - tcp | conndx pcap - --follow     (Ctrl-C: the summary of what was read)
+  tcpdump -i lo -U -w - tcp | conndx pcap - --follow   # Ctrl-C: the summary of what was read
 
 Exit codes: 0 the capture was analysed (also when cut short: a warning says so),
             3 not a capture (no valid pcap/pcapng header), or bad options.`,
@@ -115,12 +116,12 @@ async function printPcap(ctx: CliContext, result: PcapResult, o: PcapOpts, start
   if (o.json) {
     await write(ctx.stdout, JSON.stringify({ ...result, meta: makeMeta(ctx.argv, startedAt) }, null, 2) + '\n');
   } else {
-    if (o.flows) await write(ctx.stdout, renderPcapFlows(ctx.c, result) + '\n');
+    if (o.flows) await write(ctx.stdout, fitText(renderPcapFlows(ctx.c, result)) + '\n');
     if (o.attempts) {
       const { renderPcapAttempts } = await import('../../report/pcap-attempts.js');
-      await write(ctx.stdout, renderPcapAttempts(ctx.c, result) + '\n');
+      await write(ctx.stdout, fitText(renderPcapAttempts(ctx.c, result)) + '\n');
     }
-    await write(ctx.stdout, renderPcapSummary(ctx.c, result));
+    await write(ctx.stdout, fitText(renderPcapSummary(ctx.c, result)));
   }
   ctx.exitCode = 0;
 }
