@@ -7,7 +7,6 @@
  */
 export const OUTPUT_WIDTH = 100;
 
-// eslint-disable-next-line no-control-regex
 const ANSI = /\x1b\[[0-9;]*m/g;
 const visible = (s: string) => [...s.replace(ANSI, '')].length;
 
