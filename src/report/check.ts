@@ -123,47 +123,14 @@ function limitsText(t: Thresholds): string {
   return parts.join(', ');
 }
 
-/** `--dry-run`: what each check would do, and what would make it WARNING or CRITICAL. */
-export function renderPlan(file: string, specs: CheckSpec[]): string {
+/**
+ * `--dry-run`: what each check would do, and what would make it WARNING or CRITICAL.
+ * `kindWords` names a check's own settings (its kind's planWords, src/probes/kinds/).
+ */
+export function renderPlan(file: string, specs: CheckSpec[], kindWords: (s: CheckSpec) => string[]): string {
   const lines = [`CONNDX CHECK PLAN ${file}: ${specs.length} check${specs.length === 1 ? '' : 's'}`];
   for (const s of specs) {
-    const opts: string[] = [];
-    if (s.dns) {
-      opts.push(
-        `type ${s.dns.type}`,
-        `via ${s.dns.servers.length ? s.dns.servers.join(', ') : 'the resolvers of /etc/resolv.conf'}`,
-        s.dns.tcp ? 'over tcp' : 'over udp',
-      );
-      if (s.dns.noFallback) opts.push('no tcp fallback');
-    }
-    if (s.tcp) {
-      if (s.tcp.send !== undefined) opts.push('send data');
-      if (s.tcp.holdMs) opts.push(`hold ${dur(s.tcp.holdMs)}`);
-      if (s.tcp.close !== 'fin') opts.push(`close ${s.tcp.close}`);
-    }
-    if (s.tls) {
-      if (s.tls.sni) opts.push(`sni ${s.tls.sni}`);
-      if (s.tls.alpn) opts.push(`alpn ${s.tls.alpn.join(',')}`);
-      if (s.tls.ca) opts.push('own CA');
-      if (s.tls.cert) opts.push('client certificate');
-      if (s.tls.insecure) opts.push('insecure');
-      if (s.tls.minVersion) opts.push(`min ${s.tls.minVersion}`);
-      if (s.tls.maxVersion) opts.push(`max ${s.tls.maxVersion}`);
-      if (s.tls.versions) opts.push('versions');
-      if (s.tls.resume) opts.push('resume');
-      if (s.tls.starttls) opts.push(`starttls ${s.tls.starttls}`);
-      // Without any credentials the URL carries.
-      if (s.tls.proxy) opts.push(`proxy ${s.tls.proxy.replace(/\/\/[^@/]*@/, '//')}`);
-    }
-    if (s.http) {
-      if (s.http.protocol !== 'auto') opts.push(s.http.protocol === 'h2' ? 'HTTP/2 only' : 'HTTP/1.1 only');
-      if (s.http.expectStatus)
-        opts.push(`expect status ${s.http.expectStatus.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(',')}`);
-      if (s.http.sni) opts.push(`sni ${s.http.sni}`);
-      if (s.http.ca) opts.push('own CA');
-      if (s.http.cert) opts.push('client certificate');
-      if (s.http.insecure) opts.push('insecure');
-    }
+    const opts: string[] = [...kindWords(s)];
     opts.push(`count ${s.count}`, `concurrency ${s.concurrency}`, `timeout ${dur(s.timeoutMs)}`, `interval ${dur(s.intervalMs)}`);
     if (s.retries) opts.push(`retries ${s.retries}`);
     if (s.family) opts.push(`IPv${s.family}`);

@@ -61,3 +61,13 @@ describe('every key of a check comes from a kind table, a kind name or the share
     expect(declared).toEqual([]);
   });
 });
+
+describe("check --dry-run names a check's settings through its kind (planWords), not a branch per kind", () => {
+  test("src/report/check.ts reads no kind's settings field", () => {
+    const src = readFileSync(new URL('../../src/report/check.ts', import.meta.url), 'utf8');
+    for (const k of Object.keys(PROBERS)) expect(src, `s.${k}`).not.toMatch(new RegExp(`\\bs\\.${k}\\b`));
+  });
+  test('every kind with checks says what --dry-run names of them', () => {
+    for (const kind of KINDS) if (kind.check || kind.name === 'dns') expect(kind.planWords, kind.name).toBeTypeOf('function');
+  });
+});

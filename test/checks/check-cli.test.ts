@@ -158,6 +158,23 @@ describe('conndx check against lab endpoints', () => {
     expect(Object.keys(j.meta)).toEqual(['conndxVersion', 'startedAt', 'host', 'command']);
   });
 
+  test("--dry-run names each kind's own settings (its planWords)", async () => {
+    const file = config(
+      'checks:\n' +
+        '  - name: ns\n    dns: lab.test\n    server: 127.0.0.1:5353\n    type: AAAA\n    tcp: true\n' +
+        '  - name: db\n    tcp: 127.0.0.1:5432\n    hold: 2s\n    close: rst\n' +
+        '  - name: mail\n    tls: 127.0.0.1:2525\n    sni: mail.lab.test\n    starttls: smtp\n    resume: true\n' +
+        '  - name: web\n    http: https://127.0.0.1:8443/healthz\n    http2: true\n    expectStatus: 200-299\n    insecure: true\n',
+    );
+    const r = await runCli(['check', '--config', file, '--dry-run']);
+    expect(r.code, r.stderr).toBe(0);
+    const line = (name: string) => r.stdout.split('\n').find((l) => l.startsWith(`${name} (line`)) ?? '';
+    expect(line('ns')).toMatch(/: dns lab\.test, type AAAA, via 127\.0\.0\.1:5353, over tcp, count/);
+    expect(line('db')).toMatch(/: tcp 127\.0\.0\.1:5432, hold 2s, close rst, count/);
+    expect(line('mail')).toMatch(/: tls 127\.0\.0\.1:2525, sni mail\.lab\.test, resume, starttls smtp, count/);
+    expect(line('web')).toMatch(/: http https:\/\/127\.0\.0\.1:8443\/healthz, HTTP\/2 only, expect status 200-299, insecure, count/);
+  });
+
   test('--dry-run prints the plan and probes nothing', async () => {
     let connections = 0;
     const server = net.createServer((s) => {

@@ -16,6 +16,7 @@ import {
 import { ConndxError, isConndxError } from '../../errors.js';
 import { renderCheckOutput, renderConfigIssues, renderPlan, countStates, type CheckReport } from '../../report/check.js';
 import { makeMeta } from '../../core/meta.js';
+import { PROBERS } from '../../probes/registry.js';
 import { warn, write, type CliContext } from '../context.js';
 import { parseHostPort, parsePositiveInt } from '../../parse.js';
 
@@ -132,7 +133,11 @@ Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad config, or a check that 
     if (o.dryRun) {
       if (json)
         await write(ctx.stdout, JSON.stringify({ file: cfg.file, checks: planJson(cfg), meta: makeMeta(ctx.argv) }, null, 2) + '\n');
-      else await write(ctx.stdout, renderPlan(cfg.file, cfg.checks));
+      else
+        await write(
+          ctx.stdout,
+          renderPlan(cfg.file, cfg.checks, (s) => PROBERS[s.probe].planWords?.((s as unknown as Record<string, unknown>)[s.probe]) ?? []),
+        );
       ctx.exitCode = 0;
       return;
     }

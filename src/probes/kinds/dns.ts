@@ -153,6 +153,16 @@ export const dnsKind: ProbeKind<DnsKindSettings, DnsServer> = {
     ['tcp', 'tcpConnectMs'],
     ['tls', 'tlsHandshakeMs'],
   ],
+  planWords: (c) => {
+    const d = c as { servers: string[]; type: string; tcp: boolean; noFallback: boolean };
+    const w = [
+      `type ${d.type}`,
+      `via ${d.servers.length ? d.servers.join(', ') : 'the resolvers of /etc/resolv.conf'}`,
+      d.tcp ? 'over tcp' : 'over udp',
+    ];
+    if (d.noFallback) w.push('no tcp fallback');
+    return w;
+  },
   phase: 'dns',
   defaultPort: 53,
   outcomes: [...DNS_OUTCOMES, ...ENGINE_OUTCOMES],

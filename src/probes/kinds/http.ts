@@ -182,6 +182,17 @@ Outcomes: ok (an expected status: below 400 unless --expect-status says), http-<
  */
 export const httpKind: ProbeKind<HttpKindSettings> = {
   name: 'http',
+  planWords: (c) => {
+    const h = c as HttpCheckSettings;
+    const w: string[] = [];
+    if (h.protocol !== 'auto') w.push(h.protocol === 'h2' ? 'HTTP/2 only' : 'HTTP/1.1 only');
+    if (h.expectStatus) w.push(`expect status ${h.expectStatus.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(',')}`);
+    if (h.sni) w.push(`sni ${h.sni}`);
+    if (h.ca) w.push('own CA');
+    if (h.cert) w.push('client certificate');
+    if (h.insecure) w.push('insecure');
+    return w;
+  },
   phase: 'app',
   defaultPort: URL_DEFAULT_PORTS.https,
   outcomes: ['ok', 'timeout', 'reset', 'closed', 'malformed', 'no-h2', ...ENGINE_OUTCOMES],

@@ -92,6 +92,8 @@ export interface ProbeKind<S = unknown, Tg = ResolvedTarget> extends ProbeKindIn
   generic?: GenericKind<S>;
   /** Its checks (`<kind>: TARGET` in a checks file); none: checks do not run it yet. */
   check?: KindCheck<S>;
+  /** What `check --dry-run` names of a check of this kind, from its check settings (CheckSpec[kind]). */
+  planWords?(checkSettings: unknown): string[];
   /** The phase timings of its results besides its own phase's latency, for the check metrics: [phase, result field]. */
   timingPhases?: readonly [Phase, string][];
 }

@@ -141,6 +141,8 @@ export interface TcpCheckSettings {
   close: 'fin' | 'rst';
 }
 
+/** A duration as `check --dry-run` writes it: 2m, 5s, 250ms. */
+const planDuration = (v: number) => (v % 60_000 === 0 ? `${v / 60_000}m` : v % 1000 === 0 ? `${v / 1000}s` : `${v}ms`);
 const secs = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000}s` : `${fmtMs(ms)} ms`);
 
 function tcpHelp(): string {
@@ -218,6 +220,14 @@ export const tcpKind: ProbeKind<TcpKindSettings> = {
       const t = c as TcpCheckSettings;
       return { timeoutMs: shared.timeoutMs, send: parseSend(t.send, 'send file'), holdMs: t.holdMs, close: t.close };
     },
+  },
+  planWords: (c) => {
+    const t = c as TcpCheckSettings;
+    const w: string[] = [];
+    if (t.send !== undefined) w.push('send data');
+    if (t.holdMs) w.push(`hold ${planDuration(t.holdMs)}`);
+    if (t.close !== 'fin') w.push(`close ${t.close}`);
+    return w;
   },
   phase: 'tcp',
   outcomes: [...TCP_OUTCOMES, ...ENGINE_OUTCOMES],

@@ -386,6 +386,23 @@ export const tlsKind: ProbeKind<TlsKindSettings> = {
   // The proxy is resolved before the plan (src/checks/plans.ts): no planSettings.
   check: { settings: (_v, err, ctx) => tlsCheckSettings(_v, err, ctx), overTls: () => true },
   timingPhases: [['tcp', 'tcpConnectMs']],
+  planWords: (c) => {
+    const t = c as TlsCheckSettings;
+    const w: string[] = [];
+    if (t.sni) w.push(`sni ${t.sni}`);
+    if (t.alpn) w.push(`alpn ${t.alpn.join(',')}`);
+    if (t.ca) w.push('own CA');
+    if (t.cert) w.push('client certificate');
+    if (t.insecure) w.push('insecure');
+    if (t.minVersion) w.push(`min ${t.minVersion}`);
+    if (t.maxVersion) w.push(`max ${t.maxVersion}`);
+    if (t.versions) w.push('versions');
+    if (t.resume) w.push('resume');
+    if (t.starttls) w.push(`starttls ${t.starttls}`);
+    // Without any credentials the URL carries.
+    if (t.proxy) w.push(`proxy ${t.proxy.replace(/\/\/[^@/]*@/, '//')}`);
+    return w;
+  },
   phase: 'tls',
   defaultPort: TLS_DEFAULT_PORT,
   // TLS alerts (alert:<name>) are open-ended: they appear when first seen.
