@@ -4,7 +4,7 @@ import { optionsFromFlags } from '../probes/kinds/kind.js';
 import { resolveTargets } from '../probes/resolve.js';
 import type { CliContext } from './context.js';
 import { addProbeOptions, describePacing, parseProbeOptions } from './probe-options.js';
-import { kindSummaryParts, lookupLines, runProbeCommand } from './run-probe.js';
+import { kindSummaryParts, lookupLines, runProbeCommand, targetsLabel } from './run-probe.js';
 import { parseTargetList } from './targets.js';
 import { reportUnresolved } from './unresolved.js';
 
@@ -67,7 +67,7 @@ async function runGenericKind(ctx: CliContext, kind: ProbeKind, args: string[], 
       opts,
       engineTimeoutMs: built.engineTimeoutMs,
       header: [
-        `CONNDX ${kind.name.toUpperCase()} ${raw.join(' ')} (${g.describe(settings, describePacing(opts))})`,
+        `CONNDX ${kind.name.toUpperCase()} ${targetsLabel(raw)} (${g.describe(settings, describePacing(opts))})`,
         ...lookupLines(targets),
       ].join('\n'),
       ...kindSummaryParts(kind.summary(settings), ctx),

@@ -38,6 +38,15 @@ export function kindSummaryParts(k: KindSummary, ctx: CliContext): Pick<ProbeCom
 }
 
 /** The header lines naming what each target's name resolved to, and how long that took. */
+/**
+ * The targets as a run's header names them: up to three as written; more as a count with the
+ * first and the last (the per-target table lists every one), so the header stays one line.
+ */
+export function targetsLabel(raw: readonly string[], sep = ' '): string {
+  if (raw.length <= 3) return raw.join(sep);
+  return `${raw.length} targets (${raw[0]} … ${raw[raw.length - 1]})`;
+}
+
 export function lookupLines(targets: readonly ResolvedTarget[]): string[] {
   return targets.flatMap((t) =>
     t.lookupMs === null ? [] : [`  ${t.key}: resolved to ${t.address} in ${fmtMs(t.lookupMs)} ms (not counted in the connect time)`],

@@ -11,7 +11,7 @@ import type { CliContext } from '../context.js';
 import { parseHostPort, isValidHostName } from '../../parse.js';
 import { describePacing, parseProbeOptions } from '../probe-options.js';
 import { registerKindCommand } from '../kind-command.js';
-import { kindSummaryParts, runProbeCommand } from '../run-probe.js';
+import { kindSummaryParts, runProbeCommand, targetsLabel } from '../run-probe.js';
 import { dnsKind, type DnsKindSettings } from '../../probes/kinds/dns.js';
 import { optionsFromFlags } from '../../probes/kinds/kind.js';
 import { exchangeOpener, parseDnsEdnsOptions, parseDnsSecureOptions, parseDnsServers } from '../dns-options.js';
@@ -94,7 +94,10 @@ export function registerDns(program: Command, ctx: CliContext): Command {
         ...built.plan,
         opts,
         engineTimeoutMs: built.engineTimeoutMs,
-        header: `CONNDX DNS ${name} ${typeName} via ${servers.map((s) => s.key).join(', ')} (${transport}, ${describePacing(opts)})`,
+        header: `CONNDX DNS ${name} ${typeName} via ${targetsLabel(
+          servers.map((s) => s.key),
+          ', ',
+        )} (${transport}, ${describePacing(opts)})`,
         ...kindSummaryParts(dnsKind.summary(settings), ctx),
       });
     } finally {

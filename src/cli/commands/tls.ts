@@ -12,7 +12,7 @@ import { isValidHostName } from '../../parse.js';
 import { parseTargetList } from '../targets.js';
 import { describePacing, parseProbeOptions, type ProbeRunOptions } from '../probe-options.js';
 import { registerKindCommand } from '../kind-command.js';
-import { kindSummaryParts, lookupLines, runProbeCommand } from '../run-probe.js';
+import { kindSummaryParts, lookupLines, runProbeCommand, targetsLabel } from '../run-probe.js';
 import { reportUnresolved } from '../unresolved.js';
 import { rawTlsOptionsFrom, runRawTls, wantsRaw } from '../raw-tls.js';
 import { proxyFlag, starttlsFlag } from '../tls-path.js';
@@ -134,7 +134,7 @@ export function registerTls(program: Command, ctx: CliContext): Command {
       opts: run,
       engineTimeoutMs: built.engineTimeoutMs,
       header: [
-        `CONNDX TLS ${rawTargets.join(' ')}${sni ? ` sni=${sni}` : ''}${popts.alpn ? ` alpn=${popts.alpn.join(',')}` : ''}` +
+        `CONNDX TLS ${targetsLabel(rawTargets)}${sni ? ` sni=${sni}` : ''}${popts.alpn ? ` alpn=${popts.alpn.join(',')}` : ''}` +
           `${popts.starttls ? ` starttls=${popts.starttls}` : ''}${proxies.size ? ` proxy=${[...proxies.values()][0]!.url}` : ''} (${describePacing(run)})`,
         ...lookupLines(targets),
       ].join('\n'),
