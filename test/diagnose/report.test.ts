@@ -141,16 +141,21 @@ describe('what every report carries', () => {
 });
 
 /** The real process (dist/, built by `npm run build`), sent SIGINT once `after` ms have passed. */
-function interrupted(args: string[], after: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Runs conndx and sends SIGINT once `ready()` says the run reached the moment to cut (polled, not a timer). */
+function interrupted(args: string[], ready: () => boolean): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '', NO_COLOR: '1' } });
     let stdout = '',
       stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    const t = setTimeout(() => child.kill('SIGINT'), after);
+    const t = setInterval(() => {
+      if (!ready()) return;
+      clearInterval(t);
+      child.kill('SIGINT');
+    }, 5);
     child.on('close', (code) => {
-      clearTimeout(t);
+      clearInterval(t);
       resolve({ code, stdout, stderr });
     });
   });
@@ -163,7 +168,9 @@ describe('an interrupted run (Ctrl-C)', () => {
       const mdFile = join(b.dir, 'cut.md');
       // The TLS phase waits on a server that never answers: Ctrl-C comes in the middle of it (the attempts in flight end at their timeout).
       const base = ['diagnose', `127.0.0.1:${srv.port}`, '--tls', '--timeout', '3s', '--count', '3'];
-      const r = await interrupted([...base, '--report', mdFile], 1500);
+      // The TCP phase's 3 connections, then the first of the TLS phase: the signal comes then.
+      const tlsStarted = (from: number) => () => srv.accepted() >= from + 4;
+      const r = await interrupted([...base, '--report', mdFile], tlsStarted(srv.accepted()));
       expect(r.code, r.stderr).toBe(130);
       expect(r.stdout).toMatch(/^ {2}interrupted \(Ctrl-C\)/m);
       // Never "healthy, every phase succeeded" for phases that did not run: the TCP phase worked, TLS was cut.
@@ -173,7 +180,7 @@ describe('an interrupted run (Ctrl-C)', () => {
       const md = readFileSync(mdFile, 'utf8');
       expect(md).toMatch(/\*\*Interrupted\*\*/);
       expect(md).toMatch(/^\| interrupted \| yes/m);
-      const j = await interrupted([...base, '--json'], 1500);
+      const j = await interrupted([...base, '--json'], tlsStarted(srv.accepted()));
       expect(j.code).toBe(130);
       expect(JSON.parse(j.stdout).interrupted).toBe(true);
       const v = JSON.parse(j.stdout).verdict;
