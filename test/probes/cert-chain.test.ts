@@ -7,6 +7,7 @@ import type { LabEndpoint } from '../../src/lab/types.js';
 import type { CertificateFacts } from '../../src/probes/cert.js';
 import { probeOnce, startTls } from '../helpers/tls-lab.js';
 import { runCli } from '../helpers/cli.js';
+import { unwrapFingerprints } from '../helpers/unwrap.js';
 
 let pki: LabPki;
 const eps: Record<string, LabEndpoint> = {};
@@ -79,7 +80,7 @@ describe('certificate.chain', () => {
     expect(r.stdout).toMatch(/^ {2}chain, leaf first:$/m);
     expect(r.stdout).toContain(`    0 CN=lab.conndx.test, O=conndx lab  (sent)`);
     expect(r.stdout).toContain(`    1 CN=conndx lab intermediate CA, O=conndx lab  (sent)`);
-    expect(r.stdout).toContain(`      sha256 ${fp(pki.intermediate.cert)}`);
+    expect(unwrapFingerprints(r.stdout)).toContain(`      sha256 ${fp(pki.intermediate.cert)}`);
     expect(r.stdout).toMatch(/issuer CN=conndx lab root CA, O=conndx lab, \d+ days left, key EC P-256/);
   });
 });

@@ -3,6 +3,7 @@ import { runCli, runCliJson } from '../helpers/cli.js';
 import { lab } from '../helpers/lab.js';
 import type { EdnsLabStats } from '../../src/lab/dns-edns.js';
 import { answerFor, serveDns } from '../../src/lab/dns.js';
+import { unwrapProse } from '../helpers/unwrap.js';
 
 // EDNS facts, NODATA, --random-label and id mismatches, each against a real lab resolver on loopback.
 
@@ -133,7 +134,7 @@ describe('EDNS on every query', () => {
       expect(line.cause).toBe('SERVFAIL (EDE 22 No Reachable Authority: lab: no authority answered)');
       expect(line.detail.ede).toEqual([{ code: 22, name: 'No Reachable Authority', text: 'lab: no authority answered' }]);
       const r = await runCli(['dns', 'lab.test', '--server', ep.addr, '-c', '1']);
-      expect(r.stdout).toMatch(/servfail .*EDE 22 No Reachable Authority: lab: no authority answered/);
+      expect(unwrapProse(r.stdout)).toMatch(/servfail .*EDE 22 No Reachable Authority: lab: no authority answered/);
       expect(r.stdout).toContain('extended errors: 22 No Reachable Authority 1');
     } finally {
       await ep.close();
@@ -167,7 +168,7 @@ describe('NODATA, id mismatches', () => {
       expect(json.byServer[spoof.addr]).toMatchObject({ mismatchedReplies: 6, idMismatch: 3, questionMismatch: 3 });
       expect(json.byServer[ok.addr].mismatchedReplies).toBeUndefined();
       const r = await runCli(['dns', 'lab.test', '--server', spoof.addr, '-c', '2', '-q']);
-      expect(r.stderr + r.stdout).toContain(`${spoof.addr}: 2 with an id no query had, 0 late, 2 for another question`);
+      expect(unwrapProse(r.stderr + r.stdout)).toContain(`${spoof.addr}: 2 with an id no query had, 0 late, 2 for another question`);
     } finally {
       await spoof.close();
       await ok.close();

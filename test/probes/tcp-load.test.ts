@@ -5,6 +5,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { TCP_LAB } from '../../src/lab/tcp.js';
 import type { LabEndpoint } from '../../src/lab/types.js';
 import { runCliJson } from '../helpers/cli.js';
+import { unwrapProse } from '../helpers/unwrap.js';
 
 const BIN = fileURLToPath(new URL('../../bin/conndx', import.meta.url));
 const DIST = fileURLToPath(new URL('../../dist/cli/commands/tcp.js', import.meta.url));
@@ -64,7 +65,7 @@ describe('tcp under load', () => {
     expect(causes.some((c) => c.startsWith('EMFILE') && c.includes('ulimit -n 1024'))).toBe(true);
     // Never blame the target for a local limit: no refused/timeout/reset.
     expect(Object.keys(json.outcomes).sort()).toEqual(['error', 'ok']);
-    expect(r.stderr).toMatch(/warning: .*say nothing about the target/);
+    expect(unwrapProse(r.stderr)).toMatch(/warning: .*say nothing about the target/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 

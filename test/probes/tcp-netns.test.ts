@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, test } from 'vitest';
 import { createNetns, netnsEnv, ROOT_TESTS_REQUIRED, type Netns } from '../helpers/tcp-env.js';
+import { unwrapProse } from '../helpers/unwrap.js';
 
 const BIN = fileURLToPath(new URL('../../bin/conndx', import.meta.url));
 const DIST = fileURLToPath(new URL('../../dist/cli/commands/tcp.js', import.meta.url));
@@ -151,7 +152,7 @@ describe.skipIf(!env.ok)(`tcp in a network namespace${env.ok ? '' : ` (skipped: 
     expect(json.outcomes).toEqual({ error: 2 });
     expect(json.localErrors).toBe(2);
     expect(Object.keys(json.errors)[0]).toMatch(/^ENETUNREACH: no route .* configured on this machine/);
-    expect(r.stderr.replace(/\n {4}/g, ' ')).toMatch(/warning: .*say nothing about the target/);
+    expect(unwrapProse(r.stderr)).toMatch(/warning: .*say nothing about the target/);
   });
 
   test('a name that does not resolve: exit 2, one line naming the DNS outcome', async () => {
