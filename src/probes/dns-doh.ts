@@ -33,7 +33,7 @@ type Result = { status: number; type: string | undefined; body: Buffer; at: numb
 
 interface H1Conn {
   socket: tls.TLSSocket;
-  stamped: StampedSocket;
+  stamped: StampedSocket | undefined;
   dead: boolean;
 }
 
@@ -215,7 +215,7 @@ export function openDoh(server: DnsServer, o: DohOptions): DnsExchange {
   };
   const reuse = o.reuse !== false;
   const authority = url.host;
-  let h2: { session: http2.ClientHttp2Session; stamped: StampedSocket; alive: boolean } | undefined;
+  let h2: { session: http2.ClientHttp2Session; stamped: StampedSocket | undefined; alive: boolean } | undefined;
   let h2Opening: Promise<unknown> | undefined;
   const h1Idle: H1Conn[] = [];
   const live = new Set<{ destroy(): void }>();
@@ -251,7 +251,7 @@ export function openDoh(server: DnsServer, o: DohOptions): DnsExchange {
     if (reuse && h2?.alive) {
       version = 'h2';
       stamped = h2.stamped;
-      stamped.markWrite();
+      stamped?.markWrite();
       result = await h2Request(
         h2.session,
         {
@@ -308,7 +308,7 @@ export function openDoh(server: DnsServer, o: DohOptions): DnsExchange {
         // The session's own setup (its preface and SETTINGS, sent once it is connected) is not the
         // query's time: the query clock starts once the session can carry a request.
         await sessionReady(session, Math.max(1, deadline - now()));
-        r.stamped.markWrite();
+        r.stamped?.markWrite();
         result = await h2Request(
           session,
           {
@@ -358,7 +358,7 @@ export function openDoh(server: DnsServer, o: DohOptions): DnsExchange {
     }
     // HTTP/2 writes a request's frames on a later turn of the loop (node's http2 flushes them then): its
     // query is timed from that write, HTTP/1.1's from the write call (it goes out within it).
-    timings.queryMs = stamped ? stampedQueryMs(stamped, result.sent, result.at, version === 'h2') : result.at - result.sent;
+    timings.queryMs = stampedQueryMs(stamped, result.sent, result.at, version === 'h2');
     if (result.status !== 200) {
       return {
         kind: 'error',
@@ -391,7 +391,7 @@ export function openDoh(server: DnsServer, o: DohOptions): DnsExchange {
     if (reuse && !c.dead && !closed) h1Idle.push(c);
     else {
       c.socket.destroy();
-      c.stamped.socket.destroy();
+      c.stamped?.socket.destroy();
     }
     return r;
   };

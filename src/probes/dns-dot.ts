@@ -18,7 +18,10 @@ import { StampedSocket } from './tls-stamp.js';
  * sent to the connection established), TLS handshake (ClientHello written to
  * handshake complete, with its server part: to the arrival of the bytes that
  * completed it), query (written to the arrival of the reply's last bytes,
- * stamped as they are read from the socket: see StampedSocket).
+ * stamped as they are read from the socket: see StampedSocket). The stamps
+ * are taken with `reuse: false`; kept connections read the clock in the
+ * callbacks (the handshake from tls.connect's return, the query written to
+ * reply read).
  */
 
 export const DOT_DEFAULT_PORT = 853;
@@ -47,7 +50,7 @@ export interface TlsConnectionFacts {
 
 interface Conn {
   socket: tls.TLSSocket;
-  stamped: StampedSocket;
+  stamped?: StampedSocket;
   /** Bytes read and not yet a whole message. */
   buf: Buffer;
   waiting?: (msg: Buffer | null, err?: { outcome: string; cause: string; local?: boolean }) => void;
@@ -61,7 +64,7 @@ export type TlsConnected =
       ok: true;
       socket: tls.TLSSocket;
       /** The layer between TCP and TLS that stamps the server's bytes as they are read and our request's as they are written. */
-      stamped: StampedSocket;
+      stamped?: StampedSocket;
       tcpConnectMs: number;
       tlsHandshakeMs: number;
       /** ClientHello written → the bytes that completed the handshake read (absent if none were stamped). */
@@ -133,9 +136,13 @@ export function connectTlsTimed(
       const connected = now();
       tcpConnectMs = connected - t0;
       const name = o.serverName ?? server.address;
-      stamped = new StampedSocket(raw);
+      // With --no-reuse every connection's phases are timed against its packets: the TLS socket runs over
+      // the stamping layer. Kept connections carry the run's queries natively: the layer is JavaScript
+      // between TCP and TLS (a DoH run at 100 streams over it answered 694-697 queries/s where the native
+      // path answered 1,097-1,164 in the run before; bench/dns/wire-agreement-2026-12-02.txt).
+      stamped = o.reuse === false ? new StampedSocket(raw) : undefined;
       s = tls.connect({
-        socket: stamped,
+        socket: stamped ?? raw,
         secureContext: context,
         ...(net.isIP(name) === 0 ? { servername: name } : {}),
         ...(o.alpn?.length ? { ALPNProtocols: o.alpn } : {}),
@@ -160,11 +167,11 @@ export function connectTlsTimed(
       s.once('secureConnect', () => {
         // The handshake is timed from the ClientHello's write to the socket, stamped by the layer (inside
         // tls.connect, or a moment after it returned), not from the call's return.
-        const first = stamped!.firstWriteAt;
+        const first = stamped?.firstWriteAt ?? -1;
         const start = first >= connected ? first : hello;
         const tlsHandshakeMs = now() - start;
         // The bytes that completed the handshake (the server's Finished) were the ones TLS was handed last.
-        const last = stamped!.handedAt;
+        const last = stamped?.handedAt ?? -1;
         const tlsServerMs = last >= start ? Math.min(tlsHandshakeMs, last - start) : undefined;
         delete (s as Partial<Pick<tls.TLSSocket, 'getPeerCertificate'>>).getPeerCertificate;
         setImmediate(() => {
@@ -201,7 +208,7 @@ export function connectTlsTimed(
         finish({
           ok: true,
           socket: sock,
-          stamped: stamped!,
+          ...(stamped ? { stamped } : {}),
           tcpConnectMs: tcpConnectMs!,
           tlsHandshakeMs,
           ...(tlsServerMs !== undefined ? { tlsServerMs } : {}),
@@ -220,14 +227,15 @@ const noChain = (() => ({})) as unknown as tls.TLSSocket['getPeerCertificate'];
  * read stamp of the chunk TLS was handed last before `at` (the reply's bytes arriving, before TLS and
  * this process's loop handled them); `at - sent` when no read was stamped in between.
  */
-export function stampedQueryMs(stamped: StampedSocket, sent: number, at: number, written = false): number {
+export function stampedQueryMs(stamped: StampedSocket | undefined, sent: number, at: number, written = false): number {
+  if (!stamped) return at - sent;
   const out = written && stamped.writtenAt >= sent ? stamped.writtenAt : sent;
   const back = stamped.handedAt;
   return back > out && back <= at ? back - out : at - sent;
 }
 
 /** The DoT framing on a connected socket. */
-function wrap(sock: tls.TLSSocket, stamped: StampedSocket): Conn {
+function wrap(sock: tls.TLSSocket, stamped: StampedSocket | undefined): Conn {
   const conn: Conn = { socket: sock, stamped, buf: Buffer.alloc(0), dead: false };
   sock.on('data', (d: Buffer) => onData(conn, d));
   const gone = (why: string) => {
@@ -303,7 +311,7 @@ export function openDot(server: DnsServer, o: DotOptions): DnsExchange & { opene
       all.delete(c);
       c.socket.end();
       c.socket.destroy();
-      c.stamped.socket.destroy();
+      c.stamped?.socket.destroy();
       return;
     }
     idle.push(c);
@@ -386,7 +394,7 @@ export function openDot(server: DnsServer, o: DotOptions): DnsExchange & { opene
       closed = true;
       for (const c of all) {
         c.socket.destroy();
-        c.stamped.socket.destroy();
+        c.stamped?.socket.destroy();
       }
       all.clear();
       idle.length = 0;
