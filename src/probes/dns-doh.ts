@@ -128,6 +128,7 @@ function h1Request(c: H1Conn, head: string, body: Buffer | null, timeoutMs: numb
     c.socket.on('data', onData);
     c.socket.once('close', onClose);
     const sent = now();
+    c.stamped?.markWrite();
     c.socket.write(body ? Buffer.concat([Buffer.from(head, 'latin1'), body]) : Buffer.from(head, 'latin1'));
   });
 }
@@ -356,9 +357,9 @@ export function openDoh(server: DnsServer, o: DohOptions): DnsExchange {
         ...base,
       };
     }
-    // HTTP/2 writes a request's frames on a later turn of the loop (node's http2 flushes them then): its
-    // query is timed from that write, HTTP/1.1's from the write call (it goes out within it).
-    timings.queryMs = stampedQueryMs(stamped, result.sent, result.at, version === 'h2');
+    // Timed from the request's bytes handed to the socket (HTTP/2 writes a request's frames on a later
+    // turn of the loop, HTTP/1.1's may wait behind our Finished's write) to the reply's read stamp.
+    timings.queryMs = stampedQueryMs(stamped, result.sent, result.at, true);
     if (result.status !== 200) {
       return {
         kind: 'error',

@@ -223,7 +223,8 @@ const noChain = (() => ({})) as unknown as tls.TLSSocket['getPeerCertificate'];
 
 /**
  * The query's time on a stamped connection: from `sent` (just before the query is written; with
- * `written`, the first write to the socket after `markWrite()`, for a request that leaves later) to the
+ * `written`, the first write to the socket after `markWrite()`: a query queued behind an earlier
+ * write, or an HTTP/2 request whose frames node writes on a later turn of the loop) to the
  * read stamp of the chunk TLS was handed last before `at` (the reply's bytes arriving, before TLS and
  * this process's loop handled them); `at - sent` when no read was stamped in between.
  */
@@ -292,6 +293,7 @@ function ask(c: Conn, q: Buffer, timeoutMs: number, signal: AbortSignal): Promis
     const framed = Buffer.allocUnsafe(2 + q.length);
     framed.writeUInt16BE(q.length, 0);
     q.copy(framed, 2);
+    c.stamped?.markWrite();
     c.socket.write(framed);
   });
 }
@@ -357,7 +359,7 @@ export function openDot(server: DnsServer, o: DotOptions): DnsExchange & { opene
       const sent = now();
       const got = await ask(c, q, Math.max(1, deadline - sent), signal);
       if ('msg' in got) {
-        timings.queryMs = stampedQueryMs(c.stamped, sent, got.at);
+        timings.queryMs = stampedQueryMs(c.stamped, sent, got.at, true);
         release(c);
         return {
           kind: 'message',

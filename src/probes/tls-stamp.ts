@@ -97,16 +97,18 @@ export class StampedSocket extends Duplex {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
-    this.socket.write(chunk, cb);
+    // Stamped before the call: on loopback the write hands the bytes to the receiver inside it, and the
+    // call can return well after the capture saw them leave.
     this.wrote();
+    this.socket.write(chunk, cb);
   }
 
   override _writev(chunks: { chunk: Buffer }[], cb: (e?: Error | null) => void): void {
+    this.wrote();
     this.socket.cork();
     for (let i = 0; i < chunks.length - 1; i++) this.socket.write(chunks[i]!.chunk);
     this.socket.write(chunks[chunks.length - 1]!.chunk, cb);
     this.socket.uncork();
-    this.wrote();
   }
 
   override _final(cb: (e?: Error | null) => void): void {
