@@ -2,7 +2,8 @@ import http2 from 'node:http2';
 import tls from 'node:tls';
 import { now } from '../core/clock.js';
 import { wellFormed } from './dns-wire.js';
-import { connectTlsTimed, type DotOptions } from './dns-dot.js';
+import { connectTlsTimed, stampedQueryMs, type DotOptions } from './dns-dot.js';
+import type { StampedSocket } from './tls-stamp.js';
 import type { DnsExchange, DnsServer, ExchangeReply } from './dns.js';
 
 /**
@@ -14,7 +15,8 @@ import type { DnsExchange, DnsServer, ExchangeReply } from './dns.js';
  * With reuse (the default) one HTTP/2 connection per server carries every
  * query as its own stream; HTTP/1.1 keeps a pool, one request at a time on
  * each. The phases are timed apart: TCP connect, TLS handshake, and the
- * query (request written to the whole response read).
+ * query (request written to the arrival of the response's last bytes,
+ * stamped as they are read from the socket).
  */
 
 export const DNS_MESSAGE = 'application/dns-message';
@@ -31,6 +33,7 @@ type Result = { status: number; type: string | undefined; body: Buffer; at: numb
 
 interface H1Conn {
   socket: tls.TLSSocket;
+  stamped: StampedSocket | undefined;
   dead: boolean;
 }
 
@@ -125,6 +128,7 @@ function h1Request(c: H1Conn, head: string, body: Buffer | null, timeoutMs: numb
     c.socket.on('data', onData);
     c.socket.once('close', onClose);
     const sent = now();
+    c.stamped?.markWrite();
     c.socket.write(body ? Buffer.concat([Buffer.from(head, 'latin1'), body]) : Buffer.from(head, 'latin1'));
   });
 }
@@ -212,7 +216,7 @@ export function openDoh(server: DnsServer, o: DohOptions): DnsExchange {
   };
   const reuse = o.reuse !== false;
   const authority = url.host;
-  let h2: { session: http2.ClientHttp2Session; alive: boolean } | undefined;
+  let h2: { session: http2.ClientHttp2Session; stamped: StampedSocket | undefined; alive: boolean } | undefined;
   let h2Opening: Promise<unknown> | undefined;
   const h1Idle: H1Conn[] = [];
   const live = new Set<{ destroy(): void }>();
@@ -244,8 +248,11 @@ export function openDoh(server: DnsServer, o: DohOptions): DnsExchange {
       while (c?.dead) c = h1Idle.pop();
       return c;
     })();
+    let stamped: StampedSocket | undefined;
     if (reuse && h2?.alive) {
       version = 'h2';
+      stamped = h2.stamped;
+      stamped?.markWrite();
       result = await h2Request(
         h2.session,
         {
@@ -260,6 +267,7 @@ export function openDoh(server: DnsServer, o: DohOptions): DnsExchange {
       );
     } else if (reuse && h1) {
       version = 'h1';
+      stamped = h1.stamped;
       result = await runH1(h1, path, body, deadline, signal);
     } else {
       let opened!: () => void;
@@ -282,11 +290,13 @@ export function openDoh(server: DnsServer, o: DohOptions): DnsExchange {
       fresh = true;
       timings.tcpConnectMs = r.tcpConnectMs;
       timings.tlsHandshakeMs = r.tlsHandshakeMs;
+      if (r.tlsServerMs !== undefined) timings.tlsServerMs = r.tlsServerMs;
       facts = { tls: r.facts };
+      stamped = r.stamped;
       if (r.socket.alpnProtocol === 'h2') {
         version = 'h2';
         const session = http2.connect(`https://${authority}`, { createConnection: () => r.socket });
-        const entry = { session, alive: true };
+        const entry = { session, stamped: r.stamped, alive: true };
         session.on('error', () => (entry.alive = false));
         session.on('goaway', () => (entry.alive = false));
         session.on('close', () => {
@@ -299,6 +309,7 @@ export function openDoh(server: DnsServer, o: DohOptions): DnsExchange {
         // The session's own setup (its preface and SETTINGS, sent once it is connected) is not the
         // query's time: the query clock starts once the session can carry a request.
         await sessionReady(session, Math.max(1, deadline - now()));
+        r.stamped?.markWrite();
         result = await h2Request(
           session,
           {
@@ -311,11 +322,18 @@ export function openDoh(server: DnsServer, o: DohOptions): DnsExchange {
           Math.max(1, deadline - now()),
           signal,
         );
-        if (!reuse || closed) session.close();
+        if (!reuse || closed) {
+          // The session's teardown (GOAWAY both ways, close_notify) is work of this process: done before
+          // the next query starts, so it does not run late the next connection's handshake or query
+          // (at concurrency 1 with --no-reuse it otherwise overlaps the next ClientHello by a millisecond or more).
+          const gone = new Promise<void>((r) => session.once('close', () => r()));
+          session.close();
+          await Promise.race([gone, new Promise<void>((r) => setTimeout(r, Math.min(1000, Math.max(1, deadline - now()))).unref())]);
+        }
       } else {
         opened();
         version = 'h1';
-        const c: H1Conn = { socket: r.socket, dead: false };
+        const c: H1Conn = { socket: r.socket, stamped: r.stamped, dead: false };
         r.socket.on('error', () => (c.dead = true));
         r.socket.on('close', () => live.delete(r.socket));
         live.add(r.socket);
@@ -339,7 +357,9 @@ export function openDoh(server: DnsServer, o: DohOptions): DnsExchange {
         ...base,
       };
     }
-    timings.queryMs = result.at - result.sent;
+    // Timed from the request's bytes handed to the socket (HTTP/2 writes a request's frames on a later
+    // turn of the loop, HTTP/1.1's may wait behind our Finished's write) to the reply's read stamp.
+    timings.queryMs = stampedQueryMs(stamped, result.sent, result.at, true);
     if (result.status !== 200) {
       return {
         kind: 'error',
@@ -370,7 +390,10 @@ export function openDoh(server: DnsServer, o: DohOptions): DnsExchange {
       `Connection: ${reuse ? 'keep-alive' : 'close'}\r\n\r\n`;
     const r = await h1Request(c, head, body, Math.max(1, deadline - now()), signal);
     if (reuse && !c.dead && !closed) h1Idle.push(c);
-    else c.socket.destroy();
+    else {
+      c.socket.destroy();
+      c.stamped?.socket.destroy();
+    }
     return r;
   };
 

@@ -7,14 +7,20 @@ import { classifyCertError, classifyTlsError } from './classify-tls.js';
 import { wellFormed } from './dns-wire.js';
 import type { DnsExchange, DnsServer, ExchangeReply } from './dns.js';
 import { localErrorCause } from './local-errors.js';
+import { StampedSocket } from './tls-stamp.js';
 
 /**
  * DNS over TLS (RFC 7858): the RFC 1035 §4.2.2 framing (a two-byte length
  * before each message) inside a TLS connection to port 853. Connections are
  * kept and reused by default, one query at a time on each, as many as the
  * run has in flight (RFC 7858 §3.4); `reuse: false` opens one per query so
- * every handshake is timed. The phases are timed apart: TCP connect, TLS
- * handshake (ClientHello written to handshake complete), query (written to
+ * every handshake is timed. The phases are timed apart: TCP connect (the SYN
+ * sent to the connection established), TLS handshake (ClientHello written to
+ * handshake complete, with its server part: to the arrival of the bytes that
+ * completed it), query (written to the arrival of the reply's last bytes,
+ * stamped as they are read from the socket: see StampedSocket). The stamps
+ * are taken with `reuse: false`; kept connections read the clock in the
+ * callbacks (the handshake from tls.connect's return, the query written to
  * reply read).
  */
 
@@ -44,6 +50,7 @@ export interface TlsConnectionFacts {
 
 interface Conn {
   socket: tls.TLSSocket;
+  stamped?: StampedSocket;
   /** Bytes read and not yet a whole message. */
   buf: Buffer;
   waiting?: (msg: Buffer | null, err?: { outcome: string; cause: string; local?: boolean }) => void;
@@ -53,7 +60,17 @@ interface Conn {
 type Fail = { outcome: string; cause: string; local?: boolean; phase: 'tcp' | 'tls' | 'dns' };
 
 export type TlsConnected =
-  | { ok: true; socket: tls.TLSSocket; tcpConnectMs: number; tlsHandshakeMs: number; facts: TlsConnectionFacts }
+  | {
+      ok: true;
+      socket: tls.TLSSocket;
+      /** The layer between TCP and TLS that stamps the server's bytes as they are read and our request's as they are written. */
+      stamped?: StampedSocket;
+      tcpConnectMs: number;
+      tlsHandshakeMs: number;
+      /** ClientHello written → the bytes that completed the handshake read (absent if none were stamped). */
+      tlsServerMs?: number;
+      facts: TlsConnectionFacts;
+    }
   | ({ ok: false } & Fail & { tcpConnectMs?: number });
 
 /**
@@ -69,12 +86,19 @@ export function connectTlsTimed(
   signal: AbortSignal,
 ): Promise<TlsConnected> {
   return new Promise<TlsConnected>((resolve) => {
-    const t0 = now();
+    let t0 = now();
     let tcpConnectMs: number | undefined;
     let settled = false;
     const raw = net.connect({ host: server.address, port: server.port });
+    // As the tcp probe does: net.connect to an IP literal calls connect() on the next tick; a tick
+    // queued now runs right after it, so the connect clock starts when the SYN left, not before the
+    // socket's setup (0.3-1 ms of this process's work, none of it on the wire).
+    process.nextTick(() => {
+      if (!raw.destroyed && raw.connecting) t0 = now();
+    });
     raw.setNoDelay(true);
     let s: tls.TLSSocket | undefined;
+    let stamped: StampedSocket | undefined;
     let endFirst = false;
     const finish = (r: TlsConnected) => {
       if (settled) return;
@@ -112,8 +136,13 @@ export function connectTlsTimed(
       const connected = now();
       tcpConnectMs = connected - t0;
       const name = o.serverName ?? server.address;
+      // With --no-reuse every connection's phases are timed against its packets: the TLS socket runs over
+      // the stamping layer. Kept connections carry the run's queries natively: the layer is JavaScript
+      // between TCP and TLS (a DoH run at 100 streams over it answered 694-697 queries/s where the native
+      // path answered 1,097-1,164 in the run before; bench/dns/wire-agreement-2026-12-02.txt).
+      stamped = o.reuse === false ? new StampedSocket(raw) : undefined;
       s = tls.connect({
-        socket: raw,
+        socket: stamped ?? raw,
         secureContext: context,
         ...(net.isIP(name) === 0 ? { servername: name } : {}),
         ...(o.alpn?.length ? { ALPNProtocols: o.alpn } : {}),
@@ -121,6 +150,10 @@ export function connectTlsTimed(
         checkServerIdentity: () => undefined,
       });
       const hello = now();
+      // Node's own identity check builds getPeerCertificate(true) (the chain linked through the trust
+      // store) inside the handshake, before our Finished is written, only to hand it to the
+      // checkServerIdentity skipped here: an empty object until 'secureConnect' (as the tls probe does).
+      s.getPeerCertificate = noChain;
       s.once('end', () => {
         endFirst = true;
       });
@@ -132,12 +165,20 @@ export function connectTlsTimed(
       // stops here and the certificate work waits a turn of the loop (as the tls probe does), so
       // the server sees the Finished when we completed and a capture shows the time reported.
       s.once('secureConnect', () => {
-        const tlsHandshakeMs = now() - hello;
+        // The handshake is timed from the ClientHello's write to the socket, stamped by the layer (inside
+        // tls.connect, or a moment after it returned), not from the call's return.
+        const first = stamped?.firstWriteAt ?? -1;
+        const start = first >= connected ? first : hello;
+        const tlsHandshakeMs = now() - start;
+        // The bytes that completed the handshake (the server's Finished) were the ones TLS was handed last.
+        const last = stamped?.handedAt ?? -1;
+        const tlsServerMs = last >= start ? Math.min(tlsHandshakeMs, last - start) : undefined;
+        delete (s as Partial<Pick<tls.TLSSocket, 'getPeerCertificate'>>).getPeerCertificate;
         setImmediate(() => {
-          if (!settled) secured(tlsHandshakeMs);
+          if (!settled) secured(tlsHandshakeMs, tlsServerMs);
         });
       });
-      const secured = (tlsHandshakeMs: number) => {
+      const secured = (tlsHandshakeMs: number, tlsServerMs: number | undefined) => {
         const sock = s!;
         const authCode = sock.authorized ? null : String((sock.authorizationError as unknown as string | Error | null) ?? 'UNKNOWN');
         const cf = certificateFacts(
@@ -164,15 +205,39 @@ export function connectTlsTimed(
         }
         sock.removeAllListeners('error');
         sock.removeAllListeners('end');
-        finish({ ok: true, socket: sock, tcpConnectMs: tcpConnectMs!, tlsHandshakeMs, facts });
+        finish({
+          ok: true,
+          socket: sock,
+          ...(stamped ? { stamped } : {}),
+          tcpConnectMs: tcpConnectMs!,
+          tlsHandshakeMs,
+          ...(tlsServerMs !== undefined ? { tlsServerMs } : {}),
+          facts,
+        });
       };
     });
   });
 }
 
+const noChain = (() => ({})) as unknown as tls.TLSSocket['getPeerCertificate'];
+
+/**
+ * The query's time on a stamped connection: from `sent` (just before the query is written; with
+ * `written`, the first write to the socket after `markWrite()`: a query queued behind an earlier
+ * write, or an HTTP/2 request whose frames node writes on a later turn of the loop) to the
+ * read stamp of the chunk TLS was handed last before `at` (the reply's bytes arriving, before TLS and
+ * this process's loop handled them); `at - sent` when no read was stamped in between.
+ */
+export function stampedQueryMs(stamped: StampedSocket | undefined, sent: number, at: number, written = false): number {
+  if (!stamped) return at - sent;
+  const out = written && stamped.writtenAt >= sent ? stamped.writtenAt : sent;
+  const back = stamped.handedAt;
+  return back > out && back <= at ? back - out : at - sent;
+}
+
 /** The DoT framing on a connected socket. */
-function wrap(sock: tls.TLSSocket): Conn {
-  const conn: Conn = { socket: sock, buf: Buffer.alloc(0), dead: false };
+function wrap(sock: tls.TLSSocket, stamped: StampedSocket | undefined): Conn {
+  const conn: Conn = { socket: sock, stamped, buf: Buffer.alloc(0), dead: false };
   sock.on('data', (d: Buffer) => onData(conn, d));
   const gone = (why: string) => {
     conn.dead = true;
@@ -228,6 +293,7 @@ function ask(c: Conn, q: Buffer, timeoutMs: number, signal: AbortSignal): Promis
     const framed = Buffer.allocUnsafe(2 + q.length);
     framed.writeUInt16BE(q.length, 0);
     q.copy(framed, 2);
+    c.stamped?.markWrite();
     c.socket.write(framed);
   });
 }
@@ -247,6 +313,7 @@ export function openDot(server: DnsServer, o: DotOptions): DnsExchange & { opene
       all.delete(c);
       c.socket.end();
       c.socket.destroy();
+      c.stamped?.socket.destroy();
       return;
     }
     idle.push(c);
@@ -281,17 +348,18 @@ export function openDot(server: DnsServer, o: DotOptions): DnsExchange & { opene
         }
         opened++;
         fresh = true;
-        c = wrap(r.socket);
+        c = wrap(r.socket, r.stamped);
         all.add(c);
         timings.tcpConnectMs = r.tcpConnectMs;
         timings.tlsHandshakeMs = r.tlsHandshakeMs;
+        if (r.tlsServerMs !== undefined) timings.tlsServerMs = r.tlsServerMs;
         facts = { tls: r.facts };
         if (closed) c.socket.destroy();
       }
       const sent = now();
       const got = await ask(c, q, Math.max(1, deadline - sent), signal);
       if ('msg' in got) {
-        timings.queryMs = got.at - sent;
+        timings.queryMs = stampedQueryMs(c.stamped, sent, got.at, true);
         release(c);
         return {
           kind: 'message',
@@ -326,7 +394,10 @@ export function openDot(server: DnsServer, o: DotOptions): DnsExchange & { opene
     opened: () => opened,
     close() {
       closed = true;
-      for (const c of all) c.socket.destroy();
+      for (const c of all) {
+        c.socket.destroy();
+        c.stamped?.socket.destroy();
+      }
       all.clear();
       idle.length = 0;
     },

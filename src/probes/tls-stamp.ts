@@ -14,8 +14,21 @@ import { now } from '../core/clock.js';
 export class StampedSocket extends Duplex {
   /** now() when the latest chunk from the server was read; -1 before any. */
   lastReadAt = -1;
+  /**
+   * The read stamp of the chunk TLS is handed now (or was handed last); -1 before any. At
+   * 'secureConnect' it is the stamp of the bytes that completed the handshake, even when bytes the
+   * server sent after its Finished (TLS 1.3 lets it: an HTTP/2 SETTINGS, session tickets) were read
+   * since.
+   */
+  handedAt = -1;
+  /** now() when the first chunk was written to the socket (the ClientHello); -1 before any. */
+  firstWriteAt = -1;
+  /** now() when the first chunk was written to the socket after `markWrite()`; -1 before one. */
+  writtenAt = -1;
+  private armed = false;
   /** Chunks read and stamped, handed to TLS on the next check phase. */
   private held: Buffer[] = [];
+  private heldAt: number[] = [];
   /** What happened after the held chunks: the end of the stream, an error, the close. */
   private after: (() => void)[] = [];
   private scheduled = false;
@@ -28,11 +41,25 @@ export class StampedSocket extends Duplex {
     socket.on('data', (d: Buffer) => {
       this.lastReadAt = now();
       this.held.push(d);
+      this.heldAt.push(this.lastReadAt);
       this.schedule();
     });
     socket.on('end', () => this.then(() => this.push(null)));
     socket.on('error', (e) => this.then(() => this.destroy(e)));
     socket.on('close', () => this.then(() => !this.destroyed && this.destroy()));
+  }
+
+  /** The next write to the socket is stamped in `writtenAt`: when a request's bytes left, not when it was queued. */
+  markWrite(): void {
+    this.armed = true;
+    this.writtenAt = -1;
+  }
+
+  private wrote(): void {
+    if (this.firstWriteAt < 0) this.firstWriteAt = now();
+    if (!this.armed) return;
+    this.armed = false;
+    this.writtenAt = now();
   }
 
   private schedule(): void {
@@ -50,9 +77,15 @@ export class StampedSocket extends Duplex {
   private readonly flush = (): void => {
     this.scheduled = false;
     const held = this.held;
+    const heldAt = this.heldAt;
     this.held = [];
+    this.heldAt = [];
     let more = true;
-    for (const d of held) if (!this.destroyed) more = this.push(d) && more;
+    for (let i = 0; i < held.length; i++) {
+      if (this.destroyed) break;
+      this.handedAt = heldAt[i]!;
+      more = this.push(held[i]) && more;
+    }
     if (!more && !this.socket.destroyed) this.socket.pause();
     const after = this.after;
     this.after = [];
@@ -64,10 +97,14 @@ export class StampedSocket extends Duplex {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    // Stamped before the call: on loopback the write hands the bytes to the receiver inside it, and the
+    // call can return well after the capture saw them leave.
+    this.wrote();
     this.socket.write(chunk, cb);
   }
 
   override _writev(chunks: { chunk: Buffer }[], cb: (e?: Error | null) => void): void {
+    this.wrote();
     this.socket.cork();
     for (let i = 0; i < chunks.length - 1; i++) this.socket.write(chunks[i]!.chunk);
     this.socket.write(chunks[chunks.length - 1]!.chunk, cb);

@@ -14,19 +14,25 @@ import { lagOf, retryOnce } from '../helpers/timing.js';
  * concurrency 1 with --no-reuse (a connection per query), and each phase
  * conndx reports is checked against the packets of the same connections:
  *
- * - tcp connect: the client's SYN to the server's SYN-ACK;
- * - tls handshake: the ClientHello to the client's next record (its
- *   Finished, TLS 1.3);
- * - query: the last client record that is not a close_notify (the query, or
- *   for HTTP/1.1 the request) to the last server record that is not one (the
- *   reply). A TLS 1.3 close_notify is a 24-byte record (5 header, 2 alert,
- *   1 type, 16 tag).
+ * - tcp connect (tcpConnectMs): the client's SYN to the server's SYN-ACK;
+ * - the TLS handshake's server part (tlsServerMs): the ClientHello to the
+ *   last server segment before the client's Finished (the server's flight,
+ *   TLS 1.3); the whole handshake (tlsHandshakeMs) is never longer than the
+ *   ClientHello to the client's Finished;
+ * - query (queryMs): the first server segment after the handshake that is
+ *   more than a lone control record (the reply; for HTTP/1.1 and HTTP/2 the
+ *   response) and the last client segment before it that is more than one
+ *   (the query, the request: for HTTP/2 the stream's HEADERS and DATA). The
+ *   records are encrypted, so they are told apart by size: a TLS 1.3
+ *   close_notify is 24 bytes on the wire (5 header, 2 alert, 1 type, 16 tag),
+ *   an HTTP/2 SETTINGS ack, PING, WINDOW_UPDATE or GOAWAY at most 39 (a 9-byte
+ *   frame header and up to 8 bytes, plus 22); a DNS message and any HTTP
+ *   request or response carrying one are larger.
  *
  * The bar is the issue's: 10% or 0.3 ms of the wire, whichever is larger, at
- * p50 over the run, widened by how late conndx's own loop ran in this run
- * (its timing block). The lab runs in its own process. DoH over HTTP/2 is
- * checked for the connect and handshake phases only: its query phase also
- * carries the HTTP/2 preface and SETTINGS, which no single packet marks.
+ * p50 over the run, or this run's own median loop lag (its timing block) when
+ * that is larger: the clock is read in callbacks, which run that late. The
+ * lab runs in its own process.
  */
 
 const run = promisify(execFile);
@@ -34,7 +40,8 @@ const tcpdump = requireTool('tcpdump', true);
 const tshark = requireTool('tshark');
 const ready = tcpdump.ok && tshark.ok;
 const skip = tcpdump.ok ? (tshark.ok ? '' : tshark.reason) : tcpdump.reason;
-const CLOSE_NOTIFY = 24;
+/** The largest segment that is only control records (close_notify, an HTTP/2 control frame). */
+const CONTROL_MAX = 39;
 const COUNT = 30;
 
 const median = (xs: number[]) => {
@@ -51,8 +58,17 @@ interface Frame {
   len: number;
 }
 
+interface WirePhases {
+  connect: number;
+  /** ClientHello → the client's Finished. */
+  tls: number;
+  /** ClientHello → the server's last segment before the client's Finished. */
+  tlsServer: number;
+  query?: number;
+}
+
 /** Per connection (client port): the wire's phase times in ms. */
-function wirePhases(file: string, port: number): { connect: number; tls: number; query?: number }[] {
+function wirePhases(file: string, port: number): WirePhases[] {
   const out = execFileSync(
     'tshark',
     [
@@ -92,7 +108,7 @@ function wirePhases(file: string, port: number): { connect: number; tls: number;
     if (!byConn.has(client)) byConn.set(client, []);
     byConn.get(client)!.push(f);
   }
-  const phases: { connect: number; tls: number; query?: number }[] = [];
+  const phases: WirePhases[] = [];
   for (const [client, fs] of byConn) {
     const synF = fs.find((f) => f.src === client && f.syn && !f.ack);
     const synAck = fs.find((f) => f.src === port && f.syn && f.ack);
@@ -100,12 +116,17 @@ function wirePhases(file: string, port: number): { connect: number; tls: number;
     if (!synF || !synAck || fromClient.length < 2) continue;
     const hello = fromClient[0]!;
     const finished = fromClient[1]!;
-    const closer = fromClient.find((f, i) => i >= 2 && f.len === CLOSE_NOTIFY);
-    const query = [...fromClient].filter((f) => f.len !== CLOSE_NOTIFY && (!closer || f.t < closer.t)).pop()!;
-    const reply = fs
-      .filter((f) => f.src === port && f.len > 0 && f.len !== CLOSE_NOTIFY && f.t > query.t && (!closer || f.t <= closer.t))
-      .pop();
-    phases.push({ connect: synAck.t - synF.t, tls: finished.t - hello.t, ...(reply ? { query: reply.t - query.t } : {}) });
+    const flight = fs.filter((f) => f.src === port && f.len > 0 && f.t > hello.t && f.t < finished.t).pop();
+    if (!flight) continue;
+    const after = fs.filter((f) => f.t > finished.t && f.len > CONTROL_MAX);
+    const reply = after.find((f) => f.src === port && after.some((g) => g.src === client && g.t < f.t));
+    const query = reply && after.filter((f) => f.src === client && f.t < reply.t).pop();
+    phases.push({
+      connect: synAck.t - synF.t,
+      tls: finished.t - hello.t,
+      tlsServer: flight.t - hello.t,
+      ...(reply && query ? { query: reply.t - query.t } : {}),
+    });
   }
   return phases;
 }
@@ -171,12 +192,14 @@ async function captured(port: number, name: string, argv: string[]) {
 
 describe.skipIf(!ready)(`DoT and DoH phase times against the wire (tcpdump on lo)${ready ? '' : ` (skipped: ${skip})`}`, () => {
   test.each([
-    ['dot', 'dns-dot', [] as string[], ['connect', 'tls', 'query'] as const],
-    ['doh over HTTP/1.1', 'dns-doh', ['--http1'], ['connect', 'tls', 'query'] as const],
-    ['doh over HTTP/2', 'dns-doh', [], ['connect', 'tls'] as const],
+    ['dot', 'dns-dot', [] as string[], true],
+    ['doh over HTTP/1.1', 'dns-doh', ['--http1'], true],
+    // HTTP/2's query p50 runs 1.5-2.5 ms over the wire's (2026-12-02, bench/dns/wire-agreement-2026-12-02.txt):
+    // not yet explained, so only checked not to be shorter than the wire's.
+    ['doh over HTTP/2', 'dns-doh', [], false],
   ])(
-    '%s: each phase p50 within 10%% or 0.3 ms of the wire, plus the run’s own loop lag',
-    async (what, name, extra, phases) => {
+    '%s: connect, TLS server part and query p50 within 10%% or 0.3 ms of the wire (or the run’s own loop lag)',
+    async (what, name, extra, queryAgrees) => {
       await retryOnce(`${what} phases on the wire`, async (n) => {
         const ep = lab!.endpoints[name]!;
         const url = String(lab!.info[name]!.url);
@@ -188,26 +211,41 @@ describe.skipIf(!ready)(`DoT and DoH phase times against the wire (tcpdump on lo
         expect(wire.length, 'connections read from the capture').toBeGreaterThanOrEqual(COUNT * 0.9);
         const ours = {
           connect: json.tcpConnectMs.p50 as number,
-          tls: json.tlsHandshakeMs.p50 as number,
+          tlsServer: json.tlsServerMs?.p50 as number,
           query: json.queryMs.p50 as number,
+          tls: json.tlsHandshakeMs.p50 as number,
         };
         const truth = {
           connect: median(wire.map((w) => w.connect)),
+          tlsServer: median(wire.map((w) => w.tlsServer)),
+          query: median(wire.flatMap((w) => (w.query === undefined ? [] : [w.query]))),
           tls: median(wire.map((w) => w.tls)),
-          query: phases.includes('query' as never) ? median(wire.flatMap((w) => (w.query === undefined ? [] : [w.query]))) : NaN,
         };
-        if (phases.includes('query' as never)) expect(wire.filter((w) => w.query !== undefined).length).toBeGreaterThanOrEqual(COUNT * 0.9);
-        const lag = lagOf(json);
-        for (const p of phases) {
-          const bar = Math.max(0.3, truth[p] * 0.1) + lag;
+        expect(wire.filter((w) => w.query !== undefined).length, 'queries read from the capture').toBeGreaterThanOrEqual(COUNT * 0.9);
+        // The loop's median lateness, measured by this run: the stamps are read in callbacks that run that late.
+        const lag = (json.timing?.loopLagMs?.p50 as number | undefined) ?? 0;
+        const line = `${what}: p50 connect ${ours.connect.toFixed(3)}/${truth.connect.toFixed(3)}, tls server part ${ours.tlsServer?.toFixed(3)}/${truth.tlsServer.toFixed(3)}, query ${ours.query.toFixed(3)}/${truth.query.toFixed(3)}, whole handshake ${ours.tls.toFixed(3)}/${truth.tls.toFixed(3)} ms (conndx/wire), loop lag p50 ${lag.toFixed(2)} p99 ${lagOf(json).toFixed(2)} ms`;
+        console.log(line);
+        for (const p of ['connect', 'tlsServer', 'query'] as const) {
+          const bar = Math.max(0.3, truth[p] * 0.1, lag);
+          if (p === 'query' && !queryAgrees) {
+            expect(
+              ours.query >= truth.query - bar,
+              `${what} query: p50 ${ours.query.toFixed(3)} ms, shorter than ${truth.query.toFixed(3)} ms on the wire`,
+            ).toBe(true);
+            continue;
+          }
           expect(
             Math.abs(ours[p] - truth[p]) <= bar,
-            `${what} ${p}: p50 ${ours[p].toFixed(3)} ms vs ${truth[p].toFixed(3)} ms on the wire (bar ${bar.toFixed(2)} ms, of which ${lag.toFixed(2)} ms loop lag of this run)`,
+            `${what} ${p}: p50 ${ours[p]?.toFixed(3)} ms vs ${truth[p].toFixed(3)} ms on the wire (bar ${bar.toFixed(2)} ms: 10% or 0.3 ms, or this run's loop lag p50 ${lag.toFixed(2)} ms)`,
           ).toBe(true);
         }
-        console.log(
-          `${what}: p50 connect ${ours.connect.toFixed(3)}/${truth.connect.toFixed(3)}, tls ${ours.tls.toFixed(3)}/${truth.tls.toFixed(3)}, query ${ours.query.toFixed(3)}/${truth.query.toFixed(3)} ms (conndx/wire), loop lag p99 ${lag.toFixed(2)} ms`,
-        );
+        // Our Finished leaves when the handshake is complete for us: the whole handshake is not longer than the wire's.
+        const bar = Math.max(0.3, truth.tls * 0.1, lag);
+        expect(
+          ours.tls <= truth.tls + bar,
+          `${what} whole handshake: p50 ${ours.tls.toFixed(3)} ms vs ${truth.tls.toFixed(3)} ms on the wire`,
+        ).toBe(true);
       });
     },
     120_000,
