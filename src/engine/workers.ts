@@ -80,11 +80,14 @@ export async function executeInWorkers<T>(
   // Records are applied in arrival order, one batch at a time, so output and backpressure stay ordered.
   let chain: Promise<void> = Promise.resolve();
 
+  // A spec's own targets (without what cannot cross threads) are the plan's, narrowed as the plan was (--shard).
+  const keys = new Set(plan.targets.map((t) => t.key));
+  const targets = spec.targets ? spec.targets.filter((t) => keys.has(t.key)) : (plan.targets as TargetRef<unknown>[]);
   const workers = Array.from({ length: n }, (_, i) => {
     const job: WorkerJob = {
       spec,
       phase: phaseOfKind(plan.probe),
-      targets: spec.targets ?? (plan.targets as TargetRef<unknown>[]),
+      targets,
       count: share(o.count, n, i),
       durationMs: o.durationMs,
       concurrency: Math.max(1, share(o.concurrency, n, i)!),

@@ -72,6 +72,24 @@ describe('conndx dns --workers', () => {
     }
   });
 
+  test('--shard with --workers: the threads ask only the servers of the shard', async () => {
+    const a = await lab('dns-ok');
+    const b = await lab('dns-nxdomain');
+    try {
+      const args = ['dns', 'lab.test', '--server', a.addr, '--server', b.addr, '-c', '20', '--concurrency', '4', '--timeout', '5s'];
+      const first = await runCliJson([...args, '--shard', '1/2', '--workers', '2']);
+      const second = await runCliJson([...args, '--shard', '2/2', '--workers', '2']);
+      expect(first.json.timing.workers).toBe(2);
+      expect(first.json.outcomes).toEqual({ ok: 20 });
+      expect(Object.keys(first.json.byServer)).toEqual([a.addr]);
+      expect(second.json.outcomes).toEqual({ nxdomain: 20 });
+      expect(Object.keys(second.json.byServer)).toEqual([b.addr]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   test('replies under a wrong id are counted per server, summed over the threads', async () => {
     const srv = await wrongIdServer();
     try {
