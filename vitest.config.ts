@@ -18,6 +18,7 @@ const TIMING = [
   'test/probes/dns-accuracy.test.ts',
   'test/probes/dns.test.ts',
   'test/probes/dns-edns.test.ts',
+  'test/probes/dns-workers.test.ts',
   'test/probes/dns-secure.test.ts',
   'test/probes/dns-secure-wire.test.ts',
   'test/probes/tcp-cli.test.ts',

@@ -167,8 +167,8 @@ export async function runProbeCommand<T>(ctx: CliContext, p: ProbeCommand<T>): P
       if (adaptive) adaptive = { min: Math.min(adaptive.min, concurrency), max: Math.min(adaptive.max, concurrency) };
     }
   }
-  const workers = o.adaptive || paced ? 1 : (o.workers ?? (p.worker ? defaultWorkers(o.concurrency) : 1));
-  if (workers > 1 && !p.worker) warn(ctx, `--workers: the ${p.probe} probe runs on one thread`);
+  const workers = o.adaptive || paced ? 1 : (o.workers ?? (p.worker && !p.worker.onlyWhenAsked ? defaultWorkers(o.concurrency) : 1));
+  if (workers > 1 && !p.worker) warn(ctx, `--workers: ${p.oneThread ?? `the ${p.probe} probe runs on one thread`}`);
   const exec = (x: ExecOptions) => (workers > 1 && p.worker ? executeInWorkers(plan, p.worker, x, workers) : executeProbe(plan, x));
   const { result, stats } = await exec({
     count,

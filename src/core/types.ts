@@ -19,6 +19,13 @@ export interface WorkerProbeSpec {
   module: string;
   factory: string;
   args: unknown;
+  /**
+   * The targets as a worker takes them, when the plan's own hold what cannot
+   * cross threads (a shared socket): the factory opens its own from these.
+   */
+  targets?: TargetRef<unknown>[];
+  /** Threads only when --workers asks for them (the default is one thread, whatever the concurrency). */
+  onlyWhenAsked?: boolean;
 }
 
 export const DNS_OUTCOMES = [
@@ -214,6 +221,14 @@ export interface ProbePlan<T> {
   fdsPerAttempt?: number;
   /** How a worker thread rebuilds `fn`: set for CPU-bound probes (TLS) that gain from every core. */
   worker?: WorkerProbeSpec;
+  /**
+   * What each worker's probe reported when its share ended (counters kept
+   * beside the attempts, e.g. replies a shared socket matched to no query),
+   * folded into the plan before `decorate`.
+   */
+  workerReports?: (reports: unknown[]) => void;
+  /** Why this plan runs on one thread only, said when --workers asks for more. */
+  oneThread?: string;
 }
 
 /** The result of a run that made no attempt (every name unresolved, nothing asked): the contract's shape, all zero. */

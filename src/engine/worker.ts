@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { AttemptRecord, Probe } from '../core/types.js';
 import { runAttempts } from './run.js';
-import type { WorkerJob, WorkerMessage } from './workers.js';
+import type { WorkerJob, WorkerMessage, WorkerProbe } from './workers.js';
 
 // A worker thread of executeInWorkers: rebuilds the probe from its spec, runs
 // its share of the attempts and streams the records back in small batches.
@@ -28,10 +28,16 @@ const flush = () => {
 };
 
 try {
-  const mod = (await import(new URL(`../${job.spec.module}`, import.meta.url).href)) as Record<string, (a: unknown) => Probe<unknown>>;
+  const mod = (await import(new URL(`../${job.spec.module}`, import.meta.url).href)) as Record<
+    string,
+    (a: unknown) => Probe<unknown> | WorkerProbe | Promise<WorkerProbe>
+  >;
   const factory = mod[job.spec.factory];
   if (typeof factory !== 'function') throw new Error(`${job.spec.module} has no ${job.spec.factory}`);
-  const probe = factory(job.spec.args);
+  // A factory returns the probe, or (with what it opened itself) the probe, its end-of-share report and its close.
+  const built = await factory(job.spec.args);
+  const own: WorkerProbe = typeof built === 'function' ? { fn: built } : built;
+  const probe = own.fn;
   const stats = await runAttempts({
     targets: job.targets,
     probe,
@@ -52,7 +58,9 @@ try {
     },
   });
   flush();
-  send({ type: 'done', stats });
+  const report = own.report?.();
+  own.close?.();
+  send({ type: 'done', stats, ...(report === undefined ? {} : { report }) });
 } catch (e) {
   send({ type: 'error', message: e instanceof Error ? e.message : String(e) });
 }

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { type AttemptRecord, type Phase, type TargetRef, type WorkerProbeSpec } from '../core/types.js';
+import { type AttemptRecord, type Phase, type Probe, type TargetRef, type WorkerProbeSpec } from '../core/types.js';
 import { phaseOfKind } from '../probes/registry.js';
 import { makeMeta } from '../core/meta.js';
 import { createHistogram } from '../core/histogram.js';
@@ -22,8 +22,16 @@ export interface WorkerJob extends Pacing {
 export type WorkerMessage =
   | { type: 'start'; startAbs: number }
   | { type: 'records'; records: AttemptRecord[] }
-  | { type: 'done'; stats: RunStats }
+  | { type: 'done'; stats: RunStats; report?: unknown }
   | { type: 'error'; message: string };
+
+/** What a worker factory may return instead of a bare probe: the probe with what it opened for itself. */
+export interface WorkerProbe {
+  fn: Probe<unknown>;
+  /** What the plan's `workerReports` folds in when the share ends (structured-cloneable). */
+  report?: () => unknown;
+  close?: () => void;
+}
 
 /** Threads to use by default for CPU-bound probes (TLS): every core, when there is parallel work. */
 export function defaultWorkers(concurrency: number): number {
@@ -68,14 +76,18 @@ export async function executeInWorkers<T>(
   const lags: NonNullable<RunStats['loopLagMs']>[] = [];
   let busy = 0;
   let interrupted = false;
+  const reports: unknown[] = [];
   // Records are applied in arrival order, one batch at a time, so output and backpressure stay ordered.
   let chain: Promise<void> = Promise.resolve();
 
+  // A spec's own targets (without what cannot cross threads) are the plan's, narrowed as the plan was (--shard).
+  const keys = new Set(plan.targets.map((t) => t.key));
+  const targets = spec.targets ? spec.targets.filter((t) => keys.has(t.key)) : (plan.targets as TargetRef<unknown>[]);
   const workers = Array.from({ length: n }, (_, i) => {
     const job: WorkerJob = {
       spec,
       phase: phaseOfKind(plan.probe),
-      targets: plan.targets as TargetRef<unknown>[],
+      targets,
       count: share(o.count, n, i),
       durationMs: o.durationMs,
       concurrency: Math.max(1, share(o.concurrency, n, i)!),
@@ -126,6 +138,7 @@ export async function executeInWorkers<T>(
             if (m.stats.loopLagMs) lags.push(m.stats.loopLagMs);
             busy = Math.max(busy, m.stats.busy);
             if (m.stats.interrupted) interrupted = true;
+            if (m.report !== undefined) reports.push(m.report);
             resolve();
           } else if (m.type === 'error') reject(new Error(`worker: ${m.message}`));
         });
@@ -148,6 +161,7 @@ export async function executeInWorkers<T>(
   const round = (x: number) => Math.round(x * 1000) / 1000;
   const elapsed = firstStart === Infinity ? 0 : lastEnd - firstStart;
   result.elapsedMs = round(elapsed);
+  plan.workerReports?.(reports);
   await plan.decorate?.(result);
   const worst = lags.reduce<NonNullable<RunStats['loopLagMs']> | null>((a, b) => (!a || b.p99 > a.p99 ? b : a), null);
   result.timing = {

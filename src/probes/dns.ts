@@ -3,7 +3,7 @@ import net from 'node:net';
 import dns2 from 'dns2';
 import { now } from '../core/clock.js';
 import { localErrorCause } from './local-errors.js';
-import type { ProbePlan } from '../core/types.js';
+import type { ProbePlan, WorkerProbeSpec } from '../core/types.js';
 import { QTYPE_NAMES, answersQuestion, firstAnswers, rcodeName, wellFormed, type Question } from './dns-wire.js';
 import type { Attempt, DnsOutcome, Probe, TargetRef } from '../core/types.js';
 import {
@@ -790,6 +790,50 @@ function describeQuery(o: DnsPlanOptions, typeName: string, transport: string): 
   };
 }
 
+// `conndx dns --workers N` over UDP and TCP: each worker thread rebuilds the
+// probe from the query alone (src/probes/dns-worker.ts).
+/** What crosses to a worker: the query and the servers, plain data. */
+export interface DnsWorkerArgs {
+  query: DnsQuery;
+  servers: DnsServer[];
+}
+
+/** The worker spec of a UDP/TCP dns plan: the query's fields only (no function, no socket). */
+export function dnsWorkerSpec(q: DnsQuery, targets: TargetRef<DnsProbeTarget>[]): WorkerProbeSpec {
+  const query: DnsQuery = {
+    name: q.name,
+    type: q.type,
+    tcp: q.tcp,
+    noFallback: q.noFallback,
+    timeoutMs: q.timeoutMs,
+    decodeAnswers: q.decodeAnswers,
+    ...(q.edns !== undefined ? { edns: q.edns } : {}),
+    ...(q.randomLabel !== undefined ? { randomLabel: q.randomLabel } : {}),
+    ...(q.nodata !== undefined ? { nodata: q.nodata } : {}),
+  };
+  const servers = targets.map((t) => ({ ...t.target.server }));
+  return {
+    // The factory: src/probes/dns-worker.ts (its own sockets in each thread).
+    module: 'probes/dns-worker.js',
+    factory: 'createDnsWorkerProbe',
+    args: { query, servers } satisfies DnsWorkerArgs,
+    // The targets without their sockets: a worker finds its own by the server's key.
+    targets: targets.map((t) => ({ key: t.key, target: { server: { ...t.target.server } } })),
+    // One thread answers most resolvers; more only when asked.
+    onlyWhenAsked: true,
+  };
+}
+
+/** Mismatched replies by server key, as a worker thread reports them at the end of its share. */
+export type WorkerMismatch = Record<string, MismatchCounts>;
+
+function addMismatch(into: WorkerMismatch, key: string, k: MismatchCounts): void {
+  const m = (into[key] ??= { idMismatch: 0, late: 0, questionMismatch: 0 });
+  m.idMismatch += k.idMismatch;
+  m.late += k.late;
+  m.questionMismatch += k.questionMismatch;
+}
+
 /**
  * The DNS probe against each server, with the shared UDP sockets (or the
  * DoT/DoH connections) opened: what `conndx dns`, checks and diagnose run.
@@ -821,6 +865,7 @@ export async function planDns(o: DnsPlanOptions): Promise<{
     for (const x of exchanges) x.close();
     throw e;
   }
+  const fromWorkers: WorkerMismatch = {};
   const typeName = QTYPE_NAMES[o.type] ?? `TYPE${o.type}`;
   const transport = exchanges[0]?.transport ?? (o.tcp ? 'tcp' : 'udp');
   const zeroCounters = ['tcpFallback'];
@@ -836,18 +881,27 @@ export async function planDns(o: DnsPlanOptions): Promise<{
       zeroCounters,
       // UDP shares one socket per server; TCP (forced, or a fallback) holds one per query; DoT/DoH one per connection.
       fdsPerAttempt: 1,
+      // Over UDP and TCP, worker threads (--workers) rebuild the probe with sockets of their own.
+      ...(exchanges.length
+        ? { oneThread: `DoT and DoH run on one thread (${transport} connections are not shared across threads)` }
+        : { worker: dnsWorkerSpec(o, targets) }),
+      // Each worker's sockets' mismatched replies, per server, added to this thread's own.
+      workerReports: (reports) => {
+        for (const r of reports as WorkerMismatch[]) for (const [key, k] of Object.entries(r)) addMismatch(fromWorkers, key, k);
+      },
       decorate: (res) => {
         res.query = describeQuery(o, typeName, transport);
-        const mismatched = channels.reduce((n, c) => n + c.mismatched(), 0);
+        const per: Record<string, MismatchCounts> = {};
+        for (const [key, c] of byKey) if (c.mismatched()) addMismatch(per, key, c.mismatchKinds());
+        for (const [key, k] of Object.entries(fromWorkers)) addMismatch(per, key, k);
+        const total = (k: MismatchCounts) => k.idMismatch + k.late + k.questionMismatch;
+        const mismatched = Object.values(per).reduce((n, k) => n + total(k), 0);
         if (mismatched) {
           res.mismatchedReplies = mismatched;
           // Which server sent them, and why each was not taken.
-          const per: Record<string, MismatchCounts> = {};
-          for (const [key, c] of byKey) {
-            if (!c.mismatched()) continue;
-            per[key] = c.mismatchKinds();
+          for (const [key, k] of Object.entries(per)) {
             const sub = (res.byServer as Record<string, Record<string, unknown>> | undefined)?.[key];
-            if (sub) Object.assign(sub, { mismatchedReplies: c.mismatched(), ...per[key] });
+            if (sub) Object.assign(sub, { mismatchedReplies: total(k), ...k });
           }
           res.mismatchedBy = per;
         }
