@@ -135,7 +135,7 @@ function protocolOf(v: Record<string, unknown>, both: string): HttpProtocolChoic
 }
 
 const PROTOCOL_WORDS: Record<HttpProtocolChoice, string> = {
-  auto: 'HTTP/2 or HTTP/1.1 by ALPN',
+  auto: 'https: HTTP/2 or HTTP/1.1 by ALPN; http: HTTP/1.1',
   h2: 'HTTP/2 only',
   'http1.1': 'HTTP/1.1 only',
 };
