@@ -10,6 +10,8 @@ import { DNS_CASES, DNS_TCP_CASES, hostileDns, hostileTcp, HTTP_CASES, TLS_CASES
  * RSS (GNU time's maximum resident set) and names an outcome.
  */
 const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
+if (!TIME && process.env.CONNDX_REQUIRE_ROOT_TESTS === '1')
+  throw new Error('CONNDX_REQUIRE_ROOT_TESTS=1 but /usr/bin/time (Debian package time) is not installed: no peak RSS');
 const TIMEOUT_MS = 1500;
 
 interface Ran {
