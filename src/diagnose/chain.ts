@@ -499,17 +499,11 @@ export async function runDiagnosis(o: DiagnoseOptions): Promise<DiagnoseResult> 
       0,
       ...capture.lines.map((l) => `capture: ${l}`),
     );
+  const { target, ...phases } = partial;
   return {
-    target: t.raw,
+    target,
     verdict,
-    dns,
-    tcp,
-    ...(o.proxy ? { proxy: proxyRes } : {}),
-    tls: tlsRes,
-    http,
-    ...(plan.resolver ? { resolver } : {}),
-    addresses,
-    plan,
+    ...phases,
     ...(capture ? { capture } : {}),
     elapsedMs: round(now() - t0),
     ...(signal.aborted ? { interrupted: true } : {}),

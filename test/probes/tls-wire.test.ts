@@ -3,7 +3,7 @@
 // server, to the proxy). The server's part (tlsServerMs) agrees with the wire's ClientHello → the
 // server's flight within 10% or 0.3 ms; the whole handshake is never longer than the wire's
 // ClientHello → our Finished.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ import { STARTTLS_LAB } from '../../src/lab/starttls.js';
 import type { LabEndpoint } from '../../src/lab/types.js';
 import type { Attempt } from '../../src/core/types.js';
 import { createTlsProbe, type TlsTarget } from '../../src/probes/tls.js';
-import { requireTool } from '../helpers/capture-env.js';
+import { requireTool, startTcpdump } from '../helpers/capture-env.js';
 
 const needDump = requireTool('tcpdump', true);
 const needShark = needDump.ok ? requireTool('tshark') : needDump;
@@ -106,23 +106,20 @@ function wireHandshakes(pkts: Pkt[], port: number): { total: number; server: num
 
 async function withCapture(ports: number[], run: () => Promise<void>): Promise<string> {
   const file = join(dir, `run-${ports.join('-')}.pcap`);
-  const dump = spawn(
-    'tcpdump',
-    ['-i', 'lo', '--immediate-mode', '-U', '-B', '16384', '-Z', 'root', '-w', file, ports.map((p) => `tcp port ${p}`).join(' or ')],
-    {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
+  const dump = await startTcpdump([
+    '-i',
+    'lo',
+    '--immediate-mode',
+    '-U',
+    '-B',
+    '16384',
+    '-Z',
+    'root',
+    '-w',
+    file,
+    ports.map((p) => `tcp port ${p}`).join(' or '),
+  ]);
   try {
-    await new Promise<void>((resolve, reject) => {
-      dump.stderr!.on('data', (d: Buffer) => {
-        if (String(d).includes('listening on')) resolve();
-      });
-      dump.on('exit', (code) => reject(new Error(`tcpdump exited with ${code}`)));
-      setTimeout(() => reject(new Error('tcpdump did not start')), 5000).unref();
-    });
-    // "listening on" comes a moment before the capture ring sees packets.
-    await new Promise((r) => setTimeout(r, 1000));
     await run();
     // Let the last packets reach the file (-U writes each as it comes).
     await new Promise((r) => setTimeout(r, 500));
