@@ -5,7 +5,7 @@ import type { ChalkInstance } from 'chalk';
 import { conndxVersion } from '../core/meta.js';
 import { escapeControl } from '../shell.js';
 import { guardStdout, isWriteError, stdoutWriteErrorLine } from '../output.js';
-import { COMMANDS } from './commands/index.js';
+import { commandsFor, type CommandEntry } from './commands/index.js';
 import { fitHelp, HELP_WIDTH } from './help-width.js';
 import { localFault, readOpenFilesLimit } from '../probes/local-errors.js';
 import { setMaxListeners } from 'node:events';
@@ -32,7 +32,7 @@ export interface MainArgs {
  * loaded and registered in full (its options, its help), so start-up does
  * not pay for the modules of the others.
  */
-export async function buildProgram(ctx: CliContext, argv: readonly string[]): Promise<Command> {
+export async function buildProgram(ctx: CliContext, argv: readonly string[], commands?: CommandEntry[]): Promise<Command> {
   const program = new Command('conndx')
     .description('Connection diagnostics: which phase fails (DNS, TCP, TLS or the application), and how')
     .version(conndxVersion(), '-V, --version')
@@ -54,7 +54,7 @@ Exit codes: 0 all attempts succeeded, 1 some failed, 2 all failed, 3 bad input.
 Start with:  conndx demo        (misbehaving endpoints on loopback, and what each looks like)`,
     );
   const wanted = argv[0] === 'help' ? argv[1] : argv[0];
-  for (const entry of COMMANDS) {
+  for (const entry of commands ?? (await commandsFor(wanted))) {
     let cmd: Command;
     if (entry.name === wanted) {
       cmd = (await entry.load())(program, ctx);
@@ -142,12 +142,13 @@ export async function main(args: MainArgs): Promise<number> {
     // Read while a file can still be opened: a run that ends in EMFILE names the limit.
     readOpenFilesLimit();
     const wanted = args.argv[0] === 'help' ? args.argv[1] : args.argv[0];
-    if (COMMANDS.some((e) => e.name === wanted)) {
+    const commands = await commandsFor(wanted);
+    if (commands.some((e) => e.name === wanted)) {
       const { makeChalk } = await import('../report/format.js');
       ctx.c = makeChalk(Boolean(args.stdout.isTTY), args.env);
       ctx.ce = makeChalk(Boolean(args.stderr.isTTY), args.env);
     }
-    const program = await buildProgram(ctx, args.argv);
+    const program = await buildProgram(ctx, args.argv, commands);
     if (args.argv.length === 0) {
       program.outputHelp();
       return 0;

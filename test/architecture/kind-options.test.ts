@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { describe, expect, test } from 'vitest';
 import { checkKeys, SHARED_CHECK_KEYS } from '../../src/checks/config.js';
-import { COMMANDS } from '../../src/cli/commands/index.js';
+import { allCommands } from '../../src/cli/commands/index.js';
+
+const COMMANDS = await allCommands();
 import type { CliContext } from '../../src/cli/context.js';
 import { addProbeOptions } from '../../src/cli/probe-options.js';
 import { flagAttribute } from '../../src/probes/kinds/kind.js';

@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import { COMMANDS } from '../../src/cli/commands/index.js';
+import { allCommands } from '../../src/cli/commands/index.js';
+
+const COMMANDS = await allCommands();
 import { fitHelp } from '../../src/cli/help-width.js';
 import { runCli } from '../helpers/cli.js';
 

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
-import { PROBERS } from '../../probes/registry.js';
 import type { ProbeKind } from '../../probes/kinds/kind.js';
 
 export type RegisterCommand = (program: Command, ctx: CliContext) => Command;
@@ -22,8 +21,8 @@ const OWN_ACTIONS: Record<string, () => Promise<RegisterCommand>> = {
 };
 
 /** `conndx <kind>` for every kind of the registry: a new kind's command comes with its module. */
-function kindCommands(): CommandEntry[] {
-  return Object.values(PROBERS).map((k: ProbeKind) => ({
+function kindCommands(kinds: readonly ProbeKind[]): CommandEntry[] {
+  return kinds.map((k: ProbeKind) => ({
     name: k.name,
     usage: k.command.usage ?? k.command.argument[0],
     description: k.command.summary ?? k.command.description,
@@ -46,9 +45,12 @@ const loadZodFirst = async (): Promise<void> => {
   await import('zod');
 };
 
-/** Every subcommand, in the order `--help` lists them. */
-export const COMMANDS: CommandEntry[] = [
-  ...kindCommands(),
+/**
+ * The commands that are not a probe kind's. Named alone (`conndx pcap F`), the
+ * program lists only these: the kind registry, and the probe modules it brings
+ * (tls, http2, dns2), are not loaded, which halves the start-up of `pcap`.
+ */
+export const TOOL_COMMANDS: CommandEntry[] = [
   {
     name: 'pcap',
     usage: '<file>',
@@ -92,3 +94,14 @@ export const COMMANDS: CommandEntry[] = [
     load: async () => (await import('./merge.js')).registerMerge,
   },
 ];
+
+/** Every subcommand, in the order `--help` lists them: the kinds' (from the registry) first. */
+export async function allCommands(): Promise<CommandEntry[]> {
+  const { PROBERS } = await import('../../probes/registry.js');
+  return [...kindCommands(Object.values(PROBERS) as ProbeKind[]), ...TOOL_COMMANDS];
+}
+
+/** The commands a run of `wanted` registers: the tool commands alone when it is one of them. */
+export async function commandsFor(wanted: string | undefined): Promise<CommandEntry[]> {
+  return TOOL_COMMANDS.some((e) => e.name === wanted) ? TOOL_COMMANDS : allCommands();
+}
